@@ -1,0 +1,1 @@
+"""The Coffer client library and the `coffer` command line."""

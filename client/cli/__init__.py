@@ -1,0 +1,1 @@
+"""The `coffer` command line: one command group, one module per command family."""

@@ -1,0 +1,106 @@
+"""Requests a fileserver sends to the server, signed with its cluster's credential.
+
+A fileserver proves membership of a cluster by signing each request with the
+cluster's Ed25519 credential (from the cluster config an admin exported). The
+HTTP body is ``{"token": <signed token>}``; the token's payload is::
+
+    {"v": 1, "cluster": id, "gen": credential generation, "fs": fileserver id,
+     "action": "register" | "heartbeat", "ts": Unix seconds, "nonce": 16 random bytes,
+     "body": {...the message...}}
+
+Replay protection: the server refuses a ``ts`` further than :data:`MAX_SKEW`
+seconds from its clock, and a ``nonce`` it has already seen within that window.
+``action`` is signed too, so a captured registration cannot be sent as a heartbeat.
+
+SECURITY: the credential is the cluster's secret; rotating it bumps ``gen``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import PROTOCOL_VERSION
+from .encoding import b64encode
+from .errors import ProtocolError
+from .ids import check_id
+from .signing import SigningKey, TokenMalformed, open_token, peek_token
+
+KIND = "cluster-request"
+MAX_SKEW = 60
+Action = Literal["register", "heartbeat"]
+
+
+class RequestStale(ProtocolError):
+    code = "request_stale"
+    status = 401
+
+
+@dataclass(frozen=True)
+class ClusterRequest:
+    cluster: str
+    gen: int
+    fs: str
+    action: Action
+    ts: float
+    nonce: str
+    body: dict[str, Any]
+
+
+def sign_request(
+    credential: SigningKey, cluster: str, gen: int, fs: str, action: Action, body: dict[str, Any], now: float
+) -> dict[str, str]:
+    """Return the HTTP body for a signed *action* request from fileserver *fs*."""
+    payload = {
+        "v": PROTOCOL_VERSION,
+        "cluster": cluster,
+        "gen": gen,
+        "fs": fs,
+        "action": action,
+        "ts": now,
+        "nonce": b64encode(os.urandom(16)),
+        "body": body,
+    }
+    return {"token": credential.sign(KIND, payload)}
+
+
+def claimed_sender(http_body: dict[str, Any]) -> tuple[str, int]:
+    """Return the (cluster id, credential generation) a request claims, to pick its key."""
+    payload = peek_token(http_body.get("token"))  # type: ignore[arg-type]
+    gen = payload.get("gen")
+    if not isinstance(gen, int) or isinstance(gen, bool):
+        raise TokenMalformed("credential generation must be an integer")
+    return check_id(payload.get("cluster"), "cluster_id"), gen
+
+
+def open_request(http_body: dict[str, Any], public_key: bytes, action: Action, now: float) -> ClusterRequest:
+    """Return the request if *public_key* signed it for *action* within the clock window.
+
+    The caller must still record the nonce and refuse one it has seen (the server
+    keeps them in its database, shared by all server instances).
+    """
+    payload = open_token(KIND, http_body.get("token"), [public_key])  # type: ignore[arg-type]
+    if payload.get("v") != PROTOCOL_VERSION or payload.get("action") != action:
+        raise ProtocolError(f"this endpoint takes a signed '{action}' request", code="wrong_action")
+    ts, nonce, body = payload.get("ts"), payload.get("nonce"), payload.get("body")
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+        raise ProtocolError("request timestamp must be a number")
+    if abs(now - ts) > MAX_SKEW:
+        raise RequestStale(
+            f"request time is {now - ts:+.0f} s off the server clock (limit {MAX_SKEW} s): "
+            "check that both hosts keep time with NTP"
+        )
+    if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
+        raise ProtocolError("request nonce is malformed")
+    if not isinstance(body, dict):
+        raise ProtocolError("request body must be an object")
+    return ClusterRequest(
+        cluster=payload["cluster"],
+        gen=payload["gen"],
+        fs=check_id(payload.get("fs"), "fileserver_id"),
+        action=action,
+        ts=float(ts),
+        nonce=nonce,
+        body=body,
+    )

@@ -1,0 +1,47 @@
+"""One log line per event, as ``key=value`` pairs that grep and log shippers both read.
+
+Call sites pass facts as ``extra={"kv": {...}}``; the formatter quotes values
+that need it. SECURITY: never pass a key, token, password, ticket or link
+fragment; log ids, sizes and outcomes only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' "=\n\t'):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        parts = [
+            f"ts={ts}",
+            f"level={record.levelname.lower()}",
+            f"logger={record.name}",
+            f"event={_quote(record.getMessage())}",
+        ]
+        kv = getattr(record, "kv", None)
+        if isinstance(kv, dict):
+            parts.extend(f"{k}={_quote(v)}" for k, v in kv.items())
+        if record.exc_info and record.exc_info[0] is not None:
+            parts.append(f"exc={_quote(record.exc_info[0].__name__)}")
+            parts.append(f"trace={_quote(self.formatException(record.exc_info))}")
+        return " ".join(parts)
+
+
+def configure(level: str = "info") -> None:
+    """Send every logger's records to stderr, one key=value line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

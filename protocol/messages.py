@@ -1,0 +1,156 @@
+"""The bodies of registration and heartbeat, checked field by field with size limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .encoding import DecodeError, b64decode, b64encode
+from .errors import ProtocolError
+from .ids import check_chunk_hash, check_name
+
+MAX_SHARDS = 256
+MAX_CORRUPT_REPORTS = 1000
+MAX_URL = 2048
+BACKENDS = ("local", "s3", "gcs", "azure")
+
+
+def _int(body: dict[str, Any], key: str, *, optional: bool = False) -> int | None:
+    value = body.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError(f"'{key}' must be a non-negative integer")
+    return value
+
+
+def _str(body: dict[str, Any], key: str, limit: int = 200) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise ProtocolError(f"'{key}' must be a string of 1-{limit} characters")
+    return value
+
+
+@dataclass(frozen=True)
+class ShardAnnouncement:
+    """One shard a fileserver serves, with the access it offers and where it keeps it."""
+
+    name: str
+    read: bool
+    write: bool
+    backend: str = "local"
+    free_bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "read": self.read,
+            "write": self.write,
+            "backend": self.backend,
+            "free_bytes": self.free_bytes,
+        }
+
+
+def parse_shards(value: object) -> list[ShardAnnouncement]:
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_SHARDS:
+        raise ProtocolError(f"'shards' must be a list of 1-{MAX_SHARDS} shards")
+    shards: list[ShardAnnouncement] = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ProtocolError("each shard must be an object")
+        read, write = item.get("read"), item.get("write")
+        if not isinstance(read, bool) or not isinstance(write, bool):
+            raise ProtocolError("shard 'read' and 'write' must be booleans")
+        backend = item.get("backend", "local")
+        if backend not in BACKENDS:
+            raise ProtocolError(f"shard backend must be one of {', '.join(BACKENDS)}")
+        shards.append(
+            ShardAnnouncement(
+                name=check_name(item.get("name"), "shard"),
+                read=read,
+                write=write,
+                backend=backend,
+                free_bytes=_int(item, "free_bytes", optional=True),
+            )
+        )
+    if len({s.name for s in shards}) != len(shards):
+        raise ProtocolError("a shard is announced twice")
+    return shards
+
+
+@dataclass(frozen=True)
+class Registration:
+    url: str
+    public_key: bytes
+    version: str
+    shards: list[ShardAnnouncement]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "public_key": b64encode(self.public_key),
+            "version": self.version,
+            "shards": [s.to_json() for s in self.shards],
+        }
+
+
+def parse_registration(body: dict[str, Any]) -> Registration:
+    url = _str(body, "url", MAX_URL)
+    if not url.startswith(("http://", "https://")):
+        raise ProtocolError("'url' must be an http:// or https:// address")
+    try:
+        public_key = b64decode(_str(body, "public_key", 64))
+    except DecodeError as exc:
+        raise ProtocolError(f"'public_key' is not base64url: {exc}") from exc
+    if len(public_key) != 32:
+        raise ProtocolError("'public_key' must be a 32-byte Ed25519 key")
+    return Registration(
+        url=url.rstrip("/"),
+        public_key=public_key,
+        version=_str(body, "version", 64),
+        shards=parse_shards(body.get("shards")),
+    )
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a fileserver reports every beat: the load clients balance on, and its health."""
+
+    version: str
+    shards: list[ShardAnnouncement]
+    active_transfers: int
+    bytes_per_s: int
+    free_bytes: int | None
+    chunk_count: int
+    corrupt: list[tuple[str, str]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "shards": [s.to_json() for s in self.shards],
+            "active_transfers": self.active_transfers,
+            "bytes_per_s": self.bytes_per_s,
+            "free_bytes": self.free_bytes,
+            "chunk_count": self.chunk_count,
+            "corrupt": [{"shard": s, "chunk": c} for s, c in self.corrupt],
+        }
+
+
+def parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
+    corrupt_items = body.get("corrupt", [])
+    if not isinstance(corrupt_items, list) or len(corrupt_items) > MAX_CORRUPT_REPORTS:
+        raise ProtocolError(f"'corrupt' must be a list of at most {MAX_CORRUPT_REPORTS} reports")
+    corrupt = []
+    for item in corrupt_items:
+        if not isinstance(item, dict):
+            raise ProtocolError("each corrupt report must be an object")
+        corrupt.append((check_name(item.get("shard"), "shard"), check_chunk_hash(item.get("chunk"))))
+    return Heartbeat(
+        version=_str(body, "version", 64),
+        shards=parse_shards(body.get("shards")),
+        active_transfers=_int(body, "active_transfers") or 0,
+        bytes_per_s=_int(body, "bytes_per_s") or 0,
+        free_bytes=_int(body, "free_bytes", optional=True),
+        chunk_count=_int(body, "chunk_count") or 0,
+        corrupt=corrupt,
+    )

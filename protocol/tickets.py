@@ -1,0 +1,160 @@
+"""Transfer tickets: the server's signed permission to move chunks of one file.
+
+A fileserver checks a ticket with the server's public key alone, so the data
+path needs no round trip to the server per chunk. A ticket names:
+
+- ``op``: ``put`` (store chunks of the file) or ``get`` (read them);
+- ``file`` and ``shard``: the file it is for and the shard that holds it;
+- ``chunks``: for ``get``, the chunk hashes it may read (at most
+  :data:`MAX_TICKET_CHUNKS`, so a ticket fits in one HTTP header);
+- ``max_bytes``: for ``put``, the largest chunk body it may store;
+- ``iat``/``exp``: issue and expiry time (Unix seconds); ``jti``: its id, so the
+  server can revoke it; ``sub``: the user it was issued to (for logs and audit);
+- ``v`` and ``kid``: format version and the server key that signed it.
+
+Tickets travel in the ``Authorization: Ticket <token>`` header.
+
+SECURITY: a ticket is a bearer capability until it expires; keep lifetimes short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import PROTOCOL_VERSION
+from .errors import ProtocolError
+from .ids import check_chunk_hash, check_id, check_name
+from .signing import SignatureInvalid, SigningKey, TokenMalformed, open_token, peek_token
+
+KIND = "ticket"
+MAX_TICKET_CHUNKS = 32
+CLOCK_SKEW = 30
+Op = Literal["put", "get"]
+
+
+class TicketError(ProtocolError):
+    """A ticket does not allow this transfer."""
+
+    code = "ticket_invalid"
+    status = 401
+
+
+class TicketExpired(TicketError):
+    code = "ticket_expired"
+
+
+class TicketUnknownKey(TicketError):
+    code = "ticket_unknown_key"
+
+
+class TicketScope(TicketError):
+    """The ticket is genuine but for another file, shard, chunk or operation."""
+
+    code = "ticket_scope"
+    status = 403
+
+
+class TicketRevoked(TicketError):
+    code = "ticket_revoked"
+
+
+@dataclass(frozen=True)
+class Ticket:
+    op: Op
+    file: str
+    shard: str
+    sub: str
+    iat: int
+    exp: int
+    jti: str
+    chunks: tuple[str, ...] = ()
+    max_bytes: int = 0
+    kid: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "v": PROTOCOL_VERSION,
+            "kid": self.kid,
+            "op": self.op,
+            "file": self.file,
+            "shard": self.shard,
+            "sub": self.sub,
+            "iat": self.iat,
+            "exp": self.exp,
+            "jti": self.jti,
+            "chunks": list(self.chunks),
+            "max_bytes": self.max_bytes,
+        }
+
+    def require(self, op: Op, shard: str, file: str, chunk: str | None = None) -> None:
+        """Raise :class:`TicketScope` unless this ticket covers the named transfer."""
+        if self.op != op:
+            raise TicketScope(f"this ticket is for '{self.op}', not '{op}'")
+        if self.shard != shard:
+            raise TicketScope("this ticket is for another shard")
+        if self.file != file:
+            raise TicketScope("this ticket is for another file")
+        if op == "get" and chunk is not None and chunk not in self.chunks:
+            raise TicketScope("this ticket does not cover that chunk")
+
+
+def issue(key: SigningKey, ticket: Ticket) -> str:
+    """Sign *ticket* with the server's key; the kid is filled in from the key."""
+    if ticket.op == "get" and not 0 < len(ticket.chunks) <= MAX_TICKET_CHUNKS:
+        raise ValueError(f"a get ticket names 1..{MAX_TICKET_CHUNKS} chunks")
+    payload = ticket.payload() | {"kid": key.kid}
+    return key.sign(KIND, payload)
+
+
+def verify(token: str, keys: dict[str, bytes], now: float) -> Ticket:
+    """Return the ticket in *token* if a key in *keys* (by kid) signed it and it is current."""
+    try:
+        kid = peek_token(token).get("kid")
+    except TokenMalformed as exc:
+        raise TicketError(f"malformed ticket: {exc.message}") from exc
+    if not isinstance(kid, str) or kid not in keys:
+        raise TicketUnknownKey("the ticket is signed by a key this fileserver does not trust")
+    try:
+        payload = open_token(KIND, token, [keys[kid]])
+    except SignatureInvalid as exc:
+        raise TicketError("the ticket signature is forged or damaged") from exc
+    ticket = _parse(payload)
+    if now > ticket.exp:
+        raise TicketExpired("the ticket has expired: ask the server for a new one")
+    if ticket.iat > now + CLOCK_SKEW:
+        raise TicketError("the ticket is issued in the future: check the clocks")
+    return ticket
+
+
+def _parse(payload: dict[str, Any]) -> Ticket:
+    try:
+        if payload["v"] != PROTOCOL_VERSION:
+            raise TicketError(f"unsupported ticket version {payload['v']!r}")
+        op = payload["op"]
+        if op not in ("put", "get"):
+            raise TicketError("ticket op must be 'put' or 'get'")
+        chunks = payload["chunks"]
+        if not isinstance(chunks, list) or len(chunks) > MAX_TICKET_CHUNKS:
+            raise TicketError("ticket chunk list is malformed")
+        ints = [payload[k] for k in ("iat", "exp", "max_bytes")]
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ints):
+            raise TicketError("ticket times and sizes must be integers")
+        return Ticket(
+            op=op,
+            file=check_id(payload["file"], "file_id"),
+            shard=check_name(payload["shard"], "shard"),
+            sub=check_id(payload["sub"], "user_id"),
+            iat=payload["iat"],
+            exp=payload["exp"],
+            jti=check_id(payload["jti"], "ticket_id"),
+            chunks=tuple(check_chunk_hash(c) for c in chunks),
+            max_bytes=payload["max_bytes"],
+            kid=payload["kid"],
+        )
+    except KeyError as exc:
+        raise TicketError(f"ticket lacks field {exc.args[0]!r}") from exc
+    except ProtocolError as exc:
+        if isinstance(exc, TicketError):
+            raise
+        raise TicketError(f"ticket field is malformed: {exc.message}") from exc

@@ -1,0 +1,12 @@
+"""Constants of the HTTP wire: header names, limits and content types."""
+
+TICKET_SCHEME = "Ticket"
+BEARER_SCHEME = "Bearer"
+JSON = "application/json"
+OCTETS = "application/octet-stream"
+
+MAX_JSON_BODY = 1024 * 1024
+MAX_HEADER_BYTES = 8 * 1024
+MAX_METADATA_BYTES = 64 * 1024
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+MAX_CHUNK_SIZE = 64 * 1024 * 1024

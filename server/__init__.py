@@ -1,0 +1,1 @@
+"""The central server: users, shards, clusters, fileservers, file records and tickets."""
