@@ -1,0 +1,78 @@
+"""Talk to the central server over HTTP: the JSON API, with errors raised as client exceptions."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import httpx
+
+from protocol import kdf
+from protocol.encoding import b64decode, b64encode
+from protocol.errors import parse_error_body
+
+from . import errors
+
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Below gunicorn's 2 s keep-alive, so we never send on a connection the server is closing.
+LIMITS = httpx.Limits(max_keepalive_connections=16, keepalive_expiry=1.5)
+
+
+class ServerClient:
+    """A thin, typed wrapper around the server's JSON API; one per server URL and session."""
+
+    def __init__(self, url: str, token: str | None = None, *, transport: httpx.BaseTransport | None = None):
+        self.url = url.rstrip("/")
+        self.token = token
+        self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT, limits=LIMITS, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ServerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        content = json.dumps(body).encode() if body is not None else None
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self._http.request(method, path, content=content, headers=headers, params=params)
+        except httpx.TransportError as exc:
+            raise errors.ConnectionFailed(
+                f"cannot reach the server at {self.url} ({type(exc).__name__}): is it running, and is the URL right?"
+            ) from exc
+        if response.status_code == 204:
+            return None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.is_error:
+            parsed = parse_error_body(data)
+            code, message = parsed or ("http_error", f"HTTP {response.status_code} from {self.url}{path}")
+            raise errors.from_response(response.status_code, code, message)
+        return data
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """Derive the auth key from the password (Argon2id, the server's salt) and open a session."""
+        pre = self.request("POST", "/api/auth/prelogin", {"username": username})
+        params = kdf.KdfParams(salt=b64decode(pre["salt"]), opslimit=pre["opslimit"], memlimit=pre["memlimit"])
+        keys = kdf.derive(password, params)
+        result: dict[str, Any] = self.request(
+            "POST", "/api/auth/login", {"username": username, "auth_key": b64encode(keys.auth_key)}
+        )
+        self.token = result["token"]
+        return result
+
+
+def new_user_body(username: str, password: str, role: str) -> dict[str, str]:
+    """Build the body that creates a user: salt and auth key, derived here; the password stays here."""
+    params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
+    keys = kdf.derive(password, params)
+    return {"username": username, "role": role, "salt": b64encode(params.salt), "auth_key": b64encode(keys.auth_key)}

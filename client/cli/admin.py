@@ -1,0 +1,146 @@
+"""``coffer admin``: users, declarative shard config, cluster configs and the fileserver registry."""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ..api import new_user_body
+from ..errors import UsageError
+from .common import add_json_flag, client, print_json, read_secret, write_private
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    admin = commands.add_parser("admin", help="administer the server (needs an admin session)")
+    sub = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+
+    apply = sub.add_parser("apply", help="apply a shard and cluster definition file, idempotently")
+    apply.add_argument("file", type=Path)
+    apply.add_argument("--prune", action="store_true", help="also remove shards, clusters and links the file omits")
+    apply.add_argument("--dry-run", action="store_true", help="show the changes without making them")
+    add_json_flag(apply)
+    apply.set_defaults(func=do_apply)
+
+    config = sub.add_parser("cluster-config", help="print the config a fileserver of CLUSTER boots from")
+    config.add_argument("cluster")
+    config.add_argument("-o", "--output", type=Path, help="write it to this file (mode 600) instead of stdout")
+    config.set_defaults(func=do_cluster_config)
+
+    rotate = sub.add_parser("rotate", help="give CLUSTER a new credential and print the new config")
+    rotate.add_argument("cluster")
+    rotate.add_argument(
+        "--grace", type=float, default=0.0, help="seconds the old credential keeps working (default 0: none)"
+    )
+    rotate.add_argument("-o", "--output", type=Path, help="write the new config to this file (mode 600)")
+    rotate.set_defaults(func=do_rotate)
+
+    fileservers = sub.add_parser("fileservers", help="list fileservers: live or dead, last seen, shards, load")
+    add_json_flag(fileservers)
+    fileservers.set_defaults(func=do_fileservers)
+
+    for name, path, text in (
+        ("shards", "/api/admin/shards", "list shards and the clusters that serve them"),
+        ("clusters", "/api/admin/clusters", "list clusters and their shard links"),
+        ("users", "/api/admin/users", "list users"),
+    ):
+        listing = sub.add_parser(name, help=text)
+        add_json_flag(listing)
+        listing.set_defaults(func=do_list, path=path)
+
+    user_add = sub.add_parser("user-add", help="create a user; the password is read from stdin or the terminal")
+    user_add.add_argument("username")
+    user_add.add_argument("--role", choices=("user", "admin"), default="user")
+    user_add.add_argument("--password-stdin", action="store_true")
+    add_json_flag(user_add)
+    user_add.set_defaults(func=do_user_add)
+
+
+def do_apply(args: argparse.Namespace) -> int:
+    try:
+        config = tomllib.loads(args.file.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read {args.file}: {exc}") from exc
+    with client() as api:
+        result = api.request(
+            "POST", "/api/admin/apply", {"config": config, "prune": args.prune, "dry_run": args.dry_run}
+        )
+    if args.json:
+        print_json(result)
+        return 0
+    changes = result["changes"]
+    verb = "would change" if args.dry_run else "changed"
+    for c in changes:
+        print(f"{c['action']:>6} {c['kind']:<7} {c['name']}")
+    print(f"{verb} {len(changes)} item(s)" if changes else "already up to date")
+    return 0
+
+
+def _emit_config(result: dict[str, Any], output: Path | None) -> None:
+    if output is None:
+        print(result["toml"], end="")
+    else:
+        write_private(output, result["toml"])
+        print(f"wrote {output} (it holds the cluster credential: keep it private)")
+
+
+def do_cluster_config(args: argparse.Namespace) -> int:
+    with client() as api:
+        _emit_config(api.request("GET", f"/api/admin/clusters/{args.cluster}/config"), args.output)
+    return 0
+
+
+def do_rotate(args: argparse.Namespace) -> int:
+    with client() as api:
+        result = api.request("POST", f"/api/admin/clusters/{args.cluster}/rotate", {"grace_seconds": args.grace})
+    _emit_config(result, args.output)
+    return 0
+
+
+def _ago(ts: float) -> str:
+    seconds = max(0, time.time() - ts)
+    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
+
+
+def do_fileservers(args: argparse.Namespace) -> int:
+    with client() as api:
+        servers = api.request("GET", "/api/admin/fileservers")
+    if args.json:
+        print_json(servers)
+        return 0
+    if not servers:
+        print("no fileserver has registered yet")
+    for s in servers:
+        shards = ", ".join(f"{x['name']}({'r' if x['read'] else ''}{'w' if x['write'] else ''})" for x in s["shards"])
+        load = s["load"]
+        print(
+            f"{'live' if s['live'] else 'DEAD':<4}  {s['url']:<28} {s['id']}  seen {_ago(s['last_seen'])}  "
+            f"shards {shards or '-'}  transfers {load['active_transfers']}  {load['bytes_per_s'] / 1e6:.1f} MB/s"
+        )
+    return 0
+
+
+def do_list(args: argparse.Namespace) -> int:
+    with client() as api:
+        rows = api.request("GET", args.path)
+    if args.json:
+        print_json(rows)
+    else:
+        for row in rows:
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
+def do_user_add(args: argparse.Namespace) -> int:
+    password = read_secret(f"Password for {args.username}: ", args.password_stdin)
+    if len(password) < 8:
+        raise UsageError("the password must have at least 8 characters")
+    with client() as api:
+        user = api.request("POST", "/api/admin/users", new_user_body(args.username, password, args.role))
+    if args.json:
+        print_json(user)
+    else:
+        print(f"user {user['name']} created ({user['role']})")
+    return 0

@@ -1,0 +1,45 @@
+"""``coffer login`` and ``coffer logout``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .. import session
+from ..api import ServerClient
+from .common import add_json_flag, client, print_json, read_secret
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    login = commands.add_parser("login", help="log in to a server and keep the session for later commands")
+    login.add_argument("username")
+    login.add_argument(
+        "--server",
+        default=os.environ.get("COFFER_SERVER", "http://127.0.0.1:8000"),
+        help="server URL [env COFFER_SERVER, default http://127.0.0.1:8000]",
+    )
+    login.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
+    add_json_flag(login)
+    login.set_defaults(func=do_login)
+    logout = commands.add_parser("logout", help="end the stored session on the server and forget it here")
+    logout.set_defaults(func=do_logout)
+
+
+def do_login(args: argparse.Namespace) -> int:
+    password = read_secret(f"Password for {args.username}: ", args.password_stdin, "COFFER_PASSWORD")
+    with ServerClient(args.server) as api:
+        result = api.login(args.username, password)
+    session.save(session.StoredSession(args.server, args.username, result["token"], result["expires_at"]))
+    if args.json:
+        print_json({"server": args.server, "user": result["user"], "expires_at": result["expires_at"]})
+    else:
+        print(f"logged in to {args.server} as {args.username} ({result['user']['role']})")
+    return 0
+
+
+def do_logout(args: argparse.Namespace) -> int:
+    with client() as api:
+        api.request("POST", "/api/auth/logout")
+    session.forget()
+    print("logged out")
+    return 0

@@ -1,0 +1,45 @@
+"""What every CLI command family shares: the stored session, output as text or JSON, secrets on stdin."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import session
+from ..api import ServerClient
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def client() -> ServerClient:
+    """Return a client for the logged-in server and session."""
+    stored = session.load()
+    return ServerClient(stored.server, stored.token)
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def read_secret(prompt: str, from_stdin: bool, env: str | None = None) -> str:
+    """Read a password from an environment variable, stdin (one line) or the terminal, in that order."""
+    if env and os.environ.get(env):
+        return os.environ[env]
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    return getpass.getpass(prompt)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read. SECURITY: used for files holding credentials."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)

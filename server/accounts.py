@@ -1,0 +1,171 @@
+"""Users and their sessions.
+
+The client derives an auth key from the password (``protocol.kdf``) and sends
+only that; the server keeps its own Argon2id hash of the auth key, so a stolen
+database gives neither the password nor the auth key. Session tokens are 256
+random bits handed to the client once; the server keeps their SHA-256, so a
+database reader cannot replay a session either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.exceptions
+import nacl.pwhash.argon2id
+
+from protocol import kdf
+from protocol.encoding import DecodeError, b64decode, b64encode
+from protocol.ids import check_username, new_id
+
+from .db import Database, IntegrityError, Tx
+from .errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from .keys import ServerKeys
+
+ROLES = ("admin", "user")
+_DUMMY_HASH = nacl.pwhash.argon2id.str(b"\0" * 32)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user behind a valid session."""
+
+    user_id: str
+    name: str
+    role: str
+    session_id: str
+
+    def require_admin(self) -> None:
+        if self.role != "admin":
+            raise Forbidden("this needs an administrator's session")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def _hash_auth_key(auth_key: bytes) -> str:
+    # SECURITY: Argon2id over the client's auth key; the key itself is never stored.
+    return nacl.pwhash.argon2id.str(auth_key).decode("ascii")
+
+
+def decode_key(value: object, field: str, size: int) -> bytes:
+    try:
+        raw = b64decode(value, max_length=256)  # type: ignore[arg-type]
+    except DecodeError as exc:
+        raise BadRequest(f"'{field}' must be base64url", code=f"invalid_{field}") from exc
+    if len(raw) != size:
+        raise BadRequest(f"'{field}' must be {size} bytes", code=f"invalid_{field}")
+    return raw
+
+
+def user_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "role": row["role"], "created_at": row["created_at"]}
+
+
+def create_user(
+    db: Database,
+    name: object,
+    role: object,
+    salt: bytes,
+    auth_key: bytes,
+    now: float,
+    params: kdf.KdfParams | None = None,
+) -> dict[str, Any]:
+    """Create a user from a client-derived auth key; the name must be free."""
+    name = check_username(name)
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
+    params = params or kdf.KdfParams(salt=salt)
+    row = {
+        "id": new_id(),
+        "name": name,
+        "role": role,
+        "auth_salt": b64encode(salt),
+        "opslimit": params.opslimit,
+        "memlimit": params.memlimit,
+        "auth_hash": _hash_auth_key(auth_key),
+        "created_at": now,
+    }
+    try:
+        with db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO users (id, name, role, auth_salt, opslimit, memlimit, auth_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                tuple(row.values()),
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"a user named {name!r} already exists", code="user_exists") from exc
+    return user_json(row)
+
+
+def list_users(db: Database) -> list[dict[str, Any]]:
+    with db.transaction() as tx:
+        return [user_json(r) for r in tx.all("SELECT id, name, role, created_at FROM users ORDER BY name")]
+
+
+def prelogin(db: Database, keys: ServerKeys, name: object) -> dict[str, Any]:
+    """Return the KDF parameters for *name*; invented but stable ones for an unknown name."""
+    name = check_username(name)
+    with db.transaction() as tx:
+        row = tx.one("SELECT auth_salt, opslimit, memlimit FROM users WHERE name = ?", (name,))
+    if row is None:
+        return {"salt": b64encode(keys.fake_salt(name)), "opslimit": kdf.OPSLIMIT, "memlimit": kdf.MEMLIMIT}
+    return {"salt": row["auth_salt"], "opslimit": row["opslimit"], "memlimit": row["memlimit"]}
+
+
+def login(db: Database, name: object, auth_key: bytes, ttl: float, now: float) -> dict[str, Any]:
+    """Check the auth key and open a session; the same error for a wrong name or key."""
+    name = check_username(name)
+    with db.transaction() as tx:
+        user = tx.one("SELECT id, name, role, auth_hash, created_at FROM users WHERE name = ?", (name,))
+    # The hash check runs outside the transaction: it takes ~0.1 s and must not hold a write lock.
+    stored = user["auth_hash"].encode("ascii") if user else _DUMMY_HASH
+    try:
+        nacl.pwhash.argon2id.verify(stored, auth_key)
+        ok = user is not None
+    except nacl.exceptions.InvalidkeyError:
+        ok = False
+    if not ok or user is None:
+        raise Unauthorized("wrong user name or password", code="bad_credentials")
+    token = secrets.token_urlsafe(32)
+    session = {"id": new_id(), "expires_at": now + ttl}
+    with db.transaction() as tx:
+        tx.execute(
+            "INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            (session["id"], user["id"], _token_hash(token), now, session["expires_at"]),
+        )
+    return {"token": token, "expires_at": session["expires_at"], "user": user_json(user)}
+
+
+def authenticate(tx: Tx, token: str, now: float) -> Principal:
+    """Return who holds *token*, if it names a session that is neither expired nor revoked."""
+    row = tx.one(
+        "SELECT s.id AS session_id, s.expires_at, s.token_hash, u.id AS user_id, u.name, u.role "
+        "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+        (_token_hash(token),),
+    )
+    if row is None or not hmac.compare_digest(row["token_hash"], _token_hash(token)):
+        raise Unauthorized("the session token is unknown or was revoked: log in again", code="session_invalid")
+    if row["expires_at"] <= now:
+        raise Unauthorized("the session has expired: log in again", code="session_expired")
+    return Principal(user_id=row["user_id"], name=row["name"], role=row["role"], session_id=row["session_id"])
+
+
+def list_sessions(db: Database, who: Principal, now: float) -> list[dict[str, Any]]:
+    with db.transaction() as tx:
+        rows = tx.all(
+            "SELECT id, created_at, expires_at FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at",
+            (who.user_id, now),
+        )
+    return [r | {"current": r["id"] == who.session_id} for r in rows]
+
+
+def revoke_session(db: Database, who: Principal, session_id: str) -> None:
+    with db.transaction() as tx:
+        if not tx.execute("DELETE FROM sessions WHERE id = ? AND user_id = ?", (session_id, who.user_id)):
+            raise NotFound("no such session of yours", code="session_not_found")

@@ -1,0 +1,101 @@
+"""Administration: users, declarative shard config, cluster configs and credentials, the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from . import accounts, registry, topology
+from .errors import BadRequest
+from .http import Context, principal, read_json, send_json
+
+FILESERVER_DEFAULTS = {
+    "bind": "127.0.0.1:8101",
+    "public_url": "http://127.0.0.1:8101",
+    "data_dir": "var/fileserver",
+    "heartbeat_interval": 10.0,
+}
+
+
+class _Admin:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def admin(self, req: falcon.Request) -> accounts.Principal:
+        who = principal(self.ctx, req)
+        who.require_admin()
+        return who
+
+
+class Users(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        send_json(resp, accounts.list_users(self.ctx.db))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        body = read_json(req)
+        salt = accounts.decode_key(body.get("salt"), "salt", 16)
+        auth_key = accounts.decode_key(body.get("auth_key"), "auth_key", 32)
+        user = accounts.create_user(
+            self.ctx.db,
+            body.get("username"),
+            body.get("role", "user"),
+            salt,
+            auth_key,
+            self.ctx.clock(),
+        )
+        send_json(resp, user, 201)
+
+
+class Apply(_Admin):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        body = read_json(req)
+        prune, dry_run = body.get("prune", False), body.get("dry_run", False)
+        if not isinstance(prune, bool) or not isinstance(dry_run, bool):
+            raise BadRequest("'prune' and 'dry_run' must be true or false")
+        changes = topology.apply(
+            self.ctx.db, self.ctx.keys, body.get("config"), prune=prune, dry_run=dry_run, now=self.ctx.clock()
+        )
+        send_json(resp, {"changes": changes, "dry_run": dry_run})
+
+
+class Shards(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        send_json(resp, topology.list_shards(self.ctx.db))
+
+
+class Clusters(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        send_json(resp, topology.list_clusters(self.ctx.db))
+
+
+def _config_answer(ctx: Context, name: str) -> dict[str, Any]:
+    config = topology.cluster_config(ctx.db, ctx.keys, name, ctx.settings.public_url)
+    return {"config": config, "toml": topology.render_toml(config, FILESERVER_DEFAULTS)}
+
+
+class ClusterConfig(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self.admin(req)
+        send_json(resp, _config_answer(self.ctx, name))
+
+
+class Rotate(_Admin):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self.admin(req)
+        grace = (read_json(req) if req.content_length else {}).get("grace_seconds", 0)
+        if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not 0 <= grace <= 30 * 86400:
+            raise BadRequest("'grace_seconds' must be a number from 0 to 2592000", code="invalid_grace")
+        topology.rotate(self.ctx.db, self.ctx.keys, name, float(grace), self.ctx.clock())
+        send_json(resp, _config_answer(self.ctx, name))
+
+
+class Fileservers(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        send_json(resp, registry.list_fileservers(self.ctx.db, self.ctx.clock(), self.ctx.settings.lease_seconds))

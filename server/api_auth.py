@@ -1,0 +1,93 @@
+"""Public endpoints and sessions: health, server info, prelogin, login, logout."""
+
+from __future__ import annotations
+
+import falcon
+
+from protocol import __version__
+from protocol.ids import check_id
+from protocol.wire import MAX_CHUNK_SIZE
+
+from . import accounts
+from .http import Context, principal, read_json, send_json
+
+
+class Health:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send_json(resp, {"status": "ok", "version": __version__})
+
+
+class Info:
+    """What a client or fileserver needs to know before it talks to us."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        s = self.ctx.settings
+        send_json(
+            resp,
+            {
+                "version": __version__,
+                "public_key": self.ctx.keys.signing.public_text,
+                "kid": self.ctx.keys.signing.kid,
+                "lease_seconds": s.lease_seconds,
+                "heartbeat_interval": s.heartbeat_interval,
+                "max_chunk_size": min(s.max_chunk_size, MAX_CHUNK_SIZE),
+                "default_chunk_size": s.default_chunk_size,
+                "max_retention": s.max_retention,
+            },
+        )
+
+
+class Prelogin:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req)
+        send_json(resp, accounts.prelogin(self.ctx.db, self.ctx.keys, body.get("username")))
+
+
+class Login:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req)
+        auth_key = accounts.decode_key(body.get("auth_key"), "auth_key", 32)
+        result = accounts.login(
+            self.ctx.db,
+            body.get("username"),
+            auth_key,
+            self.ctx.settings.session_ttl,
+            self.ctx.clock(),
+        )
+        send_json(resp, result)
+
+
+class Logout:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        who = principal(self.ctx, req)
+        accounts.revoke_session(self.ctx.db, who, who.session_id)
+        resp.status = falcon.HTTP_204
+
+
+class Sessions:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send_json(resp, accounts.list_sessions(self.ctx.db, principal(self.ctx, req), self.ctx.clock()))
+
+
+class Session:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, session_id: str) -> None:
+        accounts.revoke_session(self.ctx.db, principal(self.ctx, req), check_id(session_id, "session_id"))
+        resp.status = falcon.HTTP_204

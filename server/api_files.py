@@ -1,0 +1,107 @@
+"""Shards and files, for logged-in users: where to send chunks, file records, tickets, finalize."""
+
+from __future__ import annotations
+
+import falcon
+
+from protocol.ids import check_name
+
+from . import files
+from .errors import BadRequest
+from .http import Context, principal, read_json, send_json
+from .registry import live_fileservers
+
+
+class Shards:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        principal(self.ctx, req)
+        now, lease = self.ctx.clock(), self.ctx.settings.lease_seconds
+        with self.ctx.db.transaction() as tx:
+            rows = tx.all("SELECT name, description FROM shards ORDER BY name")
+            result = [
+                r
+                | {
+                    "readers": len(live_fileservers(tx, r["name"], "read", now, lease)),
+                    "writers": len(live_fileservers(tx, r["name"], "write", now, lease)),
+                }
+                for r in rows
+            ]
+        send_json(resp, result)
+
+
+class ShardFileservers:
+    """The live fileservers of a shard with their last reported load, for client-side balancing."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, shard: str) -> None:
+        principal(self.ctx, req)
+        op = req.get_param("op") or "read"
+        if op not in ("read", "write"):
+            raise BadRequest("'op' must be 'read' or 'write'", code="invalid_op")
+        with self.ctx.db.transaction() as tx:
+            servers = live_fileservers(
+                tx, check_name(shard, "shard"), op, self.ctx.clock(), self.ctx.settings.lease_seconds
+            )
+        send_json(resp, servers)
+
+
+class Files:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send_json(resp, files.list_files(self.ctx.db, principal(self.ctx, req)))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        who = principal(self.ctx, req)
+        s = self.ctx.settings
+        record = files.create(
+            self.ctx.db,
+            who,
+            read_json(req),
+            max_chunk_size=s.max_chunk_size,
+            max_retention=s.max_retention,
+            now=self.ctx.clock(),
+        )
+        send_json(resp, record, 201)
+
+
+class File:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
+        send_json(resp, files.get(self.ctx.db, principal(self.ctx, req), file_id))
+
+
+class Tickets:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
+        who = principal(self.ctx, req)
+        result = files.issue_tickets(
+            self.ctx.db,
+            self.ctx.keys.signing,
+            who,
+            file_id,
+            read_json(req),
+            ttl=self.ctx.settings.ticket_ttl,
+            lease=self.ctx.settings.lease_seconds,
+            now=self.ctx.clock(),
+        )
+        send_json(resp, result)
+
+
+class Finalize:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
+        who = principal(self.ctx, req)
+        send_json(resp, files.finalize(self.ctx.db, who, file_id, read_json(req), self.ctx.clock()))

@@ -1,0 +1,30 @@
+"""Endpoints fileservers call, authenticated by their cluster's signature, not by a session."""
+
+from __future__ import annotations
+
+import falcon
+
+from . import registry
+from .http import Context, read_json, send_json
+
+
+class Register:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        s = self.ctx.settings
+        send_json(
+            resp,
+            registry.register(self.ctx.db, read_json(req), self.ctx.clock(), s.lease_seconds, s.heartbeat_interval),
+        )
+
+
+class Heartbeat:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send_json(
+            resp, registry.heartbeat(self.ctx.db, read_json(req), self.ctx.clock(), self.ctx.settings.lease_seconds)
+        )

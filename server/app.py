@@ -1,0 +1,41 @@
+"""Build the server's WSGI app: routes, middleware and error answers, around one Context."""
+
+from __future__ import annotations
+
+import falcon
+
+from . import api_admin, api_auth, api_files, api_fileservers
+from .http import AccessLog, Context, HeaderLimit, install_error_handlers
+
+
+def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
+    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[HeaderLimit(), AccessLog()])
+    app.req_options.strip_url_path_trailing_slash = True
+    install_error_handlers(app)
+    routes: list[tuple[str, object]] = [
+        ("/api/health", api_auth.Health()),
+        ("/api/info", api_auth.Info(ctx)),
+        ("/api/auth/prelogin", api_auth.Prelogin(ctx)),
+        ("/api/auth/login", api_auth.Login(ctx)),
+        ("/api/auth/logout", api_auth.Logout(ctx)),
+        ("/api/auth/sessions", api_auth.Sessions(ctx)),
+        ("/api/auth/sessions/{session_id}", api_auth.Session(ctx)),
+        ("/api/fileservers/register", api_fileservers.Register(ctx)),
+        ("/api/fileservers/heartbeat", api_fileservers.Heartbeat(ctx)),
+        ("/api/shards", api_files.Shards(ctx)),
+        ("/api/shards/{shard}/fileservers", api_files.ShardFileservers(ctx)),
+        ("/api/files", api_files.Files(ctx)),
+        ("/api/files/{file_id}", api_files.File(ctx)),
+        ("/api/files/{file_id}/tickets", api_files.Tickets(ctx)),
+        ("/api/files/{file_id}/finalize", api_files.Finalize(ctx)),
+        ("/api/admin/users", api_admin.Users(ctx)),
+        ("/api/admin/apply", api_admin.Apply(ctx)),
+        ("/api/admin/shards", api_admin.Shards(ctx)),
+        ("/api/admin/clusters", api_admin.Clusters(ctx)),
+        ("/api/admin/clusters/{name}/config", api_admin.ClusterConfig(ctx)),
+        ("/api/admin/clusters/{name}/rotate", api_admin.Rotate(ctx)),
+        ("/api/admin/fileservers", api_admin.Fileservers(ctx)),
+    ]
+    for path, resource in routes:
+        app.add_route(path, resource)
+    return app

@@ -1,0 +1,83 @@
+"""``coffer server``: run the central server, or create the first administrator on its host."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+import time
+from pathlib import Path
+
+from protocol import kdf
+from protocol.errors import CofferError
+from protocol.settings import SettingsError
+
+from . import accounts
+from . import settings as server_settings
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser("server", help="run the central server, or manage it on its host")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("COFFER_SERVER_CONFIG"),
+        help="server settings file (TOML); COFFER_<NAME> variables override it [env COFFER_SERVER_CONFIG]",
+    )
+    parser.set_defaults(func=run_server)
+    sub = parser.add_subparsers(dest="server_command")
+    create = sub.add_parser("create-admin", help="create an administrator; the password is read from stdin")
+    create.add_argument("name")
+    create.set_defaults(func=create_admin)
+
+
+def _settings(args: argparse.Namespace) -> server_settings.ServerSettings:
+    try:
+        return server_settings.load(args.config)
+    except SettingsError as exc:
+        raise SystemExit(f"coffer server: bad configuration: {exc}") from exc
+
+
+def run_server(args: argparse.Namespace) -> int:
+    from .run import serve
+
+    serve(_settings(args))
+    return 0
+
+
+def read_password(prompt: str) -> str:
+    """Read a password from the terminal without echo, or as one line from a pipe."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Repeat: ") != first:
+            raise SystemExit("the passwords differ; nothing was changed")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def create_admin_user(settings: server_settings.ServerSettings, name: str, password: str) -> dict[str, object]:
+    """Create an administrator directly in the database, deriving the auth key as a client would."""
+    from .run import prepare
+
+    if len(password) < 8:
+        raise SystemExit("the password must have at least 8 characters; nothing was changed")
+    db = prepare(settings)
+    try:
+        params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
+        keys = kdf.derive(password, params)
+        return accounts.create_user(db, name, "admin", params.salt, keys.auth_key, time.time(), params)
+    finally:
+        db.close()
+
+
+def create_admin(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    password = read_password(f"Password for {args.name}: ")
+    try:
+        user = create_admin_user(settings, args.name, password)
+    except CofferError as exc:
+        print(f"coffer server create-admin: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"administrator {user['name']} created")
+    return 0

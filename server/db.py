@@ -1,0 +1,162 @@
+"""One small database interface over SQLite (the embedded default) and PostgreSQL.
+
+Services write SQL once, with ``?`` placeholders, in the dialect both engines
+share (``INSERT ... ON CONFLICT``, ``RETURNING``); this module translates the
+placeholders for psycopg and hands out one transaction per unit of work.
+Rows come back as dicts. Unique and foreign-key violations surface as
+:class:`IntegrityError` whichever engine raised them.
+
+SQLite runs in WAL mode, one connection per transaction, writers serialised by
+``BEGIN IMMEDIATE`` so concurrent requests wait instead of failing. PostgreSQL
+uses a psycopg connection pool, opened lazily so each gunicorn worker gets its
+own after the fork.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import psycopg
+import psycopg.rows
+import psycopg_pool
+
+from .errors import Unavailable
+
+Params = Sequence[Any] | Mapping[str, Any]
+Row = dict[str, Any]
+
+
+class IntegrityError(Exception):
+    """A unique, primary-key or foreign-key constraint refused the write."""
+
+
+class Tx(Protocol):
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run a statement; return the number of rows it touched."""
+
+    def one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    def all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    def _run(self, sql: str, params: Params) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        return self._run(sql, params).rowcount
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        row = self._run(sql, params).fetchone()
+        return dict(row) if row is not None else None
+
+    def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return [dict(row) for row in self._run(sql, params).fetchall()]
+
+
+class _PostgresTx:
+    def __init__(self, conn: psycopg.Connection[Row]):
+        self._conn = conn
+
+    def _run(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
+        try:
+            return self._conn.execute(sql.replace("%", "%%").replace("?", "%s"), params)
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        return self._run(sql, params).rowcount
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        return self._run(sql, params).fetchone()
+
+    def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return self._run(sql, params).fetchall()
+
+
+class Database:
+    """A handle on the server's database; cheap to create, safe to share between threads."""
+
+    def __init__(self, url: str, *, pool_size: int = 8):
+        self.url = url
+        self.pool_size = pool_size
+        self.dialect: Literal["sqlite", "postgresql"]
+        if url.startswith("sqlite:///"):
+            self.dialect = "sqlite"
+            self._path = Path(url.removeprefix("sqlite:///"))
+        elif url.startswith(("postgresql://", "postgres://")):
+            self.dialect = "postgresql"
+        else:
+            raise ValueError(f"unsupported database URL {url!r}")
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """Yield a transaction that commits when the block ends and rolls back if it raises."""
+        if self.dialect == "sqlite":
+            with self._sqlite_transaction() as tx:
+                yield tx
+        else:
+            with self._postgres_transaction() as tx:
+                yield tx
+
+    @contextmanager
+    def _sqlite_transaction(self) -> Iterator[Tx]:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"the database is unavailable: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _get_pool(self) -> psycopg_pool.ConnectionPool[psycopg.Connection[Row]]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = psycopg_pool.ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    kwargs={"row_factory": psycopg.rows.dict_row},
+                    connection_class=psycopg.Connection[Row],
+                    open=True,
+                    timeout=10,
+                )
+            return self._pool
+
+    @contextmanager
+    def _postgres_transaction(self) -> Iterator[Tx]:
+        try:
+            with self._get_pool().connection() as conn, conn.transaction():
+                yield _PostgresTx(conn)
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            raise Unavailable(f"the database is unavailable: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None

@@ -1,0 +1,70 @@
+"""The server's errors, each with the HTTP status and code it is answered with.
+
+    CofferError (protocol.errors)
+    ├── ProtocolError                 400 a request breaks the wire protocol
+    └── ServerError
+        ├── BadRequest                400 a field is missing or out of range
+        ├── Unauthorized              401 no valid session, or wrong credentials
+        ├── Forbidden                 403 authenticated, but not allowed
+        │   └── ShardNotAllowed       403 a fileserver announced more than its cluster has
+        ├── NotFound                  404
+        │   └── FileserverUnknown     404 the fileserver must register again
+        ├── Conflict                  409 the request contradicts the current state
+        ├── Replay                    401 a signed request was seen before
+        └── Unavailable               503 the database or a dependency is down
+
+The Falcon app maps every one of them to ``{"error": code, "message": text}``
+in one place (``server.app``); the client maps the codes back.
+"""
+
+from __future__ import annotations
+
+from protocol.errors import CofferError
+
+
+class ServerError(CofferError):
+    code = "server_error"
+    status = 500
+
+
+class BadRequest(ServerError):
+    code = "bad_request"
+    status = 400
+
+
+class Unauthorized(ServerError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(ServerError):
+    code = "forbidden"
+    status = 403
+
+
+class ShardNotAllowed(Forbidden):
+    code = "shard_not_allowed"
+
+
+class NotFound(ServerError):
+    code = "not_found"
+    status = 404
+
+
+class FileserverUnknown(NotFound):
+    code = "fileserver_unknown"
+
+
+class Conflict(ServerError):
+    code = "conflict"
+    status = 409
+
+
+class Replay(ServerError):
+    code = "replayed_request"
+    status = 401
+
+
+class Unavailable(ServerError):
+    code = "unavailable"
+    status = 503

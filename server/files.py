@@ -1,0 +1,273 @@
+"""File records, transfer tickets and finalization.
+
+A file starts ``pending``: the client holds put tickets and uploads chunks to
+fileservers. It becomes ``complete`` only when the client hands in, for every
+chunk index, a receipt signed by a fileserver that stored it; from then on its
+chunk list is fixed and the file's put tickets are revoked.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from protocol import receipts
+from protocol import tickets as ticket_protocol
+from protocol.encoding import DecodeError, b64decode
+from protocol.ids import check_chunk_hash, check_id, check_name, new_id
+from protocol.signing import SigningKey
+from protocol.wire import MAX_METADATA_BYTES
+
+from .accounts import Principal
+from .db import Database, Tx
+from .errors import BadRequest, Conflict, NotFound
+from .registry import live_fileservers
+
+MAX_FILE_SIZE = 1 << 40
+MAX_RECEIPTS_PER_CHUNK = 8
+FILE_COLUMNS = (
+    "id, owner_id, shard_id, size, chunk_count, chunk_size, metadata, state, created_at, expires_at, completed_at"
+)
+
+
+def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = body.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadRequest(f"'{key}' must be an integer from {low} to {high}", code=f"invalid_{key}")
+    return value
+
+
+def _file_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "owner": owner,
+        "shard": shard,
+        "size": row["size"],
+        "chunk_count": row["chunk_count"],
+        "chunk_size": row["chunk_size"],
+        "metadata": row["metadata"],
+        "state": row["state"],
+        "created_at": row["created_at"],
+        "expires_at": row["expires_at"],
+        "completed_at": row["completed_at"],
+    }
+
+
+def _own_file(tx: Tx, who: Principal, file_id: object) -> tuple[dict[str, Any], str]:
+    """Return the caller's file and its shard name; another user's file is simply not found."""
+    check_id(file_id, "file_id")
+    row = tx.one(
+        f"SELECT {', '.join('f.' + c for c in FILE_COLUMNS.split(', '))}, s.name AS shard_name "
+        "FROM files f JOIN shards s ON s.id = f.shard_id WHERE f.id = ? AND f.owner_id = ?",
+        (file_id, who.user_id),
+    )
+    if row is None:
+        raise NotFound("no such file of yours", code="file_not_found")
+    return row, row["shard_name"]
+
+
+def create(
+    db: Database, who: Principal, body: dict[str, Any], *, max_chunk_size: int, max_retention: float, now: float
+) -> dict[str, Any]:
+    shard = check_name(body.get("shard"), "shard")
+    size = _int(body, "size", 1, MAX_FILE_SIZE)
+    chunk_size = _int(body, "chunk_size", 1, max_chunk_size)
+    chunk_count = _int(body, "chunk_count", 1, 1 << 24)
+    if not chunk_count <= size <= chunk_count * chunk_size or math.ceil(size / chunk_size) > chunk_count:
+        raise BadRequest("size, chunk_size and chunk_count do not agree", code="invalid_layout")
+    metadata = body.get("metadata")
+    try:
+        if len(b64decode(metadata, max_length=MAX_METADATA_BYTES * 2)) > MAX_METADATA_BYTES:  # type: ignore[arg-type]
+            raise DecodeError("too long")
+    except DecodeError as exc:
+        raise BadRequest(
+            f"'metadata' must be base64url of at most {MAX_METADATA_BYTES} bytes", code="invalid_metadata"
+        ) from exc
+    expires_in = body.get("expires_in", max_retention)
+    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
+        raise BadRequest("'expires_in' must be a positive number of seconds", code="invalid_expires_in")
+    if expires_in > max_retention:
+        raise BadRequest(
+            f"'expires_in' is beyond this server's maximum retention of {max_retention:.0f} s",
+            code="retention_exceeded",
+        )
+    with db.transaction() as tx:
+        shard_row = tx.one("SELECT id FROM shards WHERE name = ?", (shard,))
+        if shard_row is None:
+            raise NotFound(f"no shard named {shard!r}", code="shard_not_found")
+        row = {
+            "id": new_id(),
+            "owner_id": who.user_id,
+            "shard_id": shard_row["id"],
+            "size": size,
+            "chunk_count": chunk_count,
+            "chunk_size": chunk_size,
+            "metadata": metadata,
+            "state": "pending",
+            "created_at": now,
+            "expires_at": now + expires_in,
+            "completed_at": None,
+        }
+        tx.execute(f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+    return _file_json(row, shard, who.name)
+
+
+def list_files(db: Database, who: Principal) -> list[dict[str, Any]]:
+    with db.transaction() as tx:
+        rows = tx.all(
+            f"SELECT {', '.join('f.' + c for c in FILE_COLUMNS.split(', '))}, s.name AS shard_name "
+            "FROM files f JOIN shards s ON s.id = f.shard_id WHERE f.owner_id = ? ORDER BY f.created_at",
+            (who.user_id,),
+        )
+    return [_file_json(r, r["shard_name"], who.name) for r in rows]
+
+
+def get(db: Database, who: Principal, file_id: str) -> dict[str, Any]:
+    with db.transaction() as tx:
+        row, shard = _own_file(tx, who, file_id)
+        result = _file_json(row, shard, who.name)
+        if row["state"] == "complete":
+            chunks = tx.all("SELECT idx, hash, size FROM chunks WHERE file_id = ? ORDER BY idx", (file_id,))
+            places = tx.all(
+                "SELECT l.hash, l.fileserver_id FROM chunk_locations l JOIN chunks c ON c.hash = l.hash "
+                "WHERE c.file_id = ? ORDER BY l.fileserver_id",
+                (file_id,),
+            )
+            where: dict[str, list[str]] = {}
+            for p in places:
+                where.setdefault(p["hash"], []).append(p["fileserver_id"])
+            result["chunks"] = [
+                {"index": c["idx"], "hash": c["hash"], "size": c["size"], "fileservers": where.get(c["hash"], [])}
+                for c in chunks
+            ]
+    return result
+
+
+def issue_tickets(
+    db: Database,
+    key: SigningKey,
+    who: Principal,
+    file_id: str,
+    body: dict[str, Any],
+    *,
+    ttl: float,
+    lease: float,
+    now: float,
+) -> dict[str, Any]:
+    """Sign tickets for the caller's file: one put ticket, or get tickets of at most 32 chunks each."""
+    op = body.get("op")
+    if op not in ("put", "get"):
+        raise BadRequest("'op' must be 'put' or 'get'", code="invalid_op")
+    exp = int(now + ttl)
+    with db.transaction() as tx:
+        row, shard = _own_file(tx, who, file_id)
+        groups = _ticket_groups(tx, row, op, body.get("chunks"))
+        issued = []
+        for group in groups:
+            ticket = ticket_protocol.Ticket(
+                op=op,
+                file=file_id,
+                shard=shard,
+                sub=who.user_id,
+                iat=int(now),
+                exp=exp,
+                jti=new_id(),
+                chunks=tuple(group),
+                max_bytes=row["chunk_size"] if op == "put" else 0,
+            )
+            tx.execute(
+                "INSERT INTO tickets (jti, file_id, op, expires_at, revoked) VALUES (?, ?, ?, ?, ?)",
+                (ticket.jti, file_id, op, exp, False),
+            )
+            issued.append({"ticket": ticket_protocol.issue(key, ticket), "chunks": list(group), "expires_at": exp})
+        tx.execute("DELETE FROM tickets WHERE expires_at < ?", (now - 3600,))
+        servers = live_fileservers(tx, shard, "write" if op == "put" else "read", now, lease)
+    return {"tickets": issued, "fileservers": servers}
+
+
+def _ticket_groups(tx: Tx, row: dict[str, Any], op: Literal["put", "get"], wanted: object) -> list[list[str]]:
+    if op == "put":
+        if row["state"] != "pending":
+            raise Conflict("the file is complete: its chunks cannot change", code="file_complete")
+        return [[]]
+    if row["state"] != "complete":
+        raise Conflict("the file is not complete yet: finalize it first", code="file_incomplete")
+    hashes = [r["hash"] for r in tx.all("SELECT hash FROM chunks WHERE file_id = ? ORDER BY idx", (row["id"],))]
+    if wanted is not None:
+        if not isinstance(wanted, list) or not wanted or len(wanted) > len(hashes):
+            raise BadRequest("'chunks' must be a non-empty list of this file's chunk hashes", code="invalid_chunks")
+        for h in wanted:
+            if check_chunk_hash(h) not in hashes:
+                raise BadRequest("a requested chunk is not part of this file", code="invalid_chunks")
+        hashes = list(dict.fromkeys(wanted))
+    step = ticket_protocol.MAX_TICKET_CHUNKS
+    return [hashes[i : i + step] for i in range(0, len(hashes), step)]
+
+
+def _parse_chunks(body: dict[str, Any], row: dict[str, Any]) -> list[tuple[int, str, int, list[str]]]:
+    items = body.get("chunks")
+    if not isinstance(items, list) or len(items) != row["chunk_count"]:
+        raise BadRequest(f"'chunks' must list all {row['chunk_count']} chunks of the file", code="invalid_chunks")
+    parsed = []
+    for expected, item in enumerate(sorted(items, key=lambda i: i.get("index", -1) if isinstance(i, dict) else -1)):
+        if not isinstance(item, dict) or item.get("index") != expected:
+            raise BadRequest("chunk indexes must run from 0 to chunk_count - 1, once each", code="invalid_chunks")
+        size = _int(item, "size", 1, row["chunk_size"])
+        proofs = item.get("receipts")
+        if not isinstance(proofs, list) or not 0 < len(proofs) <= MAX_RECEIPTS_PER_CHUNK:
+            raise BadRequest(
+                f"chunk {expected}: 'receipts' must hold 1 to {MAX_RECEIPTS_PER_CHUNK} receipts", code="invalid_chunks"
+            )
+        parsed.append((expected, check_chunk_hash(item.get("hash")), size, proofs))
+    if sum(size for _, _, size, _ in parsed) != row["size"]:
+        raise BadRequest("the chunk sizes do not add up to the file size", code="invalid_chunks")
+    return parsed
+
+
+def finalize(db: Database, who: Principal, file_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
+    """Mark the file complete once every chunk has a valid receipt; otherwise change nothing."""
+    with db.transaction() as tx:
+        row, shard = _own_file(tx, who, file_id)
+        if row["state"] != "pending":
+            raise Conflict("the file is already complete", code="file_complete")
+        chunks = _parse_chunks(body, row)
+        fs_ids = {receipts.fileserver_of(r) for _, _, _, proofs in chunks for r in proofs}
+        marks = ",".join("?" * len(fs_ids))
+        keys = {
+            r["id"]: b64decode(r["public_key"])
+            for r in tx.all(
+                "SELECT f.id, f.public_key FROM fileservers f JOIN cluster_shards l ON l.cluster_id = f.cluster_id "
+                f"WHERE l.shard_id = ? AND f.id IN ({marks})",
+                (row["shard_id"], *fs_ids),
+            )
+        }
+    # Signatures are checked outside the transaction: no lock is held for CPU work.
+    locations: list[tuple[str, str]] = []
+    for index, chunk_hash, size, proofs in chunks:
+        for token in proofs:
+            fs = receipts.fileserver_of(token)
+            if fs not in keys:
+                raise receipts.ReceiptInvalid(
+                    f"chunk {index}: the receipt names a fileserver that does not serve this shard"
+                )
+            receipt = receipts.verify(token, keys[fs])
+            if (receipt.file, receipt.shard, receipt.chunk, receipt.size) != (file_id, shard, chunk_hash, size):
+                raise receipts.ReceiptInvalid(f"chunk {index}: the receipt is for another chunk, file or shard")
+            locations.append((chunk_hash, fs))
+    with db.transaction() as tx:
+        if not tx.execute(
+            "UPDATE files SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'pending'", (now, file_id)
+        ):
+            raise Conflict("the file is already complete", code="file_complete")
+        for index, chunk_hash, size, _ in chunks:
+            tx.execute(
+                "INSERT INTO chunks (file_id, idx, hash, size) VALUES (?, ?, ?, ?)", (file_id, index, chunk_hash, size)
+            )
+        for chunk_hash, fs in set(locations):
+            tx.execute(
+                "INSERT INTO chunk_locations (hash, fileserver_id, shard_id, stored_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (hash, fileserver_id) DO NOTHING",
+                (chunk_hash, fs, row["shard_id"], now),
+            )
+        tx.execute("UPDATE tickets SET revoked = ? WHERE file_id = ? AND op = 'put'", (True, file_id))
+    return get(db, who, file_id)

@@ -1,0 +1,116 @@
+"""What every server resource shares: the request context, JSON bodies, sessions, and error answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import falcon
+
+from protocol.encoding import DecodeError, parse_json_object
+from protocol.errors import CofferError
+from protocol.wire import BEARER_SCHEME, MAX_HEADER_BYTES, MAX_JSON_BODY
+
+from . import accounts
+from .db import Database
+from .errors import BadRequest, Unauthorized
+from .keys import ServerKeys
+from .settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """Everything a request handler needs; one per worker process."""
+
+    settings: ServerSettings
+    db: Database
+    keys: ServerKeys
+    clock: Callable[[], float] = field(default=time.time)
+
+
+def read_json(req: falcon.Request) -> dict[str, Any]:
+    """Return the request's JSON object body, refusing anything else before reading too much."""
+    length = req.content_length
+    if length is None or length == 0:
+        raise BadRequest("this request needs a JSON object body", code="invalid_json")
+    if length > MAX_JSON_BODY:
+        raise BadRequest(f"the JSON body is larger than {MAX_JSON_BODY} bytes", code="body_too_large", status=413)
+    try:
+        return parse_json_object(req.bounded_stream.read(length))
+    except DecodeError as exc:
+        raise BadRequest(f"the body is not a JSON object: {exc}", code="invalid_json") from exc
+
+
+def principal(ctx: Context, req: falcon.Request) -> accounts.Principal:
+    """Return who sent the request, from its ``Authorization: Bearer`` session token."""
+    header = req.get_header("Authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme != BEARER_SCHEME or not token:
+        raise Unauthorized("log in first: this needs 'Authorization: Bearer <session token>'", code="session_missing")
+    with ctx.db.transaction() as tx:
+        return accounts.authenticate(tx, token.strip(), ctx.clock())
+
+
+def send_json(resp: falcon.Response, value: Any, status: int = 200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.text = json.dumps(value)
+
+
+class HeaderLimit:
+    """Refuse oversized headers with a JSON 431 (gunicorn's own, higher limit answers in plain text)."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        total = sum(len(k) + len(v) + 4 for k, v in req.headers.items())
+        if total > MAX_HEADER_BYTES:
+            raise CofferError(
+                f"the request headers exceed {MAX_HEADER_BYTES} bytes", code="headers_too_large", status=431
+            )
+
+
+class AccessLog:
+    """One structured line per request: method, route, status, duration. Never a header value."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.monotonic()
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool) -> None:
+        started = getattr(req.context, "started", time.monotonic())
+        log.info(
+            "request",
+            extra={
+                "kv": {
+                    "method": req.method,
+                    "route": req.uri_template or req.path,
+                    "status": resp.status_code,
+                    "ms": round((time.monotonic() - started) * 1000, 1),
+                }
+            },
+        )
+
+
+def install_error_handlers(app: falcon.App[falcon.Request, falcon.Response]) -> None:
+    """Answer every error, ours or Falcon's or unexpected, as ``{"error": code, "message": text}``."""
+
+    def coffer_error(req: falcon.Request, resp: falcon.Response, ex: CofferError, params: dict[str, Any]) -> None:
+        send_json(resp, ex.body(), ex.status)
+
+    def http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: dict[str, Any]) -> None:
+        code = (ex.title or "error").lower().replace(" ", "_")
+        send_json(resp, {"error": code, "message": ex.description or ex.title or "error"}, ex.status_code)
+        if ex.headers:
+            resp.set_headers(ex.headers)
+
+    def unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict[str, Any]) -> None:
+        log.error("unhandled error", exc_info=ex, extra={"kv": {"method": req.method, "path": req.path}})
+        send_json(resp, {"error": "internal", "message": "the server failed; the error is logged"}, 500)
+
+    app.add_error_handler(Exception, unexpected)
+    app.add_error_handler(falcon.HTTPError, http_error)
+    app.add_error_handler(CofferError, coffer_error)

@@ -1,0 +1,164 @@
+"""Versioned schema migrations, applied in order at start, once, whichever engine.
+
+Each migration is a version number and a list of statements written in the SQL
+both SQLite and PostgreSQL accept. A migration never changes once released; a
+change to the schema is a new migration. ``schema_migrations`` records what is
+applied, so starting several server instances at once is safe: on PostgreSQL an
+advisory lock lets one migrate while the others wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from .db import Database, Tx
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "core network",
+        [
+            """CREATE TABLE server_keys (
+                id INTEGER PRIMARY KEY,
+                signing_seed TEXT NOT NULL,
+                secret TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL)""",
+            """CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+                auth_salt TEXT NOT NULL,
+                opslimit INTEGER NOT NULL,
+                memlimit BIGINT NOT NULL,
+                auth_hash TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL)""",
+            """CREATE TABLE sessions (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                token_hash TEXT NOT NULL UNIQUE,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL)""",
+            "CREATE INDEX sessions_user ON sessions(user_id)",
+            """CREATE TABLE shards (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                description TEXT NOT NULL DEFAULT '',
+                created_at DOUBLE PRECISION NOT NULL)""",
+            """CREATE TABLE clusters (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                generation INTEGER NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL)""",
+            """CREATE TABLE cluster_credentials (
+                cluster_id TEXT NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+                generation INTEGER NOT NULL,
+                public_key TEXT NOT NULL,
+                not_after DOUBLE PRECISION,
+                PRIMARY KEY (cluster_id, generation))""",
+            """CREATE TABLE cluster_shards (
+                cluster_id TEXT NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+                shard_id TEXT NOT NULL REFERENCES shards(id),
+                can_read BOOLEAN NOT NULL,
+                can_write BOOLEAN NOT NULL,
+                PRIMARY KEY (cluster_id, shard_id))""",
+            """CREATE TABLE fileservers (
+                id TEXT PRIMARY KEY,
+                cluster_id TEXT NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+                url TEXT NOT NULL,
+                public_key TEXT NOT NULL,
+                version TEXT NOT NULL,
+                registered_at DOUBLE PRECISION NOT NULL,
+                last_seen DOUBLE PRECISION NOT NULL,
+                active_transfers INTEGER NOT NULL DEFAULT 0,
+                bytes_per_s BIGINT NOT NULL DEFAULT 0,
+                free_bytes BIGINT,
+                chunk_count BIGINT NOT NULL DEFAULT 0)""",
+            "CREATE INDEX fileservers_last_seen ON fileservers(last_seen)",
+            """CREATE TABLE fileserver_shards (
+                fileserver_id TEXT NOT NULL REFERENCES fileservers(id) ON DELETE CASCADE,
+                shard_id TEXT NOT NULL REFERENCES shards(id) ON DELETE CASCADE,
+                can_read BOOLEAN NOT NULL,
+                can_write BOOLEAN NOT NULL,
+                backend TEXT NOT NULL,
+                free_bytes BIGINT,
+                PRIMARY KEY (fileserver_id, shard_id))""",
+            """CREATE TABLE request_nonces (
+                nonce TEXT PRIMARY KEY,
+                seen_at DOUBLE PRECISION NOT NULL)""",
+            "CREATE INDEX request_nonces_seen ON request_nonces(seen_at)",
+            """CREATE TABLE files (
+                id TEXT PRIMARY KEY,
+                owner_id TEXT NOT NULL REFERENCES users(id),
+                shard_id TEXT NOT NULL REFERENCES shards(id),
+                size BIGINT NOT NULL,
+                chunk_count INTEGER NOT NULL,
+                chunk_size INTEGER NOT NULL,
+                metadata TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'complete')),
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                completed_at DOUBLE PRECISION)""",
+            "CREATE INDEX files_owner ON files(owner_id)",
+            "CREATE INDEX files_expires ON files(expires_at)",
+            """CREATE TABLE chunks (
+                file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                idx INTEGER NOT NULL,
+                hash TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                PRIMARY KEY (file_id, idx))""",
+            "CREATE INDEX chunks_hash ON chunks(hash)",
+            """CREATE TABLE chunk_locations (
+                hash TEXT NOT NULL,
+                fileserver_id TEXT NOT NULL REFERENCES fileservers(id) ON DELETE CASCADE,
+                shard_id TEXT NOT NULL REFERENCES shards(id),
+                stored_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (hash, fileserver_id))""",
+            """CREATE TABLE tickets (
+                jti TEXT PRIMARY KEY,
+                file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                op TEXT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                revoked BOOLEAN NOT NULL DEFAULT FALSE)""",
+            "CREATE INDEX tickets_file ON tickets(file_id)",
+            "CREATE INDEX tickets_expires ON tickets(expires_at)",
+        ],
+    ),
+]
+
+MIGRATION_LOCK = 0x436F66666572  # "Coffer"
+
+
+def _applied(tx: Tx) -> set[int]:
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+    )
+    return {row["version"] for row in tx.all("SELECT version FROM schema_migrations")}
+
+
+def migrate(db: Database) -> list[int]:
+    """Apply every migration not yet applied, each in its own transaction; return their versions."""
+    done: list[int] = []
+    for version, name, statements in MIGRATIONS:
+        with db.transaction() as tx:
+            if db.dialect == "postgresql":
+                tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+            if version in _applied(tx):
+                continue
+            for statement in statements:
+                tx.execute(statement)
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, time.time()),
+            )
+            done.append(version)
+            log.info("migration applied", extra={"kv": {"version": version, "name": name}})
+    return done
+
+
+def current_version(db: Database) -> int:
+    with db.transaction() as tx:
+        return max(_applied(tx), default=0)

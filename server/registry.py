@@ -1,0 +1,189 @@
+"""The fileserver registry: registration, heartbeats, and who is live.
+
+Liveness is a lease: a fileserver is handed to clients only while its last
+heartbeat is younger than ``lease_seconds``. Rows are keyed by the id the
+fileserver persists on its own disk, so a restart updates its row instead of
+adding one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from protocol import cluster as cluster_protocol
+from protocol import messages
+from protocol.encoding import b64decode, b64encode
+
+from .db import Database, IntegrityError, Tx
+from .errors import Conflict, FileserverUnknown, Replay, ShardNotAllowed, Unauthorized
+from .topology import read_topology
+
+log = logging.getLogger(__name__)
+
+NONCE_MEMORY = 2 * cluster_protocol.MAX_SKEW
+
+
+def _authenticate(
+    tx: Tx, body: dict[str, Any], action: cluster_protocol.Action, now: float
+) -> cluster_protocol.ClusterRequest:
+    """Check the cluster signature, the clock window and the nonce of a fileserver request."""
+    cluster_id, generation = cluster_protocol.claimed_sender(body)
+    row = tx.one(
+        "SELECT public_key FROM cluster_credentials WHERE cluster_id = ? AND generation = ? "
+        "AND (not_after IS NULL OR not_after > ?)",
+        (cluster_id, generation, now),
+    )
+    if row is None:
+        raise Unauthorized(
+            "this cluster credential is unknown or was rotated out: export the cluster config again "
+            "with `coffer admin cluster-config CLUSTER`",
+            code="credential_invalid",
+        )
+    request = cluster_protocol.open_request(body, b64decode(row["public_key"]), action, now)
+    tx.execute("DELETE FROM request_nonces WHERE seen_at < ?", (now - NONCE_MEMORY,))
+    try:
+        tx.execute("INSERT INTO request_nonces (nonce, seen_at) VALUES (?, ?)", (request.nonce, now))
+    except IntegrityError as exc:
+        raise Replay("this signed request was already received: replay refused") from exc
+    return request
+
+
+def _check_shards(tx: Tx, cluster_id: str, shards: list[messages.ShardAnnouncement]) -> dict[str, str]:
+    """Refuse shards or flags beyond the cluster's links; return shard name → id."""
+    name = tx.one("SELECT name FROM clusters WHERE id = ?", (cluster_id,))
+    assert name is not None
+    links = read_topology(tx).clusters[name["name"]]
+    for shard in shards:
+        link = links.get(shard.name)
+        if link is None or (shard.read and not link.read) or (shard.write and not link.write):
+            granted = f"read={link.read}, write={link.write}" if link else "nothing"
+            raise ShardNotAllowed(
+                f"shard {shard.name!r} with read={shard.read}, write={shard.write} is beyond what cluster "
+                f"{name['name']!r} is granted ({granted}): fix the fileserver config or the shard config",
+            )
+    wanted = [s.name for s in shards]
+    rows = tx.all(f"SELECT id, name FROM shards WHERE name IN ({','.join('?' * len(wanted))})", wanted)
+    return {r["name"]: r["id"] for r in rows}
+
+
+def _store_shards(tx: Tx, fs_id: str, shards: list[messages.ShardAnnouncement], ids: dict[str, str]) -> None:
+    tx.execute("DELETE FROM fileserver_shards WHERE fileserver_id = ?", (fs_id,))
+    for s in shards:
+        tx.execute(
+            "INSERT INTO fileserver_shards (fileserver_id, shard_id, can_read, can_write, backend, free_bytes) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (fs_id, ids[s.name], s.read, s.write, s.backend, s.free_bytes),
+        )
+
+
+def register(db: Database, body: dict[str, Any], now: float, lease: float, interval: float) -> dict[str, Any]:
+    with db.transaction() as tx:
+        request = _authenticate(tx, body, "register", now)
+        registration = messages.parse_registration(request.body)
+        ids = _check_shards(tx, request.cluster, registration.shards)
+        existing = tx.one("SELECT cluster_id FROM fileservers WHERE id = ?", (request.fs,))
+        if existing and existing["cluster_id"] != request.cluster:
+            raise Conflict("this fileserver id belongs to another cluster", code="fileserver_conflict")
+        tx.execute(
+            "INSERT INTO fileservers (id, cluster_id, url, public_key, version, registered_at, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET url = excluded.url, "
+            "public_key = excluded.public_key, version = excluded.version, last_seen = excluded.last_seen",
+            (
+                request.fs,
+                request.cluster,
+                registration.url,
+                b64encode(registration.public_key),
+                registration.version,
+                now,
+                now,
+            ),
+        )
+        _store_shards(tx, request.fs, registration.shards, ids)
+    log.info(
+        "fileserver registered",
+        extra={"kv": {"fileserver": request.fs, "url": registration.url, "shards": len(registration.shards)}},
+    )
+    return {"fileserver_id": request.fs, "lease_seconds": lease, "heartbeat_interval": interval}
+
+
+def heartbeat(db: Database, body: dict[str, Any], now: float, lease: float) -> dict[str, Any]:
+    with db.transaction() as tx:
+        request = _authenticate(tx, body, "heartbeat", now)
+        beat = messages.parse_heartbeat(request.body)
+        row = tx.one("SELECT cluster_id FROM fileservers WHERE id = ?", (request.fs,))
+        if row is None or row["cluster_id"] != request.cluster:
+            raise FileserverUnknown("this fileserver is not registered: register first")
+        ids = _check_shards(tx, request.cluster, beat.shards)
+        tx.execute(
+            "UPDATE fileservers SET last_seen = ?, version = ?, active_transfers = ?, bytes_per_s = ?, "
+            "free_bytes = ?, chunk_count = ? WHERE id = ?",
+            (now, beat.version, beat.active_transfers, beat.bytes_per_s, beat.free_bytes, beat.chunk_count, request.fs),
+        )
+        _store_shards(tx, request.fs, beat.shards, ids)
+        for shard, chunk in beat.corrupt:
+            tx.execute("DELETE FROM chunk_locations WHERE hash = ? AND fileserver_id = ?", (chunk, request.fs))
+            log.warning(
+                "corrupt chunk reported", extra={"kv": {"fileserver": request.fs, "shard": shard, "chunk": chunk}}
+            )
+        revoked = tx.all("SELECT jti, expires_at FROM tickets WHERE revoked = ? AND expires_at > ?", (True, now))
+    return {
+        "lease_seconds": lease,
+        "server_time": now,
+        "revoked_tickets": [{"jti": r["jti"], "exp": int(r["expires_at"])} for r in revoked],
+    }
+
+
+def live_fileservers(tx: Tx, shard: str, op: str, now: float, lease: float) -> list[dict[str, Any]]:
+    """Return the live fileservers that may serve *op* ("read" or "write") on *shard*, with their load."""
+    flag = "can_write" if op == "write" else "can_read"
+    return tx.all(
+        "SELECT f.id, f.url, f.active_transfers, f.bytes_per_s, fs.free_bytes, f.last_seen "
+        "FROM fileservers f JOIN fileserver_shards fs ON fs.fileserver_id = f.id "
+        "JOIN shards s ON s.id = fs.shard_id "
+        "JOIN cluster_shards l ON l.cluster_id = f.cluster_id AND l.shard_id = s.id "
+        f"WHERE s.name = ? AND fs.{flag} = ? AND l.{flag} = ? AND f.last_seen >= ? "
+        "ORDER BY f.active_transfers, f.id",
+        (shard, True, True, now - lease),
+    )
+
+
+def list_fileservers(db: Database, now: float, lease: float) -> list[dict[str, Any]]:
+    with db.transaction() as tx:
+        rows = tx.all(
+            "SELECT f.*, c.name AS cluster FROM fileservers f JOIN clusters c ON c.id = f.cluster_id ORDER BY f.url"
+        )
+        shards = tx.all(
+            "SELECT fs.fileserver_id, s.name, fs.can_read, fs.can_write, fs.backend, fs.free_bytes "
+            "FROM fileserver_shards fs JOIN shards s ON s.id = fs.shard_id ORDER BY s.name"
+        )
+    by_fs: dict[str, list[dict[str, Any]]] = {}
+    for s in shards:
+        by_fs.setdefault(s["fileserver_id"], []).append(
+            {
+                "name": s["name"],
+                "read": bool(s["can_read"]),
+                "write": bool(s["can_write"]),
+                "backend": s["backend"],
+                "free_bytes": s["free_bytes"],
+            }
+        )
+    return [
+        {
+            "id": r["id"],
+            "url": r["url"],
+            "cluster": r["cluster"],
+            "live": r["last_seen"] >= now - lease,
+            "last_seen": r["last_seen"],
+            "registered_at": r["registered_at"],
+            "version": r["version"],
+            "shards": by_fs.get(r["id"], []),
+            "load": {
+                "active_transfers": r["active_transfers"],
+                "bytes_per_s": r["bytes_per_s"],
+                "free_bytes": r["free_bytes"],
+                "chunk_count": r["chunk_count"],
+            },
+        }
+        for r in rows
+    ]

@@ -1,0 +1,74 @@
+"""Run the server under gunicorn: migrate once in the master, build the app in each worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from protocol import logs
+
+from . import keys, migrations
+from .app import create_app
+from .db import Database
+from .http import Context
+from .settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, factory: Callable[[], Any], options: dict[str, Any]):
+        self._factory = factory
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self._options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Any:
+        return self._factory()
+
+
+def gunicorn_options(bind: str, workers: int, threads: int, name: str) -> dict[str, Any]:
+    """The gunicorn settings every Coffer program runs with."""
+    return {
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "keepalive": 2,
+        "timeout": 60,
+        "graceful_timeout": 5,
+        "limit_request_field_size": 65536,
+        "limit_request_line": 8190,
+        "control_socket_disable": True,
+        "proc_name": name,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+    }
+
+
+def prepare(settings: ServerSettings) -> Database:
+    """Create the schema and the server keys before any worker starts."""
+    db = Database(settings.database_url, pool_size=settings.pool_size)
+    migrations.migrate(db)
+    keys.load_or_create(db)
+    return db
+
+
+def make_app(settings: ServerSettings) -> Any:
+    db = Database(settings.database_url, pool_size=settings.pool_size)
+    return create_app(Context(settings=settings, db=db, keys=keys.load_or_create(db)))
+
+
+def serve(settings: ServerSettings) -> None:
+    logs.configure(settings.log_level)
+    prepare(settings).close()
+    log.info("server starting", extra={"kv": {"bind": settings.bind, "database": settings.database_url.split(":")[0]}})
+    options = gunicorn_options(settings.bind, settings.workers, settings.threads, "coffer-server")
+    _Gunicorn(lambda: make_app(settings), options).run()

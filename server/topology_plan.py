@@ -1,0 +1,114 @@
+"""Plan the changes that bring the shards and clusters in the database to a declared state.
+
+Pure: it compares two descriptions and lists what to create, update and (only
+when pruning) remove, so ``coffer admin apply`` is idempotent and ``--dry-run``
+shows exactly what a real run would do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from protocol.ids import check_name
+
+from .errors import BadRequest
+
+
+@dataclass(frozen=True)
+class Link:
+    read: bool
+    write: bool
+
+
+@dataclass
+class Topology:
+    """Shards (name → description) and clusters (name → shard name → link flags)."""
+
+    shards: dict[str, str] = field(default_factory=dict)
+    clusters: dict[str, dict[str, Link]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Literal["create", "update", "remove"]
+    kind: Literal["shard", "cluster", "link"]
+    name: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "kind": self.kind, "name": self.name} | self.detail
+
+
+def _flag(item: dict[str, Any], key: str, where: str) -> bool:
+    value = item.get(key, False)
+    if not isinstance(value, bool):
+        raise BadRequest(f"{where}: '{key}' must be true or false", code="invalid_config")
+    return value
+
+
+def parse(config: object, known_shards: set[str]) -> Topology:
+    """Read a declarative config (the parsed TOML); links may name shards that already exist."""
+    if not isinstance(config, dict):
+        raise BadRequest("the config must be a table", code="invalid_config")
+    unknown = set(config) - {"shards", "clusters"}
+    if unknown:
+        raise BadRequest(f"unknown section(s) {', '.join(sorted(unknown))}", code="invalid_config")
+    wanted = Topology()
+    for item in config.get("shards", []):
+        if not isinstance(item, dict):
+            raise BadRequest("each [[shards]] entry must be a table", code="invalid_config")
+        name = check_name(item.get("name"), "shard")
+        description = item.get("description", "")
+        if not isinstance(description, str) or len(description) > 1000:
+            raise BadRequest(f"shard {name}: description must be text of at most 1000 characters")
+        if name in wanted.shards:
+            raise BadRequest(f"shard {name} is declared twice", code="invalid_config")
+        wanted.shards[name] = description
+    for item in config.get("clusters", []):
+        if not isinstance(item, dict):
+            raise BadRequest("each [[clusters]] entry must be a table", code="invalid_config")
+        name = check_name(item.get("name"), "cluster")
+        if name in wanted.clusters:
+            raise BadRequest(f"cluster {name} is declared twice", code="invalid_config")
+        links: dict[str, Link] = {}
+        for link in item.get("shards", []):
+            if not isinstance(link, dict):
+                raise BadRequest(f"cluster {name}: each shard link must be a table", code="invalid_config")
+            shard = check_name(link.get("name"), "shard")
+            if shard not in wanted.shards and shard not in known_shards:
+                raise BadRequest(f"cluster {name} links to shard {shard}, which is not declared", code="invalid_config")
+            where = f"cluster {name}, shard {shard}"
+            links[shard] = Link(read=_flag(link, "read", where), write=_flag(link, "write", where))
+        wanted.clusters[name] = links
+    return wanted
+
+
+def plan(current: Topology, wanted: Topology, *, prune: bool) -> list[Change]:
+    """List the changes, creations first and removals last, in a stable order."""
+    changes: list[Change] = []
+    for name, description in sorted(wanted.shards.items()):
+        if name not in current.shards:
+            changes.append(Change("create", "shard", name, {"description": description}))
+        elif current.shards[name] != description:
+            changes.append(Change("update", "shard", name, {"description": description}))
+    for name, links in sorted(wanted.clusters.items()):
+        have = current.clusters.get(name)
+        if have is None:
+            changes.append(Change("create", "cluster", name))
+            have = {}
+        for shard, link in sorted(links.items()):
+            detail = {"cluster": name, "shard": shard, "read": link.read, "write": link.write}
+            if shard not in have:
+                changes.append(Change("create", "link", f"{name}/{shard}", detail))
+            elif have[shard] != link:
+                changes.append(Change("update", "link", f"{name}/{shard}", detail))
+        if prune:
+            for shard in sorted(set(have) - set(links)):
+                changes.append(Change("remove", "link", f"{name}/{shard}", {"cluster": name, "shard": shard}))
+    if prune:
+        for name in sorted(set(current.clusters) - set(wanted.clusters)):
+            changes.append(Change("remove", "cluster", name))
+        for name in sorted(set(current.shards) - set(wanted.shards)):
+            changes.append(Change("remove", "shard", name))
+    return changes

@@ -1,0 +1,143 @@
+"""An in-process server (Falcon's TestClient) on a fresh database, with a clock the test moves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import falcon.testing
+import pytest
+
+from protocol import cluster as cluster_protocol
+from protocol import kdf
+from protocol.encoding import b64encode
+from protocol.ids import new_id
+from protocol.messages import Heartbeat, Registration, ShardAnnouncement
+from protocol.signing import SigningKey
+from server import accounts, keys, migrations
+from server.app import create_app
+from server.db import Database
+from server.http import Context
+from server.settings import ServerSettings
+
+# Cheap KDF parameters for test users: the server stores whatever the user was created with.
+FAST_KDF = {"opslimit": 1, "memlimit": 8 * 1024 * 1024}
+PASSWORD = "correct horse battery"
+
+LOCAL_TOPOLOGY = {
+    "shards": [{"name": "default", "description": "one site"}, {"name": "archive"}],
+    "clusters": [
+        {
+            "name": "local",
+            "shards": [{"name": "default", "read": True, "write": True}, {"name": "archive", "read": True}],
+        }
+    ],
+}
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class FakeFileserver:
+    """What a fileserver holds: its id and receipt key, and its cluster's credential."""
+
+    cluster_id: str
+    generation: int
+    credential: SigningKey
+    id: str = field(default_factory=new_id)
+    key: SigningKey = field(default_factory=SigningKey.generate)
+    url: str = "http://127.0.0.1:8101"
+
+    def signed(self, action: cluster_protocol.Action, body: dict[str, Any], now: float) -> dict[str, str]:
+        return cluster_protocol.sign_request(
+            self.credential, self.cluster_id, self.generation, self.id, action, body, now
+        )
+
+    def registration(self, shards: list[ShardAnnouncement] | None = None) -> dict[str, Any]:
+        shards = shards or [ShardAnnouncement("default", True, True), ShardAnnouncement("archive", True, False)]
+        return Registration(self.url, self.key.public_key, "test", shards).to_json()
+
+    def heartbeat(self, **overrides: Any) -> dict[str, Any]:
+        beat = Heartbeat(
+            version="test",
+            shards=[ShardAnnouncement("default", True, True, free_bytes=10**9)],
+            active_transfers=0,
+            bytes_per_s=0,
+            free_bytes=10**9,
+            chunk_count=0,
+            corrupt=[],
+        ).to_json()
+        return beat | overrides
+
+
+class Harness:
+    def __init__(self, database_url: str):
+        self.clock = Clock()
+        self.settings = ServerSettings(database_url=database_url)
+        self.db = Database(database_url)
+        migrations.migrate(self.db)
+        self.keys = keys.load_or_create(self.db)
+        self.client = falcon.testing.TestClient(
+            create_app(Context(settings=self.settings, db=self.db, keys=self.keys, clock=self.clock))
+        )
+
+    def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None, **kw: Any
+    ) -> falcon.testing.Result:
+        headers = kw.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.client.simulate_request(method, path, json=body, headers=headers, **kw)
+
+    def make_user(self, name: str, role: str = "user") -> str:
+        """Create a user with cheap KDF parameters and return a session token for it."""
+        params = kdf.KdfParams(salt=os.urandom(16), **FAST_KDF)
+        auth_key = kdf.derive(PASSWORD, params).auth_key
+        accounts.create_user(self.db, name, role, params.salt, auth_key, self.clock(), params)
+        result = self.call("POST", "/api/auth/login", {"username": name, "auth_key": b64encode(auth_key)})
+        assert result.status_code == 200, result.json
+        token: str = result.json["token"]
+        return token
+
+    def apply(self, admin: str, config: dict[str, Any] = LOCAL_TOPOLOGY, **flags: bool) -> falcon.testing.Result:
+        return self.call("POST", "/api/admin/apply", {"config": config, **flags}, admin)
+
+    def fileserver(self, admin: str, cluster: str = "local") -> FakeFileserver:
+        config = self.call("GET", f"/api/admin/clusters/{cluster}/config", token=admin).json["config"]
+        return FakeFileserver(
+            config["cluster"]["id"],
+            config["cluster"]["generation"],
+            SigningKey.from_text(config["cluster"]["credential"]),
+        )
+
+    def register(self, fs: FakeFileserver, **kw: Any) -> falcon.testing.Result:
+        return self.call(
+            "POST", "/api/fileservers/register", fs.signed("register", fs.registration(**kw), self.clock())
+        )
+
+    def beat(self, fs: FakeFileserver, **overrides: Any) -> falcon.testing.Result:
+        return self.call(
+            "POST", "/api/fileservers/heartbeat", fs.signed("heartbeat", fs.heartbeat(**overrides), self.clock())
+        )
+
+
+@pytest.fixture
+def harness(database_url: str) -> Iterator[Harness]:
+    h = Harness(database_url)
+    yield h
+    h.db.close()
+
+
+@pytest.fixture
+def admin(harness: Harness) -> str:
+    token = harness.make_user("root", "admin")
+    assert harness.apply(token).status_code == 200
+    return token

@@ -1,0 +1,135 @@
+"""Fileserver registration and heartbeats: signatures, replay, flags, leases."""
+
+from __future__ import annotations
+
+import json
+
+from protocol.messages import ShardAnnouncement
+from protocol.signing import SigningKey
+
+from .conftest import Harness
+
+
+def test_registration_then_heartbeats_keep_a_fileserver_live(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    answer = harness.register(fs)
+    assert answer.status_code == 200, answer.json
+    assert answer.json == {"fileserver_id": fs.id, "lease_seconds": 30.0, "heartbeat_interval": 10.0}
+    listed = harness.call("GET", "/api/admin/fileservers", token=admin).json
+    assert [(s["id"], s["url"], s["live"]) for s in listed] == [(fs.id, fs.url, True)]
+    assert {(s["name"], s["read"], s["write"]) for s in listed[0]["shards"]} == {
+        ("default", True, True),
+        ("archive", True, False),
+    }
+    harness.clock.now += 25
+    assert harness.beat(fs, active_transfers=3, bytes_per_s=12345).status_code == 200
+    harness.clock.now += 25
+    listed = harness.call("GET", "/api/admin/fileservers", token=admin).json
+    assert listed[0]["live"] is True
+    assert listed[0]["load"]["active_transfers"] == 3 and listed[0]["load"]["bytes_per_s"] == 12345
+
+
+def test_a_quiet_fileserver_leaves_the_live_list_after_the_lease(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    user = harness.make_user("alice")
+    writers = harness.call("GET", "/api/shards/default/fileservers?op=write", token=user).json
+    assert [w["id"] for w in writers] == [fs.id]
+    harness.clock.now += 31
+    assert harness.call("GET", "/api/shards/default/fileservers?op=write", token=user).json == []
+    listed = harness.call("GET", "/api/admin/fileservers", token=admin).json
+    assert listed[0]["live"] is False
+
+
+def test_restarted_fileserver_keeps_its_row(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    harness.clock.now += 100
+    harness.register(fs)
+    harness.register(fs)
+    assert len(harness.call("GET", "/api/admin/fileservers", token=admin).json) == 1
+
+
+def test_read_only_link_is_offered_for_reads_only(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    user = harness.make_user("alice")
+    assert harness.call("GET", "/api/shards/archive/fileservers?op=write", token=user).json == []
+    readers = harness.call("GET", "/api/shards/archive/fileservers?op=read", token=user).json
+    assert [r["id"] for r in readers] == [fs.id]
+
+
+def test_announcing_more_than_the_cluster_grants_is_refused(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    for shards in (
+        [ShardAnnouncement("archive", True, True)],
+        [ShardAnnouncement("elsewhere", True, False)],
+    ):
+        answer = harness.register(fs, shards=shards)
+        assert answer.status_code == 403, shards
+        assert answer.json["error"] == "shard_not_allowed"
+    assert harness.call("GET", "/api/admin/fileservers", token=admin).json == []
+
+
+def test_replayed_registration_is_refused(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    body = fs.signed("register", fs.registration(), harness.clock())
+    assert harness.call("POST", "/api/fileservers/register", body).status_code == 200
+    again = harness.call("POST", "/api/fileservers/register", body)
+    assert again.status_code == 401
+    assert again.json["error"] == "replayed_request"
+
+
+def test_stale_or_future_requests_are_refused(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    for skew in (-61, 61):
+        body = fs.signed("register", fs.registration(), harness.clock() + skew)
+        answer = harness.call("POST", "/api/fileservers/register", body)
+        assert answer.status_code == 401
+        assert answer.json["error"] == "request_stale"
+
+
+def test_a_registration_cannot_be_sent_as_a_heartbeat(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    body = fs.signed("register", fs.heartbeat(), harness.clock())
+    answer = harness.call("POST", "/api/fileservers/heartbeat", body)
+    assert answer.status_code == 400
+    assert answer.json["error"] == "wrong_action"
+
+
+def test_forged_and_tampered_heartbeats_are_refused(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    forger = harness.fileserver(admin)
+    forger.id, forger.credential = fs.id, SigningKey.generate()
+    assert harness.beat(forger).json["error"] == "bad_signature"
+    body = fs.signed("heartbeat", fs.heartbeat(), harness.clock())
+    payload, signature = body["token"].split(".")
+    from protocol.encoding import b64decode, b64encode
+
+    changed = json.loads(b64decode(payload)) | {"fs": forger.id}
+    tampered = {"token": b64encode(json.dumps(changed).encode()) + "." + signature}
+    answer = harness.call("POST", "/api/fileservers/heartbeat", tampered)
+    assert answer.status_code == 401
+    for junk in ({"token": "x"}, {"token": 5}, {}, {"token": "a.b"}):
+        answer = harness.call("POST", "/api/fileservers/heartbeat", junk)
+        assert answer.status_code in (400, 401), junk
+        assert set(answer.json) == {"error", "message"}
+
+
+def test_heartbeat_from_an_unknown_fileserver_asks_it_to_register(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    answer = harness.beat(fs)
+    assert answer.status_code == 404
+    assert answer.json["error"] == "fileserver_unknown"
+
+
+def test_heartbeat_with_bad_fields_changes_nothing(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    before = harness.call("GET", "/api/admin/fileservers", token=admin).json
+    harness.clock.now += 5
+    for bad in ({"active_transfers": -1}, {"free_bytes": "lots"}, {"shards": []}, {"corrupt": [{"shard": "x"}]}):
+        assert harness.beat(fs, **bad).status_code == 400, bad
+    assert harness.call("GET", "/api/admin/fileservers", token=admin).json == before
