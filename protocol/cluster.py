@@ -81,12 +81,13 @@ def open_request(http_body: dict[str, Any], public_key: bytes, action: Action, n
     keeps them in its database, shared by all server instances).
     """
     payload = open_token(KIND, http_body.get("token"), [public_key])  # type: ignore[arg-type]
-    if payload.get("v") != PROTOCOL_VERSION or payload.get("action") != action:
+    cluster, gen = claimed_sender(http_body)
+    if type(payload.get("v")) is not int or payload.get("v") != PROTOCOL_VERSION or payload.get("action") != action:
         raise ProtocolError(f"this endpoint takes a signed '{action}' request", code="wrong_action")
     ts, nonce, body = payload.get("ts"), payload.get("nonce"), payload.get("body")
     if not isinstance(ts, (int, float)) or isinstance(ts, bool):
         raise ProtocolError("request timestamp must be a number")
-    if abs(now - ts) > MAX_SKEW:
+    if not abs(now - ts) <= MAX_SKEW:  # also refuses NaN
         raise RequestStale(
             f"request time is {now - ts:+.0f} s off the server clock (limit {MAX_SKEW} s): "
             "check that both hosts keep time with NTP"
@@ -96,8 +97,8 @@ def open_request(http_body: dict[str, Any], public_key: bytes, action: Action, n
     if not isinstance(body, dict):
         raise ProtocolError("request body must be an object")
     return ClusterRequest(
-        cluster=payload["cluster"],
-        gen=payload["gen"],
+        cluster=cluster,
+        gen=gen,
         fs=check_id(payload.get("fs"), "fileserver_id"),
         action=action,
         ts=float(ts),

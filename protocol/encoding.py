@@ -34,14 +34,18 @@ def b64decode(text: str, *, max_length: int = 1 << 20) -> bytes:
 
 def canonical_json(value: Any) -> bytes:
     """Serialise *value* deterministically, so that a signature over it is stable."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def parse_json_object(data: bytes) -> dict[str, Any]:
     """Parse *data* as a JSON object; anything else is a DecodeError."""
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = json.loads(data, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
         raise DecodeError("invalid JSON") from exc
     if not isinstance(value, dict):
         raise DecodeError("JSON value must be an object")

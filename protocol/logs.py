@@ -12,12 +12,15 @@ import sys
 import time
 from typing import Any
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
 
 def _quote(value: Any) -> str:
     text = str(value)
-    if text == "" or any(c in text for c in ' "=\n\t'):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    return text
+    if text and text.isprintable() and not any(c in text for c in ' "='):
+        return text
+    escaped = (_ESCAPES.get(c) or (c if c.isprintable() else f"\\u{ord(c):04x}") for c in text)
+    return '"' + "".join(escaped) + '"'
 
 
 class KeyValueFormatter(logging.Formatter):

@@ -69,10 +69,10 @@ def verify(token: str, public_key: bytes) -> Receipt:
     """Return the receipt in *token* if *public_key* signed it."""
     try:
         payload = open_token(KIND, token, [public_key])
-        if payload.get("v") != PROTOCOL_VERSION:
+        if type(payload.get("v")) is not int or payload.get("v") != PROTOCOL_VERSION:
             raise ReceiptInvalid("unsupported receipt version")
         size, iat = payload.get("size"), payload.get("iat")
-        if not (isinstance(size, int) and isinstance(iat, int)) or size < 0:
+        if type(size) is not int or type(iat) is not int or size < 0:
             raise ReceiptInvalid("receipt size and time must be integers")
         return Receipt(
             fs=check_id(payload.get("fs"), "fileserver_id"),

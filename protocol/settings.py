@@ -31,7 +31,9 @@ def read_toml(path: Path | None) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError as exc:
         raise SettingsError(f"config file {path} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except OSError as exc:
+        raise SettingsError(f"config file {path} cannot be read: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
 
 

@@ -98,9 +98,14 @@ def peek_token(token: str) -> dict[str, Any]:
         raise TokenMalformed("a token is two base64url parts joined by '.'")
     body, _signature = token.split(".")
     try:
-        return parse_json_object(b64decode(body))
+        raw = b64decode(body)
+        payload = parse_json_object(raw)
     except DecodeError as exc:
         raise TokenMalformed(f"token payload is unreadable: {exc}") from exc
+    # SECURITY: only canonical JSON is accepted, so duplicate keys cannot mean one thing here and another elsewhere.
+    if canonical_json(payload) != raw:
+        raise TokenMalformed("token payload is not canonical JSON")
+    return payload
 
 
 def open_token(kind: str, token: str, public_keys: list[bytes]) -> dict[str, Any]:

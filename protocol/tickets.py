@@ -101,8 +101,8 @@ class Ticket:
 
 def issue(key: SigningKey, ticket: Ticket) -> str:
     """Sign *ticket* with the server's key; the kid is filled in from the key."""
-    if ticket.op == "get" and not 0 < len(ticket.chunks) <= MAX_TICKET_CHUNKS:
-        raise ValueError(f"a get ticket names 1..{MAX_TICKET_CHUNKS} chunks")
+    if len(ticket.chunks) > MAX_TICKET_CHUNKS or (ticket.op == "get" and not ticket.chunks):
+        raise ValueError(f"a get ticket names 1..{MAX_TICKET_CHUNKS} chunks, a put ticket at most {MAX_TICKET_CHUNKS}")
     payload = ticket.payload() | {"kid": key.kid}
     return key.sign(KIND, payload)
 
@@ -117,7 +117,7 @@ def verify(token: str, keys: dict[str, bytes], now: float) -> Ticket:
         raise TicketUnknownKey("the ticket is signed by a key this fileserver does not trust")
     try:
         payload = open_token(KIND, token, [keys[kid]])
-    except SignatureInvalid as exc:
+    except (SignatureInvalid, TokenMalformed) as exc:
         raise TicketError("the ticket signature is forged or damaged") from exc
     ticket = _parse(payload)
     if now > ticket.exp:
@@ -129,7 +129,7 @@ def verify(token: str, keys: dict[str, bytes], now: float) -> Ticket:
 
 def _parse(payload: dict[str, Any]) -> Ticket:
     try:
-        if payload["v"] != PROTOCOL_VERSION:
+        if type(payload["v"]) is not int or payload["v"] != PROTOCOL_VERSION:
             raise TicketError(f"unsupported ticket version {payload['v']!r}")
         op = payload["op"]
         if op not in ("put", "get"):

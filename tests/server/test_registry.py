@@ -106,10 +106,10 @@ def test_forged_and_tampered_heartbeats_are_refused(harness: Harness, admin: str
     assert harness.beat(forger).json["error"] == "bad_signature"
     body = fs.signed("heartbeat", fs.heartbeat(), harness.clock())
     payload, signature = body["token"].split(".")
-    from protocol.encoding import b64decode, b64encode
+    from protocol.encoding import b64decode, b64encode, canonical_json
 
     changed = json.loads(b64decode(payload)) | {"fs": forger.id}
-    tampered = {"token": b64encode(json.dumps(changed).encode()) + "." + signature}
+    tampered = {"token": b64encode(canonical_json(changed)) + "." + signature}
     answer = harness.call("POST", "/api/fileservers/heartbeat", tampered)
     assert answer.status_code == 401
     for junk in ({"token": "x"}, {"token": 5}, {}, {"token": "a.b"}):
