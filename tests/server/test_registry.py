@@ -108,7 +108,8 @@ def test_forged_and_tampered_heartbeats_are_refused(harness: Harness, admin: str
     payload, signature = body["token"].split(".")
     from protocol.encoding import b64decode, b64encode, canonical_json
 
-    changed = json.loads(b64decode(payload)) | {"fs": forger.id}
+    original = json.loads(b64decode(payload))
+    changed = original | {"ts": original["ts"] + 1}
     tampered = {"token": b64encode(canonical_json(changed)) + "." + signature}
     answer = harness.call("POST", "/api/fileservers/heartbeat", tampered)
     assert answer.status_code == 401
