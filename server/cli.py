@@ -29,6 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     sub = parser.add_subparsers(dest="server_command")
     create = sub.add_parser("create-admin", help="create an administrator; the password is read from stdin")
     create.add_argument("name")
+    create.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="server settings file (TOML)")
     create.set_defaults(func=create_admin)
 
 

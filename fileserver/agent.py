@@ -1,0 +1,226 @@
+"""Keep the server informed: register at start, heartbeat every few seconds, re-register when forgotten.
+
+One agent runs per fileserver (see :mod:`fileserver.agent_process`), never one per
+gunicorn worker. Each round it sends a signed heartbeat with the load the workers
+record in the shared counters, the free space, the chunk count and any chunks the
+scrub quarantined; the answer carries the revoked tickets, which it writes for the
+workers to enforce. When the server is unreachable it keeps trying with capped
+exponential backoff and logs each change of state once (not a line per try); the
+workers meanwhile keep serving every ticket that is still valid.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from protocol import cluster
+from protocol.errors import CofferError, parse_error_body
+
+from . import reports
+from .backoff import Backoff
+from .counters import Totals
+from .identity import Identity
+from .revocations import FILE_NAME as REVOKED_FILE
+from .revocations import parse_revocations, write_revocations
+from .settings import Settings
+from .shards import ServedShard
+
+log = logging.getLogger(__name__)
+
+REGISTER_PATH = "/api/fileservers/register"
+HEARTBEAT_PATH = "/api/fileservers/heartbeat"
+MAX_CLOCK_SKEW = 10.0
+"""Warn when the server's clock is this far off ours (it refuses requests 60 s off)."""
+
+
+class ServerRefused(Exception):
+    """The server answered with an error body."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def make_client(settings: Settings, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """Return the HTTP client the agent talks to the server with.
+
+    Short timeouts, so a hung server delays a beat by seconds, not minutes; idle
+    connections are dropped before the server's 2 s keep-alive ends, so a request is
+    never sent on a connection the server is closing.
+    """
+    return httpx.Client(
+        base_url=settings.server.url,
+        timeout=httpx.Timeout(5.0, connect=3.0),
+        limits=httpx.Limits(max_connections=2, keepalive_expiry=1.0),
+        transport=transport,
+        headers={"User-Agent": "coffer-fileserver"},
+    )
+
+
+class Agent:
+    def __init__(
+        self,
+        settings: Settings,
+        identity: Identity,
+        shards: list[ServedShard],
+        *,
+        client: httpx.Client,
+        totals: Callable[[], Totals],
+        corrupt: reports.CorruptReports,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        census: reports.ChunkCensus | None = None,
+    ):
+        self._settings = settings
+        self._identity = identity
+        self._shards = shards
+        self._client = client
+        self._totals = totals
+        self._corrupt = corrupt
+        self._clock = clock
+        self._rand = rand
+        self._backoff = Backoff(cap=max(settings.fileserver.heartbeat_interval, 1.0))
+        self._rate = reports.RateMeter()
+        self._census = census or reports.ChunkCensus(shards)
+        self._revoked_path = settings.data_dir / REVOKED_FILE
+        self._revoked: dict[str, int] | None = None
+        self.interval = settings.fileserver.heartbeat_interval
+        self.registered = False
+        self.failures = 0
+        self._problem: str | None = None
+        self._down_since = 0.0
+        self._skewed = False
+
+    def run(self, stop: threading.Event) -> None:
+        """Register and heartbeat until *stop* is set."""
+        delay = 0.0
+        while not stop.wait(delay):
+            delay = self.step()
+
+    def step(self) -> float:
+        """Do one round (register if needed, then heartbeat); return the seconds until the next."""
+        try:
+            if not self.registered:
+                self.register()
+            self.heartbeat()
+        except ServerRefused as exc:
+            if exc.code == "fileserver_unknown":
+                self.registered = False  # the server forgot us (a new database, a purge): register again
+            return self._failed(f"refused: {exc.status} {exc.code}", exc.message)
+        except httpx.HTTPError as exc:
+            return self._failed(f"unreachable: {exc.__class__.__name__}", str(exc) or exc.__class__.__name__)
+        except (ValueError, CofferError) as exc:
+            return self._failed("bad answer", str(exc))
+        except Exception as exc:
+            # A bug or a broken disk must not end the heartbeats: log it with its trace, retry.
+            return self._failed(f"internal: {exc.__class__.__name__}", str(exc), exc)
+        self._recovered()
+        return self.interval
+
+    def register(self) -> None:
+        answer = self._post(
+            "register", REGISTER_PATH, reports.registration_body(self._settings, self._identity, self._shards)
+        )
+        if answer.get("fileserver_id") not in (None, self._identity.fileserver_id):
+            raise ValueError("the server registered this fileserver under another id")
+        interval = answer.get("heartbeat_interval")
+        if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
+            self.interval = min(self._settings.fileserver.heartbeat_interval, float(interval))
+        self.registered = True
+        log.info(
+            "registered with the server",
+            extra={
+                "kv": {
+                    "fileserver": self._identity.fileserver_id,
+                    "url": self._settings.public_url,
+                    "interval": self.interval,
+                }
+            },
+        )
+
+    def heartbeat(self) -> None:
+        now = self._clock()
+        totals = self._totals()
+        corrupt = self._corrupt.take()
+        try:
+            body = reports.heartbeat_body(
+                self._shards,
+                active_transfers=totals.active,
+                bytes_per_s=self._rate.update(totals.bytes, now),
+                chunk_count=self._census.count(totals.created, now),
+                corrupt=corrupt,
+            )
+            answer = self._post("heartbeat", HEARTBEAT_PATH, body)
+        except BaseException:
+            self._corrupt.put_back(corrupt)
+            raise
+        self._check_clock(answer.get("server_time"), now)
+        self._store_revocations(parse_revocations(answer.get("revoked_tickets", [])))
+
+    def _post(self, action: cluster.Action, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = reports.signed(self._settings, self._identity, action, body, self._clock())  # SECURITY
+        response = self._client.post(path, json=request)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.status_code >= 400:
+            code, message = parse_error_body(answer) or ("http_error", f"HTTP {response.status_code}")
+            raise ServerRefused(response.status_code, code, message)
+        if not isinstance(answer, dict):
+            raise ValueError(f"the server's {action} answer is not a JSON object")
+        return answer
+
+    def _store_revocations(self, revoked: dict[str, int]) -> None:
+        if revoked != self._revoked:
+            write_revocations(self._revoked_path, revoked)
+            self._revoked = revoked
+
+    def _check_clock(self, server_time: object, now: float) -> None:
+        if not isinstance(server_time, (int, float)) or isinstance(server_time, bool):
+            return
+        skewed = abs(server_time - now) > MAX_CLOCK_SKEW
+        if skewed and not self._skewed:
+            log.warning(
+                "this host's clock is off the server's: keep both in time with NTP, or requests will be refused",
+                extra={"kv": {"offset_s": round(now - server_time, 1)}},
+            )
+        self._skewed = skewed
+
+    def _failed(self, problem: str, detail: str, exc: BaseException | None = None) -> float:
+        """Count a failed round, log it if the problem changed, and return the backoff delay."""
+        self.failures += 1
+        if problem != self._problem:
+            if self._problem is None:
+                self._down_since = self._clock()
+            kv = {"problem": problem, "detail": detail, "server": self._settings.server.url}
+            if problem.endswith("fileserver_unknown"):
+                log.info("the server does not know this fileserver (yet); registering again", extra={"kv": kv})
+            elif problem.startswith("unreachable"):
+                log.warning(
+                    "the server is unreachable; retrying with backoff, valid tickets are still served", extra={"kv": kv}
+                )
+            elif exc is not None:
+                log.error("heartbeat round failed; retrying with backoff", exc_info=exc, extra={"kv": kv})
+            else:
+                log.error("the server refused this fileserver; retrying with backoff", extra={"kv": kv})
+            self._problem = problem
+        return self._backoff.delay(self.failures, self._rand())
+
+    def _recovered(self) -> None:
+        if self._problem is not None:
+            log.info(
+                "the server answers again",
+                extra={"kv": {"failures": self.failures, "down_s": round(self._clock() - self._down_since, 1)}},
+            )
+        self._problem = None
+        self.failures = 0

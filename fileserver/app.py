@@ -1,0 +1,122 @@
+"""The fileserver's WSGI app: health, and chunk transfers checked against server-signed tickets.
+
+:func:`create_app` is the factory each gunicorn worker calls after it is forked;
+tests call it in-process with :class:`falcon.testing.TestClient`. Every error,
+whether raised by this code (a :class:`CofferError`), by Falcon (unknown route,
+wrong method, bad header) or unexpected (a bug: 500, logged with its trace), is
+answered by :func:`answer_error` as ``{"error": code, "message": text}``.
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import falcon
+
+from protocol import __version__
+from protocol.errors import CofferError
+
+from .auth import TicketGate
+from .chunks import ChunkResource
+from .counters import SlotCounters, private_counters
+from .errors import FileserverError
+from .identity import Identity, load_or_create
+from .middleware import HeaderLimit, TransferLog
+from .revocations import FILE_NAME as REVOKED_FILE
+from .revocations import RevocationList
+from .settings import Settings
+from .shards import Shards
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROUTE = "/api/chunks/{shard}/{file_id}/{chunk_hash}"
+
+
+class HealthResource:
+    def __init__(self, identity: Identity, shards: Shards):
+        self._body = {
+            "status": "ok",
+            "fileserver_id": identity.fileserver_id,
+            "version": __version__,
+            "shards": [{"name": s.name, "read": s.read, "write": s.write, "backend": s.backend.kind} for s in shards],
+        }
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self._body
+
+
+def create_app(
+    settings: Settings,
+    *,
+    identity: Identity | None = None,
+    counters: SlotCounters | None = None,
+    clock: Callable[[], float] = time.time,
+) -> falcon.App[falcon.Request, falcon.Response]:
+    """Return the fileserver app for *settings* (identity read from ``data_dir`` unless given)."""
+    identity = identity or load_or_create(settings.data_dir)
+    shards = Shards.open(settings)
+    gate = TicketGate(settings.server.ticket_keys, RevocationList(settings.data_dir / REVOKED_FILE), clock)
+    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[TransferLog(), HeaderLimit()])
+    app.add_route("/api/health", HealthResource(identity, shards))
+    app.add_route(
+        CHUNK_ROUTE,
+        ChunkResource(
+            shards=shards,
+            gate=gate,
+            identity=identity,
+            counters=counters or private_counters(),
+            max_chunk_size=settings.fileserver.max_chunk_size,
+            clock=clock,
+        ),
+    )
+    app.add_error_handler(Exception, answer_error)
+    app.add_error_handler(falcon.HTTPError, answer_error)
+    return app
+
+
+def answer_error(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict[str, Any]) -> None:
+    """Answer any exception as ``{"error": code, "message": text}`` with its status and headers."""
+    headers: dict[str, str] = {}
+    if isinstance(ex, CofferError):
+        status, code, message = ex.status, ex.code, ex.message
+        if isinstance(ex, FileserverError):
+            headers = ex.headers()
+    elif isinstance(ex, falcon.HTTPError):
+        status, code, message = ex.status_code, _falcon_code(ex), _falcon_message(req, ex)
+        headers = dict(ex.headers or ())
+    else:
+        log.error("unhandled error", exc_info=ex, extra={"kv": {"method": req.method, "path": req.path}})
+        status, code = 500, "internal"
+        message = "the fileserver failed unexpectedly and logged why: retry, or ask its administrator to read the log"
+    if status >= 500 and isinstance(ex, CofferError):
+        log.warning(
+            "request failed", extra={"kv": {"method": req.method, "path": req.path, "error": code, "reason": message}}
+        )
+    req.context.error_code = code
+    resp.status = status
+    resp.set_headers(headers)
+    resp.media = {"error": code, "message": message}
+
+
+def _falcon_code(ex: falcon.HTTPError) -> str:
+    if isinstance(ex, falcon.HTTPRouteNotFound):
+        return "no_such_endpoint"
+    try:
+        phrase = http.HTTPStatus(ex.status_code).phrase
+    except ValueError:
+        return "http_error"
+    return phrase.lower().replace(" ", "_").replace("-", "_")
+
+
+def _falcon_message(req: falcon.Request, ex: falcon.HTTPError) -> str:
+    if isinstance(ex, falcon.HTTPRouteNotFound):
+        return f"there is no {req.path} on a fileserver: see the fileserver API in docs/api.md"
+    if isinstance(ex, falcon.HTTPMethodNotAllowed):
+        allowed = dict(ex.headers or ()).get("Allow", "")
+        return f"{req.path} does not take {req.method}; it takes {allowed}"
+    detail = ex.description or ex.title or "the request is malformed"
+    return str(detail)

@@ -1,0 +1,173 @@
+"""``/api/chunks/{shard}/{file_id}/{chunk_hash}``: store, serve and look up one chunk.
+
+Every request is checked in the same order: the ids in the path (so nothing odd
+ever reaches a backend), the ticket (genuine, current, not revoked), its scope
+(operation, shard, file, chunk), then the shard and its read/write flag. Uploads
+stream through a hashing reader into the backend and are answered with a signed
+receipt; downloads stream out in 1 MiB blocks and are not hashed here (clients
+verify every chunk they download).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import falcon
+
+from protocol import receipts, wire
+from protocol.ids import check_chunk_hash, check_id, check_name
+from protocol.tickets import Op, Ticket
+
+from .auth import TicketGate
+from .counters import SlotCounters
+from .errors import ChunkTooLarge, LengthRequired
+from .identity import Identity
+from .middleware import Streaming, TransferRecord, record_of
+from .ranges import content_range, parse_range
+from .shards import ServedShard, Shards
+from .storage import ChunkStream, Readable
+
+
+class _CountingBody:
+    """The request body, counted into the transfer counters as it is read."""
+
+    def __init__(self, stream: Readable, counters: SlotCounters, record: TransferRecord):
+        self._stream = stream
+        self._counters = counters
+        self._record = record
+
+    def read(self, size: int, /) -> bytes:
+        data = self._stream.read(size)
+        self._counters.moved(len(data))
+        self._record.bytes += len(data)
+        return data
+
+
+class TransferStream(ChunkStream, Streaming):
+    """A download in progress: counts its bytes, and logs the transfer when the server closes it."""
+
+    def __init__(self, inner: ChunkStream, counters: SlotCounters, record: TransferRecord, status: int):
+        self._inner = inner
+        self._counters = counters
+        self._record = record
+        self._status = status
+        self._open = True
+        counters.begin()
+
+    def __next__(self) -> bytes:
+        block = next(self._inner)
+        self._counters.moved(len(block))
+        self._record.bytes += len(block)
+        return block
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._inner.close()
+            self._counters.end()
+            self._record.log(self._status)
+
+
+class ChunkResource:
+    def __init__(
+        self,
+        *,
+        shards: Shards,
+        gate: TicketGate,
+        identity: Identity,
+        counters: SlotCounters,
+        max_chunk_size: int,
+        clock: Callable[[], float],
+    ):
+        self._shards = shards
+        self._gate = gate
+        self._identity = identity
+        self._counters = counters
+        self._max_chunk_size = max_chunk_size
+        self._clock = clock
+
+    def _admit(self, req: falcon.Request, shard: str, file_id: str, chunk_hash: str) -> Ticket:
+        """Check the path ids, then the ticket; note the ids for the transfer log."""
+        check_name(shard, "shard")
+        check_id(file_id, "file_id")
+        check_chunk_hash(chunk_hash)
+        record = record_of(req)
+        record.shard, record.file, record.chunk = shard, file_id, chunk_hash
+        return self._gate.admit(req.get_header("Authorization"))  # SECURITY
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, shard: str, file_id: str, chunk_hash: str) -> None:
+        ticket = self._admit(req, shard, file_id, chunk_hash)
+        ticket.require("put", shard, file_id)  # SECURITY: a put ticket for this shard and file
+        served = self._shards.for_write(shard)
+        size = self._declared_size(req, ticket)
+        body = _CountingBody(req.bounded_stream, self._counters, record_of(req))
+        self._counters.begin()
+        try:
+            created = served.backend.put(chunk_hash, body, size, chunk_hash)
+        finally:
+            self._counters.end()
+        if created:
+            self._counters.created()
+        receipt = receipts.Receipt(
+            fs=self._identity.fileserver_id,
+            shard=shard,
+            file=file_id,
+            chunk=chunk_hash,
+            size=size,
+            iat=int(self._clock()),
+        )
+        resp.status = 201 if created else 200
+        resp.media = {
+            "chunk": chunk_hash,
+            "size": size,
+            "receipt": receipts.sign(self._identity.key, receipt),  # SECURITY: only after hash, fsync, rename
+            "created": created,
+        }
+
+    def _declared_size(self, req: falcon.Request, ticket: Ticket) -> int:
+        """Return the body size the client declared, if the ticket and this fileserver accept it."""
+        if req.get_header("Transfer-Encoding") is not None or req.content_length is None:
+            raise LengthRequired(
+                "send the chunk with a Content-Length header: chunked or unsized bodies are not accepted"
+            )
+        size = req.content_length
+        limit = min(ticket.max_bytes, self._max_chunk_size)
+        if size > limit:
+            whose = "the ticket" if ticket.max_bytes <= self._max_chunk_size else "this fileserver"
+            raise ChunkTooLarge(f"the chunk is {size} bytes but {whose} allows at most {limit}: nothing was stored")
+        return size
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, shard: str, file_id: str, chunk_hash: str) -> None:
+        ticket = self._admit(req, shard, file_id, chunk_hash)
+        ticket.require("get", shard, file_id, chunk_hash)  # SECURITY: a get ticket naming this chunk
+        served = self._shards.for_read(shard)
+        size = served.backend.stat(chunk_hash).size
+        wanted = parse_range(req.get_header("Range"), size)
+        start, length = wanted if wanted is not None else (0, size)
+        status = 200 if wanted is None else 206
+        if wanted is not None:
+            resp.set_header("Content-Range", content_range(start, length, size))
+        _describe(resp, chunk_hash, length)
+        resp.status = status
+        # Last, so nothing can fail between opening the chunk and handing it to the server, which closes it.
+        stream = served.backend.open(chunk_hash, start, length)
+        resp.stream = TransferStream(stream, self._counters, record_of(req), status)
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, shard: str, file_id: str, chunk_hash: str) -> None:
+        ticket = self._admit(req, shard, file_id, chunk_hash)
+        served = self._head_shard(ticket, shard, file_id, chunk_hash)
+        _describe(resp, chunk_hash, served.backend.stat(chunk_hash).size)
+
+    def _head_shard(self, ticket: Ticket, shard: str, file_id: str, chunk_hash: str) -> ServedShard:
+        """A get ticket naming the chunk may ask; so may a put ticket for the file, to resume an upload."""
+        op: Op = "put" if ticket.op == "put" else "get"
+        ticket.require(op, shard, file_id, chunk_hash)  # SECURITY
+        return self._shards.for_write(shard) if op == "put" else self._shards.for_read(shard)
+
+
+def _describe(resp: falcon.Response, chunk_hash: str, length: int) -> None:
+    resp.content_type = wire.OCTETS
+    resp.content_length = length
+    resp.set_header("Accept-Ranges", "bytes")
+    resp.set_header("ETag", f'"{chunk_hash}"')
+    resp.set_header("Cache-Control", "no-store")

@@ -1,0 +1,82 @@
+"""The list of revoked tickets: written by the agent from each heartbeat answer, read by every worker.
+
+The server revokes a ticket (a user logged out, a share was withdrawn) and lists it
+in its heartbeat answers until it expires. The agent writes that list to
+``<data_dir>/revoked.json`` as ``[{"jti": ..., "exp": ...}]``, atomically; workers
+stat the file on each request and reread it only when it changed, so a revocation
+reaches every worker within one heartbeat and costs one ``stat`` per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from protocol.errors import CofferError, ProtocolError
+from protocol.ids import check_id
+
+from .fsutil import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "revoked.json"
+MAX_ENTRIES = 100_000
+
+
+def parse_revocations(value: Any) -> dict[str, int]:
+    """Return jti → expiry from ``[{"jti", "exp"}]``; anything malformed is a ProtocolError."""
+    if not isinstance(value, list) or len(value) > MAX_ENTRIES:
+        raise ProtocolError(f"revoked tickets must be a list of at most {MAX_ENTRIES} entries")
+    revoked: dict[str, int] = {}
+    for item in value:
+        if not isinstance(item, dict):
+            raise ProtocolError("each revoked ticket must be an object")
+        exp = item.get("exp")
+        if not isinstance(exp, int) or isinstance(exp, bool):
+            raise ProtocolError("a revoked ticket's 'exp' must be an integer")
+        revoked[check_id(item.get("jti"), "ticket_id")] = exp
+    return revoked
+
+
+def write_revocations(path: Path, revoked: dict[str, int]) -> None:
+    """Replace the file with *revoked* (jti → expiry), atomically."""
+    atomic_write_json(path, [{"jti": jti, "exp": exp} for jti, exp in sorted(revoked.items())], mode=0o644)
+
+
+class RevocationList:
+    """A worker's view of the revoked tickets, refreshed when the file changes."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._revoked: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def is_revoked(self, jti: str) -> bool:
+        """Return whether the ticket *jti* was revoked. SECURITY: checked on every transfer."""
+        self._refresh()
+        return jti in self._revoked
+
+    def _refresh(self) -> None:
+        try:
+            st = os.stat(self._path)
+        except FileNotFoundError:
+            return  # nothing revoked yet (or the agent has not heartbeated): keep what we know
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp == self._stamp:
+            return
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp  # a damaged version is reported once, not on every request
+            try:
+                revoked = parse_revocations(json.loads(self._path.read_bytes()))
+            except (OSError, ValueError, CofferError) as exc:
+                # SECURITY: keep refusing what was revoked before rather than forget it.
+                log.warning("cannot read the revoked-ticket list", extra={"kv": {"path": self._path, "error": exc}})
+                return
+            self._revoked = frozenset(revoked)

@@ -1,0 +1,79 @@
+"""The shards this fileserver serves, each with its access flags and its storage backend."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from protocol.messages import ShardAnnouncement
+
+from .errors import ShardNotServed, ShardReadOnly, ShardWriteOnly
+from .settings import Settings
+from .storage import Backend, create_backend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedShard:
+    name: str
+    read: bool
+    write: bool
+    backend: Backend
+
+    def announcement(self, *, with_free_bytes: bool) -> ShardAnnouncement:
+        """Describe this shard for a registration or heartbeat."""
+        free = self.free_bytes() if with_free_bytes else None
+        return ShardAnnouncement(self.name, self.read, self.write, self.backend.kind, free)
+
+    def free_bytes(self) -> int | None:
+        """Return the backend's free space, or None if it cannot tell right now (a failing disk)."""
+        try:
+            return self.backend.free_bytes()
+        except OSError as exc:
+            log.warning("cannot read free space", extra={"kv": {"shard": self.name, "error": exc}})
+            return None
+
+
+class Shards:
+    """Look up a served shard by name, refusing shards and operations this fileserver does not offer."""
+
+    def __init__(self, shards: dict[str, ServedShard]):
+        self._shards = shards
+
+    @classmethod
+    def open(cls, settings: Settings) -> Shards:
+        """Create the backend of every configured shard (directories are made as needed)."""
+        return cls(
+            {
+                s.name: ServedShard(
+                    s.name,
+                    s.read,
+                    s.write,
+                    create_backend(s.backend, s.options, shard=s.name, data_dir=settings.data_dir),
+                )
+                for s in settings.shards
+            }
+        )
+
+    def __iter__(self) -> Iterator[ServedShard]:
+        return iter(self._shards.values())
+
+    def for_read(self, name: str) -> ServedShard:
+        shard = self._get(name)
+        if not shard.read:
+            raise ShardWriteOnly(f"shard {name!r} takes uploads only on this fileserver: download from another one")
+        return shard
+
+    def for_write(self, name: str) -> ServedShard:
+        shard = self._get(name)
+        if not shard.write:
+            raise ShardReadOnly(f"shard {name!r} is read-only on this fileserver: upload to another one")
+        return shard
+
+    def _get(self, name: str) -> ServedShard:
+        shard = self._shards.get(name)
+        if shard is None:
+            raise ShardNotServed(f"this fileserver does not serve shard {name!r}: ask the server which fileservers do")
+        return shard

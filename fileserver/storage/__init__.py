@@ -1,0 +1,17 @@
+"""Where chunks are kept: one interface (:class:`Backend`), backends chosen by name from a registry."""
+
+from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, Readable, VerifyingReader
+from .registry import backend_class, create_backend, known_kinds, parse_options
+
+__all__ = [
+    "BLOCK_SIZE",
+    "Backend",
+    "ChunkStat",
+    "ChunkStream",
+    "Readable",
+    "VerifyingReader",
+    "backend_class",
+    "create_backend",
+    "known_kinds",
+    "parse_options",
+]

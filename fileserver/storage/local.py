@@ -1,0 +1,229 @@
+"""Chunks on a local filesystem: ``<root>/<ab>/<cd>/<full hash>``, written through ``<root>/tmp/``.
+
+The two-level fan-out keeps directories small (65,536 of them, a few hundred
+entries each at ten million chunks). A chunk is written to a temp file in the same
+filesystem, fsynced, then hard-linked into place: the link is atomic and fails if
+the name exists, so two concurrent uploads of one chunk store it once and exactly
+one of them reports it as created. Reads go in 1 MiB blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..errors import BadRange, ChunkNotFound
+from ..fsutil import fsync_dir
+from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader
+
+log = logging.getLogger(__name__)
+
+TMP_DIR = "tmp"
+QUARANTINE_DIR = "quarantine"
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """Keys of a ``[[shards]]`` table with ``backend = "local"``."""
+
+    path: str = ""
+    """Where the chunks go, relative to ``data_dir`` unless absolute; default ``chunks/<shard>``."""
+
+
+class _FileBlocks(ChunkStream):
+    """Yield *remaining* bytes of an open file in 1 MiB blocks; close the file when done."""
+
+    def __init__(self, f: BinaryIO, remaining: int):
+        self._f: BinaryIO | None = f
+        self._remaining = remaining
+
+    def __next__(self) -> bytes:
+        if self._f is None or self._remaining <= 0:
+            self.close()
+            raise StopIteration
+        block = self._f.read(min(BLOCK_SIZE, self._remaining))
+        if not block:
+            self.close()
+            raise StopIteration
+        self._remaining -= len(block)
+        return block
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+class LocalBackend(Backend):
+    kind = "local"
+    Options = LocalOptions
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._tmp = root / TMP_DIR
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_options(cls, options: Any, *, shard: str, data_dir: Path) -> LocalBackend:
+        assert isinstance(options, LocalOptions)
+        return cls(data_dir / (options.path or f"chunks/{shard}"))
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({str(self.root)!r})"
+
+    def _path(self, name: str) -> Path:
+        return self.root / name[:2] / name[2:4] / name
+
+    def _put(self, name: str, reader: VerifyingReader) -> bool:
+        final = self._path(name)
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                while block := reader.read(BLOCK_SIZE):
+                    f.write(block)
+                f.flush()
+                os.fsync(f.fileno())
+            assert reader.verified  # the loop ends only at the verifying read
+            return self._commit(tmp, final, reader)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _commit(self, tmp: Path, final: Path, reader: VerifyingReader) -> bool:
+        new_dirs = self._make_parents(final)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            if _holds(final, reader.size, reader.expected):
+                return False
+            # The stored copy is damaged (bit rot, an old crash): the verified upload replaces it.
+            log.warning("replacing damaged chunk", extra={"kv": {"root": self.root, "chunk": final.name}})
+            os.replace(tmp, final)
+        for directory in (final.parent, *new_dirs):
+            fsync_dir(directory)
+        return True
+
+    def _make_parents(self, final: Path) -> list[Path]:
+        """Create the fan-out directories; return the parents whose entries changed."""
+        changed: list[Path] = []
+        for directory in (final.parent.parent, final.parent):
+            try:
+                directory.mkdir()
+                changed.append(directory.parent)
+            except FileExistsError:
+                pass
+        return changed
+
+    def _open(self, name: str, start: int, length: int | None) -> ChunkStream:
+        try:
+            f = open(self._path(name), "rb", buffering=0)
+        except FileNotFoundError as exc:
+            raise _not_found(name) from exc
+        try:
+            size = os.fstat(f.fileno()).st_size
+            if length is None:
+                length = max(size - start, 0)
+            if start + length > size or start > size:
+                raise BadRange(f"{length} bytes from byte {start} are beyond the chunk's {size} bytes", size=size)
+            f.seek(start)
+        except BaseException:
+            f.close()
+            raise
+        return _FileBlocks(f, length)
+
+    def _stat(self, name: str) -> ChunkStat:
+        try:
+            st = os.stat(self._path(name))
+        except FileNotFoundError as exc:
+            raise _not_found(name) from exc
+        return ChunkStat(size=st.st_size, mtime=st.st_mtime)
+
+    def _delete(self, name: str) -> None:
+        path = self._path(name)
+        try:
+            path.unlink()
+        except FileNotFoundError as exc:
+            raise _not_found(name) from exc
+        fsync_dir(path.parent)
+
+    def _list(self) -> Iterator[str]:
+        for first in _subdirs(self.root):
+            for second in _subdirs(first):
+                with os.scandir(second) as entries:
+                    for entry in entries:
+                        if entry.is_file(follow_symlinks=False):
+                            yield entry.name
+
+    def _quarantine(self, name: str) -> None:
+        """Move a chunk that failed its scrub to ``<root>/quarantine/`` for an administrator to inspect."""
+        path = self._path(name)
+        target_dir = self.root / QUARANTINE_DIR
+        target_dir.mkdir(exist_ok=True)
+        try:
+            os.replace(path, target_dir / f"{name}.{int(time.time())}")
+        except FileNotFoundError as exc:
+            raise _not_found(name) from exc
+        fsync_dir(path.parent)
+        fsync_dir(target_dir)
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def volume(self) -> str:
+        return f"local:{os.stat(self.root).st_dev}"
+
+    def cleanup(self, older_than: float) -> int:
+        """Remove temp files of uploads that were interrupted at least *older_than* seconds ago."""
+        limit = time.time() - older_than
+        removed = 0
+        with os.scandir(self._tmp) as entries:
+            for entry in entries:
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime <= limit:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        if removed:
+            log.info("removed stale temp files", extra={"kv": {"root": self.root, "count": removed}})
+        return removed
+
+
+def _not_found(name: str) -> ChunkNotFound:
+    return ChunkNotFound(
+        f"chunk {name[:12]}… is not stored on this fileserver: ask the server for another fileserver holding it"
+    )
+
+
+def _subdirs(path: Path) -> Iterator[Path]:
+    """Yield the two-hex-digit fan-out directories under *path* (never tmp/ or quarantine/)."""
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if len(entry.name) == 2 and entry.is_dir(follow_symlinks=False) and _is_hex(entry.name):
+                yield Path(entry.path)
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+def _holds(path: Path, size: int, sha256_hex: str) -> bool:
+    """Return whether *path* holds exactly the chunk: re-read on the rare idempotent re-upload."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size != size:
+                return False
+            digest = hashlib.sha256()
+            while block := f.read(BLOCK_SIZE):
+                digest.update(block)
+    except FileNotFoundError:
+        return False
+    return digest.hexdigest() == sha256_hex

@@ -1,0 +1,68 @@
+"""Plain helpers shared by the fileserver tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from protocol import tickets
+from protocol.ids import new_id
+from protocol.signing import SigningKey
+
+NOW = 1_800_000_000
+
+
+def chunk_of(size: int, seed: int = 0) -> tuple[bytes, str]:
+    """Return a chunk of *size* pseudo-random bytes and its hash."""
+    data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+    return data, hashlib.sha256(data).hexdigest()
+
+
+class TicketMaker:
+    """Issue tickets signed by the test server key (or another), with sensible defaults."""
+
+    def __init__(self, key: SigningKey):
+        self.key = key
+        self.file = new_id()
+
+    def put(self, *, max_bytes: int = 64 << 20, **kw: Any) -> str:
+        return self.issue("put", max_bytes=max_bytes, **kw)
+
+    def get(self, *chunks: str, **kw: Any) -> str:
+        return self.issue("get", chunks=chunks, **kw)
+
+    def issue(self, op: tickets.Op, *, key: SigningKey | None = None, **kw: Any) -> str:
+        fields: dict[str, Any] = {
+            "file": self.file,
+            "shard": "default",
+            "sub": new_id(),
+            "iat": NOW - 10,
+            "exp": NOW + 300,
+            "jti": new_id(),
+        } | kw
+        return tickets.issue(key or self.key, tickets.Ticket(op=op, **fields))
+
+
+def auth(ticket: str) -> dict[str, str]:
+    return {"Authorization": f"Ticket {ticket}"}
+
+
+def stored_files(root: Path) -> list[str]:
+    """Every file under *root*, relative: to show that a refused upload left nothing behind."""
+    skip = {"identity.json", "revoked.json"}
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name not in skip)
+
+
+def fileserver_app(tmp_path: Path) -> Any:
+    """Return a fileserver WSGI app with throwaway keys and a data dir under *tmp_path* (e.g. to list its routes)."""
+    from fileserver.app import create_app
+    from fileserver.settings import settings_from_table
+
+    table = {
+        "server": {"url": "http://127.0.0.1:8000", "public_key": SigningKey.generate().public_text},
+        "cluster": {"id": new_id(), "name": "local", "generation": 1, "credential": SigningKey.generate().to_text()},
+        "shards": [{"name": "default", "read": True, "write": True, "backend": "local"}],
+        "fileserver": {"data_dir": str(tmp_path / "fileserver")},
+    }
+    return create_app(settings_from_table(table, source="test", environ={}))

@@ -1,0 +1,346 @@
+"""The agent: backoff schedule, message building, and its conversation with a fake server."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from fileserver import reports
+from fileserver.agent import Agent, make_client
+from fileserver.backoff import Backoff
+from fileserver.counters import SharedCounters, Totals
+from fileserver.identity import Identity
+from fileserver.reports import ChunkCensus, CorruptReports, RateMeter
+from fileserver.revocations import RevocationList
+from fileserver.settings import Settings
+from fileserver.shards import ServedShard, Shards
+from protocol import cluster
+from protocol.ids import new_id
+from protocol.messages import parse_heartbeat, parse_registration
+from protocol.signing import SigningKey
+from tests.fileserver.fs_helpers import NOW, chunk_of
+
+# -- backoff ---------------------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_from_half_a_second_and_stops_at_the_cap() -> None:
+    backoff = Backoff(base=0.5, cap=10.0)
+    assert [backoff.ceiling(n) for n in range(1, 9)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
+    assert backoff.ceiling(10_000) == 10.0
+
+
+@pytest.mark.parametrize("failures", [1, 3, 50])
+def test_backoff_jitter_stays_between_half_and_all_of_the_ceiling(failures: int) -> None:
+    backoff = Backoff(cap=10.0)
+    ceiling = backoff.ceiling(failures)
+    assert backoff.delay(failures, 0.0) == ceiling / 2
+    assert ceiling / 2 < backoff.delay(failures, 0.5) < ceiling
+    assert backoff.delay(failures, 0.999999) <= ceiling
+
+
+# -- figures ---------------------------------------------------------------------------------------------
+
+
+def test_rate_meter_reports_bytes_per_second_since_the_last_reading() -> None:
+    meter = RateMeter()
+    assert meter.update(1000, 10.0) == 0
+    assert meter.update(21_000, 12.0) == 10_000
+    assert meter.update(21_000, 12.0) == 0  # no time passed: no rate rather than a division by zero
+
+
+def now_(work: Callable[[], None]) -> None:
+    work()
+
+
+def test_census_lists_rarely_and_adds_what_the_workers_created(shards: list[ServedShard]) -> None:
+    _store(shards[0], 3)
+    census = ChunkCensus(shards, interval=300, spawn=now_)
+    assert census.count(created_total=10, now=0.0) == 3
+    assert census.count(created_total=12, now=100.0) == 5  # two created since the listing
+    _store(shards[0], 2, seed=100)
+    assert census.count(created_total=12, now=301.0) == 5  # listed again
+
+
+def test_census_lists_in_the_background_so_a_heartbeat_never_waits(shards: list[ServedShard]) -> None:
+    _store(shards[0], 3)
+    pending: list[Callable[[], None]] = []
+    census = ChunkCensus(shards, interval=300, spawn=pending.append)
+    assert census.count(created_total=0, now=0.0) == 0  # the listing has not run yet
+    assert census.count(created_total=0, now=1.0) == 0 and len(pending) == 1  # no second listing meanwhile
+    pending.pop()()
+    assert census.count(created_total=0, now=2.0) == 3
+
+
+def test_free_bytes_counts_each_disk_once(shards: list[ServedShard]) -> None:
+    writable = [s for s in shards if s.write]
+    assert len(writable) == 2
+    assert reports.total_free_bytes(shards) == writable[0].backend.free_bytes()
+
+
+def test_corrupt_reports_wait_until_a_heartbeat_delivers_them() -> None:
+    queue = CorruptReports()
+    queue.add("default", "a" * 64)
+    queue.add("default", "a" * 64)
+    queue.add("default", "b" * 64)
+    taken = queue.take(limit=1)
+    assert taken == [("default", "a" * 64)] and len(queue) == 1
+    queue.put_back(taken)
+    assert queue.take() == [("default", "a" * 64), ("default", "b" * 64)]
+
+
+def test_registration_body_is_what_the_server_parses(
+    settings: Settings, identity: Identity, shards: list[ServedShard]
+) -> None:
+    parsed = parse_registration(reports.registration_body(settings, identity, shards))
+    assert parsed.url == settings.public_url and parsed.public_key == identity.key.public_key
+    assert [(s.name, s.read, s.write, s.backend) for s in parsed.shards] == [
+        ("default", True, True, "local"),
+        ("archive", True, False, "local"),
+        ("inbox", False, True, "local"),
+    ]
+
+
+def test_heartbeat_body_is_what_the_server_parses(shards: list[ServedShard]) -> None:
+    body = reports.heartbeat_body(
+        shards, active_transfers=3, bytes_per_s=1000, chunk_count=7, corrupt=[("default", "c" * 64)]
+    )
+    beat = parse_heartbeat(body)
+    assert (beat.active_transfers, beat.bytes_per_s, beat.chunk_count) == (3, 1000, 7)
+    assert beat.corrupt == [("default", "c" * 64)] and beat.free_bytes
+    assert all(s.free_bytes for s in beat.shards)
+
+
+def test_requests_are_signed_with_the_cluster_credential(
+    settings: Settings, identity: Identity, cluster_key: SigningKey
+) -> None:
+    body = reports.signed(settings, identity, "heartbeat", {"x": 1}, NOW)
+    request = cluster.open_request(body, cluster_key.public_key, "heartbeat", NOW)
+    assert (request.fs, request.cluster, request.gen, request.body) == (
+        identity.fileserver_id,
+        settings.cluster.id,
+        1,
+        {"x": 1},
+    )
+
+
+# -- the conversation, against a fake server -------------------------------------------------------------
+
+
+class FakeServer:
+    """Checks each signed request like the real server, and answers as told."""
+
+    def __init__(self, cluster_key: SigningKey):
+        self.cluster_key = cluster_key
+        self.known: set[str] = set()
+        self.beats: list[dict[str, Any]] = []
+        self.registrations = 0
+        self.down = False
+        self.refuse: tuple[int, str] | None = None
+        self.revoked: list[dict[str, Any]] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.refuse:
+            status, code = self.refuse
+            return httpx.Response(status, json={"error": code, "message": f"refused: {code}"})
+        action: cluster.Action = "register" if request.url.path.endswith("/register") else "heartbeat"
+        signed = cluster.open_request(json.loads(request.content), self.cluster_key.public_key, action, NOW)
+        if action == "register":
+            parse_registration(signed.body)
+            self.known.add(signed.fs)
+            self.registrations += 1
+            return httpx.Response(200, json={"fileserver_id": signed.fs, "lease_seconds": 30, "heartbeat_interval": 5})
+        if signed.fs not in self.known:
+            return httpx.Response(404, json={"error": "fileserver_unknown", "message": "register first"})
+        self.beats.append(signed.body)
+        return httpx.Response(200, json={"lease_seconds": 30, "server_time": NOW, "revoked_tickets": self.revoked})
+
+
+@pytest.fixture
+def shards(settings: Settings) -> list[ServedShard]:
+    return list(Shards.open(settings))
+
+
+@pytest.fixture
+def fake(cluster_key: SigningKey) -> FakeServer:
+    return FakeServer(cluster_key)
+
+
+@pytest.fixture
+def table() -> SharedCounters:
+    return SharedCounters(slots=4)
+
+
+@pytest.fixture
+def corrupt() -> CorruptReports:
+    return CorruptReports()
+
+
+@pytest.fixture
+def agent(
+    settings: Settings,
+    identity: Identity,
+    shards: list[ServedShard],
+    fake: FakeServer,
+    table: SharedCounters,
+    corrupt: CorruptReports,
+) -> Agent:
+    client = make_client(settings, transport=httpx.MockTransport(fake.handle))
+    return Agent(
+        settings,
+        identity,
+        shards,
+        client=client,
+        totals=table.totals,
+        corrupt=corrupt,
+        clock=lambda: NOW,
+        rand=lambda: 0.0,
+        census=ChunkCensus(shards, spawn=now_),
+    )
+
+
+def _store(shard: ServedShard, count: int, seed: int = 0) -> None:
+    import io
+
+    for i in range(count):
+        data, name = chunk_of(100, seed=seed + i)
+        shard.backend.put(name, io.BytesIO(data), len(data), name)
+
+
+def test_agent_registers_then_heartbeats_with_the_load(
+    agent: Agent, fake: FakeServer, table: SharedCounters, shards: list[ServedShard]
+) -> None:
+    _store(shards[0], 2)
+    worker = table.slot(1)
+    worker.claim(1234)
+    worker.begin()
+    assert agent.step() == 1.0  # the configured interval (1 s) is shorter than the server's (5 s)
+    assert fake.registrations == 1 and len(fake.beats) == 1
+    beat = parse_heartbeat(fake.beats[0])
+    assert beat.active_transfers == 1 and beat.chunk_count == 2
+    worker.moved(5000)
+    agent.step()
+    assert fake.registrations == 1 and len(fake.beats) == 2
+
+
+def test_agent_registers_again_when_the_server_forgot_it(agent: Agent, fake: FakeServer) -> None:
+    agent.step()
+    fake.known.clear()  # e.g. the server lost its database
+    delay = agent.step()
+    assert 0 < delay <= 0.5 and not agent.registered
+    agent.step()
+    assert fake.registrations == 2 and agent.registered and len(fake.beats) == 2
+
+
+def test_agent_backs_off_while_the_server_is_down_and_logs_each_change_once(
+    agent: Agent, fake: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.down = True
+    with caplog.at_level(logging.INFO, logger="fileserver.agent"):
+        delays = [agent.step() for _ in range(8)]
+        fake.down = False
+        assert agent.step() == 1.0
+        agent.step()
+    assert delays == [0.25, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]  # rand=0: half the ceiling, capped at the interval
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("unreachable" in m for m in messages) == 1
+    assert sum("answers again" in m for m in messages) == 1
+    assert agent.failures == 0
+
+
+def test_agent_reports_a_refusal_with_the_servers_reason(
+    agent: Agent, fake: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.refuse = (403, "shard_not_allowed")
+    with caplog.at_level(logging.ERROR, logger="fileserver.agent"):
+        agent.step()
+        agent.step()
+    [record] = caplog.records
+    assert record.kv["problem"] == "refused: 403 shard_not_allowed"  # type: ignore[attr-defined]
+    assert record.kv["detail"] == "refused: shard_not_allowed"  # type: ignore[attr-defined]
+
+
+def test_heartbeat_answer_revocations_reach_the_workers(agent: Agent, fake: FakeServer, settings: Settings) -> None:
+    jti = new_id()
+    fake.revoked = [{"jti": jti, "exp": NOW + 60}]
+    agent.step()
+    workers_view = RevocationList(settings.data_dir / "revoked.json")
+    assert workers_view.is_revoked(jti)
+    fake.revoked = []
+    agent.step()
+    assert not workers_view.is_revoked(jti)
+
+
+def test_corrupt_chunks_are_reported_once_delivered(agent: Agent, fake: FakeServer, corrupt: CorruptReports) -> None:
+    corrupt.add("default", "d" * 64)
+    fake.down = True
+    agent.step()
+    assert len(corrupt) == 1  # the failed beat put it back
+    fake.down = False
+    agent.step()
+    assert fake.beats[-1]["corrupt"] == [{"shard": "default", "chunk": "d" * 64}]
+    agent.step()
+    assert fake.beats[-1]["corrupt"] == []
+
+
+def test_agent_warns_once_when_the_clocks_disagree(
+    settings: Settings,
+    identity: Identity,
+    shards: list[ServedShard],
+    fake: FakeServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = make_client(settings, transport=httpx.MockTransport(fake.handle))
+    skewed = Agent(
+        settings,
+        identity,
+        shards,
+        client=client,
+        totals=lambda: Totals(0, 0, 0),
+        corrupt=CorruptReports(),
+        clock=lambda: NOW + 30.0,  # the server answers server_time = NOW
+    )
+    with caplog.at_level(logging.WARNING, logger="fileserver.agent"):
+        skewed.step()
+        skewed.step()
+    assert sum("clock" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_failing_disk_does_not_stop_the_heartbeats(
+    agent: Agent, fake: FakeServer, shards: list[ServedShard], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unmounted(self: object) -> int:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(type(shards[0].backend), "free_bytes", unmounted)
+    assert agent.step() == 1.0
+    assert parse_heartbeat(fake.beats[-1]).free_bytes is None
+
+
+def test_a_bug_in_a_round_is_logged_and_retried_not_fatal(
+    agent: Agent, fake: FakeServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = []
+
+    def broken(*args: object, **kwargs: object) -> dict[str, Any]:
+        calls.append(1)
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(reports, "heartbeat_body", broken)
+    with caplog.at_level(logging.ERROR, logger="fileserver.agent"):
+        assert agent.step() > 0
+        agent.step()
+    assert len(calls) == 2
+    assert sum(bool(r.exc_info) for r in caplog.records) == 1  # the trace once, not on every retry
+
+
+def test_agent_client_drops_idle_connections_before_the_server_does(settings: Settings) -> None:
+    with make_client(settings) as client:
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert pool._keepalive_expiry < 2.0

@@ -1,0 +1,314 @@
+"""The storage contract every backend keeps, run against each backend (only "local" so far).
+
+To add a backend, add a ``pytest.param`` to ``BACKENDS`` with a factory that
+returns it (and a leftovers probe); every test below then runs against it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fileserver.errors import BackendUnavailable, BadRange, ChunkNotFound, HashMismatch, SizeMismatch
+from fileserver.storage import BLOCK_SIZE, Backend, backend_class, known_kinds
+from fileserver.storage.local import LocalBackend
+from protocol.errors import ProtocolError
+from tests.fileserver.fs_helpers import chunk_of
+
+
+@dataclass
+class Store:
+    backend: Backend
+    leftovers: Callable[[], list[str]]
+    """Objects that are not chunks (temp files, partial uploads): must be empty after any put."""
+
+
+def _local(tmp_path: Path) -> Store:
+    backend = LocalBackend(tmp_path / "chunks")
+    return Store(backend, lambda: sorted(os.listdir(tmp_path / "chunks" / "tmp")))
+
+
+BACKENDS = [pytest.param(_local, id="local")]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    factory: Callable[[Path], Store] = request.param
+    return factory(tmp_path)
+
+
+def put(backend: Backend, data: bytes, name: str | None = None, size: int | None = None) -> bool:
+    name = name or chunk_of(0)[1]
+    return backend.put(name, io.BytesIO(data), len(data) if size is None else size, name)
+
+
+class Failing(io.RawIOBase):
+    """A body whose connection drops after *good* bytes."""
+
+    def __init__(self, good: bytes):
+        self._data = io.BytesIO(good)
+
+    def read(self, size: int = -1, /) -> bytes:
+        piece = self._data.read(size)
+        if not piece:
+            raise ConnectionResetError("peer went away")
+        return piece
+
+
+# -- the good paths ------------------------------------------------------------------------------
+
+
+def test_put_then_open_returns_the_same_bytes(store: Store) -> None:
+    data, name = chunk_of(3 * BLOCK_SIZE + 123)
+    assert put(store.backend, data, name) is True
+    with store.backend.open(name) as stream:
+        assert b"".join(stream) == data
+
+
+def test_put_of_an_existing_chunk_reports_not_created_and_keeps_one_copy(store: Store) -> None:
+    data, name = chunk_of(1000)
+    assert put(store.backend, data, name) is True
+    assert put(store.backend, data, name) is False
+    assert list(store.backend.list()) == [name]
+    assert store.leftovers() == []
+
+
+def test_empty_chunk_round_trips(store: Store) -> None:
+    data, name = chunk_of(0)
+    assert put(store.backend, data, name) is True
+    assert b"".join(store.backend.open(name)) == b""
+    assert store.backend.stat(name).size == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "length"),
+    [(0, 1), (5, 10), (BLOCK_SIZE - 1, 2), (BLOCK_SIZE, BLOCK_SIZE), (0, None), (2 * BLOCK_SIZE + 7, None), (100, 0)],
+)
+def test_open_range_returns_exactly_the_requested_bytes(store: Store, start: int, length: int | None) -> None:
+    data, name = chunk_of(2 * BLOCK_SIZE + 100)
+    put(store.backend, data, name)
+    end = None if length is None else start + length
+    assert b"".join(store.backend.open(name, start, length)) == data[start:end]
+
+
+def test_reads_come_in_blocks_of_at_most_one_mebibyte(store: Store) -> None:
+    data, name = chunk_of(3 * BLOCK_SIZE)
+    put(store.backend, data, name)
+    with store.backend.open(name) as stream:
+        assert max(len(block) for block in stream) <= BLOCK_SIZE
+
+
+@pytest.mark.parametrize(("start", "length"), [(90, 20), (101, None), (0, 101)])
+def test_open_range_beyond_the_chunk_is_refused(store: Store, start: int, length: int | None) -> None:
+    data, name = chunk_of(100)
+    put(store.backend, data, name)
+    with pytest.raises(BadRange):
+        store.backend.open(name, start, length)
+
+
+def test_exists_stat_and_delete(store: Store) -> None:
+    data, name = chunk_of(4096)
+    assert not store.backend.exists(name)
+    put(store.backend, data, name)
+    assert store.backend.exists(name)
+    stat = store.backend.stat(name)
+    assert stat.size == 4096 and stat.mtime <= time.time() + 1
+    store.backend.delete(name)
+    assert not store.backend.exists(name)
+    assert list(store.backend.list()) == []
+
+
+@pytest.mark.parametrize("verb", ["open", "stat", "delete", "quarantine"])
+def test_verbs_on_a_missing_chunk_raise_chunk_not_found(store: Store, verb: str) -> None:
+    with pytest.raises(ChunkNotFound):
+        getattr(store.backend, verb)(chunk_of(1)[1])
+
+
+def test_list_yields_every_chunk_and_nothing_else(store: Store) -> None:
+    names = set()
+    for seed in range(20):
+        data, name = chunk_of(100 + seed, seed)
+        put(store.backend, data, name)
+        names.add(name)
+    assert set(store.backend.list()) == names
+
+
+def test_quarantine_takes_a_chunk_out_of_service(store: Store) -> None:
+    data, name = chunk_of(500)
+    put(store.backend, data, name)
+    store.backend.quarantine(name)
+    assert not store.backend.exists(name)
+    assert list(store.backend.list()) == []
+
+
+# -- refused uploads leave nothing behind ----------------------------------------------------------
+
+
+def test_put_with_wrong_hash_leaves_nothing_stored(store: Store) -> None:
+    data, _ = chunk_of(2 * BLOCK_SIZE)
+    wrong = chunk_of(10, seed=9)[1]
+    with pytest.raises(HashMismatch):
+        store.backend.put(wrong, io.BytesIO(data), len(data), wrong)
+    assert not store.backend.exists(wrong)
+    assert list(store.backend.list()) == []
+    assert store.leftovers() == []
+
+
+def test_short_body_leaves_nothing_stored(store: Store) -> None:
+    data, name = chunk_of(1000)
+    with pytest.raises(SizeMismatch, match="ended after 1000 of the 2000"):
+        put(store.backend, data, name, size=2000)
+    assert list(store.backend.list()) == [] and store.leftovers() == []
+
+
+def test_long_body_is_refused(store: Store) -> None:
+    data, name = chunk_of(1000)
+    with pytest.raises(SizeMismatch, match="longer"):
+        store.backend.put(name, io.BytesIO(data + b"extra"), len(data), name)
+    assert list(store.backend.list()) == [] and store.leftovers() == []
+
+
+def test_body_whose_connection_drops_leaves_nothing_stored(store: Store) -> None:
+    data, name = chunk_of(BLOCK_SIZE + 10)
+    with pytest.raises(SizeMismatch, match="ConnectionResetError"):
+        store.backend.put(name, Failing(data[:5000]), len(data), name)
+    assert list(store.backend.list()) == [] and store.leftovers() == []
+
+
+@pytest.mark.parametrize(
+    "bad_name",
+    ["../" + "a" * 61, "A" * 64, "a" * 63, "a" * 65, "g" * 64, "", "a" * 32 + "/" + "a" * 31, "..", "tmp"],
+)
+def test_invalid_names_are_refused_before_the_backend_runs(store: Store, bad_name: str) -> None:
+    calls: list[Callable[[], object]] = [
+        lambda: store.backend.put(bad_name, io.BytesIO(b""), 0, bad_name),
+        lambda: store.backend.open(bad_name),
+        lambda: store.backend.exists(bad_name),
+        lambda: store.backend.stat(bad_name),
+        lambda: store.backend.delete(bad_name),
+        lambda: store.backend.quarantine(bad_name),
+    ]
+    for call in calls:
+        with pytest.raises(ProtocolError) as caught:
+            call()
+        assert caught.value.status == 400
+    assert store.leftovers() == []
+
+
+# -- concurrency ---------------------------------------------------------------------------------------
+
+
+def _in_threads(calls: list[Callable[[], bool]]) -> list[bool]:
+    results: list[bool] = []
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], bool]) -> None:
+        barrier.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_concurrent_puts_of_one_chunk_store_it_once_and_create_it_once(store: Store) -> None:
+    data, name = chunk_of(BLOCK_SIZE * 2)
+    results = _in_threads([lambda: put(store.backend, data, name) for _ in range(8)])
+    assert sorted(results) == [False] * 7 + [True]
+    assert list(store.backend.list()) == [name]
+    assert b"".join(store.backend.open(name)) == data
+    assert store.leftovers() == []
+
+
+def test_concurrent_puts_of_different_chunks_all_land(store: Store) -> None:
+    chunks = [chunk_of(50_000 + i, seed=i) for i in range(12)]
+    results = _in_threads([lambda d=d, n=n: put(store.backend, d, n) for d, n in chunks])  # type: ignore[misc]
+    assert results == [True] * 12
+    assert set(store.backend.list()) == {n for _, n in chunks}
+    for data, name in chunks:
+        assert b"".join(store.backend.open(name)) == data
+
+
+# -- the local backend's own promises -------------------------------------------------------------------
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> LocalBackend:
+    return LocalBackend(tmp_path / "chunks")
+
+
+def test_local_backend_fans_chunks_out_by_hash_prefix(local: LocalBackend) -> None:
+    data, name = chunk_of(10)
+    put(local, data, name)
+    assert (local.root / name[:2] / name[2:4] / name).read_bytes() == data
+
+
+def test_local_backend_replaces_a_damaged_copy_on_reupload(local: LocalBackend) -> None:
+    data, name = chunk_of(1000)
+    put(local, data, name)
+    path = local.root / name[:2] / name[2:4] / name
+    path.write_bytes(b"rot" + data[3:])
+    assert put(local, data, name) is True
+    assert path.read_bytes() == data
+
+
+def test_local_cleanup_removes_only_stale_temp_files(local: LocalBackend) -> None:
+    tmp = local.root / "tmp"
+    (tmp / "old.part").write_bytes(b"x")
+    (tmp / "new.part").write_bytes(b"y")
+    old = time.time() - 7200
+    os.utime(tmp / "old.part", (old, old))
+    assert local.cleanup(older_than=3600) == 1
+    assert os.listdir(tmp) == ["new.part"]
+    assert local.cleanup(older_than=0) == 1
+
+
+def test_local_quarantine_keeps_the_bad_copy_for_inspection(local: LocalBackend) -> None:
+    data, name = chunk_of(10)
+    put(local, data, name)
+    local.quarantine(name)
+    [kept] = os.listdir(local.root / "quarantine")
+    assert kept.startswith(name)
+
+
+def test_local_list_skips_foreign_files(local: LocalBackend) -> None:
+    data, name = chunk_of(10)
+    put(local, data, name)
+    (local.root / "zz").mkdir()
+    (local.root / "zz" / "README").write_text("not a chunk")
+    (local.root / name[:2] / name[2:4] / "notes.txt").write_text("not a chunk")
+    assert list(local.list()) == [name]
+
+
+def test_local_reports_free_space_and_one_volume_per_disk(tmp_path: Path) -> None:
+    a, b = LocalBackend(tmp_path / "a"), LocalBackend(tmp_path / "b")
+    assert a.free_bytes() > 0
+    assert a.volume() == b.volume()
+
+
+# -- the registry ---------------------------------------------------------------------------------------
+
+
+def test_registry_knows_the_local_backend() -> None:
+    assert known_kinds() == ["local"]
+    assert backend_class("local") is LocalBackend
+
+
+def test_unknown_backend_error_names_the_known_ones() -> None:
+    with pytest.raises(BackendUnavailable, match="unknown storage backend 'floppy'; known: local"):
+        backend_class("floppy")
+
+
+def test_planned_cloud_backend_says_it_is_not_in_this_version() -> None:
+    with pytest.raises(BackendUnavailable, match="'s3' is not available in this version"):
+        backend_class("s3")

@@ -1,0 +1,31 @@
+"""A real network per test module: the server under gunicorn on SQLite and on PostgreSQL, fileservers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import postgres
+
+from .network import Network
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    root: Path = tmp_path_factory.mktemp(f"net-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{root / 'coffer.db'}"
+    else:
+        databases: postgres.PostgresDatabases = request.getfixturevalue("pg_databases")
+        url = databases.create()
+    net = Network(root=root, database_url=url)
+    try:
+        net.start_server()
+        net.bootstrap()
+        net.add_fileserver()
+        net.add_fileserver()
+        yield net
+    finally:
+        net.stop()
