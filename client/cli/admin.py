@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import tomllib
 from pathlib import Path
@@ -129,7 +130,7 @@ def do_list(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         for row in rows:
-            print("  ".join(f"{k}={v}" for k, v in row.items()))
+            print("  ".join(f"{k}={v if isinstance(v, (str, int, float)) else json.dumps(v)}" for k, v in row.items()))
     return 0
 
 

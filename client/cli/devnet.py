@@ -110,7 +110,14 @@ def _admin_password(var: Path, settings: server_settings.ServerSettings) -> str:
     return password
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    # Ctrl-C and SIGTERM both stop the network cleanly, even when started with SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     var: Path = args.var
     var.mkdir(parents=True, exist_ok=True)
     busy = [p for p in (SERVER_PORT, *FILESERVER_PORTS) if not _port_free(p)]

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`coffer ... | head`): not an error of ours.
+        sys.stderr.close()
+        return 0
     return code
 
 
