@@ -9,6 +9,7 @@ import pytest
 
 from protocol import cluster, receipts, settings, signing, tickets
 from protocol.encoding import DecodeError, b64encode, parse_json_object
+from protocol.errors import ProtocolError
 from protocol.logs import KeyValueFormatter
 from protocol.signing import SigningKey, TokenMalformed
 
@@ -84,7 +85,7 @@ def test_request_with_a_nan_timestamp_is_refused() -> None:
     payload |= {"nonce": "A" * 22, "body": {}}
     body = b64encode(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
     signature = nacl.signing.SigningKey(KEY.seed).sign(f"coffer:{cluster.KIND}\n{body}".encode()).signature
-    with pytest.raises(signing.ProtocolError):
+    with pytest.raises(ProtocolError):
         cluster.open_request({"token": f"{body}.{b64encode(signature)}"}, KEY.public_key, "heartbeat", 1e9)
 
 
@@ -97,7 +98,7 @@ def test_signer_refuses_to_emit_non_json_floats() -> None:
     "changes", [{"cluster": KeyError}, {"gen": KeyError}, {"gen": "x"}, {"gen": True}, {"cluster": "../x"}, {"v": True}]
 )
 def test_open_request_checks_cluster_gen_and_version_itself(changes: dict[str, object]) -> None:
-    with pytest.raises(signing.ProtocolError):
+    with pytest.raises(ProtocolError):
         cluster.open_request(_request(**changes), KEY.public_key, "heartbeat", 1e9)
 
 

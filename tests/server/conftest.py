@@ -107,7 +107,7 @@ class Harness:
         token: str = result.json["token"]
         return token
 
-    def apply(self, admin: str, config: dict[str, Any] = LOCAL_TOPOLOGY, **flags: bool) -> falcon.testing.Result:
+    def apply(self, admin: str, config: Any = LOCAL_TOPOLOGY, **flags: bool) -> falcon.testing.Result:
         return self.call("POST", "/api/admin/apply", {"config": config, **flags}, admin)
 
     def fileserver(self, admin: str, cluster: str = "local") -> FakeFileserver:

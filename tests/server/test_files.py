@@ -176,7 +176,7 @@ def test_a_users_files_are_invisible_to_others(harness: Harness, setup: tuple[st
 
 def test_file_records_are_validated(harness: Harness, setup: tuple[str, FakeFileserver]) -> None:
     user, _ = setup
-    cases = {
+    cases: dict[str, tuple[dict[str, Any], int]] = {
         "unknown shard": ({"shard": "nope"}, 404),
         "bad shard name": ({"shard": "../x"}, 400),
         "zero size": ({"size": 0}, 400),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from protocol.messages import ShardAnnouncement
 from protocol.signing import SigningKey
@@ -80,6 +81,17 @@ def test_replayed_registration_is_refused(harness: Harness, admin: str) -> None:
     assert again.json["error"] == "replayed_request"
 
 
+def test_replayed_heartbeat_is_refused(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    body = fs.signed("heartbeat", fs.heartbeat(), harness.clock())
+    assert harness.call("POST", "/api/fileservers/heartbeat", body).status_code == 200
+    harness.clock.now += 30
+    again = harness.call("POST", "/api/fileservers/heartbeat", body)
+    assert again.status_code == 401
+    assert again.json["error"] == "replayed_request"
+
+
 def test_stale_or_future_requests_are_refused(harness: Harness, admin: str) -> None:
     fs = harness.fileserver(admin)
     for skew in (-61, 61):
@@ -131,6 +143,12 @@ def test_heartbeat_with_bad_fields_changes_nothing(harness: Harness, admin: str)
     harness.register(fs)
     before = harness.call("GET", "/api/admin/fileservers", token=admin).json
     harness.clock.now += 5
-    for bad in ({"active_transfers": -1}, {"free_bytes": "lots"}, {"shards": []}, {"corrupt": [{"shard": "x"}]}):
+    bad_fields: list[dict[str, Any]] = [
+        {"active_transfers": -1},
+        {"free_bytes": "lots"},
+        {"shards": []},
+        {"corrupt": [{"shard": "x"}]},
+    ]
+    for bad in bad_fields:
         assert harness.beat(fs, **bad).status_code == 400, bad
     assert harness.call("GET", "/api/admin/fileservers", token=admin).json == before
