@@ -104,14 +104,14 @@ def create_user(
 
 
 def list_users(db: Database) -> list[dict[str, Any]]:
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         return [user_json(r) for r in tx.all("SELECT id, name, role, created_at FROM users ORDER BY name")]
 
 
 def prelogin(db: Database, keys: ServerKeys, name: object) -> dict[str, Any]:
     """Return the KDF parameters for *name*; invented but stable ones for an unknown name."""
     name = check_username(name)
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         row = tx.one("SELECT auth_salt, opslimit, memlimit FROM users WHERE name = ?", (name,))
     if row is None:
         return {"salt": b64encode(keys.fake_salt(name)), "opslimit": kdf.OPSLIMIT, "memlimit": kdf.MEMLIMIT}
@@ -121,7 +121,7 @@ def prelogin(db: Database, keys: ServerKeys, name: object) -> dict[str, Any]:
 def login(db: Database, name: object, auth_key: bytes, ttl: float, now: float) -> dict[str, Any]:
     """Check the auth key and open a session; the same error for a wrong name or key."""
     name = check_username(name)
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         user = tx.one("SELECT id, name, role, auth_hash, created_at FROM users WHERE name = ?", (name,))
     # The hash check runs outside the transaction: it takes ~0.1 s and must not hold a write lock.
     stored = user["auth_hash"].encode("ascii") if user else _DUMMY_HASH
@@ -157,7 +157,7 @@ def authenticate(tx: Tx, token: str, now: float) -> Principal:
 
 
 def list_sessions(db: Database, who: Principal, now: float) -> list[dict[str, Any]]:
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         rows = tx.all(
             "SELECT id, created_at, expires_at FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at",
             (who.user_id, now),

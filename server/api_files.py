@@ -19,7 +19,7 @@ class Shards:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         principal(self.ctx, req)
         now, lease = self.ctx.clock(), self.ctx.settings.lease_seconds
-        with self.ctx.db.transaction() as tx:
+        with self.ctx.db.transaction(readonly=True) as tx:
             rows = tx.all("SELECT name, description FROM shards ORDER BY name")
             result = [
                 r
@@ -43,7 +43,7 @@ class ShardFileservers:
         op = req.get_param("op") or "read"
         if op not in ("read", "write"):
             raise BadRequest("'op' must be 'read' or 'write'", code="invalid_op")
-        with self.ctx.db.transaction() as tx:
+        with self.ctx.db.transaction(readonly=True) as tx:
             servers = live_fileservers(
                 tx, check_name(shard, "shard"), op, self.ctx.clock(), self.ctx.settings.lease_seconds
             )

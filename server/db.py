@@ -103,17 +103,20 @@ class Database:
         self._lock = threading.Lock()
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """Yield a transaction that commits when the block ends and rolls back if it raises."""
+    def transaction(self, *, readonly: bool = False) -> Iterator[Tx]:
+        """Yield a transaction that commits when the block ends and rolls back if it raises.
+
+        A *readonly* one does not take SQLite's write lock, so reads never queue behind writers.
+        """
         if self.dialect == "sqlite":
-            with self._sqlite_transaction() as tx:
+            with self._sqlite_transaction(readonly) as tx:
                 yield tx
         else:
             with self._postgres_transaction() as tx:
                 yield tx
 
     @contextmanager
-    def _sqlite_transaction(self) -> Iterator[Tx]:
+    def _sqlite_transaction(self, readonly: bool) -> Iterator[Tx]:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
@@ -121,7 +124,7 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
             try:
                 yield _SqliteTx(conn)
             except BaseException:

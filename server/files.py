@@ -113,7 +113,7 @@ def create(
 
 
 def list_files(db: Database, who: Principal) -> list[dict[str, Any]]:
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         rows = tx.all(
             f"SELECT {', '.join('f.' + c for c in FILE_COLUMNS.split(', '))}, s.name AS shard_name "
             "FROM files f JOIN shards s ON s.id = f.shard_id WHERE f.owner_id = ? ORDER BY f.created_at",
@@ -123,7 +123,7 @@ def list_files(db: Database, who: Principal) -> list[dict[str, Any]]:
 
 
 def get(db: Database, who: Principal, file_id: str) -> dict[str, Any]:
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         row, shard = _own_file(tx, who, file_id)
         result = _file_json(row, shard, who.name)
         if row["state"] == "complete":

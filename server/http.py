@@ -53,7 +53,7 @@ def principal(ctx: Context, req: falcon.Request) -> accounts.Principal:
     scheme, _, token = header.partition(" ")
     if scheme != BEARER_SCHEME or not token:
         raise Unauthorized("log in first: this needs 'Authorization: Bearer <session token>'", code="session_missing")
-    with ctx.db.transaction() as tx:
+    with ctx.db.transaction(readonly=True) as tx:
         return accounts.authenticate(tx, token.strip(), ctx.clock())
 
 

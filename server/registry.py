@@ -149,7 +149,7 @@ def live_fileservers(tx: Tx, shard: str, op: str, now: float, lease: float) -> l
 
 
 def list_fileservers(db: Database, now: float, lease: float) -> list[dict[str, Any]]:
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         rows = tx.all(
             "SELECT f.*, c.name AS cluster FROM fileservers f JOIN clusters c ON c.id = f.cluster_id ORDER BY f.url"
         )

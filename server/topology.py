@@ -98,7 +98,7 @@ def apply(
 
 
 def list_shards(db: Database) -> list[dict[str, Any]]:
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         topology = read_topology(tx)
     return [
         {
@@ -115,7 +115,7 @@ def list_shards(db: Database) -> list[dict[str, Any]]:
 
 
 def list_clusters(db: Database) -> list[dict[str, Any]]:
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         rows = tx.all("SELECT id, name, generation FROM clusters ORDER BY name")
         topology = read_topology(tx)
     return [
@@ -133,7 +133,7 @@ def list_clusters(db: Database) -> list[dict[str, Any]]:
 def cluster_config(db: Database, keys: ServerKeys, name: str, server_url: str) -> dict[str, Any]:
     """Return the config a fileserver of cluster *name* boots from. SECURITY: holds the credential."""
     check_name(name, "cluster")
-    with db.transaction() as tx:
+    with db.transaction(readonly=True) as tx:
         row = tx.one("SELECT id, generation FROM clusters WHERE name = ?", (name,))
         if row is None:
             raise NotFound(f"no cluster named {name!r}", code="cluster_not_found")
