@@ -53,14 +53,31 @@ def _hash_auth_key(auth_key: bytes) -> str:
     return nacl.pwhash.argon2id.str(auth_key).decode("ascii")
 
 
-def decode_key(value: object, field: str, size: int) -> bytes:
+def decode_key(value: object, field: str, size: int, *, at_most: int | None = None) -> bytes:
+    """Decode a base64url field of exactly *size* bytes (or *size* to *at_most* bytes)."""
     try:
-        raw = b64decode(value, max_length=256)  # type: ignore[arg-type]
+        raw = b64decode(value, max_length=1024)  # type: ignore[arg-type]
     except DecodeError as exc:
         raise BadRequest(f"'{field}' must be base64url", code=f"invalid_{field}") from exc
-    if len(raw) != size:
-        raise BadRequest(f"'{field}' must be {size} bytes", code=f"invalid_{field}")
+    if not size <= len(raw) <= (at_most or size):
+        wanted = f"{size} to {at_most}" if at_most else f"{size}"
+        raise BadRequest(f"'{field}' must be {wanted} bytes", code=f"invalid_{field}")
     return raw
+
+
+@dataclass(frozen=True)
+class WrappedKeys:
+    """A user's X25519 public key and the private key as the client wrapped it under the master key."""
+
+    public_key: bytes
+    wrapped_private_key: bytes
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> WrappedKeys:
+        return cls(
+            decode_key(body.get("public_key"), "public_key", 32),
+            decode_key(body.get("wrapped_private_key"), "wrapped_private_key", 40, at_most=256),
+        )
 
 
 def user_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -75,8 +92,9 @@ def create_user(
     auth_key: bytes,
     now: float,
     params: kdf.KdfParams | None = None,
+    keys: WrappedKeys | None = None,
 ) -> dict[str, Any]:
-    """Create a user from a client-derived auth key; the name must be free."""
+    """Create a user from a client-derived auth key (and, usually, client-made keys); the name must be free."""
     name = check_username(name)
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
@@ -90,12 +108,13 @@ def create_user(
         "memlimit": params.memlimit,
         "auth_hash": _hash_auth_key(auth_key),
         "created_at": now,
+        "public_key": b64encode(keys.public_key) if keys else None,
+        "wrapped_private_key": b64encode(keys.wrapped_private_key) if keys else None,
     }
     try:
         with db.transaction() as tx:
             tx.execute(
-                "INSERT INTO users (id, name, role, auth_salt, opslimit, memlimit, auth_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO users ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
             )
     except IntegrityError as exc:
@@ -169,3 +188,52 @@ def revoke_session(db: Database, who: Principal, session_id: str) -> None:
     with db.transaction() as tx:
         if not tx.execute("DELETE FROM sessions WHERE id = ? AND user_id = ?", (session_id, who.user_id)):
             raise NotFound("no such session of yours", code="session_not_found")
+
+
+def me(db: Database, who: Principal) -> dict[str, Any]:
+    """Return the caller's account with their public key and wrapped private key (null before set)."""
+    with db.transaction(readonly=True) as tx:
+        row = tx.one(
+            "SELECT id, name, role, created_at, public_key, wrapped_private_key FROM users WHERE id = ?", (who.user_id,)
+        )
+    assert row is not None
+    return user_json(row) | {"public_key": row["public_key"], "wrapped_private_key": row["wrapped_private_key"]}
+
+
+def set_keys(db: Database, who: Principal, keys: WrappedKeys) -> None:
+    """Store the caller's key pair once; replacing it would orphan every file key sealed to it."""
+    with db.transaction() as tx:
+        changed = tx.execute(
+            "UPDATE users SET public_key = ?, wrapped_private_key = ? WHERE id = ? AND public_key IS NULL",
+            (b64encode(keys.public_key), b64encode(keys.wrapped_private_key), who.user_id),
+        )
+    if not changed:
+        raise Conflict("your keys are already set; change your password to re-wrap them", code="keys_exist")
+
+
+def change_password(
+    db: Database, who: Principal, old_auth_key: bytes, params: kdf.KdfParams, new_auth_key: bytes, wrapped: bytes
+) -> None:
+    """Replace the auth key and the wrapped private key together; other sessions end.
+
+    The client re-wraps the same private key under the new master key, so no file
+    key changes. The old auth key is required, so a stolen session alone cannot
+    take over the account.
+    """
+    with db.transaction(readonly=True) as tx:
+        row = tx.one("SELECT auth_hash, public_key FROM users WHERE id = ?", (who.user_id,))
+    assert row is not None
+    try:
+        nacl.pwhash.argon2id.verify(row["auth_hash"].encode("ascii"), old_auth_key)
+    except nacl.exceptions.InvalidkeyError as exc:
+        raise Unauthorized("the current password is wrong; nothing was changed", code="bad_credentials") from exc
+    if row["public_key"] is None:
+        raise Conflict("set your keys before changing the password", code="keys_missing")
+    new_hash = _hash_auth_key(new_auth_key)
+    with db.transaction() as tx:
+        tx.execute(
+            "UPDATE users SET auth_salt = ?, opslimit = ?, memlimit = ?, auth_hash = ?, wrapped_private_key = ? "
+            "WHERE id = ?",
+            (b64encode(params.salt), params.opslimit, params.memlimit, new_hash, b64encode(wrapped), who.user_id),
+        )
+        tx.execute("DELETE FROM sessions WHERE user_id = ? AND id <> ?", (who.user_id, who.session_id))

@@ -38,13 +38,9 @@ class Users(_Admin):
         body = read_json(req)
         salt = accounts.decode_key(body.get("salt"), "salt", 16)
         auth_key = accounts.decode_key(body.get("auth_key"), "auth_key", 32)
+        keys = accounts.WrappedKeys.from_body(body) if "public_key" in body else None
         user = accounts.create_user(
-            self.ctx.db,
-            body.get("username"),
-            body.get("role", "user"),
-            salt,
-            auth_key,
-            self.ctx.clock(),
+            self.ctx.db, body.get("username"), body.get("role", "user"), salt, auth_key, self.ctx.clock(), keys=keys
         )
         send_json(resp, user, 201)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import falcon
 
-from protocol import __version__
+from protocol import __version__, kdf
 from protocol.ids import check_id
 from protocol.wire import MAX_CHUNK_SIZE
 
 from . import accounts
+from .errors import BadRequest
 from .http import Context, principal, read_json, send_json
 
 
@@ -91,3 +92,53 @@ class Session:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, session_id: str) -> None:
         accounts.revoke_session(self.ctx.db, principal(self.ctx, req), check_id(session_id, "session_id"))
         resp.status = falcon.HTTP_204
+
+
+class Me:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send_json(resp, accounts.me(self.ctx.db, principal(self.ctx, req)))
+
+
+class MyKeys:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
+        who = principal(self.ctx, req)
+        accounts.set_keys(self.ctx.db, who, accounts.WrappedKeys.from_body(read_json(req)))
+        resp.status = falcon.HTTP_204
+
+
+class Password:
+    """Change the password: a new salt and auth key, and the private key re-wrapped by the client."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        who = principal(self.ctx, req)
+        body = read_json(req)
+        params = kdf_params(body)
+        accounts.change_password(
+            self.ctx.db,
+            who,
+            accounts.decode_key(body.get("auth_key"), "auth_key", 32),
+            params,
+            accounts.decode_key(body.get("new_auth_key"), "new_auth_key", 32),
+            accounts.decode_key(body.get("wrapped_private_key"), "wrapped_private_key", 40, at_most=256),
+        )
+        resp.status = falcon.HTTP_204
+
+
+def kdf_params(body: dict[str, object]) -> kdf.KdfParams:
+    """Read a salt and optional Argon2id limits, refusing limits weaker than the default."""
+    salt = accounts.decode_key(body.get("salt"), "salt", kdf.SALT_BYTES)
+    opslimit, memlimit = body.get("opslimit", kdf.OPSLIMIT), body.get("memlimit", kdf.MEMLIMIT)
+    if not isinstance(opslimit, int) or not isinstance(memlimit, int) or isinstance(opslimit, bool):
+        raise BadRequest("'opslimit' and 'memlimit' must be integers", code="invalid_kdf")
+    if not (kdf.OPSLIMIT <= opslimit <= 20 and kdf.MEMLIMIT <= memlimit <= 1 << 30):
+        raise BadRequest("the Argon2id limits are outside what this server accepts", code="invalid_kdf")
+    return kdf.KdfParams(salt=salt, opslimit=opslimit, memlimit=memlimit)

@@ -78,6 +78,10 @@ class File:
     def on_get(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
         send_json(resp, files.get(self.ctx.db, principal(self.ctx, req), file_id))
 
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
+        files.delete(self.ctx.db, principal(self.ctx, req), file_id, self.ctx.clock())
+        resp.status = falcon.HTTP_204
+
 
 class Tickets:
     def __init__(self, ctx: Context):

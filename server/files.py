@@ -26,8 +26,10 @@ from .registry import live_fileservers
 MAX_FILE_SIZE = 1 << 40
 MAX_RECEIPTS_PER_CHUNK = 8
 FILE_COLUMNS = (
-    "id, owner_id, shard_id, size, chunk_count, chunk_size, metadata, state, created_at, expires_at, completed_at"
+    "id, owner_id, shard_id, size, chunk_count, chunk_size, metadata, sealed_key, state, created_at, expires_at, "
+    "completed_at"
 )
+MAX_SEALED_KEY_BYTES = 256
 
 
 def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
@@ -35,6 +37,17 @@ def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise BadRequest(f"'{key}' must be an integer from {low} to {high}", code=f"invalid_{key}")
     return value
+
+
+def _blob(body: dict[str, Any], key: str, limit: int) -> str:
+    """Return an opaque base64url field of at most *limit* bytes, as the client sent it."""
+    value = body.get(key)
+    try:
+        if len(b64decode(value, max_length=limit * 2)) > limit:  # type: ignore[arg-type]
+            raise DecodeError("too long")
+    except DecodeError as exc:
+        raise BadRequest(f"'{key}' must be base64url of at most {limit} bytes", code=f"invalid_{key}") from exc
+    return str(value)
 
 
 def _file_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
@@ -46,6 +59,7 @@ def _file_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
         "chunk_count": row["chunk_count"],
         "chunk_size": row["chunk_size"],
         "metadata": row["metadata"],
+        "sealed_key": row["sealed_key"],
         "state": row["state"],
         "created_at": row["created_at"],
         "expires_at": row["expires_at"],
@@ -75,14 +89,8 @@ def create(
     chunk_count = _int(body, "chunk_count", 1, 1 << 24)
     if not chunk_count <= size <= chunk_count * chunk_size or math.ceil(size / chunk_size) > chunk_count:
         raise BadRequest("size, chunk_size and chunk_count do not agree", code="invalid_layout")
-    metadata = body.get("metadata")
-    try:
-        if len(b64decode(metadata, max_length=MAX_METADATA_BYTES * 2)) > MAX_METADATA_BYTES:  # type: ignore[arg-type]
-            raise DecodeError("too long")
-    except DecodeError as exc:
-        raise BadRequest(
-            f"'metadata' must be base64url of at most {MAX_METADATA_BYTES} bytes", code="invalid_metadata"
-        ) from exc
+    metadata = _blob(body, "metadata", MAX_METADATA_BYTES)
+    sealed_key = _blob(body, "sealed_key", MAX_SEALED_KEY_BYTES) if "sealed_key" in body else ""
     expires_in = body.get("expires_in", max_retention)
     if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
         raise BadRequest("'expires_in' must be a positive number of seconds", code="invalid_expires_in")
@@ -103,6 +111,7 @@ def create(
             "chunk_count": chunk_count,
             "chunk_size": chunk_size,
             "metadata": metadata,
+            "sealed_key": sealed_key,
             "state": "pending",
             "created_at": now,
             "expires_at": now + expires_in,
@@ -231,6 +240,7 @@ def finalize(db: Database, who: Principal, file_id: str, body: dict[str, Any], n
         if row["state"] != "pending":
             raise Conflict("the file is already complete", code="file_complete")
         chunks = _parse_chunks(body, row)
+        metadata = _blob(body, "metadata", MAX_METADATA_BYTES) if "metadata" in body else row["metadata"]
         fs_ids = {receipts.fileserver_of(r) for _, _, _, proofs in chunks for r in proofs}
         marks = ",".join("?" * len(fs_ids))
         keys = {
@@ -256,7 +266,8 @@ def finalize(db: Database, who: Principal, file_id: str, body: dict[str, Any], n
             locations.append((chunk_hash, fs))
     with db.transaction() as tx:
         if not tx.execute(
-            "UPDATE files SET state = 'complete', completed_at = ? WHERE id = ? AND state = 'pending'", (now, file_id)
+            "UPDATE files SET state = 'complete', completed_at = ?, metadata = ? WHERE id = ? AND state = 'pending'",
+            (now, metadata, file_id),
         ):
             raise Conflict("the file is already complete", code="file_complete")
         for index, chunk_hash, size, _ in chunks:
@@ -271,3 +282,16 @@ def finalize(db: Database, who: Principal, file_id: str, body: dict[str, Any], n
             )
         tx.execute("UPDATE tickets SET revoked = ? WHERE file_id = ? AND op = 'put'", (True, file_id))
     return get(db, who, file_id)
+
+
+def delete(db: Database, who: Principal, file_id: str, now: float) -> None:
+    """Drop the caller's file at once and queue its chunks for the fileservers to delete."""
+    with db.transaction() as tx:
+        row, _ = _own_file(tx, who, file_id)
+        tx.execute(
+            "INSERT INTO chunk_garbage (hash, shard_id, queued_at) SELECT hash, ?, ? FROM chunks WHERE file_id = ? "
+            "ON CONFLICT (hash, shard_id) DO NOTHING",
+            (row["shard_id"], now, file_id),
+        )
+        tx.execute("DELETE FROM chunk_locations WHERE hash IN (SELECT hash FROM chunks WHERE file_id = ?)", (file_id,))
+        tx.execute("DELETE FROM files WHERE id = ?", (file_id,))

@@ -128,6 +128,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ),
 ]
 
+MIGRATIONS.append(
+    (
+        2,
+        "user keys, sealed file keys, chunk garbage queue",
+        [
+            "ALTER TABLE users ADD COLUMN public_key TEXT",
+            "ALTER TABLE users ADD COLUMN wrapped_private_key TEXT",
+            "ALTER TABLE files ADD COLUMN sealed_key TEXT NOT NULL DEFAULT ''",
+            """CREATE TABLE chunk_garbage (
+                hash TEXT NOT NULL,
+                shard_id TEXT NOT NULL,
+                queued_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (hash, shard_id))""",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 
