@@ -13,6 +13,7 @@ from protocol.encoding import b64decode, b64encode
 from protocol.errors import parse_error_body
 
 from . import errors
+from .crypto import UserKeys, wrap_private_key
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Below gunicorn's 2 s keep-alive, so we never send on a connection the server is closing.
@@ -62,7 +63,7 @@ class ServerClient:
     def login(self, username: str, password: str) -> dict[str, Any]:
         """Derive the auth key from the password (Argon2id, the server's salt) and open a session."""
         pre = self.request("POST", "/api/auth/prelogin", {"username": username})
-        params = kdf.KdfParams(salt=b64decode(pre["salt"]), opslimit=pre["opslimit"], memlimit=pre["memlimit"])
+        params = checked_kdf_params(pre)
         keys = kdf.derive(password, params)
         result: dict[str, Any] = self.request(
             "POST", "/api/auth/login", {"username": username, "auth_key": b64encode(keys.auth_key)}
@@ -72,7 +73,38 @@ class ServerClient:
 
 
 def new_user_body(username: str, password: str, role: str) -> dict[str, str]:
-    """Build the body that creates a user: salt and auth key, derived here; the password stays here."""
+    """Build the body that creates a user: salt, auth key and a fresh key pair, all made here.
+
+    The private key is wrapped under the master key of the initial password, so the
+    user can read what is shared with them from their first login; the password and
+    the master key never leave this machine.
+    """
     params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
-    keys = kdf.derive(password, params)
-    return {"username": username, "role": role, "salt": b64encode(params.salt), "auth_key": b64encode(keys.auth_key)}
+    derived = kdf.derive(password, params)
+    pair = UserKeys.generate()
+    return {
+        "username": username,
+        "role": role,
+        "salt": b64encode(params.salt),
+        "auth_key": b64encode(derived.auth_key),
+        "public_key": b64encode(pair.public),
+        "wrapped_private_key": b64encode(wrap_private_key(derived.master_key, pair)),
+    }
+
+
+def checked_kdf_params(prelogin: dict[str, Any]) -> kdf.KdfParams:
+    """Take the server's Argon2id parameters only if they are at least our defaults.
+
+    SECURITY: a malicious server could otherwise hand out cheap parameters and then
+    guess the password offline from the auth key it receives at login.
+    """
+    opslimit, memlimit = prelogin.get("opslimit"), prelogin.get("memlimit")
+    if type(opslimit) is not int or type(memlimit) is not int:
+        raise errors.ApiError("the server sent malformed key derivation parameters", code="invalid_kdf")
+    if not (kdf.OPSLIMIT <= opslimit <= 20 and kdf.MEMLIMIT <= memlimit <= 1 << 30):
+        raise errors.ApiError(
+            f"the server asks for Argon2id parameters (ops {opslimit}, mem {memlimit}) outside the safe range: "
+            "refusing to send a key derived with them",
+            code="weak_kdf",
+        )
+    return kdf.KdfParams(salt=b64decode(prelogin["salt"]), opslimit=opslimit, memlimit=memlimit)

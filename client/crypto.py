@@ -1,0 +1,216 @@
+"""Coffer's client-side crypto format, version 1. The reasons are in docs/crypto.md.
+
+- A chunk is ``nonce (12) || AES-256-GCM(file key, nonce, plaintext, ad) (plaintext + 16-byte tag)``
+  with ``ad = "coffer chunk v1" || file id (16 bytes) || index (8 bytes, big-endian) || last (1 byte)``,
+  so a chunk that is moved to another position, another file, or that stands last when it is
+  not (truncation) fails to open. It is named by the SHA-256 of all its bytes.
+- File metadata (canonical JSON: name, size, type, mtime, sha256 of the plaintext) is sealed the
+  same way under the file key with ``ad = "coffer metadata v1" || file id``.
+- The file key (32 random bytes) is sealed to the owner's X25519 public key with a libsodium
+  sealed box, so only the owner's private key opens it.
+- The user's X25519 private key is wrapped under the master key (``protocol.kdf``) with
+  libsodium's secretbox (XSalsa20-Poly1305, 24-byte random nonce): ``nonce || box``.
+
+SECURITY: every function here handles keys or plaintext; none of them logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.public
+import nacl.secret
+
+from protocol.encoding import canonical_json
+
+from .errors import ClientError
+
+VERSION = 1
+KEY_BYTES = 32
+NONCE_BYTES = nacl.bindings.crypto_aead_aes256gcm_NPUBBYTES
+TAG_BYTES = nacl.bindings.crypto_aead_aes256gcm_ABYTES
+CHUNK_OVERHEAD = NONCE_BYTES + TAG_BYTES
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+_SHA256_HEX = re.compile(r"\A[0-9a-f]{64}\Z")
+CHUNK_AD = b"coffer chunk v1"
+METADATA_AD = b"coffer metadata v1"
+
+
+class IntegrityError(ClientError):
+    """Ciphertext failed to open: it was altered, reordered, truncated, or is not ours."""
+
+    code = "integrity"
+    exit_code = 7
+
+
+class CryptoUnavailable(ClientError):
+    """This machine cannot run the format: PyNaCl's AES-256-GCM needs the CPU's AES instructions."""
+
+    code = "crypto_unavailable"
+    exit_code = 1
+
+
+_NO_AES = (
+    "this computer's processor lacks the AES instructions Coffer's chunk encryption (AES-256-GCM) needs; "
+    "use a machine with AES-NI (x86-64) or the ARMv8 crypto extensions"
+)
+
+
+def _aes_encrypt(plaintext: bytes, ad: bytes, nonce: bytes, key: bytes) -> bytes:
+    try:
+        return nacl.bindings.crypto_aead_aes256gcm_encrypt(plaintext, ad, nonce, key)
+    except nacl.exceptions.UnavailableError as exc:
+        raise CryptoUnavailable(_NO_AES) from exc
+
+
+def _aes_decrypt(blob: bytes, ad: bytes, key: bytes) -> bytes:
+    """Open ``nonce || ciphertext || tag``; CryptoError means it does not authenticate."""
+    try:
+        return nacl.bindings.crypto_aead_aes256gcm_decrypt(blob[NONCE_BYTES:], ad, blob[:NONCE_BYTES], key)
+    except nacl.exceptions.UnavailableError as exc:
+        raise CryptoUnavailable(_NO_AES) from exc
+
+
+def new_file_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def ciphertext_size(plain_size: int) -> int:
+    return plain_size + CHUNK_OVERHEAD
+
+
+def chunk_count(plain_size: int, chunk_size: int) -> int:
+    """Return how many chunks a file of *plain_size* bytes takes; an empty file still has one."""
+    return max(1, -(-plain_size // chunk_size))
+
+
+def _chunk_ad(file_id: str, index: int, last: bool) -> bytes:
+    return CHUNK_AD + uuid.UUID(file_id).bytes + index.to_bytes(8, "big") + (b"\x01" if last else b"\x00")
+
+
+def seal_chunk(key: bytes, file_id: str, index: int, last: bool, plaintext: bytes, nonce: bytes | None = None) -> bytes:
+    """Encrypt one chunk; *nonce* is for test vectors only (random otherwise)."""
+    nonce = nonce or os.urandom(NONCE_BYTES)
+    return nonce + _aes_encrypt(plaintext, _chunk_ad(file_id, index, last), nonce, key)
+
+
+def open_chunk(key: bytes, file_id: str, index: int, last: bool, blob: bytes) -> bytes:
+    """Decrypt one chunk, or raise IntegrityError naming it."""
+    if len(blob) < CHUNK_OVERHEAD:
+        raise IntegrityError(f"chunk {index} is too short to be a Coffer chunk")
+    try:
+        return _aes_decrypt(blob, _chunk_ad(file_id, index, last), key)
+    except nacl.exceptions.CryptoError as exc:
+        raise IntegrityError(
+            f"chunk {index} does not decrypt: it was altered, moved or truncated (or the file key is wrong)"
+        ) from exc
+
+
+def chunk_hash(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a file is, sealed under its key: the server sees none of it."""
+
+    name: str
+    size: int
+    type: str
+    mtime: float
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": VERSION,
+            "name": self.name,
+            "size": self.size,
+            "type": self.type,
+            "mtime": self.mtime,
+            "sha256": self.sha256,
+        }
+
+
+def seal_metadata(key: bytes, file_id: str, metadata: Metadata, nonce: bytes | None = None) -> bytes:
+    nonce = nonce or os.urandom(NONCE_BYTES)
+    ad = METADATA_AD + uuid.UUID(file_id).bytes
+    return nonce + _aes_encrypt(canonical_json(metadata.to_json()), ad, nonce, key)
+
+
+def open_metadata(key: bytes, file_id: str, blob: bytes) -> Metadata:
+    ad = METADATA_AD + uuid.UUID(file_id).bytes
+    try:
+        data = json.loads(_aes_decrypt(blob, ad, key))
+    except (nacl.exceptions.CryptoError, ValueError) as exc:
+        raise IntegrityError("the file's metadata does not decrypt: it was altered, or the key is wrong") from exc
+    # Whoever holds the file key (a sharer, later) wrote this: check its shape like any input.
+    if not isinstance(data, dict):
+        raise IntegrityError("the file's metadata is not a JSON object")
+    if type(data.get("v")) is not int or data["v"] != VERSION:
+        raise IntegrityError(f"unknown metadata version {data.get('v')!r}: this client reads version {VERSION}")
+    name, size, kind, mtime, digest = (data.get(k) for k in ("name", "size", "type", "mtime", "sha256"))
+    if not (isinstance(name, str) and isinstance(kind, str) and type(size) is int and size >= 0):
+        raise IntegrityError("the file's metadata has a malformed name, type or size")
+    if isinstance(mtime, bool) or not isinstance(mtime, (int, float)) or not math.isfinite(mtime):
+        raise IntegrityError("the file's metadata has a malformed mtime")
+    if not isinstance(digest, str) or not _SHA256_HEX.match(digest):
+        raise IntegrityError("the file's metadata has a malformed sha256")
+    return Metadata(name, size, kind, float(mtime), digest)
+
+
+@dataclass(frozen=True)
+class UserKeys:
+    """A user's X25519 key pair. SECURITY: ``private`` is a secret."""
+
+    private: bytes
+    public: bytes
+
+    @classmethod
+    def generate(cls) -> UserKeys:
+        key = nacl.public.PrivateKey.generate()
+        return cls(bytes(key), bytes(key.public_key))
+
+    def __repr__(self) -> str:
+        return "UserKeys(<secret>)"
+
+
+def wrap_private_key(master_key: bytes, keys: UserKeys, nonce: bytes | None = None) -> bytes:
+    """Encrypt the private key under the master key, for the server to keep."""
+    box = nacl.secret.SecretBox(master_key)
+    return bytes(box.encrypt(keys.private, nonce or os.urandom(nacl.secret.SecretBox.NONCE_SIZE)))
+
+
+def unwrap_private_key(master_key: bytes, wrapped: bytes, public: bytes) -> UserKeys:
+    try:
+        private = nacl.secret.SecretBox(master_key).decrypt(wrapped)
+    except nacl.exceptions.CryptoError as exc:
+        raise IntegrityError(
+            "your private key does not decrypt: wrong password, or the stored key was altered"
+        ) from exc
+    keys = UserKeys(private, bytes(nacl.public.PrivateKey(private).public_key))
+    if keys.public != public:
+        raise IntegrityError("your stored public key does not match your private key")
+    return keys
+
+
+def seal_file_key(public: bytes, file_key: bytes) -> bytes:
+    return bytes(nacl.public.SealedBox(nacl.public.PublicKey(public)).encrypt(file_key))
+
+
+def open_file_key(keys: UserKeys, sealed: bytes) -> bytes:
+    try:
+        key = bytes(nacl.public.SealedBox(nacl.public.PrivateKey(keys.private)).decrypt(sealed))
+    except nacl.exceptions.CryptoError as exc:
+        raise IntegrityError("the file key does not open with your private key") from exc
+    if len(key) != KEY_BYTES:
+        raise IntegrityError(f"the sealed file key is {len(key)} bytes, not {KEY_BYTES}")
+    return key
