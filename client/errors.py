@@ -4,11 +4,19 @@ CofferError (protocol.errors)
 └── ClientError                exit 1
     ├── UsageError             exit 2   the command line or a local file is wrong
     ├── ConnectionFailed       exit 3   the server or fileserver cannot be reached
+    │   ├── TransferFailed     exit 3   a chunk could not be moved after its retries
+    │   │   └── NoLiveFileserver        no live fileserver can take or serve the shard
+    │   └── FileserverUnavailable       one fileserver failed (internal: the engine tries another)
     ├── NotLoggedIn            exit 4   no stored session: run `coffer login`
     └── ApiError               exit 1   the server answered with an error body
         ├── AuthError          exit 4   401: the session or credentials are not valid
         ├── PermissionDenied   exit 5   403
-        └── NotFoundError      exit 6   404
+        ├── NotFoundError      exit 6   404
+        └── FileserverRefused  exit 1   a fileserver refused a chunk for a reason a retry cannot fix
+            ├── TicketRejected          401 ticket_expired/ticket_revoked (internal: fetch a new ticket)
+            └── ChunkAbsent             404: this fileserver does not hold the chunk (internal)
+
+IntegrityError (exit 7, ciphertext or a record that fails its checks) lives in client.crypto.
 """
 
 from __future__ import annotations
@@ -36,6 +44,22 @@ class NotLoggedIn(ClientError):
     exit_code = 4
 
 
+class TransferFailed(ConnectionFailed):
+    """A chunk could not be moved: every fileserver tried failed, for longer than the retries allow."""
+
+    code = "transfer_failed"
+
+
+class NoLiveFileserver(TransferFailed):
+    code = "no_live_fileserver"
+
+
+class FileserverUnavailable(ConnectionFailed):
+    """One fileserver failed (no answer, 5xx, full, busy): the transfer engine moves the chunk elsewhere."""
+
+    code = "fileserver_unavailable"
+
+
 class ApiError(ClientError):
     """The server answered with ``{"error": code, "message": ...}``; ``code`` is its code."""
 
@@ -50,6 +74,18 @@ class PermissionDenied(ApiError):
 
 class NotFoundError(ApiError):
     exit_code = 6
+
+
+class FileserverRefused(ApiError):
+    """A fileserver refused a transfer with a 4xx that another attempt would not change."""
+
+
+class TicketRejected(FileserverRefused):
+    """The ticket expired or was revoked: the engine asks the server for a fresh one."""
+
+
+class ChunkAbsent(FileserverRefused):
+    """This fileserver does not hold the chunk."""
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {401: AuthError, 403: PermissionDenied, 404: NotFoundError}

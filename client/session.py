@@ -19,10 +19,19 @@ def config_dir() -> Path:
 
 @dataclass(frozen=True)
 class StoredSession:
+    """A session kept between commands.
+
+    SECURITY: it holds the bearer token and the user's unwrapped X25519 private key,
+    so that a command needs neither the password nor Argon2id. The file is mode 0600
+    in a 0700 directory; ``coffer logout`` deletes it.
+    """
+
     server: str
     username: str
     token: str
     expires_at: float
+    public_key: str = ""
+    private_key: str = ""
 
     def __repr__(self) -> str:
         return f"StoredSession(server={self.server!r}, username={self.username!r})"

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client.api import ServerClient
+from client.api import ServerClient, new_user_body
 from client.cli.devnet import http_ok, wait_until
+from server.topology import render_toml
 
 HEARTBEAT = 0.5
 LEASE = 3.0
@@ -149,7 +150,8 @@ class Network:
         self.cluster_config = self.root / "cluster-local.toml"
         self.cluster_config.write_text(self.admin.request("GET", "/api/admin/clusters/local/config")["toml"])
 
-    def add_fileserver(self, port: int | None = None) -> Fileserver:
+    def add_fileserver(self, port: int | None = None, *, config: Path | None = None) -> Fileserver:
+        """Start one more fileserver, from the exported cluster config or from *config*."""
         n = len(self.fileservers) + 1
         port = port or free_port()
         data_dir = self.root / f"fs{n}"
@@ -161,8 +163,9 @@ class Network:
             COFFER_FS_WORKERS="2",
             COFFER_FS_THREADS="8",
         )
-        assert self.cluster_config is not None
-        proc = Proc(coffer("fileserver", "--config", str(self.cluster_config)), env, self.root / f"fs{n}.log")
+        config = config or self.cluster_config
+        assert config is not None
+        proc = Proc(coffer("fileserver", "--config", str(config)), env, self.root / f"fs{n}.log")
         fs = Fileserver(f"fs{n}", port, data_dir, proc)
         self.fileservers.append(fs)
         self.start_fileserver(fs)
@@ -170,7 +173,26 @@ class Network:
 
     def start_fileserver(self, fs: Fileserver) -> None:
         fs.proc.start()
+        # A restarted fileserver may still look live from its last beat: wait for it to answer too.
+        self._wait(lambda: http_ok(f"{fs.url}/api/health"), f"{fs.name} to answer", fs.proc)
         self._wait(lambda: self.live(fs), f"{fs.name} to be live", fs.proc)
+
+    def create_user(self, username: str, password: str, role: str = "user") -> None:
+        """Create an account the way `coffer admin add-user` does (salt, auth key, wrapped key pair made here)."""
+        assert self.admin is not None
+        self.admin.request("POST", "/api/admin/users", new_user_body(username, password, role))
+
+    def export_config(self, cluster: str, shard_paths: dict[str, str] | None = None) -> Path:
+        """Write the config of *cluster* as exported, with a storage path set per shard if asked."""
+        assert self.admin is not None
+        paths = shard_paths or {}
+        config = self.admin.request("GET", f"/api/admin/clusters/{cluster}/config")["config"]
+        for shard in config["shards"]:
+            if shard["name"] in paths:
+                shard["path"] = paths[shard["name"]]
+        path = self.root / f"cluster-{cluster}-{len(list(self.root.glob('cluster-*.toml')))}.toml"
+        path.write_text(render_toml(config, {}))
+        return path
 
     def listing(self) -> list[dict[str, Any]]:
         assert self.admin is not None
@@ -191,3 +213,17 @@ class Network:
             self.server.kill(signal.SIGTERM)
         if self.admin is not None:
             self.admin.close()
+
+
+def start_network(root: Path, fileservers: int = 2) -> Network:
+    """Start a server on SQLite under *root*, bootstrap it and add *fileservers*; stop it all on failure."""
+    net = Network(root=root, database_url=f"sqlite:///{root / 'coffer.db'}")
+    try:
+        net.start_server()
+        net.bootstrap()
+        for _ in range(fileservers):
+            net.add_fileserver()
+    except BaseException:
+        net.stop()
+        raise
+    return net

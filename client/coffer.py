@@ -1,0 +1,279 @@
+"""The Python API of a Coffer user: log in, upload, download, list, inspect and remove files.
+
+The ``coffer`` command line is a thin layer over this class::
+
+    with Coffer.login("http://127.0.0.1:8000", "alice", password) as coffer:
+        result = coffer.upload(Path("big.iso"), on_progress=lambda done, total: ...)
+        coffer.download(result.file_id, Path("copy.iso"))
+
+Everything is encrypted and decrypted here (see :mod:`client.crypto`); the server
+sees sizes, hashes and sealed blobs only. Transfers resume: an interrupted upload or
+download run again moves only what is missing (:mod:`client.resume`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from protocol import kdf
+from protocol.encoding import b64decode, b64encode
+
+from . import crypto, errors, resume, session
+from .api import ServerClient, checked_kdf_params
+from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
+from .download import Downloader, DownloadResult
+from .layout import open_record
+from .transfer_http import ChunkClient, call
+from .upload import DEFAULT_IN_FLIGHT as UPLOAD_IN_FLIGHT
+from .upload import Uploader, UploadOptions, UploadResult
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One of the user's files, its metadata decrypted.
+
+    ``size`` is the plaintext size (from the record's layout, so it is known even for a
+    file whose upload is still pending); ``name``, ``type``, ``mtime`` and ``sha256`` are
+    empty when the metadata cannot be opened (a pending upload carries a placeholder).
+    """
+
+    id: str
+    name: str
+    size: int
+    type: str
+    mtime: float
+    sha256: str
+    shard: str
+    state: str
+    chunk_count: int
+    stored_size: int
+    created_at: float
+    expires_at: float
+    completed_at: float | None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], keys: crypto.UserKeys) -> FileInfo:
+        count = int(record["chunk_count"])
+        try:
+            meta: crypto.Metadata | None = open_record(record, keys).metadata
+        except crypto.IntegrityError:
+            meta = None
+        return cls(
+            id=record["id"],
+            name=meta.name if meta else "",
+            size=int(record["size"]) - crypto.CHUNK_OVERHEAD * count,
+            type=meta.type if meta else "",
+            mtime=meta.mtime if meta else 0.0,
+            sha256=meta.sha256 if meta else "",
+            shard=record["shard"],
+            state=record["state"],
+            chunk_count=count,
+            stored_size=int(record["size"]),
+            created_at=record["created_at"],
+            expires_at=record["expires_at"],
+            completed_at=record.get("completed_at"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Coffer:
+    """A logged-in user of one Coffer server.
+
+    Build one with :meth:`login` (password → keys, Argon2id) or :meth:`from_session`
+    (a session the CLI stored), or directly from a token and the user's key pair.
+    Close it (or use it as a context manager) to release its connections.
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        keys: crypto.UserKeys,
+        *,
+        username: str = "",
+        expires_at: float = 0.0,
+        config_dir: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        chunk_transport: httpx.BaseTransport | None = None,
+    ):
+        self.api = ServerClient(server_url, token, transport=transport)
+        self.chunks = ChunkClient(transport=chunk_transport)
+        self.keys = keys  # SECURITY: holds the private key
+        self.username = username
+        self.expires_at = expires_at
+        self.config_dir = config_dir if config_dir is not None else session.config_dir()
+        self._user_id: str | None = None
+
+    @classmethod
+    def login(
+        cls,
+        server: str,
+        username: str,
+        password: str,
+        *,
+        config_dir: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        chunk_transport: httpx.BaseTransport | None = None,
+    ) -> Coffer:
+        """Log in: derive the keys from the password, open a session, unwrap (or first create) the key pair."""
+        api = ServerClient(server, transport=transport)
+        try:
+            pre = api.request("POST", "/api/auth/prelogin", {"username": username})
+            params = checked_kdf_params(pre)
+            derived = kdf.derive(password, params)  # SECURITY: the master key stays in this process
+            answer = api.request(
+                "POST", "/api/auth/login", {"username": username, "auth_key": b64encode(derived.auth_key)}
+            )
+            api.token = answer["token"]
+            keys = _user_keys(api, derived.master_key)
+        finally:
+            api.close()
+        coffer = cls(
+            server,
+            answer["token"],
+            keys,
+            username=username,
+            expires_at=float(answer.get("expires_at", 0.0)),
+            config_dir=config_dir,
+            transport=transport,
+            chunk_transport=chunk_transport,
+        )
+        coffer._user_id = answer.get("user", {}).get("id")
+        return coffer
+
+    @classmethod
+    def from_session(cls, stored: session.StoredSession, **kwargs: Any) -> Coffer:
+        """Resume a session the CLI stored at login (token and key pair; no password needed)."""
+        if not stored.private_key or not stored.public_key:
+            raise errors.NotLoggedIn("the stored session has no keys (an older version made it): run `coffer login`")
+        keys = crypto.UserKeys(b64decode(stored.private_key), b64decode(stored.public_key))
+        return cls(stored.server, stored.token, keys, username=stored.username, expires_at=stored.expires_at, **kwargs)
+
+    def stored_session(self) -> session.StoredSession:
+        """Return what to store so a later command can resume this session. SECURITY: holds the private key."""
+        assert self.api.token is not None
+        return session.StoredSession(
+            server=self.api.url,
+            username=self.username,
+            token=self.api.token,
+            expires_at=self.expires_at,
+            public_key=b64encode(self.keys.public),
+            private_key=b64encode(self.keys.private),
+        )
+
+    def close(self) -> None:
+        self.api.close()
+        self.chunks.close()
+
+    def __enter__(self) -> Coffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def user_id(self) -> str:
+        """The user's id (asked of the server once): resume states are kept per server and user."""
+        if self._user_id is None:
+            self._user_id = str(call(self.api, "GET", "/api/me")["id"])
+        return self._user_id
+
+    def uploader(self, options: UploadOptions | None = None) -> Uploader:
+        return Uploader(
+            self.api, self.chunks, self.keys, user_id=self.user_id, state_dir=self.config_dir, options=options
+        )
+
+    def downloader(self, in_flight: int = DOWNLOAD_IN_FLIGHT) -> Downloader:
+        return Downloader(
+            self.api, self.chunks, self.keys, user_id=self.user_id, state_dir=self.config_dir, in_flight=in_flight
+        )
+
+    def upload(
+        self,
+        path: Path,
+        shard: str = "default",
+        expires_in: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        *,
+        chunk_size: int = crypto.DEFAULT_CHUNK_SIZE,
+        in_flight: int = UPLOAD_IN_FLIGHT,
+        copies: int = 1,
+    ) -> UploadResult:
+        """Encrypt and upload the file at *path*; resume if the same upload of the same file was interrupted.
+
+        ``on_progress(done, total)`` is called with plaintext bytes from this thread. At
+        most *in_flight* chunks of *chunk_size* bytes are out at once (memory ≈ twice
+        that); each is stored on *copies* fileservers.
+        """
+        options = UploadOptions(shard, chunk_size, in_flight, copies, expires_in)
+        return self.uploader(options).upload(Path(path), on_progress)
+
+    def download(
+        self,
+        file_id: str,
+        dest: Path | None = None,
+        on_progress: ProgressCallback | None = None,
+        *,
+        overwrite: bool = False,
+        in_flight: int = DOWNLOAD_IN_FLIGHT,
+    ) -> Path:
+        """Download, verify and decrypt file *file_id*; return where it was written.
+
+        *dest* may be a file path or a directory; by default the file's own name in the
+        current directory. An existing file is never replaced unless *overwrite*.
+        """
+        return self.download_result(file_id, dest, on_progress, overwrite=overwrite, in_flight=in_flight).path
+
+    def download_result(
+        self,
+        file_id: str,
+        dest: Path | None = None,
+        on_progress: ProgressCallback | None = None,
+        *,
+        overwrite: bool = False,
+        in_flight: int = DOWNLOAD_IN_FLIGHT,
+    ) -> DownloadResult:
+        """Like :meth:`download`, returning the transfer's statistics too."""
+        target = Path(dest) if dest is not None else None
+        return self.downloader(in_flight).download(file_id, target, overwrite=overwrite, on_progress=on_progress)
+
+    def list(self) -> list[FileInfo]:
+        """Return the user's files, oldest first, with names decrypted."""
+        return [FileInfo.from_record(r, self.keys) for r in call(self.api, "GET", "/api/files")]
+
+    def info(self, file_id: str) -> FileInfo:
+        return FileInfo.from_record(call(self.api, "GET", f"/api/files/{file_id}"), self.keys)
+
+    def remove(self, file_id: str) -> None:
+        """Delete a file (its chunks are removed from the fileservers later); forget any upload state for it."""
+        call(self.api, "DELETE", f"/api/files/{file_id}")
+        for path in resume.states_of_file(self.config_dir, file_id):
+            resume.discard(path)
+
+
+def _user_keys(api: ServerClient, master_key: bytes) -> crypto.UserKeys:
+    """Unwrap the user's key pair, or make and store one if the account has none yet."""
+    me = call(api, "GET", "/api/me")
+    if not (me.get("public_key") and me.get("wrapped_private_key")):
+        fresh = crypto.UserKeys.generate()
+        body = {
+            "public_key": b64encode(fresh.public),
+            "wrapped_private_key": b64encode(crypto.wrap_private_key(master_key, fresh)),
+        }
+        try:
+            api.request("PUT", "/api/me/keys", body)
+            return fresh
+        except errors.ApiError as exc:
+            if exc.code != "keys_exist":
+                raise
+            me = call(api, "GET", "/api/me")  # another client set them first: use theirs
+    return crypto.unwrap_private_key(master_key, b64decode(me["wrapped_private_key"]), b64decode(me["public_key"]))

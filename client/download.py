@@ -1,0 +1,407 @@
+"""Download a file: fetch its chunks in parallel, verify each, write it beside the destination, then rename.
+
+1. ``GET /api/files/{id}``: the record, its chunks and the fileservers holding each. The
+   file key is opened with the user's private key and the metadata with the file key;
+   :func:`~client.layout.check_layout` then holds the record to the metadata (sizes and chunk count), so
+   a record whose chunk list was shortened or padded fails before any byte moves.
+2. Get tickets (``op: get``; 32 chunks per ticket) and the shard's live readers.
+3. Workers fetch chunks from the fileservers that hold them, fastest first (the
+   :class:`~client.placement.Balancer`), then from the other holders, then from any
+   other live reader of the shard (fileservers on shared storage serve every chunk).
+   Each chunk's SHA-256 must match the record and it must open with
+   ``crypto.open_chunk(index, last)`` (a chunk moved to another position does not), or
+   the next copy is tried. A verified chunk is written with ``os.pwrite`` at
+   ``index × plaintext chunk size`` into ``<dest>.coffer-part``.
+4. At the end: fsync, the whole plaintext's size and SHA-256 checked against the
+   metadata, and only then the rename to the destination (never over an existing file
+   unless asked). A chunk that fails its checks on every copy raises
+   :class:`~client.crypto.IntegrityError` naming the chunk and the fileservers, and the
+   partial file is removed; no unverified byte is ever written anywhere.
+
+An interrupted download keeps its ``.coffer-part`` and a resume state listing the
+chunks written (fsynced before they are recorded); running it again fetches only the
+rest. Memory: each of the ``in_flight`` workers (default 8) holds one chunk as
+ciphertext and as plaintext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import crypto, errors, resume
+from .api import ServerClient
+from .channels import GetChannel, Stopped
+from .layout import ChunkRef, Layout, OpenedFile, check_layout, open_record, safe_name
+from .placement import Balancer, FileserverInfo, backoff_delay
+from .transfer_http import ChunkClient, call
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IN_FLIGHT = 8
+MAX_ATTEMPTS = 8
+READ_BLOCK = 1 << 20
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class DownloadResult:
+    """What a download did; ``chunks_skipped`` were already written by an interrupted run."""
+
+    path: Path
+    file_id: str
+    size: int
+    chunk_count: int
+    chunks_fetched: int = 0
+    chunks_skipped: int = 0
+    bytes_fetched: int = 0
+    seconds: float = 0.0
+    retries: int = 0
+    per_fileserver: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.size / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
+
+
+class Downloader:
+    """Download files for one user."""
+
+    def __init__(
+        self,
+        api: ServerClient,
+        chunks: ChunkClient,
+        keys: crypto.UserKeys,
+        *,
+        user_id: str,
+        state_dir: Path | None,
+        in_flight: int = DEFAULT_IN_FLIGHT,
+        max_attempts: int = MAX_ATTEMPTS,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ):
+        if in_flight < 1 or max_attempts < 1:
+            raise errors.UsageError("in_flight and max_attempts must be at least 1")
+        self.api = api
+        self.chunks = chunks
+        self.keys = keys
+        self.user_id = user_id
+        self.state_dir = state_dir
+        self.in_flight = in_flight
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def download(
+        self,
+        file_id: str,
+        dest: Path | None = None,
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
+        """Download file *file_id* to *dest* (a file, a directory, or the metadata's name here)."""
+        started = self.clock()
+        record = call(self.api, "GET", f"/api/files/{file_id}")
+        if record.get("state") != "complete":
+            raise errors.UsageError(f"file {file_id} is not complete: finish its upload (run it again) first")
+        opened = open_record(record, self.keys)
+        layout = check_layout(record, opened.metadata)
+        target = _destination(dest, safe_name(opened.metadata.name, f"coffer-{file_id}"))
+        if target.exists() and not overwrite:
+            raise errors.UsageError(f"{target} exists: choose another destination, or allow overwriting")
+        job = _Job(self, opened, layout, target, on_progress or (lambda done, total: None))
+        result = job.run(overwrite)
+        result.seconds = self.clock() - started
+        log.info("download done", extra={"kv": {"file": file_id, "chunks": len(layout.chunks)}})
+        return result
+
+
+def _destination(dest: Path | None, name: str) -> Path:
+    if dest is None:
+        return Path.cwd() / name
+    return (dest / name if dest.is_dir() else dest).absolute()
+
+
+class _Job:
+    """One run of one download."""
+
+    def __init__(self, down: Downloader, opened: OpenedFile, layout: Layout, target: Path, progress: ProgressCallback):
+        self.down = down
+        self.opened = opened
+        self.layout = layout
+        self.target = target
+        self.part = resume.part_path(target)
+        self.progress = progress
+        self.stop = threading.Event()
+        self.balancer = Balancer([], clock=down.clock, rng=down.rng)
+        self.throttle = resume.Throttle(down.clock)
+        self.state_path = (
+            resume.download_state_path(down.state_dir, down.api.url, down.user_id, layout.file_id, str(target))
+            if down.state_dir
+            else None
+        )
+        self.result = DownloadResult(target, layout.file_id, layout.size, len(layout.chunks))
+
+    def run(self, overwrite: bool) -> DownloadResult:
+        state = self._resume_or_start()
+        self.result.chunks_skipped = len(state.done)
+        self._fd = os.open(self.part, os.O_RDWR | os.O_NOFOLLOW)
+        self._hashed = (0, hashlib.sha256())
+        try:
+            self._fetch_missing(state)
+            os.fsync(self._fd)
+            self._verify_whole(state)
+        finally:
+            os.close(self._fd)
+        self._place(overwrite)
+        if self.state_path is not None:
+            resume.discard(self.state_path)
+        return self.result
+
+    def _resume_or_start(self) -> resume.DownloadState:
+        down, layout = self.down, self.layout
+        fresh = resume.DownloadState(
+            down.api.url, down.user_id, layout.file_id, str(self.target), layout.size, layout.digest()
+        )
+        if self.state_path is not None:
+            old = resume.load_download(self.state_path)
+            if (
+                old is not None
+                and old.matches(
+                    server=fresh.server,
+                    user=fresh.user,
+                    file_id=fresh.file_id,
+                    dest=fresh.dest,
+                    size=fresh.size,
+                    layout=fresh.layout,
+                )
+                and self.part.is_file()
+                and self.part.stat().st_size == layout.size
+            ):
+                return old
+        # Only verified plaintext is ever written here; it gets the mode any new file of the user gets.
+        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        try:
+            os.ftruncate(fd, layout.size)
+        finally:
+            os.close(fd)
+        self._save(fresh)
+        return fresh
+
+    def _save(self, state: resume.DownloadState) -> None:
+        if self.state_path is not None:
+            resume.save(self.state_path, state)
+
+    def _fetch_missing(self, state: resume.DownloadState) -> None:
+        missing = [c for c in self.layout.chunks if c.index not in state.done]
+        done = sum(self.layout.plain_length(i) for i in state.done)
+        self.progress(done, self.layout.size)
+        if not missing:
+            return
+        self.channel = GetChannel(self.down.api, self.layout.file_id, self.layout.shard, self.balancer, self.down.clock)
+        pool = ThreadPoolExecutor(self.down.in_flight, thread_name_prefix="coffer-download")
+        pending: dict[Future[tuple[int, str, int]], int] = {}
+        try:
+            for chunk in missing:
+                pending[pool.submit(self._fetch, chunk)] = chunk.index
+            while pending:
+                for future in wait(pending, return_when=FIRST_COMPLETED).done:
+                    pending.pop(future)
+                    done += self._record(state, future.result())
+                self.progress(done, self.layout.size)
+                self._hash_written(state)
+                if self.throttle.due():
+                    os.fsync(self._fd)  # what the state lists as written must be on disk
+                    self._save(state)
+        except BaseException as exc:
+            self.stop.set()
+            for future in pending:
+                future.cancel()
+            for future in wait(pending).done:
+                if not future.cancelled() and future.exception() is None:
+                    self._record(state, future.result())
+            if isinstance(exc, crypto.IntegrityError):
+                self._remove_partial()
+            else:
+                os.fsync(self._fd)
+                self._save(state)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        self._save(state)
+
+    def _record(self, state: resume.DownloadState, outcome: tuple[int, str, int]) -> int:
+        index, url, failures = outcome
+        state.done.add(index)
+        r = self.result
+        r.chunks_fetched += 1
+        r.bytes_fetched += self.layout.chunks[index].size
+        r.retries += failures
+        r.per_fileserver[url] = r.per_fileserver.get(url, 0) + 1
+        return self.layout.plain_length(index)
+
+    def _pick(self, chunk: ChunkRef, exclude: set[str]) -> FileserverInfo | None:
+        """A holder if one is healthy, else any healthy reader of the shard, else whoever recovers first."""
+        balancer = self.balancer
+        if not balancer.all_cooling(among=chunk.holders, exclude=exclude):
+            return balancer.choose(among=chunk.holders, exclude=exclude)
+        return balancer.choose(exclude=exclude)
+
+    def _fetch(self, chunk: ChunkRef) -> tuple[int, str, int]:
+        """Fetch, verify, open and write one chunk (worker thread); return (index, fileserver URL, failures)."""
+        down = self.down
+        bad: dict[str, str] = {}
+        absent: set[str] = set()
+        failures = 0
+        renewed = False
+        while True:
+            if self.stop.is_set():
+                raise Stopped()
+            fs = self._pick(chunk, set(bad) | absent)
+            if fs is None:
+                raise self._unavailable(chunk, bad)
+            generation, ticket = self.channel.generation, self.channel.tickets.get(chunk.hash, "")
+            self.balancer.started(fs.id)
+            began = down.clock()
+            try:
+                blob = down.chunks.get(fs.url, self.layout.shard, self.layout.file_id, chunk.hash, ticket, chunk.size)
+            except errors.FileserverUnavailable as exc:
+                self.balancer.failed(fs.id)
+                failures += 1
+                if failures >= down.max_attempts:
+                    raise errors.TransferFailed(
+                        f"chunk {chunk.index} could not be fetched after {failures} attempts; last: {exc.message}. "
+                        "Run the same download again: it resumes"
+                    ) from exc
+                if self.balancer.all_cooling(exclude=set(bad) | absent):
+                    self.channel.refresh_servers()
+                    if self.balancer.all_cooling(exclude=set(bad) | absent):
+                        self.stop.wait(backoff_delay(failures, down.rng))
+                continue
+            except errors.ChunkAbsent:
+                self.balancer.released(fs.id)
+                absent.add(fs.id)
+                continue
+            except errors.TicketRejected:
+                self.balancer.released(fs.id)
+                if renewed:
+                    raise
+                renewed = True
+                self.channel.renew(generation)
+                continue
+            except BaseException:
+                self.balancer.released(fs.id)
+                raise
+            self.balancer.finished(fs.id, len(blob), down.clock() - began)
+            problem = self._check_and_write(chunk, blob)
+            if problem is not None:
+                log.warning("chunk failed verification", extra={"kv": {"chunk": chunk.index, "fs": fs.url}})
+                bad[fs.id] = f"{fs.url} ({problem})"
+                continue
+            return chunk.index, fs.url, failures
+
+    def _check_and_write(self, chunk: ChunkRef, blob: bytes) -> str | None:
+        """Check, open and write one chunk; return what is wrong with it instead, if anything."""
+        if len(blob) != chunk.size or crypto.chunk_hash(blob) != chunk.hash:
+            return "its bytes do not match the recorded SHA-256: the stored copy is damaged or altered"
+        last = chunk.index == len(self.layout.chunks) - 1
+        try:
+            plain = crypto.open_chunk(self.opened.key, self.layout.file_id, chunk.index, last, blob)
+        except crypto.IntegrityError:
+            return "it does not decrypt at this position: the record lists chunks out of order, or it was altered"
+        del blob
+        if len(plain) != self.layout.plain_length(chunk.index):
+            return "its plaintext has the wrong length"
+        self._write(plain, self.layout.offset(chunk.index))
+        return None
+
+    def _write(self, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._fd, view, offset)
+            view, offset = view[written:], offset + written
+
+    def _unavailable(self, chunk: ChunkRef, bad: dict[str, str]) -> errors.ClientError:
+        if bad:
+            return crypto.IntegrityError(
+                f"chunk {chunk.index} of file {self.layout.file_id} failed verification on every copy: "
+                + "; ".join(bad.values())
+                + ". Nothing unverified was written, and the partial download was removed"
+            )
+        return errors.TransferFailed(
+            f"chunk {chunk.index} of file {self.layout.file_id} is on no live fileserver of shard "
+            f"{self.layout.shard!r}: start the fileservers that hold it, then run the download again"
+        )
+
+    def _hash_written(self, state: resume.DownloadState) -> None:
+        """Hash the part file from disk in order, as far as chunks are written (overlapping the transfer)."""
+        index, hasher = self._hashed
+        while index in state.done:
+            offset, end = self.layout.offset(index), self.layout.offset(index) + self.layout.plain_length(index)
+            while offset < end:
+                block = os.pread(self._fd, min(READ_BLOCK, end - offset), offset)
+                if not block:
+                    break
+                hasher.update(block)
+                offset += len(block)
+            index += 1
+        self._hashed = (index, hasher)
+
+    def _verify_whole(self, state: resume.DownloadState) -> None:
+        """The whole part file, as written, must be exactly the plaintext the metadata describes."""
+        self._hash_written(state)
+        index, hasher = self._hashed
+        size = os.fstat(self._fd).st_size if index == len(self.layout.chunks) else -1
+        meta = self.opened.metadata
+        if size != meta.size or hasher.hexdigest() != meta.sha256:
+            self._remove_partial()
+            raise crypto.IntegrityError(
+                f"file {self.layout.file_id} reassembled to {size} bytes that do not match its sealed SHA-256: "
+                "download it again"
+            )
+
+    def _remove_partial(self) -> None:
+        self.part.unlink(missing_ok=True)
+        if self.state_path is not None:
+            resume.discard(self.state_path)
+
+    def _place(self, overwrite: bool) -> None:
+        """Move the verified part file to the destination; without *overwrite*, never replace a file."""
+        if overwrite:
+            os.replace(self.part, self.target)
+        else:
+            try:
+                os.link(self.part, self.target)
+            except FileExistsError as exc:
+                raise errors.UsageError(
+                    f"{self.target} appeared during the download: the verified file is kept as {self.part}"
+                ) from exc
+            except OSError:  # a filesystem without hard links: check, then rename
+                if self.target.exists():
+                    raise errors.UsageError(f"{self.target} appeared during the download") from None
+                os.replace(self.part, self.target)
+            else:
+                self.part.unlink()
+        mtime = self.opened.metadata.mtime
+        try:
+            os.utime(self.target, (mtime, mtime))
+        except (ValueError, TypeError, OverflowError, OSError):
+            pass  # a time this system cannot set is no reason to fail a verified download
+        dir_fd = os.open(self.target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

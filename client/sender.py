@@ -1,0 +1,106 @@
+"""Store one sealed chunk on as many fileservers as asked, moving it on when a fileserver fails.
+
+Each attempt goes to the fileserver the :class:`~client.placement.Balancer` expects to
+finish first, excluding those that already hold a copy. A fileserver that does not
+answer, or answers 5xx, 507 or 429, is cooled down and the chunk goes elsewhere at
+once; only when every fileserver is cooling is the live list asked for again and the
+attempt delayed (capped exponential backoff with jitter). ``max_attempts`` failures
+end with :class:`~client.errors.TransferFailed`. A refused ticket is renewed once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import crypto, errors
+from .channels import PutChannel, Stopped
+from .placement import Balancer, FileserverInfo, backoff_delay
+from .transfer_http import ChunkClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A chunk stored: its hash and size, one receipt per copy, and where the copies went."""
+
+    index: int
+    hash: str
+    size: int
+    receipts: tuple[str, ...]
+    urls: tuple[str, ...]
+    failures: int
+
+
+@dataclass
+class ChunkSender:
+    chunks: ChunkClient
+    balancer: Balancer
+    channel: PutChannel
+    shard: str
+    file_id: str
+    copies: int
+    max_attempts: int
+    stop: threading.Event
+    clock: Callable[[], float]
+    rng: random.Random
+
+    def send(self, index: int, blob: bytes) -> Sent:
+        """Store *blob*, chunk *index* of the file, on ``copies`` distinct fileservers."""
+        chunk_hash = crypto.chunk_hash(blob)
+        holders: list[FileserverInfo] = []
+        receipts: list[str] = []
+        failures = 0
+        renewed = False
+        while len(receipts) < self.copies:
+            if self.stop.is_set():
+                raise Stopped()
+            exclude = {h.id for h in holders}
+            fs = self.balancer.choose(exclude=exclude)
+            if fs is None:
+                raise errors.NoLiveFileserver(
+                    f"chunk {index} needs {self.copies} fileservers of shard {self.shard!r} but only "
+                    f"{len(holders)} live one(s) could take it"
+                )
+            generation, ticket = self.channel.generation, self.channel.ticket
+            self.balancer.started(fs.id)
+            began = self.clock()
+            try:
+                stored = self.chunks.put(fs.url, fs.id, self.shard, self.file_id, chunk_hash, blob, ticket)
+            except errors.FileserverUnavailable as exc:
+                failures += 1
+                self._failed(fs, index, failures, exc, exclude)
+                continue
+            except errors.TicketRejected:
+                self.balancer.released(fs.id)
+                if renewed:
+                    raise
+                renewed = True
+                self.channel.renew(generation)
+                continue
+            except BaseException:
+                self.balancer.released(fs.id)
+                raise
+            self.balancer.finished(fs.id, len(blob), self.clock() - began)
+            holders.append(fs)
+            receipts.append(stored.receipt)
+        return Sent(index, chunk_hash, len(blob), tuple(receipts), tuple(h.url for h in holders), failures)
+
+    def _failed(
+        self, fs: FileserverInfo, index: int, failures: int, exc: errors.FileserverUnavailable, exclude: set[str]
+    ) -> None:
+        self.balancer.failed(fs.id)
+        log.warning("chunk upload failed", extra={"kv": {"chunk": index, "fs": fs.url, "error": exc.code}})
+        if failures >= self.max_attempts:
+            raise errors.TransferFailed(
+                f"chunk {index} could not be stored after {failures} attempts; last: {exc.message}. "
+                "Check the fileservers, then run the same upload again: it resumes"
+            ) from exc
+        if self.balancer.all_cooling(exclude=exclude):
+            self.channel.refresh_servers()
+            if self.balancer.all_cooling(exclude=exclude):
+                self.stop.wait(backoff_delay(failures, self.rng))

@@ -1,0 +1,196 @@
+"""Move one chunk to or from one fileserver over HTTP, and say plainly how it went.
+
+Each call either returns what was asked for or raises one of:
+
+- :class:`~client.errors.FileserverUnavailable`: no answer, a timeout, a 5xx, 507
+  (full), 429 (busy), or a fileserver that no longer takes the shard; the caller
+  moves the chunk to another fileserver;
+- :class:`~client.errors.TicketRejected`: 401 ``ticket_expired``/``ticket_revoked``;
+  the caller fetches a fresh ticket;
+- :class:`~client.errors.ChunkAbsent`: 404 on a read, the chunk is not there;
+- :class:`~client.errors.FileserverRefused`: any other refusal, which a retry
+  would not change.
+
+Chunk requests are idempotent, so one that meets a connection the fileserver
+closed while idle ("Server disconnected without sending a response") is sent once
+more at once. The keep-alive expiry stays below gunicorn's 2 s for the same reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from protocol import receipts
+from protocol.errors import ProtocolError, parse_error_body
+from protocol.wire import TICKET_SCHEME
+
+from . import errors
+from .api import ServerClient
+
+TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+KEEPALIVE_EXPIRY = 1.5
+RETRY_ELSEWHERE = {
+    "shard_not_served",
+    "shard_read_only",
+    "shard_write_only",
+    "size_mismatch",
+    "hash_mismatch",
+}
+TICKET_CODES = {"ticket_expired", "ticket_revoked"}
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A fileserver's answer to a chunk PUT."""
+
+    receipt: str
+    created: bool
+
+
+class ChunkClient:
+    """The data path: PUT, GET and HEAD of chunks on fileservers, safe to share between threads."""
+
+    def __init__(self, *, max_connections: int = 64, transport: httpx.BaseTransport | None = None):
+        limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        )
+        self._http = httpx.Client(timeout=TIMEOUT, limits=limits, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ChunkClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def chunk_url(base: str, shard: str, file_id: str, chunk_hash: str) -> str:
+        return f"{base}/api/chunks/{shard}/{file_id}/{chunk_hash}"
+
+    def put(self, base: str, fs_id: str, shard: str, file_id: str, chunk_hash: str, blob: bytes, ticket: str) -> Stored:
+        """Store *blob* on the fileserver at *base*; return its receipt, checked to be for this chunk."""
+        url = self.chunk_url(base, shard, file_id, chunk_hash)
+        response = self._exchange("PUT", url, ticket, content=blob)
+        self._raise_for(response, url)
+        try:
+            answer = response.json()
+            receipt = answer["receipt"]
+            fs = receipts.fileserver_of(receipt)
+            ok = answer["chunk"] == chunk_hash and answer["size"] == len(blob) and fs == fs_id
+        except (ValueError, KeyError, TypeError, ProtocolError) as exc:
+            raise errors.FileserverUnavailable(f"{base} answered a chunk upload with a malformed body") from exc
+        if not ok:
+            raise errors.FileserverUnavailable(
+                f"{base} answered for another chunk, size or fileserver id: is the fileserver list stale?"
+            )
+        return Stored(receipt, bool(answer.get("created", True)))
+
+    def head(self, base: str, shard: str, file_id: str, chunk_hash: str, ticket: str) -> int | None:
+        """Return the stored size of the chunk, or None if this fileserver does not hold it."""
+        url = self.chunk_url(base, shard, file_id, chunk_hash)
+        response = self._exchange("HEAD", url, ticket)
+        if response.status_code == 404:
+            return None
+        self._raise_for(response, url)
+        length = response.headers.get("Content-Length")
+        return int(length) if length and length.isdigit() else None
+
+    def get(self, base: str, shard: str, file_id: str, chunk_hash: str, ticket: str, max_bytes: int) -> bytes:
+        """Return the chunk's bytes; refuse a body longer than *max_bytes* (checked as it streams).
+
+        The caller checks the hash before trusting a byte of it.
+        """
+        url = self.chunk_url(base, shard, file_id, chunk_hash)
+        response = self._send("GET", url, ticket)
+        try:
+            if response.is_error:
+                response.read()
+                self._raise_for(response, url)
+            blocks: list[bytes] = []
+            received = 0
+            for block in response.iter_bytes():
+                blocks.append(block)
+                received += len(block)
+                if received > max_bytes:
+                    raise errors.FileserverUnavailable(f"{base} sent more bytes than chunk {chunk_hash} has")
+        except httpx.TransportError as exc:
+            raise errors.FileserverUnavailable(f"{base} broke off sending chunk {chunk_hash}: {exc}") from exc
+        finally:
+            response.close()
+        return b"".join(blocks)
+
+    def _exchange(self, method: str, url: str, ticket: str, *, content: bytes | None = None) -> httpx.Response:
+        """Send a chunk request and read the whole (small) answer."""
+        response = self._send(method, url, ticket, content=content)
+        try:
+            response.read()
+        except httpx.TransportError as exc:
+            raise errors.FileserverUnavailable(f"{_origin(url)} broke off its answer: {exc}") from exc
+        finally:
+            response.close()
+        return response
+
+    def _send(self, method: str, url: str, ticket: str, *, content: bytes | None = None) -> httpx.Response:
+        """Send a chunk request and return the response unread (the caller reads or streams it)."""
+        headers = {"Authorization": f"{TICKET_SCHEME} {ticket}"}  # SECURITY: the ticket goes in this header only
+        for attempt in (1, 2):
+            try:
+                request = self._http.build_request(method, url, content=content, headers=headers)
+                return self._http.send(request, stream=True)
+            except httpx.RemoteProtocolError as exc:
+                if attempt == 2:
+                    raise errors.FileserverUnavailable(f"{_origin(url)} dropped the connection: {exc}") from exc
+            except httpx.TransportError as exc:
+                raise errors.FileserverUnavailable(
+                    f"cannot reach the fileserver at {_origin(url)} ({type(exc).__name__})"
+                ) from exc
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _raise_for(response: httpx.Response, url: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        try:
+            parsed = parse_error_body(response.json())
+        except ValueError:
+            parsed = None
+        code, message = parsed or ("http_error", f"HTTP {status}")
+        where = _origin(url)
+        if status >= 500 or status in (408, 429) or code in RETRY_ELSEWHERE:
+            raise errors.FileserverUnavailable(f"{where}: {message}", code=code, status=status)
+        if status == 401 and code in TICKET_CODES:
+            raise errors.TicketRejected(f"{where}: {message}", code=code, status=status)
+        if status == 404 and code == "chunk_not_found":
+            raise errors.ChunkAbsent(f"{where}: {message}", code=code, status=status)
+        raise errors.FileserverRefused(f"the fileserver at {where} refused: {message}", code=code, status=status)
+
+
+def _origin(url: str) -> str:
+    parts = httpx.URL(url)
+    return f"{parts.scheme}://{parts.host}:{parts.port}" if parts.port else f"{parts.scheme}://{parts.host}"
+
+
+IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE"}
+
+
+def call(api: ServerClient, method: str, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
+    """Call the server's JSON API; send an idempotent request once more if the connection was dropped.
+
+    *retry* defaults to whether *method* is idempotent; pass True for a POST that is
+    safe to repeat (asking for tickets).
+    """
+    again = method in IDEMPOTENT if retry is None else retry
+    try:
+        return api.request(method, path, body)
+    except errors.ConnectionFailed as exc:
+        if not again or not isinstance(exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError):
+            raise
+    return api.request(method, path, body)

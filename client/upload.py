@@ -1,0 +1,433 @@
+"""Upload a file: stream it in chunks, seal each, spread them over the live fileservers, finalize.
+
+The flow, for a file of ``n`` plaintext bytes and a plaintext chunk size ``c``:
+
+1. ``count = crypto.chunk_count(n, c)``; each sealed chunk is at most ``c + 28`` bytes
+   (``crypto.CHUNK_OVERHEAD``), the whole ciphertext ``n + 28 × count``.
+2. A random file key; ``POST /api/files`` with the layout, the key sealed to the owner's
+   public key and a placeholder metadata blob (the real one needs the plaintext SHA-256,
+   known only at the end; the record must exist first because its id is bound into
+   every chunk).
+3. The main thread reads the file chunk by chunk, hashing the plaintext as it goes; a
+   pool of workers seals, hashes and ``PUT`` s each chunk to the fileserver the
+   :class:`~client.placement.Balancer` picks, collecting receipts.
+4. ``POST /api/files/{id}/finalize`` with every chunk's receipts and the real metadata.
+
+Memory: at most ``in_flight`` chunks are out at once, each held as plaintext until it
+is sealed and as ciphertext until it is stored, so the live set is about ``in_flight ×
+chunk size × 2`` (128 MiB with the defaults, plus sealing's transient copies) whatever
+the file size. (glibc keeps freed chunks in per-thread arenas, so the RSS peaks higher,
+measured ~300 MiB for 1 and 2 GB files alike; it does not grow with the file.)
+
+The default of 8 chunks in flight keeps every fileserver of a small cluster busy with a
+few requests each (parallel PUTs beat sequential ones by a quarter on loopback), stays
+within half of one fileserver's default 16 request threads, and keeps memory modest.
+
+Failures: a chunk whose fileserver does not answer, answers 5xx, 507 or 429 is moved
+to another fileserver, which is cooled down meanwhile; when every fileserver is
+cooling the live list is asked for again and the worker backs off (capped exponential,
+jittered). After ``max_attempts`` failed attempts for one chunk the upload stops with
+:class:`~client.errors.TransferFailed`; with no live fileserver at all, with
+:class:`~client.errors.NoLiveFileserver`. A 401 ``ticket_expired``/``ticket_revoked``
+fetches a fresh put ticket once. What was sent is kept in the resume state
+(:mod:`client.resume`), so running the same upload again sends only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from protocol import receipts as receipt_protocol
+from protocol.encoding import b64encode
+from protocol.errors import ProtocolError
+from protocol.wire import MAX_CHUNK_SIZE
+
+from . import crypto, errors, resume
+from .api import ServerClient
+from .channels import PutChannel
+from .placement import Balancer
+from .sender import ChunkSender, Sent
+from .transfer_http import ChunkClient, call
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IN_FLIGHT = 8
+MAX_ATTEMPTS = 8
+PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """How to upload: where, in what pieces, how many at once, how many copies of each."""
+
+    shard: str = "default"
+    chunk_size: int = crypto.DEFAULT_CHUNK_SIZE
+    """Plaintext bytes per chunk; each sealed chunk is 28 bytes more."""
+    in_flight: int = DEFAULT_IN_FLIGHT
+    copies: int = 1
+    """Fileservers each chunk is stored on (each a receipt at finalize; at most 8)."""
+    expires_in: float | None = None
+    max_attempts: int = MAX_ATTEMPTS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.chunk_size <= MAX_CHUNK_SIZE - crypto.CHUNK_OVERHEAD:
+            raise errors.UsageError(f"the chunk size must be from 1 to {MAX_CHUNK_SIZE - crypto.CHUNK_OVERHEAD} bytes")
+        if self.in_flight < 1 or not 1 <= self.copies <= 8 or self.max_attempts < 1:
+            raise errors.UsageError("in_flight and max_attempts must be at least 1, copies from 1 to 8")
+
+
+@dataclass
+class UploadResult:
+    """What an upload did; ``chunks_skipped`` were already on fileservers from an interrupted run."""
+
+    file_id: str
+    name: str
+    bytes: int
+    """The file's plaintext size."""
+    chunk_count: int
+    chunks_sent: int = 0
+    chunks_skipped: int = 0
+    bytes_sent: int = 0
+    seconds: float = 0.0
+    retries: int = 0
+    resumed: bool = False
+    per_fileserver: dict[str, int] = field(default_factory=dict)
+    """Fileserver URL → chunk copies it stored in this run."""
+
+    @property
+    def bytes_per_second(self) -> float:
+        """Plaintext bytes of the file per second of the whole upload."""
+        return self.bytes / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Uploader:
+    """Upload files for one user; keeps no state between uploads except on disk (resume)."""
+
+    def __init__(
+        self,
+        api: ServerClient,
+        chunks: ChunkClient,
+        keys: crypto.UserKeys,
+        *,
+        user_id: str,
+        state_dir: Path | None,
+        options: UploadOptions | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ):
+        self.api = api
+        self.chunks = chunks
+        self.keys = keys
+        self.user_id = user_id
+        self.state_dir = state_dir
+        self.options = options or UploadOptions()
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def upload(self, path: Path, on_progress: ProgressCallback | None = None) -> UploadResult:
+        """Upload the file at *path*; resume an interrupted upload of the same unchanged file."""
+        started = self.clock()
+        source = path.resolve()
+        if not source.is_file():
+            raise errors.UsageError(f"{path} is not a regular file")
+        with open(source, "rb") as f:
+            st = os.fstat(f.fileno())
+            job = _Job(self, source, st, f, on_progress or (lambda done, total: None))
+            result = job.run()
+        result.seconds = self.clock() - started
+        log.info(
+            "upload done",
+            extra={"kv": {"file": result.file_id, "chunks": result.chunk_count, "sent": result.chunks_sent}},
+        )
+        return result
+
+
+class _Job:
+    """One run of one upload: the state of the file being read and the chunks out."""
+
+    def __init__(self, up: Uploader, source: Path, st: os.stat_result, f: BinaryIO, progress: ProgressCallback):
+        self.up = up
+        self.opts = up.options
+        self.source = source
+        self.st = st
+        self.f = f
+        self.progress = progress
+        self.size = st.st_size
+        self.count = crypto.chunk_count(self.size, self.opts.chunk_size)
+        self.balancer = Balancer([], clock=up.clock, rng=up.rng, need_bytes=self.opts.chunk_size)
+        self.state_path = (
+            resume.upload_state_path(up.state_dir, up.api.url, up.user_id, str(source)) if up.state_dir else None
+        )
+        self.throttle = resume.Throttle(up.clock)
+        self.stop = threading.Event()
+        self.keep_state = True
+
+    # -- the whole run -------------------------------------------------------------------------
+
+    def run(self) -> UploadResult:
+        state, resumed = self._resume_or_create()
+        result = UploadResult(state.file_id, self.source.name, self.size, self.count, resumed=resumed)
+        result.chunks_skipped = len(state.chunks)
+        self.state = state
+        self.result = result
+        plaintext_hash = self._send_all()
+        self._finalize(plaintext_hash)
+        if self.state_path is not None:
+            resume.discard(self.state_path)
+        return result
+
+    def _metadata(self, sha256: str) -> crypto.Metadata:
+        kind = mimetypes.guess_type(self.source.name)[0] or "application/octet-stream"
+        return crypto.Metadata(self.source.name, self.size, kind, self.st.st_mtime, sha256)
+
+    def _resume_or_create(self) -> tuple[resume.UploadState, bool]:
+        opts, up = self.opts, self.up
+        if self.state_path is not None:
+            old = resume.load_upload(self.state_path)
+            if old is not None:
+                same = old.matches(
+                    server=up.api.url,
+                    user=up.user_id,
+                    path=str(self.source),
+                    size=self.size,
+                    mtime_ns=self.st.st_mtime_ns,
+                    shard=opts.shard,
+                    chunk_size=opts.chunk_size,
+                    copies=opts.copies,
+                )
+                if same and self._still_pending(old):
+                    self._connect(old.file_id)
+                    old.chunks = self._confirmed(old)
+                    self._save(old)
+                    return old, True
+                self._abandon(old)
+        return self._create(), False
+
+    def _still_pending(self, state: resume.UploadState) -> bool:
+        try:
+            record = call(self.up.api, "GET", f"/api/files/{state.file_id}")
+        except errors.NotFoundError:
+            return False
+        return bool(
+            record.get("state") == "pending"
+            and record.get("shard") == self.opts.shard
+            and record.get("chunk_count") == self.count
+            and record.get("chunk_size") == self.opts.chunk_size + crypto.CHUNK_OVERHEAD
+            and record.get("size") == self.size + crypto.CHUNK_OVERHEAD * self.count
+        )
+
+    def _abandon(self, state: resume.UploadState) -> None:
+        """Forget a stale state, and delete the pending record it points at (best effort)."""
+        assert self.state_path is not None
+        resume.discard(self.state_path)
+        try:
+            call(self.up.api, "DELETE", f"/api/files/{state.file_id}")
+        except errors.ClientError:
+            pass
+
+    def _confirmed(self, state: resume.UploadState) -> dict[int, resume.ChunkRecord]:
+        """Keep the recorded chunks that enough of their fileservers still hold (HEAD with the put ticket)."""
+        opts = self.opts
+
+        def check(item: tuple[int, resume.ChunkRecord]) -> tuple[int, resume.ChunkRecord | None]:
+            index, record = item
+            kept = []
+            for receipt in record.receipts:
+                try:
+                    fs = self.balancer.get(receipt_protocol.fileserver_of(receipt))
+                    if fs is None:
+                        continue
+                    size = self.up.chunks.head(fs.url, opts.shard, state.file_id, record.hash, self.channel.ticket)
+                except (errors.ClientError, ProtocolError):
+                    continue
+                if size == record.size:
+                    kept.append(receipt)
+            if len(kept) < opts.copies:
+                return index, None
+            return index, resume.ChunkRecord(record.hash, record.size, tuple(kept))
+
+        with ThreadPoolExecutor(opts.in_flight, thread_name_prefix="coffer-resume") as pool:
+            checked = list(pool.map(check, sorted(state.chunks.items())))
+        return {i: r for i, r in checked if r is not None}
+
+    def _create(self) -> resume.UploadState:
+        opts, up = self.opts, self.up
+        key = crypto.new_file_key()  # SECURITY: the file key; it leaves this process only sealed
+        body: dict[str, Any] = {
+            "shard": opts.shard,
+            "size": self.size + crypto.CHUNK_OVERHEAD * self.count,
+            "chunk_count": self.count,
+            "chunk_size": opts.chunk_size + crypto.CHUNK_OVERHEAD,
+            "sealed_key": b64encode(crypto.seal_file_key(up.keys.public, key)),
+        }
+        if opts.expires_in is not None:
+            body["expires_in"] = opts.expires_in
+        # Metadata is sealed under the file id, which the server assigns: the record starts with
+        # a placeholder of the right length that nobody can open, replaced at finalize.
+        body["metadata"] = b64encode(
+            os.urandom(len(crypto.seal_metadata(key, PLACEHOLDER_ID, self._metadata("0" * 64))))
+        )
+        record = call(up.api, "POST", "/api/files", body, retry=False)
+        state = resume.UploadState(
+            server=up.api.url,
+            user=up.user_id,
+            path=str(self.source),
+            size=self.size,
+            mtime_ns=self.st.st_mtime_ns,
+            shard=opts.shard,
+            chunk_size=opts.chunk_size,
+            copies=opts.copies,
+            file_id=record["id"],
+            file_key=key,
+        )
+        self._save(state)  # before anything else can fail, so a rerun resumes this record
+        self._connect(state.file_id)
+        return state
+
+    def _connect(self, file_id: str) -> None:
+        """Get a put ticket and the live writers; set up the chunk sender."""
+        opts, up = self.opts, self.up
+        self.channel = PutChannel(up.api, file_id, opts.shard, self.balancer, up.clock)
+        self.sender = ChunkSender(
+            up.chunks,
+            self.balancer,
+            self.channel,
+            opts.shard,
+            file_id,
+            opts.copies,
+            opts.max_attempts,
+            self.stop,
+            up.clock,
+            up.rng,
+        )
+
+    def _save(self, state: resume.UploadState) -> None:
+        if self.state_path is not None and self.keep_state:
+            resume.save(self.state_path, state)
+
+    # -- reading and sending -------------------------------------------------------------------
+
+    def _send_all(self) -> str:
+        """Read, seal and send every chunk not already sent; return the plaintext SHA-256."""
+        opts = self.opts
+        hasher = hashlib.sha256()
+        done = 0
+        pending: dict[Future[Sent], int] = {}
+        self.progress(0, self.size)
+        pool = ThreadPoolExecutor(opts.in_flight, thread_name_prefix="coffer-upload")
+        try:
+            for index in range(self.count):
+                data = self._read(index)
+                hasher.update(data)
+                if index in self.state.chunks:
+                    done += len(data)
+                    self.progress(done, self.size)
+                    continue
+                while len(pending) >= opts.in_flight:
+                    done += self._collect(pending, wait(pending, return_when=FIRST_COMPLETED).done)
+                    self.progress(done, self.size)
+                # Handed over in a list the worker empties, so the plaintext is freed once sealed.
+                pending[pool.submit(self._seal_and_send, index, [data])] = index
+                del data
+            self._check_unchanged()
+            while pending:
+                done += self._collect(pending, wait(pending, return_when=FIRST_COMPLETED).done)
+                self.progress(done, self.size)
+        except BaseException:
+            self._wind_down(pool, pending)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        self._save(self.state)
+        return hasher.hexdigest()
+
+    def _read(self, index: int) -> bytes:
+        expected = min(self.opts.chunk_size, self.size - index * self.opts.chunk_size)
+        data = self.f.read(expected)
+        if len(data) != expected:
+            raise self._changed()
+        return data
+
+    def _check_unchanged(self) -> None:
+        now = os.fstat(self.f.fileno())
+        if self.f.read(1) or (now.st_size, now.st_mtime_ns) != (self.st.st_size, self.st.st_mtime_ns):
+            raise self._changed()
+
+    def _changed(self) -> errors.UsageError:
+        self.keep_state = False
+        if self.state_path is not None:
+            resume.discard(self.state_path)
+        return errors.UsageError(f"{self.source} changed while it was being uploaded: upload it again when it is still")
+
+    def _collect(self, pending: dict[Future[Sent], int], finished: set[Future[Sent]]) -> int:
+        """Record finished chunks in the state; return their plaintext bytes. Raise a chunk's failure."""
+        plain = 0
+        for future in finished:
+            index = pending.pop(future)
+            sent = future.result()
+            self._record(sent)
+            plain += min(self.opts.chunk_size, self.size - index * self.opts.chunk_size)
+        if self.throttle.due():
+            self._save(self.state)
+        return plain
+
+    def _record(self, sent: Sent) -> None:
+        self.state.chunks[sent.index] = resume.ChunkRecord(sent.hash, sent.size, sent.receipts)
+        r = self.result
+        r.chunks_sent += 1
+        r.bytes_sent += sent.size * len(sent.urls)
+        r.retries += sent.failures
+        for url in sent.urls:
+            r.per_fileserver[url] = r.per_fileserver.get(url, 0) + 1
+
+    def _wind_down(self, pool: ThreadPoolExecutor, pending: dict[Future[Sent], int]) -> None:
+        """Stop: cancel chunks not started, let running ones end, keep what arrived for the next run."""
+        self.stop.set()
+        for future in pending:
+            future.cancel()
+        for future in wait(pending).done:
+            if not future.cancelled() and future.exception() is None:
+                self._record(future.result())
+        self._save(self.state)
+
+    def _seal_and_send(self, index: int, handover: list[bytes]) -> Sent:
+        """Seal chunk *index* and store it (worker thread)."""
+        data = handover.pop()
+        blob = crypto.seal_chunk(self.state.file_key, self.state.file_id, index, index == self.count - 1, data)
+        del data
+        return self.sender.send(index, blob)
+
+    # -- finalize ------------------------------------------------------------------------------
+
+    def _finalize(self, plaintext_sha256: str) -> None:
+        state = self.state
+        metadata = crypto.seal_metadata(state.file_key, state.file_id, self._metadata(plaintext_sha256))
+        body = {
+            "chunks": [
+                {"index": i, "hash": c.hash, "size": c.size, "receipts": list(c.receipts)}
+                for i, c in sorted(state.chunks.items())
+            ],
+            "metadata": b64encode(metadata),
+        }
+        path = f"/api/files/{state.file_id}"
+        try:
+            call(self.up.api, "POST", f"{path}/finalize", body, retry=False)
+        except errors.ConnectionFailed:
+            # The answer may have been lost after the server committed: look before failing.
+            if call(self.up.api, "GET", path).get("state") != "complete":
+                raise
