@@ -51,7 +51,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         add_json_flag(listing)
         listing.set_defaults(func=do_list, path=path)
 
-    user_add = sub.add_parser("user-add", help="create a user; the password is read from stdin or the terminal")
+    user = sub.add_parser("user", help="manage users")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
+    user_add = user_commands.add_parser(
+        "create", help="create a user with an initial password (read from stdin or the terminal)"
+    )
     user_add.add_argument("username")
     user_add.add_argument("--role", choices=("user", "admin"), default="user")
     user_add.add_argument("--password-stdin", action="store_true")

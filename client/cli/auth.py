@@ -6,7 +6,7 @@ import argparse
 import os
 
 from .. import session
-from ..api import ServerClient
+from ..coffer import Coffer
 from .common import add_json_flag, client, print_json, read_secret
 
 
@@ -27,13 +27,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def do_login(args: argparse.Namespace) -> int:
     password = read_secret(f"Password for {args.username}: ", args.password_stdin, "COFFER_PASSWORD")
-    with ServerClient(args.server) as api:
-        result = api.login(args.username, password)
-    session.save(session.StoredSession(args.server, args.username, result["token"], result["expires_at"]))
+    with Coffer.login(args.server, args.username, password) as coffer:
+        stored = coffer.stored_session()
+    session.save(stored)
     if args.json:
-        print_json({"server": args.server, "user": result["user"], "expires_at": result["expires_at"]})
+        print_json({"server": stored.server, "user": args.username, "expires_at": stored.expires_at})
     else:
-        print(f"logged in to {args.server} as {args.username} ({result['user']['role']})")
+        print(f"logged in to {stored.server} as {args.username}")
     return 0
 
 

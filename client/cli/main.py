@@ -8,17 +8,34 @@ import sys
 from protocol import __version__
 
 from ..errors import ClientError
-from . import admin, auth, devnet
+from . import admin, auth, devnet, files
+
+EXIT_CODES = """exit codes:
+  0  done
+  1  the server or a fileserver refused the request (the message says why)
+  2  usage: a wrong option, or a local file that cannot be read
+  3  the server or the fileservers cannot be reached, or no live fileserver serves the shard
+  4  not logged in, wrong password, or the session expired: run `coffer login`
+  5  permission denied
+  6  not found
+  7  integrity: a chunk or record failed its hash or decryption; nothing unverified was written
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     from fileserver import cli as fileserver_cli
     from server import cli as server_cli
 
-    parser = argparse.ArgumentParser(prog="coffer", description="Coffer: end-to-end encrypted, sharded file network")
+    parser = argparse.ArgumentParser(
+        prog="coffer",
+        description="Coffer: end-to-end encrypted, sharded file network",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"coffer {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     auth.register(commands)
+    files.register(commands)
     admin.register(commands)
     server_cli.register(commands)
     fileserver_cli.register(commands)
