@@ -178,7 +178,7 @@ class Network:
         self._wait(lambda: self.live(fs), f"{fs.name} to be live", fs.proc)
 
     def create_user(self, username: str, password: str, role: str = "user") -> None:
-        """Create an account the way `coffer admin add-user` does (salt, auth key, wrapped key pair made here)."""
+        """Create an account the way `coffer admin user create` does (salt, auth key, wrapped key pair made here)."""
         assert self.admin is not None
         self.admin.request("POST", "/api/admin/users", new_user_body(username, password, role))
 

@@ -1,0 +1,121 @@
+"""The `coffer` command line as a script or a person uses it: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from .network import Network, clean_env, coffer
+
+PASSWORD = "cli-user-password"
+
+
+@pytest.fixture
+def cli(network: Network, tmp_path: Path) -> dict[str, str]:
+    """Environment for a CLI user with their own config dir, already logged in."""
+    name = f"cli{os.urandom(3).hex()}"
+    network.create_user(name, PASSWORD)
+    env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "config"), COFFER_SERVER=network.url)
+    done = run(["login", name, "--password-stdin"], env, stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    return env | {"CLI_USER": name}
+
+
+def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(coffer(*args), env=env, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert done.returncode == code, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("coffer: "), done.stderr
+    assert "Traceback" not in done.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_upload_prints_the_id_last_and_the_file_round_trips(cli: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "report.pdf"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 5))
+    done = run(["upload", str(source), "--expires", "7d"], cli)
+    assert done.returncode == 0, done.stderr
+    file_id = done.stdout.strip().splitlines()[-1]
+    assert "\r" not in done.stderr, "no progress bar when stderr is not a terminal"
+    listed = json.loads(run(["ls", "--json"], cli).stdout)
+    assert [(f["id"], f["name"]) for f in listed] == [(file_id, "report.pdf")]
+    info = json.loads(run(["info", file_id, "--json"], cli).stdout)
+    assert info["size"] == source.stat().st_size
+    assert 6.9 * 86400 < info["expires_at"] - info["created_at"] <= 7 * 86400
+    copy = tmp_path / "copy.pdf"
+    assert run(["download", file_id, "-o", str(copy), "--quiet"], cli).returncode == 0
+    assert copy.read_bytes() == source.read_bytes()
+    assert run(["rm", file_id], cli).returncode == 0
+    assert_one_line_error(run(["info", file_id], cli), 6, "no such file")
+
+
+def test_several_files_print_one_id_each(cli: dict[str, str], tmp_path: Path) -> None:
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"f{n}"
+        path.write_bytes(os.urandom(1000 + n))
+        paths.append(str(path))
+    done = run(["upload", "--quiet", *paths], cli)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.split()) == 3
+    assert done.stderr == ""
+
+
+def test_environment_lets_a_script_skip_login(network: Network, cli: dict[str, str], tmp_path: Path) -> None:
+    env = clean_env(
+        COFFER_CONFIG_DIR=str(tmp_path / "fresh"),
+        COFFER_SERVER=network.url,
+        COFFER_USER=cli["CLI_USER"],
+        COFFER_PASSWORD=PASSWORD,
+    )
+    done = run(["ls", "--json"], env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+
+
+def test_wrong_password_is_one_line_and_exit_4(network: Network, cli: dict[str, str], tmp_path: Path) -> None:
+    env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "other"), COFFER_SERVER=network.url)
+    assert_one_line_error(run(["login", cli["CLI_USER"], "--password-stdin"], env, "wrong password\n"), 4, "wrong")
+
+
+def test_not_logged_in_is_one_line_and_exit_4(tmp_path: Path) -> None:
+    env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "none"))
+    assert_one_line_error(run(["ls"], env), 4, "coffer login")
+
+
+def test_expired_session_is_one_line_and_exit_4(network: Network, cli: dict[str, str]) -> None:
+    expire = "UPDATE sessions SET expires_at = 0 WHERE user_id = (SELECT id FROM users WHERE name = {})"
+    if network.database_url.startswith("sqlite:///"):
+        with sqlite3.connect(network.database_url.removeprefix("sqlite:///")) as db:
+            db.execute(expire.format("?"), (cli["CLI_USER"],))
+    else:
+        with psycopg.connect(network.database_url) as pg:
+            pg.execute(expire.format("%s"), (cli["CLI_USER"],))
+    assert_one_line_error(run(["ls"], cli), 4, "expired")
+
+
+def test_a_shard_with_no_live_writer_is_one_line_and_exit_3(cli: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "x"
+    source.write_bytes(b"x")
+    assert_one_line_error(run(["upload", str(source), "--shard", "archive"], cli), 3, "archive")
+
+
+def test_unreachable_server_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "c"), COFFER_SERVER="http://127.0.0.1:9")
+    assert_one_line_error(run(["login", "someone", "--password-stdin"], env, "pw\n"), 3, "cannot reach")
+
+
+def test_bad_duration_is_a_usage_error(cli: dict[str, str], tmp_path: Path) -> None:
+    done = run(["upload", str(tmp_path), "--expires", "soon"], cli)
+    assert done.returncode == 2
+    assert "duration" in done.stderr
