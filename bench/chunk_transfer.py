@@ -75,7 +75,9 @@ def curl(transfers: list[tuple[str, str, str]], header: str | None, parallel: in
     for method, path, url in transfers:
         args += ["-T", path, "-o", path + ".out", url] if method == "PUT" else ["-o", "/dev/null", url]
     started = time.perf_counter()
-    subprocess.run(args, check=True)
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"curl failed with exit code {done.returncode}: {done.stderr.strip()[:500]}")
     return time.perf_counter() - started
 
 
