@@ -13,6 +13,7 @@ download run again moves only what is missing (:mod:`client.resume`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,6 +246,25 @@ class Coffer:
         """Like :meth:`download`, returning the transfer's statistics too."""
         target = Path(dest) if dest is not None else None
         return self.downloader(in_flight).download(file_id, target, overwrite=overwrite, on_progress=on_progress)
+
+    def change_password(self, old_password: str, new_password: str) -> None:
+        """Change the password: new salt and auth key, the same key pair re-wrapped; files are untouched.
+
+        The server ends this user's other sessions; this one stays valid.
+        """
+        pre = call(self.api, "POST", "/api/auth/prelogin", {"username": self.username})
+        old = kdf.derive(old_password, checked_kdf_params(pre))
+        params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
+        new = kdf.derive(new_password, params)  # SECURITY: the new master key stays in this process
+        body = {
+            "auth_key": b64encode(old.auth_key),
+            "salt": b64encode(params.salt),
+            "opslimit": params.opslimit,
+            "memlimit": params.memlimit,
+            "new_auth_key": b64encode(new.auth_key),
+            "wrapped_private_key": b64encode(crypto.wrap_private_key(new.master_key, self.keys)),
+        }
+        self.api.request("POST", "/api/auth/password", body)
 
     def list(self) -> list[FileInfo]:
         """Return the user's files, oldest first, with names decrypted."""

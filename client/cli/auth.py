@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from .. import session
 from ..coffer import Coffer
-from .common import add_json_flag, client, print_json, read_secret
+from ..errors import UsageError
+from .common import add_json_flag, client, open_coffer, print_json, read_secret
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,6 +23,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     login.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
     add_json_flag(login)
     login.set_defaults(func=do_login)
+    passwd = commands.add_parser("passwd", help="change your password (your files and keys stay as they are)")
+    passwd.add_argument(
+        "--password-stdin", action="store_true", help="read the current and the new password as two lines"
+    )
+    passwd.set_defaults(func=do_passwd)
     logout = commands.add_parser("logout", help="end the stored session on the server and forget it here")
     logout.set_defaults(func=do_logout)
 
@@ -42,4 +49,17 @@ def do_logout(args: argparse.Namespace) -> int:
         api.request("POST", "/api/auth/logout")
     session.forget()
     print("logged out")
+    return 0
+
+
+def do_passwd(args: argparse.Namespace) -> int:
+    old = read_secret("Current password: ", args.password_stdin)
+    new = read_secret("New password: ", args.password_stdin)
+    if not args.password_stdin and sys.stdin.isatty() and read_secret("Repeat: ", False) != new:
+        raise UsageError("the new passwords differ; nothing was changed")
+    if len(new) < 8:
+        raise UsageError("the new password must have at least 8 characters; nothing was changed")
+    with open_coffer() as coffer:
+        coffer.change_password(old, new)
+    print("password changed; your other sessions have ended")
     return 0

@@ -12,6 +12,8 @@ from typing import Any
 
 from .. import session
 from ..api import ServerClient
+from ..coffer import Coffer
+from ..errors import NotLoggedIn
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -43,3 +45,17 @@ def write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+
+
+def open_coffer() -> Coffer:
+    """Return a Coffer for the stored session, or log in from COFFER_SERVER/USER/PASSWORD."""
+    server, user, password = (os.environ.get(k) for k in ("COFFER_SERVER", "COFFER_USER", "COFFER_PASSWORD"))
+    try:
+        stored = session.load()
+    except NotLoggedIn:
+        if user and password:
+            return Coffer.login(server or "http://127.0.0.1:8000", user, password)
+        raise
+    if user and password and (stored.username != user or (server and stored.server != server)):
+        return Coffer.login(server or stored.server, user, password)
+    return Coffer.from_session(stored)

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import session
-from ..coffer import Coffer, FileInfo
-from ..errors import NotLoggedIn, UsageError
-from .common import add_json_flag, print_json
+from ..coffer import FileInfo
+from ..errors import UsageError
+from .common import add_json_flag, open_coffer, print_json
 from .progress import bar
 
 DURATION = re.compile(r"\A(\d+(?:\.\d+)?)([smhdw]?)\Z")
@@ -57,20 +56,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     remove = commands.add_parser("rm", help="delete a file")
     remove.add_argument("file_ids", nargs="+", metavar="ID")
     remove.set_defaults(func=do_rm)
-
-
-def open_coffer() -> Coffer:
-    """Return a Coffer for the stored session, or log in from COFFER_SERVER/USER/PASSWORD."""
-    server, user, password = (os.environ.get(k) for k in ("COFFER_SERVER", "COFFER_USER", "COFFER_PASSWORD"))
-    try:
-        stored = session.load()
-    except NotLoggedIn:
-        if user and password:
-            return Coffer.login(server or "http://127.0.0.1:8000", user, password)
-        raise
-    if user and password and (stored.username != user or (server and stored.server != server)):
-        return Coffer.login(server or stored.server, user, password)
-    return Coffer.from_session(stored)
 
 
 def _size(n: int) -> str:

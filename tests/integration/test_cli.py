@@ -119,3 +119,23 @@ def test_bad_duration_is_a_usage_error(cli: dict[str, str], tmp_path: Path) -> N
     done = run(["upload", str(tmp_path), "--expires", "soon"], cli)
     assert done.returncode == 2
     assert "duration" in done.stderr
+
+
+def test_password_change_keeps_files_readable(network: Network, cli: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "kept.txt"
+    source.write_bytes(b"still mine after the change")
+    file_id = run(["upload", "--quiet", str(source)], cli).stdout.split()[-1]
+    new_password = "a brand new password"
+    done = run(["passwd", "--password-stdin"], cli, f"{PASSWORD}\n{new_password}\n")
+    assert done.returncode == 0, done.stderr
+    fresh = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "again"), COFFER_SERVER=network.url)
+    assert_one_line_error(run(["login", cli["CLI_USER"], "--password-stdin"], fresh, PASSWORD + "\n"), 4, "wrong")
+    assert run(["login", cli["CLI_USER"], "--password-stdin"], fresh, new_password + "\n").returncode == 0
+    copy = tmp_path / "copy.txt"
+    assert run(["download", "--quiet", file_id, "-o", str(copy)], fresh).returncode == 0
+    assert copy.read_bytes() == source.read_bytes()
+
+
+def test_password_change_with_a_wrong_current_password_changes_nothing(cli: dict[str, str]) -> None:
+    done = run(["passwd", "--password-stdin"], cli, "not the password\nanother new password\n")
+    assert_one_line_error(done, 4, "current password")
