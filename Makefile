@@ -8,10 +8,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit clean
 
-$(STAMP): setup.cfg pyproject.toml
+EMULATORS := tests/emulators
+
+$(STAMP): setup.cfg pyproject.toml $(EMULATORS)/package.json $(EMULATORS)/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	@command -v npm >/dev/null || { echo "make: npm is needed for the Azure Blob emulator (Azurite): install Node.js and npm"; exit 1; }
+	npm ci --prefix $(EMULATORS) --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests import postgres
+from tests.backends.azure_emulator import azure_emulator
+from tests.backends.gcs_emulator import gcs_emulator
+from tests.backends.s3_emulator import s3_emulator
+
+__all__ = ["azure_emulator", "gcs_emulator", "s3_emulator"]
 
 
 @pytest.fixture(scope="session")

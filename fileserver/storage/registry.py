@@ -1,6 +1,6 @@
 """Pick a storage backend by the name a config gives it, importing it only when a shard uses it.
 
-Cloud backends will import their SDK at the top of their own module; since that
+Cloud backends import their SDK at the top of their own module; since that
 module is imported only here, on demand, a fileserver that keeps everything on
 local disk never needs boto3, google-cloud-storage or azure-storage-blob, and one
 that does gets a message naming the extra to install.
@@ -31,7 +31,9 @@ class _Entry:
 
 _REGISTRY: dict[str, _Entry] = {
     "local": _Entry("fileserver.storage.local", "LocalBackend"),
-    # "s3": _Entry("fileserver.storage.s3", "S3Backend", extra="s3"), and likewise gcs, azure.
+    "s3": _Entry("fileserver.storage.s3", "S3Backend", extra="s3"),
+    "gcs": _Entry("fileserver.storage.gcs", "GcsBackend", extra="gcs"),
+    "azure": _Entry("fileserver.storage.azure", "AzureBackend", extra="azure"),
 }
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fileserver.storage import Backend
 from protocol import tickets
 from protocol.ids import new_id
 from protocol.signing import SigningKey
@@ -66,3 +69,12 @@ def fileserver_app(tmp_path: Path) -> Any:
         "fileserver": {"data_dir": str(tmp_path / "fileserver")},
     }
     return create_app(settings_from_table(table, source="test", environ={}))
+
+
+@dataclass
+class Store:
+    """A backend under contract test, and a probe for what a put must never leave behind."""
+
+    backend: Backend
+    leftovers: Callable[[], list[str]]
+    """Objects that are not chunks (temp files, partial uploads): must be empty after any put."""

@@ -100,7 +100,10 @@ def test_the_credential_can_come_from_the_environment_and_is_never_printed() -> 
         ({"shards": [{"name": "a"}, {"name": "a"}]}, "listed twice"),
         ({"shards": [{"name": "Bad Name"}]}, "invalid shard"),
         ({"shards": [{"name": "a", "read": False, "write": False}]}, "neither readable nor writable"),
-        ({"shards": [{"name": "a", "backend": "floppy"}]}, "unknown storage backend 'floppy'; known: local"),
+        (
+            {"shards": [{"name": "a", "backend": "floppy"}]},
+            "unknown storage backend 'floppy'; known: azure, gcs, local, s3",
+        ),
         ({"shards": [{"name": "a", "bucket": "b"}]}, "unknown setting\\(s\\) bucket; known: path"),
         ({"fileserver": {"bnd": "x"}}, "unknown setting\\(s\\) bnd"),
         ({"fileserver": {"bind": "localhost"}}, "host:port"),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from server.topology_plan import Link, Topology, parse, plan
 
@@ -108,3 +111,15 @@ def test_plan_orders_creations_before_removals() -> None:
     actions = [c.action for c in plan(current, wanted, prune=True)]
     assert actions == sorted(actions, key=lambda a: a == "remove")
     assert plan(wanted, wanted, prune=True) == []
+
+
+@pytest.mark.parametrize(
+    "example", sorted((Path(__file__).resolve().parents[2] / "shard-config").glob("*.toml")), ids=lambda p: p.name
+)
+def test_every_shipped_example_applies_and_is_idempotent(harness: Harness, example: Path) -> None:
+    admin = harness.make_user("root", "admin")
+    config = tomllib.loads(example.read_text())
+    first = harness.apply(admin, config)
+    assert first.status_code == 200, first.json
+    assert first.json["changes"], "an example that changes nothing teaches nothing"
+    assert harness.apply(admin, config).json["changes"] == []

@@ -1,0 +1,170 @@
+"""Azurite (the Azure Blob emulator) as a subprocess on 127.0.0.1, for the Azure backend's tests.
+
+Azurite comes from npm (``tests/emulators``, installed by ``make``). It is started
+in its own process group, logging to a file in a temp dir, with its data in that
+dir too, so :meth:`AzureEmulator.stop` and :meth:`AzureEmulator.start` bring it
+back on the same port with the same blobs: that is how the tests show that the
+backend fails fast while the service is down and recovers once it is back.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
+from fileserver.storage.azure import AzureBackend, AzureOptions
+from tests.fileserver.fs_helpers import Store
+
+AZURITE = Path(__file__).resolve().parents[1] / "emulators" / "node_modules" / ".bin" / "azurite-blob"
+ACCOUNT = "devstoreaccount1"
+# SECURITY: Azurite's published development key (the same in every Azurite); it protects nothing.
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class AzureEmulator:
+    """One Azurite blob service; ``start()`` and ``stop()`` may be called again and again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="coffer-azurite-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def account_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        """SECURITY: carries the (public, emulator-only) account key."""
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={self.account_url};"
+        )
+
+    def start(self, timeout: float = 20.0) -> None:
+        if not AZURITE.exists():
+            pytest.skip("Azurite is not installed: run `make` (npm ci --prefix tests/emulators)")
+        data = self.dir / "data"
+        data.mkdir(exist_ok=True)
+        args = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--location", str(data)]
+        args += ["--skipApiVersionCheck", "--disableTelemetry", "--silent"]
+        with open(self.dir / "azurite.log", "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Azurite exited with {self.proc.returncode}; see {self.dir / 'azurite.log'}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"Azurite did not answer within {timeout} s; see {self.dir / 'azurite.log'}")
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                return s.recv(16).startswith(b"HTTP/")
+        except OSError:
+            return False
+
+    def stop(self, grace: float = 8.0) -> None:
+        """Stop Azurite (SIGTERM to its group, SIGKILL after *grace* s) and wait until its port is free."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        try:  # node may leave a child in the group for a moment
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def service(self) -> BlobServiceClient:
+        return BlobServiceClient.from_connection_string(self.connection_string, retry_total=0)
+
+
+_shared: AzureEmulator | None = None
+
+
+def shared_emulator() -> AzureEmulator:
+    """Return the one Azurite of this test run, starting it on first use (stopped by the fixture or at exit)."""
+    global _shared
+    if _shared is None:
+        emulator = AzureEmulator()
+        atexit.register(emulator.close)
+        emulator.start()
+        _shared = emulator
+    elif _shared.proc is None:
+        _shared.start()  # a test stopped it and failed before starting it again
+    return _shared
+
+
+@pytest.fixture(scope="session")
+def azure_emulator() -> Iterator[AzureEmulator]:
+    """Azurite for the whole session, shared with the contract suite's ``azure`` store."""
+    yield shared_emulator()
+    global _shared
+    if _shared is not None:
+        _shared.close()
+        _shared = None
+
+
+def azure_store(tmp_path: Path) -> Store:
+    """The contract suite's factory (``BACKENDS``): a fresh container on the shared Azurite."""
+    return make_azure_store(shared_emulator(), tmp_path)
+
+
+def make_azure_store(emulator: AzureEmulator, tmp_path: Path, *, block_size: int = 8 << 20) -> Store:
+    """Return a backend on a fresh container, with a probe for everything in it that is not a chunk."""
+
+    container = f"coffer-{secrets.token_hex(6)}"
+    emulator.service().create_container(container)
+    options = AzureOptions(container=container, connection_string=emulator.connection_string, block_size=block_size)
+    backend = AzureBackend.from_options(options, shard="test", data_dir=tmp_path)
+    return Store(backend, lambda: leftovers(emulator, container, backend))
+
+
+def leftovers(emulator: AzureEmulator, container: str, backend: AzureBackend) -> list[str]:
+    """List blobs that are not chunks, and uncommitted blocks (interrupted uploads) of any blob."""
+    client = emulator.service().get_container_client(container)
+    found: list[str] = []
+    for blob in client.list_blobs(include=["uncommittedblobs"]):
+        if backend.chunk_of(blob.name) is None:
+            found.append(blob.name)
+        try:
+            _, uncommitted = client.get_blob_client(blob.name).get_block_list("uncommitted")
+        except ResourceNotFoundError:
+            continue
+        found += [f"{blob.name} (uncommitted block {block.id})" for block in uncommitted]
+    return sorted(found)

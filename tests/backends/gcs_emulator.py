@@ -1,0 +1,140 @@
+"""gcp-storage-emulator as a subprocess on 127.0.0.1, for the GCS backend's tests.
+
+It runs ``--in-memory`` (otherwise it writes ``./.cloudstorage`` in the working
+directory), in its own process group, logging to a file in a temp dir. Being in
+memory, it forgets every bucket and object when stopped: :meth:`GcsEmulator.start`
+after :meth:`GcsEmulator.stop` brings it back on the same port but empty, so a test
+that restarts it must recreate its bucket. Its listen backlog is 5: keep test
+concurrency modest. It does not enforce ``ifGenerationMatch=0``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage  # type: ignore[import-untyped]
+
+from fileserver.storage.gcs import GcsBackend, GcsOptions
+from tests.fileserver.fs_helpers import Store
+
+EMULATOR = Path(sys.executable).parent / "gcp-storage-emulator"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class GcsEmulator:
+    """One in-memory GCS emulator; ``start()`` and ``stop()`` may be called again and again (data is lost)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="coffer-gcs-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        if not EMULATOR.exists():
+            pytest.skip("gcp-storage-emulator is not installed: pip install gcp-storage-emulator")
+        args = [str(EMULATOR), "start", "--host", "127.0.0.1", "--port", str(self.port), "--in-memory", "--quiet"]
+        with open(self.dir / "emulator.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir
+            )
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the GCS emulator exited with {self.proc.returncode}; see {self.dir}/emulator.log")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the GCS emulator did not answer within {timeout} s; see {self.dir}/emulator.log")
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"GET /storage/v1/b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                return s.recv(16).startswith(b"HTTP/")
+        except OSError:
+            return False
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop the emulator (SIGTERM to its group, SIGKILL after *grace* s); its data is gone."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client(self) -> storage.Client:
+        return storage.Client(
+            project="coffer-emulator",
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": self.endpoint},
+        )
+
+    def create_bucket(self, name: str) -> None:
+        self.client().create_bucket(name, retry=None, timeout=5)
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[GcsEmulator]:
+    emulator = GcsEmulator()
+    try:
+        emulator.start()
+        yield emulator
+    finally:
+        emulator.close()
+
+
+def make_gcs_store(emulator: GcsEmulator, tmp_path: Path, *, chunk_size: int = 8 << 20) -> Store:
+    """Return a backend on a fresh bucket, with a probe for everything in it that is not a chunk.
+
+    GCS has no API to list unfinished resumable upload sessions (they are invisible and
+    expire after a week), so the probe can only see objects.
+    """
+    bucket = f"coffer-{secrets.token_hex(6)}"
+    emulator.create_bucket(bucket)
+    options = GcsOptions(bucket=bucket, endpoint=emulator.endpoint, chunk_size=chunk_size, timeout=10.0)
+    backend = GcsBackend.from_options(options, shard="test", data_dir=tmp_path)
+    return Store(backend, lambda: leftovers(emulator, bucket))
+
+
+def leftovers(emulator: GcsEmulator, bucket: str) -> list[str]:
+    """List the objects in *bucket* that are not chunks at ``coffer/test/<ab>/<cd>/<hash>``."""
+    found = []
+    for blob in emulator.client().list_blobs(bucket, retry=None, timeout=5):
+        parts = blob.name.split("/")
+        name = parts[-1]
+        if not (len(parts) == 5 and parts[:2] == ["coffer", "test"] and [parts[2], parts[3]] == [name[:2], name[2:4]]):
+            found.append(blob.name)
+    return sorted(found)

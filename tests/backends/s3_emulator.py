@@ -1,0 +1,200 @@
+"""An S3 emulator for tests: moto's standalone server on a free 127.0.0.1 port, as a subprocess.
+
+moto checks ``If-None-Match: *`` and then writes, without a lock, in a threaded
+server: two concurrent creates of one key can both succeed, which AWS never allows
+(its conditional writes are atomic). So by default the server is moto's own
+``moto_server`` entry point run with ``threaded=False``: requests are served one at a
+time, the check and the write become atomic as on AWS, and the create-only tests
+prove what they claim. ``serial=False`` runs the stock threaded ``moto_server``.
+
+The server runs in its own process group with its log in a temp directory, so a
+test can stop it (an outage: connections refused) and start it again on the same
+port. moto keeps everything in memory, so a restart empties it: buckets must be
+created again (``MotoEmulator.create_bucket``).
+
+``make_s3_store`` returns a contract-suite :class:`Store` on a fresh bucket per test;
+its leftovers probe lists every object that is not a chunk and every multipart
+upload still in progress.
+"""
+
+from __future__ import annotations
+
+import atexit
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from fileserver.storage.s3 import S3Backend, S3Options
+from protocol.ids import CHUNK_HASH_RE
+from tests.fileserver.fs_helpers import Store
+
+ACCESS_KEY = "AKIATESTCOFFER000001"
+SECRET_KEY = "coffer-test-secret-0123456789abcdefghijk"  # SECURITY: a test value; tests check it never leaks
+REGION = "us-east-1"
+
+
+_SERIAL = (
+    "import sys, moto.server as s; run = s.run_simple; "
+    "s.run_simple = lambda *a, **k: run(*a, **(k | {'threaded': False})); s.main(sys.argv[1:])"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class MotoEmulator:
+    """moto_server on 127.0.0.1:*port*; ``stop()`` and ``start()`` keep the port."""
+
+    def __init__(self, port: int | None = None, *, serial: bool = True):
+        self.port = port or _free_port()
+        self.serial = serial
+        self.dir = Path(tempfile.mkdtemp(prefix="coffer-moto-"))
+        self.log = self.dir / "moto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the server and return once it answers HTTP."""
+        if self.running:
+            return
+        server = [sys.executable, "-c", _SERIAL] if self.serial else [str(Path(sys.executable).parent / "moto_server")]
+        with open(self.log, "ab") as log:
+            self._proc = subprocess.Popen(
+                [*server, "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.dir,
+            )
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                tail = self.log.read_text(errors="replace")[-2000:]
+                self.stop()
+                raise RuntimeError(f"moto_server did not come up on port {self.port}:\n{tail}")
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        try:
+            conn.request("GET", "/moto-api/")
+            return conn.getresponse().status < 500
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop the server's process group; connections are refused until ``start()``."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def client(self) -> Any:
+        """Return an admin client (with botocore's retries: setup must not flake)."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+    def create_bucket(self, name: str | None = None) -> str:
+        name = name or f"coffer-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def options(self, bucket: str, **overrides: Any) -> S3Options:
+        values: dict[str, Any] = {
+            "bucket": bucket,
+            "endpoint_url": self.endpoint,
+            "region": REGION,
+            "access_key_id": ACCESS_KEY,
+            "secret_access_key": SECRET_KEY,
+            "addressing_style": "path",
+            "part_size": 5 << 20,
+        }
+        return S3Options(**(values | overrides))
+
+
+def leftovers(emulator: MotoEmulator, bucket: str) -> list[str]:
+    """Return every object in *bucket* that is not a chunk, and every multipart upload in progress."""
+    client = emulator.client()
+    found: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            key: str = item["Key"]
+            parts = ["", "", *key.split("/")]
+            name = parts[-1]
+            if not (CHUNK_HASH_RE.match(name) and parts[-3:-1] == [name[:2], name[2:4]]):
+                found.append(key)
+    uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    found += [f"upload:{u['Key']}" for u in uploads]
+    return sorted(found)
+
+
+def make_s3_store(emulator: MotoEmulator, tmp_path: Path, **overrides: Any) -> Store:
+    """Return a Store on a fresh bucket of *emulator*; *tmp_path* is unused (S3 needs no local files)."""
+
+    bucket = emulator.create_bucket()
+    backend = S3Backend(emulator.options(bucket, **overrides), shard="default")
+    return Store(backend, lambda: leftovers(emulator, bucket))
+
+
+_shared: MotoEmulator | None = None
+
+
+def shared_emulator() -> MotoEmulator:
+    """Return the session's emulator, starting it on first use (stopped at exit if no fixture does it)."""
+    global _shared
+    if _shared is None:
+        _shared = MotoEmulator()
+        atexit.register(_shared.stop)
+    _shared.start()
+    return _shared
+
+
+def s3_store(tmp_path: Path) -> Store:
+    """The contract suite's factory: ``pytest.param(s3_store, id="s3")`` in ``BACKENDS``."""
+    return make_s3_store(shared_emulator(), tmp_path)
+
+
+@pytest.fixture(scope="session")
+def s3_emulator() -> Iterator[MotoEmulator]:
+    """The session's moto server; do not stop it in a test (moto forgets everything): use a private one."""
+    emulator = shared_emulator()
+    yield emulator
+    emulator.stop()
