@@ -41,6 +41,11 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join(parts)
 
 
+# SECURITY: at DEBUG these print signed request headers and URLs (access key ids, SAS
+# signatures, upload session URLs); they stay at WARNING whatever level we run at.
+QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "azure", "google", "httpx", "httpcore")
+
+
 def configure(level: str = "info") -> None:
     """Send every logger's records to stderr, one key=value line each."""
     handler = logging.StreamHandler(sys.stderr)
@@ -48,3 +53,5 @@ def configure(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -150,3 +150,21 @@ def test_configure_sends_key_value_lines_to_stderr(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "logger=coffer.test event=shown shard=europe-1" in err
+
+
+def test_sdk_loggers_stay_at_warning_even_when_we_debug() -> None:
+    """botocore, urllib3 and the Azure/Google SDKs print signed headers and URLs at DEBUG."""
+    import logging
+
+    from protocol.logs import QUIET_LOGGERS, configure
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure("debug")
+        assert root.level == logging.DEBUG
+        assert all(logging.getLogger(name).getEffectiveLevel() == logging.WARNING for name in QUIET_LOGGERS)
+        assert not logging.getLogger("botocore.endpoint").isEnabledFor(logging.DEBUG)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
