@@ -10,14 +10,7 @@ backend fails fast while the service is down and recovers once it is back.
 from __future__ import annotations
 
 import atexit
-import os
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +19,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from fileserver.storage.azure import AzureBackend, AzureOptions
+from tests.backends.process import EmulatorProcess
 from tests.fileserver.fs_helpers import Store
 
 AZURITE = Path(__file__).resolve().parents[1] / "emulators" / "node_modules" / ".bin" / "azurite-blob"
@@ -34,20 +28,11 @@ ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+class AzureEmulator(EmulatorProcess):
+    """One Azurite blob service; ``start()`` and ``stop()`` may be called again and again (the blobs stay)."""
 
-
-class AzureEmulator:
-    """One Azurite blob service; ``start()`` and ``stop()`` may be called again and again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="coffer-azurite-"))
-        self.proc: subprocess.Popen[bytes] | None = None
+    name = "azurite"
+    grace = 8.0  # Azurite takes 2-3 s to exit after SIGTERM
 
     @property
     def account_url(self) -> str:
@@ -64,51 +49,13 @@ class AzureEmulator:
     def start(self, timeout: float = 20.0) -> None:
         if not AZURITE.exists():
             pytest.skip("Azurite is not installed: run `make` (npm ci --prefix tests/emulators)")
+        super().start(timeout)
+
+    def command(self) -> list[str]:
         data = self.dir / "data"
         data.mkdir(exist_ok=True)
         args = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--location", str(data)]
-        args += ["--skipApiVersionCheck", "--disableTelemetry", "--silent"]
-        with open(self.dir / "azurite.log", "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Azurite exited with {self.proc.returncode}; see {self.dir / 'azurite.log'}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"Azurite did not answer within {timeout} s; see {self.dir / 'azurite.log'}")
-            time.sleep(0.05)
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                return s.recv(16).startswith(b"HTTP/")
-        except OSError:
-            return False
-
-    def stop(self, grace: float = 8.0) -> None:
-        """Stop Azurite (SIGTERM to its group, SIGKILL after *grace* s) and wait until its port is free."""
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        try:  # node may leave a child in the group for a moment
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return [*args, "--skipApiVersionCheck", "--disableTelemetry", "--silent"]
 
     def service(self) -> BlobServiceClient:
         return BlobServiceClient.from_connection_string(self.connection_string, retry_total=0)

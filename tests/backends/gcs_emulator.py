@@ -10,15 +10,8 @@ concurrency modest. It does not enforce ``ifGenerationMatch=0``.
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,73 +20,25 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[import-untyped]
 
 from fileserver.storage.gcs import GcsBackend, GcsOptions
+from tests.backends.process import EmulatorProcess
 from tests.fileserver.fs_helpers import Store
 
 EMULATOR = Path(sys.executable).parent / "gcp-storage-emulator"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class GcsEmulator:
+class GcsEmulator(EmulatorProcess):
     """One in-memory GCS emulator; ``start()`` and ``stop()`` may be called again and again (data is lost)."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="coffer-gcs-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    name = "gcs"
+    probe = "/storage/v1/b"
 
     def start(self, timeout: float = 20.0) -> None:
         if not EMULATOR.exists():
             pytest.skip("gcp-storage-emulator is not installed: pip install gcp-storage-emulator")
-        args = [str(EMULATOR), "start", "--host", "127.0.0.1", "--port", str(self.port), "--in-memory", "--quiet"]
-        with open(self.dir / "emulator.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir
-            )
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the GCS emulator exited with {self.proc.returncode}; see {self.dir}/emulator.log")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the GCS emulator did not answer within {timeout} s; see {self.dir}/emulator.log")
-            time.sleep(0.05)
+        super().start(timeout)
 
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"GET /storage/v1/b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                return s.recv(16).startswith(b"HTTP/")
-        except OSError:
-            return False
-
-    def stop(self, grace: float = 5.0) -> None:
-        """Stop the emulator (SIGTERM to its group, SIGKILL after *grace* s); its data is gone."""
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def command(self) -> list[str]:
+        return [str(EMULATOR), "start", "--host", "127.0.0.1", "--port", str(self.port), "--in-memory", "--quiet"]
 
     def client(self) -> storage.Client:
         return storage.Client(

@@ -20,14 +20,7 @@ upload still in progress.
 from __future__ import annotations
 
 import atexit
-import http.client
-import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +32,7 @@ from botocore.config import Config
 
 from fileserver.storage.s3 import S3Backend, S3Options
 from protocol.ids import CHUNK_HASH_RE
+from tests.backends.process import EmulatorProcess
 from tests.fileserver.fs_helpers import Store
 
 ACCESS_KEY = "AKIATESTCOFFER000001"
@@ -52,74 +46,19 @@ _SERIAL = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+class MotoEmulator(EmulatorProcess):
+    """moto_server on 127.0.0.1:*port*; ``stop()`` and ``start()`` keep the port (not the data)."""
 
-
-class MotoEmulator:
-    """moto_server on 127.0.0.1:*port*; ``stop()`` and ``start()`` keep the port."""
+    name = "moto"
+    probe = "/moto-api/"
 
     def __init__(self, port: int | None = None, *, serial: bool = True):
-        self.port = port or _free_port()
+        super().__init__(port)
         self.serial = serial
-        self.dir = Path(tempfile.mkdtemp(prefix="coffer-moto-"))
-        self.log = self.dir / "moto.log"
-        self._proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self, timeout: float = 15.0) -> None:
-        """Start the server and return once it answers HTTP."""
-        if self.running:
-            return
+    def command(self) -> list[str]:
         server = [sys.executable, "-c", _SERIAL] if self.serial else [str(Path(sys.executable).parent / "moto_server")]
-        with open(self.log, "ab") as log:
-            self._proc = subprocess.Popen(
-                [*server, "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=self.dir,
-            )
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                tail = self.log.read_text(errors="replace")[-2000:]
-                self.stop()
-                raise RuntimeError(f"moto_server did not come up on port {self.port}:\n{tail}")
-            time.sleep(0.05)
-
-    def _answers(self) -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-        try:
-            conn.request("GET", "/moto-api/")
-            return conn.getresponse().status < 500
-        except OSError:
-            return False
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        """Stop the server's process group; connections are refused until ``start()``."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        return [*server, "-H", "127.0.0.1", "-p", str(self.port)]
 
     def client(self) -> Any:
         """Return an admin client (with botocore's retries: setup must not flake)."""
