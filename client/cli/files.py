@@ -105,7 +105,13 @@ def do_download(args: argparse.Namespace) -> int:
 
 def _row(f: FileInfo) -> str:
     expires = time.strftime("%Y-%m-%d", time.localtime(f.expires_at))
-    return f"{f.id}  {_size(f.size):>9}  {f.state:<8}  expires {expires}  {f.name}"
+    if f.name:
+        name = f.name
+    elif f.state == "pending":
+        name = "(upload in progress: its name is sealed at the end)"
+    else:
+        name = "(metadata does not decrypt: altered, or not sealed to your key)"
+    return f"{f.id}  {_size(f.size):>9}  {f.state:<8}  expires {expires}  {name}"
 
 
 def do_ls(args: argparse.Namespace) -> int:
