@@ -1,4 +1,4 @@
-"""Run the agent (heartbeats and scrub) once per fileserver, in its own process beside the gunicorn workers.
+"""Run the agent (heartbeats, scrub, write-back flush) once per fileserver, in a process beside the workers.
 
 Why a process forked by the gunicorn master, and not a thread in the master:
 the master forks workers again whenever one dies, and forking a process that
@@ -27,6 +27,7 @@ from typing import Any
 
 from .agent import Agent, make_client
 from .counters import SharedCounters
+from .flusher import DRAIN_TIMEOUT, Flusher
 from .identity import Identity
 from .reports import CorruptReports
 from .scrub import Scrubber
@@ -44,7 +45,9 @@ def agent_main(
 ) -> int:
     """Run the heartbeat and scrub threads until *stop* is set, or until the master is gone."""
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per heartbeat is noise; failures are ours to log
-    shards = list(Shards.open(settings))
+    served = Shards.open(settings)
+    shards = list(served)
+    flusher = Flusher(served.cached())
     corrupt = CorruptReports()
     fs = settings.fileserver
     scrubber = Scrubber(
@@ -56,6 +59,8 @@ def agent_main(
             threading.Thread(target=_guarded(agent.run, stop), name="heartbeat", daemon=True),
             threading.Thread(target=_guarded(scrubber.run, stop), name="scrub", daemon=True),
         ]
+        if flusher:  # write-back queues to upload: here, so there is one uploader per fileserver
+            threads.append(threading.Thread(target=_guarded(flusher.run, stop), name="flush", daemon=True))
         for thread in threads:
             thread.start()
         log.info("agent started", extra={"kv": {"pid": os.getpid(), "fileserver": identity.fileserver_id}})
@@ -64,7 +69,7 @@ def agent_main(
                 log.warning("the fileserver's master process is gone; the agent stops")
                 stop.set()
         for thread in threads:
-            thread.join(timeout=3.0)
+            thread.join(timeout=DRAIN_TIMEOUT + 0.5 if thread.name == "flush" else 3.0)
     log.info("agent stopped")
     return 0
 

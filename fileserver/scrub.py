@@ -25,6 +25,8 @@ from .errors import ChunkNotFound
 from .fsutil import atomic_write_json
 from .reports import CorruptReports
 from .shards import ServedShard
+from .storage import Backend
+from .storage.cache import CachedBackend
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,7 @@ class Scrubber:
         digest = hashlib.sha256()
         size = 0
         try:
-            with shard.backend.open(name) as blocks:
+            with _scrubbed(shard).open(name) as blocks:
                 for block in blocks:
                     digest.update(block)
                     size += len(block)
@@ -162,3 +164,15 @@ class Scrubber:
         self._reports.add(shard.name, name)
         log.error("corrupt chunk quarantined", extra={"kv": {"shard": shard.name, "chunk": name, "bytes": size}})
         return Checked(size, damaged=True)
+
+
+def _scrubbed(shard: ServedShard) -> Backend:
+    """Return what to re-hash: behind a cache, the cloud copy itself.
+
+    Reading through the cache would fill it with every chunk (evicting the ones in
+    use) and refuse a damaged cloud copy instead of letting the scrub quarantine it.
+    Cached and queued copies need no scrub: each is re-hashed whenever it is read
+    or flushed.
+    """
+    backend = shard.backend
+    return backend.inner if isinstance(backend, CachedBackend) else backend

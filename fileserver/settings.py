@@ -5,7 +5,8 @@ stops the fileserver with a message naming the file, the table and the key::
 
     [server]       url, public_key             the central server and its ticket-signing key
     [cluster]      id, name, generation, credential (secret)
-    [[shards]]     name, read, write, backend, plus the backend's own keys (local: path)
+    [[shards]]     name, read, write, backend, plus the backend's own keys (local: path);
+                   a cloud shard may add cache_dir, cache_bytes, write_back (a local cache)
     [fileserver]   bind, public_url, data_dir, heartbeat_interval, workers, threads,
                    max_chunk_size, scrub_bytes_per_second, scrub_interval, log_level
 
@@ -32,6 +33,7 @@ from protocol.settings import SettingsError, load, read_toml
 from protocol.signing import SigningKey, key_id
 
 from . import storage
+from .storage.cache import CacheOptions
 
 ENV_PREFIX = "COFFER_FS_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -122,6 +124,8 @@ class ShardSettings:
     backend: str
     options: Any
     """The backend's own settings, an instance of its ``Options`` dataclass."""
+    cache: CacheOptions | None = None
+    """The local cache in front of a cloud backend, if the table sets ``cache_dir``."""
 
 
 @dataclass(frozen=True)
@@ -253,15 +257,38 @@ def _shards(value: object, source: str) -> tuple[ShardSettings, ...]:
             _ShardKeys, {k: v for k, v in item.items() if k in common_names}, env_prefix="", source=where, environ={}
         )
         where = f"{source} [[shards]] {keys.name!r}"
+        cache = _cache(keys.backend, {k: v for k, v in item.items() if k in CACHE_KEYS}, where)
         try:
             options = storage.parse_options(
-                keys.backend, {k: v for k, v in item.items() if k not in common_names}, source=where
+                keys.backend,
+                {k: v for k, v in item.items() if k not in common_names and k not in CACHE_KEYS},
+                source=where,
             )
         except CofferError as exc:
             raise SettingsError(f"{where}: {exc.message}") from exc
-        shards.append(ShardSettings(keys.name, keys.read, keys.write, keys.backend, options))
-    names = [s.name for s in shards]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise SettingsError(f"{source}: shard(s) {', '.join(duplicates)} are listed twice")
+        shards.append(ShardSettings(keys.name, keys.read, keys.write, keys.backend, options, cache))
+    _no_duplicates([s.name for s in shards], f"{source}: shard(s) {{}} are listed twice")
+    _no_duplicates(
+        [s.cache.cache_dir for s in shards if s.cache], f"{source}: cache_dir {{}} is used by more than one shard"
+    )
     return tuple(shards)
+
+
+CACHE_KEYS = frozenset(f.name for f in dataclasses.fields(CacheOptions))
+
+
+def _cache(backend: str, table: dict[str, Any], where: str) -> CacheOptions | None:
+    """Check a shard's cache keys, kept apart so no backend's ``Options`` has to know about caching."""
+    if not table:
+        return None
+    if backend == "local":
+        raise SettingsError(f"{where}: a cache only helps in front of a cloud backend; remove {', '.join(table)}")
+    if not table.get("cache_dir"):
+        raise SettingsError(f"{where}: {', '.join(sorted(table))} need 'cache_dir' (where the local cache lives)")
+    return load(CacheOptions, table, env_prefix="", source=where, environ={})
+
+
+def _no_duplicates(values: list[str], message: str) -> None:
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        raise SettingsError(message.format(", ".join(duplicates)))

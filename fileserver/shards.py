@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from protocol.messages import ShardAnnouncement
 
 from .errors import ShardNotServed, ShardReadOnly, ShardWriteOnly
-from .settings import Settings
+from .settings import Settings, ShardSettings
 from .storage import Backend, create_backend
+from .storage.cache import CachedBackend
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,25 @@ class ServedShard:
     def announcement(self, *, with_free_bytes: bool) -> ShardAnnouncement:
         """Describe this shard for a registration or heartbeat."""
         free = self.free_bytes() if with_free_bytes else None
-        return ShardAnnouncement(self.name, self.read, self.write, self.backend.kind, free)
+        backend = self.backend
+        if not isinstance(backend, CachedBackend):
+            return ShardAnnouncement(self.name, self.read, self.write, backend.kind, free)
+        try:
+            stats = backend.stats()
+        except OSError as exc:
+            log.warning("cannot read the cache's figures", extra={"kv": {"shard": self.name, "error": exc}})
+            return ShardAnnouncement(self.name, self.read, self.write, backend.inner.kind, free)
+        return ShardAnnouncement(
+            self.name,
+            self.read,
+            self.write,
+            backend.inner.kind,
+            free,
+            queue_depth=stats.pending if backend.write_back else None,
+            cache_bytes=stats.cached_bytes,
+            cache_hits=stats.hits,
+            cache_misses=stats.misses,
+        )
 
     def free_bytes(self) -> int | None:
         """Return the backend's free space, or None if it cannot tell right now (a failing disk)."""
@@ -46,15 +66,7 @@ class Shards:
     def open(cls, settings: Settings) -> Shards:
         """Create the backend of every configured shard (directories are made as needed)."""
         return cls(
-            {
-                s.name: ServedShard(
-                    s.name,
-                    s.read,
-                    s.write,
-                    create_backend(s.backend, s.options, shard=s.name, data_dir=settings.data_dir),
-                )
-                for s in settings.shards
-            }
+            {s.name: ServedShard(s.name, s.read, s.write, _backend(s, settings.data_dir)) for s in settings.shards}
         )
 
     def __iter__(self) -> Iterator[ServedShard]:
@@ -72,8 +84,21 @@ class Shards:
             raise ShardReadOnly(f"shard {name!r} is read-only on this fileserver: upload to another one")
         return shard
 
+    def cached(self) -> list[CachedBackend]:
+        """Return the backends with a local cache (the agent's flusher drains their write-back queues)."""
+        return [s.backend for s in self if isinstance(s.backend, CachedBackend)]
+
     def _get(self, name: str) -> ServedShard:
         shard = self._shards.get(name)
         if shard is None:
             raise ShardNotServed(f"this fileserver does not serve shard {name!r}: ask the server which fileservers do")
         return shard
+
+
+def _backend(shard: ShardSettings, data_dir: Path) -> Backend:
+    """Create a shard's backend, wrapped in its local cache if the config asks for one."""
+    backend = create_backend(shard.backend, shard.options, shard=shard.name, data_dir=data_dir)
+    if shard.cache is None:
+        return backend
+    c = shard.cache
+    return CachedBackend(backend, data_dir / c.cache_dir, c.cache_bytes, c.write_back)

@@ -13,6 +13,8 @@ MAX_SHARDS = 256
 MAX_CORRUPT_REPORTS = 1000
 MAX_URL = 2048
 BACKENDS = ("local", "s3", "gcs", "azure")
+CACHE_FIELDS = ("queue_depth", "cache_bytes", "cache_hits", "cache_misses")
+"""Optional per-shard figures of a local cache; absent for a shard without one (and from older fileservers)."""
 
 
 def _int(body: dict[str, Any], key: str, *, optional: bool = False) -> int | None:
@@ -40,15 +42,25 @@ class ShardAnnouncement:
     write: bool
     backend: str = "local"
     free_bytes: int | None = None
+    queue_depth: int | None = None
+    """Chunks acknowledged but not yet in the cloud (a write-back cache only)."""
+    cache_bytes: int | None = None
+    """Bytes in the local read cache (a cached shard only), with the hit and miss totals since start."""
+    cache_hits: int | None = None
+    cache_misses: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "name": self.name,
             "read": self.read,
             "write": self.write,
             "backend": self.backend,
             "free_bytes": self.free_bytes,
         }
+        for key in CACHE_FIELDS:
+            if getattr(self, key) is not None:
+                body[key] = getattr(self, key)
+        return body
 
 
 def parse_shards(value: object) -> list[ShardAnnouncement]:
@@ -71,6 +83,10 @@ def parse_shards(value: object) -> list[ShardAnnouncement]:
                 write=write,
                 backend=backend,
                 free_bytes=_int(item, "free_bytes", optional=True),
+                queue_depth=_int(item, "queue_depth", optional=True),
+                cache_bytes=_int(item, "cache_bytes", optional=True),
+                cache_hits=_int(item, "cache_hits", optional=True),
+                cache_misses=_int(item, "cache_misses", optional=True),
             )
         )
     if len({s.name for s in shards}) != len(shards):

@@ -19,6 +19,7 @@ import pytest
 
 from fileserver.errors import BackendUnavailable, BadRange, ChunkNotFound, HashMismatch, SizeMismatch
 from fileserver.storage import BLOCK_SIZE, Backend, backend_class, known_kinds
+from fileserver.storage.cache import CachedBackend
 from fileserver.storage.local import LocalBackend
 from protocol.errors import ProtocolError
 from tests.backends.azure_emulator import make_azure_store
@@ -32,26 +33,45 @@ def _local(tmp_path: Path) -> Store:
     return Store(backend, lambda: sorted(os.listdir(tmp_path / "chunks" / "tmp")))
 
 
+def cached(make: Callable[[Any, Path], Store], *, write_back: bool) -> Callable[[Any, Path], Store]:
+    """Return a maker of *make*'s store behind a local cache; its leftovers include the cache's temp files."""
+
+    def make_cached(emulator: Any, tmp_path: Path) -> Store:
+        inner = make(emulator, tmp_path)
+        backend = CachedBackend(inner.backend, tmp_path / "cache", 64 << 20, write_back)
+        return Store(backend, lambda: inner.leftovers() + sorted(os.listdir(backend.files.tmp)))
+
+    return make_cached
+
+
 BACKENDS = [
     pytest.param("local", id="local"),
     pytest.param("s3", id="s3", marks=pytest.mark.slow),
     pytest.param("gcs", id="gcs", marks=pytest.mark.slow),
     pytest.param("azure", id="azure", marks=pytest.mark.slow),
+    pytest.param("s3+cache", id="s3+cache", marks=pytest.mark.slow),
+    pytest.param("s3+write-back", id="s3+write-back", marks=pytest.mark.slow),
 ]
 MAKERS: dict[str, Callable[[Any, Path], Store]] = {
     "s3": make_s3_store,
     "gcs": make_gcs_store,
     "azure": make_azure_store,
+    "s3+cache": cached(make_s3_store, write_back=False),
+    "s3+write-back": cached(make_s3_store, write_back=True),
 }
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """A fresh, empty store of each kind; cloud kinds live on their emulator, started once per session."""
+    """A fresh, empty store of each kind; cloud kinds live on their emulator, started once per session.
+
+    ``kind+cache`` is the cloud kind behind a write-through :class:`CachedBackend`, ``kind+write-back``
+    behind a write-back one: a cache must keep the whole contract too.
+    """
     kind: str = request.param
     if kind == "local":
         return _local(tmp_path)
-    return MAKERS[kind](request.getfixturevalue(f"{kind}_emulator"), tmp_path)
+    return MAKERS[kind](request.getfixturevalue(f"{kind.split('+')[0]}_emulator"), tmp_path)
 
 
 def put(backend: Backend, data: bytes, name: str | None = None, size: int | None = None) -> bool:
