@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from ..errors import BadRange, ChunkNotFound, StorageUnavailable, UploadRejected
 from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader
 from .cachedir import CacheDir, CacheStats, file_hash
-from .local import _FileBlocks
+from .local import FileBlocks
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def _serve(f: BinaryIO, start: int, length: int | None) -> ChunkStream:
     except BaseException:
         f.close()
         raise
-    return _FileBlocks(f, length)
+    return FileBlocks(f, length)
 
 
 def _touch(path: Path) -> None:

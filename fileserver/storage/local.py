@@ -38,7 +38,7 @@ class LocalOptions:
     """Where the chunks go, relative to ``data_dir`` unless absolute; default ``chunks/<shard>``."""
 
 
-class _FileBlocks(ChunkStream):
+class FileBlocks(ChunkStream):
     """Yield *remaining* bytes of an open file in 1 MiB blocks; close the file when done."""
 
     def __init__(self, f: BinaryIO, remaining: int):
@@ -137,7 +137,7 @@ class LocalBackend(Backend):
         except BaseException:
             f.close()
             raise
-        return _FileBlocks(f, length)
+        return FileBlocks(f, length)
 
     def _stat(self, name: str) -> ChunkStat:
         try:
