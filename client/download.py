@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -274,12 +275,15 @@ class _Job:
             if fs is None:
                 raise self._unavailable(chunk, bad)
             generation, ticket = self.channel.generation, self.channel.tickets.get(chunk.hash, "")
-            self.balancer.started(fs.id)
-            began = down.clock()
             try:
-                blob = down.chunks.get(fs.url, self.layout.shard, self.layout.file_id, chunk.hash, ticket, chunk.size)
+                blob = self.balancer.attempt(
+                    fs.id,
+                    partial(
+                        down.chunks.get, fs.url, self.layout.shard, self.layout.file_id, chunk.hash, ticket, chunk.size
+                    ),
+                    len,
+                )
             except errors.FileserverUnavailable as exc:
-                self.balancer.failed(fs.id)
                 failures += 1
                 if failures >= down.max_attempts:
                     raise errors.TransferFailed(
@@ -292,20 +296,14 @@ class _Job:
                         self.stop.wait(backoff_delay(failures, down.rng))
                 continue
             except errors.ChunkAbsent:
-                self.balancer.released(fs.id)
                 absent.add(fs.id)
                 continue
             except errors.TicketRejected:
-                self.balancer.released(fs.id)
                 if renewed:
                     raise
                 renewed = True
                 self.channel.renew(generation)
                 continue
-            except BaseException:
-                self.balancer.released(fs.id)
-                raise
-            self.balancer.finished(fs.id, len(blob), down.clock() - began)
             problem = self._check_and_write(chunk, blob)
             if problem is not None:
                 log.warning("chunk failed verification", extra={"kv": {"chunk": chunk.index, "fs": fs.url}})

@@ -31,7 +31,11 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from .errors import FileserverUnavailable
+
+T = TypeVar("T")
 
 DEFAULT_THROUGHPUT = 50e6
 """Bytes per second assumed for a fileserver before anything has been measured."""
@@ -180,6 +184,25 @@ class Balancer:
             o.in_flight = max(0, o.in_flight - 1)
             o.failures += 1
             o.cooldown_until = self._clock() + self.cooldown(o.failures)
+
+    def attempt(self, fs_id: str, call: Callable[[], T], nbytes: Callable[[T], int]) -> T:
+        """Make one request to *fs_id* and keep the books: in flight while it runs, then finished or not.
+
+        A :class:`~client.errors.FileserverUnavailable` counts against the fileserver
+        (cooldown); any other error says nothing about it and only ends the request.
+        """
+        self.started(fs_id)
+        began = self._clock()
+        try:
+            result = call()
+        except FileserverUnavailable:
+            self.failed(fs_id)
+            raise
+        except BaseException:
+            self.released(fs_id)
+            raise
+        self.finished(fs_id, nbytes(result), self._clock() - began)
+        return result
 
     def released(self, fs_id: str) -> None:
         """Record a transfer that ended saying nothing about the fileserver (a 404, a bad ticket)."""

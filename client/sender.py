@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from . import crypto, errors
 from .channels import PutChannel, Stopped
@@ -46,7 +46,6 @@ class ChunkSender:
     copies: int
     max_attempts: int
     stop: threading.Event
-    clock: Callable[[], float]
     rng: random.Random
 
     def send(self, index: int, blob: bytes) -> Sent:
@@ -67,25 +66,22 @@ class ChunkSender:
                     f"{len(holders)} live one(s) could take it"
                 )
             generation, ticket = self.channel.generation, self.channel.ticket
-            self.balancer.started(fs.id)
-            began = self.clock()
             try:
-                stored = self.chunks.put(fs.url, fs.id, self.shard, self.file_id, chunk_hash, blob, ticket)
+                stored = self.balancer.attempt(
+                    fs.id,
+                    partial(self.chunks.put, fs.url, fs.id, self.shard, self.file_id, chunk_hash, blob, ticket),
+                    lambda _: len(blob),
+                )
             except errors.FileserverUnavailable as exc:
                 failures += 1
                 self._failed(fs, index, failures, exc, exclude)
                 continue
             except errors.TicketRejected:
-                self.balancer.released(fs.id)
                 if renewed:
                     raise
                 renewed = True
                 self.channel.renew(generation)
                 continue
-            except BaseException:
-                self.balancer.released(fs.id)
-                raise
-            self.balancer.finished(fs.id, len(blob), self.clock() - began)
             holders.append(fs)
             receipts.append(stored.receipt)
         return Sent(index, chunk_hash, len(blob), tuple(receipts), tuple(h.url for h in holders), failures)
@@ -93,7 +89,6 @@ class ChunkSender:
     def _failed(
         self, fs: FileserverInfo, index: int, failures: int, exc: errors.FileserverUnavailable, exclude: set[str]
     ) -> None:
-        self.balancer.failed(fs.id)
         log.warning("chunk upload failed", extra={"kv": {"chunk": index, "fs": fs.url, "error": exc.code}})
         if failures >= self.max_attempts:
             raise errors.TransferFailed(

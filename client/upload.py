@@ -312,7 +312,6 @@ class _Job:
             opts.copies,
             opts.max_attempts,
             self.stop,
-            up.clock,
             up.rng,
         )
 

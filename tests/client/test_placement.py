@@ -207,3 +207,56 @@ def test_from_json_reads_the_servers_listing() -> None:
         {"id": "x", "url": "http://h:1/", "active_transfers": 2, "bytes_per_s": 5, "free_bytes": None, "last_seen": 1}
     )
     assert info == FileserverInfo("x", "http://h:1", 2, 5, None)
+
+
+def test_an_attempt_that_fails_cools_the_fileserver_down_and_passes_the_error_on() -> None:
+    import pytest
+
+    from client.errors import FileserverUnavailable
+
+    b = balancer(1)
+
+    def outage() -> bytes:
+        raise FileserverUnavailable("down")
+
+    with pytest.raises(FileserverUnavailable):
+        b.attempt("fs0", outage, len)
+    assert b.all_cooling()
+
+
+def test_an_attempt_refused_for_another_reason_only_ends_the_request() -> None:
+    import pytest
+
+    b = balancer(1)
+
+    def refused() -> bytes:
+        raise KeyError("a bad ticket, say")
+
+    for _ in range(3):
+        with pytest.raises(KeyError):
+            b.attempt("fs0", refused, len)
+    assert not b.all_cooling()
+    assert b.choose() is not None
+
+
+def test_a_successful_attempt_returns_its_result_and_ends_a_cooldown() -> None:
+    from client.errors import FileserverUnavailable
+
+    clock = Clock()
+    b = balancer(1, clock=clock)
+
+    def outage() -> bytes:
+        raise FileserverUnavailable("down")
+
+    try:
+        b.attempt("fs0", outage, len)
+    except FileserverUnavailable:
+        pass
+    assert b.all_cooling()
+
+    def fetch() -> bytes:
+        clock.now += 0.5
+        return b"x" * 1000
+
+    assert b.attempt("fs0", fetch, len) == b"x" * 1000
+    assert not b.all_cooling()
