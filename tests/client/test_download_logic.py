@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,33 +13,13 @@ from client import crypto, errors, resume
 from client.coffer import Coffer
 from client.layout import check_layout, safe_name
 
-from .fakenet import SERVER, FakeNet, refuse_connections
+from .fakenet import FakeNet, refuse_connections
 
 CHUNK = 1000
 
 
 class Interrupt(Exception):
     pass
-
-
-@pytest.fixture
-def net() -> FakeNet:
-    return FakeNet(fileservers=3)
-
-
-@pytest.fixture
-def coffer(net: FakeNet, tmp_path: Path) -> Iterator[Coffer]:
-    transport = net.transport()
-    c = Coffer(
-        SERVER,
-        "token",
-        crypto.UserKeys.generate(),
-        config_dir=tmp_path / "config",
-        transport=transport,
-        chunk_transport=transport,
-    )
-    yield c
-    c.close()
 
 
 def uploaded(coffer: Coffer, tmp_path: Path, size: int, **options: Any) -> tuple[str, bytes]:

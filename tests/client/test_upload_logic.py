@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,33 +14,13 @@ from client.coffer import Coffer
 from client.upload import UploadOptions
 from protocol.encoding import b64decode
 
-from .fakenet import SERVER, USER_ID, FakeNet, answer, refuse_connections
+from .fakenet import USER_ID, FakeNet, answer, refuse_connections
 
 CHUNK = 1000
 
 
 class Interrupt(Exception):
     pass
-
-
-@pytest.fixture
-def net() -> FakeNet:
-    return FakeNet(fileservers=3)
-
-
-@pytest.fixture
-def coffer(net: FakeNet, tmp_path: Path) -> Iterator[Coffer]:
-    transport = net.transport()
-    c = Coffer(
-        SERVER,
-        "token",
-        crypto.UserKeys.generate(),
-        config_dir=tmp_path / "config",
-        transport=transport,
-        chunk_transport=transport,
-    )
-    yield c
-    c.close()
 
 
 def source(tmp_path: Path, size: int, name: str = "data.bin") -> Path:
