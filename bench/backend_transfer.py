@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fileserver.storage.local import LocalBackend
+from protocol.ids import chunk_name, new_id
 from tests.backends.azure_emulator import AzureEmulator, make_azure_store
 from tests.backends.gcs_emulator import GcsEmulator, make_gcs_store
 from tests.backends.s3_emulator import MotoEmulator, make_s3_store
@@ -34,7 +35,7 @@ def run(store: Store, blobs: list[tuple[str, bytes]]) -> tuple[float, float]:
     """Return (PUT, GET) MB/s for storing then reading every blob once, sequentially."""
     started = time.perf_counter()
     for name, data in blobs:
-        store.backend.put(name, io.BytesIO(data), len(data), name)
+        store.backend.put(name, io.BytesIO(data), len(data))
     put = time.perf_counter() - started
     started = time.perf_counter()
     for name, data in blobs:
@@ -67,7 +68,7 @@ def main() -> int:
             blobs = []
             for _ in range(args.chunks):
                 data = os.urandom(CHUNK)
-                blobs.append((hashlib.sha256(data).hexdigest(), data))
+                blobs.append((chunk_name(new_id(), hashlib.sha256(data).hexdigest()), data))
             for kind, make in makers.items():
                 put, get = run(make(root / f"{kind}-{r}"), blobs)
                 figures.setdefault(f"{kind}_put", []).append(put)

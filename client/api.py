@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -18,15 +21,28 @@ from .crypto import UserKeys, wrap_private_key
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Below gunicorn's 2 s keep-alive, so we never send on a connection the server is closing.
 LIMITS = httpx.Limits(max_keepalive_connections=16, keepalive_expiry=1.5)
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+RATE_LIMIT_RETRIES = 3
+"""Times a request safe to repeat is sent again after a 429, each after the wait the server asked for."""
+MAX_RATE_LIMIT_WAIT = 30.0
+"""A 429 asking for a longer wait than this is raised at once: the user decides, not a silent sleep."""
 
 
 class ServerClient:
     """A thin, typed wrapper around the server's JSON API; one per server URL and session."""
 
-    def __init__(self, url: str, token: str | None = None, *, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.url = url.rstrip("/")
         self.token = token
         self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT, limits=LIMITS, transport=transport)
+        self._sleep = sleep
 
     def close(self) -> None:
         self._http.close()
@@ -37,17 +53,47 @@ class ServerClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        *,
+        retry: bool | None = None,
+    ) -> Any:
+        """Send one API request and return its JSON answer, or raise the error it carries.
+
+        A 429 on a request that is safe to repeat (*retry*, which defaults to whether
+        *method* is idempotent) is sent again after the ``Retry-After`` the server
+        asked for, up to :data:`RATE_LIMIT_RETRIES` times while each wait is at most
+        :data:`MAX_RATE_LIMIT_WAIT`; otherwise it is raised as
+        :class:`~client.errors.RateLimited`, saying when to try again.
+        """
+        again = method in IDEMPOTENT if retry is None else retry
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            response = self._send(method, path, body, params)
+            if response.status_code != 429 or not again or attempt == RATE_LIMIT_RETRIES:
+                break
+            wait = retry_after(response.headers)
+            if wait is None or wait > MAX_RATE_LIMIT_WAIT:
+                break
+            self._sleep(wait)
+        return self._answer(response, path)
+
+    def _send(self, method: str, path: str, body: Any, params: dict[str, str] | None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         content = json.dumps(body).encode() if body is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = self._http.request(method, path, content=content, headers=headers, params=params)
+            return self._http.request(method, path, content=content, headers=headers, params=params)
         except httpx.TransportError as exc:
             raise errors.ConnectionFailed(
                 f"cannot reach the server at {self.url} ({type(exc).__name__}): is it running, and is the URL right?"
             ) from exc
+
+    def _answer(self, response: httpx.Response, path: str) -> Any:
         if response.status_code == 204:
             return None
         try:
@@ -57,7 +103,8 @@ class ServerClient:
         if response.is_error:
             parsed = parse_error_body(data)
             code, message = parsed or ("http_error", f"HTTP {response.status_code} from {self.url}{path}")
-            raise errors.from_response(response.status_code, code, message)
+            wait = retry_after(response.headers, data) if response.status_code == 429 else None
+            raise errors.from_response(response.status_code, code, message, wait)
         return data
 
     def login(self, username: str, password: str) -> dict[str, Any]:
@@ -70,6 +117,24 @@ class ServerClient:
         )
         self.token = result["token"]
         return result
+
+
+def retry_after(headers: Mapping[str, str], body: Any = None, *, now: float | None = None) -> float | None:
+    """Return the seconds a 429 (or 503) asks us to wait: ``Retry-After`` in seconds or as a date, else the body's."""
+    value = headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    if value:
+        try:
+            when = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(0.0, when - (time.time() if now is None else now))
+    seconds = body.get("retry_after") if isinstance(body, dict) else None
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
+        return float(seconds)
+    return None
 
 
 def new_user_body(username: str, password: str, role: str) -> dict[str, str]:

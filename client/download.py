@@ -43,7 +43,7 @@ from . import crypto, errors, resume
 from .api import ServerClient
 from .channels import GetChannel, Stopped
 from .layout import ChunkRef, Layout, OpenedFile, check_layout, open_record, safe_name
-from .placement import Balancer, FileserverInfo, backoff_delay
+from .placement import MAX_BUSY, Balancer, FileserverInfo, backoff_delay
 from .transfer_http import ChunkClient, call
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class _Job:
         down = self.down
         bad: dict[str, str] = {}
         absent: set[str] = set()
-        failures = 0
+        failures = busy = 0
         renewed = False
         while True:
             if self.stop.is_set():
@@ -283,6 +283,10 @@ class _Job:
                     ),
                     len,
                 )
+            except errors.FileserverBusy as exc:
+                busy += 1
+                self._busy(chunk, busy, exc, set(bad) | absent)
+                continue
             except errors.FileserverUnavailable as exc:
                 failures += 1
                 if failures >= down.max_attempts:
@@ -309,7 +313,17 @@ class _Job:
                 log.warning("chunk failed verification", extra={"kv": {"chunk": chunk.index, "fs": fs.url}})
                 bad[fs.id] = f"{fs.url} ({problem})"
                 continue
-            return chunk.index, fs.url, failures
+            return chunk.index, fs.url, failures + busy
+
+    def _busy(self, chunk: ChunkRef, busy: int, exc: errors.FileserverBusy, exclude: set[str]) -> None:
+        """A busy fileserver is not failing: try another; when all are resting, wait for the first to have room."""
+        if busy >= MAX_BUSY:
+            raise errors.TransferFailed(
+                f"chunk {chunk.index}: the fileservers answered busy {busy} times; last: {exc.message}. "
+                "They are overloaded: run the same download again later, it resumes"
+            ) from exc
+        if self.balancer.all_cooling(exclude=exclude):
+            self.stop.wait(self.balancer.ready_in(exclude=exclude))
 
     def _check_and_write(self, chunk: ChunkRef, blob: bytes) -> str | None:
         """Check, open and write one chunk; return what is wrong with it instead, if anything."""

@@ -7,11 +7,13 @@ CofferError (protocol.errors)
     │   ├── TransferFailed     exit 3   a chunk could not be moved after its retries
     │   │   └── NoLiveFileserver        no live fileserver can take or serve the shard
     │   └── FileserverUnavailable       one fileserver failed (internal: the engine tries another)
+    │       └── FileserverBusy          429: at its transfer limit; try another or come back after retry_after
     ├── NotLoggedIn            exit 4   no stored session: run `coffer login`
     └── ApiError               exit 1   the server answered with an error body
         ├── AuthError          exit 4   401: the session or credentials are not valid
         ├── PermissionDenied   exit 5   403
-        ├── NotFoundError      exit 6   404
+        ├── NotFoundError      exit 6   404, or 410 (expired)
+        ├── RateLimited        exit 1   429: too many requests or failed logins; the message says when to retry
         └── FileserverRefused  exit 1   a fileserver refused a chunk for a reason a retry cannot fix
             ├── TicketRejected          401 ticket_expired/ticket_revoked (internal: fetch a new ticket)
             └── ChunkAbsent             404: this fileserver does not hold the chunk (internal)
@@ -20,6 +22,8 @@ IntegrityError (exit 7, ciphertext or a record that fails its checks) lives in c
 """
 
 from __future__ import annotations
+
+import math
 
 from protocol.errors import CofferError
 
@@ -60,6 +64,16 @@ class FileserverUnavailable(ConnectionFailed):
     code = "fileserver_unavailable"
 
 
+class FileserverBusy(FileserverUnavailable):
+    """The fileserver runs as many transfers as it may: the engine tries another, or this one after ``retry_after``."""
+
+    code = "fileserver_busy"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None):
+        super().__init__(message, code=code, status=429)
+        self.retry_after = retry_after
+
+
 class ApiError(ClientError):
     """The server answered with ``{"error": code, "message": ...}``; ``code`` is its code."""
 
@@ -76,6 +90,14 @@ class NotFoundError(ApiError):
     exit_code = 6
 
 
+class RateLimited(ApiError):
+    """The server refused for now (429); ``retry_after`` is the seconds it asked us to wait, if it said."""
+
+    def __init__(self, message: str, *, code: str, retry_after: float | None):
+        super().__init__(message, code=code, status=429)
+        self.retry_after = retry_after
+
+
 class FileserverRefused(ApiError):
     """A fileserver refused a transfer with a 4xx that another attempt would not change."""
 
@@ -88,9 +110,35 @@ class ChunkAbsent(FileserverRefused):
     """This fileserver does not hold the chunk."""
 
 
-_BY_STATUS: dict[int, type[ApiError]] = {401: AuthError, 403: PermissionDenied, 404: NotFoundError}
+_BY_STATUS: dict[int, type[ApiError]] = {401: AuthError, 403: PermissionDenied, 404: NotFoundError, 410: NotFoundError}
 
 
-def from_response(status: int, code: str, message: str) -> ApiError:
+def from_response(status: int, code: str, message: str, retry_after: float | None = None) -> ApiError:
     """Turn an error answer back into the matching exception (the inverse of the server's mapping)."""
+    if status == 429:
+        return RateLimited(rate_limit_message(code, message, retry_after), code=code, retry_after=retry_after)
     return _BY_STATUS.get(status, ApiError)(message, code=code, status=status)
+
+
+def rate_limit_message(code: str, message: str, retry_after: float | None) -> str:
+    """Say what a 429 means for the person at the keyboard, and how long to wait."""
+    wait = f"in {human_seconds(retry_after)}" if retry_after is not None else "later"
+    if code == "login_locked":
+        return (
+            "logins for this name or from this address are locked after repeated failed attempts: "
+            f"try again {wait}, or ask an administrator"
+        )
+    if code == "login_throttled":
+        return f"too many failed logins for this name or from this address: try again {wait}"
+    if retry_after is None:
+        return f"the server is limiting requests: {message}"
+    return f"the server is limiting requests from this client: try again {wait}"
+
+
+def human_seconds(seconds: float) -> str:
+    """Render a wait for people: ``45 s``, ``15 min``, ``2 h``."""
+    if seconds < 90:
+        return f"{max(1, math.ceil(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{math.ceil(seconds / 60)} min"
+    return f"{math.ceil(seconds / 3600)} h"

@@ -18,7 +18,9 @@ first chunks and many clients do not all start on the same one.
 
 A fileserver that fails is put in cooldown, exponential in its consecutive
 failures and capped; it is skipped while any other candidate is healthy. A
-success ends the cooldown.
+success ends the cooldown. A fileserver that answers "busy" (429, at its transfer
+limit) is not failing: it rests for the ``Retry-After`` it asked for (capped) and
+its failure count is left alone.
 
 Pure: no sockets, no clock or randomness it was not given. Thread-safe, since
 the transfer workers report to it concurrently.
@@ -33,7 +35,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .errors import FileserverUnavailable
+from .errors import FileserverBusy, FileserverUnavailable
 
 T = TypeVar("T")
 
@@ -42,6 +44,8 @@ DEFAULT_THROUGHPUT = 50e6
 EWMA_WEIGHT = 0.3
 COOLDOWN_BASE = 1.0
 COOLDOWN_CAP = 30.0
+MAX_BUSY = 100
+"""Busy answers one chunk may meet before the transfer gives up (each waits out a Retry-After when all are busy)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,26 @@ class Balancer:
             o.failures += 1
             o.cooldown_until = self._clock() + self.cooldown(o.failures)
 
+    def busy(self, fs_id: str, retry_after: float | None) -> None:
+        """Record a "busy" answer: rest the fileserver for the time it asked (capped), without counting a failure."""
+        with self._lock:
+            if (o := self._fs.get(fs_id)) is None:
+                return
+            o.in_flight = max(0, o.in_flight - 1)
+            rest = min(self._cap, max(0.0, retry_after if retry_after is not None else self._base))
+            o.cooldown_until = max(o.cooldown_until, self._clock() + rest)
+
+    def ready_in(self, among: Collection[str] | None = None, exclude: Collection[str] = ()) -> float:
+        """Return the seconds until the first candidate (as :meth:`choose` counts them) ends its cooldown."""
+        with self._lock:
+            now = self._clock()
+            ends = [
+                o.cooldown_until
+                for o in self._fs.values()
+                if (among is None or o.info.id in among) and o.info.id not in exclude
+            ]
+            return max(0.0, min(ends) - now) if ends else 0.0
+
     def attempt(self, fs_id: str, call: Callable[[], T], nbytes: Callable[[T], int]) -> T:
         """Make one request to *fs_id* and keep the books: in flight while it runs, then finished or not.
 
@@ -195,6 +219,9 @@ class Balancer:
         began = self._clock()
         try:
             result = call()
+        except FileserverBusy as exc:
+            self.busy(fs_id, exc.retry_after)
+            raise
         except FileserverUnavailable:
             self.failed(fs_id)
             raise

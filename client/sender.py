@@ -2,10 +2,13 @@
 
 Each attempt goes to the fileserver the :class:`~client.placement.Balancer` expects to
 finish first, excluding those that already hold a copy. A fileserver that does not
-answer, or answers 5xx, 507 or 429, is cooled down and the chunk goes elsewhere at
+answer, or answers 5xx or 507, is cooled down and the chunk goes elsewhere at
 once; only when every fileserver is cooling is the live list asked for again and the
 attempt delayed (capped exponential backoff with jitter). ``max_attempts`` failures
 end with :class:`~client.errors.TransferFailed`. A refused ticket is renewed once.
+A busy fileserver (429) is not a failure: the chunk goes elsewhere, and when every
+fileserver is busy it waits for the first ``Retry-After`` to end (at most
+:data:`~client.placement.MAX_BUSY` busy answers per chunk).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from functools import partial
 
 from . import crypto, errors
 from .channels import PutChannel, Stopped
-from .placement import Balancer, FileserverInfo, backoff_delay
+from .placement import MAX_BUSY, Balancer, FileserverInfo, backoff_delay
 from .transfer_http import ChunkClient
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ class ChunkSender:
         chunk_hash = crypto.chunk_hash(blob)
         holders: list[FileserverInfo] = []
         receipts: list[str] = []
-        failures = 0
+        failures = busy = 0
         renewed = False
         while len(receipts) < self.copies:
             if self.stop.is_set():
@@ -72,6 +75,10 @@ class ChunkSender:
                     partial(self.chunks.put, fs.url, fs.id, self.shard, self.file_id, chunk_hash, blob, ticket),
                     lambda _: len(blob),
                 )
+            except errors.FileserverBusy as exc:
+                busy += 1
+                self._busy(index, busy, exc, exclude)
+                continue
             except errors.FileserverUnavailable as exc:
                 failures += 1
                 self._failed(fs, index, failures, exc, exclude)
@@ -84,7 +91,17 @@ class ChunkSender:
                 continue
             holders.append(fs)
             receipts.append(stored.receipt)
-        return Sent(index, chunk_hash, len(blob), tuple(receipts), tuple(h.url for h in holders), failures)
+        return Sent(index, chunk_hash, len(blob), tuple(receipts), tuple(h.url for h in holders), failures + busy)
+
+    def _busy(self, index: int, busy: int, exc: errors.FileserverBusy, exclude: set[str]) -> None:
+        """Move on to another fileserver; when all are resting, wait for the first to have room."""
+        if busy >= MAX_BUSY:
+            raise errors.TransferFailed(
+                f"chunk {index}: the fileservers answered busy {busy} times; last: {exc.message}. "
+                "They are overloaded: run the same upload again later, it resumes"
+            ) from exc
+        if self.balancer.all_cooling(exclude=exclude):
+            self.stop.wait(self.balancer.ready_in(exclude=exclude))
 
     def _failed(
         self, fs: FileserverInfo, index: int, failures: int, exc: errors.FileserverUnavailable, exclude: set[str]

@@ -28,7 +28,7 @@ from protocol.errors import ProtocolError, parse_error_body
 from protocol.wire import TICKET_SCHEME
 
 from . import errors
-from .api import ServerClient
+from .api import IDEMPOTENT, ServerClient, retry_after
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 KEEPALIVE_EXPIRY = 1.5
@@ -164,7 +164,10 @@ class ChunkClient:
             parsed = None
         code, message = parsed or ("http_error", f"HTTP {status}")
         where = _origin(url)
-        if status >= 500 or status in (408, 429) or code in RETRY_ELSEWHERE:
+        if status == 429:
+            wait = retry_after(response.headers)
+            raise errors.FileserverBusy(f"{where}: {message}", code=code, retry_after=wait)
+        if status >= 500 or status == 408 or code in RETRY_ELSEWHERE:
             raise errors.FileserverUnavailable(f"{where}: {message}", code=code, status=status)
         if status == 401 and code in TICKET_CODES:
             raise errors.TicketRejected(f"{where}: {message}", code=code, status=status)
@@ -178,19 +181,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.host}:{parts.port}" if parts.port else f"{parts.scheme}://{parts.host}"
 
 
-IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE"}
-
-
 def call(api: ServerClient, method: str, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
     """Call the server's JSON API; send an idempotent request once more if the connection was dropped.
 
     *retry* defaults to whether *method* is idempotent; pass True for a POST that is
-    safe to repeat (asking for tickets).
+    safe to repeat (asking for tickets). The same requests wait out a 429 and are
+    sent again (see :meth:`ServerClient.request`).
     """
     again = method in IDEMPOTENT if retry is None else retry
     try:
-        return api.request(method, path, body)
+        return api.request(method, path, body, retry=again)
     except errors.ConnectionFailed as exc:
         if not again or not isinstance(exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError):
             raise
-    return api.request(method, path, body)
+    return api.request(method, path, body, retry=again)

@@ -2,9 +2,11 @@
 
 One agent runs per fileserver (see :mod:`fileserver.agent_process`), never one per
 gunicorn worker. Each round it sends a signed heartbeat with the load the workers
-record in the shared counters, the free space, the chunk count and any chunks the
-scrub quarantined; the answer carries the revoked tickets, which it writes for the
-workers to enforce. When the server is unreachable it keeps trying with capped
+record in the shared counters, the free space, the chunk count, any chunks the
+scrub quarantined and the purges carried out since the last beat; the answer
+carries the revoked tickets, which it writes for the workers to enforce, and purge
+orders, which it hands to the :class:`~fileserver.purger.Purger` without waiting
+for them. When the server is unreachable it keeps trying with capped
 exponential backoff and logs each change of state once (not a line per try); the
 workers meanwhile keep serving every ticket that is still valid.
 """
@@ -22,11 +24,13 @@ import httpx
 
 from protocol import cluster
 from protocol.errors import CofferError, parse_error_body
+from protocol.messages import parse_purges
 
 from . import reports
 from .backoff import Backoff
 from .counters import Totals
 from .identity import Identity
+from .purger import Purger
 from .revocations import FILE_NAME as REVOKED_FILE
 from .revocations import parse_revocations, write_revocations
 from .settings import Settings
@@ -66,6 +70,34 @@ def make_client(settings: Settings, transport: httpx.BaseTransport | None = None
     )
 
 
+def post_signed(
+    client: httpx.Client,
+    settings: Settings,
+    identity: Identity,
+    action: cluster.Action,
+    path: str,
+    body: dict[str, Any],
+    now: float,
+) -> dict[str, Any]:
+    """POST *body* to the server as a cluster-signed *action*; return its JSON answer.
+
+    Raises :class:`ServerRefused` on an error answer, ``ValueError`` on one that
+    is not a JSON object, and httpx's errors when the server cannot be reached.
+    """
+    request = reports.signed(settings, identity, action, body, now)  # SECURITY
+    response = client.post(path, json=request)
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if response.status_code >= 400:
+        code, message = parse_error_body(answer) or ("http_error", f"HTTP {response.status_code}")
+        raise ServerRefused(response.status_code, code, message)
+    if not isinstance(answer, dict):
+        raise ValueError(f"the server's {action} answer is not a JSON object")
+    return answer
+
+
 class Agent:
     def __init__(
         self,
@@ -76,6 +108,7 @@ class Agent:
         client: httpx.Client,
         totals: Callable[[], Totals],
         corrupt: reports.CorruptReports,
+        purger: Purger,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
         census: reports.ChunkCensus | None = None,
@@ -86,6 +119,7 @@ class Agent:
         self._client = client
         self._totals = totals
         self._corrupt = corrupt
+        self._purger = purger
         self._clock = clock
         self._rand = rand
         self._backoff = Backoff(cap=max(settings.fileserver.heartbeat_interval, 1.0))
@@ -148,9 +182,11 @@ class Agent:
         )
 
     def heartbeat(self) -> None:
+        """Send one beat; on an answer, apply its revocations and queue its purge orders (never run them here)."""
         now = self._clock()
         totals = self._totals()
         corrupt = self._corrupt.take()
+        purged = self._purger.take()
         try:
             body = reports.heartbeat_body(
                 self._shards,
@@ -158,27 +194,23 @@ class Agent:
                 bytes_per_s=self._rate.update(totals.bytes, now),
                 chunk_count=self._census.count(totals.created, now),
                 corrupt=corrupt,
+                purged=purged,
             )
             answer = self._post("heartbeat", HEARTBEAT_PATH, body)
         except BaseException:
             self._corrupt.put_back(corrupt)
+            self._purger.put_back(purged)
             raise
-        self._check_clock(answer.get("server_time"), now)
-        self._store_revocations(parse_revocations(answer.get("revoked_tickets", [])))
+        try:
+            self._check_clock(answer.get("server_time"), now)
+            self._store_revocations(parse_revocations(answer.get("revoked_tickets", [])))
+            self._purger.order(parse_purges(answer.get("purge", [])))
+        finally:
+            # The server has the confirmations (it answered 200) even if the rest of its answer is bad.
+            self._purger.delivered(purged)
 
     def _post(self, action: cluster.Action, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        request = reports.signed(self._settings, self._identity, action, body, self._clock())  # SECURITY
-        response = self._client.post(path, json=request)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if response.status_code >= 400:
-            code, message = parse_error_body(answer) or ("http_error", f"HTTP {response.status_code}")
-            raise ServerRefused(response.status_code, code, message)
-        if not isinstance(answer, dict):
-            raise ValueError(f"the server's {action} answer is not a JSON object")
-        return answer
+        return post_signed(self._client, self._settings, self._identity, action, path, body, self._clock())
 
     def _store_revocations(self, revoked: dict[str, int]) -> None:
         if revoked != self._revoked:
@@ -211,6 +243,11 @@ class Agent:
                 )
             elif exc is not None:
                 log.error("heartbeat round failed; retrying with backoff", exc_info=exc, extra={"kv": kv})
+            elif problem == "bad answer":
+                log.error(
+                    "the server's answer breaks the protocol (a different version?); retrying with backoff",
+                    extra={"kv": kv},
+                )
             else:
                 log.error("the server refused this fileserver; retrying with backoff", extra={"kv": kv})
             self._problem = problem

@@ -1,4 +1,4 @@
-"""Run the agent (heartbeats, scrub, write-back flush) once per fileserver, in a process beside the workers.
+"""Run the agent (heartbeats, purges, scrub, reconciliation, write-back flush) once per fileserver, beside the workers.
 
 Why a process forked by the gunicorn master, and not a thread in the master:
 the master forks workers again whenever one dies, and forking a process that
@@ -22,6 +22,7 @@ import os
 import select
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,6 +30,8 @@ from .agent import Agent, make_client
 from .counters import SharedCounters
 from .flusher import DRAIN_TIMEOUT, Flusher
 from .identity import Identity
+from .purger import Purger
+from .reconcile import Reconciler, server_asker
 from .reports import CorruptReports
 from .scrub import Scrubber
 from .settings import Settings
@@ -43,7 +46,12 @@ MASTER_SIGNALS = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTTIN,
 def agent_main(
     settings: Settings, identity: Identity, counters: SharedCounters, master_pid: int, stop: threading.Event
 ) -> int:
-    """Run the heartbeat and scrub threads until *stop* is set, or until the master is gone."""
+    """Run the agent's threads until *stop* is set, or until the master is gone.
+
+    Each job has its own thread, so none waits on another: a purge of a slow bucket
+    or a long reconciliation never delays a heartbeat. The reconciler has its own
+    HTTP client too, so its requests never hold the heartbeat's connections.
+    """
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per heartbeat is noise; failures are ours to log
     served = Shards.open(settings)
     shards = list(served)
@@ -53,11 +61,20 @@ def agent_main(
     scrubber = Scrubber(
         shards, corrupt, rate=fs.scrub_bytes_per_second, interval=fs.scrub_interval, data_dir=settings.data_dir
     )
-    with make_client(settings) as client:
-        agent = Agent(settings, identity, shards, client=client, totals=counters.totals, corrupt=corrupt)
+    purger = Purger(shards)
+    with make_client(settings) as client, make_client(settings) as reconcile_client:
+        agent = Agent(settings, identity, shards, client=client, totals=counters.totals, corrupt=corrupt, purger=purger)
+        reconciler = Reconciler(
+            shards,
+            server_asker(reconcile_client, settings, identity, time.time),
+            interval=fs.reconcile_interval,
+            first_delay=fs.reconcile_delay,
+        )
         threads = [
             threading.Thread(target=_guarded(agent.run, stop), name="heartbeat", daemon=True),
+            threading.Thread(target=_guarded(purger.run, stop), name="purge", daemon=True),
             threading.Thread(target=_guarded(scrubber.run, stop), name="scrub", daemon=True),
+            threading.Thread(target=_guarded(reconciler.run, stop), name="reconcile", daemon=True),
         ]
         if flusher:  # write-back queues to upload: here, so there is one uploader per fileserver
             threads.append(threading.Thread(target=_guarded(flusher.run, stop), name="flush", daemon=True))

@@ -23,7 +23,6 @@ from protocol.errors import CofferError
 from .auth import TicketGate
 from .chunks import ChunkResource
 from .counters import SlotCounters, private_counters
-from .errors import FileserverError
 from .identity import Identity, load_or_create
 from .middleware import HeaderLimit, TransferLog
 from .revocations import FILE_NAME as REVOKED_FILE
@@ -68,7 +67,7 @@ def create_app(
             shards=shards,
             gate=gate,
             identity=identity,
-            counters=counters or private_counters(),
+            counters=counters or private_counters(settings.fileserver.transfer_cap),
             max_chunk_size=settings.fileserver.max_chunk_size,
             clock=clock,
         ),
@@ -81,10 +80,10 @@ def create_app(
 def answer_error(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict[str, Any]) -> None:
     """Answer any exception as ``{"error": code, "message": text}`` with its status and headers."""
     headers: dict[str, str] = {}
+    details: dict[str, Any] = {}
     if isinstance(ex, CofferError):
         status, code, message = ex.status, ex.code, ex.message
-        if isinstance(ex, FileserverError):
-            headers = ex.headers()
+        headers, details = ex.headers, ex.details
     elif isinstance(ex, falcon.HTTPError):
         status, code, message = ex.status_code, _falcon_code(ex), _falcon_message(req, ex)
         headers = dict(ex.headers or ())
@@ -99,7 +98,7 @@ def answer_error(req: falcon.Request, resp: falcon.Response, ex: Exception, para
     req.context.error_code = code
     resp.status = status
     resp.set_headers(headers)
-    resp.media = {"error": code, "message": message}
+    resp.media = {**details, "error": code, "message": message}
 
 
 def _falcon_code(ex: falcon.HTTPError) -> str:

@@ -5,7 +5,9 @@ ever reaches a backend), the ticket (genuine, current, not revoked), its scope
 (operation, shard, file, chunk), then the shard and its read/write flag. Uploads
 stream through a hashing reader into the backend and are answered with a signed
 receipt; downloads stream out in 1 MiB blocks and are not hashed here (clients
-verify every chunk they download).
+verify every chunk they download). The backend keeps the chunk under its file,
+``chunk_name(file_id, chunk_hash)``, so the same bytes uploaded for two files are
+two objects and deleting one file never touches the other's.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from collections.abc import Callable
 import falcon
 
 from protocol import receipts, wire
-from protocol.ids import check_chunk_hash, check_id, check_name
+from protocol.ids import check_chunk_hash, check_id, check_name, chunk_name
 from protocol.tickets import Op, Ticket
 
 from .auth import TicketGate
 from .counters import SlotCounters
-from .errors import ChunkTooLarge, LengthRequired
+from .errors import ChunkTooLarge, FileserverBusy, LengthRequired
 from .identity import Identity
 from .middleware import Streaming, TransferRecord, record_of
 from .ranges import content_range, parse_range
@@ -87,13 +89,21 @@ class ChunkResource:
         self._clock = clock
 
     def _admit(self, req: falcon.Request, shard: str, file_id: str, chunk_hash: str) -> Ticket:
-        """Check the path ids, then the ticket; note the ids for the transfer log."""
+        """Check the path ids, then the ticket, then that a transfer slot is free; note the ids for the log.
+
+        A PUT or GET over ``max_transfers`` is refused with 429 and ``Retry-After``
+        before it touches a backend, so the client moves the chunk to another
+        fileserver instead of queueing here; HEAD moves no bytes and is always served.
+        """
         check_name(shard, "shard")
         check_id(file_id, "file_id")
         check_chunk_hash(chunk_hash)
         record = record_of(req)
         record.shard, record.file, record.chunk = shard, file_id, chunk_hash
-        return self._gate.admit(req.get_header("Authorization"))  # SECURITY
+        ticket = self._gate.admit(req.get_header("Authorization"))  # SECURITY
+        if req.method != "HEAD" and self._counters.full():
+            raise FileserverBusy("this fileserver is at its limit of concurrent transfers: try another one, or retry")
+        return ticket
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, shard: str, file_id: str, chunk_hash: str) -> None:
         ticket = self._admit(req, shard, file_id, chunk_hash)
@@ -103,7 +113,7 @@ class ChunkResource:
         body = _CountingBody(req.bounded_stream, self._counters, record_of(req))
         self._counters.begin()
         try:
-            created = served.backend.put(chunk_hash, body, size, chunk_hash)
+            created = served.backend.put(chunk_name(file_id, chunk_hash), body, size)
         finally:
             self._counters.end()
         if created:
@@ -141,7 +151,8 @@ class ChunkResource:
         ticket = self._admit(req, shard, file_id, chunk_hash)
         ticket.require("get", shard, file_id, chunk_hash)  # SECURITY: a get ticket naming this chunk
         served = self._shards.for_read(shard)
-        size = served.backend.stat(chunk_hash).size
+        name = chunk_name(file_id, chunk_hash)
+        size = served.backend.stat(name).size
         wanted = parse_range(req.get_header("Range"), size)
         start, length = wanted if wanted is not None else (0, size)
         status = 200 if wanted is None else 206
@@ -150,13 +161,13 @@ class ChunkResource:
         _describe(resp, chunk_hash, length)
         resp.status = status
         # Last, so nothing can fail between opening the chunk and handing it to the server, which closes it.
-        stream = served.backend.open(chunk_hash, start, length)
+        stream = served.backend.open(name, start, length)
         resp.stream = TransferStream(stream, self._counters, record_of(req), status)
 
     def on_head(self, req: falcon.Request, resp: falcon.Response, shard: str, file_id: str, chunk_hash: str) -> None:
         ticket = self._admit(req, shard, file_id, chunk_hash)
         served = self._head_shard(ticket, shard, file_id, chunk_hash)
-        _describe(resp, chunk_hash, served.backend.stat(chunk_hash).size)
+        _describe(resp, chunk_hash, served.backend.stat(chunk_name(file_id, chunk_hash)).size)
 
     def _head_shard(self, ticket: Ticket, shard: str, file_id: str, chunk_hash: str) -> ServedShard:
         """A get ticket naming the chunk may ask; so may a put ticket for the file, to resume an upload."""

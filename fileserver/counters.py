@@ -11,6 +11,12 @@ block anyone. The agent sums the slots. Each slot holds four 64-bit integers:
     bytes     bytes moved since the slot was first used (monotonic, never reset)
     created   chunks created since the slot was first used (monotonic)
 
+The table also holds the cap on concurrent transfers (``max_active``, from the
+``max_transfers`` setting): a worker admits a new transfer only while the sum of
+the ``active`` cells is below it. The check and the later increment are not one
+atomic step across processes, so under a burst the cap can be passed by at most
+one transfer per worker; it is a guard against overload, not an exact quota.
+
 The master assigns a slot before forking a worker and clears its ``active`` when
 the worker exits (its transfers died with it); ``bytes`` and ``created`` stay, so
 the totals the agent turns into rates never run backwards.
@@ -37,8 +43,10 @@ class Totals:
 class SharedCounters:
     """The table of all slots. Create it before forking; it is inherited, not copied."""
 
-    def __init__(self, slots: int = DEFAULT_SLOTS):
+    def __init__(self, slots: int = DEFAULT_SLOTS, *, max_active: int = 0):
         self.slots = slots
+        self.max_active = max_active
+        """Transfers this fileserver runs at once, all workers together; 0: no cap."""
         self._map = mmap.mmap(-1, slots * FIELDS * 8)  # MAP_SHARED | MAP_ANONYMOUS
         self._cells = memoryview(self._map).cast("q")
         self._owners: dict[int, object] = {}
@@ -48,6 +56,11 @@ class SharedCounters:
         if not 0 <= index < self.slots:
             raise IndexError(f"slot {index} is outside 0..{self.slots - 1}")
         return SlotCounters(self, index)
+
+    def active(self) -> int:
+        """Return the transfers in progress now, all workers together (cheaper than :meth:`totals`)."""
+        cells = self._cells
+        return sum(max(cells[i * FIELDS + ACTIVE], 0) for i in range(self.slots))
 
     def totals(self) -> Totals:
         """Sum every slot (the agent's view)."""
@@ -99,6 +112,11 @@ class SlotCounters:
     def begin(self) -> None:
         self._add(ACTIVE, 1)
 
+    def full(self) -> bool:
+        """Say whether the fileserver already runs its maximum of transfers (never, without a cap)."""
+        cap = self._table.max_active
+        return cap > 0 and self._table.active() >= cap
+
     def end(self) -> None:
         self._add(ACTIVE, -1)
 
@@ -113,6 +131,6 @@ class SlotCounters:
             self._table._set(self._index, field, self._table._cell(self._index, field) + delta)
 
 
-def private_counters() -> SlotCounters:
+def private_counters(max_active: int = 0) -> SlotCounters:
     """Return counters nobody else reads: for in-process tests and single-process use."""
-    return SharedCounters(slots=1).slot(0)
+    return SharedCounters(slots=1, max_active=max_active).slot(0)

@@ -19,6 +19,7 @@ The tree (ticket errors come from :mod:`protocol.tickets` and are answered the s
         ├── ChunkTooLarge          413 chunk_too_large
         ├── BadRange               416 range_not_satisfiable
         ├── HeadersTooLarge        431 headers_too_large
+        ├── FileserverBusy         429 fileserver_busy: at max_transfers; Retry-After says when to come back
         ├── UploadRejected         4xx: the body is not the chunk it claims to be
         │   ├── SizeMismatch       400 size_mismatch
         │   └── HashMismatch       422 hash_mismatch
@@ -44,14 +45,10 @@ class TicketMissing(TicketError):
 
 
 class FileserverError(CofferError):
-    """Base of the errors this fileserver raises itself; may add response headers."""
+    """Base of the errors this fileserver raises itself; ``headers`` go out with the answer."""
 
     code = "fileserver_error"
     status = 500
-
-    def headers(self) -> dict[str, str]:
-        """Return extra response headers this error must carry (e.g. Content-Range on a 416)."""
-        return {}
 
 
 class ChunkNotFound(FileserverError):
@@ -91,16 +88,25 @@ class BadRange(FileserverError):
     status = 416
 
     def __init__(self, message: str, *, size: int | None = None):
-        super().__init__(message)
+        super().__init__(message, headers={"Content-Range": f"bytes */{size}"} if size is not None else None)
         self.size = size
-
-    def headers(self) -> dict[str, str]:
-        return {"Content-Range": f"bytes */{self.size}"} if self.size is not None else {}
 
 
 class HeadersTooLarge(FileserverError):
     code = "headers_too_large"
     status = 431
+
+
+class FileserverBusy(FileserverError):
+    """This fileserver already runs as many transfers as it may: try another one, or come back after Retry-After."""
+
+    code = "fileserver_busy"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        seconds = max(1, retry_after)
+        super().__init__(message, headers={"Retry-After": str(seconds)}, details={"retry_after": seconds})
+        self.retry_after = seconds
 
 
 class UploadRejected(FileserverError):

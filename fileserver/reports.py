@@ -13,13 +13,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from protocol import __version__, cluster
-from protocol.messages import MAX_CORRUPT_REPORTS, Heartbeat, Registration, ShardAnnouncement
+from protocol.messages import MAX_CORRUPT_REPORTS, FilePurge, Heartbeat, Registration, ShardAnnouncement
 
 from .identity import Identity
 from .settings import Settings
 from .shards import ServedShard
 
 log = logging.getLogger(__name__)
+
+CorruptChunk = tuple[str, str, str]
+"""``(shard, file id, chunk hash)`` of a chunk the scrub quarantined, as the heartbeat reports it."""
 
 
 def announcements(shards: Iterable[ServedShard], *, with_free_bytes: bool) -> list[ShardAnnouncement]:
@@ -52,7 +55,8 @@ def heartbeat_body(
     active_transfers: int,
     bytes_per_s: int,
     chunk_count: int,
-    corrupt: list[tuple[str, str]],
+    corrupt: list[CorruptChunk],
+    purged: list[FilePurge] | None = None,
 ) -> dict[str, Any]:
     return Heartbeat(
         version=__version__,
@@ -62,6 +66,7 @@ def heartbeat_body(
         free_bytes=total_free_bytes(shards),
         chunk_count=chunk_count,
         corrupt=corrupt,
+        purged=purged or [],
     ).to_json()
 
 
@@ -140,20 +145,20 @@ class CorruptReports:
     """Chunks the scrub found damaged, waiting to be reported; kept until a heartbeat carries them."""
 
     def __init__(self) -> None:
-        self._pending: list[tuple[str, str]] = []
+        self._pending: list[CorruptChunk] = []
         self._lock = threading.Lock()
 
-    def add(self, shard: str, chunk: str) -> None:
+    def add(self, shard: str, file_id: str, chunk_hash: str) -> None:
         with self._lock:
-            if (shard, chunk) not in self._pending:
-                self._pending.append((shard, chunk))
+            if (shard, file_id, chunk_hash) not in self._pending:
+                self._pending.append((shard, file_id, chunk_hash))
 
-    def take(self, limit: int = MAX_CORRUPT_REPORTS) -> list[tuple[str, str]]:
+    def take(self, limit: int = MAX_CORRUPT_REPORTS) -> list[CorruptChunk]:
         with self._lock:
             taken, self._pending = self._pending[:limit], self._pending[limit:]
             return taken
 
-    def put_back(self, reports: list[tuple[str, str]]) -> None:
+    def put_back(self, reports: list[CorruptChunk]) -> None:
         """Return reports a failed heartbeat did not deliver, ahead of newer ones."""
         with self._lock:
             self._pending = reports + [r for r in self._pending if r not in reports]

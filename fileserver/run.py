@@ -98,7 +98,11 @@ class FileserverApplication(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         """Build the app in a worker, after fork, with that worker's counter slot."""
-        return create_app(self._settings, identity=self._identity, counters=self._worker_counters or private_counters())
+        return create_app(
+            self._settings,
+            identity=self._identity,
+            counters=self._worker_counters or private_counters(self._settings.fileserver.transfer_cap),
+        )
 
     # -- hooks; all but post_fork run in the master --------------------------------------------
 
@@ -142,7 +146,7 @@ def serve(settings: Settings) -> int:
     identity = load_or_create(settings.data_dir)
     for shard in Shards.open(settings):
         shard.backend.cleanup(older_than=0)
-    application = FileserverApplication(settings, identity, SharedCounters())
+    application = FileserverApplication(settings, identity, SharedCounters(max_active=settings.fileserver.transfer_cap))
     try:
         application.run()
     except SystemExit as exc:

@@ -1,12 +1,13 @@
 """Re-hash every stored chunk now and then, at a set pace, and take damaged ones out of service.
 
-Disks rot quietly; a chunk whose bytes no longer hash to its name is worse than a
-missing one, because the fileserver would keep serving it until a client
+Disks rot quietly; a chunk whose bytes no longer hash to the hash in its name
+(``<file id>/<hash>``) is worse than a missing one, because the fileserver would keep serving it until a client
 complained. The scrub walks each shard's backend at ``scrub_bytes_per_second``,
 moves a damaged chunk out of the way (``Backend.quarantine``) and queues a report
-that the next heartbeat carries to the server, which then stops sending clients
-here for it. One pass per ``scrub_interval``; the time of the last finished pass
-is kept in ``<data_dir>/scrub.json`` so a restart does not start over at once.
+``(shard, file id, hash)`` that the next heartbeat carries to the server, which
+then stops sending clients here for that file's chunk. One pass per
+``scrub_interval``; the time of the last finished pass is kept in
+``<data_dir>/scrub.json`` so a restart does not start over at once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
+
+from protocol.ids import split_chunk_name
 
 from .errors import ChunkNotFound
 from .fsutil import atomic_write_json
@@ -155,14 +158,18 @@ class Scrubber:
                         return None
         except ChunkNotFound:
             return None  # deleted while we walked
-        if digest.hexdigest() == name:
+        file_id, chunk_hash = split_chunk_name(name)
+        if digest.hexdigest() == chunk_hash:
             return Checked(size, damaged=False)
         try:
             shard.backend.quarantine(name)
         except ChunkNotFound:
             return None
-        self._reports.add(shard.name, name)
-        log.error("corrupt chunk quarantined", extra={"kv": {"shard": shard.name, "chunk": name, "bytes": size}})
+        self._reports.add(shard.name, file_id, chunk_hash)
+        log.error(
+            "corrupt chunk quarantined",
+            extra={"kv": {"shard": shard.name, "file": file_id, "chunk": chunk_hash, "bytes": size}},
+        )
         return Checked(size, damaged=True)
 
 

@@ -8,7 +8,8 @@ stops the fileserver with a message naming the file, the table and the key::
     [[shards]]     name, read, write, backend, plus the backend's own keys (local: path);
                    a cloud shard may add cache_dir, cache_bytes, write_back (a local cache)
     [fileserver]   bind, public_url, data_dir, heartbeat_interval, workers, threads,
-                   max_chunk_size, scrub_bytes_per_second, scrub_interval, log_level
+                   max_chunk_size, scrub_bytes_per_second, scrub_interval,
+                   reconcile_interval, reconcile_delay, max_transfers, log_level
 
 Environment variables override the file: ``COFFER_FS_<NAME>`` for ``[fileserver]``
 keys (``COFFER_FS_BIND``), ``COFFER_FS_SERVER_<NAME>`` and ``COFFER_FS_CLUSTER_<NAME>``
@@ -19,6 +20,7 @@ the file). Relative paths are resolved against the working directory at load tim
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -142,6 +144,13 @@ class FileserverSettings:
     max_chunk_size: int = wire.MAX_CHUNK_SIZE
     scrub_bytes_per_second: int = 20_000_000
     scrub_interval: float = 3600.0
+    reconcile_interval: float = 6 * 3600.0
+    """Seconds between orphan reconciliations (chunks of files the server no longer knows); 0 disables them."""
+    reconcile_delay: float = 300.0
+    """Seconds after start before the first reconciliation, so a restart storm does not list every bucket at once."""
+    max_transfers: int | None = None
+    """Chunk transfers (PUT, GET) at once, all workers together; more get 429 ``fileserver_busy``.
+    Unset: workers × (threads − 1), so each worker keeps a thread to answer at once; 0: no cap."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -154,8 +163,21 @@ class FileserverSettings:
             raise ValueError(f"'max_chunk_size' cannot exceed the protocol's limit of {wire.MAX_CHUNK_SIZE} bytes")
         if self.scrub_bytes_per_second < 0:
             raise ValueError("'scrub_bytes_per_second' must be 0 (no scrub) or more")
+        if not (math.isfinite(self.reconcile_interval) and self.reconcile_interval >= 0):
+            raise ValueError("'reconcile_interval' must be 0 (no reconciliation) or a finite number of seconds")
+        if not (math.isfinite(self.reconcile_delay) and self.reconcile_delay >= 0):
+            raise ValueError("'reconcile_delay' must be 0 or a finite number of seconds")
+        if self.max_transfers is not None and self.max_transfers < 0:
+            raise ValueError("'max_transfers' must be 0 (no cap) or more; leave it unset for workers × (threads − 1)")
         if self.log_level.lower() not in LOG_LEVELS:
             raise ValueError(f"'log_level' must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+
+    @property
+    def transfer_cap(self) -> int:
+        """Return the cap on concurrent transfers in force (0: none)."""
+        if self.max_transfers is not None:
+            return self.max_transfers
+        return max(1, self.workers * (self.threads - 1))
 
 
 @dataclass(frozen=True)
@@ -270,6 +292,12 @@ def _shards(value: object, source: str) -> tuple[ShardSettings, ...]:
     _no_duplicates([s.name for s in shards], f"{source}: shard(s) {{}} are listed twice")
     _no_duplicates(
         [s.cache.cache_dir for s in shards if s.cache], f"{source}: cache_dir {{}} is used by more than one shard"
+    )
+    # SECURITY: a shard's reconciliation deletes what the server does not know in that shard, so two shards
+    # sharing one directory would delete each other's chunks as orphans.
+    _no_duplicates(
+        [os.path.normpath(s.options.path or f"chunks/{s.name}") for s in shards if s.backend == "local"],
+        f"{source}: path {{}} is used by more than one local shard: give each shard its own directory",
     )
     return tuple(shards)
 

@@ -5,7 +5,7 @@ cluster's Ed25519 credential (from the cluster config an admin exported). The
 HTTP body is ``{"token": <signed token>}``; the token's payload is::
 
     {"v": 1, "cluster": id, "gen": credential generation, "fs": fileserver id,
-     "action": "register" | "heartbeat", "ts": Unix seconds, "nonce": 16 random bytes,
+     "action": "register" | "heartbeat" | "reconcile", "ts": Unix seconds, "nonce": 16 random bytes,
      "body": {...the message...}}
 
 Replay protection: the server refuses a ``ts`` further than :data:`MAX_SKEW`
@@ -29,7 +29,7 @@ from .signing import SigningKey, TokenMalformed, open_token, peek_token
 
 KIND = "cluster-request"
 MAX_SKEW = 60
-Action = Literal["register", "heartbeat"]
+Action = Literal["register", "heartbeat", "reconcile"]
 
 
 class RequestStale(ProtocolError):

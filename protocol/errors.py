@@ -21,17 +21,29 @@ class CofferError(Exception):
     code = "error"
     status = 500
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         if status is not None:
             self.status = status
+        self.details = details or {}
+        """Machine-readable facts added to the body beside ``error`` and ``message`` (a quota's figures)."""
+        self.headers = headers or {}
+        """Response headers the answer must carry (``Retry-After`` on a 429)."""
 
     def body(self) -> dict[str, Any]:
         """Return the JSON body that carries this error on the wire."""
-        return {"error": self.code, "message": self.message}
+        return {**self.details, "error": self.code, "message": self.message}
 
 
 class ProtocolError(CofferError):

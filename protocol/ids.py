@@ -46,3 +46,21 @@ def check_name(value: object, what: str = "name") -> str:
 def check_username(value: object) -> str:
     """Return *value* if it is a user name: lowercase letters, digits, '.', '_' or '-'."""
     return _check(USERNAME_RE, value, "username", "1-64 lowercase letters, digits, '.', '_', '-'")
+
+
+def chunk_name(file_id: str, chunk_hash: str) -> str:
+    """Return the storage name of a chunk: ``<file id>/<hash>``.
+
+    A chunk is stored under the file it belongs to, so one file's chunks are never
+    another's: deleting a file's objects cannot touch a chunk that a live file
+    references, even when two files hold identical bytes (docs/lifecycle.md).
+    """
+    return f"{check_id(file_id, 'file_id')}/{check_chunk_hash(chunk_hash)}"
+
+
+def split_chunk_name(name: object) -> tuple[str, str]:
+    """Return ``(file id, hash)`` of a storage name made by :func:`chunk_name`."""
+    if not isinstance(name, str) or name.count("/") != 1:
+        raise ProtocolError("invalid chunk name: expected '<file id>/<chunk hash>'", code="invalid_chunk_name")
+    file_id, chunk_hash = name.split("/")
+    return check_id(file_id, "file_id"), check_chunk_hash(chunk_hash)

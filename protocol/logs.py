@@ -43,7 +43,17 @@ class KeyValueFormatter(logging.Formatter):
 
 # SECURITY: at DEBUG these print signed request headers and URLs (access key ids, SAS
 # signatures, upload session URLs); they stay at WARNING whatever level we run at.
-QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "azure", "google", "httpx", "httpcore")
+QUIET_LOGGERS = (
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "urllib3",
+    "azure",
+    "google",
+    "httpx",
+    "httpcore",
+    "apscheduler",
+)
 
 
 def configure(level: str = "info") -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .encoding import DecodeError, b64decode, b64encode
 from .errors import ProtocolError
-from .ids import check_chunk_hash, check_name
+from .ids import check_chunk_hash, check_id, check_name
 
 MAX_SHARDS = 256
 MAX_CORRUPT_REPORTS = 1000
+MAX_PURGES = 500
+"""Purge orders in one heartbeat answer, and confirmations in one heartbeat: a beat stays small."""
+MAX_RECONCILE_FILES = 1000
 MAX_URL = 2048
 BACKENDS = ("local", "s3", "gcs", "azure")
 CACHE_FIELDS = ("queue_depth", "cache_bytes", "cache_hits", "cache_misses")
@@ -138,7 +141,10 @@ class Heartbeat:
     bytes_per_s: int
     free_bytes: int | None
     chunk_count: int
-    corrupt: list[tuple[str, str]]
+    corrupt: list[tuple[str, str, str]]
+    """``(shard, file id, chunk hash)`` of each chunk the scrub quarantined."""
+    purged: list[FilePurge] = field(default_factory=list)
+    """Files whose chunks this fileserver deleted and verified gone since the last beat."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,7 +154,8 @@ class Heartbeat:
             "bytes_per_s": self.bytes_per_s,
             "free_bytes": self.free_bytes,
             "chunk_count": self.chunk_count,
-            "corrupt": [{"shard": s, "chunk": c} for s, c in self.corrupt],
+            "corrupt": [{"shard": s, "file": f, "chunk": c} for s, f, c in self.corrupt],
+            "purged": [p.to_json() for p in self.purged],
         }
 
 
@@ -160,7 +167,13 @@ def parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
     for item in corrupt_items:
         if not isinstance(item, dict):
             raise ProtocolError("each corrupt report must be an object")
-        corrupt.append((check_name(item.get("shard"), "shard"), check_chunk_hash(item.get("chunk"))))
+        corrupt.append(
+            (
+                check_name(item.get("shard"), "shard"),
+                check_id(item.get("file"), "file"),
+                check_chunk_hash(item.get("chunk")),
+            )
+        )
     return Heartbeat(
         version=_str(body, "version", 64),
         shards=parse_shards(body.get("shards")),
@@ -169,4 +182,67 @@ def parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
         free_bytes=_int(body, "free_bytes", optional=True),
         chunk_count=_int(body, "chunk_count") or 0,
         corrupt=corrupt,
+        purged=parse_purges(body.get("purged", []), "purged"),
     )
+
+
+@dataclass(frozen=True)
+class FilePurge:
+    """All chunks of one file in one shard: ordered deleted by the server, or confirmed deleted by a fileserver."""
+
+    shard: str
+    file: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shard": self.shard, "file": self.file}
+
+
+def parse_purges(value: object, what: str = "purge") -> list[FilePurge]:
+    """Read a list of purges (the server's orders, or a fileserver's confirmations)."""
+    if not isinstance(value, list) or len(value) > MAX_PURGES:
+        raise ProtocolError(f"'{what}' must be a list of at most {MAX_PURGES} purges")
+    purges = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ProtocolError(f"each of '{what}' must be an object")
+        purges.append(FilePurge(check_name(item.get("shard"), "shard"), check_id(item.get("file"), "file")))
+    return purges
+
+
+@dataclass(frozen=True)
+class ReconcileQuery:
+    """Which of these file ids, found in a shard's storage, does the server still know?"""
+
+    shard: str
+    files: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shard": self.shard, "files": self.files}
+
+
+def parse_reconcile_query(body: dict[str, Any]) -> ReconcileQuery:
+    files = body.get("files")
+    if not isinstance(files, list) or len(files) > MAX_RECONCILE_FILES:
+        raise ProtocolError(f"'files' must be a list of at most {MAX_RECONCILE_FILES} file ids")
+    return ReconcileQuery(check_name(body.get("shard"), "shard"), [check_id(f, "file") for f in files])
+
+
+@dataclass(frozen=True)
+class ReconcileAnswer:
+    """The files the server does not know (orphans), and how old their chunks must be before they go."""
+
+    unknown: list[str]
+    grace_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unknown": self.unknown, "grace_seconds": self.grace_seconds}
+
+
+def parse_reconcile_answer(body: dict[str, Any]) -> ReconcileAnswer:
+    unknown = body.get("unknown")
+    grace = body.get("grace_seconds")
+    if not isinstance(unknown, list) or len(unknown) > MAX_RECONCILE_FILES:
+        raise ProtocolError(f"'unknown' must be a list of at most {MAX_RECONCILE_FILES} file ids")
+    if not isinstance(grace, (int, float)) or isinstance(grace, bool) or grace < 0:
+        raise ProtocolError("'grace_seconds' must be a non-negative number")
+    return ReconcileAnswer([check_id(f, "file") for f in unknown], float(grace))

@@ -22,6 +22,7 @@ from protocol import kdf
 from protocol.encoding import DecodeError, b64decode, b64encode
 from protocol.ids import check_username, new_id
 
+from . import audit
 from .db import Database, IntegrityError, Tx
 from .errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from .keys import ServerKeys
@@ -93,6 +94,7 @@ def create_user(
     now: float,
     params: kdf.KdfParams | None = None,
     keys: WrappedKeys | None = None,
+    actor: audit.Actor = audit.SYSTEM,
 ) -> dict[str, Any]:
     """Create a user from a client-derived auth key (and, usually, client-made keys); the name must be free."""
     name = check_username(name)
@@ -117,6 +119,7 @@ def create_user(
                 f"INSERT INTO users ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
             )
+            audit.record(tx, "user.created", now, actor, object=f"user:{name}", role=role)
     except IntegrityError as exc:
         raise Conflict(f"a user named {name!r} already exists", code="user_exists") from exc
     return user_json(row)
@@ -137,8 +140,14 @@ def prelogin(db: Database, keys: ServerKeys, name: object) -> dict[str, Any]:
     return {"salt": row["auth_salt"], "opslimit": row["opslimit"], "memlimit": row["memlimit"]}
 
 
-def login(db: Database, name: object, auth_key: bytes, ttl: float, now: float) -> dict[str, Any]:
-    """Check the auth key and open a session; the same error for a wrong name or key."""
+def login(
+    db: Database, name: object, auth_key: bytes, ttl: float, now: float, actor: audit.Actor | None = None
+) -> dict[str, Any]:
+    """Check the auth key and open a session; the same error for a wrong name or key.
+
+    The success is audited in the session's own transaction; failures are the caller's
+    to record, beside its brute-force counters (``server.api_auth``).
+    """
     name = check_username(name)
     with db.transaction(readonly=True) as tx:
         user = tx.one("SELECT id, name, role, auth_hash, created_at FROM users WHERE name = ?", (name,))
@@ -158,6 +167,7 @@ def login(db: Database, name: object, auth_key: bytes, ttl: float, now: float) -
             "INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
             (session["id"], user["id"], _token_hash(token), now, session["expires_at"]),
         )
+        audit.record(tx, "login", now, actor or audit.Actor(name), object=f"user:{name}", session=session["id"])
     return {"token": token, "expires_at": session["expires_at"], "user": user_json(user)}
 
 
@@ -184,10 +194,20 @@ def list_sessions(db: Database, who: Principal, now: float) -> list[dict[str, An
     return [r | {"current": r["id"] == who.session_id} for r in rows]
 
 
-def revoke_session(db: Database, who: Principal, session_id: str) -> None:
+def revoke_session(
+    db: Database,
+    who: Principal,
+    session_id: str,
+    now: float = 0.0,
+    actor: audit.Actor | None = None,
+    action: str = "session.revoked",
+) -> None:
+    """End one of the caller's sessions; with an *actor*, audit it (as *action*) in the same transaction."""
     with db.transaction() as tx:
         if not tx.execute("DELETE FROM sessions WHERE id = ? AND user_id = ?", (session_id, who.user_id)):
             raise NotFound("no such session of yours", code="session_not_found")
+        if actor is not None:
+            audit.record(tx, action, now, actor, object=f"user:{who.name}", session=session_id)
 
 
 def me(db: Database, who: Principal) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from typing import Any
 
 import falcon
 
-from . import accounts, registry, topology
+from . import accounts, audit, registry, topology
 from .errors import BadRequest
-from .http import Context, principal, read_json, send_json
+from .http import Context, actor, principal, read_json, send_json
 
 FILESERVER_DEFAULTS = {
     "bind": "127.0.0.1:8101",
@@ -34,20 +34,27 @@ class Users(_Admin):
         send_json(resp, accounts.list_users(self.ctx.db))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.admin(req)
+        who = self.admin(req)
         body = read_json(req)
         salt = accounts.decode_key(body.get("salt"), "salt", 16)
         auth_key = accounts.decode_key(body.get("auth_key"), "auth_key", 32)
         keys = accounts.WrappedKeys.from_body(body) if "public_key" in body else None
         user = accounts.create_user(
-            self.ctx.db, body.get("username"), body.get("role", "user"), salt, auth_key, self.ctx.clock(), keys=keys
+            self.ctx.db,
+            body.get("username"),
+            body.get("role", "user"),
+            salt,
+            auth_key,
+            self.ctx.clock(),
+            keys=keys,
+            actor=actor(req, who),
         )
         send_json(resp, user, 201)
 
 
 class Apply(_Admin):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.admin(req)
+        who = self.admin(req)
         body = read_json(req)
         prune, dry_run = body.get("prune", False), body.get("dry_run", False)
         if not isinstance(prune, bool) or not isinstance(dry_run, bool):
@@ -55,6 +62,8 @@ class Apply(_Admin):
         changes = topology.apply(
             self.ctx.db, self.ctx.keys, body.get("config"), prune=prune, dry_run=dry_run, now=self.ctx.clock()
         )
+        if changes and not dry_run:
+            audit.record_alone(self.ctx.db, "admin.apply", self.ctx.clock(), actor(req, who), changes=len(changes))
         send_json(resp, {"changes": changes, "dry_run": dry_run})
 
 
@@ -83,11 +92,14 @@ class ClusterConfig(_Admin):
 
 class Rotate(_Admin):
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        self.admin(req)
+        who = self.admin(req)
         grace = (read_json(req) if req.content_length else {}).get("grace_seconds", 0)
         if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not 0 <= grace <= 30 * 86400:
             raise BadRequest("'grace_seconds' must be a number from 0 to 2592000", code="invalid_grace")
         topology.rotate(self.ctx.db, self.ctx.keys, name, float(grace), self.ctx.clock())
+        audit.record_alone(
+            self.ctx.db, "admin.rotate", self.ctx.clock(), actor(req, who), object=f"cluster:{name}", grace_s=grace
+        )
         send_json(resp, _config_answer(self.ctx, name))
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import falcon
 
 from protocol import __version__, kdf
-from protocol.ids import check_id
+from protocol.ids import check_id, check_username
 from protocol.wire import MAX_CHUNK_SIZE
 
-from . import accounts
-from .errors import BadRequest
-from .http import Context, principal, read_json, send_json
+from . import accounts, audit
+from .errors import BadRequest, Unauthorized
+from .http import Context, client_address, principal, read_json, send_json
+from .ratelimit.limiter import LoginRefused
 
 
 class Health:
@@ -51,19 +52,32 @@ class Prelogin:
 
 
 class Login:
+    """Open a session, behind the brute-force guard; every attempt, refused or not, is audited."""
+
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req)
+        name = check_username(body.get("username"))
         auth_key = accounts.decode_key(body.get("auth_key"), "auth_key", 32)
-        result = accounts.login(
-            self.ctx.db,
-            body.get("username"),
-            auth_key,
-            self.ctx.settings.session_ttl,
-            self.ctx.clock(),
-        )
+        db, now = self.ctx.db, self.ctx.clock()
+        who = audit.Actor(name, client_address(self.ctx, req))
+        try:
+            attempt = self.ctx.limiter.login.begin(name, who.address or "-", now)
+        except LoginRefused as exc:
+            audit.record_alone(
+                db, "login", now, who, object=f"user:{name}", outcome=exc.outcome, scope=exc.scope, wait=exc.retry_after
+            )
+            raise
+        try:
+            result = accounts.login(db, name, auth_key, self.ctx.settings.session_ttl, now, actor=who)
+        except Unauthorized:
+            locked = attempt.failed()
+            outcome = "locked" if locked else "failed"
+            audit.record_alone(db, "login", now, who, object=f"user:{name}", outcome=outcome, failures=attempt.failures)
+            raise
+        attempt.succeeded()
         send_json(resp, result)
 
 
@@ -73,7 +87,14 @@ class Logout:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
-        accounts.revoke_session(self.ctx.db, who, who.session_id)
+        accounts.revoke_session(
+            self.ctx.db,
+            who,
+            who.session_id,
+            self.ctx.clock(),
+            audit.Actor(who.name, client_address(self.ctx, req)),
+            "logout",
+        )
         resp.status = falcon.HTTP_204
 
 

@@ -8,7 +8,7 @@ from protocol.ids import check_name
 
 from . import files
 from .errors import BadRequest
-from .http import Context, principal, read_json, send_json
+from .http import Context, actor, principal, read_json, send_json
 from .registry import live_fileservers
 
 
@@ -60,14 +60,8 @@ class Files:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
         s = self.ctx.settings
-        record = files.create(
-            self.ctx.db,
-            who,
-            read_json(req),
-            max_chunk_size=s.max_chunk_size,
-            max_retention=s.max_retention,
-            now=self.ctx.clock(),
-        )
+        limits = files.Limits(s.max_chunk_size, s.max_retention, s.default_quota_bytes, s.default_quota_files)
+        record = files.create(self.ctx.db, who, actor(req, who), read_json(req), limits, self.ctx.clock())
         send_json(resp, record, 201)
 
 
@@ -79,7 +73,8 @@ class File:
         send_json(resp, files.get(self.ctx.db, principal(self.ctx, req), file_id))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
-        files.delete(self.ctx.db, principal(self.ctx, req), file_id, self.ctx.clock())
+        who = principal(self.ctx, req)
+        files.delete(self.ctx.db, who, actor(req, who), file_id, self.ctx.clock())
         resp.status = falcon.HTTP_204
 
 
@@ -93,6 +88,7 @@ class Tickets:
             self.ctx.db,
             self.ctx.keys.signing,
             who,
+            actor(req, who),
             file_id,
             read_json(req),
             ttl=self.ctx.settings.ticket_ttl,

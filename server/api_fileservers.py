@@ -16,7 +16,9 @@ class Register:
         s = self.ctx.settings
         send_json(
             resp,
-            registry.register(self.ctx.db, read_json(req), self.ctx.clock(), s.lease_seconds, s.heartbeat_interval),
+            registry.register(
+                self.ctx.db, read_json(req), self.ctx.clock(), s.lease_seconds, s.heartbeat_interval, req.remote_addr
+            ),
         )
 
 
@@ -27,4 +29,16 @@ class Heartbeat:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         send_json(
             resp, registry.heartbeat(self.ctx.db, read_json(req), self.ctx.clock(), self.ctx.settings.lease_seconds)
+        )
+
+
+class Reconcile:
+    """A fileserver asks which of the files in its storage the server no longer knows (orphans)."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send_json(
+            resp, registry.reconcile(self.ctx.db, read_json(req), self.ctx.clock(), self.ctx.settings.orphan_grace)
         )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import falcon
 
-from . import api_admin, api_auth, api_files, api_fileservers
+from . import api_admin, api_auth, api_files, api_fileservers, api_lifecycle
 from .http import AccessLog, Context, HeaderLimit, install_error_handlers
+from .ratelimit.middleware import RateLimit
 
 
 def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
-    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[HeaderLimit(), AccessLog()])
+    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
+        middleware=[HeaderLimit(), AccessLog(), RateLimit(ctx)]
+    )
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)
     routes: list[tuple[str, object]] = [
@@ -23,8 +26,10 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         ("/api/auth/password", api_auth.Password(ctx)),
         ("/api/me", api_auth.Me(ctx)),
         ("/api/me/keys", api_auth.MyKeys(ctx)),
+        ("/api/me/quota", api_lifecycle.MyQuota(ctx)),
         ("/api/fileservers/register", api_fileservers.Register(ctx)),
         ("/api/fileservers/heartbeat", api_fileservers.Heartbeat(ctx)),
+        ("/api/fileservers/reconcile", api_fileservers.Reconcile(ctx)),
         ("/api/shards", api_files.Shards(ctx)),
         ("/api/shards/{shard}/fileservers", api_files.ShardFileservers(ctx)),
         ("/api/files", api_files.Files(ctx)),
@@ -32,6 +37,14 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         ("/api/files/{file_id}/tickets", api_files.Tickets(ctx)),
         ("/api/files/{file_id}/finalize", api_files.Finalize(ctx)),
         ("/api/admin/users", api_admin.Users(ctx)),
+        ("/api/admin/users/{name}", api_lifecycle.User(ctx)),
+        ("/api/admin/users/{name}/quota", api_lifecycle.UserQuota(ctx)),
+        ("/api/admin/holds", api_lifecycle.Holds(ctx)),
+        ("/api/admin/holds/files/{file_id}", api_lifecycle.FileHold(ctx)),
+        ("/api/admin/holds/users/{name}", api_lifecycle.UserHold(ctx)),
+        ("/api/admin/audit", api_lifecycle.Audit(ctx)),
+        ("/api/admin/purges", api_lifecycle.Purges(ctx)),
+        ("/api/admin/lifecycle/sweep", api_lifecycle.Sweep(ctx)),
         ("/api/admin/apply", api_admin.Apply(ctx)),
         ("/api/admin/shards", api_admin.Shards(ctx)),
         ("/api/admin/clusters", api_admin.Clusters(ctx)),

@@ -36,6 +36,8 @@ class IntegrityError(Exception):
 
 
 class Tx(Protocol):
+    dialect: Literal["sqlite", "postgresql"]
+
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return the number of rows it touched."""
 
@@ -45,6 +47,8 @@ class Tx(Protocol):
 
 
 class _SqliteTx:
+    dialect: Literal["sqlite", "postgresql"] = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection):
         self._conn = conn
 
@@ -66,6 +70,8 @@ class _SqliteTx:
 
 
 class _PostgresTx:
+    dialect: Literal["sqlite", "postgresql"] = "postgresql"
+
     def __init__(self, conn: psycopg.Connection[Row]):
         self._conn = conn
 

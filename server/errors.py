@@ -6,11 +6,15 @@
         ├── BadRequest                400 a field is missing or out of range
         ├── Unauthorized              401 no valid session, or wrong credentials
         ├── Forbidden                 403 authenticated, but not allowed
-        │   └── ShardNotAllowed       403 a fileserver announced more than its cluster has
+        │   ├── ShardNotAllowed       403 a fileserver announced more than its cluster has
+        │   ├── QuotaExceeded         403 the upload would pass the user's byte or file quota
+        │   └── OnHold                403 the file is under legal hold: it cannot be deleted
         ├── NotFound                  404
         │   └── FileserverUnknown     404 the fileserver must register again
         ├── Conflict                  409 the request contradicts the current state
+        ├── Gone                      410 the file expired and is being deleted
         ├── Replay                    401 a signed request was seen before
+        ├── RateLimited               429 too many requests: retry after ``Retry-After`` seconds
         └── Unavailable               503 the database or a dependency is down
 
 The Falcon app maps every one of them to ``{"error": code, "message": text}``
@@ -46,6 +50,14 @@ class ShardNotAllowed(Forbidden):
     code = "shard_not_allowed"
 
 
+class QuotaExceeded(Forbidden):
+    code = "quota_exceeded"
+
+
+class OnHold(Forbidden):
+    code = "file_on_hold"
+
+
 class NotFound(ServerError):
     code = "not_found"
     status = 404
@@ -60,6 +72,11 @@ class Conflict(ServerError):
     status = 409
 
 
+class Gone(ServerError):
+    code = "gone"
+    status = 410
+
+
 class Replay(ServerError):
     code = "replayed_request"
     status = 401
@@ -68,3 +85,15 @@ class Replay(ServerError):
 class Unavailable(ServerError):
     code = "unavailable"
     status = 503
+
+
+class RateLimited(ServerError):
+    """Answered as 429 with ``Retry-After``, so a well-behaved client knows when to come back."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float, code: str | None = None):
+        seconds = max(1, int(retry_after + 0.999))
+        super().__init__(message, code=code, details={"retry_after": seconds}, headers={"Retry-After": str(seconds)})
+        self.retry_after = seconds

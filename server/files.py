@@ -9,6 +9,7 @@ chunk list is fixed and the file's put tickets are revoked.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from protocol import receipts
@@ -18,16 +19,17 @@ from protocol.ids import check_chunk_hash, check_id, check_name, new_id
 from protocol.signing import SigningKey
 from protocol.wire import MAX_METADATA_BYTES
 
+from . import audit, deletion, quotas
 from .accounts import Principal
 from .db import Database, Tx
-from .errors import BadRequest, Conflict, NotFound
+from .errors import BadRequest, Conflict, Gone, NotFound, OnHold, QuotaExceeded
 from .registry import live_fileservers
 
 MAX_FILE_SIZE = 1 << 40
 MAX_RECEIPTS_PER_CHUNK = 8
 FILE_COLUMNS = (
     "id, owner_id, shard_id, size, chunk_count, chunk_size, metadata, sealed_key, state, created_at, expires_at, "
-    "completed_at"
+    "completed_at, active_at, hold"
 )
 MAX_SEALED_KEY_BYTES = 256
 
@@ -80,9 +82,21 @@ def _own_file(tx: Tx, who: Principal, file_id: object) -> tuple[dict[str, Any], 
     return row, row["shard_name"]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The server settings a new file is checked against."""
+
+    max_chunk_size: int
+    max_retention: float
+    quota_bytes: int
+    quota_files: int
+
+
 def create(
-    db: Database, who: Principal, body: dict[str, Any], *, max_chunk_size: int, max_retention: float, now: float
+    db: Database, who: Principal, actor: audit.Actor, body: dict[str, Any], limits: Limits, now: float
 ) -> dict[str, Any]:
+    """Record a pending file: the reservation of its declared size against the owner's quota."""
+    max_chunk_size, max_retention = limits.max_chunk_size, limits.max_retention
     shard = check_name(body.get("shard"), "shard")
     size = _int(body, "size", 1, MAX_FILE_SIZE)
     chunk_size = _int(body, "chunk_size", 1, max_chunk_size)
@@ -99,25 +113,36 @@ def create(
             f"'expires_in' is beyond this server's maximum retention of {max_retention:.0f} s",
             code="retention_exceeded",
         )
-    with db.transaction() as tx:
-        shard_row = tx.one("SELECT id FROM shards WHERE name = ?", (shard,))
-        if shard_row is None:
-            raise NotFound(f"no shard named {shard!r}", code="shard_not_found")
-        row = {
-            "id": new_id(),
-            "owner_id": who.user_id,
-            "shard_id": shard_row["id"],
-            "size": size,
-            "chunk_count": chunk_count,
-            "chunk_size": chunk_size,
-            "metadata": metadata,
-            "sealed_key": sealed_key,
-            "state": "pending",
-            "created_at": now,
-            "expires_at": now + expires_in,
-            "completed_at": None,
-        }
-        tx.execute(f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+    try:
+        with db.transaction() as tx:
+            shard_row = tx.one("SELECT id FROM shards WHERE name = ?", (shard,))
+            if shard_row is None:
+                raise NotFound(f"no shard named {shard!r}", code="shard_not_found")
+            quota = quotas.of_user(
+                tx, who.user_id, default_bytes=limits.quota_bytes, default_files=limits.quota_files, lock=True
+            )
+            quota.check(size)
+            row = {
+                "id": new_id(),
+                "owner_id": who.user_id,
+                "shard_id": shard_row["id"],
+                "size": size,
+                "chunk_count": chunk_count,
+                "chunk_size": chunk_size,
+                "metadata": metadata,
+                "sealed_key": sealed_key,
+                "state": "pending",
+                "created_at": now,
+                "expires_at": now + expires_in,
+                "completed_at": None,
+                "active_at": now,
+                "hold": False,
+            }
+            tx.execute(f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+            audit.record(tx, "file.created", now, actor, object=f"file:{row['id']}", shard=shard, size=size)
+    except QuotaExceeded as exc:
+        audit.record_alone(db, "quota.exceeded", now, actor, outcome="denied", shard=shard, size=size, **exc.details)
+        raise
     return _file_json(row, shard, who.name)
 
 
@@ -138,8 +163,7 @@ def get(db: Database, who: Principal, file_id: str) -> dict[str, Any]:
         if row["state"] == "complete":
             chunks = tx.all("SELECT idx, hash, size FROM chunks WHERE file_id = ? ORDER BY idx", (file_id,))
             places = tx.all(
-                "SELECT l.hash, l.fileserver_id FROM chunk_locations l JOIN chunks c ON c.hash = l.hash "
-                "WHERE c.file_id = ? ORDER BY l.fileserver_id",
+                "SELECT hash, fileserver_id FROM chunk_locations WHERE file_id = ? ORDER BY fileserver_id",
                 (file_id,),
             )
             where: dict[str, list[str]] = {}
@@ -156,6 +180,7 @@ def issue_tickets(
     db: Database,
     key: SigningKey,
     who: Principal,
+    actor: audit.Actor,
     file_id: str,
     body: dict[str, Any],
     *,
@@ -170,6 +195,8 @@ def issue_tickets(
     exp = int(now + ttl)
     with db.transaction() as tx:
         row, shard = _own_file(tx, who, file_id)
+        if row["expires_at"] <= now and not row["hold"]:
+            raise Gone("this file has expired: it is being deleted", code="file_expired")
         groups = _ticket_groups(tx, row, op, body.get("chunks"))
         issued = []
         for group in groups:
@@ -189,7 +216,11 @@ def issue_tickets(
                 (ticket.jti, file_id, op, exp, False),
             )
             issued.append({"ticket": ticket_protocol.issue(key, ticket), "chunks": list(group), "expires_at": exp})
-        tx.execute("DELETE FROM tickets WHERE expires_at < ?", (now - 3600,))
+        if op == "put":
+            tx.execute("UPDATE files SET active_at = ? WHERE id = ?", (exp, file_id))
+        else:
+            chunks = sum(len(group) for group in groups)
+            audit.record(tx, "file.download_ticket", now, actor, object=f"file:{file_id}", chunks=chunks)
         servers = live_fileservers(tx, shard, "write" if op == "put" else "read", now, lease)
     return {"tickets": issued, "fileservers": servers}
 
@@ -276,22 +307,27 @@ def finalize(db: Database, who: Principal, file_id: str, body: dict[str, Any], n
             )
         for chunk_hash, fs in set(locations):
             tx.execute(
-                "INSERT INTO chunk_locations (hash, fileserver_id, shard_id, stored_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (hash, fileserver_id) DO NOTHING",
-                (chunk_hash, fs, row["shard_id"], now),
+                "INSERT INTO chunk_locations (file_id, hash, fileserver_id, shard_id, stored_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id, hash, fileserver_id) DO NOTHING",
+                (file_id, chunk_hash, fs, row["shard_id"], now),
             )
         tx.execute("UPDATE tickets SET revoked = ? WHERE file_id = ? AND op = 'put'", (True, file_id))
     return get(db, who, file_id)
 
 
-def delete(db: Database, who: Principal, file_id: str, now: float) -> None:
-    """Drop the caller's file at once and queue its chunks for the fileservers to delete."""
+def delete(db: Database, who: Principal, actor: audit.Actor, file_id: str, now: float) -> None:
+    """Drop the caller's file at once (a pending one too: that aborts the upload and frees its quota)."""
     with db.transaction() as tx:
-        row, _ = _own_file(tx, who, file_id)
-        tx.execute(
-            "INSERT INTO chunk_garbage (hash, shard_id, queued_at) SELECT hash, ?, ? FROM chunks WHERE file_id = ? "
-            "ON CONFLICT (hash, shard_id) DO NOTHING",
-            (row["shard_id"], now, file_id),
-        )
-        tx.execute("DELETE FROM chunk_locations WHERE hash IN (SELECT hash FROM chunks WHERE file_id = ?)", (file_id,))
-        tx.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        row, shard = _own_file(tx, who, file_id)
+        held = bool(row["hold"]) or is_user_held(tx, who.user_id)
+        if not held:
+            deletion.drop_file(tx, file_id, row["shard_id"], "deleted", now)
+            audit.record(tx, "file.deleted", now, actor, object=f"file:{file_id}", shard=shard, size=row["size"])
+    if held:
+        audit.record_alone(db, "file.deleted", now, actor, object=f"file:{file_id}", outcome="denied", why="hold")
+        raise OnHold("this file is under legal hold: it cannot be deleted until an administrator releases it")
+
+
+def is_user_held(tx: Tx, user_id: str) -> bool:
+    row = tx.one("SELECT hold FROM users WHERE id = ?", (user_id,))
+    return bool(row and row["hold"])

@@ -15,10 +15,12 @@ from protocol.encoding import DecodeError, parse_json_object
 from protocol.errors import CofferError
 from protocol.wire import BEARER_SCHEME, MAX_HEADER_BYTES, MAX_JSON_BODY
 
-from . import accounts
+from . import accounts, audit
 from .db import Database
 from .errors import BadRequest, Unauthorized
 from .keys import ServerKeys
+from .proxies import TrustedProxies
+from .ratelimit.limiter import Limiter
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,13 @@ class Context:
     db: Database
     keys: ServerKeys
     clock: Callable[[], float] = field(default=time.time)
+    limiter: Limiter = field(init=False)
+    """The rate limits and login guard, on the database or on Redis (``redis_url``)."""
+    proxies: TrustedProxies = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = Limiter.build(self.settings, self.db, self.clock)
+        self.proxies = TrustedProxies.parse(self.settings.trusted_proxies)
 
 
 def read_json(req: falcon.Request) -> dict[str, Any]:
@@ -54,7 +63,30 @@ def principal(ctx: Context, req: falcon.Request) -> accounts.Principal:
     if scheme != BEARER_SCHEME or not token:
         raise Unauthorized("log in first: this needs 'Authorization: Bearer <session token>'", code="session_missing")
     with ctx.db.transaction(readonly=True) as tx:
-        return accounts.authenticate(tx, token.strip(), ctx.clock())
+        who = accounts.authenticate(tx, token.strip(), ctx.clock())
+    if not req.context.get("user_counted"):
+        req.context.user_counted = True
+        ctx.limiter.check("user", who.user_id)
+    return who
+
+
+def client_address(ctx: Context, req: falcon.Request) -> str:
+    """Return the client's address: the peer, or the client behind the ``trusted_proxies`` (cached per request)."""
+    address: str | None = req.context.get("client_address")
+    if address is None:
+        address = req.context.client_address = ctx.proxies.client(req.remote_addr, req.get_header("X-Forwarded-For"))
+    return address
+
+
+def address_of(req: falcon.Request) -> str | None:
+    """Return the client address the rate-limit middleware resolved, else the peer address."""
+    resolved: str | None = req.context.get("client_address")
+    return resolved or req.remote_addr
+
+
+def actor(req: falcon.Request, who: accounts.Principal | None = None, name: str | None = None) -> audit.Actor:
+    """Return who is acting for the audit log: the session's user (or a claimed name) and the peer address."""
+    return audit.Actor(who.name if who is not None else name, address_of(req))
 
 
 def send_json(resp: falcon.Response, value: Any, status: int = 200) -> None:
@@ -100,6 +132,8 @@ def install_error_handlers(app: falcon.App[falcon.Request, falcon.Response]) -> 
 
     def coffer_error(req: falcon.Request, resp: falcon.Response, ex: CofferError, params: dict[str, Any]) -> None:
         send_json(resp, ex.body(), ex.status)
+        if ex.headers:
+            resp.set_headers(ex.headers)
 
     def http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: dict[str, Any]) -> None:
         code = (ex.title or "error").lower().replace(" ", "_")

@@ -16,7 +16,10 @@ from .db import Database, Tx
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+Statement = str | dict[str, str]
+"""Portable SQL, or one text per dialect (``{"sqlite": …, "postgresql": …}``) where they cannot agree."""
+
+MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     (
         1,
         "core network",
@@ -145,6 +148,107 @@ MIGRATIONS.append(
     )
 )
 
+_APPEND_ONLY = "the audit log is append-only"
+
+MIGRATIONS.append(
+    (
+        3,
+        "lifecycle: per-file chunk locations, purge queue, holds, quotas, audit log, limits",
+        [
+            # Revocations must outlive a deleted file, so tickets no longer cascade with it.
+            """CREATE TABLE tickets_v3 (
+                jti TEXT PRIMARY KEY,
+                file_id TEXT NOT NULL,
+                op TEXT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                revoked BOOLEAN NOT NULL DEFAULT FALSE)""",
+            "INSERT INTO tickets_v3 SELECT jti, file_id, op, expires_at, revoked FROM tickets",
+            "DROP TABLE tickets",
+            "ALTER TABLE tickets_v3 RENAME TO tickets",
+            "CREATE INDEX tickets_file ON tickets(file_id)",
+            "CREATE INDEX tickets_expires ON tickets(expires_at)",
+            # A location belongs to one file and stays until its fileserver confirms the chunk is gone.
+            """CREATE TABLE chunk_locations_v3 (
+                file_id TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                fileserver_id TEXT NOT NULL REFERENCES fileservers(id) ON DELETE CASCADE,
+                shard_id TEXT NOT NULL REFERENCES shards(id),
+                stored_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (file_id, hash, fileserver_id))""",
+            "INSERT INTO chunk_locations_v3 SELECT DISTINCT c.file_id, l.hash, l.fileserver_id, l.shard_id, "
+            "l.stored_at FROM chunk_locations l JOIN chunks c ON c.hash = l.hash",
+            "DROP TABLE chunk_locations",
+            "ALTER TABLE chunk_locations_v3 RENAME TO chunk_locations",
+            "CREATE INDEX chunk_locations_fileserver ON chunk_locations(fileserver_id)",
+            "DROP TABLE chunk_garbage",
+            """CREATE TABLE purges (
+                fileserver_id TEXT NOT NULL REFERENCES fileservers(id) ON DELETE CASCADE,
+                file_id TEXT NOT NULL,
+                shard_id TEXT NOT NULL REFERENCES shards(id),
+                reason TEXT NOT NULL,
+                queued_at DOUBLE PRECISION NOT NULL,
+                sent_at DOUBLE PRECISION,
+                PRIMARY KEY (fileserver_id, file_id))""",
+            "CREATE INDEX purges_queue ON purges(fileserver_id, queued_at)",
+            "ALTER TABLE files ADD COLUMN hold BOOLEAN NOT NULL DEFAULT FALSE",
+            "ALTER TABLE files ADD COLUMN active_at DOUBLE PRECISION",
+            "UPDATE files SET active_at = created_at",
+            "CREATE INDEX files_pending ON files(state, active_at)",
+            "ALTER TABLE users ADD COLUMN hold BOOLEAN NOT NULL DEFAULT FALSE",
+            "ALTER TABLE users ADD COLUMN quota_bytes BIGINT",
+            "ALTER TABLE users ADD COLUMN quota_files BIGINT",
+            "ALTER TABLE fileservers ADD COLUMN lost_at DOUBLE PRECISION",
+            {
+                "sqlite": """CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at DOUBLE PRECISION NOT NULL,
+                action TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                actor TEXT,
+                address TEXT,
+                object TEXT,
+                detail TEXT NOT NULL)""",
+                "postgresql": """CREATE TABLE audit_log (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                at DOUBLE PRECISION NOT NULL,
+                action TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                actor TEXT,
+                address TEXT,
+                object TEXT,
+                detail TEXT NOT NULL)""",
+            },
+            "CREATE INDEX audit_log_at ON audit_log(at)",
+            "CREATE INDEX audit_log_actor ON audit_log(actor, at)",
+            {
+                "sqlite": "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+                f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
+                "postgresql": "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$",
+            },
+            {
+                "sqlite": "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+                f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
+                "postgresql": "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
+                "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+            },
+            """CREATE TABLE job_leases (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL)""",
+            """CREATE TABLE rate_counters (
+                key TEXT PRIMARY KEY,
+                window_start DOUBLE PRECISION NOT NULL,
+                count INTEGER NOT NULL)""",
+            """CREATE TABLE login_failures (
+                key TEXT PRIMARY KEY,
+                failures INTEGER NOT NULL,
+                last_at DOUBLE PRECISION NOT NULL,
+                locked_until DOUBLE PRECISION)""",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 
@@ -166,7 +270,7 @@ def migrate(db: Database) -> list[int]:
             if version in _applied(tx):
                 continue
             for statement in statements:
-                tx.execute(statement)
+                tx.execute(statement if isinstance(statement, str) else statement[db.dialect])
             tx.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (version, name, time.time()),

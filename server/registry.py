@@ -15,6 +15,7 @@ from protocol import cluster as cluster_protocol
 from protocol import messages
 from protocol.encoding import b64decode, b64encode
 
+from . import audit, deletion
 from .db import Database, IntegrityError, Tx
 from .errors import Conflict, FileserverUnknown, Replay, ShardNotAllowed, Unauthorized
 from .topology import read_topology
@@ -77,7 +78,9 @@ def _store_shards(tx: Tx, fs_id: str, shards: list[messages.ShardAnnouncement], 
         )
 
 
-def register(db: Database, body: dict[str, Any], now: float, lease: float, interval: float) -> dict[str, Any]:
+def register(
+    db: Database, body: dict[str, Any], now: float, lease: float, interval: float, address: str | None = None
+) -> dict[str, Any]:
     with db.transaction() as tx:
         request = _authenticate(tx, body, "register", now)
         registration = messages.parse_registration(request.body)
@@ -88,7 +91,8 @@ def register(db: Database, body: dict[str, Any], now: float, lease: float, inter
         tx.execute(
             "INSERT INTO fileservers (id, cluster_id, url, public_key, version, registered_at, last_seen) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET url = excluded.url, "
-            "public_key = excluded.public_key, version = excluded.version, last_seen = excluded.last_seen",
+            "public_key = excluded.public_key, version = excluded.version, last_seen = excluded.last_seen, "
+            "lost_at = NULL",
             (
                 request.fs,
                 request.cluster,
@@ -100,6 +104,15 @@ def register(db: Database, body: dict[str, Any], now: float, lease: float, inter
             ),
         )
         _store_shards(tx, request.fs, registration.shards, ids)
+        audit.record(
+            tx,
+            "fileserver.registered",
+            now,
+            audit.Actor(f"fileserver:{request.fs}", address),
+            object=f"fileserver:{request.fs}",
+            url=registration.url,
+            shards=len(registration.shards),
+        )
     log.info(
         "fileserver registered",
         extra={"kv": {"fileserver": request.fs, "url": registration.url, "shards": len(registration.shards)}},
@@ -117,21 +130,48 @@ def heartbeat(db: Database, body: dict[str, Any], now: float, lease: float) -> d
         ids = _check_shards(tx, request.cluster, beat.shards)
         tx.execute(
             "UPDATE fileservers SET last_seen = ?, version = ?, active_transfers = ?, bytes_per_s = ?, "
-            "free_bytes = ?, chunk_count = ? WHERE id = ?",
+            "free_bytes = ?, chunk_count = ?, lost_at = NULL WHERE id = ?",
             (now, beat.version, beat.active_transfers, beat.bytes_per_s, beat.free_bytes, beat.chunk_count, request.fs),
         )
         _store_shards(tx, request.fs, beat.shards, ids)
-        for shard, chunk in beat.corrupt:
-            tx.execute("DELETE FROM chunk_locations WHERE hash = ? AND fileserver_id = ?", (chunk, request.fs))
-            log.warning(
-                "corrupt chunk reported", extra={"kv": {"fileserver": request.fs, "shard": shard, "chunk": chunk}}
+        for shard, file_id, chunk in beat.corrupt:
+            tx.execute(
+                "DELETE FROM chunk_locations WHERE file_id = ? AND hash = ? AND fileserver_id = ?",
+                (file_id, chunk, request.fs),
             )
+            log.warning(
+                "corrupt chunk reported",
+                extra={"kv": {"fileserver": request.fs, "shard": shard, "file": file_id, "chunk": chunk}},
+            )
+        confirmed = deletion.confirm(tx, request.fs, beat.purged)
+        if confirmed:
+            log.info("purges confirmed", extra={"kv": {"fileserver": request.fs, "files": confirmed}})
         revoked = tx.all("SELECT jti, expires_at FROM tickets WHERE revoked = ? AND expires_at > ?", (True, now))
+        purge = deletion.orders(tx, request.fs, now)
     return {
         "lease_seconds": lease,
         "server_time": now,
         "revoked_tickets": [{"jti": r["jti"], "exp": int(r["expires_at"])} for r in revoked],
+        "purge": purge,
     }
+
+
+def reconcile(db: Database, body: dict[str, Any], now: float, grace: float) -> dict[str, Any]:
+    """Tell a fileserver which of the files it found in its storage the server does not know."""
+    with db.transaction() as tx:
+        request = _authenticate(tx, body, "reconcile", now)
+        query = messages.parse_reconcile_query(request.body)
+        row = tx.one("SELECT cluster_id FROM fileservers WHERE id = ?", (request.fs,))
+        if row is None or row["cluster_id"] != request.cluster:
+            raise FileserverUnknown("this fileserver is not registered: register first")
+        unknown = deletion.unknown_files(tx, query.shard, query.files)
+    log.info(
+        "reconcile",
+        extra={
+            "kv": {"fileserver": request.fs, "shard": query.shard, "files": len(query.files), "unknown": len(unknown)}
+        },
+    )
+    return messages.ReconcileAnswer(unknown, grace).to_json()
 
 
 def live_fileservers(tx: Tx, shard: str, op: str, now: float, lease: float) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from . import keys, migrations
 from .app import create_app
 from .db import Database
 from .http import Context
+from .jobs import Housekeeper
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,11 @@ def prepare(settings: ServerSettings) -> Database:
 
 
 def make_app(settings: ServerSettings) -> Any:
+    """Build one worker's app, with its lifecycle scheduler (one sweep at a time runs, see server.jobs)."""
     db = Database(settings.database_url, pool_size=settings.pool_size)
-    return create_app(Context(settings=settings, db=db, keys=keys.load_or_create(db)))
+    ctx = Context(settings=settings, db=db, keys=keys.load_or_create(db))
+    Housekeeper(db, settings, ctx.clock).start()
+    return create_app(ctx)
 
 
 def serve(settings: ServerSettings) -> None:

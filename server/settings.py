@@ -8,6 +8,8 @@ from pathlib import Path
 from protocol import settings as loader
 from protocol.wire import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 
+from .proxies import TrustedProxies
+
 ENV_PREFIX = "COFFER_"
 
 
@@ -26,6 +28,33 @@ class ServerSettings:
     max_chunk_size: int = MAX_CHUNK_SIZE
     default_chunk_size: int = DEFAULT_CHUNK_SIZE
     max_retention: float = 30 * 86400.0
+    lifecycle_interval: float = 30.0
+    """Seconds between runs of the lifecycle job (expiry, abandoned uploads, lost fileservers); 0 disables it."""
+    upload_grace: float = 86400.0
+    """An upload not finalized this long after its last put ticket expired is abandoned and collected."""
+    orphan_grace: float = 86400.0
+    """Chunks of a file the server does not know are deleted by reconciliation once this old."""
+    default_quota_bytes: int = 100 << 30
+    default_quota_files: int = 100_000
+    rate_limit_per_address: int = 12_000
+    """Requests a minute from one client address (all users behind one NAT share it); 0 disables."""
+    rate_limit_per_user: int = 1_800
+    """Requests a minute from one user's sessions together; 0 disables."""
+    rate_limit_fileservers: int = 6_000
+    """Requests a minute to /api/fileservers/* from one address (a site's fileservers); 0 disables."""
+    login_free_failures: int = 5
+    """Failed logins in a row for one name before each further attempt must wait 1, 2, 4, … s."""
+    login_max_delay: float = 60.0
+    login_lock_failures: int = 20
+    """Failed logins in a row that lock the name for login_lock_seconds; 0 never locks."""
+    login_lock_seconds: float = 900.0
+    login_address_failures: int = 100
+    """Failed logins from one address per login_lock_seconds before it is locked out; 0 disables."""
+    redis_url: str = ""
+    """Keep limit counters in Redis (redis://host:6379/0) instead of the database."""
+    redis_prefix: str = "coffer:"
+    trusted_proxies: str = ""
+    """Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -44,10 +73,35 @@ class ServerSettings:
             raise loader.SettingsError("lease_seconds must be at least heartbeat_interval, and both positive")
         if self.session_ttl <= 0 or self.ticket_ttl <= 0 or self.max_retention <= 0:
             raise loader.SettingsError("session_ttl, ticket_ttl and max_retention must be positive")
+        if self.lifecycle_interval < 0 or self.upload_grace < 0 or self.orphan_grace < 0:
+            raise loader.SettingsError("lifecycle_interval, upload_grace and orphan_grace must not be negative")
+        if self.default_quota_bytes < 0 or self.default_quota_files < 0:
+            raise loader.SettingsError("default_quota_bytes and default_quota_files must not be negative")
         if not 0 < self.default_chunk_size <= self.max_chunk_size <= MAX_CHUNK_SIZE:
             raise loader.SettingsError(f"need 0 < default_chunk_size <= max_chunk_size <= {MAX_CHUNK_SIZE}")
+        self._check_limits()
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise loader.SettingsError("log_level must be debug, info, warning or error")
+
+    def _check_limits(self) -> None:
+        for name in ("rate_limit_per_address", "rate_limit_per_user", "rate_limit_fileservers"):
+            if getattr(self, name) < 0:
+                raise loader.SettingsError(f"{name} must be 0 (no limit) or more requests a minute")
+        if self.login_address_failures < 0 or self.login_lock_failures < 0 or self.login_free_failures < 0:
+            raise loader.SettingsError(
+                "login_free_failures, login_lock_failures and login_address_failures must be 0 or more"
+            )
+        if 0 < self.login_lock_failures <= self.login_free_failures:
+            raise loader.SettingsError("login_lock_failures must be more than login_free_failures (or 0: never lock)")
+        if self.login_lock_seconds <= 0 or self.login_max_delay < 1:
+            raise loader.SettingsError("login_lock_seconds must be positive and login_max_delay at least 1 second")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            # SECURITY: the URL may hold a password, so it is not echoed.
+            raise loader.SettingsError("redis_url must start with redis://, rediss:// or unix://")
+        try:
+            TrustedProxies.parse(self.trusted_proxies)
+        except ValueError as exc:
+            raise loader.SettingsError(f"trusted_proxies: {exc}") from exc
 
 
 def load(path: Path | None = None) -> ServerSettings:

@@ -8,7 +8,7 @@ import sys
 from protocol import __version__
 
 from ..errors import ClientError
-from . import admin, auth, devnet, files
+from . import admin, auth, devnet, files, lifecycle
 
 EXIT_CODES = """exit codes:
   0  done
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     auth.register(commands)
     files.register(commands)
+    lifecycle.register_user(commands)
     admin.register(commands)
     server_cli.register(commands)
     fileserver_cli.register(commands)

@@ -1,4 +1,4 @@
-"""Chunks as block blobs in one Azure Blob Storage container: ``<prefix><shard>/<ab>/<cd>/<hash>``.
+"""Chunks as block blobs in one Azure Blob Storage container: ``<prefix><shard>/<file id>/<hash>``.
 
 A chunk smaller than one block goes up in a single create-only Put Blob once the
 :class:`VerifyingReader` has verified it (it is at most one block, so buffering it
@@ -11,6 +11,9 @@ Azure has no call that discards uncommitted blocks, so an upload that fails afte
 staging blocks leaves them uncommitted: they are invisible to readers and to
 :meth:`list`, count against nothing a reader sees, and Azure discards them itself
 a week after the last block was staged (or at the blob's next commit).
+
+A file's chunks share the prefix ``<prefix><shard>/<file id>/``: listing a file is
+one prefix listing, and deleting it one Delete Blob per chunk (the base class's way).
 
 Retries are ours alone (the SDK's retry policy is off): up to :data:`ATTEMPTS`
 tries with capped, jittered exponential backoff on connection errors, 5xx and 429,
@@ -46,7 +49,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobBlock, BlobClient, BlobProperties, ContainerClient
 
 from ..errors import BadRange, ChunkNotFound, StorageUnavailable
-from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader
+from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, is_chunk_name, label
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -154,15 +157,12 @@ class AzureBackend(Backend):
         return f"AzureBackend({self._where!r}, root={self._root!r})"
 
     def _key(self, name: str) -> str:
-        return f"{self._root}{name[:2]}/{name[2:4]}/{name}"
+        return f"{self._root}{name}"
 
     def chunk_of(self, key: str) -> str | None:
         """Return the chunk name stored under blob *key*, or None if *key* is not a chunk of this shard."""
         rest = key[len(self._root) :] if key.startswith(self._root) else ""
-        parts = rest.split("/")
-        if len(parts) == 3 and parts[0] == parts[2][:2] and parts[1] == parts[2][2:4]:
-            return parts[2]
-        return None
+        return rest if is_chunk_name(rest) else None
 
     def _blob(self, name: str) -> BlobClient:
         return self._container.get_blob_client(self._key(name))
@@ -170,7 +170,7 @@ class AzureBackend(Backend):
     # -- the verbs -------------------------------------------------------------------------------
 
     def _put(self, name: str, reader: VerifyingReader) -> bool:
-        blob, what = self._blob(name), f"storing chunk {name[:12]}"
+        blob, what = self._blob(name), f"storing chunk {label(name)}"
         meta = {SHA256_KEY: reader.expected}
         if reader.size < self.block_size:
             data = _read_block(reader, self.block_size)  # ends with the verifying read
@@ -191,7 +191,9 @@ class AzureBackend(Backend):
             if ids:
                 log.info(
                     "upload abandoned; its staged blocks stay uncommitted until Azure discards them",
-                    extra={"kv": {"chunk": name[:12], "blocks": len(ids), "container": self._container.container_name}},
+                    extra={
+                        "kv": {"chunk": label(name), "blocks": len(ids), "container": self._container.container_name}
+                    },
                 )
             raise
         commit = functools.partial(blob.commit_block_list, [BlobBlock(i) for i in ids], metadata=meta)
@@ -209,7 +211,7 @@ class AzureBackend(Backend):
         assert existing is not None
         if _holds(existing, reader):
             return False
-        log.warning("replacing damaged chunk", extra={"kv": {"chunk": name[:12], "size": existing.size}})
+        log.warning("replacing damaged chunk", extra={"kv": {"chunk": label(name), "size": existing.size}})
         try:
             self._call(
                 what, functools.partial(write, etag=existing.etag, match_condition=MatchConditions.IfNotModified)
@@ -220,7 +222,7 @@ class AzureBackend(Backend):
 
     def _open(self, name: str, start: int, length: int | None) -> ChunkStream:
         blob = self._blob(name)
-        props = self._props(blob, f"reading chunk {name[:12]}", missing_ok=False)
+        props = self._props(blob, f"reading chunk {label(name)}", missing_ok=False)
         assert props is not None
         size = props.size
         if length is None:
@@ -230,32 +232,41 @@ class AzureBackend(Backend):
         return _Blocks(self, blob, name, start, length)
 
     def _stat(self, name: str) -> ChunkStat:
-        props = self._props(self._blob(name), f"looking up chunk {name[:12]}", missing_ok=False)
+        props = self._props(self._blob(name), f"looking up chunk {label(name)}", missing_ok=False)
         assert props is not None
         stored = (props.metadata or {}).get(SHA256_KEY)
-        if stored is not None and stored != name:
-            log.warning("blob holds another chunk's hash", extra={"kv": {"chunk": name[:12], "stored": stored[:12]}})
+        if stored is not None and stored != check_name(name)[1]:
+            log.warning("blob holds another chunk's hash", extra={"kv": {"chunk": label(name), "stored": stored[:12]}})
             raise _not_found(name)
         return ChunkStat(size=props.size, mtime=props.last_modified.timestamp())
 
     def _delete(self, name: str) -> None:
         try:
-            self._call(f"deleting chunk {name[:12]}", self._blob(name).delete_blob)
+            self._call(f"deleting chunk {label(name)}", self._blob(name).delete_blob)
         except ResourceNotFoundError:
             raise _not_found(name) from None
 
     def _list(self) -> Iterator[str]:
+        for key in self._keys(self._root):
+            if (name := self.chunk_of(key)) is not None:
+                yield name
+
+    def _list_file(self, file_id: str) -> Iterator[str]:
+        for key in self._keys(f"{self._root}{file_id}/"):
+            if (name := self.chunk_of(key)) is not None:
+                yield name
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        """Yield the name of every blob under *prefix*, a page at a time."""
         marker: str | None = None
         while True:
-            keys, marker = self._call("listing chunks", functools.partial(self._page, marker))
-            for key in keys:
-                if (name := self.chunk_of(key)) is not None:
-                    yield name
+            keys, marker = self._call("listing chunks", functools.partial(self._page, prefix, marker))
+            yield from keys
             if not marker:
                 return
 
-    def _page(self, marker: str | None) -> tuple[list[str], str | None]:
-        pages = self._container.list_blobs(name_starts_with=self._root).by_page(continuation_token=marker)
+    def _page(self, prefix: str, marker: str | None) -> tuple[list[str], str | None]:
+        pages = self._container.list_blobs(name_starts_with=prefix).by_page(continuation_token=marker)
         keys = [blob.name for blob in next(pages)]
         token: str | None = pages.continuation_token  # type: ignore[attr-defined]
         return keys, token
@@ -275,7 +286,7 @@ class AzureBackend(Backend):
         except ResourceNotFoundError:
             if missing_ok:
                 return None
-            raise _not_found(blob.blob_name.rsplit("/", 1)[-1]) from None
+            raise _not_found(blob.blob_name[len(self._root) :]) from None
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run *fn*, retrying transient failures; raise :class:`StorageUnavailable` once they persist.
@@ -352,7 +363,7 @@ class _Blocks(ChunkStream):
             self._buffer = b""
             raise StopIteration
         n = min(self._backend.block_size, self._end - self._pos)
-        what = f"reading chunk {self._name[:12]}"
+        what = f"reading chunk {label(self._name)}"
         try:
             self._buffer = self._backend._call(what, functools.partial(self._get, self._pos, n))
         except ResourceNotFoundError:
@@ -393,5 +404,5 @@ def _status(exc: HttpResponseError) -> str:
 
 def _not_found(name: str) -> ChunkNotFound:
     return ChunkNotFound(
-        f"chunk {name[:12]}… is not stored on this fileserver: ask the server for another fileserver holding it"
+        f"chunk {label(name)}… is not stored on this fileserver: ask the server for another fileserver holding it"
     )

@@ -1,19 +1,28 @@
-"""The one storage interface every chunk backend implements (local disk now; S3, GCS, Azure later).
+"""The one storage interface every chunk backend implements: local disk, S3, GCS, Azure Blob.
 
 Shaped like borgstore's ``BackendBase``: a small set of verbs, with name and range
 checks done here in the base class before any backend code runs, so a backend
-never sees a name that could escape its namespace. Chunks are named by the
-SHA-256 of their content (64 lowercase hex digits) and never change once stored.
+never sees a name that could escape its namespace.
+
+A chunk is stored under the file it belongs to: its name is
+``protocol.ids.chunk_name(file_id, chunk_hash)`` = ``"<file id>/<sha256>"``. Two
+files holding identical bytes therefore hold two objects, and deleting one file's
+objects can never take a chunk another file still references; that is what makes
+garbage collection provably safe. A stored chunk never changes.
 
 A backend implements the ``_verbs``; callers use the public verbs:
 
-- ``put(name, stream, size, sha256_hex)``: stream a chunk in, verifying size and
-  hash as it arrives; atomic (whole or absent); True if created, False if it was
-  already there. A body that is short, long or has the wrong hash raises
-  :class:`SizeMismatch` / :class:`HashMismatch` and leaves nothing behind.
+- ``put(name, stream, size)``: stream a chunk in, verifying its size and that it
+  hashes to the hash in its name as it arrives; atomic (whole or absent); True if
+  created, False if it was already there. A body that is short, long or has the
+  wrong hash raises :class:`SizeMismatch` / :class:`HashMismatch` and leaves
+  nothing behind.
 - ``open(name, start, length)``: a :class:`ChunkStream` of the chunk or a range of it.
-- ``exists``, ``stat``, ``delete``, ``list``; optional ``quarantine``, ``free_bytes``,
-  ``volume`` and ``cleanup`` have defaults.
+- ``exists``, ``stat``, ``delete``, ``list`` (every name, ``F/H``).
+- ``list_file(file_id)`` and ``delete_file(file_id)``: one file's chunks, and their
+  verified removal (a purge order, an orphan). The defaults here walk ``list``;
+  backends that can list one file cheaply (a directory, a key prefix) override them.
+- optional ``quarantine``, ``free_bytes``, ``volume`` and ``cleanup`` have defaults.
 """
 
 from __future__ import annotations
@@ -28,7 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol
 
-from protocol.ids import CHUNK_HASH_RE, check_chunk_hash
+from protocol.errors import ProtocolError
+from protocol.ids import check_id, split_chunk_name
 
 from ..errors import ChunkNotFound, HashMismatch, SizeMismatch, StorageFull, StorageUnavailable
 
@@ -130,12 +140,26 @@ class VerifyingReader:
         self.verified = True
 
 
-def check_name(name: object) -> str:
-    """Return *name* if it is a chunk name (64 lowercase hex digits); anything else is a 400.
+def check_name(name: object) -> tuple[str, str]:
+    """Return ``(file id, hash)`` of *name* if it is a chunk name ``"<file id>/<hash>"``; anything else is a 400.
 
     SECURITY: the only names a backend ever sees, so none can reach outside its namespace.
     """
-    return check_chunk_hash(name)
+    return split_chunk_name(name)
+
+
+def is_chunk_name(name: str) -> bool:
+    """Return whether *name* is a well-formed chunk name (a listing skips anything else)."""
+    try:
+        split_chunk_name(name)
+    except ProtocolError:
+        return False
+    return True
+
+
+def label(name: str) -> str:
+    """Return a short form of chunk *name* for messages and logs: ``<file id>/<first 12 hex digits>``."""
+    return name[:49]
 
 
 @contextmanager
@@ -169,50 +193,79 @@ class Backend(abc.ABC):
 
     # -- the public verbs: checks here, work in the subclass --------------------------------
 
-    def put(self, name: str, stream: Readable, size: int, sha256_hex: str) -> bool:
-        """Store *size* bytes from *stream* as chunk *name* if they hash to *sha256_hex*; True if created."""
-        name = check_name(name)
-        sha256_hex = check_chunk_hash(sha256_hex)
+    def put(self, name: str, stream: Readable, size: int) -> bool:
+        """Store *size* bytes from *stream* as chunk *name* if they hash to the hash in the name; True if created."""
+        _, chunk_hash = check_name(name)
         if size < 0:
             raise SizeMismatch("a chunk size cannot be negative")
-        with storage_errors(f"storing chunk {name[:12]}"):
-            return self._put(name, VerifyingReader(stream, size, sha256_hex))
+        with storage_errors(f"storing chunk {label(name)}"):
+            return self._put(name, VerifyingReader(stream, size, chunk_hash))
 
     def open(self, name: str, start: int = 0, length: int | None = None) -> ChunkStream:
         """Return the bytes of chunk *name* from *start*, *length* of them (to the end if None)."""
-        name = check_name(name)
+        check_name(name)
         if start < 0 or (length is not None and length < 0):
             raise ValueError("start and length must not be negative")
-        with storage_errors(f"reading chunk {name[:12]}"):
+        with storage_errors(f"reading chunk {label(name)}"):
             return self._open(name, start, length)
 
     def exists(self, name: str) -> bool:
-        name = check_name(name)
-        with storage_errors(f"looking up chunk {name[:12]}"):
+        check_name(name)
+        with storage_errors(f"looking up chunk {label(name)}"):
             return self._exists(name)
 
     def stat(self, name: str) -> ChunkStat:
         """Return size and modification time of chunk *name*; :class:`ChunkNotFound` if absent."""
-        name = check_name(name)
-        with storage_errors(f"looking up chunk {name[:12]}"):
+        check_name(name)
+        with storage_errors(f"looking up chunk {label(name)}"):
             return self._stat(name)
 
     def delete(self, name: str) -> None:
         """Remove chunk *name*; :class:`ChunkNotFound` if absent."""
-        name = check_name(name)
-        with storage_errors(f"deleting chunk {name[:12]}"):
+        check_name(name)
+        with storage_errors(f"deleting chunk {label(name)}"):
             self._delete(name)
 
     def list(self) -> Iterator[str]:
-        """Yield the name of every stored chunk, in no particular order."""
+        """Yield the name (``F/H``) of every stored chunk, in no particular order."""
         for name in self._list():
-            if CHUNK_HASH_RE.match(name):
+            if is_chunk_name(name):
                 yield name
+
+    def list_file(self, file_id: str) -> Iterator[str]:
+        """Yield the names of the chunks stored for file *file_id*, in no particular order."""
+        file_id = check_id(file_id, "file_id")
+        prefix = f"{file_id}/"
+        for name in self._list_file(file_id):
+            if name.startswith(prefix) and is_chunk_name(name):
+                yield name
+
+    def delete_file(self, file_id: str) -> int:
+        """Delete every chunk of file *file_id*, then list again to prove none is left; return how many went.
+
+        Idempotent: a file with no chunks here returns 0. Copies the scrub
+        quarantined go too, so a deleted file leaves no ciphertext behind. If a
+        chunk is still listed afterwards (a delete the service acknowledged but did
+        not do, an upload racing the purge) this raises :class:`StorageUnavailable`
+        and the caller tries again later.
+        """
+        file_id = check_id(file_id, "file_id")
+        what = f"deleting the chunks of file {file_id}"
+        with storage_errors(what):
+            deleted = self._delete_file(file_id)
+            self._delete_quarantined(file_id)
+            left = sum(1 for _ in self.list_file(file_id))
+        if left:
+            raise StorageUnavailable(
+                f"{what}: {left} chunk(s) are still listed after deleting them (the storage did not delete "
+                "them, or an upload of this file raced the deletion); it is retried at the next order"
+            )
+        return deleted
 
     def quarantine(self, name: str) -> None:
         """Take a chunk that failed its scrub out of service; :class:`ChunkNotFound` if absent."""
-        name = check_name(name)
-        with storage_errors(f"quarantining chunk {name[:12]}"):
+        check_name(name)
+        with storage_errors(f"quarantining chunk {label(name)}"):
             self._quarantine(name)
 
     def free_bytes(self) -> int | None:
@@ -252,7 +305,28 @@ class Backend(abc.ABC):
         """Remove the chunk; raise :class:`ChunkNotFound` if it is absent."""
 
     @abc.abstractmethod
-    def _list(self) -> Iterator[str]: ...
+    def _list(self) -> Iterator[str]:
+        """Yield every stored name; the base class drops anything that is not a chunk name."""
+
+    def _list_file(self, file_id: str) -> Iterator[str]:
+        """Yield the names of one file's chunks; this default walks everything, backends narrow it."""
+        prefix = f"{file_id}/"
+        return (name for name in self._list() if name.startswith(prefix))
+
+    def _delete_file(self, file_id: str) -> int:
+        """Delete the chunks of one file; return how many were there. Backends with a bulk delete override it."""
+        deleted = 0
+        for name in list(self.list_file(file_id)):
+            try:
+                self._delete(name)
+            except ChunkNotFound:
+                continue  # gone meanwhile (a concurrent purge): the listing afterwards is what counts
+            deleted += 1
+        return deleted
+
+    def _delete_quarantined(self, file_id: str) -> int:
+        """Remove the copies of one file's chunks the scrub set aside; backends that keep them override this."""
+        return 0
 
     def _quarantine(self, name: str) -> None:
         """Take the chunk out of service; backends with somewhere to keep it for inspection override this."""

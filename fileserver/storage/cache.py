@@ -13,6 +13,16 @@ acknowledged once it is durable in ``pending/`` (fsynced, linked); the agent's
 the read cache. Until then this fileserver's disk holds the only copy: the
 trade-off is documented in ``docs/backends.md``.
 
+Deleting a file (:meth:`CachedBackend.delete_file`, a purge or an orphan) first
+drops the file's queued chunks, so the flusher cannot upload them afterwards, then
+its cached copies, then the cloud objects, then the cached copies once more (a
+read may have refetched one meanwhile), and verifies. One window stays open: the
+flusher may be in the middle of uploading a chunk of that file when its queue
+entry is dropped. Its upload then lands after the cloud was cleared; the flusher
+sees the queue entry gone and deletes the object at once (:meth:`flush`), and if
+the agent dies in between, the object is an orphan that the reconciliation
+(:mod:`fileserver.reconcile`) collects.
+
 Several gunicorn workers and the agent share one cache root; see
 :mod:`fileserver.storage.cachedir` for why that needs no lock.
 """
@@ -29,12 +39,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import BadRange, ChunkNotFound, StorageUnavailable, UploadRejected
-from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader
-from .cachedir import CacheDir, CacheStats, file_hash
+from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
+from .cachedir import CacheDir, CacheStats, file_hash, flat
 from .local import FileBlocks
 
 log = logging.getLogger(__name__)
 
+QUARANTINE = "quarantine"
+"""Where queued chunks that no longer hash to their name are set aside (``<file id>.<hash>.<time>``)."""
 COUNTER_WRITE_INTERVAL = 5.0
 """Seconds between writes of a process's hit/miss counter file: cheap enough, fresh enough for a heartbeat."""
 
@@ -93,7 +105,7 @@ class CachedBackend(Backend):
                 if self.write_back:
                     return self._queue(name, tmp)
                 f.seek(0)
-                created = self.inner.put(name, f, reader.size, name)
+                created = self.inner.put(name, f, reader.size)
             self._remember(tmp, name, reader.size)
             return created
         finally:
@@ -137,15 +149,15 @@ class CachedBackend(Backend):
             f = open(path, "rb")
         except FileNotFoundError:
             return None
-        if file_hash(f) == name:
+        if file_hash(f) == check_name(name)[1]:
             if path.parent == self.files.cache:
                 _touch(path)
             return f
         f.close()
         if path.parent == self.files.pending:
-            log.error("a queued chunk is damaged; it cannot be served", extra={"kv": {"chunk": name[:12]}})
+            log.error("a queued chunk is damaged; it cannot be served", extra={"kv": {"chunk": label(name)}})
             return None
-        log.warning("dropping a damaged cache file; fetching the chunk again", extra={"kv": {"chunk": name[:12]}})
+        log.warning("dropping a damaged cache file; fetching the chunk again", extra={"kv": {"chunk": label(name)}})
         path.unlink(missing_ok=True)
         return None
 
@@ -157,10 +169,10 @@ class CachedBackend(Backend):
                 for block in stream:
                     f.write(block)
             f.flush()
-            if file_hash(f) != name:
+            if file_hash(f) != check_name(name)[1]:
                 f.close()
                 raise StorageUnavailable(
-                    f"the cloud copy of chunk {name[:12]}… does not hash to its name: it was not served; "
+                    f"the cloud copy of chunk {label(name)}… does not hash to its name: it was not served; "
                     "try another fileserver and tell the administrator"
                 )
             size = f.tell()
@@ -220,17 +232,54 @@ class CachedBackend(Backend):
                 raise
 
     def _list(self) -> Iterator[str]:
-        queued = set(self.files.names(self.files.pending))
+        queued = set(self.files.chunks(self.files.pending))
         yield from queued
         for name in self.inner.list():
             if name not in queued:
                 yield name
 
+    def _list_file(self, file_id: str) -> Iterator[str]:
+        queued = set(self.files.chunks(self.files.pending, file_id))
+        yield from queued
+        for name in self.inner.list_file(file_id):
+            if name not in queued:
+                yield name
+
+    def _delete_file(self, file_id: str) -> int:
+        """Drop the file's queued chunks, its cached copies, then its cloud objects; see the module docstring."""
+        queued = set(self.files.chunks(self.files.pending, file_id))
+        for name in queued:
+            _unlink(self.files.queued(name))  # first: the flusher must not upload them after this
+        self._uncache(file_id)
+        in_cloud = set(self.inner.list_file(file_id))
+        self.inner.delete_file(file_id)  # verifies the cloud itself
+        left = self._uncache(file_id)
+        if left:
+            log.info("dropped chunks a read refetched during a purge", extra={"kv": {"file": file_id, "count": left}})
+        return len(queued | in_cloud)
+
+    def _uncache(self, file_id: str) -> int:
+        """Remove the read cache's copies of one file's chunks; return how many there were."""
+        removed = 0
+        for name in list(self.files.chunks(self.files.cache, file_id)):
+            removed += _unlink(self.files.cached(name))
+        return removed
+
+    def _delete_quarantined(self, file_id: str) -> int:
+        """Remove the queued chunks of this file that were set aside as damaged (the cloud's go with it)."""
+        directory = self.files.root / QUARANTINE
+        start = f"{file_id}."
+        try:
+            entries = [e for e in self.files.names(directory) if e.startswith(start)]
+        except FileNotFoundError:
+            return 0
+        return sum(_unlink(directory / e) for e in entries)
+
     # -- the write-back queue (run by the agent's flusher only) -----------------------------------------
 
     def pending(self) -> list[str]:
         """Return the chunks acknowledged but not yet in the cloud."""
-        return list(self.files.names(self.files.pending))
+        return list(self.files.chunks(self.files.pending))
 
     def flush(self, name: str) -> bool:
         """Upload one queued chunk, then move it into the read cache; False if it was no longer queued."""
@@ -242,7 +291,7 @@ class CachedBackend(Backend):
         with f:
             size = os.fstat(f.fileno()).st_size
             try:
-                self.inner.put(name, f, size, name)
+                self.inner.put(name, f, size)
             except UploadRejected:
                 self._set_aside(path, name)
                 return False
@@ -261,15 +310,15 @@ class CachedBackend(Backend):
 
     def _set_aside(self, path: Path, name: str) -> None:
         """Move a queued chunk that no longer hashes to its name out of the queue, for inspection."""
-        target = self.files.root / "quarantine"
+        target = self.files.root / QUARANTINE
         target.mkdir(exist_ok=True)
         try:
-            os.replace(path, target / f"{name}.{int(time.time())}")
+            os.replace(path, target / f"{flat(name)}.{int(time.time())}")
         except FileNotFoundError:
             return
         log.error(
             "a queued chunk was damaged on the local disk before it reached the cloud; it is lost here",
-            extra={"kv": {"chunk": name[:12], "kept_in": str(target)}},
+            extra={"kv": {"chunk": label(name), "kept_in": str(target)}},
         )
 
     def stats(self) -> CacheStats:

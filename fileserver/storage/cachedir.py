@@ -3,9 +3,16 @@
 Layout under the cache root::
 
     tmp/        temp files being written (a fetch, an upload); stale ones are removed at start
-    cache/      the read cache: verified chunks, named by hash, mtime = last use
+    cache/      the read cache: verified chunks, mtime = last use
     pending/    write-back queue: chunks acknowledged but not yet in the cloud (never evicted)
     stats/      one small hit/miss counter file per process that serves reads
+
+In ``cache/`` and ``pending/`` chunk ``<file id>/<hash>`` is the file
+``<file id>.<hash>``: flat, so a file enters and leaves by one atomic link,
+rename or unlink with no per-file directory that another process could be
+removing at that moment. A chunk name holds no ``.`` (a UUID and hex digits),
+so the mapping is one-to-one, and only names that map back to a valid chunk
+name are ever read from these directories.
 
 Every gunicorn worker and the agent share these directories, with no lock between
 them: a file enters by ``link``/``rename`` (atomic, whole or absent), and every
@@ -25,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..fsutil import fsync_dir
-from .base import BLOCK_SIZE
+from .base import BLOCK_SIZE, is_chunk_name
 
 TMP = "tmp"
 CACHE = "cache"
@@ -58,10 +65,10 @@ class CacheDir:
             directory.mkdir(parents=True, exist_ok=True)
 
     def cached(self, name: str) -> Path:
-        return self.cache / name
+        return self.cache / flat(name)
 
     def queued(self, name: str) -> Path:
-        return self.pending / name
+        return self.pending / flat(name)
 
     def temp_file(self) -> tuple[BinaryIO, Path]:
         """Return a new temp file open for writing, and its path."""
@@ -69,11 +76,20 @@ class CacheDir:
         return os.fdopen(fd, "w+b"), Path(path)
 
     def names(self, directory: Path) -> Iterator[str]:
-        """Yield the file names in *directory* (pending/ or cache/)."""
+        """Yield the file names in *directory*, whatever they are."""
         with os.scandir(directory) as entries:
             for entry in entries:
                 if entry.is_file(follow_symlinks=False):
                     yield entry.name
+
+    def chunks(self, directory: Path, file_id: str | None = None) -> Iterator[str]:
+        """Yield the chunk names held in *directory* (pending/ or cache/), only file *file_id*'s if given."""
+        start = f"{file_id}." if file_id is not None else ""
+        for entry in self.names(directory):
+            if entry.startswith(start):
+                name = entry.replace(".", "/", 1)
+                if is_chunk_name(name):
+                    yield name
 
     def link(self, tmp: Path, target: Path, *, durable: bool) -> bool:
         """Link the finished *tmp* into place; False if *target* already existed (same content, by its name)."""
@@ -149,6 +165,11 @@ class CacheDir:
         _, cached_bytes = self.usage(self.cache)
         hits, misses = self.read_counters()
         return CacheStats(pending=pending, cached_bytes=cached_bytes, hits=hits, misses=misses)
+
+
+def flat(name: str) -> str:
+    """Return the file name of chunk *name* (``F/H``) in cache/ or pending/: ``F.H``."""
+    return name.replace("/", ".")
 
 
 def file_hash(f: BinaryIO) -> str:

@@ -1,4 +1,4 @@
-"""Chunks in a Google Cloud Storage bucket: ``<prefix><shard>/<ab>/<cd>/<hash>``, SHA-256 kept as metadata.
+"""Chunks in a Google Cloud Storage bucket: ``<prefix><shard>/<file id>/<hash>``, SHA-256 kept as metadata.
 
 A chunk no bigger than one part is read whole from the body, verified, and sent in
 one request. A bigger one goes through a resumable upload session driven here, part
@@ -11,6 +11,10 @@ of one chunk, one creates it and the other gets 412 and reports ``False``.
 The SDK's own retries are off (``retry=None``): one layer, ours, retries transient
 failures a few times with capped, jittered backoff, then answers 503 naming the
 service, endpoint and bucket, never a credential or a session URL.
+
+A file's chunks share the prefix ``<prefix><shard>/<file id>/``, so listing one
+file is one prefix listing; deleting it is one request per chunk (the emulators
+we test against have no batch endpoint, and a purge is not on any user's path).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from google.oauth2 import service_account
 
 from ..backoff import Backoff
 from ..errors import BadRange, ChunkNotFound, StorageUnavailable
-from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader
+from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +150,7 @@ class GcsBackend(Backend):
         return f"GcsBackend({self._options.bucket!r}, {self._root!r})"
 
     def _key(self, name: str) -> str:
-        return f"{self._root}{name[:2]}/{name[2:4]}/{name}"
+        return f"{self._root}{name}"
 
     # -- the retry layer ---------------------------------------------------------------------
 
@@ -181,7 +185,7 @@ class GcsBackend(Backend):
     # -- the verbs ---------------------------------------------------------------------------
 
     def _put(self, name: str, reader: VerifyingReader) -> bool:
-        what = f"storing chunk {name[:12]}"
+        what = f"storing chunk {label(name)}"
         if self._call(what, lambda: self._bucket.get_blob(self._key(name), retry=None, timeout=self._timeout)):
             # Already stored: still read and verify the body (a bad one is refused), but send nothing.
             while reader.read(BLOCK_SIZE):
@@ -263,7 +267,7 @@ class GcsBackend(Backend):
             self._session.delete(url, timeout=self._timeout)
         except requests.RequestException as exc:
             log.warning(
-                "could not cancel a gcs upload session", extra={"kv": {"chunk": name[:12], "error": _describe(exc)}}
+                "could not cancel a gcs upload session", extra={"kv": {"chunk": label(name), "error": _describe(exc)}}
             )
 
     def _get(self, name: str, what: str) -> storage.Blob:
@@ -271,13 +275,13 @@ class GcsBackend(Backend):
         if blob is None:
             raise _not_found(name)
         recorded = (blob.metadata or {}).get("sha256")
-        if recorded is not None and recorded != name:
-            log.error("gcs object's recorded sha256 differs from its name", extra={"kv": {"chunk": name[:12]}})
+        if recorded is not None and recorded != check_name(name)[1]:
+            log.error("gcs object's recorded sha256 differs from its name", extra={"kv": {"chunk": label(name)}})
             raise _not_found(name)
         return blob
 
     def _open(self, name: str, start: int, length: int | None) -> ChunkStream:
-        what = f"reading chunk {name[:12]}"
+        what = f"reading chunk {label(name)}"
         blob = self._get(name, what)
         size = int(blob.size or 0)
         if length is None:
@@ -300,36 +304,60 @@ class GcsBackend(Backend):
         return _Blocks(fetch, start, length)
 
     def _stat(self, name: str) -> ChunkStat:
-        blob = self._get(name, f"looking up chunk {name[:12]}")
+        blob = self._get(name, f"looking up chunk {label(name)}")
         return ChunkStat(size=int(blob.size or 0), mtime=blob.updated.timestamp() if blob.updated else 0.0)
 
     def _delete(self, name: str) -> None:
         try:
             self._call(
-                f"deleting chunk {name[:12]}",
+                f"deleting chunk {label(name)}",
                 lambda: self._bucket.delete_blob(self._key(name), retry=None, timeout=self._timeout),
             )
         except gexc.NotFound as exc:
             raise _not_found(name) from exc
 
     def _list(self) -> Iterator[str]:
+        for key in self._keys(self._root):
+            rest = key[len(self._root) :]
+            if rest.count("/") == 1:
+                yield rest
+
+    def _list_file(self, file_id: str) -> Iterator[str]:
+        for key in self._keys(f"{self._root}{file_id}/"):
+            yield key[len(self._root) :]
+
+    def _delete_quarantined(self, file_id: str) -> int:
+        keys = list(self._keys(f"{self._quarantine_root}{file_id}/"))
+        return self._delete_keys(f"deleting the quarantined chunks of file {file_id}", keys)
+
+    def _delete_keys(self, what: str, keys: list[str]) -> int:
+        """Delete each of *keys*; one already gone is not counted."""
+        deleted = 0
+        for key in keys:
+            try:
+                self._call(what, functools.partial(self._bucket.delete_blob, key, retry=None, timeout=self._timeout))
+            except gexc.NotFound:
+                continue
+            deleted += 1
+        return deleted
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        """Yield the name of every object under *prefix*, a page at a time."""
         token: str | None = None
         while True:
             page_iter = self._client.list_blobs(
-                self._bucket, prefix=self._root, page_token=token, retry=None, timeout=self._timeout
+                self._bucket, prefix=prefix, page_token=token, retry=None, timeout=self._timeout
             )
             page = self._call("listing chunks", functools.partial(next, page_iter.pages, None))
             for blob in page or ():
-                rest = blob.name[len(self._root) :]
-                if rest.count("/") == 2 and rest[:2] == rest[6:8] and rest[3:5] == rest[8:10]:
-                    yield rest[6:]
+                yield str(blob.name)
             token = page_iter.next_page_token
             if not token:
                 return
 
     def _quarantine(self, name: str) -> None:
-        """Copy a chunk that failed its scrub to ``<prefix>quarantine/<shard>/`` for inspection, then delete it."""
-        what = f"quarantining chunk {name[:12]}"
+        """Copy a chunk that failed its scrub to ``<prefix>quarantine/<shard>/<file id>/``, then delete it."""
+        what = f"quarantining chunk {label(name)}"
         source = self._bucket.blob(self._key(name))
         target = f"{self._quarantine_root}{name}.{int(time.time())}"
         try:
@@ -362,5 +390,5 @@ def _describe(exc: BaseException) -> str:
 
 def _not_found(name: str) -> ChunkNotFound:
     return ChunkNotFound(
-        f"chunk {name[:12]}… is not stored on this fileserver: ask the server for another fileserver holding it"
+        f"chunk {label(name)}… is not stored on this fileserver: ask the server for another fileserver holding it"
     )

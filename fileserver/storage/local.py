@@ -1,14 +1,17 @@
-"""Chunks on a local filesystem: ``<root>/<ab>/<cd>/<full hash>``, written through ``<root>/tmp/``.
+"""Chunks on a local filesystem: ``<root>/<ab>/<file id>/<hash>``, written through ``<root>/tmp/``.
 
-The two-level fan-out keeps directories small (65,536 of them, a few hundred
-entries each at ten million chunks). A chunk is written to a temp file in the same
+``ab`` is the first two characters of the file id: 256 fan-out directories keep
+each one small, and one directory per file makes listing or deleting a file's
+chunks one directory's work. A chunk is written to a temp file in the same
 filesystem, fsynced, then hard-linked into place: the link is atomic and fails if
 the name exists, so two concurrent uploads of one chunk store it once and exactly
-one of them reports it as created. Reads go in 1 MiB blocks.
+one of them reports it as created. Reads go in 1 MiB blocks. A file's directory
+is removed once :meth:`LocalBackend.delete_file` emptied it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -20,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from protocol.ids import CHUNK_HASH_RE, UUID_RE
+
 from ..errors import BadRange, ChunkNotFound
 from ..fsutil import fsync_dir
-from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader
+from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +84,12 @@ class LocalBackend(Backend):
     def __repr__(self) -> str:
         return f"LocalBackend({str(self.root)!r})"
 
+    def _file_dir(self, file_id: str) -> Path:
+        return self.root / file_id[:2] / file_id
+
     def _path(self, name: str) -> Path:
-        return self.root / name[:2] / name[2:4] / name
+        file_id, chunk_hash = name.split("/")
+        return self._file_dir(file_id) / chunk_hash
 
     def _put(self, name: str, reader: VerifyingReader) -> bool:
         final = self._path(name)
@@ -98,15 +107,22 @@ class LocalBackend(Backend):
             tmp.unlink(missing_ok=True)
 
     def _commit(self, tmp: Path, final: Path, reader: VerifyingReader) -> bool:
-        new_dirs = self._make_parents(final)
-        try:
-            os.link(tmp, final)
-        except FileExistsError:
-            if _holds(final, reader.size, reader.expected):
-                return False
-            # The stored copy is damaged (bit rot, an old crash): the verified upload replaces it.
-            log.warning("replacing damaged chunk", extra={"kv": {"root": self.root, "chunk": final.name}})
-            os.replace(tmp, final)
+        for attempt in (1, 2):
+            new_dirs = self._make_parents(final)
+            try:
+                os.link(tmp, final)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                # delete_file removed the file's emptied directory between mkdir and link: make it again.
+            except FileExistsError:
+                if _holds(final, reader.size, reader.expected):
+                    return False
+                # The stored copy is damaged (bit rot, an old crash): the verified upload replaces it.
+                log.warning("replacing damaged chunk", extra={"kv": {"root": self.root, "chunk": final.name}})
+                os.replace(tmp, final)
+                break
         for directory in (final.parent, *new_dirs):
             fsync_dir(directory)
         return True
@@ -155,24 +171,60 @@ class LocalBackend(Backend):
         fsync_dir(path.parent)
 
     def _list(self) -> Iterator[str]:
-        for first in _subdirs(self.root):
-            for second in _subdirs(first):
-                with os.scandir(second) as entries:
-                    for entry in entries:
-                        if entry.is_file(follow_symlinks=False):
-                            yield entry.name
+        for fan in _subdirs(self.root):
+            for file_dir in _file_dirs(fan):
+                for chunk_hash in _chunk_files(file_dir):
+                    yield f"{file_dir.name}/{chunk_hash}"
+
+    def _list_file(self, file_id: str) -> Iterator[str]:
+        for chunk_hash in _chunk_files(self._file_dir(file_id)):
+            yield f"{file_id}/{chunk_hash}"
+
+    def _delete_file(self, file_id: str) -> int:
+        """Unlink every chunk in the file's directory, then the directory itself once it is empty."""
+        directory = self._file_dir(file_id)
+        deleted = 0
+        for chunk_hash in list(_chunk_files(directory)):
+            try:
+                os.unlink(directory / chunk_hash)
+            except FileNotFoundError:
+                continue
+            deleted += 1
+        if deleted:
+            fsync_dir(directory)
+        try:
+            directory.rmdir()
+        except FileNotFoundError:
+            return deleted
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            return deleted  # something that is not a chunk, or an upload that just landed: the check reports it
+        fsync_dir(directory.parent)
+        return deleted
 
     def _quarantine(self, name: str) -> None:
-        """Move a chunk that failed its scrub to ``<root>/quarantine/`` for an administrator to inspect."""
+        """Move a chunk that failed its scrub to ``<root>/quarantine/<file id>/`` for an administrator to inspect."""
         path = self._path(name)
-        target_dir = self.root / QUARANTINE_DIR
-        target_dir.mkdir(exist_ok=True)
+        file_id, chunk_hash = check_name(name)
+        target_dir = self.root / QUARANTINE_DIR / file_id
+        target_dir.mkdir(parents=True, exist_ok=True)
         try:
-            os.replace(path, target_dir / f"{name}.{int(time.time())}")
+            os.replace(path, target_dir / f"{chunk_hash}.{int(time.time())}")
         except FileNotFoundError as exc:
             raise _not_found(name) from exc
         fsync_dir(path.parent)
         fsync_dir(target_dir)
+
+    def _delete_quarantined(self, file_id: str) -> int:
+        """Remove ``<root>/quarantine/<file id>/``: a deleted file keeps no copy, not even a damaged one."""
+        directory = self.root / QUARANTINE_DIR / file_id
+        if not directory.is_dir():
+            return 0
+        removed = sum(1 for p in directory.iterdir() if p.is_file())
+        shutil.rmtree(directory)
+        fsync_dir(directory.parent)
+        return removed
 
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free
@@ -199,7 +251,7 @@ class LocalBackend(Backend):
 
 def _not_found(name: str) -> ChunkNotFound:
     return ChunkNotFound(
-        f"chunk {name[:12]}… is not stored on this fileserver: ask the server for another fileserver holding it"
+        f"chunk {label(name)}… is not stored on this fileserver: ask the server for another fileserver holding it"
     )
 
 
@@ -209,6 +261,25 @@ def _subdirs(path: Path) -> Iterator[Path]:
         for entry in entries:
             if len(entry.name) == 2 and entry.is_dir(follow_symlinks=False) and _is_hex(entry.name):
                 yield Path(entry.path)
+
+
+def _file_dirs(fan: Path) -> Iterator[Path]:
+    """Yield the file directories in fan-out directory *fan*: named by a file id that starts with its name."""
+    with os.scandir(fan) as entries:
+        for entry in entries:
+            if entry.name.startswith(fan.name) and UUID_RE.match(entry.name) and entry.is_dir(follow_symlinks=False):
+                yield Path(entry.path)
+
+
+def _chunk_files(file_dir: Path) -> Iterator[str]:
+    """Yield the chunk hashes stored in one file's directory (none if it does not exist)."""
+    try:
+        with os.scandir(file_dir) as entries:
+            for entry in entries:
+                if CHUNK_HASH_RE.match(entry.name) and entry.is_file(follow_symlinks=False):
+                    yield entry.name
+    except FileNotFoundError:
+        return
 
 
 def _is_hex(text: str) -> bool:

@@ -1,4 +1,4 @@
-"""Chunks in an S3 bucket (AWS, MinIO, Ceph…): ``<prefix><shard>/<ab>/<cd>/<hash>``, written create-only.
+"""Chunks in an S3 bucket (AWS, MinIO, Ceph…): ``<prefix><shard>/<file id>/<hash>``, written create-only.
 
 A chunk no bigger than one part is sent in one ``PutObject``; a bigger one as a
 multipart upload, one part in memory at a time. Either way the object is created
@@ -8,6 +8,9 @@ one ``True`` and one ``False`` and a bad body never becomes an object. A failed
 multipart upload is aborted so no parts are left to bill; ``cleanup`` aborts the
 ones a crashed process left. botocore's own retries are off: :meth:`S3Backend._call`
 is the one retry layer, few and short, so an outage becomes a 503 within seconds.
+
+A file's chunks share the key prefix ``<prefix><shard>/<file id>/``: listing a file
+is one prefix listing, and deleting it is one ``DeleteObjects`` per 1,000 keys.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from ..backoff import Backoff
 from ..errors import BadRange, ChunkNotFound, StorageUnavailable
-from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader
+from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,9 @@ BACKOFF = Backoff(base=0.1, cap=1.0)
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 15.0
 META_SHA256 = "sha256"
+DELETE_BATCH = 1000
+"""The most keys one ``DeleteObjects`` call may name."""
+BULK_REFUSED = ("400", "501", "MissingContentMD5", "InvalidDigest", "BadDigest", "NotImplemented", "InvalidRequest")
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 RETRYABLE = frozenset(
     ("InternalError", "ServiceUnavailable", "SlowDown", "Throttling", "RequestTimeout", "ConditionalRequestConflict")
@@ -137,7 +143,7 @@ class S3Backend(Backend):
         return f"S3Backend({self.where}, {self.base!r})"
 
     def _key(self, name: str) -> str:
-        return f"{self.base}{name[:2]}/{name[2:4]}/{name}"
+        return f"{self.base}{name}"
 
     # -- the one retry layer ----------------------------------------------------------------
 
@@ -187,7 +193,7 @@ class S3Backend(Backend):
     # -- the verbs --------------------------------------------------------------------------
 
     def _put(self, name: str, reader: VerifyingReader) -> bool:
-        key, what = self._key(name), f"storing chunk {name[:12]}"
+        key, what = self._key(name), f"storing chunk {label(name)}"
         meta: dict[str, Any] = {"Metadata": {META_SHA256: reader.expected}, **self._extra}
         if reader.size <= self.options.part_size:
             body = _fill(reader, reader.size + 1)  # one more than declared: the read that verifies is b""
@@ -253,7 +259,7 @@ class S3Backend(Backend):
         return answer
 
     def _open(self, name: str, start: int, length: int | None) -> ChunkStream:
-        what = f"reading chunk {name[:12]}"
+        what = f"reading chunk {label(name)}"
         size = int(self._head(name, what)["ContentLength"])
         if length is None:
             length = max(size - start, 0)
@@ -274,21 +280,21 @@ class S3Backend(Backend):
         return _BodyBlocks(answer["Body"], length, self.where)
 
     def _stat(self, name: str) -> ChunkStat:
-        head = self._head(name, f"looking up chunk {name[:12]}")
+        head = self._head(name, f"looking up chunk {label(name)}")
         stored = head.get("Metadata", {}).get(META_SHA256)
-        if stored is not None and stored != name:
+        if stored is not None and stored != check_name(name)[1]:
             log.warning("object metadata names another hash", extra={"kv": {"where": self.where, "chunk": name}})
         return ChunkStat(size=int(head["ContentLength"]), mtime=head["LastModified"].timestamp())
 
     def _delete(self, name: str) -> None:
         # S3 deletes are silent about missing keys; the HEAD gives the contract's ChunkNotFound.
-        what = f"deleting chunk {name[:12]}"
+        what = f"deleting chunk {label(name)}"
         self._head(name, what)
         self._call(what, self._client.delete_object, Key=self._key(name))
 
     def _quarantine(self, name: str) -> None:
-        """Move the chunk to ``<prefix><shard>/quarantine/`` for an administrator to inspect."""
-        what = f"quarantining chunk {name[:12]}"
+        """Move the chunk to ``<prefix><shard>/quarantine/<file id>/`` for an administrator to inspect."""
+        what = f"quarantining chunk {label(name)}"
         try:
             self._call(
                 what,
@@ -303,9 +309,44 @@ class S3Backend(Backend):
 
     def _list(self) -> Iterator[str]:
         for key in self._keys(self.base):
-            parts = key[len(self.base) :].split("/")
-            if len(parts) == 3 and parts[0] == parts[2][:2] and parts[1] == parts[2][2:4]:
-                yield parts[2]
+            rest = key[len(self.base) :]
+            if rest.count("/") == 1:
+                yield rest
+
+    def _list_file(self, file_id: str) -> Iterator[str]:
+        for key in self._keys(f"{self.base}{file_id}/"):
+            yield key[len(self.base) :]
+
+    def _delete_file(self, file_id: str) -> int:
+        return self._delete_keys(f"deleting the chunks of file {file_id}", list(self._keys(f"{self.base}{file_id}/")))
+
+    def _delete_quarantined(self, file_id: str) -> int:
+        keys = list(self._keys(f"{self.base}quarantine/{file_id}/"))
+        return self._delete_keys(f"deleting the quarantined chunks of file {file_id}", keys)
+
+    def _delete_keys(self, what: str, keys: list[str]) -> int:
+        """Delete *keys* with ``DeleteObjects``, 1,000 a call; any key the service could not delete fails it.
+
+        A service that refuses the bulk call itself (some S3-compatible ones want a
+        Content-MD5 that botocore no longer sends) gets one ``DeleteObject`` a key.
+        """
+        for start in range(0, len(keys), DELETE_BATCH):
+            chunk = keys[start : start + DELETE_BATCH]
+            batch = {"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+            try:
+                answer = self._call(what, self._client.delete_objects, expect=BULK_REFUSED, Delete=batch)
+            except ClientError:
+                for key in chunk:
+                    self._call(what, self._client.delete_object, Key=key)
+                continue
+            errors = answer.get("Errors", [])
+            if errors:
+                codes = sorted({str(e.get("Code", "")) for e in errors})
+                raise StorageUnavailable(
+                    f"{what}: {self.where} refused to delete {len(errors)} object(s) ({', '.join(codes)}); "
+                    "check that the credentials may delete objects"
+                )
+        return len(keys)
 
     def _keys(self, prefix: str) -> Iterator[str]:
         token: dict[str, Any] = {}
@@ -379,5 +420,5 @@ def _fill(reader: VerifyingReader, limit: int) -> bytes:
 
 def _not_found(name: str) -> ChunkNotFound:
     return ChunkNotFound(
-        f"chunk {name[:12]}… is not stored on this fileserver: ask the server for another fileserver holding it"
+        f"chunk {label(name)}… is not stored on this fileserver: ask the server for another fileserver holding it"
     )

@@ -19,6 +19,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[import-untyped]
 
+from fileserver.storage.base import is_chunk_name
 from fileserver.storage.gcs import GcsBackend, GcsOptions
 from tests.backends.process import EmulatorProcess
 from tests.fileserver.fs_helpers import Store
@@ -75,11 +76,10 @@ def make_gcs_store(emulator: GcsEmulator, tmp_path: Path, *, chunk_size: int = 8
 
 
 def leftovers(emulator: GcsEmulator, bucket: str) -> list[str]:
-    """List the objects in *bucket* that are not chunks at ``coffer/test/<ab>/<cd>/<hash>``."""
+    """List the objects in *bucket* that are not chunks at ``coffer/test/<file id>/<hash>``."""
     found = []
     for blob in emulator.client().list_blobs(bucket, retry=None, timeout=5):
         parts = blob.name.split("/")
-        name = parts[-1]
-        if not (len(parts) == 5 and parts[:2] == ["coffer", "test"] and [parts[2], parts[3]] == [name[:2], name[2:4]]):
+        if not (len(parts) == 4 and parts[:2] == ["coffer", "test"] and is_chunk_name("/".join(parts[2:]))):
             found.append(blob.name)
     return sorted(found)

@@ -30,8 +30,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from fileserver.storage.base import is_chunk_name
 from fileserver.storage.s3 import S3Backend, S3Options
-from protocol.ids import CHUNK_HASH_RE
 from tests.backends.process import EmulatorProcess
 from tests.fileserver.fs_helpers import Store
 
@@ -90,15 +90,15 @@ class MotoEmulator(EmulatorProcess):
 
 
 def leftovers(emulator: MotoEmulator, bucket: str) -> list[str]:
-    """Return every object in *bucket* that is not a chunk, and every multipart upload in progress."""
+    """Return every object in *bucket* that is not a chunk ``<prefix>/<shard>/<file id>/<hash>``, and every
+    multipart upload in progress."""
     client = emulator.client()
     found: list[str] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
             key: str = item["Key"]
-            parts = ["", "", *key.split("/")]
-            name = parts[-1]
-            if not (CHUNK_HASH_RE.match(name) and parts[-3:-1] == [name[:2], name[2:4]]):
+            parts = key.split("/")
+            if not (len(parts) == 4 and is_chunk_name("/".join(parts[2:]))):
                 found.append(key)
     uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     found += [f"upload:{u['Key']}" for u in uploads]

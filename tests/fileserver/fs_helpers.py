@@ -10,16 +10,25 @@ from typing import Any
 
 from fileserver.storage import Backend
 from protocol import tickets
-from protocol.ids import new_id
+from protocol.ids import chunk_name, new_id
 from protocol.signing import SigningKey
 
 NOW = 1_800_000_000
+FILE = "0f11e000-0000-4000-8000-000000000001"
+"""The file the backend tests store their chunks under, unless a test names another."""
+OTHER_FILE = "0f11e000-0000-4000-8000-000000000002"
 
 
 def chunk_of(size: int, seed: int = 0) -> tuple[bytes, str]:
     """Return a chunk of *size* pseudo-random bytes and its hash."""
     data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
     return data, hashlib.sha256(data).hexdigest()
+
+
+def stored_chunk(size: int, seed: int = 0, file: str = FILE) -> tuple[bytes, str]:
+    """Return a chunk of *size* pseudo-random bytes and its storage name ``<file>/<hash>``."""
+    data, chunk_hash = chunk_of(size, seed)
+    return data, chunk_name(file, chunk_hash)
 
 
 class TicketMaker:

@@ -15,15 +15,16 @@ from fileserver.agent import Agent, make_client
 from fileserver.backoff import Backoff
 from fileserver.counters import SharedCounters, Totals
 from fileserver.identity import Identity
+from fileserver.purger import Purger
 from fileserver.reports import ChunkCensus, CorruptReports, RateMeter
 from fileserver.revocations import RevocationList
 from fileserver.settings import Settings
 from fileserver.shards import ServedShard, Shards
 from protocol import cluster
 from protocol.ids import new_id
-from protocol.messages import parse_heartbeat, parse_registration
+from protocol.messages import FilePurge, parse_heartbeat, parse_registration
 from protocol.signing import SigningKey
-from tests.fileserver.fs_helpers import NOW, chunk_of
+from tests.fileserver.fs_helpers import FILE, NOW, OTHER_FILE, stored_chunk
 
 # -- backoff ---------------------------------------------------------------------------------------------
 
@@ -84,13 +85,20 @@ def test_free_bytes_counts_each_disk_once(shards: list[ServedShard]) -> None:
 
 def test_corrupt_reports_wait_until_a_heartbeat_delivers_them() -> None:
     queue = CorruptReports()
-    queue.add("default", "a" * 64)
-    queue.add("default", "a" * 64)
-    queue.add("default", "b" * 64)
+    queue.add("default", FILE, "a" * 64)
+    queue.add("default", FILE, "a" * 64)
+    queue.add("default", FILE, "b" * 64)
     taken = queue.take(limit=1)
-    assert taken == [("default", "a" * 64)] and len(queue) == 1
+    assert taken == [("default", FILE, "a" * 64)] and len(queue) == 1
     queue.put_back(taken)
-    assert queue.take() == [("default", "a" * 64), ("default", "b" * 64)]
+    assert queue.take() == [("default", FILE, "a" * 64), ("default", FILE, "b" * 64)]
+
+
+def test_the_same_chunk_hash_corrupt_in_two_files_is_two_reports() -> None:
+    queue = CorruptReports()
+    queue.add("default", FILE, "a" * 64)
+    queue.add("default", OTHER_FILE, "a" * 64)
+    assert len(queue) == 2
 
 
 def test_registration_body_is_what_the_server_parses(
@@ -107,11 +115,17 @@ def test_registration_body_is_what_the_server_parses(
 
 def test_heartbeat_body_is_what_the_server_parses(shards: list[ServedShard]) -> None:
     body = reports.heartbeat_body(
-        shards, active_transfers=3, bytes_per_s=1000, chunk_count=7, corrupt=[("default", "c" * 64)]
+        shards,
+        active_transfers=3,
+        bytes_per_s=1000,
+        chunk_count=7,
+        corrupt=[("default", FILE, "c" * 64)],
+        purged=[FilePurge("default", OTHER_FILE)],
     )
     beat = parse_heartbeat(body)
     assert (beat.active_transfers, beat.bytes_per_s, beat.chunk_count) == (3, 1000, 7)
-    assert beat.corrupt == [("default", "c" * 64)] and beat.free_bytes
+    assert beat.corrupt == [("default", FILE, "c" * 64)] and beat.free_bytes
+    assert beat.purged == [FilePurge("default", OTHER_FILE)]
     assert all(s.free_bytes for s in beat.shards)
 
 
@@ -142,6 +156,10 @@ class FakeServer:
         self.down = False
         self.refuse: tuple[int, str] | None = None
         self.revoked: list[dict[str, Any]] = []
+        self.orders: list[dict[str, str]] = []
+        """Purge orders, repeated in every answer until a heartbeat confirms them (as the server does)."""
+        self.confirmed: list[dict[str, str]] = []
+        self.extra: dict[str, Any] = {}
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -159,7 +177,11 @@ class FakeServer:
         if signed.fs not in self.known:
             return httpx.Response(404, json={"error": "fileserver_unknown", "message": "register first"})
         self.beats.append(signed.body)
-        return httpx.Response(200, json={"lease_seconds": 30, "server_time": NOW, "revoked_tickets": self.revoked})
+        purged = parse_heartbeat(signed.body).purged
+        self.confirmed += [p.to_json() for p in purged]
+        self.orders = [o for o in self.orders if o not in self.confirmed]
+        answer = {"lease_seconds": 30, "server_time": NOW, "revoked_tickets": self.revoked, "purge": self.orders}
+        return httpx.Response(200, json=answer | self.extra)
 
 
 @pytest.fixture
@@ -183,6 +205,11 @@ def corrupt() -> CorruptReports:
 
 
 @pytest.fixture
+def purger(shards: list[ServedShard]) -> Purger:
+    return Purger(shards)
+
+
+@pytest.fixture
 def agent(
     settings: Settings,
     identity: Identity,
@@ -190,6 +217,7 @@ def agent(
     fake: FakeServer,
     table: SharedCounters,
     corrupt: CorruptReports,
+    purger: Purger,
 ) -> Agent:
     client = make_client(settings, transport=httpx.MockTransport(fake.handle))
     return Agent(
@@ -199,18 +227,19 @@ def agent(
         client=client,
         totals=table.totals,
         corrupt=corrupt,
+        purger=purger,
         clock=lambda: NOW,
         rand=lambda: 0.0,
         census=ChunkCensus(shards, spawn=now_),
     )
 
 
-def _store(shard: ServedShard, count: int, seed: int = 0) -> None:
+def _store(shard: ServedShard, count: int, seed: int = 0, file: str = FILE) -> None:
     import io
 
     for i in range(count):
-        data, name = chunk_of(100, seed=seed + i)
-        shard.backend.put(name, io.BytesIO(data), len(data), name)
+        data, name = stored_chunk(100, seed=seed + i, file=file)
+        shard.backend.put(name, io.BytesIO(data), len(data))
 
 
 def test_agent_registers_then_heartbeats_with_the_load(
@@ -278,13 +307,13 @@ def test_heartbeat_answer_revocations_reach_the_workers(agent: Agent, fake: Fake
 
 
 def test_corrupt_chunks_are_reported_once_delivered(agent: Agent, fake: FakeServer, corrupt: CorruptReports) -> None:
-    corrupt.add("default", "d" * 64)
+    corrupt.add("default", FILE, "d" * 64)
     fake.down = True
     agent.step()
     assert len(corrupt) == 1  # the failed beat put it back
     fake.down = False
     agent.step()
-    assert fake.beats[-1]["corrupt"] == [{"shard": "default", "chunk": "d" * 64}]
+    assert fake.beats[-1]["corrupt"] == [{"shard": "default", "file": FILE, "chunk": "d" * 64}]
     agent.step()
     assert fake.beats[-1]["corrupt"] == []
 
@@ -304,6 +333,7 @@ def test_agent_warns_once_when_the_clocks_disagree(
         client=client,
         totals=lambda: Totals(0, 0, 0),
         corrupt=CorruptReports(),
+        purger=Purger(shards),
         clock=lambda: NOW + 30.0,  # the server answers server_time = NOW
     )
     with caplog.at_level(logging.WARNING, logger="fileserver.agent"):
@@ -344,3 +374,93 @@ def test_agent_client_drops_idle_connections_before_the_server_does(settings: Se
     with make_client(settings) as client:
         pool = client._transport._pool  # type: ignore[attr-defined]
         assert pool._keepalive_expiry < 2.0
+
+
+# -- purge orders, through the heartbeat ------------------------------------------------------------------
+
+
+def _order(shard: str = "default", file: str = FILE) -> dict[str, str]:
+    return {"shard": shard, "file": file}
+
+
+def test_purge_orders_are_queued_by_the_heartbeat_not_carried_out_in_it(
+    agent: Agent, fake: FakeServer, purger: Purger, shards: list[ServedShard]
+) -> None:
+    _store(shards[0], 2)
+    fake.orders = [_order()]
+    assert agent.step() == 1.0
+    assert len(list(shards[0].backend.list_file(FILE))) == 2  # nothing deleted while beating
+    assert len(purger) == 1
+
+
+def test_purge_is_confirmed_only_after_the_chunks_are_gone(
+    agent: Agent, fake: FakeServer, purger: Purger, shards: list[ServedShard]
+) -> None:
+    _store(shards[0], 3)
+    _store(shards[0], 1, file=OTHER_FILE)
+    fake.orders = [_order()]
+    agent.step()
+    agent.step()
+    assert fake.beats[-1]["purged"] == [] and fake.orders == [_order()]  # not carried out yet: not confirmed
+    assert purger.run_pending() == 1
+    assert list(shards[0].backend.list_file(FILE)) == []
+    agent.step()
+    assert fake.beats[-1]["purged"] == [_order()]
+    assert fake.orders == []  # the server forgets the order on the confirmation
+    agent.step()
+    assert fake.beats[-1]["purged"] == [] and len(purger) == 0
+    assert len(list(shards[0].backend.list_file(OTHER_FILE))) == 1
+
+
+def test_an_order_repeated_before_it_is_carried_out_is_queued_once(
+    agent: Agent, fake: FakeServer, purger: Purger
+) -> None:
+    fake.orders = [_order()]
+    for _ in range(3):
+        agent.step()
+    assert len(purger) == 1 and purger.run_pending() == 1
+
+
+def test_a_purge_confirmation_survives_a_failed_heartbeat(
+    agent: Agent, fake: FakeServer, purger: Purger, shards: list[ServedShard]
+) -> None:
+    _store(shards[0], 1)
+    fake.orders = [_order()]
+    agent.step()
+    purger.run_pending()
+    fake.down = True
+    agent.step()
+    fake.down = False
+    agent.step()  # the order is repeated in this answer too, but is awaiting confirmation: not queued again
+    assert fake.beats[-1]["purged"] == [_order()] and fake.orders == []
+    assert len(purger) == 0 and purger.take() == []
+
+
+def test_a_malformed_purge_order_is_a_bad_answer_and_queues_nothing(
+    agent: Agent, fake: FakeServer, purger: Purger, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.extra = {"purge": [{"shard": "default", "file": "../../etc"}]}
+    with caplog.at_level(logging.ERROR, logger="fileserver.agent"):
+        assert agent.step() > 0 and agent.failures == 1
+    [record] = caplog.records
+    assert record.kv["problem"] == "bad answer" and "breaks the protocol" in record.getMessage()  # type: ignore[attr-defined]
+    assert len(purger) == 0
+
+
+def test_confirmations_a_server_received_are_not_sent_again_even_if_its_answer_is_bad(
+    agent: Agent, fake: FakeServer, purger: Purger, shards: list[ServedShard]
+) -> None:
+    fake.orders = [_order()]
+    agent.step()
+    purger.run_pending()
+    fake.extra = {"revoked_tickets": "not a list"}
+    agent.step()
+    assert fake.beats[-1]["purged"] == [_order()]
+    fake.extra = {}
+    agent.step()
+    assert fake.beats[-1]["purged"] == []
+
+
+def test_an_answer_without_purge_orders_is_fine(agent: Agent, fake: FakeServer, purger: Purger) -> None:
+    fake.extra = {"purge": []}
+    assert agent.step() == 1.0 and len(purger) == 0

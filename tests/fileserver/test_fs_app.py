@@ -451,4 +451,25 @@ def test_data_dir_holds_only_the_chunk_after_an_upload(
 ) -> None:
     data, chunk = chunk_of(10)
     upload(client, tickets_, data, chunk)
-    assert stored_files(settings.data_dir) == [f"chunks/default/{chunk[:2]}/{chunk[2:4]}/{chunk}"]
+    file_id = tickets_.file
+    assert stored_files(settings.data_dir) == [f"chunks/default/{file_id[:2]}/{file_id}/{chunk}"]
+
+
+def test_the_same_chunk_uploaded_for_two_files_is_stored_once_per_file(
+    client: Client, tickets_: TicketMaker, settings: Settings
+) -> None:
+    data, chunk = chunk_of(10)
+    first, second = tickets_.file, new_id()
+    assert upload(client, tickets_, data, chunk).status_code == 201
+    tickets_.file = second
+    assert upload(client, tickets_, data, chunk).status_code == 201  # created again: it is another file's chunk
+    assert stored_files(settings.data_dir) == sorted(f"chunks/default/{f[:2]}/{f}/{chunk}" for f in (first, second))
+
+
+def test_a_chunk_is_served_only_under_the_file_it_was_uploaded_for(client: Client, tickets_: TicketMaker) -> None:
+    """A get ticket for another file naming the same hash finds nothing: files never share stored chunks."""
+    data, chunk = chunk_of(10)
+    upload(client, tickets_, data, chunk)
+    tickets_.file = new_id()
+    result = client.simulate_get(url(tickets_, chunk), headers=auth(tickets_.get(chunk)))
+    assert_error(result, 404, "chunk_not_found")

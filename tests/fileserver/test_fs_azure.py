@@ -20,7 +20,7 @@ from fileserver.storage import BLOCK_SIZE
 from fileserver.storage.azure import SHA256_KEY, AzureBackend, AzureOptions
 from protocol.settings import SettingsError, load
 from tests.backends.azure_emulator import ACCOUNT, ACCOUNT_KEY, AzureEmulator, make_azure_store
-from tests.fileserver.fs_helpers import chunk_of
+from tests.fileserver.fs_helpers import stored_chunk
 
 pytestmark = pytest.mark.slow
 MiB = 1 << 20
@@ -46,7 +46,7 @@ def small_blocks(azure_emulator: AzureEmulator, tmp_path: Path) -> Any:
 
 
 def put(backend: AzureBackend, data: bytes, name: str) -> bool:
-    return backend.put(name, io.BytesIO(data), len(data), name)
+    return backend.put(name, io.BytesIO(data), len(data))
 
 
 def _azure(store: Any) -> AzureBackend:
@@ -63,42 +63,42 @@ def _blob(store: Any, name: str) -> Any:
 
 
 def test_a_chunk_larger_than_one_block_is_committed_from_staged_blocks_and_reads_back(small_blocks: Any) -> None:
-    data, name = chunk_of(3 * MiB + MiB // 2)
+    data, name = stored_chunk(3 * MiB + MiB // 2)
     assert put(small_blocks.backend, data, name) is True
     committed, uncommitted = _blob(small_blocks, name).get_block_list("all")
     assert [b.size for b in committed] == [MiB, MiB, MiB, MiB // 2] and uncommitted == []
-    assert _blob(small_blocks, name).get_blob_properties().metadata == {SHA256_KEY: name}
+    assert _blob(small_blocks, name).get_blob_properties().metadata == {SHA256_KEY: name.split("/")[1]}
     assert b"".join(small_blocks.backend.open(name)) == data
     assert b"".join(small_blocks.backend.open(name, MiB - 3, MiB + 6)) == data[MiB - 3 : 2 * MiB + 3]
     assert small_blocks.leftovers() == []
 
 
 def test_a_chunk_of_exactly_one_block_is_stored_whole(small_blocks: Any) -> None:
-    data, name = chunk_of(MiB)
+    data, name = stored_chunk(MiB)
     assert put(small_blocks.backend, data, name) is True
     assert small_blocks.backend.stat(name).size == MiB
     assert b"".join(small_blocks.backend.open(name)) == data
 
 
 def test_a_chunk_smaller_than_one_block_is_a_single_put_with_its_hash(small_blocks: Any) -> None:
-    data, name = chunk_of(MiB - 1)
+    data, name = stored_chunk(MiB - 1)
     assert put(small_blocks.backend, data, name) is True
     assert _blob(small_blocks, name).get_block_list("all") == ([], [])  # Put Blob: no staged blocks
-    assert _blob(small_blocks, name).get_blob_properties().metadata == {SHA256_KEY: name}
+    assert _blob(small_blocks, name).get_blob_properties().metadata == {SHA256_KEY: name.split("/")[1]}
 
 
 def test_reupload_of_a_stored_multi_block_chunk_stages_nothing(small_blocks: Any) -> None:
-    data, name = chunk_of(2 * MiB + 5)
+    data, name = stored_chunk(2 * MiB + 5)
     assert put(small_blocks.backend, data, name) is True
     assert put(small_blocks.backend, data, name) is False
     assert small_blocks.leftovers() == []
 
 
 def test_reupload_with_a_wrong_body_of_a_stored_chunk_is_still_refused(small_blocks: Any) -> None:
-    data, name = chunk_of(2 * MiB + 5)
+    data, name = stored_chunk(2 * MiB + 5)
     put(small_blocks.backend, data, name)
     with pytest.raises(HashMismatch):
-        small_blocks.backend.put(name, io.BytesIO(b"x" * len(data)), len(data), name)
+        small_blocks.backend.put(name, io.BytesIO(b"x" * len(data)), len(data))
     assert b"".join(small_blocks.backend.open(name)) == data
 
 
@@ -111,9 +111,9 @@ def test_reupload_with_a_wrong_body_of_a_stored_chunk_is_still_refused(small_blo
 )
 def test_an_interrupted_block_upload_commits_nothing(small_blocks: Any, body: Callable[[bytes], Any]) -> None:
     """Nothing is committed; the staged blocks stay uncommitted, which Azure discards itself after a week."""
-    data, name = chunk_of(3 * MiB)
+    data, name = stored_chunk(3 * MiB)
     with pytest.raises((SizeMismatch, HashMismatch)):
-        small_blocks.backend.put(name, body(data), len(data), name)
+        small_blocks.backend.put(name, body(data), len(data))
     assert not small_blocks.backend.exists(name)
     assert list(small_blocks.backend.list()) == []
     leftover = small_blocks.leftovers()
@@ -124,7 +124,7 @@ def test_an_interrupted_block_upload_commits_nothing(small_blocks: Any, body: Ca
 
 
 def test_concurrent_puts_of_a_multi_block_chunk_create_it_exactly_once(small_blocks: Any) -> None:
-    data, name = chunk_of(2 * MiB + 17)
+    data, name = stored_chunk(2 * MiB + 17)
     results: list[bool] = []
     barrier = threading.Barrier(6)
 
@@ -143,7 +143,7 @@ def test_concurrent_puts_of_a_multi_block_chunk_create_it_exactly_once(small_blo
 
 
 def test_a_damaged_copy_is_replaced_and_a_blob_with_another_hash_is_not_served(small_blocks: Any) -> None:
-    data, name = chunk_of(1000)
+    data, name = stored_chunk(1000)
     _blob(small_blocks, name).upload_blob(b"rot" + data[3:], metadata={SHA256_KEY: "0" * 64})
     with pytest.raises(ChunkNotFound):
         small_blocks.backend.stat(name)
@@ -153,13 +153,16 @@ def test_a_damaged_copy_is_replaced_and_a_blob_with_another_hash_is_not_served(s
 
 
 def test_list_skips_blobs_outside_the_chunk_layout(small_blocks: Any) -> None:
-    data, name = chunk_of(10)
+    data, name = stored_chunk(10)
     put(small_blocks.backend, data, name)
     container = small_blocks.backend._container
-    container.upload_blob(f"coffer/test/{name[:2]}/{name[2:4]}/notes.txt", b"x")
-    container.upload_blob(f"coffer/test/zz/{name[2:4]}/{name}", b"x")
-    container.upload_blob(f"coffer/other-shard/{name[:2]}/{name[2:4]}/{name}", b"x")
+    file_id, chunk_hash = name.split("/")
+    container.upload_blob(f"coffer/test/{file_id}/notes.txt", b"x")
+    container.upload_blob(f"coffer/test/zz/{name}", b"x")
+    container.upload_blob(f"coffer/test/{chunk_hash}", b"x")  # the layout before chunks belonged to files
+    container.upload_blob(f"coffer/other-shard/{name}", b"x")
     assert list(small_blocks.backend.list()) == [name]
+    assert list(small_blocks.backend.list_file(file_id)) == [name]
 
 
 def test_volume_names_the_container_and_free_space_is_unknown(small_blocks: Any) -> None:
@@ -187,9 +190,9 @@ def test_while_azurite_is_down_every_verb_fails_fast_and_nothing_is_acknowledged
 ) -> None:
     store = make_azure_store(azure_emulator, tmp_path, block_size=MiB)
     backend = _azure(store)
-    stored, stored_name = chunk_of(2000, seed=1)
+    stored, stored_name = stored_chunk(2000, seed=1)
     put(backend, stored, stored_name)
-    data, name = chunk_of(2 * MiB + 1)
+    data, name = stored_chunk(2 * MiB + 1)
     caplog.set_level(logging.DEBUG)
     azure_emulator.stop()
     try:
@@ -224,7 +227,7 @@ def test_a_sas_token_works_and_never_reaches_a_message_or_a_log(
     signature = dict(part.split("=", 1) for part in sas.split("&"))["sig"]
     caplog.set_level(logging.DEBUG)
     backend = _sas_backend(azure_emulator, container, sas)
-    data, name = chunk_of(2 * MiB + 3)
+    data, name = stored_chunk(2 * MiB + 3)
     assert put(backend, data, name) is True and b"".join(backend.open(name)) == data
     messages: list[str] = []
     forged = _sas_backend(azure_emulator, container, sas.replace(signature, "A" + signature[1:]))
@@ -261,7 +264,7 @@ def test_a_wrong_account_key_is_reported_as_an_authentication_failure_without_th
     options = AzureOptions(container=container, account_url=azure_emulator.account_url, account_key=wrong)
     backend = AzureBackend.from_options(options, shard="test", data_dir=tmp_path)
     with pytest.raises(StorageUnavailable, match=r"refused our credential \(HTTP 403") as caught:
-        backend.stat(chunk_of(1)[1])
+        backend.stat(stored_chunk(1)[1])
     assert wrong not in caught.value.message and "account key or SAS token" in caught.value.message
 
 
@@ -269,7 +272,7 @@ def test_a_missing_container_is_named_in_the_error(azure_emulator: AzureEmulator
     options = AzureOptions(container="no-such-container", connection_string=azure_emulator.connection_string)
     backend = AzureBackend.from_options(options, shard="test", data_dir=tmp_path)
     with pytest.raises(StorageUnavailable, match="'no-such-container'.* has no such container"):
-        put(backend, *chunk_of(10))
+        put(backend, *stored_chunk(10))
 
 
 def _busy(status: int) -> HttpResponseError:

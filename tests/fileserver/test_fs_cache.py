@@ -25,12 +25,13 @@ from fileserver.scrub import Scrubber
 from fileserver.settings import settings_from_table
 from fileserver.shards import ServedShard, Shards
 from fileserver.storage.cache import CachedBackend
+from fileserver.storage.cachedir import flat
 from fileserver.storage.s3 import S3Backend
 from protocol.errors import ProtocolError
 from protocol.messages import ShardAnnouncement, parse_shards
 from protocol.settings import SettingsError
 from tests.backends.s3_emulator import MotoEmulator
-from tests.fileserver.fs_helpers import chunk_of
+from tests.fileserver.fs_helpers import FILE, OTHER_FILE, stored_chunk
 from tests.fileserver.test_fs_settings import table
 
 pytestmark = pytest.mark.slow
@@ -51,7 +52,7 @@ def make_cache(emulator: MotoEmulator, bucket: str, root: Path, capacity: int, w
 
 
 def put(backend: Any, data: bytes, name: str) -> bool:
-    created: bool = backend.put(name, io.BytesIO(data), len(data), name)
+    created: bool = backend.put(name, io.BytesIO(data), len(data))
     return created
 
 
@@ -68,7 +69,7 @@ def test_cache_stays_within_capacity_under_reads_bigger_than_it(
 ) -> None:
     """Reading 12 chunks through a cache that holds 3 never lets it grow past 3, and keeps the newest."""
     cloud = _s3(s3_emulator, bucket)
-    chunks = [chunk_of(CHUNK, seed) for seed in range(12)]
+    chunks = [stored_chunk(CHUNK, seed) for seed in range(12)]
     for data, name in chunks:
         put(cloud, data, name)
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 3 * CHUNK + 10, write_back=False)
@@ -76,27 +77,27 @@ def test_cache_stays_within_capacity_under_reads_bigger_than_it(
         assert read(cache, name) == data
         assert cache.stats().cached_bytes <= cache.capacity
         time.sleep(0.01)  # distinct mtimes: recency is the file's mtime
-    assert sorted(os.listdir(cache.files.cache)) == sorted(name for _, name in chunks[-3:])
+    assert sorted(cache.files.chunks(cache.files.cache)) == sorted(name for _, name in chunks[-3:])
 
 
 def test_a_hit_refreshes_recency_so_the_oldest_unused_chunk_is_evicted(
     s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
 ) -> None:
     cloud = _s3(s3_emulator, bucket)
-    (a, na), (b, nb), (c, nc) = chunks = [chunk_of(CHUNK, seed) for seed in range(3)]
+    (a, na), (b, nb), (c, nc) = chunks = [stored_chunk(CHUNK, seed) for seed in range(3)]
     for data, name in chunks:
         put(cloud, data, name)
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 2 * CHUNK, write_back=False)
     for name in (na, nb, na, nc):  # a is used again after b, so b is the least recently used
         read(cache, name)
         time.sleep(0.01)
-    assert sorted(os.listdir(cache.files.cache)) == sorted([na, nc])
+    assert sorted(cache.files.chunks(cache.files.cache)) == sorted([na, nc])
 
 
 def test_a_damaged_cache_file_is_dropped_and_refetched_never_served(
     s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
 ) -> None:
-    data, name = chunk_of(CHUNK)
+    data, name = stored_chunk(CHUNK)
     put(_s3(s3_emulator, bucket), data, name)
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=False)
     assert read(cache, name) == data
@@ -109,7 +110,7 @@ def test_a_damaged_cache_file_is_dropped_and_refetched_never_served(
 def test_a_chunk_larger_than_the_cache_is_served_but_not_kept(
     s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
 ) -> None:
-    data, name = chunk_of(CHUNK)
+    data, name = stored_chunk(CHUNK)
     put(_s3(s3_emulator, bucket), data, name)
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", CHUNK - 1, write_back=False)
     assert read(cache, name) == data
@@ -119,7 +120,7 @@ def test_a_chunk_larger_than_the_cache_is_served_but_not_kept(
 def test_write_through_put_is_in_the_cloud_when_acknowledged(
     s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
 ) -> None:
-    data, name = chunk_of(CHUNK)
+    data, name = stored_chunk(CHUNK)
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=False)
     assert put(cache, data, name) is True
     assert b"".join(_s3(s3_emulator, bucket).open(name)) == data
@@ -129,7 +130,7 @@ def test_write_through_put_is_in_the_cloud_when_acknowledged(
 def test_hits_and_misses_are_counted_in_a_file_the_agent_reads(
     s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
 ) -> None:
-    data, name = chunk_of(CHUNK)
+    data, name = stored_chunk(CHUNK)
     put(_s3(s3_emulator, bucket), data, name)
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=False)
     read(cache, name)  # the first event writes the counter file at once
@@ -143,7 +144,7 @@ def test_hits_and_misses_are_counted_in_a_file_the_agent_reads(
 def test_write_back_acknowledges_from_pending_and_the_flush_moves_it_to_the_cloud(
     s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
 ) -> None:
-    data, name = chunk_of(CHUNK)
+    data, name = stored_chunk(CHUNK)
     cloud = _s3(s3_emulator, bucket)
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=True)
     assert put(cache, data, name) is True
@@ -152,19 +153,19 @@ def test_write_back_acknowledges_from_pending_and_the_flush_moves_it_to_the_clou
     assert cache.stats().pending == 1
     assert Flusher([cache]).flush_all() == 1
     assert cache.pending() == [] and b"".join(cloud.open(name)) == data
-    assert os.listdir(cache.files.cache) == [name]  # the uploaded copy now serves reads
+    assert os.listdir(cache.files.cache) == [flat(name)]  # the uploaded copy now serves reads
 
 
 def test_queued_chunks_are_never_evicted(s3_emulator: MotoEmulator, bucket: str, tmp_path: Path) -> None:
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", CHUNK, write_back=True)
-    chunks = [chunk_of(CHUNK, seed) for seed in range(4)]
+    chunks = [stored_chunk(CHUNK, seed) for seed in range(4)]
     for data, name in chunks:
         put(cache, data, name)
     assert sorted(cache.pending()) == sorted(n for _, n in chunks)
 
 
 def test_delete_of_a_queued_chunk_removes_it_everywhere(s3_emulator: MotoEmulator, bucket: str, tmp_path: Path) -> None:
-    data, name = chunk_of(CHUNK)
+    data, name = stored_chunk(CHUNK)
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=True)
     put(cache, data, name)
     cache.delete(name)
@@ -172,10 +173,60 @@ def test_delete_of_a_queued_chunk_removes_it_everywhere(s3_emulator: MotoEmulato
     assert Flusher([cache]).flush_all() == 0
 
 
+def test_delete_file_drops_the_files_queued_chunks_so_the_flusher_never_uploads_them(
+    s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
+) -> None:
+    cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=True)
+    for seed in range(3):
+        put(cache, *stored_chunk(CHUNK, seed))
+    other = stored_chunk(CHUNK, 0, file=OTHER_FILE)  # the same bytes, another file
+    put(cache, *other)
+    assert cache.delete_file(FILE) == 3
+    assert cache.pending() == [other[1]]
+    assert Flusher([cache]).flush_all() == 1
+    assert list(_s3(s3_emulator, bucket).list()) == [other[1]]
+
+
+def test_delete_file_removes_the_files_cached_copies_and_its_cloud_objects(
+    s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
+) -> None:
+    cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=False)
+    for seed in range(2):
+        put(cache, *stored_chunk(CHUNK, seed))
+    other = stored_chunk(CHUNK, 0, file=OTHER_FILE)
+    put(cache, *other)
+    assert len(list(cache.files.chunks(cache.files.cache))) == 3
+    assert cache.delete_file(FILE) == 2
+    assert list(cache.files.chunks(cache.files.cache)) == [other[1]]
+    assert list(_s3(s3_emulator, bucket).list()) == [other[1]]
+    assert read(cache, other[1]) == other[0]
+
+
+def test_a_chunk_uploading_while_its_file_is_deleted_is_removed_from_the_cloud_by_the_flusher(
+    s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
+) -> None:
+    """The documented window: the purge lands mid-upload; the flusher sees its queue entry gone and deletes."""
+    cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=True)
+    data, name = stored_chunk(CHUNK)
+    put(cache, data, name)
+    upload = cache.inner._put
+    purged: list[int] = []
+
+    def purge_midway(chunk: str, reader: Any) -> bool:
+        purged.append(cache.delete_file(FILE))  # the cloud has nothing yet: the purge verifies and confirms
+        return upload(chunk, reader)
+
+    cache.inner._put = purge_midway  # type: ignore[method-assign,assignment]
+    assert Flusher([cache]).flush_all() == 1
+    assert purged == [1]
+    assert list(_s3(s3_emulator, bucket).list()) == [] and cache.pending() == []
+    assert list(cache.files.chunks(cache.files.cache)) == []
+
+
 def test_graceful_stop_drains_the_whole_queue(s3_emulator: MotoEmulator, bucket: str, tmp_path: Path) -> None:
     """A flusher told to stop before its first round still uploads every queued chunk before it returns."""
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=True)
-    chunks = [chunk_of(CHUNK, seed) for seed in range(5)]
+    chunks = [stored_chunk(CHUNK, seed) for seed in range(5)]
     for data, name in chunks:
         put(cache, data, name)
     stop = threading.Event()
@@ -191,7 +242,7 @@ def test_drain_that_runs_out_of_time_logs_what_is_left(
 ) -> None:
     cache = make_cache(s3_emulator, bucket, tmp_path / "cache", 10 * CHUNK, write_back=True)
     for seed in range(3):
-        put(cache, *chunk_of(CHUNK, seed))
+        put(cache, *stored_chunk(CHUNK, seed))
     with caplog.at_level(logging.WARNING):
         assert Flusher([cache], drain_timeout=0).drain() == 3
     assert "write-back queue not empty" in caplog.text
@@ -219,7 +270,7 @@ def test_write_back_queue_survives_a_sigkill_mid_flush_and_drains_in_a_new_flush
 ) -> None:
     root = tmp_path / "cache"
     cache = make_cache(s3_emulator, bucket, root, 10 * CHUNK, write_back=True)
-    chunks = [chunk_of(CHUNK, seed) for seed in range(8)]
+    chunks = [stored_chunk(CHUNK, seed) for seed in range(8)]
     for data, name in chunks:
         put(cache, data, name)
     options = {k: getattr(s3_emulator.options(bucket), k) for k in s3_emulator.options(bucket).__dataclass_fields__}
@@ -295,7 +346,7 @@ def test_write_back_takes_uploads_while_the_cloud_is_unreachable(s3_emulator: Mo
         port = probe.getsockname()[1]
     inner = S3Backend(s3_emulator.options("gone", endpoint_url=f"http://127.0.0.1:{port}"), shard="default")
     cache = CachedBackend(inner, tmp_path / "cache", 10 * CHUNK, write_back=True)
-    data, name = chunk_of(CHUNK)
+    data, name = stored_chunk(CHUNK)
     assert put(cache, data, name) is True
     assert cache.pending() == [name] and read(cache, name) == data
     assert Flusher([cache]).flush_all() == 0
@@ -306,7 +357,7 @@ def test_scrub_of_a_cached_shard_checks_the_cloud_copy_and_quarantines_it(
     s3_emulator: MotoEmulator, bucket: str, tmp_path: Path
 ) -> None:
     """The scrub reads behind the cache: a damaged object is quarantined, and nothing is pulled into the cache."""
-    data, name = chunk_of(CHUNK)
+    data, name = stored_chunk(CHUNK)
     cloud = _s3(s3_emulator, bucket)
     put(cloud, data, name)
     s3_emulator.client().put_object(Bucket=bucket, Key=cloud._key(name), Body=b"rot" + data[3:])
@@ -314,5 +365,5 @@ def test_scrub_of_a_cached_shard_checks_the_cloud_copy_and_quarantines_it(
     reports = CorruptReports()
     scrubber = Scrubber([ServedShard("s", True, True, cache)], reports, rate=10**12, interval=1, data_dir=tmp_path)
     result = scrubber.scrub_pass(threading.Event())
-    assert result.corrupt == 1 and reports.take() == [("s", name)]
+    assert result.corrupt == 1 and reports.take() == [("s", FILE, name.split("/")[1])]
     assert not cloud.exists(name) and os.listdir(cache.files.cache) == []

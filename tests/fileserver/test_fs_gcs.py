@@ -16,7 +16,7 @@ import requests
 from fileserver.errors import ChunkNotFound, HashMismatch, SizeMismatch, StorageUnavailable
 from fileserver.storage.gcs import GcsBackend, GcsOptions
 from tests.backends.gcs_emulator import GcsEmulator, make_gcs_store
-from tests.fileserver.fs_helpers import Store, chunk_of
+from tests.fileserver.fs_helpers import Store, stored_chunk
 from tests.fileserver.test_fs_storage import Failing
 
 PART = 256 << 10
@@ -56,13 +56,14 @@ def test_a_chunk_of_many_parts_round_trips_in_parts_with_its_hash_as_metadata(
 ) -> None:
     backend = backend_of(store)
     sent = record_parts(backend, monkeypatch)
-    data, name = chunk_of(5 * PART + 77)
-    assert backend.put(name, io.BytesIO(data), len(data), name) is True
+    data, name = stored_chunk(5 * PART + 77)
+    assert backend.put(name, io.BytesIO(data), len(data)) is True
     assert len(sent) == 6 and sent[-1] == f"bytes {5 * PART}-{len(data) - 1}/{len(data)}"
     assert b"".join(backend.open(name)) == data
     assert b"".join(backend.open(name, PART - 3, PART + 6)) == data[PART - 3 : 2 * PART + 3]
     blob = backend._bucket.get_blob(backend._key(name), retry=None)
-    assert blob is not None and blob.metadata == {"sha256": name}
+    assert blob is not None and blob.metadata == {"sha256": name.split("/")[1]}
+    assert blob.name == f"coffer/test/{name}"  # <prefix><shard>/<file id>/<hash>
     assert store.leftovers() == []
 
 
@@ -70,10 +71,10 @@ def test_a_wrong_hash_is_caught_before_the_final_part_is_sent(store: Store, monk
     """The emulator would finalize on the last byte: the object's absence proves it was never sent."""
     backend = backend_of(store)
     sent = record_parts(backend, monkeypatch)
-    data, _ = chunk_of(4 * PART + 10)
-    wrong = chunk_of(10, seed=9)[1]
+    data, _ = stored_chunk(4 * PART + 10)
+    wrong = stored_chunk(10, seed=9)[1]
     with pytest.raises(HashMismatch):
-        backend.put(wrong, io.BytesIO(data), len(data), wrong)
+        backend.put(wrong, io.BytesIO(data), len(data))
     assert sent and not any(r.endswith(f"-{len(data) - 1}/{len(data)}") for r in sent)
     assert not backend.exists(wrong) and list(backend.list()) == [] and store.leftovers() == []
 
@@ -84,9 +85,9 @@ def test_an_interrupted_upload_leaves_nothing_and_cancels_its_session(
     backend = backend_of(store)
     cancelled: list[str] = []
     monkeypatch.setattr(backend._session, "delete", lambda url, **kw: cancelled.append(url))
-    data, name = chunk_of(4 * PART)
+    data, name = stored_chunk(4 * PART)
     with pytest.raises(SizeMismatch, match="ConnectionResetError"):
-        backend.put(name, Failing(data[: 2 * PART + 5]), len(data), name)
+        backend.put(name, Failing(data[: 2 * PART + 5]), len(data))
     assert len(cancelled) == 1 and "upload_id" in cancelled[0]
     assert list(backend.list()) == [] and store.leftovers() == []
 
@@ -113,8 +114,8 @@ def test_every_upload_asks_for_create_only(store: Store, monkeypatch: pytest.Mon
 
         monkeypatch.setattr(Blob, method, spy)
     for size in (100, 3 * PART):
-        data, name = chunk_of(size)
-        assert store.backend.put(name, io.BytesIO(data), len(data), name) is True
+        data, name = stored_chunk(size)
+        assert store.backend.put(name, io.BytesIO(data), len(data)) is True
     assert seen == [0, 0]
 
 
@@ -122,7 +123,7 @@ def test_a_412_on_the_final_part_reports_not_created(store: Store, monkeypatch: 
     """What real GCS answers when a concurrent put created the object first."""
     backend = backend_of(store)
     real_put = backend._session.put
-    data, name = chunk_of(2 * PART + 1)
+    data, name = stored_chunk(2 * PART + 1)
 
     def put(url: str, **kw: Any) -> requests.Response:
         if kw["headers"]["Content-Range"].endswith(f"-{len(data) - 1}/{len(data)}"):
@@ -132,7 +133,7 @@ def test_a_412_on_the_final_part_reports_not_created(store: Store, monkeypatch: 
         return real_put(url, **kw)
 
     monkeypatch.setattr(backend._session, "put", put)
-    assert backend.put(name, io.BytesIO(data), len(data), name) is False
+    assert backend.put(name, io.BytesIO(data), len(data)) is False
 
 
 def test_storage_down_fails_fast_with_503_then_recovers(
@@ -143,12 +144,12 @@ def test_storage_down_fails_fast_with_503_then_recovers(
     """Stopping the in-memory emulator loses its data: the bucket is recreated after start()."""
     store = make_gcs_store(gcs_emulator, tmp_path, chunk_size=PART)
     backend = backend_of(store)
-    data, name = chunk_of(3 * PART)
-    backend.put(name, io.BytesIO(data), len(data), name)
+    data, name = stored_chunk(3 * PART)
+    backend.put(name, io.BytesIO(data), len(data))
     gcs_emulator.stop()
     try:
         calls: list[Callable[[], object]] = [
-            lambda: backend.put(chunk_of(10, 3)[1], io.BytesIO(chunk_of(10, 3)[0]), 10, chunk_of(10, 3)[1]),
+            lambda: backend.put(stored_chunk(10, 3)[1], io.BytesIO(stored_chunk(10, 3)[0]), 10),
             lambda: backend.open(name),
             lambda: backend.stat(name),
         ]
@@ -163,7 +164,7 @@ def test_storage_down_fails_fast_with_503_then_recovers(
     finally:
         gcs_emulator.start()
     gcs_emulator.create_bucket(backend._options.bucket)
-    assert backend.put(name, io.BytesIO(data), len(data), name) is True
+    assert backend.put(name, io.BytesIO(data), len(data)) is True
     assert b"".join(backend.open(name)) == data
     assert "ConnectionError" in logged(caplog) and "upload_id" not in logged(caplog)
 
@@ -179,9 +180,9 @@ def test_a_session_url_never_reaches_a_message_or_log(
         raise requests.ConnectionError(f"connection reset while sending to {url}")
 
     monkeypatch.setattr(backend._session, "put", put)
-    data, name = chunk_of(2 * PART)
+    data, name = stored_chunk(2 * PART)
     with pytest.raises(StorageUnavailable, match="did not answer after 4 attempts") as caught:
-        backend.put(name, io.BytesIO(data), len(data), name)
+        backend.put(name, io.BytesIO(data), len(data))
     assert "upload_id" not in str(caught.value) and "upload_id" not in logged(caplog)
     assert "ConnectionError" in logged(caplog)
 
@@ -197,8 +198,8 @@ def test_a_bad_credentials_file_names_the_file_but_not_its_secret(tmp_path: Path
 
 def test_quarantine_keeps_a_copy_outside_the_shard(store: Store) -> None:
     backend = backend_of(store)
-    data, name = chunk_of(100)
-    backend.put(name, io.BytesIO(data), len(data), name)
+    data, name = stored_chunk(100)
+    backend.put(name, io.BytesIO(data), len(data))
     backend.quarantine(name)
     with pytest.raises(ChunkNotFound):
         backend.stat(name)
@@ -207,7 +208,7 @@ def test_quarantine_keeps_a_copy_outside_the_shard(store: Store) -> None:
 
 def test_an_object_whose_recorded_hash_differs_is_not_served(store: Store) -> None:
     backend = backend_of(store)
-    data, name = chunk_of(100)
+    data, name = stored_chunk(100)
     blob = backend._bucket.blob(backend._key(name))
     blob.metadata = {"sha256": "0" * 64}
     blob.upload_from_string(data, retry=None)

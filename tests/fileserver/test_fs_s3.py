@@ -17,7 +17,7 @@ from fileserver.errors import HashMismatch, SizeMismatch, StorageUnavailable
 from fileserver.storage.s3 import S3Backend, S3Options
 from protocol.settings import SettingsError, load
 from tests.backends.s3_emulator import ACCESS_KEY, SECRET_KEY, MotoEmulator, make_s3_store
-from tests.fileserver.fs_helpers import Store, chunk_of
+from tests.fileserver.fs_helpers import FILE, Store, stored_chunk
 from tests.fileserver.test_fs_storage import Failing, put
 
 PART = 5 << 20
@@ -49,7 +49,7 @@ def _head(store: Store, name: str) -> dict[str, Any]:
 
 
 def test_chunk_larger_than_one_part_goes_multipart_and_round_trips(store: Store) -> None:
-    data, name = chunk_of(2 * PART + 12345)
+    data, name = stored_chunk(2 * PART + 12345)
     assert put(store.backend, data, name) is True
     assert _head(store, name)["ETag"].endswith('-3"')  # three parts, committed as one object
     assert b"".join(store.backend.open(name)) == data
@@ -60,39 +60,39 @@ def test_chunk_larger_than_one_part_goes_multipart_and_round_trips(store: Store)
 
 
 def test_chunk_of_exactly_one_part_is_one_put(store: Store) -> None:
-    data, name = chunk_of(PART)
+    data, name = stored_chunk(PART)
     assert put(store.backend, data, name) is True
     assert "-" not in _head(store, name)["ETag"]
     assert b"".join(store.backend.open(name)) == data
 
 
 def test_chunk_of_exactly_two_parts_sends_no_empty_third(store: Store) -> None:
-    data, name = chunk_of(2 * PART)
+    data, name = stored_chunk(2 * PART)
     assert put(store.backend, data, name) is True
     assert _head(store, name)["ETag"].endswith('-2"')
     assert b"".join(store.backend.open(name)) == data
 
 
 def test_key_layout_and_hash_metadata(store: Store) -> None:
-    data, name = chunk_of(100)
+    data, name = stored_chunk(100)
     put(store.backend, data, name)
     assert isinstance(store.backend, S3Backend)
-    assert store.backend._key(name) == f"coffer/default/{name[:2]}/{name[2:4]}/{name}"
-    assert _head(store, name)["Metadata"] == {"sha256": name}
+    assert store.backend._key(name) == f"coffer/default/{name}"  # <prefix><shard>/<file id>/<hash>
+    assert _head(store, name)["Metadata"] == {"sha256": name.split("/")[1]}
 
 
 def test_interrupted_multipart_upload_leaves_no_object_and_no_parts(store: Store) -> None:
-    data, name = chunk_of(3 * PART)
+    data, name = stored_chunk(3 * PART)
     with pytest.raises(SizeMismatch, match="ConnectionResetError"):
-        store.backend.put(name, Failing(data[: PART + 1000]), len(data), name)  # after part 1 was uploaded
+        store.backend.put(name, Failing(data[: PART + 1000]), len(data))  # after part 1 was uploaded
     assert list(store.backend.list()) == [] and store.leftovers() == []
 
 
 def test_multipart_with_a_wrong_hash_is_aborted_at_the_end(store: Store) -> None:
-    data, _ = chunk_of(PART + 1)
-    wrong = chunk_of(1, seed=3)[1]
+    data, _ = stored_chunk(PART + 1)
+    wrong = stored_chunk(1, seed=3)[1]
     with pytest.raises(HashMismatch):
-        store.backend.put(wrong, io.BytesIO(data), len(data), wrong)
+        store.backend.put(wrong, io.BytesIO(data), len(data))
     assert list(store.backend.list()) == [] and store.leftovers() == []
 
 
@@ -116,14 +116,14 @@ def test_service_failure_during_multipart_aborts_the_upload(store: Store) -> Non
     backend = store.backend
     assert isinstance(backend, S3Backend)
     backend._client = _FailSecondPart(backend._client)
-    data, name = chunk_of(2 * PART + 1)
+    data, name = stored_chunk(2 * PART + 1)
     with pytest.raises(StorageUnavailable, match="refused the request"):
         put(backend, data, name)
     assert list(backend.list()) == [] and store.leftovers() == []
 
 
 def test_concurrent_multipart_puts_of_one_chunk_create_it_once(store: Store) -> None:
-    data, name = chunk_of(PART + 100)
+    data, name = stored_chunk(PART + 100)
     results: list[bool] = []
     barrier = threading.Barrier(4)
 
@@ -144,7 +144,7 @@ def test_concurrent_multipart_puts_of_one_chunk_create_it_once(store: Store) -> 
 def test_encryption_and_storage_class_reach_the_object(s3_emulator: MotoEmulator, tmp_path: Path) -> None:  # noqa: F811
     store = make_s3_store(s3_emulator, tmp_path, server_side_encryption="AES256", storage_class="STANDARD_IA")
     for size in (10, PART + 1):
-        data, name = chunk_of(size, seed=size)
+        data, name = stored_chunk(size, seed=size)
         put(store.backend, data, name)
         head = _head(store, name)
         assert head["ServerSideEncryption"] == "AES256" and head["StorageClass"] == "STANDARD_IA"
@@ -153,7 +153,7 @@ def test_encryption_and_storage_class_reach_the_object(s3_emulator: MotoEmulator
 def test_cleanup_aborts_stale_uploads_only(store: Store) -> None:
     backend = store.backend
     assert isinstance(backend, S3Backend)
-    backend._client.create_multipart_upload(Bucket=backend.bucket, Key=backend._key(chunk_of(1)[1]))
+    backend._client.create_multipart_upload(Bucket=backend.bucket, Key=backend._key(stored_chunk(1)[1]))
     assert backend.cleanup(older_than=100 * 365 * 86400) == 0  # moto dates every upload 2010-11-10
     assert len(store.leftovers()) == 1
     assert backend.cleanup(older_than=0) == 1
@@ -161,12 +161,53 @@ def test_cleanup_aborts_stale_uploads_only(store: Store) -> None:
 
 
 def test_quarantine_keeps_the_object_for_inspection(store: Store) -> None:
-    data, name = chunk_of(10)
+    data, name = stored_chunk(10)
     put(store.backend, data, name)
     store.backend.quarantine(name)
     assert list(store.backend.list()) == []
     [kept] = store.leftovers()
     assert kept.startswith(f"coffer/default/quarantine/{name}.")
+
+
+class _NoBulkDelete:
+    """A client whose service refuses DeleteObjects, as S3-compatible services that want a Content-MD5 do."""
+
+    def __init__(self, client: Any):
+        self._client = client
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_objects(self, **kw: Any) -> Any:
+        self.refused += 1
+        answer: Any = {"Error": {"Code": "MissingContentMD5"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        raise ClientError(answer, "DeleteObjects")
+
+
+def test_delete_file_falls_back_to_one_delete_a_key_where_bulk_delete_is_refused(store: Store) -> None:
+    backend = store.backend
+    assert isinstance(backend, S3Backend)
+    for seed in range(3):
+        put(backend, *stored_chunk(10, seed))
+    backend._client = client = _NoBulkDelete(backend._client)
+    assert backend.delete_file(FILE) == 3
+    assert client.refused == 1 and list(backend.list()) == []
+
+
+def test_delete_file_that_the_service_forbids_is_storage_unavailable(store: Store) -> None:
+    backend = store.backend
+    assert isinstance(backend, S3Backend)
+    put(backend, *stored_chunk(10))
+
+    class Forbidden(_NoBulkDelete):
+        def delete_objects(self, **kw: Any) -> Any:
+            answer: Any = {"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+            raise ClientError(answer, "DeleteObjects")
+
+    backend._client = Forbidden(backend._client)
+    with pytest.raises(StorageUnavailable, match="refused the request .403 AccessDenied."):
+        backend.delete_file(FILE)
 
 
 def test_volume_names_endpoint_and_bucket(store: Store) -> None:
@@ -189,12 +230,12 @@ def test_stopped_service_fails_fast_and_a_restarted_one_works_again(
     store = make_s3_store(private_emulator, tmp_path, part_size=PART)
     backend = store.backend
     assert isinstance(backend, S3Backend)
-    data, name = chunk_of(1000)
+    data, name = stored_chunk(1000)
     put(backend, data, name)
     private_emulator.stop()
-    big, big_name = chunk_of(PART + 1)
+    big, big_name = stored_chunk(PART + 1)
     calls: list[Callable[[], object]] = [
-        lambda: put(backend, data, chunk_of(1000)[1]),
+        lambda: put(backend, data, stored_chunk(1000)[1]),
         lambda: put(backend, big, big_name),
         lambda: backend.open(name),
         lambda: backend.stat(name),
@@ -252,7 +293,7 @@ def _client_error(code: str, status: int) -> ClientError:
 
 def test_throttling_is_retried_with_backoff() -> None:
     client = _Flaky(2, _client_error("SlowDown", 503))
-    assert _backend(client).stat(chunk_of(5)[1]).size == 5
+    assert _backend(client).stat(stored_chunk(5)[1]).size == 5
     assert client.calls == 3
 
 
@@ -260,14 +301,14 @@ def test_persistent_throttling_gives_up_after_a_few_attempts() -> None:
     client = _Flaky(99, _client_error("SlowDown", 503))
     started = time.monotonic()
     with pytest.raises(StorageUnavailable, match="after 4 attempts: it answered 503 SlowDown"):
-        _backend(client).stat(chunk_of(5)[1])
+        _backend(client).stat(stored_chunk(5)[1])
     assert client.calls == 4 and time.monotonic() - started < 3
 
 
 def test_auth_failure_is_not_retried_and_names_no_credential() -> None:
     client = _Flaky(99, _client_error("InvalidAccessKeyId", 403))
     with pytest.raises(StorageUnavailable, match="refused the request .403 InvalidAccessKeyId.: check") as caught:
-        _backend(client).stat(chunk_of(5)[1])
+        _backend(client).stat(stored_chunk(5)[1])
     assert client.calls == 1
     _no_secret(caught.value.message)
     assert caught.value.__suppress_context__  # the SDK's error (and its message) is not chained

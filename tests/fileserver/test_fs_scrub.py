@@ -14,7 +14,7 @@ from fileserver.scrub import Pacer, Scrubber
 from fileserver.settings import Settings
 from fileserver.shards import ServedShard, Shards
 from fileserver.storage.local import LocalBackend
-from tests.fileserver.fs_helpers import chunk_of
+from tests.fileserver.fs_helpers import FILE, stored_chunk
 
 
 @pytest.fixture
@@ -25,8 +25,8 @@ def shards(settings: Settings) -> list[ServedShard]:
 def store(shard: ServedShard, count: int, size: int = 1000) -> list[str]:
     names = []
     for i in range(count):
-        data, name = chunk_of(size, seed=i)
-        shard.backend.put(name, io.BytesIO(data), len(data), name)
+        data, name = stored_chunk(size, seed=i)
+        shard.backend.put(name, io.BytesIO(data), len(data))
         names.append(name)
     return names
 
@@ -34,7 +34,8 @@ def store(shard: ServedShard, count: int, size: int = 1000) -> list[str]:
 def rot(shard: ServedShard, name: str) -> None:
     backend = shard.backend
     assert isinstance(backend, LocalBackend)
-    path = backend.root / name[:2] / name[2:4] / name
+    file_id, chunk_hash = name.split("/")
+    path = backend.root / file_id[:2] / file_id / chunk_hash
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
@@ -52,7 +53,7 @@ def test_scrub_quarantines_a_damaged_chunk_and_queues_a_report(shards: list[Serv
     assert (result.checked, result.corrupt, result.bytes, result.complete) == (5, 1, 5000, True)
     assert not shards[0].backend.exists(names[2])
     assert sorted(shards[0].backend.list()) == sorted(names[:2] + names[3:])
-    assert reports.take() == [("default", names[2])]
+    assert reports.take() == [("default", FILE, names[2].split("/")[1])]
 
 
 def test_scrub_leaves_intact_chunks_alone(shards: list[ServedShard], settings: Settings) -> None:

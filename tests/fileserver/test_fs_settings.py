@@ -67,6 +67,7 @@ def test_the_exported_cluster_config_boots_with_documented_defaults(
     assert (fs.bind, fs.public_url, fs.workers, fs.threads) == ("127.0.0.1:8101", "http://127.0.0.1:8101", 2, 8)
     assert fs.data_dir == tmp_path / "var/fileserver" and fs.data_dir.is_absolute()
     assert (fs.heartbeat_interval, fs.max_chunk_size, fs.scrub_interval) == (10.0, 64 << 20, 3600.0)
+    assert (fs.reconcile_interval, fs.reconcile_delay) == (6 * 3600.0, 300.0)
     assert settings.shards[0].options == LocalOptions(path="")
     assert settings.server.ticket_keys == {SERVER.kid: SERVER.public_key}
     assert settings.cluster.signing_key.public_key == CLUSTER.public_key
@@ -98,6 +99,11 @@ def test_the_credential_can_come_from_the_environment_and_is_never_printed() -> 
         ({"cluster": {"id": CLUSTER_ID, "name": "local", "generation": "1", "credential": "x"}}, "must be int"),
         ({"shards": []}, "no \\[\\[shards\\]\\]"),
         ({"shards": [{"name": "a"}, {"name": "a"}]}, "listed twice"),
+        (
+            {"shards": [{"name": "a", "path": "disk/x"}, {"name": "b", "path": "disk//x/"}]},
+            "path disk/x is used by more than one local shard",
+        ),
+        ({"shards": [{"name": "a"}, {"name": "b", "path": "chunks/a"}]}, "path chunks/a is used by more than one"),
         ({"shards": [{"name": "Bad Name"}]}, "invalid shard"),
         ({"shards": [{"name": "a", "read": False, "write": False}]}, "neither readable nor writable"),
         (
@@ -111,12 +117,21 @@ def test_the_credential_can_come_from_the_environment_and_is_never_printed() -> 
         ({"fileserver": {"workers": 0}}, "'workers' must be more than 0"),
         ({"fileserver": {"max_chunk_size": 1 << 30}}, "protocol's limit"),
         ({"fileserver": {"log_level": "chatty"}}, "log_level"),
+        ({"fileserver": {"reconcile_interval": -1}}, "'reconcile_interval' must be 0"),
+        ({"fileserver": {"reconcile_interval": float("inf")}}, "'reconcile_interval' must be 0 .* finite"),
+        ({"fileserver": {"reconcile_delay": -5.0}}, "'reconcile_delay' must be 0 or"),
+        ({"fileserver": {"reconcile_delay": float("nan")}}, "'reconcile_delay' must be 0 or"),
         ({"fileservers": {}}, "unknown table\\(s\\) fileservers"),
     ],
 )
 def test_bad_configs_are_refused_with_a_message_naming_the_key(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load(table(**changes))
+
+
+def test_reconciliation_can_be_disabled_and_timed_from_the_environment() -> None:
+    settings = load(table(), COFFER_FS_RECONCILE_INTERVAL="0", COFFER_FS_RECONCILE_DELAY="30")
+    assert (settings.fileserver.reconcile_interval, settings.fileserver.reconcile_delay) == (0.0, 30.0)
 
 
 def test_bad_environment_value_names_the_variable() -> None:

@@ -106,21 +106,25 @@ class Network:
     admin: ServerClient | None = None
     cluster_config: Path | None = None
     fileservers: list[Fileserver] = field(default_factory=list)
+    server_extra: dict[str, str] = field(default_factory=dict)
+    """Environment added to the server's (``COFFER_…`` settings), over the fast test defaults."""
+    fileserver_extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def server_env(self) -> dict[str, str]:
-        return clean_env(
-            COFFER_DATABASE_URL=self.database_url,
-            COFFER_BIND=f"127.0.0.1:{self.port}",
-            COFFER_PUBLIC_URL=self.url,
-            COFFER_LEASE_SECONDS=str(LEASE),
-            COFFER_HEARTBEAT_INTERVAL=str(HEARTBEAT),
-            COFFER_WORKERS="2",
-            COFFER_THREADS="8",
-        )
+        defaults = {
+            "COFFER_DATABASE_URL": self.database_url,
+            "COFFER_BIND": f"127.0.0.1:{self.port}",
+            "COFFER_PUBLIC_URL": self.url,
+            "COFFER_LEASE_SECONDS": str(LEASE),
+            "COFFER_HEARTBEAT_INTERVAL": str(HEARTBEAT),
+            "COFFER_WORKERS": "2",
+            "COFFER_THREADS": "8",
+        }
+        return clean_env(**(defaults | self.server_extra))
 
     def start_server(self) -> None:
         self.server = Proc(coffer("server"), self.server_env(), self.root / "server.log")
@@ -155,14 +159,15 @@ class Network:
         n = len(self.fileservers) + 1
         port = port or free_port()
         data_dir = self.root / f"fs{n}"
-        env = clean_env(
-            COFFER_FS_BIND=f"127.0.0.1:{port}",
-            COFFER_FS_PUBLIC_URL=f"http://127.0.0.1:{port}",
-            COFFER_FS_DATA_DIR=str(data_dir),
-            COFFER_FS_HEARTBEAT_INTERVAL=str(HEARTBEAT),
-            COFFER_FS_WORKERS="2",
-            COFFER_FS_THREADS="8",
-        )
+        defaults = {
+            "COFFER_FS_BIND": f"127.0.0.1:{port}",
+            "COFFER_FS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "COFFER_FS_DATA_DIR": str(data_dir),
+            "COFFER_FS_HEARTBEAT_INTERVAL": str(HEARTBEAT),
+            "COFFER_FS_WORKERS": "2",
+            "COFFER_FS_THREADS": "8",
+        }
+        env = clean_env(**(defaults | self.fileserver_extra))
         config = config or self.cluster_config
         assert config is not None
         proc = Proc(coffer("fileserver", "--config", str(config)), env, self.root / f"fs{n}.log")
@@ -215,9 +220,20 @@ class Network:
             self.admin.close()
 
 
-def start_network(root: Path, fileservers: int = 2) -> Network:
+def start_network(
+    root: Path,
+    fileservers: int = 2,
+    *,
+    server_extra: dict[str, str] | None = None,
+    fileserver_extra: dict[str, str] | None = None,
+) -> Network:
     """Start a server on SQLite under *root*, bootstrap it and add *fileservers*; stop it all on failure."""
-    net = Network(root=root, database_url=f"sqlite:///{root / 'coffer.db'}")
+    net = Network(
+        root=root,
+        database_url=f"sqlite:///{root / 'coffer.db'}",
+        server_extra=server_extra or {},
+        fileserver_extra=fileserver_extra or {},
+    )
     try:
         net.start_server()
         net.bootstrap()

@@ -64,13 +64,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def chunk_file(network: Network, hash_: str) -> Path:
-    """Where a fileserver's local backend keeps a chunk: <data_dir>/chunks/<shard>/<ab>/<cd>/<hash>."""
+def chunk_file(network: Network, file_id: str, hash_: str) -> Path:
+    """Where a fileserver's local backend keeps a chunk: <data_dir>/chunks/<shard>/<ab>/<file id>/<hash>."""
     for fs in network.fileservers:
-        path = fs.data_dir / "chunks" / "default" / hash_[:2] / hash_[2:4] / hash_
+        path = fs.data_dir / "chunks" / "default" / file_id[:2] / file_id / hash_
         if path.exists():
             return path
-    raise AssertionError(f"no fileserver holds chunk {hash_}")
+    raise AssertionError(f"no fileserver holds chunk {hash_} of file {file_id}")
 
 
 @pytest.mark.parametrize("size", [0, 1, MiB, MiB + 1], ids=["empty", "one-byte", "one-chunk", "chunk-plus-one"])
@@ -135,7 +135,7 @@ def test_a_chunk_altered_on_disk_is_detected_named_and_never_written(
     random_file(source, 3 * MiB + 5)
     result = coffer.upload(source, chunk_size=MiB)
     record = coffer.api.request("GET", f"/api/files/{result.file_id}")
-    target = chunk_file(network, record["chunks"][1]["hash"])
+    target = chunk_file(network, result.file_id, record["chunks"][1]["hash"])
     target.chmod(0o600)
     with open(target, "r+b") as f:
         f.seek(1000)

@@ -62,10 +62,11 @@ def test_write_back_queue_survives_sigkill_and_drains_after_restart(tmp_path: Pa
             result = coffer.upload(source, shard="wb", chunk_size=1024 * 1024)
             assert coffer.download(result.file_id, tmp_path / "early.bin").read_bytes() == source.read_bytes()
             chunks = {c["hash"] for c in coffer.api.request("GET", f"/api/files/{result.file_id}")["chunks"]}
-        assert set(os.listdir(pending)) == chunks, "every acknowledged chunk waits in the queue"
+        queued = {f"{result.file_id}.{c}" for c in chunks}  # pending/ holds chunk <file id>/<hash> as <file id>.<hash>
+        assert set(os.listdir(pending)) == queued, "every acknowledged chunk waits in the queue"
 
         fs.proc.kill(signal.SIGKILL)
-        assert set(os.listdir(pending)) == chunks, "a SIGKILL loses nothing that was acknowledged"
+        assert set(os.listdir(pending)) == queued, "a SIGKILL loses nothing that was acknowledged"
         s3_emulator.create_bucket(bucket)
         net.start_fileserver(fs)
 
@@ -74,6 +75,7 @@ def test_write_back_queue_survives_sigkill_and_drains_after_restart(tmp_path: Pa
             time.sleep(0.1)
         assert os.listdir(pending) == [], fs.proc.tail()
         assert {k.rsplit("/", 1)[-1] for k in _bucket_keys(s3_emulator, bucket)} == chunks
+        assert all(k.split("/")[-2] == result.file_id for k in _bucket_keys(s3_emulator, bucket))
         with Coffer.login(net.url, USER, PASSWORD, config_dir=tmp_path / "config2") as coffer:
             assert coffer.download(result.file_id, tmp_path / "late.bin").read_bytes() == source.read_bytes()
     finally:

@@ -13,18 +13,25 @@ from protocol.errors import ProtocolError
 from protocol.messages import (
     BACKENDS,
     MAX_CORRUPT_REPORTS,
+    MAX_PURGES,
     MAX_SHARDS,
     MAX_URL,
+    FilePurge,
     Heartbeat,
+    ReconcileAnswer,
+    ReconcileQuery,
     Registration,
     ShardAnnouncement,
     parse_heartbeat,
+    parse_reconcile_answer,
+    parse_reconcile_query,
     parse_registration,
     parse_shards,
 )
 
 PUBLIC_KEY = bytes(range(32))
 CHUNK = "ab" * 32
+FILE = "0b7c4c2e-3f1a-4d5e-9a6b-7c8d9e0f1a2b"
 SHARD = {"name": "europe-1", "read": True, "write": False, "backend": "s3", "free_bytes": 10**12}
 
 
@@ -45,7 +52,7 @@ def heartbeat(**changes: Any) -> dict[str, Any]:
         "bytes_per_s": 125_000_000,
         "free_bytes": 10**12,
         "chunk_count": 40_000,
-        "corrupt": [{"shard": "europe-1", "chunk": CHUNK}],
+        "corrupt": [{"shard": "europe-1", "file": FILE, "chunk": CHUNK}],
     } | changes
 
 
@@ -170,7 +177,7 @@ def test_heartbeat_is_parsed_field_by_field() -> None:
         bytes_per_s=125_000_000,
         free_bytes=10**12,
         chunk_count=40_000,
-        corrupt=[("europe-1", CHUNK)],
+        corrupt=[("europe-1", FILE, CHUNK)],
     )
 
 
@@ -194,7 +201,7 @@ def test_heartbeat_counters_may_be_zero() -> None:
 
 
 def test_heartbeat_may_report_the_most_corrupt_chunks() -> None:
-    corrupt = [{"shard": "europe-1", "chunk": f"{i:064x}"} for i in range(MAX_CORRUPT_REPORTS)]
+    corrupt = [{"shard": "europe-1", "file": FILE, "chunk": f"{i:064x}"} for i in range(MAX_CORRUPT_REPORTS)]
     assert len(parse_heartbeat(heartbeat(corrupt=corrupt)).corrupt) == MAX_CORRUPT_REPORTS
 
 
@@ -215,7 +222,12 @@ BAD_HEARTBEATS = [
     ("corrupt", [{"shard": "europe-1", "chunk": CHUNK.upper()}]),
     ("corrupt", [{"shard": "europe-1"}]),
     ("corrupt", [{"chunk": CHUNK}]),
-    ("corrupt", [{"shard": "europe-1", "chunk": CHUNK}] * (MAX_CORRUPT_REPORTS + 1)),
+    ("corrupt", [{"shard": "europe-1", "file": FILE, "chunk": CHUNK}] * (MAX_CORRUPT_REPORTS + 1)),
+    ("corrupt", [{"shard": "europe-1", "file": "../x", "chunk": CHUNK}]),
+    ("purged", None),
+    ("purged", [{"shard": "europe-1"}]),
+    ("purged", [{"shard": "europe-1", "file": FILE.upper()}]),
+    ("purged", [{"shard": "europe-1", "file": FILE}] * (MAX_PURGES + 1)),
 ]
 
 
@@ -274,7 +286,11 @@ def test_any_valid_registration_round_trips_through_json(value: Registration) ->
         bytes_per_s=counts,
         free_bytes=st.none() | counts,
         chunk_count=counts,
-        corrupt=st.lists(st.tuples(names, st.text("0123456789abcdef", min_size=64, max_size=64)), max_size=5),
+        corrupt=st.lists(
+            st.tuples(names, st.uuids(version=4).map(str), st.text("0123456789abcdef", min_size=64, max_size=64)),
+            max_size=5,
+        ),
+        purged=st.lists(st.builds(FilePurge, names, st.uuids(version=4).map(str)), max_size=5),
     )
 )
 def test_any_valid_heartbeat_round_trips_through_json(value: Heartbeat) -> None:
@@ -324,3 +340,30 @@ def test_any_json_object_is_a_registration_heartbeat_or_protocol_error(body: dic
             parse(body)
         except ProtocolError:
             pass
+
+
+def test_reconcile_query_and_answer_round_trip_and_refuse_bad_ids() -> None:
+    query = ReconcileQuery("europe-1", [FILE])
+    assert parse_reconcile_query(query.to_json()) == query
+    answer = ReconcileAnswer([FILE], 86400.0)
+    assert parse_reconcile_answer(answer.to_json()) == answer
+    bad_queries: list[dict[str, Any]] = [
+        {"shard": "europe-1", "files": ["x"]},
+        {"shard": "europe-1", "files": [FILE] * 1001},
+        {"files": []},
+    ]
+    for bad in bad_queries:
+        with pytest.raises(ProtocolError):
+            parse_reconcile_query(bad)
+    with pytest.raises(ProtocolError):
+        parse_reconcile_answer({"unknown": [FILE], "grace_seconds": -1})
+
+
+def test_a_chunk_name_is_its_file_and_hash() -> None:
+    from protocol.ids import chunk_name, split_chunk_name
+
+    assert chunk_name(FILE, CHUNK) == f"{FILE}/{CHUNK}"
+    assert split_chunk_name(f"{FILE}/{CHUNK}") == (FILE, CHUNK)
+    for bad in (CHUNK, f"../{CHUNK}", f"{FILE}/{CHUNK}/x", f"{FILE}/{CHUNK.upper()}", None):
+        with pytest.raises(ProtocolError):
+            split_chunk_name(bad)

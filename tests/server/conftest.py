@@ -79,9 +79,10 @@ class FakeFileserver:
 
 
 class Harness:
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, **settings: Any):
         self.clock = Clock()
-        self.settings = ServerSettings(database_url=database_url)
+        self.settings = ServerSettings(database_url=database_url, **settings)
+        self._auth_keys: dict[str, bytes] = {}
         self.db = Database(database_url)
         migrations.migrate(self.db)
         self.keys = keys.load_or_create(self.db)
@@ -102,7 +103,12 @@ class Harness:
         params = kdf.KdfParams(salt=os.urandom(16), **FAST_KDF)
         auth_key = kdf.derive(PASSWORD, params).auth_key
         accounts.create_user(self.db, name, role, params.salt, auth_key, self.clock(), params)
-        result = self.call("POST", "/api/auth/login", {"username": name, "auth_key": b64encode(auth_key)})
+        self._auth_keys[name] = auth_key
+        return self.login(name)
+
+    def login(self, name: str) -> str:
+        """Open a new session for a user made by :meth:`make_user`."""
+        result = self.call("POST", "/api/auth/login", {"username": name, "auth_key": b64encode(self._auth_keys[name])})
         assert result.status_code == 200, result.json
         token: str = result.json["token"]
         return token

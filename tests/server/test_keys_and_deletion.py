@@ -98,7 +98,7 @@ def test_finalize_replaces_the_placeholder_metadata(harness: Harness, admin: str
     _upload(harness, harness.make_user("alice"), fs)
 
 
-def test_deleting_a_file_drops_its_records_and_queues_its_chunks(harness: Harness, admin: str) -> None:
+def test_deleting_a_file_drops_its_records_and_orders_a_purge(harness: Harness, admin: str) -> None:
     fs = harness.fileserver(admin)
     harness.register(fs)
     token = harness.make_user("alice")
@@ -109,8 +109,8 @@ def test_deleting_a_file_drops_its_records_and_queues_its_chunks(harness: Harnes
     assert harness.call("GET", f"/api/files/{file_id}", token=token).status_code == 404
     with harness.db.transaction() as tx:
         assert tx.all("SELECT * FROM chunks") == []
-        assert tx.all("SELECT * FROM chunk_locations") == []
-        assert len(tx.all("SELECT * FROM chunk_garbage")) == 1
+        assert len(tx.all("SELECT * FROM chunk_locations")) == 1, "kept until the fileserver confirms"
+        assert [r["file_id"] for r in tx.all("SELECT file_id FROM purges")] == [file_id]
     assert harness.call("DELETE", f"/api/files/{file_id}", token=token).status_code == 404
 
 

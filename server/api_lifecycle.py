@@ -1,0 +1,126 @@
+"""Quotas, legal holds, user removal, the audit log and the deletion queue, over HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import falcon
+
+from . import audit, deletion, holds, quotas, retention, user_admin
+from .errors import BadRequest
+from .http import Context, actor, principal, read_json, send_json
+
+
+class _Admin:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def admin(self, req: falcon.Request) -> audit.Actor:
+        who = principal(self.ctx, req)
+        who.require_admin()
+        return actor(req, who)
+
+
+class MyQuota:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        who = principal(self.ctx, req)
+        s = self.ctx.settings
+        with self.ctx.db.transaction(readonly=True) as tx:
+            quota = quotas.of_user(
+                tx, who.user_id, default_bytes=s.default_quota_bytes, default_files=s.default_quota_files
+            )
+        send_json(resp, quota.to_json())
+
+
+class UserQuota(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self.admin(req)
+        send_json(resp, user_admin.quota(self.ctx.db, self.ctx.settings, name))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        who = self.admin(req)
+        send_json(
+            resp, user_admin.set_quota(self.ctx.db, self.ctx.settings, who, name, read_json(req), self.ctx.clock())
+        )
+
+
+class User(_Admin):
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        who = principal(self.ctx, req)
+        who.require_admin()
+        dropped = user_admin.remove(self.ctx.db, who, actor(req, who), name, self.ctx.clock())
+        send_json(resp, {"removed": name, "files_deleted": dropped})
+
+
+class Holds(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        send_json(resp, holds.list_holds(self.ctx.db))
+
+
+def _reason(req: falcon.Request) -> object:
+    return read_json(req).get("reason") if req.content_length else None
+
+
+class FileHold(_Admin):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
+        holds.set_file(self.ctx.db, self.admin(req), file_id, True, _reason(req), self.ctx.clock())
+        resp.status = falcon.HTTP_204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
+        holds.set_file(self.ctx.db, self.admin(req), file_id, False, _reason(req), self.ctx.clock())
+        resp.status = falcon.HTTP_204
+
+
+class UserHold(_Admin):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        holds.set_user(self.ctx.db, self.admin(req), name, True, _reason(req), self.ctx.clock())
+        resp.status = falcon.HTTP_204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        holds.set_user(self.ctx.db, self.admin(req), name, False, _reason(req), self.ctx.clock())
+        resp.status = falcon.HTTP_204
+
+
+def parse_since(value: str | None) -> float | None:
+    """Accept Unix seconds or an ISO 8601 time (``2026-11-23``, ``2026-11-23T10:00:00+00:00``)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as exc:
+        raise BadRequest("'since' must be Unix seconds or an ISO 8601 time", code="invalid_since") from exc
+
+
+class Audit(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        limit = req.get_param_as_int("limit", min_value=1, max_value=audit.MAX_LIMIT) or 1000
+        events = audit.query(
+            self.ctx.db, since=parse_since(req.get_param("since")), user=req.get_param("user"), limit=limit
+        )
+        send_json(resp, events)
+
+
+class Purges(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        with self.ctx.db.transaction(readonly=True) as tx:
+            send_json(resp, deletion.pending(tx))
+
+
+class Sweep(_Admin):
+    """Run the lifecycle sweep now rather than at its next scheduled time."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        s = self.ctx.settings
+        result = retention.sweep(self.ctx.db, self.ctx.clock(), upload_grace=s.upload_grace, lease=s.lease_seconds)
+        send_json(resp, {"expired": result.expired, "abandoned": result.abandoned, "lost": result.lost})

@@ -1,0 +1,6 @@
+"""Rate limits: requests per address and per user, login brute-force protection.
+
+``policy`` holds the arithmetic (pure), ``stores`` the shared state (database or
+Redis), ``limiter`` applies one to the other, ``middleware`` hooks it into the app.
+See docs/ratelimits.md for the settings and what a client sees.
+"""

@@ -1,0 +1,164 @@
+"""Byte and file quotas (reserved at file creation, released with the record) and the audit log."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from server import audit
+from server.quotas import Quota
+
+from .conftest import PASSWORD, Harness
+from .test_files import _finalize_body, _new_file
+from .test_lifecycle import _complete_file
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def small(database_url: str) -> Iterator[Harness]:
+    h = Harness(database_url, default_quota_bytes=10 * 1024, default_quota_files=3)
+    assert h.apply(h.make_user("root", "admin")).status_code == 200
+    yield h
+    h.db.close()
+
+
+def _quota(harness: Harness, token: str) -> dict[str, dict[str, int]]:
+    answer = harness.call("GET", "/api/me/quota", token=token)
+    assert answer.status_code == 200
+    quota: dict[str, dict[str, int]] = answer.json
+    return quota
+
+
+def test_quota_check_names_the_quota_the_usage_and_the_request() -> None:
+    with pytest.raises(Exception) as caught:
+        Quota(bytes_limit=10 * MiB, files_limit=10, bytes_used=9 * MiB, files_used=1).check(2 * MiB)
+    error = caught.value
+    assert error.body() == {  # type: ignore[attr-defined]
+        "error": "quota_exceeded",
+        "message": error.message,  # type: ignore[attr-defined]
+        "quota": "bytes",
+        "used": 9 * MiB,
+        "limit": 10 * MiB,
+        "requested": 2 * MiB,
+    }
+    assert "9.0 MiB of 10.0 MiB" in str(error) and "2.0 MiB more" in str(error)
+
+
+def test_a_file_past_the_byte_quota_is_refused_and_nothing_is_stored(small: Harness) -> None:
+    token = small.make_user("alice")
+    assert _new_file(small, token, chunks=8).status_code == 201
+    refused = _new_file(small, token, chunks=3)
+    assert refused.status_code == 403
+    assert (refused.json["quota"], refused.json["used"], refused.json["requested"]) == ("bytes", 8192, 3072)
+    assert _quota(small, token)["bytes"] == {"used": 8192, "limit": 10240}
+    assert len(small.call("GET", "/api/files", token=token).json) == 1
+
+
+def test_the_file_count_quota_counts_pending_uploads(small: Harness) -> None:
+    token = small.make_user("alice")
+    for _ in range(3):
+        assert _new_file(small, token, chunks=1).status_code == 201
+    refused = _new_file(small, token, chunks=1)
+    assert (refused.status_code, refused.json["quota"]) == (403, "files")
+
+
+def test_an_aborted_upload_releases_its_reservation(small: Harness) -> None:
+    token = small.make_user("alice")
+    file_id = _new_file(small, token, chunks=8).json["id"]
+    assert _new_file(small, token, chunks=8).status_code == 403
+    assert small.call("DELETE", f"/api/files/{file_id}", token=token).status_code == 204
+    assert _quota(small, token)["bytes"]["used"] == 0
+    assert _new_file(small, token, chunks=8).status_code == 201
+
+
+def test_a_failed_finalize_keeps_the_reservation_until_the_upload_is_aborted(small: Harness) -> None:
+    fs = small.fileserver(small.login("root"))
+    small.register(fs)
+    token = small.make_user("alice")
+    file_id = _new_file(small, token, chunks=2).json["id"]
+    bad = _finalize_body(fs, file_id, [os.urandom(1024)], small.clock())
+    assert small.call("POST", f"/api/files/{file_id}/finalize", bad, token).status_code == 400
+    assert _quota(small, token)["bytes"]["used"] == 2048
+    small.call("DELETE", f"/api/files/{file_id}", token=token)
+    assert _quota(small, token) == {"bytes": {"used": 0, "limit": 10240}, "files": {"used": 0, "limit": 3}}
+
+
+def test_an_admin_override_replaces_the_default_and_null_restores_it(small: Harness) -> None:
+    admin = small.login("root")
+    token = small.make_user("alice")
+    answer = small.call("PUT", "/api/admin/users/alice/quota", {"bytes": 20480, "files": 1}, admin)
+    assert answer.json == {"bytes": {"used": 0, "limit": 20480}, "files": {"used": 0, "limit": 1}}
+    assert _new_file(small, token, chunks=16).status_code == 201
+    small.call("PUT", "/api/admin/users/alice/quota", {"bytes": None, "files": None}, admin)
+    assert _quota(small, token)["files"]["limit"] == 3
+    bad = small.call("PUT", "/api/admin/users/alice/quota", {"bytes": -1}, admin)
+    assert (bad.status_code, bad.json["error"]) == (400, "invalid_quota")
+    assert small.call("PUT", "/api/admin/users/alice/quota", {"bytes": 1}, token).status_code == 403
+
+
+def test_quota_refusals_are_audited(small: Harness) -> None:
+    token = small.make_user("alice")
+    _new_file(small, token, chunks=11)
+    with small.db.transaction(readonly=True) as tx:
+        event = tx.one("SELECT * FROM audit_log WHERE action = 'quota.exceeded'")
+    assert event is not None
+    assert (event["actor"], event["outcome"], json.loads(event["detail"])["quota"]) == ("alice", "denied", "bytes")
+
+
+def test_audit_log_records_a_session_and_never_a_secret(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    token = harness.make_user("alice")
+    file_id = _complete_file(harness, token, fs)
+    harness.call("POST", f"/api/files/{file_id}/tickets", {"op": "get"}, token)
+    harness.call("PUT", "/api/admin/holds/users/alice", {"reason": "audit"}, admin)
+    harness.call("DELETE", "/api/admin/holds/users/alice", token=admin)
+    harness.call("DELETE", f"/api/files/{file_id}", token=token)
+    events = harness.call("GET", "/api/admin/audit", token=admin).json
+    actions = [e["action"] for e in events]
+    for expected in (
+        "user.created",
+        "fileserver.registered",
+        "file.created",
+        "file.download_ticket",
+        "hold.set",
+        "hold.released",
+        "file.deleted",
+    ):
+        assert expected in actions, expected
+    mine = harness.call("GET", "/api/admin/audit?user=alice", token=admin).json
+    assert {e["actor"] for e in mine} <= {"alice", "root", "system"}
+    assert all(e["address"] for e in mine if e["actor"] == "alice")
+    with harness.db.transaction(readonly=True) as tx:
+        dump = json.dumps(tx.all("SELECT * FROM audit_log"))
+    for secret in (token, admin, PASSWORD):
+        assert secret not in dump
+
+
+def test_audit_since_filters_by_time(harness: Harness, admin: str) -> None:
+    later = harness.clock() + 100
+    harness.clock.now = later
+    harness.make_user("bob")
+    events = harness.call("GET", f"/api/admin/audit?since={later}", token=admin).json
+    assert [e["action"] for e in events] == ["user.created", "login"]
+    bad = harness.call("GET", "/api/admin/audit?since=yesterday", token=admin)
+    assert (bad.status_code, bad.json["error"]) == (400, "invalid_since")
+
+
+def test_the_audit_log_is_append_only(harness: Harness, admin: str) -> None:
+    from server.db import IntegrityError
+
+    for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
+        with pytest.raises((IntegrityError, Exception)) as caught:
+            with harness.db.transaction() as tx:
+                tx.execute(statement)
+        assert "append-only" in str(caught.value)
+
+
+def test_audit_refuses_details_that_look_like_secrets(harness: Harness) -> None:
+    with pytest.raises(ValueError), harness.db.transaction() as tx:
+        audit.record(tx, "login", 0.0, audit.SYSTEM, session_token="x")
