@@ -29,6 +29,8 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.public
 import nacl.secret
+from nacl._sodium import ffi as _ffi  # type: ignore[import-not-found]  # PyNaCl's own libsodium handle
+from nacl._sodium import lib as _lib
 
 from protocol.encoding import canonical_json
 
@@ -65,19 +67,59 @@ _NO_AES = (
 )
 
 
-def _aes_encrypt(plaintext: bytes, ad: bytes, nonce: bytes, key: bytes) -> bytes:
-    try:
-        return nacl.bindings.crypto_aead_aes256gcm_encrypt(plaintext, ad, nonce, key)
-    except nacl.exceptions.UnavailableError as exc:
-        raise CryptoUnavailable(_NO_AES) from exc
+def _require_aes() -> None:
+    if not _lib.crypto_aead_aes256gcm_is_available():
+        raise CryptoUnavailable(_NO_AES)
 
 
-def _aes_decrypt(blob: bytes, ad: bytes, key: bytes) -> bytes:
-    """Open ``nonce || ciphertext || tag``; CryptoError means it does not authenticate."""
-    try:
-        return nacl.bindings.crypto_aead_aes256gcm_decrypt(blob[NONCE_BYTES:], ad, blob[:NONCE_BYTES], key)
-    except nacl.exceptions.UnavailableError as exc:
-        raise CryptoUnavailable(_NO_AES) from exc
+def _aes_seal(nonce: bytes, plaintext: bytes, ad: bytes, key: bytes) -> bytes:
+    """Return ``nonce || AES-256-GCM(plaintext) || tag``, the chunk written once, straight into its buffer.
+
+    PyNaCl's public binding zero-fills a buffer, encrypts into it, copies it out, and
+    the nonce is then prepended with one more copy: three passes over every 8 MiB
+    chunk. Calling the same libsodium function through PyNaCl's own cffi handle with
+    the output placed after the nonce leaves one copy (bytearray → bytes).
+    """
+    _require_aes()
+    out = bytearray(NONCE_BYTES + len(plaintext) + TAG_BYTES)
+    out[:NONCE_BYTES] = nonce
+    written = _ffi.new("unsigned long long *")
+    rc = _lib.crypto_aead_aes256gcm_encrypt(
+        _ffi.from_buffer(out) + NONCE_BYTES,
+        written,
+        plaintext,
+        len(plaintext),
+        ad,
+        len(ad),
+        _ffi.NULL,
+        nonce,
+        key,
+    )
+    if rc != 0 or written[0] != len(plaintext) + TAG_BYTES:
+        raise nacl.exceptions.CryptoError("AES-256-GCM encryption failed")
+    return bytes(out)
+
+
+def _aes_open(blob: bytes, ad: bytes, key: bytes) -> bytearray:
+    """Open ``nonce || ciphertext || tag`` in one pass, reading *blob* in place; CryptoError if it does not verify."""
+    _require_aes()
+    out = bytearray(len(blob) - CHUNK_OVERHEAD)
+    written = _ffi.new("unsigned long long *")
+    source = _ffi.from_buffer(blob)
+    rc = _lib.crypto_aead_aes256gcm_decrypt(
+        _ffi.from_buffer(out) if out else _ffi.NULL,
+        written,
+        _ffi.NULL,
+        source + NONCE_BYTES,
+        len(blob) - NONCE_BYTES,
+        ad,
+        len(ad),
+        source,
+        key,
+    )
+    if rc != 0:
+        raise nacl.exceptions.CryptoError("the chunk does not authenticate")
+    return out
 
 
 def new_file_key() -> bytes:
@@ -99,16 +141,15 @@ def _chunk_ad(file_id: str, index: int, last: bool) -> bytes:
 
 def seal_chunk(key: bytes, file_id: str, index: int, last: bool, plaintext: bytes, nonce: bytes | None = None) -> bytes:
     """Encrypt one chunk; *nonce* is for test vectors only (random otherwise)."""
-    nonce = nonce or os.urandom(NONCE_BYTES)
-    return nonce + _aes_encrypt(plaintext, _chunk_ad(file_id, index, last), nonce, key)
+    return _aes_seal(nonce or os.urandom(NONCE_BYTES), plaintext, _chunk_ad(file_id, index, last), key)
 
 
-def open_chunk(key: bytes, file_id: str, index: int, last: bool, blob: bytes) -> bytes:
+def open_chunk(key: bytes, file_id: str, index: int, last: bool, blob: bytes) -> bytearray:
     """Decrypt one chunk, or raise IntegrityError naming it."""
     if len(blob) < CHUNK_OVERHEAD:
         raise IntegrityError(f"chunk {index} is too short to be a Coffer chunk")
     try:
-        return _aes_decrypt(blob, _chunk_ad(file_id, index, last), key)
+        return _aes_open(blob, _chunk_ad(file_id, index, last), key)
     except nacl.exceptions.CryptoError as exc:
         raise IntegrityError(
             f"chunk {index} does not decrypt: it was altered, moved or truncated (or the file key is wrong)"
@@ -141,15 +182,16 @@ class Metadata:
 
 
 def seal_metadata(key: bytes, file_id: str, metadata: Metadata, nonce: bytes | None = None) -> bytes:
-    nonce = nonce or os.urandom(NONCE_BYTES)
     ad = METADATA_AD + uuid.UUID(file_id).bytes
-    return nonce + _aes_encrypt(canonical_json(metadata.to_json()), ad, nonce, key)
+    return _aes_seal(nonce or os.urandom(NONCE_BYTES), canonical_json(metadata.to_json()), ad, key)
 
 
 def open_metadata(key: bytes, file_id: str, blob: bytes) -> Metadata:
     ad = METADATA_AD + uuid.UUID(file_id).bytes
+    if len(blob) < CHUNK_OVERHEAD:
+        raise IntegrityError("the file's metadata is too short to be sealed metadata")
     try:
-        data = json.loads(_aes_decrypt(blob, ad, key))
+        data = json.loads(_aes_open(blob, ad, key))
     except (nacl.exceptions.CryptoError, ValueError) as exc:
         raise IntegrityError("the file's metadata does not decrypt: it was altered, or the key is wrong") from exc
     # Whoever holds the file key (a sharer, later) wrote this: check its shape like any input.

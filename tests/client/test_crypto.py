@@ -435,6 +435,7 @@ class _NoAesLib:
 def no_aes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     real = getattr(nacl.bindings.crypto_aead, "lib")  # noqa: B009 - not re-exported, so mypy needs getattr
     monkeypatch.setattr(nacl.bindings.crypto_aead, "lib", _NoAesLib(real))
+    monkeypatch.setattr(crypto, "_lib", _NoAesLib(getattr(crypto, "_lib")))  # noqa: B009
     yield
 
 
