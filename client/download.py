@@ -8,10 +8,12 @@
 3. Workers fetch chunks from the fileservers that hold them, fastest first (the
    :class:`~client.placement.Balancer`), then from the other holders, then from any
    other live reader of the shard (fileservers on shared storage serve every chunk).
-   Each chunk's SHA-256 must match the record and it must open with
-   ``crypto.open_chunk(index, last)`` (a chunk moved to another position does not), or
-   the next copy is tried. A verified chunk is written with ``os.pwrite`` at
-   ``index × plaintext chunk size`` into ``<dest>.coffer-part``.
+   Each chunk must have its recorded size and open with
+   ``crypto.open_chunk(index, last)``: the GCM tag authenticates every byte, and a
+   chunk moved to another position or file does not open; otherwise the next copy is
+   tried (its SHA-256 is not computed again: the tag makes it redundant). A verified
+   chunk is written with ``os.pwrite`` at ``index × plaintext chunk size`` into
+   ``<dest>.coffer-part``.
 4. At the end: fsync, the whole plaintext's size and SHA-256 checked against the
    metadata, and only then the rename to the destination (never over an existing file
    unless asked). A chunk that fails its checks on every copy raises
@@ -330,13 +332,17 @@ class _Job:
 
     def _check_and_write(self, chunk: ChunkRef, blob: bytes) -> str | None:
         """Check, open and write one chunk; return what is wrong with it instead, if anything."""
-        if len(blob) != chunk.size or crypto.chunk_hash(blob) != chunk.hash:
-            return "its bytes do not match the recorded SHA-256: the stored copy is damaged or altered"
+        if len(blob) != chunk.size:
+            return f"it has {len(blob)} bytes, not the recorded {chunk.size}: the stored copy is damaged"
         last = chunk.index == len(self.layout.chunks) - 1
         try:
+            # SECURITY: the tag authenticates every byte under the file key, at this position only.
             plain = crypto.open_chunk(self.opened.key, self.layout.file_id, chunk.index, last, blob)
         except crypto.IntegrityError:
-            return "it does not decrypt at this position: the record lists chunks out of order, or it was altered"
+            return (
+                "it does not decrypt at this position: the stored copy is damaged or altered, "
+                "or the record lists chunks out of order"
+            )
         del blob
         if len(plain) != self.layout.plain_length(chunk.index):
             return "its plaintext has the wrong length"
