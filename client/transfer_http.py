@@ -18,6 +18,7 @@ more at once. The keep-alive expiry stays below gunicorn's 2 s for the same reas
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,7 @@ class ChunkClient:
     def put(self, base: str, fs_id: str, shard: str, file_id: str, chunk_hash: str, blob: bytes, ticket: str) -> Stored:
         """Store *blob* on the fileserver at *base*; return its receipt, checked to be for this chunk."""
         url = self.chunk_url(base, shard, file_id, chunk_hash)
-        response = self._exchange("PUT", url, ticket, content=blob)
+        response = self._exchange("PUT", url, ticket, content=blob, pieces=True)
         self._raise_for(response, url)
         try:
             answer = response.json()
@@ -126,9 +127,11 @@ class ChunkClient:
             response.close()
         return b"".join(blocks)
 
-    def _exchange(self, method: str, url: str, ticket: str, *, content: bytes | None = None) -> httpx.Response:
+    def _exchange(
+        self, method: str, url: str, ticket: str, *, content: bytes | None = None, pieces: bool = False
+    ) -> httpx.Response:
         """Send a chunk request and read the whole (small) answer."""
-        response = self._send(method, url, ticket, content=content)
+        response = self._send(method, url, ticket, content=content, pieces=pieces)
         try:
             response.read()
         except httpx.TransportError as exc:
@@ -137,12 +140,25 @@ class ChunkClient:
             response.close()
         return response
 
-    def _send(self, method: str, url: str, ticket: str, *, content: bytes | None = None) -> httpx.Response:
-        """Send a chunk request and return the response unread (the caller reads or streams it)."""
+    def _send(
+        self, method: str, url: str, ticket: str, *, content: bytes | None = None, pieces: bool = False
+    ) -> httpx.Response:
+        """Send a chunk request and return the response unread (the caller reads or streams it).
+
+        With *pieces*, the body is handed to httpx as a one-item stream under an explicit
+        Content-Length rather than as ``bytes``: httpx keeps a ``bytes`` body on the
+        request for as long as the response object lives, and those were freed late, so
+        a 1 GB upload held dozens of 8 MiB chunks at once (client peak 344 MiB against
+        107 MiB for 25 MB). A stream lets the chunk go as soon as it is sent.
+        """
         headers = {"Authorization": f"{TICKET_SCHEME} {ticket}"}  # SECURITY: the ticket goes in this header only
         for attempt in (1, 2):
             try:
-                request = self._http.build_request(method, url, content=content, headers=headers)
+                body: bytes | Iterator[bytes] | None = content
+                if pieces and content is not None:
+                    headers["Content-Length"] = str(len(content))
+                    body = iter((content,))
+                request = self._http.build_request(method, url, content=body, headers=headers)
                 return self._http.send(request, stream=True)
             except httpx.RemoteProtocolError as exc:
                 if attempt == 2:
