@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from protocol.units import human_bytes
+
 from .db import Tx
 from .errors import QuotaExceeded
 
@@ -40,21 +42,12 @@ class Quota:
                 details={"quota": "files", "used": self.files_used, "limit": self.files_limit, "requested": 1},
             )
         if self.bytes_used + size > self.bytes_limit:
+            used, limit, asked = (human_bytes(n, binary=True) for n in (self.bytes_used, self.bytes_limit, size))
             raise QuotaExceeded(
-                f"byte quota exceeded: you use {_size(self.bytes_used)} of {_size(self.bytes_limit)}, and this "
-                f"upload needs {_size(size)} more. Delete files you no longer need, or ask an administrator "
-                "for a larger quota",
+                f"byte quota exceeded: you use {used} of {limit}, and this upload needs {asked} more. "
+                "Delete files you no longer need, or ask an administrator for a larger quota",
                 details={"quota": "bytes", "used": self.bytes_used, "limit": self.bytes_limit, "requested": size},
             )
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def of_user(tx: Tx, user_id: str, *, default_bytes: int, default_files: int, lock: bool = False) -> Quota:

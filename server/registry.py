@@ -120,13 +120,17 @@ def register(
     return {"fileserver_id": request.fs, "lease_seconds": lease, "heartbeat_interval": interval}
 
 
+def _require_registered(tx: Tx, request: cluster_protocol.ClusterRequest) -> None:
+    row = tx.one("SELECT cluster_id FROM fileservers WHERE id = ?", (request.fs,))
+    if row is None or row["cluster_id"] != request.cluster:
+        raise FileserverUnknown("this fileserver is not registered: register first")
+
+
 def heartbeat(db: Database, body: dict[str, Any], now: float, lease: float) -> dict[str, Any]:
     with db.transaction() as tx:
         request = _authenticate(tx, body, "heartbeat", now)
         beat = messages.parse_heartbeat(request.body)
-        row = tx.one("SELECT cluster_id FROM fileservers WHERE id = ?", (request.fs,))
-        if row is None or row["cluster_id"] != request.cluster:
-            raise FileserverUnknown("this fileserver is not registered: register first")
+        _require_registered(tx, request)
         ids = _check_shards(tx, request.cluster, beat.shards)
         tx.execute(
             "UPDATE fileservers SET last_seen = ?, version = ?, active_transfers = ?, bytes_per_s = ?, "
@@ -161,9 +165,7 @@ def reconcile(db: Database, body: dict[str, Any], now: float, grace: float) -> d
     with db.transaction() as tx:
         request = _authenticate(tx, body, "reconcile", now)
         query = messages.parse_reconcile_query(request.body)
-        row = tx.one("SELECT cluster_id FROM fileservers WHERE id = ?", (request.fs,))
-        if row is None or row["cluster_id"] != request.cluster:
-            raise FileserverUnknown("this fileserver is not registered: register first")
+        _require_registered(tx, request)
         unknown = deletion.unknown_files(tx, query.shard, query.files)
     log.info(
         "reconcile",

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from protocol.units import human_bytes
+
 from ..coffer import FileInfo
 from ..errors import UsageError
 from .common import add_json_flag, open_coffer, print_json
@@ -58,15 +60,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     remove.set_defaults(func=do_rm)
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
-
-
 def do_upload(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not path.is_file():
@@ -80,7 +73,7 @@ def do_upload(args: argparse.Namespace) -> int:
             if not args.quiet and not args.json:
                 rate = result.bytes / max(result.seconds, 1e-9) / 1e6
                 resumed = f", {result.chunks_skipped} chunk(s) already there" if result.chunks_skipped else ""
-                print(f"uploaded {path} ({_size(result.bytes)}, {rate:.0f} MB/s{resumed})", file=sys.stderr)
+                print(f"uploaded {path} ({human_bytes(result.bytes)}, {rate:.0f} MB/s{resumed})", file=sys.stderr)
             if not args.json:
                 print(result.file_id, flush=True)
     if args.json:
@@ -96,7 +89,7 @@ def do_download(args: argparse.Namespace) -> int:
     if not args.quiet:
         size = path.stat().st_size
         print(
-            f"downloaded {path} ({_size(size)}, {size / max(time.monotonic() - started, 1e-9) / 1e6:.0f} MB/s)",
+            f"downloaded {path} ({human_bytes(size)}, {size / max(time.monotonic() - started, 1e-9) / 1e6:.0f} MB/s)",
             file=sys.stderr,
         )
     print(path)
@@ -111,7 +104,7 @@ def _row(f: FileInfo) -> str:
         name = "(upload in progress: its name is sealed at the end)"
     else:
         name = "(metadata does not decrypt: altered, or not sealed to your key)"
-    return f"{f.id}  {_size(f.size):>9}  {f.state:<8}  expires {expires}  {name}"
+    return f"{f.id}  {human_bytes(f.size):>9}  {f.state:<8}  expires {expires}  {name}"
 
 
 def do_ls(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from protocol.units import human_bytes
+
 from ..errors import UsageError
 from .common import add_json_flag, client, print_json
 from .files import parse_duration
@@ -57,15 +59,6 @@ def parse_since(text: str) -> float:
         return datetime.fromisoformat(text).timestamp()
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is neither a duration like 1h nor a time like 2026-11-23") from exc
-
-
-def human(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if value < 1000 or unit == "PB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def register_user(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -125,7 +118,7 @@ def register_admin(
 
 def _print_quota(quota: dict[str, dict[str, int]]) -> None:
     b, f = quota["bytes"], quota["files"]
-    print(f"bytes: {human(b['used'])} of {human(b['limit'])} ({100 * b['used'] / max(b['limit'], 1):.0f}%)")
+    print(f"bytes: {human_bytes(b['used'])} of {human_bytes(b['limit'])} ({100 * b['used'] / max(b['limit'], 1):.0f}%)")
     print(f"files: {f['used']} of {f['limit']}")
 
 
@@ -170,7 +163,7 @@ def do_holds(args: argparse.Namespace) -> int:
     for user in holds["users"]:
         print(f"user {user}: every file")
     for f in holds["files"]:
-        print(f"file {f['id']}  owner {f['owner']}  {human(f['size'])}  {f['state']}")
+        print(f"file {f['id']}  owner {f['owner']}  {human_bytes(f['size'])}  {f['state']}")
     if not holds["users"] and not holds["files"]:
         print("nothing is under legal hold")
     return 0

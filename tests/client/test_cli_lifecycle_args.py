@@ -8,7 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from client.cli.lifecycle import human, parse_since, parse_size
+from client.cli.lifecycle import parse_since, parse_size
+from protocol.units import human_bytes
 
 
 @pytest.mark.parametrize(
@@ -32,5 +33,6 @@ def test_since_reads_a_duration_back_from_now_or_a_date() -> None:
         parse_since("last tuesday")
 
 
-def test_human_sizes_use_decimal_units() -> None:
-    assert [human(n) for n in (999, 1000, 25 * 10**6, 10**15)] == ["999 B", "1.0 KB", "25.0 MB", "1.0 PB"]
+def test_human_sizes_use_decimal_or_binary_units() -> None:
+    assert [human_bytes(n) for n in (999, 1000, 25 * 10**6, 10**15)] == ["999 B", "1.0 KB", "25.0 MB", "1.0 PB"]
+    assert [human_bytes(n, binary=True) for n in (1023, 1024, 9 << 20)] == ["1023 B", "1.0 KiB", "9.0 MiB"]
