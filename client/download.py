@@ -166,6 +166,7 @@ class _Job:
         self.result.chunks_skipped = len(state.done)
         self._fd = os.open(self.part, os.O_RDWR | os.O_NOFOLLOW)
         self._hashed = (0, hashlib.sha256())
+        self._hash_lock = threading.Lock()
         try:
             self._fetch_missing(state)
             os.fsync(self._fd)
@@ -347,7 +348,20 @@ class _Job:
         if len(plain) != self.layout.plain_length(chunk.index):
             return "its plaintext has the wrong length"
         self._write(plain, self.layout.offset(chunk.index))
+        self._hash_if_next(chunk.index, plain)
         return None
+
+    def _hash_if_next(self, index: int, plain: bytes | bytearray) -> None:
+        """Feed the whole-file hash from memory when this chunk is the next one it needs.
+
+        Chunks mostly finish in order, so this spares reading them back from disk;
+        :meth:`_hash_written` reads back the ones that came early.
+        """
+        with self._hash_lock:
+            next_index, hasher = self._hashed
+            if index == next_index:
+                hasher.update(plain)
+                self._hashed = (index + 1, hasher)
 
     def _write(self, data: bytes | bytearray, offset: int) -> None:
         view = memoryview(data)
@@ -369,6 +383,10 @@ class _Job:
 
     def _hash_written(self, state: resume.DownloadState) -> None:
         """Hash the part file from disk in order, as far as chunks are written (overlapping the transfer)."""
+        with self._hash_lock:
+            self._hash_from_disk(state)
+
+    def _hash_from_disk(self, state: resume.DownloadState) -> None:
         index, hasher = self._hashed
         while index in state.done:
             offset, end = self.layout.offset(index), self.layout.offset(index) + self.layout.plain_length(index)

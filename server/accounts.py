@@ -9,6 +9,7 @@ database reader cannot replay a session either.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -28,7 +29,16 @@ from .errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from .keys import ServerKeys
 
 ROLES = ("admin", "user")
-_DUMMY_HASH = nacl.pwhash.argon2id.str(b"\0" * 32)
+
+
+@functools.cache
+def _dummy_hash() -> bytes:
+    """An Argon2id hash to check against when the user does not exist, so both cases cost the same.
+
+    Made on first use, not at import: importing the server (as every ``coffer``
+    command does, to list its subcommands) must not pay for an Argon2id run.
+    """
+    return nacl.pwhash.argon2id.str(b"\0" * 32)
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ def login(
     with db.transaction(readonly=True) as tx:
         user = tx.one("SELECT id, name, role, auth_hash, created_at FROM users WHERE name = ?", (name,))
     # The hash check runs outside the transaction: it takes ~0.1 s and must not hold a write lock.
-    stored = user["auth_hash"].encode("ascii") if user else _DUMMY_HASH
+    stored = user["auth_hash"].encode("ascii") if user else _dummy_hash()
     try:
         nacl.pwhash.argon2id.verify(stored, auth_key)
         ok = user is not None
