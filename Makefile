@@ -6,14 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit clean bench bench-quick bench-tools
 
 EMULATORS := tests/emulators
 
 $(STAMP): setup.cfg pyproject.toml $(EMULATORS)/package.json $(EMULATORS)/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]' --config-settings editable_mode=compat
 	@command -v npm >/dev/null || { echo "make: npm is needed for the Azure Blob emulator (Azurite): install Node.js and npm"; exit 1; }
 	npm ci --prefix $(EMULATORS) --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
@@ -30,6 +30,26 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest
+	$(MAKE) bench-quick
+
+# The benchmarks start nginx (WebDAV module) and rclone themselves; install the Debian packages when missing.
+bench-tools:
+	@if command -v nginx >/dev/null && command -v rclone >/dev/null && command -v curl >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light rclone curl >/dev/null; \
+	else \
+		echo "make: the benchmarks need nginx (with the WebDAV module), rclone and curl, and apt-get is not usable here"; \
+		echo "      (not root, or not Debian): install the packages nginx-light, rclone and curl, then run make again"; \
+		exit 1; \
+	fi
+
+# Every part of the harness at a tiny size (about a minute); results under bench/results/quick/, not committed.
+bench-quick: $(STAMP) bench-tools
+	$(BIN)/python -m bench.run --quick
+
+# The full run (20-40 min): bench/results/bench.json, chart.png, profile.txt and the tables of docs/performance.md.
+bench: $(STAMP) bench-tools
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

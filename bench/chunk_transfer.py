@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,46 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from client.cli.devnet import http_ok, wait_until
-from tests.integration.network import Network, free_port
+from bench.ceiling import Nginx
+from tests.integration.network import Network
 from tests.integration.transfer import finalize, get_tickets, new_file, put_ticket
 
 CHUNK = 8 * 1024 * 1024
-NGINX_CONF = """
-user root;
-worker_processes 2;
-error_log {root}/error.log warn;
-pid {root}/nginx.pid;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    client_max_body_size 64m;
-    sendfile on;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root}/www;
-        location / {{ dav_methods PUT; create_full_put_path on; }}
-    }}
-}}
-"""
-
-
-def start_nginx(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    (root / "www").mkdir(parents=True)
-    (root / "body").mkdir()
-    (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port))
-    proc = subprocess.Popen(
-        ["nginx", "-c", str(root / "nginx.conf"), "-p", str(root), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    (root / "www" / "ping").write_text("ok")
-    wait_until(lambda: http_ok(f"{url}/ping"), 10, "nginx")
-    return proc, url
 
 
 def curl(transfers: list[tuple[str, str, str]], header: str | None, parallel: int) -> float:
@@ -131,13 +95,14 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="coffer-bench-"))
     net = Network(root=root / "net", database_url=f"sqlite:///{root / 'net' / 'coffer.db'}")
     (root / "net").mkdir()
-    nginx: subprocess.Popen[bytes] | None = None
+    nginx: Nginx | None = None
     mbps: dict[str, list[float]] = {}
     try:
         net.start_server()
         net.bootstrap()
         fs = net.add_fileserver()
-        nginx, nginx_url = start_nginx(root / "nginx")
+        nginx = Nginx.start(root / "nginx")
+        nginx_url = nginx.url
         total_mb = args.chunks * CHUNK / 1e6
         for r in range(args.rounds):
             for parallel in (1, 8):
@@ -153,8 +118,7 @@ def main() -> int:
                 shutil.rmtree(root / f"chunks-{r}-{parallel}")
     finally:
         if nginx is not None:
-            os.killpg(nginx.pid, signal.SIGTERM)
-            nginx.wait(10)
+            nginx.stop()
         net.stop()
         shutil.rmtree(root, ignore_errors=True)
     results = {name: summary(values) for name, values in sorted(mbps.items())}

@@ -1,0 +1,150 @@
+"""One process of simulated users: each logs in, uploads a file, downloads it, checks it and deletes it.
+
+Run by :mod:`bench.load` as ``python -m bench.load_worker SPEC.json``; it writes
+what each user did, every chunk request's latency and its own peak RSS to the
+file the spec names. Users run as threads, at most ``concurrency`` at once, each
+with the client library's defaults (the same code as ``coffer upload`` and
+``coffer download``). Argon2id at login needs 64 MiB and a core for a tenth of a
+second, so at most two users of a process derive their keys at once: the
+simulator's machine has two cores, a real user has their own.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from client.coffer import Coffer
+from client.transfer_http import KEEPALIVE_EXPIRY
+
+from .datafiles import sha256_of
+
+LOGINS_AT_ONCE = 2
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _TimedStream(httpx.SyncByteStream):
+    """A response body that reports, when closed, how long its request took from first byte sent."""
+
+    def __init__(self, inner: httpx.SyncByteStream, done: Any):
+        self._inner = inner
+        self._done = done
+
+    def __iter__(self) -> Any:
+        yield from self._inner
+
+    def close(self) -> None:
+        self._inner.close()
+        self._done()
+
+
+@dataclass
+class ChunkTimes:
+    """Latency of every chunk request, by method, from sending it to closing its response."""
+
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, method: str, status: int, seconds: float) -> None:
+        with self._lock:
+            key = f"{method} {status}"
+            self.statuses[key] = self.statuses.get(key, 0) + 1
+            if 200 <= status < 300:
+                self.seconds.setdefault(method, []).append(seconds)
+
+
+class TimingTransport(httpx.BaseTransport):
+    """The chunk client's transport (same limits as its own), timing each request."""
+
+    def __init__(self, times: ChunkTimes):
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY)
+        self._inner = httpx.HTTPTransport(limits=limits)
+        self._times = times
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.perf_counter()
+        response = self._inner.handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+
+        def done() -> None:
+            self._times.record(request.method, response.status_code, time.perf_counter() - started)
+
+        stream = _TimedStream(response.stream, done)
+        return httpx.Response(
+            response.status_code, headers=response.headers, stream=stream, extensions=response.extensions
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def one_user(
+    spec: dict[str, Any], index: int, name: str, logins: threading.Semaphore, times: ChunkTimes
+) -> dict[str, Any]:
+    """Log in, upload, download, check, delete; return the times of each step or the error that stopped it."""
+    source, digest = spec["sources"][index % len(spec["sources"])]
+    work = Path(spec["work_dir"]) / name
+    work.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"user": name, "ok": False}
+    try:
+        with logins:
+            started = time.perf_counter()
+            coffer = Coffer.login(
+                spec["server"], name, spec["password"], config_dir=work, chunk_transport=TimingTransport(times)
+            )
+            record["login_s"] = time.perf_counter() - started
+        with coffer:
+            started = time.perf_counter()
+            uploaded = coffer.upload(Path(source))
+            record["upload_s"] = time.perf_counter() - started
+            record["retries"] = uploaded.retries
+            copy = work / "copy"
+            started = time.perf_counter()
+            coffer.download(uploaded.file_id, copy)
+            record["download_s"] = time.perf_counter() - started
+            if sha256_of(copy) != digest:
+                raise RuntimeError("the downloaded copy differs from the file uploaded")
+            copy.unlink()
+            coffer.remove(uploaded.file_id)
+        record["ok"] = True
+    except Exception as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["trace"] = traceback.format_exc(limit=4).replace(str(ROOT) + "/", "")[-1500:]
+    return record
+
+
+def main() -> int:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    times = ChunkTimes()
+    logins = threading.Semaphore(LOGINS_AT_ONCE)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(spec["concurrency"], thread_name_prefix="user") as pool:
+        futures = [
+            pool.submit(one_user, spec, spec["first_index"] + i, name, logins, times)
+            for i, name in enumerate(spec["users"])
+        ]
+        users = [f.result() for f in futures]
+    result = {
+        "users": users,
+        "seconds": time.perf_counter() - started,
+        "chunk_seconds": times.seconds,
+        "chunk_statuses": times.statuses,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    Path(spec["out"]).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

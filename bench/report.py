@@ -1,0 +1,244 @@
+"""Turn a run's JSON into what people read: a PNG chart and the tables of docs/performance.md.
+
+The tables go between ``<!-- bench:table -->`` and ``<!-- /bench:table -->`` in the
+document; the text around them is written by hand and left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .datafiles import label
+
+START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
+NAMES = {
+    "nginx": "nginx + curl (ceiling)",
+    "rclone": "rclone crypt",
+    "coffer-sqlite": "Coffer, SQLite",
+    "coffer-postgresql": "Coffer, PostgreSQL",
+}
+TARGETS = {"up": 0.55, "down": 0.70}
+FLAT_MIB = 64
+
+
+def _cell(c: dict[str, float]) -> str:
+    return f"{c['median']:.0f} ({c['min']:.0f}–{c['max']:.0f})"
+
+
+def _yes(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def transfer_table(t: dict[str, Any]) -> list[str]:
+    targets = list(t["mb_s"])
+    coffer = [n for n in targets if n.startswith("coffer-")]
+    head = ["size", "direction", *(NAMES.get(n, n) for n in targets)]
+    head += [f"{NAMES[n]} / ceiling" for n in coffer] + [f"{NAMES[n]} / rclone" for n in coffer]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for size in t["sizes"]:
+        for direction in ("up", "down"):
+            cells = [label(size), direction]
+            cells += [_cell(t["mb_s"][n][label(size)][direction]) for n in targets]
+            cells += [f"{t['ratios'][n][label(size)][direction]['vs_ceiling']:.2f}" for n in coffer]
+            cells += [f"{t['ratios'][n][label(size)][direction]['vs_rclone']:.2f}" for n in coffer]
+            rows.append("| " + " | ".join(cells) + " |")
+    crypto = t.get("crypto_one_thread_mb_s", {})
+    if crypto:
+        rows += ["", "Sealing and hashing alone, one thread (MB/s): "]
+        rows[-1] += "; ".join(f"{size}: up {c['up']:.0f}, down {c['down']:.0f}" for size, c in crypto.items()) + "."
+    return rows
+
+
+def cpu_rows(t: dict[str, Any], cores: int) -> list[str]:
+    """Return CPU seconds per GB of each target at the largest size, and the MB/s those allow on *cores*."""
+    large = label(max(t["sizes"]))
+    rows = [
+        f"| {large}, CPU-s per GB | up: client + serving side | the most {cores} cores allow | "
+        f"down: client + serving side | the most {cores} cores allow |",
+        "|---|---|---|---|---|",
+    ]
+    for name, cells in t["mb_s"].items():
+        parts = []
+        for direction in ("up", "down"):
+            c = cells[large][direction]
+            client, server = c.get("client_cpu_s_per_gb", 0.0), c.get("server_cpu_s_per_gb", 0.0)
+            total = client + server
+            parts += [
+                f"{client:.2f} + {server:.2f} = {total:.2f}",
+                f"{cores * 1000 / total:.0f} MB/s" if total else "–",
+            ]
+        rows.append(f"| {NAMES.get(name, name)} | " + " | ".join(parts) + " |")
+    return rows
+
+
+def memory_rows(t: dict[str, Any]) -> tuple[list[str], dict[str, float]]:
+    """Return the memory table (smallest vs largest size) and the growth of each measured peak."""
+    small, large = label(min(t["sizes"])), label(max(t["sizes"]))
+    rows = [f"| peak RSS, MiB | {small} | {large} | growth |", "|---|---|---|---|"]
+    growth: dict[str, float] = {}
+    for name, cells in t["mb_s"].items():
+        for direction in ("up", "down"):
+            for who, key in (("client", "client_peak_rss_mib"), ("fileserver", "fileserver_peak_rss_mib")):
+                a, b = cells[small][direction].get(key), cells[large][direction].get(key)
+                if a is None or b is None:
+                    continue
+                growth[f"{name} {who} {direction}"] = b - a
+                rows.append(f"| {NAMES.get(name, name)}: {who}, {direction} | {a:.0f} | {b:.0f} | {b - a:+.0f} |")
+    return rows, growth
+
+
+def load_rows(load: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        "| engine | users (at once) | file | errors | aggregate MB/s | login p50 / p95 / p99 s | "
+        "upload p50 / p95 / p99 s | download p50 / p95 / p99 s | "
+        "chunk PUT p50 / p95 / p99 ms | chunk GET p50 / p95 / p99 ms | "
+        "peak RSS MiB: server · fileserver · simulator |",
+        "|" + "---|" * 11,
+    ]
+    for x in load:
+        f, c = x["per_file"], x["per_chunk"]
+
+        def sec(d: dict[str, float]) -> str:
+            return f"{d['p50_ms'] / 1000:.1f} / {d['p95_ms'] / 1000:.1f} / {d['p99_ms'] / 1000:.1f}"
+
+        def ms(d: dict[str, float] | None) -> str:
+            return f"{d['p50_ms']:.0f} / {d['p95_ms']:.0f} / {d['p99_ms']:.0f}" if d else "–"
+
+        server = max((p["peak_rss_mib"] for p in x["processes"] if str(p["role"]).startswith("server")), default=0)
+        rows.append(
+            f"| {x['engine']} | {x['users']} ({x['concurrency']}) | {x['file']} | {x['errors']} | "
+            f"{x['aggregate_mb_s']:.0f} | {sec(f['login'])} | {sec(f['upload'])} | {sec(f['download'])} | "
+            f"{ms(c.get('PUT'))} | "
+            f"{ms(c.get('GET'))} | {server:.0f} · {x['fileserver_peak_rss_mib']:.0f} · "
+            f"{max(x['simulator_peak_rss_mib']):.0f} |"
+        )
+    idle = [max(i["largest_mib"] for i in x["fileserver_idle_rss_mib"]) for x in load]
+    rows += ["", f"A fileserver at rest before the load: largest process {max(idle):.0f} MiB resident."]
+    return rows
+
+
+def control_rows(cp: dict[str, Any]) -> list[str]:
+    rows = ["| endpoint | req/s | p50 / p95 / p99 ms | errors |", "|---|---|---|---|"]
+    for name in ("heartbeat", "ticket", "file_create"):
+        if name in cp:
+            x = cp[name]
+            lat = x["latency"]
+            rows.append(
+                f"| {name} | {x['req_s']:.0f} | {lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} / {lat['p99_ms']:.0f} | "
+                f"{x['errors']} |"
+            )
+    rows += ["", f"{cp['threads']} threads in another process, {cp['seconds']:.0f} s per endpoint, on {cp['engine']}."]
+    return rows
+
+
+def targets(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """Return (target, what was measured, met) for every figure the issue sets."""
+    found: list[tuple[str, str, bool]] = []
+    t = report.get("transfers")
+    if t:
+        large = label(max(t["sizes"]))
+        for name, cells in t["ratios"].items():
+            r = cells[large]
+            for d, want in TARGETS.items():
+                found.append(
+                    (
+                        f"{NAMES[name]}, {large} {d}: ≥ {want:.0%} of the ceiling",
+                        f"{r[d]['vs_ceiling']:.0%}",
+                        r[d]["vs_ceiling"] >= want,
+                    )
+                )
+            ahead = r["up"]["vs_rclone"] > 1 and r["down"]["vs_rclone"] > 1
+            found.append(
+                (
+                    f"{NAMES[name]}, {large}: ahead of rclone crypt both ways",
+                    f"up ×{r['up']['vs_rclone']:.2f}, down ×{r['down']['vs_rclone']:.2f}",
+                    ahead,
+                )
+            )
+        _, growth = memory_rows(t)
+        coffer = {k: v for k, v in growth.items() if k.startswith("coffer-")}
+        if coffer:
+            worst = max(coffer, key=lambda k: coffer[k])
+            found.append(
+                (
+                    f"memory flat: {large} peaks within {FLAT_MIB} MiB of {label(min(t['sizes']))}",
+                    f"largest growth {coffer[worst]:+.0f} MiB ({worst})",
+                    coffer[worst] <= FLAT_MIB,
+                )
+            )
+    for x in report.get("load", []):
+        found.append((f"{x['users']} users on {x['engine']}, 0 errors", f"{x['errors']} errors", x["errors"] == 0))
+    return found
+
+
+def tables(report: dict[str, Any]) -> str:
+    """Return the generated section of docs/performance.md as Markdown."""
+    meta = report["meta"]
+    out = [f"Run of {meta['date']} on {meta['machine']}, code at {meta.get('revision', '?')}; `{meta['command']}`.", ""]
+    if "transfers" in report:
+        t = report["transfers"]
+        out += [f"### One client, one file (MB/s, median (min–max) of {t['rounds']} interleaved rounds)", ""]
+        out += transfer_table(t)
+        out += ["", "### CPU: what one transfer costs the machine", ""]
+        out += cpu_rows(t, int(meta.get("cores", 2)))
+        out += ["", "### Memory: peak RSS of one transfer", ""]
+        out += memory_rows(t)[0]
+    if report.get("load"):
+        out += ["", "### Many users at once", ""] + load_rows(report["load"])
+    if "control_plane" in report:
+        out += ["", "### Control plane", ""] + control_rows(report["control_plane"])
+    found = targets(report)
+    if found:
+        out += ["", "### Targets", "", "| target | measured | |", "|---|---|---|"]
+        out += [f"| {what} | {measured} | {_yes(ok)} |" for what, measured, ok in found]
+    if report.get("profile"):
+        p = report["profile"]
+        out += ["", f"Profile of the slowest path ({p['path']}): `{p['file']}`."]
+    if report.get("failures"):
+        out += ["", "Parts that failed: " + "; ".join(f"{k}: {v}" for k, v in report["failures"].items())]
+    return "\n".join(out) + "\n"
+
+
+def rewrite_docs(doc: Path, section: str) -> None:
+    """Replace the generated part of *doc* with *section*; refuse if the markers are missing."""
+    text = doc.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        raise RuntimeError(f"{doc} has no {START} … {END} markers to put the tables between")
+    doc.write_text(pattern.sub(lambda _: f"{START}\n{section}{END}", text))
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    """Draw the transfer medians (min–max bars) per size and direction, with the load's figures in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = report["transfers"]
+    names = list(t["mb_s"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    width = 0.8 / len(names)
+    for ax, direction in zip(axes, ("up", "down"), strict=True):
+        for i, name in enumerate(names):
+            cells = [t["mb_s"][name][label(s)][direction] for s in t["sizes"]]
+            xs = [k + (i - (len(names) - 1) / 2) * width for k in range(len(t["sizes"]))]
+            medians = [c["median"] for c in cells]
+            spread = [[c["median"] - c["min"] for c in cells], [c["max"] - c["median"] for c in cells]]
+            ax.bar(xs, medians, width, yerr=spread, capsize=3, label=NAMES.get(name, name))
+        ax.set_xticks(range(len(t["sizes"])), [label(s) for s in t["sizes"]])
+        ax.set_title(f"{direction}load, one client" if direction == "up" else "download, one client")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("MB/s (median, min–max)")
+    axes[1].legend(loc="upper left", fontsize=8)
+    meta = report["meta"]
+    subtitle = f"{meta['date']} · {meta['machine']}"
+    for x in report.get("load", []):
+        subtitle += f" · {x['users']} users on {x['engine']}: {x['aggregate_mb_s']:.0f} MB/s, {x['errors']} errors"
+    fig.suptitle(f"Coffer next to nginx + curl and rclone crypt on loopback\n{subtitle}", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,214 @@
+"""Run the benchmarks and write the results: ``python -m bench.run`` (``make bench``) or ``--quick``.
+
+The full run: 3 interleaved rounds of 25 MB, 100 MB and 1 GB files through nginx +
+curl, rclone crypt and Coffer on SQLite and PostgreSQL; 400 users with 25 MB files;
+the control plane; a profile of the slowest Coffer path. It writes
+``bench/results/bench.json``, ``chart.png`` and ``profile.txt`` and rewrites the
+tables of ``docs/performance.md``. ``--quick`` runs every part at a tiny size in
+about a minute and writes under ``bench/results/quick/`` (not committed), so that
+``make test`` keeps the harness working. Either exits non-zero if a part failed or
+a simulated user saw an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import control_plane, load, profile, report, transfer
+from .ceiling import tools_missing as ceiling_missing
+from .datafiles import check_room, label, parse_size
+from .peer import tools_missing as peer_missing
+
+HERE = Path(__file__).resolve().parent
+PARTS = ("transfers", "load", "control_plane", "profile")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="every part at a tiny size, about a minute")
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
+    p.add_argument("--sizes", help="file sizes for one client (default 25MB,100MB,1GB; quick 4MB)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 1)")
+    p.add_argument("--engines", default="sqlite,postgresql", help="server databases to measure")
+    p.add_argument("--users", type=int, help="simulated users (default 400; quick 8)")
+    p.add_argument("--size", help="each simulated user's file (default 25MB; quick 4MB)")
+    p.add_argument("--concurrency", type=int, help="simulated users active at once (default 64; quick 8)")
+    p.add_argument("--load-engines", help="databases to run the users against (default: --engines)")
+    p.add_argument("--cp-threads", type=int, default=16, help="control-plane load: threads in the sender process")
+    p.add_argument("--cp-seconds", type=float, help="control-plane load: seconds per endpoint (default 10; quick 2)")
+    p.add_argument(
+        "--profile",
+        choices=("slowest", "up", "down"),
+        default="slowest",
+        help="which Coffer path to profile at the largest size (default: the one furthest below the ceiling)",
+    )
+    p.add_argument("--out", type=Path, help="results directory (default bench/results, quick bench/results/quick)")
+    p.add_argument("--docs", type=Path, help="document to update (default docs/performance.md, unless --out is given)")
+    p.add_argument("--no-docs", action="store_true", help="leave docs/performance.md alone")
+    args = p.parse_args(argv)
+    q = args.quick
+    args.sizes = [parse_size(s) for s in (args.sizes or ("4MB" if q else "25MB,100MB,1GB")).split(",")]
+    args.rounds = args.rounds or (1 if q else 3)
+    args.engines = args.engines.split(",")
+    args.load_engines = args.load_engines.split(",") if args.load_engines else args.engines
+    args.users = args.users or (8 if q else 400)
+    args.size = parse_size(args.size or ("4MB" if q else "25MB"))
+    args.concurrency = args.concurrency or (8 if q else 64)
+    args.cp_seconds = args.cp_seconds or (2.0 if q else 10.0)
+    if args.docs is None and args.out is None and not q:
+        args.docs = HERE.parent / "docs" / "performance.md"
+    args.out = args.out or (HERE / "results" / "quick" if q else HERE / "results")
+    args.parts = [x for x in args.parts.split(",") if x]
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        p.error(f"unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
+    return args
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def _machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores, {mem:.0f} GiB, {system}, Python {platform.python_version()}"
+
+
+def _revision() -> str:
+    """Name the code measured: the commit, and whether the work tree had changes on top of it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE.parent)
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=HERE.parent)
+    except OSError:
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
+
+
+def _part(name: str, results: dict[str, Any], failures: dict[str, str], step: Callable[[], Any]) -> None:
+    log(f"{name} …")
+    started = time.monotonic()
+    try:
+        results[name] = step()
+    except Exception as exc:
+        traceback.print_exc()
+        failures[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    log(f"{name} done in {time.monotonic() - started:.0f} s")
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    failures: dict[str, str] = {}
+    if "transfers" in args.parts:
+        _part(
+            "transfers", results, failures, lambda: transfer.run(work / "t", args.sizes, args.rounds, args.engines, log)
+        )
+    if "load" in args.parts:
+        results["load"] = []
+        for engine in args.load_engines:
+            one: dict[str, Any] = {}
+            _part(
+                f"load-{engine}",
+                one,
+                failures,
+                lambda e=engine: load.run(work / f"load-{e}", e, args.users, args.size, args.concurrency, log),  # type: ignore[misc]
+            )
+            results["load"] += list(one.values())
+            shutil.rmtree(work / f"load-{engine}", ignore_errors=True)
+    if "control_plane" in args.parts:
+        _part(
+            "control_plane",
+            results,
+            failures,
+            lambda: control_plane.run(work / "cp", args.engines[0], args.cp_threads, args.cp_seconds, 10**6, log),
+        )
+    if "profile" in args.parts:
+        size, direction = max(args.sizes), "up" if args.profile == "slowest" else args.profile
+        if "transfers" in results and args.profile == "slowest":
+            size, direction = profile.slowest(results["transfers"], args.engines[0])
+        _part("profile", results, failures, lambda: profile.run(work / "profile", args.engines[0], size, direction))
+    results["failures"] = failures
+    return results
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (and SIGINT, even when started in the background) unwinds, so every service is stopped.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    args = parse_args(argv)
+    missing = ceiling_missing() + peer_missing()
+    if missing:
+        print(
+            f"bench: {', '.join(missing)} missing: `make bench-tools` installs them (Debian packages)", file=sys.stderr
+        )
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="coffer-bench-"))
+    try:
+        check_room(work, 3 * sum(args.sizes) + args.concurrency * args.size * 3 + 10**9)
+        command = "make bench-quick" if args.quick else "make bench"
+        meta = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": _machine(),
+            "cores": os.cpu_count() or 1,
+            "revision": _revision(),
+            "command": command,
+            "args": sys.argv[1:],
+        }
+        log(f"results to {args.out}; sizes {', '.join(label(s) for s in args.sizes)}; work in {work}")
+        results = {"meta": meta} | run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return write(args, results)
+
+
+def write(args: argparse.Namespace, results: dict[str, Any]) -> int:
+    """Write the JSON, profile, chart and tables; return the exit code."""
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    if "profile" in results:
+        (out / "profile.txt").write_text(results["profile"].pop("text"))
+        text = out / "profile.txt"
+        inside = text.resolve().is_relative_to(HERE.parent)
+        results["profile"]["file"] = str(text.resolve().relative_to(HERE.parent) if inside else text)
+    (out / "bench.json").write_text(json.dumps(results, indent=1) + "\n")
+    failures: dict[str, str] = results["failures"]
+    try:
+        if "transfers" in results:
+            report.chart(results, out / "chart.png")
+        section = report.tables(results)
+        (out / "table.md").write_text(section)
+        if args.docs is not None and not args.no_docs:
+            report.rewrite_docs(args.docs, section)
+    except Exception as exc:
+        traceback.print_exc()
+        failures["report"] = f"{type(exc).__name__}: {exc}"
+    errors = sum(x["errors"] for x in results.get("load", []))
+    docs = args.docs is not None and not args.no_docs
+    log(f"wrote {out}/bench.json, chart.png, table.md" + (f" and {args.docs}" if docs else ""))
+    if failures or errors:
+        log(f"FAILED: {failures or ''} {f'{errors} simulated users saw errors' if errors else ''}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
