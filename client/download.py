@@ -355,13 +355,18 @@ class _Job:
         """Feed the whole-file hash from memory when this chunk is the next one it needs.
 
         Chunks mostly finish in order, so this spares reading them back from disk;
-        :meth:`_hash_written` reads back the ones that came early.
+        :meth:`_hash_written` reads back the ones that came early. A worker never waits
+        for the lock: while the main thread is reading back, the chunk is left to it.
         """
-        with self._hash_lock:
+        if not self._hash_lock.acquire(blocking=False):
+            return
+        try:
             next_index, hasher = self._hashed
             if index == next_index:
                 hasher.update(plain)
                 self._hashed = (index + 1, hasher)
+        finally:
+            self._hash_lock.release()
 
     def _write(self, data: bytes | bytearray, offset: int) -> None:
         view = memoryview(data)
