@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import BadRange, ChunkNotFound, StorageUnavailable, UploadRejected
+from ..errors import ChunkNotFound, StorageUnavailable, UploadRejected
 from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
 from .cachedir import CacheDir, CacheStats, file_hash, flat
-from .local import FileBlocks
+from .local import serve_range
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +139,9 @@ class CachedBackend(Backend):
             f = self._open_verified(path, name)
             if f is not None:
                 self._count(hit=True)
-                return _serve(f, start, length)
+                return serve_range(f, start, length)
         self._count(hit=False)
-        return _serve(self._fetch(name), start, length)
+        return serve_range(self._fetch(name), start, length)
 
     def _open_verified(self, path: Path, name: str) -> BinaryIO | None:
         """Open a local copy if it still hashes to *name*; drop a damaged cache file (never a pending one)."""
@@ -345,21 +345,6 @@ class CachedBackend(Backend):
             except FileNotFoundError:
                 continue
         return removed + self.inner.cleanup(older_than)
-
-
-def _serve(f: BinaryIO, start: int, length: int | None) -> ChunkStream:
-    """Return *length* bytes of the open file *f* from *start*, or refuse a range beyond it."""
-    try:
-        size = os.fstat(f.fileno()).st_size
-        if length is None:
-            length = max(size - start, 0)
-        if start + length > size or start > size:
-            raise BadRange(f"{length} bytes from byte {start} are beyond the chunk's {size} bytes", size=size)
-        f.seek(start)
-    except BaseException:
-        f.close()
-        raise
-    return FileBlocks(f, length)
 
 
 def _touch(path: Path) -> None:

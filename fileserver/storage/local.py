@@ -143,17 +143,7 @@ class LocalBackend(Backend):
             f = open(self._path(name), "rb", buffering=0)
         except FileNotFoundError as exc:
             raise _not_found(name) from exc
-        try:
-            size = os.fstat(f.fileno()).st_size
-            if length is None:
-                length = max(size - start, 0)
-            if start + length > size or start > size:
-                raise BadRange(f"{length} bytes from byte {start} are beyond the chunk's {size} bytes", size=size)
-            f.seek(start)
-        except BaseException:
-            f.close()
-            raise
-        return FileBlocks(f, length)
+        return serve_range(f, start, length)
 
     def _stat(self, name: str) -> ChunkStat:
         try:
@@ -247,6 +237,21 @@ class LocalBackend(Backend):
         if removed:
             log.info("removed stale temp files", extra={"kv": {"root": self.root, "count": removed}})
         return removed
+
+
+def serve_range(f: BinaryIO, start: int, length: int | None) -> ChunkStream:
+    """Return *length* bytes of the open chunk file *f* from *start* (closing it if the range is refused)."""
+    try:
+        size = os.fstat(f.fileno()).st_size
+        if length is None:
+            length = max(size - start, 0)
+        if start + length > size or start > size:
+            raise BadRange(f"{length} bytes from byte {start} are beyond the chunk's {size} bytes", size=size)
+        f.seek(start)
+    except BaseException:
+        f.close()
+        raise
+    return FileBlocks(f, length)
 
 
 def _not_found(name: str) -> ChunkNotFound:
