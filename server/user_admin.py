@@ -50,9 +50,8 @@ def set_quota(
         for key, column in (("bytes", "quota_bytes"), ("files", "quota_files")):
             if key in body:
                 tx.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (_limit(body, key), user_id))
-        audit.record(
-            tx, "quota.set", now, actor, object=f"user:{name}", bytes=body.get("bytes"), files=body.get("files")
-        )
+        given = {key: body[key] for key in ("bytes", "files") if key in body}
+        audit.record(tx, "quota.set", now, actor, object=f"user:{name}", **given)
     return quota(db, settings, name)
 
 

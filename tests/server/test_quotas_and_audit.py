@@ -162,3 +162,12 @@ def test_the_audit_log_is_append_only(harness: Harness, admin: str) -> None:
 def test_audit_refuses_details_that_look_like_secrets(harness: Harness) -> None:
     with pytest.raises(ValueError), harness.db.transaction() as tx:
         audit.record(tx, "login", 0.0, audit.SYSTEM, session_token="x")
+
+
+def test_a_quota_change_is_audited_with_only_the_limits_it_set(small: Harness) -> None:
+    admin = small.login("root")
+    small.make_user("alice")
+    small.call("PUT", "/api/admin/users/alice/quota", {"files": None}, admin)
+    with small.db.transaction(readonly=True) as tx:
+        event = tx.one("SELECT detail FROM audit_log WHERE action = 'quota.set'")
+    assert event is not None and json.loads(event["detail"]) == {"files": None}
