@@ -45,7 +45,7 @@ from . import crypto, errors, resume
 from .api import ServerClient
 from .channels import GetChannel, Stopped
 from .layout import ChunkRef, Layout, OpenedFile, check_layout, open_record, safe_name
-from .placement import MAX_BUSY, Balancer, FileserverInfo, backoff_delay
+from .placement import Balancer, FileserverInfo, backoff_delay
 from .transfer_http import ChunkClient, call
 
 log = logging.getLogger(__name__)
@@ -291,7 +291,7 @@ class _Job:
                 )
             except errors.FileserverBusy as exc:
                 busy += 1
-                self._busy(chunk, busy, exc, set(bad) | absent)
+                self.balancer.wait_out_busy("download", chunk.index, busy, exc, self.stop, set(bad) | absent)
                 continue
             except errors.FileserverUnavailable as exc:
                 failures += 1
@@ -320,16 +320,6 @@ class _Job:
                 bad[fs.id] = f"{fs.url} ({problem})"
                 continue
             return chunk.index, fs.url, failures + busy
-
-    def _busy(self, chunk: ChunkRef, busy: int, exc: errors.FileserverBusy, exclude: set[str]) -> None:
-        """A busy fileserver is not failing: try another; when all are resting, wait for the first to have room."""
-        if busy >= MAX_BUSY:
-            raise errors.TransferFailed(
-                f"chunk {chunk.index}: the fileservers answered busy {busy} times; last: {exc.message}. "
-                "They are overloaded: run the same download again later, it resumes"
-            ) from exc
-        if self.balancer.all_cooling(exclude=exclude):
-            self.stop.wait(self.balancer.ready_in(exclude=exclude))
 
     def _check_and_write(self, chunk: ChunkRef, blob: bytes) -> str | None:
         """Check, open and write one chunk; return what is wrong with it instead, if anything."""

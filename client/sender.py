@@ -21,7 +21,7 @@ from functools import partial
 
 from . import crypto, errors
 from .channels import PutChannel, Stopped
-from .placement import MAX_BUSY, Balancer, FileserverInfo, backoff_delay
+from .placement import Balancer, FileserverInfo, backoff_delay
 from .transfer_http import ChunkClient
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class ChunkSender:
                 )
             except errors.FileserverBusy as exc:
                 busy += 1
-                self._busy(index, busy, exc, exclude)
+                self.balancer.wait_out_busy("upload", index, busy, exc, self.stop, exclude)
                 continue
             except errors.FileserverUnavailable as exc:
                 failures += 1
@@ -92,16 +92,6 @@ class ChunkSender:
             holders.append(fs)
             receipts.append(stored.receipt)
         return Sent(index, chunk_hash, len(blob), tuple(receipts), tuple(h.url for h in holders), failures + busy)
-
-    def _busy(self, index: int, busy: int, exc: errors.FileserverBusy, exclude: set[str]) -> None:
-        """Move on to another fileserver; when all are resting, wait for the first to have room."""
-        if busy >= MAX_BUSY:
-            raise errors.TransferFailed(
-                f"chunk {index}: the fileservers answered busy {busy} times; last: {exc.message}. "
-                "They are overloaded: run the same upload again later, it resumes"
-            ) from exc
-        if self.balancer.all_cooling(exclude=exclude):
-            self.stop.wait(self.balancer.ready_in(exclude=exclude))
 
     def _failed(
         self, fs: FileserverInfo, index: int, failures: int, exc: errors.FileserverUnavailable, exclude: set[str]
