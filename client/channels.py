@@ -6,6 +6,9 @@ fileserver refuses as expired or revoked is renewed once for all of them (the
 ``generation`` a worker saw tells whether someone already did), and the live list
 is asked for again when every fileserver is failing, at once the first time and
 then at most once per :data:`REFRESH_INTERVAL`.
+
+:class:`PutChannel` serves an upload, :class:`GetChannel` a download by the file's
+owner or a recipient, :class:`LinkChannel` a download by share link (no account).
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ class Stopped(Exception):
 
 
 class _Channel:
-    def __init__(self, api: ServerClient, file_id: str, shard: str, balancer: Balancer, clock: Callable[[], float]):
-        self._api = api
-        self._file_id = file_id
+    """Tickets and live fileservers for one shard; subclasses say where to ask for them."""
+
+    def __init__(self, shard: str, balancer: Balancer, clock: Callable[[], float]):
         self._shard = shard
         self._balancer = balancer
         self._clock = clock
@@ -44,11 +47,6 @@ class _Channel:
 
     def _refresh(self) -> None:
         self._fetch()
-
-    def _tickets(self, op: str) -> dict[str, Any]:
-        answer: dict[str, Any] = call(self._api, "POST", f"/api/files/{self._file_id}/tickets", {"op": op}, retry=True)
-        self.generation += 1
-        return answer
 
     def _offer(self, listed: Iterable[dict[str, Any]], none_live: str) -> None:
         servers = [FileserverInfo.from_json(s) for s in listed]
@@ -75,8 +73,14 @@ class PutChannel(_Channel):
 
     ticket: str
 
+    def __init__(self, api: ServerClient, file_id: str, shard: str, balancer: Balancer, clock: Callable[[], float]):
+        self._api = api
+        self._file_id = file_id
+        super().__init__(shard, balancer, clock)
+
     def _fetch(self) -> None:
-        answer = self._tickets("put")
+        answer = call(self._api, "POST", f"/api/files/{self._file_id}/tickets", {"op": "put"}, retry=True)
+        self.generation += 1
         self.ticket = answer["tickets"][0]["ticket"]  # SECURITY: a bearer capability until it expires
         self._offer(
             answer["fileservers"],
@@ -85,18 +89,81 @@ class PutChannel(_Channel):
         )
 
 
-class GetChannel(_Channel):
+class ReadChannel(_Channel):
     """Get tickets by chunk hash (32 chunks per ticket) and the shard's live readers."""
 
     tickets: dict[str, str]
 
-    def _fetch(self) -> None:
-        answer = self._tickets("get")
+    def _take(self, answer: dict[str, Any]) -> None:
+        """Keep the tickets and live readers of a ticket answer (file tickets and link downloads have one shape)."""
+        self.generation += 1
         self.tickets = {h: t["ticket"] for t in answer["tickets"] for h in t["chunks"]}  # SECURITY: capabilities
         self._offer(answer["fileservers"], self._none_live())
+
+    def _none_live(self) -> str:
+        return f"no live fileserver can serve shard {self._shard!r}: start one whose cluster may read it"
+
+
+class GetChannel(ReadChannel):
+    """Read a file as its owner or a recipient: tickets from the file, the live list from its shard."""
+
+    def __init__(self, api: ServerClient, file_id: str, shard: str, balancer: Balancer, clock: Callable[[], float]):
+        self._api = api
+        self._file_id = file_id
+        super().__init__(shard, balancer, clock)
+
+    def _fetch(self) -> None:
+        self._take(call(self._api, "POST", f"/api/files/{self._file_id}/tickets", {"op": "get"}, retry=True))
 
     def _refresh(self) -> None:
         self._offer(call(self._api, "GET", f"/api/shards/{self._shard}/fileservers?op=read"), self._none_live())
 
-    def _none_live(self) -> str:
-        return f"no live fileserver can serve shard {self._shard!r}: start one whose cluster may read it"
+
+class LinkChannel(ReadChannel):
+    """Get tickets for a download by share link, which needs no account.
+
+    The first fetch starts the download: ``POST /api/links/{id}/downloads`` counts it
+    and answers with tickets and a download id (*on_started* keeps that id, so an
+    interrupted download run again resumes without counting twice). Renewals and the
+    live list come from ``POST /api/links/{id}/tickets`` with the download id, which
+    counts nothing; ``/api/shards`` is not asked, as it needs a login. A remembered
+    download id that the server no longer knows starts a new download.
+    """
+
+    def __init__(
+        self,
+        api: ServerClient,
+        link_id: str,
+        shard: str,
+        balancer: Balancer,
+        clock: Callable[[], float],
+        *,
+        download: str | None = None,
+        on_started: Callable[[dict[str, Any]], None] = lambda answer: None,
+    ):
+        self._api = api
+        self._link_id = link_id
+        self.download = download
+        self._on_started = on_started
+        super().__init__(shard, balancer, clock)
+
+    def _fetch(self) -> None:
+        if self.download is not None:
+            try:
+                self._take(self._tickets(self.download))
+                return
+            except errors.NotFoundError as exc:
+                if exc.code not in ("download_not_found", "download_expired") or self.generation:
+                    raise
+        answer = call(self._api, "POST", f"/api/links/{self._link_id}/downloads", {}, retry=False)
+        self.download = str(answer["download"])
+        self._on_started(answer)
+        self._take(answer)
+
+    def _tickets(self, download: str) -> dict[str, Any]:
+        path = f"/api/links/{self._link_id}/tickets"
+        answer: dict[str, Any] = call(self._api, "POST", path, {"download": download}, retry=True)
+        return answer
+
+    def _refresh(self) -> None:
+        self._fetch()

@@ -5,14 +5,19 @@ The ``coffer`` command line is a thin layer over this class::
     with Coffer.login("http://127.0.0.1:8000", "alice", password) as coffer:
         result = coffer.upload(Path("big.iso"), on_progress=lambda done, total: ...)
         coffer.download(result.file_id, Path("copy.iso"))
+        coffer.share(result.file_id, "bob")          # bob's key checked against the pins
+        print(coffer.link(result.file_id, expires_in=86400).url)
 
 Everything is encrypted and decrypted here (see :mod:`client.crypto`); the server
 sees sizes, hashes and sealed blobs only. Transfers resume: an interrupted upload or
-download run again moves only what is missing (:mod:`client.resume`).
+download run again moves only what is missing (:mod:`client.resume`). Sharing is in
+:mod:`client.sharing`, the pins of other users' keys in :mod:`client.pins`, and a download
+by link, which needs no account, in :mod:`client.link_download`.
 """
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,11 +29,13 @@ import httpx
 from protocol import kdf
 from protocol.encoding import b64decode, b64encode
 
-from . import crypto, errors, resume, session
+from . import crypto, errors, resume, session, sharing
 from .api import ServerClient, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
-from .download import Downloader, DownloadResult
-from .layout import open_record
+from .download import Downloader, DownloadResult, file_source
+from .layout import OwnerCheck, open_record
+from .pins import KnownKeys
+from .sharing import LinkInfo, PublicKeyInfo, ShareInfo, ShareResult
 from .transfer_http import ChunkClient, call
 from .upload import DEFAULT_IN_FLIGHT as UPLOAD_IN_FLIGHT
 from .upload import Uploader, UploadOptions, UploadResult
@@ -38,11 +45,12 @@ ProgressCallback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class FileInfo:
-    """One of the user's files, its metadata decrypted.
+    """One of the user's files, or one shared with them, its metadata decrypted.
 
     ``size`` is the plaintext size (from the record's layout, so it is known even for a
     file whose upload is still pending); ``name``, ``type``, ``mtime`` and ``sha256`` are
-    empty when the metadata cannot be opened (a pending upload carries a placeholder).
+    empty when the metadata cannot be opened (a pending upload carries a placeholder), and
+    ``problem`` then says why. ``access`` is ``owner`` or ``shared`` (by ``owner``).
     """
 
     id: str
@@ -58,14 +66,20 @@ class FileInfo:
     created_at: float
     expires_at: float
     completed_at: float | None
+    owner: str = ""
+    access: str = "owner"
+    problem: str = ""
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], keys: crypto.UserKeys) -> FileInfo:
+    def from_record(
+        cls, record: dict[str, Any], keys: crypto.UserKeys, check_owner: OwnerCheck | None = None
+    ) -> FileInfo:
         count = int(record["chunk_count"])
+        problem = ""
         try:
-            meta: crypto.Metadata | None = open_record(record, keys).metadata
-        except crypto.IntegrityError:
-            meta = None
+            meta: crypto.Metadata | None = open_record(record, keys, check_owner).metadata
+        except (crypto.IntegrityError, errors.KeyChanged) as exc:
+            meta, problem = None, exc.message
         return cls(
             id=record["id"],
             name=meta.name if meta else "",
@@ -80,6 +94,9 @@ class FileInfo:
             created_at=record["created_at"],
             expires_at=record["expires_at"],
             completed_at=record.get("completed_at"),
+            owner=str(record.get("owner", "")),
+            access=str(record.get("access", "owner")),
+            problem=problem,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -194,9 +211,16 @@ class Coffer:
         )
 
     def downloader(self, in_flight: int = DOWNLOAD_IN_FLIGHT) -> Downloader:
-        return Downloader(
-            self.api, self.chunks, self.keys, user_id=self.user_id, state_dir=self.config_dir, in_flight=in_flight
-        )
+        return Downloader(self.chunks, state_dir=self.config_dir, in_flight=in_flight)
+
+    @property
+    def known_keys(self) -> KnownKeys:
+        """The fingerprints this account pinned for other users on this server (:mod:`client.pins`)."""
+        return KnownKeys(self.config_dir, self.api.url, self.username or self.user_id)
+
+    def _check_owner(self, name: str, public_key: bytes) -> None:
+        """Accept the public key of a file's owner if it is the pinned one; pin it on first sight."""
+        self.known_keys.trust(name, public_key)
 
     def upload(
         self,
@@ -245,7 +269,8 @@ class Coffer:
     ) -> DownloadResult:
         """Like :meth:`download`, returning the transfer's statistics too."""
         target = Path(dest) if dest is not None else None
-        return self.downloader(in_flight).download(file_id, target, overwrite=overwrite, on_progress=on_progress)
+        source = file_source(self.api, self.keys, self.user_id, file_id, self._check_owner)
+        return self.downloader(in_flight).download(source, target, overwrite=overwrite, on_progress=on_progress)
 
     def change_password(self, old_password: str, new_password: str) -> None:
         """Change the password: new salt and auth key, the same key pair re-wrapped; files are untouched.
@@ -266,18 +291,94 @@ class Coffer:
         }
         self.api.request("POST", "/api/auth/password", body)
 
-    def list(self) -> list[FileInfo]:
-        """Return the user's files, oldest first, with names decrypted."""
-        return [FileInfo.from_record(r, self.keys) for r in call(self.api, "GET", "/api/files")]
+    def list(self, shared: bool = False) -> list[FileInfo]:
+        """Return the user's files, oldest first, with names decrypted; or, if *shared*, the files shared with them."""
+        path = "/api/files?shared=true" if shared else "/api/files"
+        return [FileInfo.from_record(r, self.keys, self._check_owner) for r in call(self.api, "GET", path)]
 
     def info(self, file_id: str) -> FileInfo:
-        return FileInfo.from_record(call(self.api, "GET", f"/api/files/{file_id}"), self.keys)
+        return FileInfo.from_record(call(self.api, "GET", f"/api/files/{file_id}"), self.keys, self._check_owner)
 
     def remove(self, file_id: str) -> None:
         """Delete a file (its chunks are removed from the fileservers later); forget any upload state for it."""
-        call(self.api, "DELETE", f"/api/files/{file_id}")
+        try:
+            call(self.api, "DELETE", f"/api/files/{file_id}")
+        except errors.PermissionDenied as exc:
+            if exc.code != "not_owner":
+                raise
+            raise errors.PermissionDenied(
+                f"file {file_id} was shared with you: only its owner can delete it "
+                f"(`coffer unshare {file_id} {self.username or 'YOUR-NAME'}` drops it from your list)",
+                code=exc.code,
+                status=exc.status,
+            ) from exc
         for path in resume.states_of_file(self.config_dir, file_id):
             resume.discard(path)
+
+    # -- sharing -------------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of this user's own public key, for others to compare out of band."""
+        return crypto.fingerprint(self.keys.public)
+
+    def public_key_of(self, name: str) -> PublicKeyInfo:
+        """Return *name*'s public key as the server hands it out (not checked against the pins)."""
+        return sharing.public_key_of(self.api, name)
+
+    def trust(self, name: str, expect_fingerprint: str) -> PublicKeyInfo:
+        """Pin *name*'s current key if it has *expect_fingerprint*, compared out of band; else KeyChanged."""
+        info = self.public_key_of(name)
+        self.known_keys.trust(name, info.public_key, expect_fingerprint=expect_fingerprint)
+        return info
+
+    def share(self, file_id: str, name: str, *, expect_fingerprint: str | None = None) -> ShareResult:
+        """Share file *file_id* with user *name*: the file key boxed to their key, once the pins accept it.
+
+        The first share with someone pins their key (``first_time``: show the fingerprint
+        to compare); a key that differs from the pin raises :class:`~client.errors.KeyChanged`
+        unless it is *expect_fingerprint*, which then replaces the pin.
+        """
+        if name == self.username:
+            raise errors.UsageError("that is you: a file is shared with other users")
+        return sharing.share(self.api, self.keys, self.known_keys, file_id, name, expect_fingerprint=expect_fingerprint)
+
+    def unshare(self, file_id: str, name: str) -> None:
+        """End *name*'s access to file *file_id* (as its owner), or drop a file shared with you (your own name)."""
+        call(self.api, "DELETE", f"/api/files/{sharing.file_id_of(file_id)}/shares/{sharing.user_name(name)}")
+
+    def shares(self, file_id: str) -> builtins.list[ShareInfo]:
+        """Return who file *file_id* is shared with, by name."""
+        rows = call(self.api, "GET", f"/api/files/{sharing.file_id_of(file_id)}/shares")
+        return [ShareInfo(str(r["user"]), float(r["created_at"])) for r in rows]
+
+    def link(
+        self,
+        file_id: str,
+        *,
+        expires_in: float | None = None,
+        max_downloads: int | None = None,
+        password: str | None = None,
+    ) -> LinkInfo:
+        """Make a share link of file *file_id*; its ``url`` carries the key (locked with *password*, if given).
+
+        The server's default expiry applies without *expires_in*, no download limit without
+        *max_downloads*. SECURITY: the URL is shown once and kept nowhere.
+        """
+        return sharing.create_link(
+            self.api, self.keys, file_id, expires_in=expires_in, max_downloads=max_downloads, password=password
+        )
+
+    def links(self, file_id: str | None = None) -> builtins.list[LinkInfo]:
+        """Return this user's links, newest first (of file *file_id* only, if given); without their keys."""
+        path = f"/api/links?file={sharing.file_id_of(file_id)}" if file_id else "/api/links"
+        return [LinkInfo.from_json(r) for r in call(self.api, "GET", path)]
+
+    def unlink(self, link_or_url: str) -> str:
+        """Revoke a link, given by id or by URL, at once (downloads in progress stop too); return its id."""
+        link_id = sharing.link_id_of(link_or_url, self.api.url)
+        call(self.api, "DELETE", f"/api/links/{link_id}")
+        return link_id
 
 
 def _user_keys(api: ServerClient, master_key: bytes) -> crypto.UserKeys:

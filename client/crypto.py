@@ -10,6 +10,12 @@
   sealed box, so only the owner's private key opens it.
 - The user's X25519 private key is wrapped under the master key (``protocol.kdf``) with
   libsodium's secretbox (XSalsa20-Poly1305, 24-byte random nonce): ``nonce || box``.
+- A file key is committed to by ``BLAKE2b-256(key = file key, "coffer key commitment v1")``, kept in
+  the file record, so one ciphertext cannot open under two keys and a wrong key is told from altered data.
+- A file is shared by a box from the owner to the recipient (``crypto_box``, so the owner is
+  authenticated): ``nonce (24) || box("coffer share v1" || file id (16) || file key)``.
+- A public key is shown as its fingerprint, ``BLAKE2b-128("coffer fingerprint v1" || key)`` in hex,
+  for people to compare out of band.
 
 SECURITY: every function here handles keys or plaintext; none of them logs.
 """
@@ -17,6 +23,7 @@ SECURITY: every function here handles keys or plaintext; none of them logs.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -34,7 +41,7 @@ from nacl._sodium import lib as _lib
 
 from protocol.encoding import canonical_json
 
-from .errors import ClientError
+from .errors import ClientError, UsageError
 
 VERSION = 1
 KEY_BYTES = 32
@@ -45,6 +52,17 @@ DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 _SHA256_HEX = re.compile(r"\A[0-9a-f]{64}\Z")
 CHUNK_AD = b"coffer chunk v1"
 METADATA_AD = b"coffer metadata v1"
+COMMITMENT_LABEL = b"coffer key commitment v1"
+SHARE_LABEL = b"coffer share v1"
+FINGERPRINT_LABEL = b"coffer fingerprint v1"
+COMMITMENT_BYTES = 32
+PUBLIC_KEY_BYTES = nacl.bindings.crypto_box_PUBLICKEYBYTES
+SHARE_NONCE_BYTES = nacl.bindings.crypto_box_NONCEBYTES
+SHARE_PLAINTEXT_BYTES = len(SHARE_LABEL) + 16 + KEY_BYTES
+SHARE_MAC_BYTES = nacl.bindings.crypto_box_ZEROBYTES - nacl.bindings.crypto_box_BOXZEROBYTES
+SHARE_KEY_BYTES = SHARE_NONCE_BYTES + SHARE_MAC_BYTES + SHARE_PLAINTEXT_BYTES
+FINGERPRINT_BYTES = 16
+_HEX_32 = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
 class IntegrityError(ClientError):
@@ -52,6 +70,12 @@ class IntegrityError(ClientError):
 
     code = "integrity"
     exit_code = 7
+
+
+class KeyMismatch(IntegrityError):
+    """A file key does not match the commitment in the file's record: the key was changed, or the record."""
+
+    code = "key_mismatch"
 
 
 class CryptoUnavailable(ClientError):
@@ -256,3 +280,129 @@ def open_file_key(keys: UserKeys, sealed: bytes) -> bytes:
     if len(key) != KEY_BYTES:
         raise IntegrityError(f"the sealed file key is {len(key)} bytes, not {KEY_BYTES}")
     return key
+
+
+def _check_public_key(public_key: bytes, what: str) -> None:
+    if len(public_key) != PUBLIC_KEY_BYTES:
+        raise IntegrityError(
+            f"{what} is {len(public_key)} bytes, not {PUBLIC_KEY_BYTES}: the server sent a malformed key"
+        )
+
+
+def key_commitment(file_key: bytes) -> bytes:
+    """Return the commitment to *file_key* that the file's record carries.
+
+    AES-GCM is not key-committing: whoever holds two keys can craft one blob that opens
+    under both, and a blob that fails to open says nothing about whether the key or the
+    blob is wrong. ``BLAKE2b-256(key = file_key, "coffer key commitment v1")`` pins the one
+    key the file opens with, so a client checks a key it was handed before using it.
+    """
+    if len(file_key) != KEY_BYTES:
+        raise ValueError(f"a file key is {KEY_BYTES} bytes, not {len(file_key)}")
+    return hashlib.blake2b(COMMITMENT_LABEL, key=file_key, digest_size=COMMITMENT_BYTES).digest()
+
+
+def check_key_commitment(file_key: bytes, commitment: bytes, what: str) -> None:
+    """Refuse *file_key* unless the record's *commitment* is to it; *what* names the key for the user.
+
+    SECURITY: run before the key opens anything. A record with no commitment is refused
+    too (IntegrityError): without one a wrong key and altered data look alike.
+    """
+    if len(commitment) != COMMITMENT_BYTES:
+        found = "has no key commitment" if not commitment else f"has a {len(commitment)}-byte key commitment"
+        raise IntegrityError(
+            f"this file's record {found}, so {what} cannot be checked against it: the server altered the record, "
+            f"or an older Coffer client uploaded the file; ask the owner to upload it again"
+        )
+    if len(file_key) != KEY_BYTES or not hmac.compare_digest(key_commitment(file_key), commitment):
+        raise KeyMismatch(
+            f"{what} does not match this file: the key was changed or cut on its way to you, "
+            "or the file's record was altered; ask for it again"
+        )
+
+
+def seal_share_key(
+    owner: UserKeys, recipient_public: bytes, file_id: str, file_key: bytes, nonce: bytes | None = None
+) -> bytes:
+    """Box *file_key* from *owner* to *recipient_public*, bound to *file_id*; *nonce* is for test vectors only.
+
+    SECURITY: ``crypto_box``, not a sealed box: only the owner's private key makes a box
+    that opens with the owner's public key, so the server cannot plant a file "shared by
+    alice"; the label and file id inside stop it moving the box to another file.
+    """
+    if len(file_key) != KEY_BYTES:
+        raise ValueError(f"a file key is {KEY_BYTES} bytes, not {len(file_key)}")
+    if nonce is None:
+        nonce = os.urandom(SHARE_NONCE_BYTES)
+    elif len(nonce) != SHARE_NONCE_BYTES:
+        raise ValueError(f"a share nonce is {SHARE_NONCE_BYTES} bytes, not {len(nonce)}")
+    _check_public_key(recipient_public, "the recipient's public key")
+    plaintext = SHARE_LABEL + uuid.UUID(file_id).bytes + file_key
+    try:
+        box = nacl.bindings.crypto_box(plaintext, nonce, recipient_public, owner.private)
+    except nacl.exceptions.CryptoError as exc:
+        raise IntegrityError(
+            "the recipient's public key is not a usable X25519 key: the server sent a bad key, share nothing to it"
+        ) from exc
+    return nonce + box
+
+
+def open_share_key(me: UserKeys, owner_public: bytes, file_id: str, box: bytes) -> bytes:
+    """Open a file key shared with *me* by the owner of *owner_public*; IntegrityError on any failure.
+
+    The caller still checks the key against the record's commitment (``check_key_commitment``).
+    """
+    _check_public_key(owner_public, "the owner's public key")
+    if len(box) != SHARE_KEY_BYTES:
+        raise IntegrityError(
+            f"the file key shared with you is {len(box)} bytes, not {SHARE_KEY_BYTES}: it was cut or altered"
+        )
+    try:
+        expected_id = uuid.UUID(file_id).bytes
+    except ValueError as exc:
+        raise IntegrityError(f"the shared file's id {file_id!r} is not a UUID") from exc
+    try:
+        plain = nacl.bindings.crypto_box_open(
+            box[SHARE_NONCE_BYTES:], box[:SHARE_NONCE_BYTES], owner_public, me.private
+        )
+    except nacl.exceptions.CryptoError as exc:
+        raise IntegrityError(
+            "the file key shared with you does not open: it was altered, or the file's owner did not box it to you"
+        ) from exc
+    label, boxed_id = plain[: len(SHARE_LABEL)], plain[len(SHARE_LABEL) : len(SHARE_LABEL) + 16]
+    if label != SHARE_LABEL:
+        raise IntegrityError("the box shared with you holds no Coffer file key: its label is not 'coffer share v1'")
+    if boxed_id != expected_id:
+        raise IntegrityError("the file key shared with you was made for another file: the server moved it to this one")
+    return bytes(plain[len(SHARE_LABEL) + 16 :])
+
+
+def _grouped(digits: str) -> str:
+    return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
+def fingerprint(public_key: bytes) -> str:
+    """Return the fingerprint people compare to know a public key is the one its owner has: ``a1b2 c3d4 …``.
+
+    SECURITY: the server hands out public keys; comparing fingerprints out of band (and the
+    client's pins) is what stops it handing out its own key in someone's name.
+    """
+    _check_public_key(public_key, "the public key")
+    return _grouped(hashlib.blake2b(FINGERPRINT_LABEL + public_key, digest_size=FINGERPRINT_BYTES).hexdigest())
+
+
+def parse_fingerprint(typed: str) -> str:
+    """Return a fingerprint a person typed in the form ``fingerprint`` shows, ignoring spaces and case."""
+    compact = "".join(typed.split()).lower()
+    if not _HEX_32.match(compact):
+        raise UsageError(
+            f"{typed!r} is not a fingerprint: expected 32 hex digits (spaces allowed), "
+            "as `coffer fingerprint USER` shows them"
+        )
+    return _grouped(compact)
+
+
+def same_fingerprint(typed: str, public_key: bytes) -> bool:
+    """Tell whether the fingerprint a person typed is *public_key*'s, ignoring spaces and case."""
+    compact = "".join(typed.split()).lower().encode("utf-8")
+    return hmac.compare_digest(compact, fingerprint(public_key).replace(" ", "").encode("ascii"))

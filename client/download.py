@@ -1,10 +1,14 @@
 """Download a file: fetch its chunks in parallel, verify each, write it beside the destination, then rename.
 
-1. ``GET /api/files/{id}``: the record, its chunks and the fileservers holding each. The
-   file key is opened with the user's private key and the metadata with the file key;
-   :func:`~client.layout.check_layout` then holds the record to the metadata (sizes and chunk count), so
+1. A :class:`Source`: the record, its chunks and the fileservers holding each, from
+   ``GET /api/files/{id}`` (:func:`file_source`, for the owner or a recipient) or from a
+   share link (:mod:`client.link_download`). The file key is opened (sealed to the owner,
+   boxed to a recipient, or carried by the link) and held to the record's key
+   commitment, the metadata opened with it, and
+   :func:`~client.layout.check_layout` holds the record to the metadata (sizes and chunk count), so
    a record whose chunk list was shortened or padded fails before any byte moves.
-2. Get tickets (``op: get``; 32 chunks per ticket) and the shard's live readers.
+2. Get tickets (32 chunks per ticket) and the shard's live readers from the source's
+   channel (:mod:`client.channels`).
 3. Workers fetch chunks from the fileservers that hold them, fastest first (the
    :class:`~client.placement.Balancer`), then from the other holders, then from any
    other live reader of the shard (fileservers on shared storage serve every chunk).
@@ -43,8 +47,8 @@ from typing import Any
 
 from . import crypto, errors, resume
 from .api import ServerClient
-from .channels import GetChannel, Stopped
-from .layout import ChunkRef, Layout, OpenedFile, check_layout, open_record, safe_name
+from .channels import GetChannel, ReadChannel, Stopped
+from .layout import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record, safe_name
 from .placement import Balancer, FileserverInfo, backoff_delay
 from .transfer_http import ChunkClient, call
 
@@ -82,16 +86,44 @@ class DownloadResult:
         return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
 
 
+ChannelFactory = Callable[[Balancer, Callable[[], float]], ReadChannel]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file ready to download: its record opened and held to its metadata, and where its tickets come from.
+
+    ``server`` and ``holder`` (a user id, or ``link:<link id>``) key the resume state;
+    ``channel`` is called once chunks are to be fetched, so nothing is asked for (and a
+    link download is not counted) before the file was opened and checked.
+    """
+
+    opened: OpenedFile
+    layout: Layout
+    server: str
+    holder: str
+    channel: ChannelFactory
+
+
+def file_source(
+    api: ServerClient, keys: crypto.UserKeys, user_id: str, file_id: str, check_owner: OwnerCheck | None = None
+) -> Source:
+    """Fetch the record of file *file_id*, open it as its owner or a recipient, and check its layout."""
+    record = call(api, "GET", f"/api/files/{file_id}")
+    if record.get("state") != "complete":
+        raise errors.UsageError(f"file {file_id} is not complete: finish its upload (run it again) first")
+    opened = open_record(record, keys, check_owner)
+    layout = check_layout(record, opened.metadata)
+    return Source(opened, layout, api.url, user_id, partial(GetChannel, api, layout.file_id, layout.shard))
+
+
 class Downloader:
-    """Download files for one user."""
+    """Download files, whoever may read them: the source says how to reach the file."""
 
     def __init__(
         self,
-        api: ServerClient,
         chunks: ChunkClient,
-        keys: crypto.UserKeys,
         *,
-        user_id: str,
         state_dir: Path | None,
         in_flight: int = DEFAULT_IN_FLIGHT,
         max_attempts: int = MAX_ATTEMPTS,
@@ -100,10 +132,7 @@ class Downloader:
     ):
         if in_flight < 1 or max_attempts < 1:
             raise errors.UsageError("in_flight and max_attempts must be at least 1")
-        self.api = api
         self.chunks = chunks
-        self.keys = keys
-        self.user_id = user_id
         self.state_dir = state_dir
         self.in_flight = in_flight
         self.max_attempts = max_attempts
@@ -112,26 +141,22 @@ class Downloader:
 
     def download(
         self,
-        file_id: str,
+        source: Source,
         dest: Path | None = None,
         *,
         overwrite: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> DownloadResult:
-        """Download file *file_id* to *dest* (a file, a directory, or the metadata's name here)."""
+        """Download *source* to *dest* (a file, a directory, or the metadata's name here)."""
         started = self.clock()
-        record = call(self.api, "GET", f"/api/files/{file_id}")
-        if record.get("state") != "complete":
-            raise errors.UsageError(f"file {file_id} is not complete: finish its upload (run it again) first")
-        opened = open_record(record, self.keys)
-        layout = check_layout(record, opened.metadata)
-        target = _destination(dest, safe_name(opened.metadata.name, f"coffer-{file_id}"))
+        file_id = source.layout.file_id
+        target = _destination(dest, safe_name(source.opened.metadata.name, f"coffer-{file_id}"))
         if target.exists() and not overwrite:
             raise errors.UsageError(f"{target} exists: choose another destination, or allow overwriting")
-        job = _Job(self, opened, layout, target, on_progress or (lambda done, total: None))
+        job = _Job(self, source, target, on_progress or (lambda done, total: None))
         result = job.run(overwrite)
         result.seconds = self.clock() - started
-        log.info("download done", extra={"kv": {"file": file_id, "chunks": len(layout.chunks)}})
+        log.info("download done", extra={"kv": {"file": file_id, "chunks": len(source.layout.chunks)}})
         return result
 
 
@@ -144,10 +169,11 @@ def _destination(dest: Path | None, name: str) -> Path:
 class _Job:
     """One run of one download."""
 
-    def __init__(self, down: Downloader, opened: OpenedFile, layout: Layout, target: Path, progress: ProgressCallback):
+    def __init__(self, down: Downloader, source: Source, target: Path, progress: ProgressCallback):
         self.down = down
-        self.opened = opened
-        self.layout = layout
+        self.source = source
+        self.opened = source.opened
+        self.layout = layout = source.layout
         self.target = target
         self.part = resume.part_path(target)
         self.progress = progress
@@ -155,7 +181,7 @@ class _Job:
         self.balancer = Balancer([], clock=down.clock, rng=down.rng)
         self.throttle = resume.Throttle(down.clock)
         self.state_path = (
-            resume.download_state_path(down.state_dir, down.api.url, down.user_id, layout.file_id, str(target))
+            resume.download_state_path(down.state_dir, source.server, source.holder, layout.file_id, str(target))
             if down.state_dir
             else None
         )
@@ -179,9 +205,9 @@ class _Job:
         return self.result
 
     def _resume_or_start(self) -> resume.DownloadState:
-        down, layout = self.down, self.layout
+        source, layout = self.source, self.layout
         fresh = resume.DownloadState(
-            down.api.url, down.user_id, layout.file_id, str(self.target), layout.size, layout.digest()
+            source.server, source.holder, layout.file_id, str(self.target), layout.size, layout.digest()
         )
         if self.state_path is not None:
             old = resume.load_download(self.state_path)
@@ -218,7 +244,12 @@ class _Job:
         self.progress(done, self.layout.size)
         if not missing:
             return
-        self.channel = GetChannel(self.down.api, self.layout.file_id, self.layout.shard, self.balancer, self.down.clock)
+        try:
+            self.channel = self.source.channel(self.balancer, self.down.clock)
+        except BaseException:
+            if not state.done:
+                self._remove_partial()  # refused before a byte came: leave nothing behind
+            raise
         pool = ThreadPoolExecutor(self.down.in_flight, thread_name_prefix="coffer-download")
         pending: dict[Future[tuple[int, str, int]], int] = {}
         try:

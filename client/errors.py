@@ -3,6 +3,11 @@
 CofferError (protocol.errors)
 └── ClientError                exit 1
     ├── UsageError             exit 2   the command line or a local file is wrong
+    │   ├── LinkMalformed               not a share link: .../s/<link id>[#key]
+    │   ├── LinkKeyMissing              the link lost its key, the part after '#'
+    │   └── LinkPasswordNeeded          the link is locked and no password was given
+    ├── LinkPasswordWrong      exit 7   a locked link does not open: wrong password, or the link was changed
+    ├── KeyChanged             exit 7   a user's public key is not the one pinned for them earlier
     ├── ConnectionFailed       exit 3   the server or fileserver cannot be reached
     │   ├── TransferFailed     exit 3   a chunk could not be moved after its retries
     │   │   └── NoLiveFileserver        no live fileserver can take or serve the shard
@@ -36,6 +41,38 @@ class ClientError(CofferError):
 class UsageError(ClientError):
     code = "usage"
     exit_code = 2
+
+
+class LinkMalformed(UsageError):
+    """The text is not a Coffer share link, or the key after its '#' is not in a form this client reads."""
+
+    code = "link_malformed"
+
+
+class LinkKeyMissing(UsageError):
+    """The link has no key after '#': an app on the way cut it off."""
+
+    code = "link_key_missing"
+
+
+class LinkPasswordNeeded(UsageError):
+    """The link's key is locked with a password and none was given."""
+
+    code = "link_password_needed"
+
+
+class LinkPasswordWrong(ClientError):
+    """The locked key did not open: the password is wrong, or the link was changed."""
+
+    code = "link_password_wrong"
+    exit_code = 7
+
+
+class KeyChanged(ClientError):
+    """A user's public key differs from the fingerprint pinned for them: the server may be handing out a false key."""
+
+    code = "key_changed"
+    exit_code = 7
 
 
 class ConnectionFailed(ClientError):

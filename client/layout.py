@@ -4,20 +4,25 @@ The server's record of a complete file (chunk list, sizes, holders) is not
 authenticated; the metadata sealed under the file key is. :func:`check_layout`
 holds the one to the other, so a record whose chunk list was shortened, padded or
 resized fails before any transfer, and what is left to catch (chunks swapped in
-place) fails to open at its position in ``crypto.open_chunk``. Pure functions.
+place) fails to open at its position in ``crypto.open_chunk``. Before any of that,
+:func:`open_record` opens the file key (the owner's sealed key, or a recipient's share
+box) and holds it to the record's key commitment. Pure functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.encoding import DecodeError, b64decode
 from protocol.errors import ProtocolError
-from protocol.ids import check_chunk_hash
+from protocol.ids import check_chunk_hash, check_id
 
 from . import crypto, resume
+
+OwnerCheck = Callable[[str, bytes], None]
+"""Checks that a public key the server gave for a user is theirs (the pins); raises KeyChanged otherwise."""
 
 
 @dataclass(frozen=True)
@@ -28,16 +33,62 @@ class OpenedFile:
     key: bytes = field(repr=False)  # SECURITY
     metadata: crypto.Metadata
 
+    @property
+    def file_id(self) -> str:
+        return str(self.record["id"])
 
-def open_record(record: dict[str, Any], keys: crypto.UserKeys) -> OpenedFile:
-    """Open the file key (with the user's private key) and the metadata (with the file key)."""
+
+def open_record(record: dict[str, Any], keys: crypto.UserKeys, check_owner: OwnerCheck | None = None) -> OpenedFile:
+    """Open the file key and, once it matches the record's commitment, the metadata.
+
+    The owner's record carries the key sealed to the owner's public key. A recipient's
+    (``access: "shared"``) carries a box from the owner instead, opened with the owner's
+    public key once *check_owner* accepted it. SECURITY: without *check_owner* a shared
+    record is refused, since the server could otherwise name any key as the owner's.
+    """
+    file_id = _file_id(record)
+    if record.get("access") != "shared":
+        key = crypto.open_file_key(keys, _decoded(record, "sealed_key", file_id))
+        return open_with_key(record, key, "your sealed file key")
+    owner = record.get("owner")
+    if check_owner is None or not isinstance(owner, str) or not owner:
+        raise crypto.IntegrityError(f"file {file_id} is shared with you, but its owner's key cannot be checked")
+    owner_public = _decoded(record, "owner_public_key", file_id)
+    check_owner(owner, owner_public)  # SECURITY: the pinned key, before it authenticates anything
+    key = crypto.open_share_key(keys, owner_public, file_id, _decoded(record, "share_key", file_id))
+    return open_with_key(record, key, f"the key {owner} shared with you")
+
+
+def open_with_key(record: dict[str, Any], key: bytes, what: str) -> OpenedFile:
+    """Check *key* against the record's key commitment, then open the metadata with it.
+
+    SECURITY: the commitment comes first, so a key that is not the file's is named as
+    such (*what* names it) before it opens anything, and a record without one is refused.
+    """
+    file_id = _file_id(record)
+    commitment = _decoded(record, "key_commitment", file_id)
+    blob = _decoded(record, "metadata", file_id)
+    if not commitment:
+        raise crypto.IntegrityError(
+            f"file {file_id} was uploaded before Coffer recorded key commitments, so its key cannot be checked: "
+            "its owner must upload it again (and remove the old copy)"
+        )
+    crypto.check_key_commitment(key, commitment, what)
+    return OpenedFile(record, key, crypto.open_metadata(key, file_id, blob))
+
+
+def _decoded(record: Mapping[str, Any], name: str, file_id: str) -> bytes:
     try:
-        sealed = b64decode(record.get("sealed_key") or "")
-        blob = b64decode(record["metadata"])
+        return b64decode(record.get(name) or "")
     except DecodeError as exc:
-        raise crypto.IntegrityError(f"the record of file {record.get('id')} carries malformed keys") from exc
-    key = crypto.open_file_key(keys, sealed)
-    return OpenedFile(record, key, crypto.open_metadata(key, str(record["id"]), blob))
+        raise crypto.IntegrityError(f"the record of file {file_id} carries a malformed {name}") from exc
+
+
+def _file_id(record: Mapping[str, Any]) -> str:
+    try:
+        return check_id(record.get("id"), "file_id")
+    except ProtocolError as exc:
+        raise crypto.IntegrityError("the server sent a file record whose id is not a UUID") from exc
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ The flow, for a file of ``n`` plaintext bytes and a plaintext chunk size ``c``:
 1. ``count = crypto.chunk_count(n, c)``; each sealed chunk is at most ``c + 28`` bytes
    (``crypto.CHUNK_OVERHEAD``), the whole ciphertext ``n + 28 × count``.
 2. A random file key; ``POST /api/files`` with the layout, the key sealed to the owner's
-   public key and a placeholder metadata blob (the real one needs the plaintext SHA-256,
+   public key, the key's commitment (``crypto.key_commitment``, which every reader checks
+   the key against) and a placeholder metadata blob (the real one needs the plaintext SHA-256,
    known only at the end; the record must exist first because its id is bound into
    every chunk).
 3. The main thread reads the file chunk by chunk, hashing the plaintext as it goes; a
@@ -228,6 +229,7 @@ class _Job:
             return False
         return bool(
             record.get("state") == "pending"
+            and record.get("key_commitment") == b64encode(crypto.key_commitment(state.file_key))
             and record.get("shard") == self.opts.shard
             and record.get("chunk_count") == self.count
             and record.get("chunk_size") == self.opts.chunk_size + crypto.CHUNK_OVERHEAD
@@ -277,6 +279,7 @@ class _Job:
             "chunk_count": self.count,
             "chunk_size": opts.chunk_size + crypto.CHUNK_OVERHEAD,
             "sealed_key": b64encode(crypto.seal_file_key(up.keys.public, key)),
+            "key_commitment": b64encode(crypto.key_commitment(key)),
         }
         if opts.expires_in is not None:
             body["expires_in"] = opts.expires_in

@@ -9,7 +9,7 @@ path needs no round trip to the server per chunk. A ticket names:
   :data:`MAX_TICKET_CHUNKS`, so a ticket fits in one HTTP header);
 - ``max_bytes``: for ``put``, the largest chunk body it may store;
 - ``iat``/``exp``: issue and expiry time (Unix seconds); ``jti``: its id, so the
-  server can revoke it; ``sub``: the user it was issued to (for logs and audit);
+  server can revoke it; ``sub``: the user, or the share link, it was issued to (for logs and audit);
 - ``v`` and ``kid``: format version and the server key that signed it.
 
 Tickets travel in the ``Authorization: Ticket <token>`` header.

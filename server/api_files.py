@@ -6,7 +6,7 @@ import falcon
 
 from protocol.ids import check_name
 
-from . import files
+from . import files, sharing
 from .errors import BadRequest
 from .http import Context, actor, principal, read_json, send_json
 from .registry import live_fileservers
@@ -55,7 +55,12 @@ class Files:
         self.ctx = ctx
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send_json(resp, files.list_files(self.ctx.db, principal(self.ctx, req)))
+        """List the caller's own files, or with ``?shared=true`` the files others shared with the caller."""
+        who = principal(self.ctx, req)
+        if req.get_param_as_bool("shared", default=False):
+            send_json(resp, sharing.shared_with(self.ctx.db, who, self.ctx.clock()))
+        else:
+            send_json(resp, files.list_files(self.ctx.db, who))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)

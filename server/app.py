@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from . import api_admin, api_auth, api_files, api_fileservers, api_lifecycle
+from . import api_admin, api_auth, api_files, api_fileservers, api_lifecycle, api_sharing
 from .http import AccessLog, Context, HeaderLimit, install_error_handlers
 from .ratelimit.middleware import RateLimit
 
@@ -36,6 +36,14 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         ("/api/files/{file_id}", api_files.File(ctx)),
         ("/api/files/{file_id}/tickets", api_files.Tickets(ctx)),
         ("/api/files/{file_id}/finalize", api_files.Finalize(ctx)),
+        ("/api/files/{file_id}/shares", api_sharing.FileShares(ctx)),
+        ("/api/files/{file_id}/shares/{name}", api_sharing.FileShare(ctx)),
+        ("/api/files/{file_id}/links", api_sharing.FileLinks(ctx)),
+        ("/api/users/{name}/public-key", api_sharing.UserPublicKey(ctx)),
+        ("/api/links", api_sharing.Links(ctx)),
+        ("/api/links/{link_id}", api_sharing.Link(ctx)),
+        ("/api/links/{link_id}/downloads", api_sharing.LinkDownloads(ctx)),
+        ("/api/links/{link_id}/tickets", api_sharing.LinkTickets(ctx)),
         ("/api/admin/users", api_admin.Users(ctx)),
         ("/api/admin/users/{name}", api_lifecycle.User(ctx)),
         ("/api/admin/users/{name}/quota", api_lifecycle.UserQuota(ctx)),
@@ -44,6 +52,10 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         ("/api/admin/holds/users/{name}", api_lifecycle.UserHold(ctx)),
         ("/api/admin/audit", api_lifecycle.Audit(ctx)),
         ("/api/admin/purges", api_lifecycle.Purges(ctx)),
+        ("/api/admin/shares", api_sharing.AdminShares(ctx)),
+        ("/api/admin/shares/{file_id}/{name}", api_sharing.AdminShare(ctx)),
+        ("/api/admin/links", api_sharing.AdminLinks(ctx)),
+        ("/api/admin/links/{link_id}", api_sharing.AdminLink(ctx)),
         ("/api/admin/lifecycle/sweep", api_lifecycle.Sweep(ctx)),
         ("/api/admin/apply", api_admin.Apply(ctx)),
         ("/api/admin/shards", api_admin.Shards(ctx)),

@@ -10,28 +10,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from protocol import receipts
-from protocol import tickets as ticket_protocol
 from protocol.encoding import DecodeError, b64decode
 from protocol.ids import check_chunk_hash, check_id, check_name, new_id
 from protocol.signing import SigningKey
 from protocol.wire import MAX_METADATA_BYTES
 
-from . import audit, deletion, quotas
-from .accounts import Principal
+from . import audit, deletion, quotas, tickets
+from .accounts import Principal, decode_key
 from .db import Database, Tx
-from .errors import BadRequest, Conflict, Gone, NotFound, OnHold, QuotaExceeded
+from .errors import BadRequest, Conflict, Forbidden, Gone, NotFound, OnHold, QuotaExceeded
 from .registry import live_fileservers
 
 MAX_FILE_SIZE = 1 << 40
 MAX_RECEIPTS_PER_CHUNK = 8
 FILE_COLUMNS = (
     "id, owner_id, shard_id, size, chunk_count, chunk_size, metadata, sealed_key, state, created_at, expires_at, "
-    "completed_at, active_at, hold"
+    "completed_at, active_at, hold, key_commitment"
 )
 MAX_SEALED_KEY_BYTES = 256
+KEY_COMMITMENT_BYTES = 32
 
 
 def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
@@ -53,6 +53,7 @@ def _blob(body: dict[str, Any], key: str, limit: int) -> str:
 
 
 def _file_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
+    """Return the owner's view of a file record."""
     return {
         "id": row["id"],
         "owner": owner,
@@ -66,20 +67,88 @@ def _file_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
         "created_at": row["created_at"],
         "expires_at": row["expires_at"],
         "completed_at": row["completed_at"],
+        "key_commitment": row["key_commitment"],
+        "access": "owner",
     }
 
 
-def _own_file(tx: Tx, who: Principal, file_id: object) -> tuple[dict[str, Any], str]:
-    """Return the caller's file and its shard name; another user's file is simply not found."""
+def shared_json(row: dict[str, Any]) -> dict[str, Any]:
+    """Return a recipient's view of a file record (from :func:`visible_file`): their box, never the owner's.
+
+    SECURITY: ``sealed_key`` is the file key sealed to the owner; a recipient gets
+    only ``share_key``, the box the owner sealed to them.
+    """
+    return _file_json(row, row["shard_name"], row["owner_name"]) | {
+        "access": "shared",
+        "sealed_key": "",
+        "share_key": row["share_key"],
+        "owner_public_key": row["owner_public_key"] or "",
+    }
+
+
+def view_json(row: dict[str, Any], who: Principal) -> dict[str, Any]:
+    """Return the record as the caller may see it: the owner's view, or a recipient's."""
+    if row["owner_id"] == who.user_id:
+        return _file_json(row, row["shard_name"], row["owner_name"])
+    return shared_json(row)
+
+
+VISIBLE_FILE_SQL = (
+    f"SELECT {', '.join('f.' + c for c in FILE_COLUMNS.split(', '))}, s.name AS shard_name, "
+    "u.name AS owner_name, u.public_key AS owner_public_key, sh.share_key "
+    "FROM files f JOIN shards s ON s.id = f.shard_id JOIN users u ON u.id = f.owner_id "
+    "LEFT JOIN shares sh ON sh.file_id = f.id AND sh.user_id = ? "
+)
+
+
+def visible_file(tx: Tx, who: Principal, file_id: object) -> dict[str, Any]:
+    """Return a file the caller owns or was shared, with its shard, owner and the caller's share box.
+
+    SECURITY: any other file, whether it exists or not, is simply not found, so an
+    id tells a stranger nothing.
+    """
     check_id(file_id, "file_id")
     row = tx.one(
-        f"SELECT {', '.join('f.' + c for c in FILE_COLUMNS.split(', '))}, s.name AS shard_name "
-        "FROM files f JOIN shards s ON s.id = f.shard_id WHERE f.id = ? AND f.owner_id = ?",
-        (file_id, who.user_id),
+        VISIBLE_FILE_SQL + "WHERE f.id = ? AND (f.owner_id = ? OR sh.user_id IS NOT NULL)",
+        (who.user_id, file_id, who.user_id),
     )
     if row is None:
         raise NotFound("no such file of yours", code="file_not_found")
+    return row
+
+
+def require_owner(row: dict[str, Any], who: Principal) -> None:
+    """Refuse a recipient what only the owner may do (change, delete, share or link the file)."""
+    if row["owner_id"] != who.user_id:
+        raise Forbidden(
+            "this file was shared with you: only its owner may change, delete, share or link it", code="not_owner"
+        )
+
+
+def _own_file(tx: Tx, who: Principal, file_id: object) -> tuple[dict[str, Any], str]:
+    """Return the caller's own file and its shard name; a recipient is refused, anyone else finds nothing."""
+    row = visible_file(tx, who, file_id)
+    require_owner(row, who)
     return row, row["shard_name"]
+
+
+def is_expired(row: dict[str, Any], now: float) -> bool:
+    """Tell whether a file is past its expiry and not held: it is being deleted and serves nothing."""
+    return bool(row["expires_at"] <= now and not row["hold"])
+
+
+def refuse_expired(row: dict[str, Any], now: float) -> None:
+    """Refuse to serve a file that :func:`is_expired` says is being deleted."""
+    if is_expired(row, now):
+        raise Gone("this file has expired: it is being deleted", code="file_expired")
+
+
+def _key_commitment(body: dict[str, Any]) -> str:
+    """Return the optional key commitment: base64url of exactly 32 bytes, opaque to the server ('' if absent)."""
+    if "key_commitment" not in body:
+        return ""
+    decode_key(body["key_commitment"], "key_commitment", KEY_COMMITMENT_BYTES)
+    return str(body["key_commitment"])
 
 
 @dataclass(frozen=True)
@@ -105,6 +174,7 @@ def create(
         raise BadRequest("size, chunk_size and chunk_count do not agree", code="invalid_layout")
     metadata = _blob(body, "metadata", MAX_METADATA_BYTES)
     sealed_key = _blob(body, "sealed_key", MAX_SEALED_KEY_BYTES) if "sealed_key" in body else ""
+    key_commitment = _key_commitment(body)
     expires_in = body.get("expires_in", max_retention)
     if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
         raise BadRequest("'expires_in' must be a positive number of seconds", code="invalid_expires_in")
@@ -137,6 +207,7 @@ def create(
                 "completed_at": None,
                 "active_at": now,
                 "hold": False,
+                "key_commitment": key_commitment,
             }
             tx.execute(f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
             audit.record(tx, "file.created", now, actor, object=f"file:{row['id']}", shard=shard, size=size)
@@ -157,23 +228,28 @@ def list_files(db: Database, who: Principal) -> list[dict[str, Any]]:
 
 
 def get(db: Database, who: Principal, file_id: str) -> dict[str, Any]:
+    """Return a file record to its owner or a recipient; a complete file lists its chunks."""
     with db.transaction(readonly=True) as tx:
-        row, shard = _own_file(tx, who, file_id)
-        result = _file_json(row, shard, who.name)
+        row = visible_file(tx, who, file_id)
+        result = view_json(row, who)
         if row["state"] == "complete":
-            chunks = tx.all("SELECT idx, hash, size FROM chunks WHERE file_id = ? ORDER BY idx", (file_id,))
-            places = tx.all(
-                "SELECT hash, fileserver_id FROM chunk_locations WHERE file_id = ? ORDER BY fileserver_id",
-                (file_id,),
-            )
-            where: dict[str, list[str]] = {}
-            for p in places:
-                where.setdefault(p["hash"], []).append(p["fileserver_id"])
-            result["chunks"] = [
-                {"index": c["idx"], "hash": c["hash"], "size": c["size"], "fileservers": where.get(c["hash"], [])}
-                for c in chunks
-            ]
+            result["chunks"] = chunk_list(tx, file_id)
     return result
+
+
+def chunk_list(tx: Tx, file_id: str) -> list[dict[str, Any]]:
+    """Return a complete file's chunks in order, each with the fileservers known to hold it."""
+    chunks = tx.all("SELECT idx, hash, size FROM chunks WHERE file_id = ? ORDER BY idx", (file_id,))
+    places = tx.all(
+        "SELECT hash, fileserver_id FROM chunk_locations WHERE file_id = ? ORDER BY fileserver_id", (file_id,)
+    )
+    where: dict[str, list[str]] = {}
+    for p in places:
+        where.setdefault(p["hash"], []).append(p["fileserver_id"])
+    return [
+        {"index": c["idx"], "hash": c["hash"], "size": c["size"], "fileservers": where.get(c["hash"], [])}
+        for c in chunks
+    ]
 
 
 def issue_tickets(
@@ -188,34 +264,23 @@ def issue_tickets(
     lease: float,
     now: float,
 ) -> dict[str, Any]:
-    """Sign tickets for the caller's file: one put ticket, or get tickets of at most 32 chunks each."""
+    """Sign tickets for a file: one put ticket (owner only), or get tickets of at most 32 chunks each.
+
+    A recipient of the file may ask for get tickets; each ticket is recorded with
+    its holder (the caller), so ending the share revokes them.
+    """
     op = body.get("op")
     if op not in ("put", "get"):
         raise BadRequest("'op' must be 'put' or 'get'", code="invalid_op")
     exp = int(now + ttl)
     with db.transaction() as tx:
-        row, shard = _own_file(tx, who, file_id)
-        if row["expires_at"] <= now and not row["hold"]:
-            raise Gone("this file has expired: it is being deleted", code="file_expired")
-        groups = _ticket_groups(tx, row, op, body.get("chunks"))
-        issued = []
-        for group in groups:
-            ticket = ticket_protocol.Ticket(
-                op=op,
-                file=file_id,
-                shard=shard,
-                sub=who.user_id,
-                iat=int(now),
-                exp=exp,
-                jti=new_id(),
-                chunks=tuple(group),
-                max_bytes=row["chunk_size"] if op == "put" else 0,
-            )
-            tx.execute(
-                "INSERT INTO tickets (jti, file_id, op, expires_at, revoked) VALUES (?, ?, ?, ?, ?)",
-                (ticket.jti, file_id, op, exp, False),
-            )
-            issued.append({"ticket": ticket_protocol.issue(key, ticket), "chunks": list(group), "expires_at": exp})
+        row = visible_file(tx, who, file_id)
+        shard = row["shard_name"]
+        if op == "put":
+            require_owner(row, who)
+        refuse_expired(row, now)
+        groups = tickets.groups(tx, row, op, body.get("chunks"))
+        issued = tickets.sign(tx, key, row, op, groups, holder=who.user_id, exp=exp, now=now)
         if op == "put":
             tx.execute("UPDATE files SET active_at = ? WHERE id = ?", (exp, file_id))
         else:
@@ -223,25 +288,6 @@ def issue_tickets(
             audit.record(tx, "file.download_ticket", now, actor, object=f"file:{file_id}", chunks=chunks)
         servers = live_fileservers(tx, shard, "write" if op == "put" else "read", now, lease)
     return {"tickets": issued, "fileservers": servers}
-
-
-def _ticket_groups(tx: Tx, row: dict[str, Any], op: Literal["put", "get"], wanted: object) -> list[list[str]]:
-    if op == "put":
-        if row["state"] != "pending":
-            raise Conflict("the file is complete: its chunks cannot change", code="file_complete")
-        return [[]]
-    if row["state"] != "complete":
-        raise Conflict("the file is not complete yet: finalize it first", code="file_incomplete")
-    hashes = [r["hash"] for r in tx.all("SELECT hash FROM chunks WHERE file_id = ? ORDER BY idx", (row["id"],))]
-    if wanted is not None:
-        if not isinstance(wanted, list) or not wanted or len(wanted) > len(hashes):
-            raise BadRequest("'chunks' must be a non-empty list of this file's chunk hashes", code="invalid_chunks")
-        for h in wanted:
-            if check_chunk_hash(h) not in hashes:
-                raise BadRequest("a requested chunk is not part of this file", code="invalid_chunks")
-        hashes = list(dict.fromkeys(wanted))
-    step = ticket_protocol.MAX_TICKET_CHUNKS
-    return [hashes[i : i + step] for i in range(0, len(hashes), step)]
 
 
 def _parse_chunks(body: dict[str, Any], row: dict[str, Any]) -> list[tuple[int, str, int, list[str]]]:
@@ -311,7 +357,7 @@ def finalize(db: Database, who: Principal, file_id: str, body: dict[str, Any], n
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id, hash, fileserver_id) DO NOTHING",
                 (file_id, chunk_hash, fs, row["shard_id"], now),
             )
-        tx.execute("UPDATE tickets SET revoked = ? WHERE file_id = ? AND op = 'put'", (True, file_id))
+        tickets.revoke_puts(tx, file_id)
     return get(db, who, file_id)
 
 

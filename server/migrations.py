@@ -249,6 +249,43 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        4,
+        "sharing: key commitments, ticket holders, shares, links and link downloads",
+        [
+            "ALTER TABLE files ADD COLUMN key_commitment TEXT NOT NULL DEFAULT ''",
+            # Who a ticket was issued to (a user id, or a link id), so ending a share or a link revokes its tickets.
+            "ALTER TABLE tickets ADD COLUMN holder TEXT NOT NULL DEFAULT ''",
+            """CREATE TABLE shares (
+                file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                share_key TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (file_id, user_id))""",
+            "CREATE INDEX shares_user ON shares(user_id)",
+            """CREATE TABLE links (
+                id TEXT PRIMARY KEY,
+                file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                max_downloads INTEGER,
+                downloads INTEGER NOT NULL DEFAULT 0,
+                protected BOOLEAN NOT NULL DEFAULT FALSE,
+                revoked_at DOUBLE PRECISION)""",
+            "CREATE INDEX links_file ON links(file_id)",
+            "CREATE INDEX links_owner ON links(owner_id)",
+            """CREATE TABLE link_downloads (
+                id TEXT PRIMARY KEY,
+                link_id TEXT NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+                started_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL)""",
+            "CREATE INDEX link_downloads_expires ON link_downloads(expires_at)",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

@@ -11,6 +11,7 @@ overlapped would only repeat a query, never a deletion.
 - An upload that was never finalized is dropped once ``upload_grace`` has passed
   since its last put ticket expired (``active_at``), which frees its quota.
 - A fileserver whose lease ran out is recorded as lost, once, in the audit log.
+- A download started through a share link is forgotten once its window closed.
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ def _note_lost(db: Database, now: float, lease: float) -> int:
 
 
 def _tidy(db: Database, now: float) -> None:
-    """Forget what no longer matters: spent nonces, long-expired tickets and sessions."""
+    """Forget what no longer matters: spent nonces, long-expired tickets, sessions and link downloads."""
     with db.transaction() as tx:
         tx.execute("DELETE FROM request_nonces WHERE seen_at < ?", (now - NONCE_MEMORY,))
         tx.execute("DELETE FROM tickets WHERE expires_at < ?", (now - TICKET_MEMORY,))
         tx.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+        tx.execute("DELETE FROM link_downloads WHERE expires_at <= ?", (now,))

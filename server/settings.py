@@ -34,6 +34,10 @@ class ServerSettings:
     """An upload not finalized this long after its last put ticket expired is abandoned and collected."""
     orphan_grace: float = 86400.0
     """Chunks of a file the server does not know are deleted by reconciliation once this old."""
+    link_default_expiry: float = 7 * 86400.0
+    """Seconds a share link lives when its owner gives no ``expires_in`` (never past max_retention or its file)."""
+    link_download_window: float = 6 * 3600.0
+    """Seconds an anonymous download started through a link may keep asking for fresh tickets."""
     default_quota_bytes: int = 100 << 30
     default_quota_files: int = 100_000
     rate_limit_per_address: int = 12_000
@@ -73,6 +77,8 @@ class ServerSettings:
             raise loader.SettingsError("lease_seconds must be at least heartbeat_interval, and both positive")
         if self.session_ttl <= 0 or self.ticket_ttl <= 0 or self.max_retention <= 0:
             raise loader.SettingsError("session_ttl, ticket_ttl and max_retention must be positive")
+        if self.link_default_expiry <= 0 or self.link_download_window <= 0:
+            raise loader.SettingsError("link_default_expiry and link_download_window must be positive")
         if self.lifecycle_interval < 0 or self.upload_grace < 0 or self.orphan_grace < 0:
             raise loader.SettingsError("lifecycle_interval, upload_grace and orphan_grace must not be negative")
         if self.default_quota_bytes < 0 or self.default_quota_files < 0:

@@ -6,7 +6,7 @@ from typing import Any
 
 from protocol.ids import check_username
 
-from . import audit, deletion, quotas
+from . import audit, deletion, quotas, tickets
 from .accounts import Principal
 from .db import Database, Tx
 from .errors import BadRequest, Conflict, NotFound, OnHold
@@ -58,7 +58,9 @@ def set_quota(
 def remove(db: Database, admin: Principal, actor: audit.Actor, name: object, now: float) -> int:
     """Remove a user and drop all their files (purged from every fileserver); return how many files went.
 
-    Refused while the user or any of their files is under legal hold.
+    Their shares and links, both ways, go too (the foreign keys cascade), and the
+    tickets they hold for files others shared with them are revoked. Refused while
+    the user or any of their files is under legal hold.
     """
     name = check_username(name)
     if name == admin.name:
@@ -76,6 +78,8 @@ def remove(db: Database, admin: Principal, actor: audit.Actor, name: object, now
         rows = tx.all("SELECT id, shard_id FROM files WHERE owner_id = ?", (user["id"],))
         for r in rows:
             deletion.drop_file(tx, r["id"], r["shard_id"], "user_removed", now)
+        # Files others shared with the user: the shares go with the user row, their tickets go now.
+        tickets.revoke(tx, user["id"])
         tx.execute("DELETE FROM users WHERE id = ?", (user["id"],))
         audit.record(tx, "user.deleted", now, actor, object=f"user:{name}", files=len(rows))
     return len(rows)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..api import new_user_body
 from ..errors import UsageError
-from . import lifecycle
+from . import lifecycle, sharing
 from .common import add_json_flag, client, print_json, read_secret, write_private
 
 
@@ -63,6 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_json_flag(user_add)
     user_add.set_defaults(func=do_user_add)
     lifecycle.register_admin(sub, user_commands)
+    sharing.register_admin(sub)
 
 
 def do_apply(args: argparse.Namespace) -> int:

@@ -1,4 +1,8 @@
-"""``coffer upload``, ``download``, ``ls``, ``info`` and ``rm``: a thin layer over :class:`client.coffer.Coffer`."""
+"""``coffer upload``, ``download``, ``ls``, ``info`` and ``rm``: a thin layer over :class:`client.coffer.Coffer`.
+
+``coffer download`` takes a share link as well as a file id: a link needs no login
+(:mod:`client.link_download`), and asks for a password only when the link is locked.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,15 @@ from typing import Any
 
 from protocol.units import human_bytes
 
+from .. import link_format
 from ..coffer import FileInfo
+from ..download import DownloadResult
 from ..errors import UsageError
-from .common import add_json_flag, open_coffer, print_json
+from ..link_download import download_link
+from .common import add_json_flag, open_coffer, print_json, read_secret
 from .progress import bar
 
+LINK_PASSWORD_ENV = "COFFER_LINK_PASSWORD"
 DURATION = re.compile(r"\A(\d+(?:\.\d+)?)([smhdw]?)\Z")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -40,13 +48,19 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_json_flag(upload)
     upload.set_defaults(func=do_upload)
 
-    download = commands.add_parser("download", help="download and decrypt a file")
-    download.add_argument("file_id", metavar="ID")
+    download = commands.add_parser("download", help="download and decrypt a file, or the file of a share link")
+    download.add_argument("file_id", metavar="ID|URL", help="a file id, or a share link (no login needed)")
     download.add_argument("-o", "--output", type=Path, help="where to write it (default: its name, here)")
     download.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    download.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=f"read a locked link's password as one stdin line [else ${LINK_PASSWORD_ENV}, else asked]",
+    )
     download.set_defaults(func=do_download)
 
     listing = commands.add_parser("ls", help="list your files")
+    listing.add_argument("--shared", action="store_true", help="list the files others shared with you instead")
     add_json_flag(listing)
     listing.set_defaults(func=do_ls)
 
@@ -82,10 +96,13 @@ def do_upload(args: argparse.Namespace) -> int:
 
 
 def do_download(args: argparse.Namespace) -> int:
-    with open_coffer() as coffer:
-        started = time.monotonic()
-        with bar(args.file_id[:8], not args.quiet) as progress:
-            path = coffer.download(args.file_id, args.output, on_progress=progress)
+    started = time.monotonic()
+    if link_format.is_link(args.file_id):
+        path = _download_link(args).path
+    else:
+        with open_coffer() as coffer:
+            with bar(args.file_id[:8], not args.quiet) as progress:
+                path = coffer.download(args.file_id, args.output, on_progress=progress)
     if not args.quiet:
         size = path.stat().st_size
         print(
@@ -96,20 +113,34 @@ def do_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download_link(args: argparse.Namespace) -> DownloadResult:
+    """Download by share link, with no session; ask for the password only if the link is locked."""
+    ref = link_format.parse_link(args.file_id)
+    password = None
+    if link_format.is_locked(ref.fragment):
+        password = read_secret("Link password: ", args.password_stdin, LINK_PASSWORD_ENV) or None
+    with bar(ref.link_id[:8], not args.quiet) as progress:
+        return download_link(args.file_id, args.output, password=password, on_progress=progress)
+
+
 def _row(f: FileInfo) -> str:
     expires = time.strftime("%Y-%m-%d", time.localtime(f.expires_at))
     if f.name:
         name = f.name
     elif f.state == "pending":
         name = "(upload in progress: its name is sealed at the end)"
+    elif f.problem:
+        name = f"({f.problem})"
     else:
         name = "(metadata does not decrypt: altered, or not sealed to your key)"
+    if f.access == "shared":
+        return f"{f.id}  {human_bytes(f.size):>9}  from {f.owner:<12}  expires {expires}  {name}"
     return f"{f.id}  {human_bytes(f.size):>9}  {f.state:<8}  expires {expires}  {name}"
 
 
 def do_ls(args: argparse.Namespace) -> int:
     with open_coffer() as coffer:
-        files = coffer.list()
+        files = coffer.list(shared=args.shared)
     if args.json:
         print_json([f.to_json() for f in files])
     else:

@@ -8,7 +8,7 @@ import sys
 from protocol import __version__
 
 from ..errors import ClientError
-from . import admin, auth, devnet, files, lifecycle
+from . import admin, auth, devnet, files, lifecycle, sharing
 
 EXIT_CODES = """exit codes:
   0  done
@@ -18,7 +18,8 @@ EXIT_CODES = """exit codes:
   4  not logged in, wrong password, or the session expired: run `coffer login`
   5  permission denied
   6  not found
-  7  integrity: a chunk or record failed its hash or decryption; nothing unverified was written
+  7  integrity: a chunk or record failed its hash or decryption (nothing unverified was written),
+     a user's key is not the one pinned for them, or a link's password or key is wrong
 """
 
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     auth.register(commands)
     files.register(commands)
+    sharing.register(commands)
     lifecycle.register_user(commands)
     admin.register(commands)
     server_cli.register(commands)

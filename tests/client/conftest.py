@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,8 @@ from client.coffer import Coffer
 
 from .fakenet import SERVER, FakeNet
 
+Person = Callable[[str], Coffer]
+
 
 @pytest.fixture
 def net() -> FakeNet:
@@ -19,15 +21,31 @@ def net() -> FakeNet:
 
 
 @pytest.fixture
-def coffer(net: FakeNet, tmp_path: Path) -> Iterator[Coffer]:
-    transport = net.transport()
-    c = Coffer(
-        SERVER,
-        "token",
-        crypto.UserKeys.generate(),
-        config_dir=tmp_path / "config",
-        transport=transport,
-        chunk_transport=transport,
-    )
-    yield c
-    c.close()
+def person(net: FakeNet, tmp_path: Path) -> Iterator[Person]:
+    """Make a user of the fake network with keys of their own and a config directory of their own."""
+    made: list[Coffer] = []
+
+    def make(name: str) -> Coffer:
+        keys = crypto.UserKeys.generate()
+        user = net.user(name, keys)
+        transport = net.transport()
+        c = Coffer(
+            SERVER,
+            user.token,
+            keys,
+            username=name,
+            config_dir=tmp_path / ("config" if name == "alice" else f"config-{name}"),
+            transport=transport,
+            chunk_transport=transport,
+        )
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def coffer(person: Person) -> Coffer:
+    return person("alice")

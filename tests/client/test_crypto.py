@@ -1,4 +1,4 @@
-"""Client crypto format v1: what round-trips, and every way a chunk, metadata or key can be tampered with.
+"""Client crypto format v1: what round-trips, and every way a chunk, metadata, key or share can be tampered with.
 
 Any tampering must surface as ``crypto.IntegrityError`` and nothing else, so a downloader needs one
 ``except`` and the user one clear message. The exact bytes of the format are pinned by test_vectors.py.
@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from client import crypto
-from client.errors import ClientError
+from client.errors import ClientError, UsageError
 from protocol.encoding import canonical_json
 
 KEY = bytes(range(32))
@@ -416,7 +416,222 @@ def test_ciphertext_size_adds_a_12_byte_nonce_and_a_16_byte_tag() -> None:
     assert crypto.ciphertext_size(crypto.DEFAULT_CHUNK_SIZE) == 8 * MIB + 28 == 8_388_636
 
 
-# --- known gaps: each is reported to the lead with its fix; the marker comes off when the fix lands ---------
+# --- key commitment ----------------------------------------------------------------------------------------
+
+
+def test_key_commitment_is_32_bytes_and_differs_for_every_key() -> None:
+    first, second = crypto.key_commitment(KEY), crypto.key_commitment(crypto.new_file_key())
+    assert len(first) == len(second) == crypto.COMMITMENT_BYTES == 32
+    assert first != second
+    assert first == hashlib.blake2b(b"coffer key commitment v1", key=KEY, digest_size=32).digest()
+
+
+def test_the_key_a_record_commits_to_is_accepted() -> None:
+    crypto.check_key_commitment(KEY, crypto.key_commitment(KEY), "the link's key")
+
+
+def test_a_key_the_record_does_not_commit_to_is_a_key_mismatch_naming_the_key() -> None:
+    with pytest.raises(crypto.KeyMismatch, match="^the link's key does not match this file"):
+        crypto.check_key_commitment(crypto.new_file_key(), crypto.key_commitment(KEY), "the link's key")
+
+
+@pytest.mark.parametrize("key", [b"", KEY[:31], KEY + b"\x00"], ids=["empty", "31-bytes", "33-bytes"])
+def test_a_key_of_the_wrong_length_is_a_key_mismatch_not_a_crash(key: bytes) -> None:
+    with pytest.raises(crypto.KeyMismatch):
+        crypto.check_key_commitment(key, crypto.key_commitment(KEY), "the key")
+
+
+@pytest.mark.parametrize(
+    ("commitment", "says"),
+    [(b"", "has no key commitment"), (bytes(16), "16-byte key commitment"), (bytes(33), "33-byte key commitment")],
+    ids=["missing", "short", "long"],
+)
+def test_a_record_without_a_usable_commitment_is_refused_but_not_as_a_key_mismatch(
+    commitment: bytes, says: str
+) -> None:
+    """Nothing can be checked: that is the record's fault, so the message must not blame the key."""
+    with pytest.raises(crypto.IntegrityError, match=says) as raised:
+        crypto.check_key_commitment(KEY, commitment, "the shared key")
+    assert not isinstance(raised.value, crypto.KeyMismatch)
+
+
+@settings(deadline=None)
+@given(key=st.binary(min_size=32, max_size=32), bit=st.integers(min_value=0, max_value=255))
+def test_any_flipped_bit_of_a_commitment_refuses_the_key(key: bytes, bit: int) -> None:
+    with pytest.raises(crypto.KeyMismatch):
+        crypto.check_key_commitment(key, flip(crypto.key_commitment(key), bit), "the key")
+
+
+def test_key_mismatch_is_an_integrity_error_with_its_own_code() -> None:
+    assert issubclass(crypto.KeyMismatch, crypto.IntegrityError)
+    assert (crypto.KeyMismatch.code, crypto.KeyMismatch.exit_code) == ("key_mismatch", 7)
+
+
+# --- share box ---------------------------------------------------------------------------------------------
+
+private_keys = st.binary(min_size=32, max_size=32)
+
+
+def key_pair(private: bytes) -> crypto.UserKeys:
+    return crypto.UserKeys(private, nacl.bindings.crypto_scalarmult_base(private))
+
+
+@settings(deadline=None)
+@given(owner=private_keys, recipient=private_keys, file_id=file_ids, file_key=st.binary(min_size=32, max_size=32))
+def test_a_shared_key_round_trips_for_any_keys_and_file(
+    owner: bytes, recipient: bytes, file_id: str, file_key: bytes
+) -> None:
+    box = crypto.seal_share_key(key_pair(owner), key_pair(recipient).public, file_id, file_key)
+    assert len(box) == crypto.SHARE_KEY_BYTES == 103
+    assert crypto.open_share_key(key_pair(recipient), key_pair(owner).public, file_id, box) == file_key
+
+
+@settings(deadline=None)
+@given(index=st.integers(min_value=0, max_value=102), change=st.integers(min_value=1, max_value=255))
+def test_any_changed_byte_of_a_share_box_fails_to_open(index: int, change: int) -> None:
+    owner, recipient = key_pair(bytes(range(32))), key_pair(bytes(range(1, 33)))
+    box = bytearray(crypto.seal_share_key(owner, recipient.public, FILE_ID, KEY))
+    box[index] ^= change
+    with pytest.raises(crypto.IntegrityError):
+        crypto.open_share_key(recipient, owner.public, FILE_ID, bytes(box))
+
+
+def test_sharing_the_same_key_twice_uses_fresh_nonces() -> None:
+    owner, recipient = crypto.UserKeys.generate(), crypto.UserKeys.generate()
+    first, second = (crypto.seal_share_key(owner, recipient.public, FILE_ID, KEY) for _ in range(2))
+    assert first[:24] != second[:24]
+    assert KEY not in first
+
+
+def test_a_box_made_by_anyone_but_the_owner_does_not_open_as_the_owners() -> None:
+    """The server knows the recipient's public key, so it can box a key to them; it cannot do it as alice."""
+    alice, server, bob = crypto.UserKeys.generate(), crypto.UserKeys.generate(), crypto.UserKeys.generate()
+    planted = crypto.seal_share_key(server, bob.public, FILE_ID, KEY)
+    with pytest.raises(crypto.IntegrityError, match="does not open"):
+        crypto.open_share_key(bob, alice.public, FILE_ID, planted)
+
+
+def test_a_sealed_box_cannot_pass_for_a_share() -> None:
+    bob = crypto.UserKeys.generate()
+    sealed = crypto.seal_file_key(bob.public, crypto.SHARE_LABEL + uuid.UUID(FILE_ID).bytes + KEY)
+    with pytest.raises(crypto.IntegrityError):
+        crypto.open_share_key(bob, crypto.UserKeys.generate().public, FILE_ID, sealed)
+
+
+def test_a_share_moved_to_another_file_does_not_open() -> None:
+    owner, recipient = crypto.UserKeys.generate(), crypto.UserKeys.generate()
+    box = crypto.seal_share_key(owner, recipient.public, FILE_ID, KEY)
+    with pytest.raises(crypto.IntegrityError, match="another file"):
+        crypto.open_share_key(recipient, owner.public, OTHER_FILE_ID, box)
+
+
+def test_a_share_boxed_to_someone_else_does_not_open() -> None:
+    owner, recipient, other = (crypto.UserKeys.generate() for _ in range(3))
+    box = crypto.seal_share_key(owner, other.public, FILE_ID, KEY)
+    with pytest.raises(crypto.IntegrityError):
+        crypto.open_share_key(recipient, owner.public, FILE_ID, box)
+
+
+def test_a_genuine_box_with_another_label_is_refused() -> None:
+    owner, recipient = crypto.UserKeys.generate(), crypto.UserKeys.generate()
+    nonce = os.urandom(24)
+    plaintext = b"coffer share v2" + uuid.UUID(FILE_ID).bytes + KEY
+    box = nonce + nacl.bindings.crypto_box(plaintext, nonce, recipient.public, owner.private)
+    with pytest.raises(crypto.IntegrityError, match="label"):
+        crypto.open_share_key(recipient, owner.public, FILE_ID, box)
+
+
+@pytest.mark.parametrize("length", [0, 24, 102, 104, 1000])
+def test_a_share_box_of_the_wrong_length_is_refused_before_opening(length: int) -> None:
+    recipient = crypto.UserKeys.generate()
+    with pytest.raises(crypto.IntegrityError, match=f"{length} bytes, not 103"):
+        crypto.open_share_key(recipient, crypto.UserKeys.generate().public, FILE_ID, bytes(length))
+
+
+@pytest.mark.parametrize("length", [0, 31, 33])
+def test_a_malformed_owner_public_key_is_an_integrity_error(length: int) -> None:
+    recipient = crypto.UserKeys.generate()
+    with pytest.raises(crypto.IntegrityError, match="owner's public key"):
+        crypto.open_share_key(recipient, bytes(length), FILE_ID, bytes(103))
+
+
+def test_a_share_of_a_file_whose_id_is_not_a_uuid_is_an_integrity_error() -> None:
+    owner, recipient = crypto.UserKeys.generate(), crypto.UserKeys.generate()
+    box = crypto.seal_share_key(owner, recipient.public, FILE_ID, KEY)
+    with pytest.raises(crypto.IntegrityError, match="not a UUID"):
+        crypto.open_share_key(recipient, owner.public, "../etc", box)
+
+
+@pytest.mark.parametrize(
+    "public",
+    [
+        pytest.param(bytes(31), id="31-bytes"),
+        pytest.param(bytes(32), id="all-zero"),
+        pytest.param(b"\x01" + bytes(31), id="low-order"),
+    ],
+)
+def test_nothing_is_shared_to_a_malformed_or_weak_recipient_key(public: bytes) -> None:
+    """A server that hands out a key no one holds the private half of gets an error, not a box."""
+    with pytest.raises(crypto.IntegrityError, match="recipient's public key"):
+        crypto.seal_share_key(crypto.UserKeys.generate(), public, FILE_ID, KEY)
+
+
+# --- fingerprints ------------------------------------------------------------------------------------------
+
+
+def test_a_fingerprint_is_32_lowercase_hex_digits_in_8_groups_of_4() -> None:
+    shown = crypto.fingerprint(crypto.UserKeys.generate().public)
+    groups = shown.split(" ")
+    assert len(groups) == 8 and all(len(g) == 4 for g in groups)
+    assert all(c in "0123456789abcdef" for c in "".join(groups))
+
+
+def test_different_keys_have_different_fingerprints() -> None:
+    assert crypto.fingerprint(crypto.UserKeys.generate().public) != crypto.fingerprint(
+        crypto.UserKeys.generate().public
+    )
+
+
+@settings(deadline=None)
+@given(
+    public=private_keys,
+    upper=st.lists(st.booleans(), min_size=32, max_size=32),
+    spaces=st.lists(st.sampled_from(["", " ", "  ", "\t"]), min_size=33, max_size=33),
+)
+def test_a_typed_fingerprint_matches_whatever_its_spacing_and_case(
+    public: bytes, upper: list[bool], spaces: list[str]
+) -> None:
+    digits = crypto.fingerprint(public).replace(" ", "")
+    typed = "".join(spaces[i] + (d.upper() if upper[i] else d) for i, d in enumerate(digits)) + spaces[32]
+    assert crypto.same_fingerprint(typed, public)
+    assert crypto.parse_fingerprint(typed) == crypto.fingerprint(public)
+
+
+@settings(deadline=None)
+@given(public=private_keys, index=st.integers(min_value=0, max_value=31), digit=st.sampled_from("0123456789abcdef"))
+def test_a_fingerprint_with_any_digit_changed_does_not_match(public: bytes, index: int, digit: str) -> None:
+    digits = crypto.fingerprint(public).replace(" ", "")
+    typed = digits[:index] + digit + digits[index + 1 :]
+    assert crypto.same_fingerprint(typed, public) is (typed == digits)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["", "not a fingerprint", "0" * 31, "0" * 33, "ｆ" * 32, "g" * 32, "0x" + "0" * 30],
+    ids=["empty", "words", "31-digits", "33-digits", "full-width", "not-hex", "0x-prefix"],
+)
+def test_text_that_is_not_a_fingerprint_matches_nothing_and_parses_to_a_usage_error(typed: str) -> None:
+    assert not crypto.same_fingerprint(typed, crypto.UserKeys.generate().public)
+    with pytest.raises(UsageError, match="is not a fingerprint"):
+        crypto.parse_fingerprint(typed)
+
+
+def test_a_malformed_public_key_has_no_fingerprint() -> None:
+    with pytest.raises(crypto.IntegrityError, match="31 bytes, not 32"):
+        crypto.fingerprint(bytes(31))
+
+
+# --- formerly known gaps, now fixed: a CPU without AES, short file keys, malformed metadata ----------------
 
 
 class _NoAesLib:

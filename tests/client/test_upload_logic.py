@@ -263,3 +263,20 @@ def test_the_user_id_keys_the_resume_state(net: FakeNet, coffer: Coffer) -> None
 def test_a_directory_is_not_uploaded(coffer: Coffer, tmp_path: Path) -> None:
     with pytest.raises(errors.UsageError, match="not a regular file"):
         coffer.upload(tmp_path)
+
+
+def test_an_upload_started_without_a_key_commitment_starts_over_with_one(
+    net: FakeNet, coffer: Coffer, tmp_path: Path
+) -> None:
+    """A resumed upload must end as a file whose key readers can check: an older client's record is replaced."""
+    path = source(tmp_path, 4 * CHUNK)
+    with pytest.raises(Interrupt):
+        coffer.upload(path, chunk_size=CHUNK, in_flight=1, on_progress=interrupt_at(0.5))  # type: ignore[arg-type]
+    [state_path] = state_files(tmp_path)
+    old = resume.load_upload(state_path)
+    assert old is not None
+    net.files[old.file_id]["key_commitment"] = ""
+    result = coffer.upload(path, chunk_size=CHUNK, in_flight=1)
+    assert not result.resumed and net.deleted == [old.file_id]
+    key = crypto.open_file_key(coffer.keys, b64decode(net.files[result.file_id]["sealed_key"]))
+    assert b64decode(net.files[result.file_id]["key_commitment"]) == crypto.key_commitment(key)

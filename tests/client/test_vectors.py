@@ -2,6 +2,7 @@
 
 The vectors pin crypto format v1 (docs/crypto.md) for every client; a browser client must pass the same
 file. Deterministic vectors compare exact bytes; the sealed file key is randomised, so it is opened.
+Every rejection must fail with the error code it names, and nothing else.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import nacl.bindings
 import nacl.pwhash.argon2id
 import pytest
 
-from client import crypto
+from client import crypto, link_format
+from client.errors import ClientError, LinkMalformed
 from protocol import kdf
-from protocol.encoding import canonical_json
+from protocol.encoding import b64encode, canonical_json
 from tests.vectors import generate
 
 VECTORS_FILE = Path(__file__).parents[1] / "vectors" / "crypto.json"
@@ -37,13 +39,17 @@ def test_vectors_file_is_pure_ascii_so_no_editor_can_renormalise_it() -> None:
 
 
 def test_every_vector_names_the_functions_it_pins() -> None:
-    entries = [*VECTORS["kdf"], VECTORS["user_keys"], VECTORS["sealed_file_key"], VECTORS["file"]]
-    entries += VECTORS["chunks"] + VECTORS["chunk_rejections"] + VECTORS["metadata"]
+    links, share = VECTORS["links"], VECTORS["share_key"]
+    entries = [*VECTORS["kdf"], VECTORS["user_keys"], VECTORS["sealed_file_key"], VECTORS["file"], share]
+    entries += VECTORS["chunks"] + VECTORS["chunk_rejections"] + VECTORS["metadata"] + share["rejections"]
+    entries += VECTORS["key_commitment"] + VECTORS["fingerprint"] + [links["plain"], links["password"]]
+    entries += links["rejections"] + links["urls"] + links["malformed_urls"]
+    modules = {"client.crypto": crypto, "client.link_format": link_format, "protocol.kdf": kdf}
     for entry in entries:
         assert entry["pins"], entry["about"]
         for name in entry["pins"]:
             module, function = name.rsplit(".", 1)
-            assert callable(getattr({"client.crypto": crypto, "protocol.kdf": kdf}[module], function)), name
+            assert callable(getattr(modules[module], function)), name
 
 
 @pytest.mark.parametrize("vector", by_about("kdf"))
@@ -155,6 +161,152 @@ def test_whole_file_vector_splits_seals_and_opens() -> None:
     assert record["chunk_count"] == count
     assert record["chunk_size"] == crypto.ciphertext_size(size) == size + 28
     assert record["size"] == sum(len(h(c["blob"])) for c in vector["chunks"]) == len(plaintext) + 28 * count
+
+
+@pytest.mark.parametrize("vector", by_about("key_commitment"))
+def test_key_commitment_vector_is_keyed_blake2b_of_the_label(vector: dict[str, Any]) -> None:
+    file_key, commitment = h(vector["file_key"]), h(vector["commitment"])
+    assert vector["label"] == "coffer key commitment v1"
+    assert crypto.key_commitment(file_key) == commitment
+    assert hashlib.blake2b(vector["label"].encode(), key=file_key, digest_size=32).digest() == commitment
+    crypto.check_key_commitment(file_key, commitment, "the key")
+
+
+def test_key_commitment_vectors_refuse_each_others_keys() -> None:
+    first, second = VECTORS["key_commitment"]
+    with pytest.raises(crypto.KeyMismatch):
+        crypto.check_key_commitment(h(first["file_key"]), h(second["commitment"]), "the key")
+
+
+def test_share_key_vector_seals_to_the_exact_bytes_and_opens() -> None:
+    vector = VECTORS["share_key"]
+    owner = crypto.UserKeys(h(vector["owner_private_key"]), h(vector["owner_public_key"]))
+    recipient = crypto.UserKeys(h(vector["recipient_private_key"]), h(vector["recipient_public_key"]))
+    file_key, nonce = h(vector["file_key"]), h(vector["nonce"])
+    box = crypto.seal_share_key(owner, recipient.public, vector["file_id"], file_key, nonce)
+    assert box.hex() == vector["share_key"]
+    assert len(box) == 24 + 16 + 15 + 16 + 32 == crypto.SHARE_KEY_BYTES
+    assert crypto.open_share_key(recipient, owner.public, vector["file_id"], h(vector["share_key"])) == file_key
+    crypto.check_key_commitment(file_key, h(vector["key_commitment"]), "the shared key")
+
+
+def test_share_key_vector_is_crypto_box_easy_of_label_file_id_and_key() -> None:
+    """share_key = nonce || crypto_box_easy("coffer share v1" || file id (16) || file key), as docs/crypto.md says."""
+    vector = VECTORS["share_key"]
+    plaintext = b"coffer share v1" + bytes.fromhex(vector["file_id"].replace("-", "")) + h(vector["file_key"])
+    assert plaintext.hex() == vector["plaintext"]
+    nonce = h(vector["nonce"])
+    sealed = nacl.bindings.crypto_box(
+        plaintext, nonce, h(vector["recipient_public_key"]), h(vector["owner_private_key"])
+    )
+    assert (nonce + sealed).hex() == vector["share_key"]
+    box = h(vector["share_key"])
+    opened = nacl.bindings.crypto_box_open(
+        box[24:], box[:24], h(vector["owner_public_key"]), h(vector["recipient_private_key"])
+    )
+    assert opened == plaintext
+    for prefix in ("owner", "recipient"):
+        assert (
+            nacl.bindings.crypto_scalarmult_base(h(vector[f"{prefix}_private_key"])).hex()
+            == vector[f"{prefix}_public_key"]
+        )
+
+
+def test_share_key_vector_owner_is_the_user_keys_pair() -> None:
+    assert VECTORS["share_key"]["owner_public_key"] == VECTORS["user_keys"]["public_key"]
+
+
+@pytest.mark.parametrize("vector", [pytest.param(v, id=v["about"]) for v in VECTORS["share_key"]["rejections"]])
+def test_share_key_rejection_vector_fails_to_open(vector: dict[str, Any]) -> None:
+    me = crypto.UserKeys(h(vector["recipient_private_key"]), h(vector["recipient_public_key"]))
+    with pytest.raises(crypto.IntegrityError) as raised:
+        crypto.open_share_key(me, h(vector["owner_public_key"]), vector["file_id"], h(vector["share_key"]))
+    assert raised.value.code == vector["error"] == "integrity"
+
+
+@pytest.mark.parametrize("vector", by_about("fingerprint"))
+def test_fingerprint_vector_is_blake2b_128_of_label_and_key_in_groups_of_four(vector: dict[str, Any]) -> None:
+    public = h(vector["public_key"])
+    assert h(vector["message"]) == b"coffer fingerprint v1" + public
+    digits = hashlib.blake2b(h(vector["message"]), digest_size=16).hexdigest()
+    assert crypto.fingerprint(public) == vector["fingerprint"] == " ".join(digits[i : i + 4] for i in range(0, 32, 4))
+
+
+@pytest.mark.parametrize("vector", by_about("fingerprint"))
+def test_fingerprint_vector_typed_forms_match_or_not(vector: dict[str, Any]) -> None:
+    public = h(vector["public_key"])
+    assert all(crypto.same_fingerprint(typed, public) for typed in vector["typed_matching"])
+    assert not any(crypto.same_fingerprint(typed, public) for typed in vector["typed_not_matching"])
+
+
+def test_plain_link_vector_makes_the_exact_fragment_and_url_and_opens() -> None:
+    vector = VECTORS["links"]["plain"]
+    file_key = h(vector["file_key"])
+    assert link_format.plain_fragment(file_key) == vector["fragment"] == "v1.k." + b64encode(file_key)
+    assert link_format.link_url(vector["server"], vector["link_id"], vector["fragment"]) == vector["url"]
+    assert vector["url"] == f"{vector['server']}/s/{vector['link_id']}#{vector['fragment']}"
+    ref = link_format.parse_link(vector["url"])
+    assert (ref.server, ref.link_id, ref.fragment) == (vector["server"], vector["link_id"], vector["fragment"])
+    assert link_format.open_fragment(ref.fragment, ref.link_id, None) == file_key
+    crypto.check_key_commitment(file_key, h(vector["key_commitment"]), "the link's key")
+
+
+def test_password_link_vector_locks_to_the_exact_fragment_and_url_and_opens() -> None:
+    vector = VECTORS["links"]["password"]
+    file_key, link_id, password = h(vector["file_key"]), vector["link_id"], vector["password"]
+    fragment = link_format.locked_fragment(
+        file_key, link_id, password, salt=h(vector["salt"]), nonce=h(vector["nonce"])
+    )
+    assert fragment == vector["fragment"]
+    assert link_format.link_url(vector["server"], link_id, fragment) == vector["url"]
+    assert vector["url"] == f"{vector['server']}/s/{link_id}#{fragment}"
+    ref = link_format.parse_link(vector["url"])
+    assert (ref.server, ref.link_id, ref.fragment) == (vector["server"], link_id, fragment)
+    assert link_format.open_fragment(ref.fragment, ref.link_id, password) == file_key
+    crypto.check_key_commitment(file_key, h(vector["key_commitment"]), "the link's key")
+
+
+def test_password_link_vector_follows_the_documented_steps() -> None:
+    """root = Argon2id at the login cost; wrap_key = keyed BLAKE2b; XChaCha20-Poly1305 with the link id in the AD."""
+    vector = VECTORS["links"]["password"]
+    assert (vector["opslimit"], vector["memlimit"]) == (kdf.OPSLIMIT, kdf.MEMLIMIT)
+    assert vector["password"].encode() == h(vector["password_utf8"])
+    salt, nonce = h(vector["salt"]), h(vector["nonce"])
+    root = nacl.pwhash.argon2id.kdf(
+        32, h(vector["password_utf8"]), salt, opslimit=vector["opslimit"], memlimit=vector["memlimit"]
+    )
+    assert root.hex() == vector["root"]
+    wrap_key = hashlib.blake2b(b"coffer link key v1", key=root, digest_size=32).digest()
+    assert wrap_key.hex() == vector["wrap_key"]
+    ad = b"coffer link v1" + bytes.fromhex(vector["link_id"].replace("-", ""))
+    assert ad.hex() == vector["ad"]
+    ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(h(vector["file_key"]), ad, nonce, wrap_key)
+    assert ciphertext.hex() == vector["ciphertext"]
+    assert vector["fragment"] == "v1.p." + b64encode(salt + nonce + ciphertext)
+    assert len(vector["fragment"]) == 5 + 118
+
+
+@pytest.mark.parametrize("vector", [pytest.param(v, id=v["about"]) for v in VECTORS["links"]["rejections"]])
+def test_link_rejection_vector_fails_with_its_error(vector: dict[str, Any]) -> None:
+    """A client opens the fragment, then checks the key against the record's commitment: one of them must refuse."""
+    with pytest.raises(ClientError) as raised:
+        key = link_format.open_fragment(vector["fragment"], vector["link_id"], vector["password"])
+        crypto.check_key_commitment(key, h(vector["key_commitment"]), "the link's key")
+    assert raised.value.code == vector["error"]
+
+
+@pytest.mark.parametrize("vector", [pytest.param(v, id=v["about"]) for v in VECTORS["links"]["urls"]])
+def test_link_url_vector_splits_into_server_id_and_fragment(vector: dict[str, Any]) -> None:
+    ref = link_format.parse_link(vector["url"])
+    assert (ref.server, ref.link_id, ref.fragment) == (vector["server"], vector["link_id"], vector["fragment"])
+    assert link_format.is_link(vector["url"])
+
+
+@pytest.mark.parametrize("vector", [pytest.param(v, id=v["about"]) for v in VECTORS["links"]["malformed_urls"]])
+def test_malformed_link_url_vector_is_refused(vector: dict[str, Any]) -> None:
+    with pytest.raises(LinkMalformed) as raised:
+        link_format.parse_link(vector["url"])
+    assert raised.value.code == vector["error"]
 
 
 def test_generator_reproduces_the_committed_file_byte_for_byte() -> None:

@@ -11,11 +11,15 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
 
 from client.api import ServerClient, new_user_body
 from client.cli.devnet import http_ok, wait_until
@@ -198,6 +202,16 @@ class Network:
         path = self.root / f"cluster-{cluster}-{len(list(self.root.glob('cluster-*.toml')))}.toml"
         path.write_text(render_toml(config, {}))
         return path
+
+    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run one statement straight on the server's database (``?`` placeholders), as an intruder would."""
+        if self.database_url.startswith("sqlite:///"):
+            with sqlite3.connect(self.database_url.removeprefix("sqlite:///")) as db:
+                db.row_factory = sqlite3.Row
+                return [dict(r) for r in db.execute(statement, params).fetchall()]
+        with psycopg.connect(self.database_url, row_factory=dict_row) as pg:
+            cursor = pg.execute(statement.replace("?", "%s"), params)
+            return list(cursor.fetchall()) if cursor.description else []
 
     def listing(self) -> list[dict[str, Any]]:
         assert self.admin is not None

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from .network import Network, clean_env, coffer
@@ -94,13 +92,9 @@ def test_not_logged_in_is_one_line_and_exit_4(tmp_path: Path) -> None:
 
 
 def test_expired_session_is_one_line_and_exit_4(network: Network, cli: dict[str, str]) -> None:
-    expire = "UPDATE sessions SET expires_at = 0 WHERE user_id = (SELECT id FROM users WHERE name = {})"
-    if network.database_url.startswith("sqlite:///"):
-        with sqlite3.connect(network.database_url.removeprefix("sqlite:///")) as db:
-            db.execute(expire.format("?"), (cli["CLI_USER"],))
-    else:
-        with psycopg.connect(network.database_url) as pg:
-            pg.execute(expire.format("%s"), (cli["CLI_USER"],))
+    network.sql(
+        "UPDATE sessions SET expires_at = 0 WHERE user_id = (SELECT id FROM users WHERE name = ?)", (cli["CLI_USER"],)
+    )
     assert_one_line_error(run(["ls"], cli), 4, "expired")
 
 

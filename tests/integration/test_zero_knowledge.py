@@ -1,4 +1,5 @@
-"""Zero knowledge: after real uploads, no plaintext, file key or master key is anywhere on the servers' side.
+"""Zero knowledge: after real uploads, shares and link downloads, no plaintext, file key, link fragment or
+master key is anywhere on the servers' side.
 
 The files hold a unique marker (in their content and their names); then the
 database (the SQLite file with its WAL, or a PostgreSQL dump), every file under
@@ -16,12 +17,14 @@ from pathlib import Path
 
 from client import crypto
 from client.coffer import Coffer
+from client.link_download import download_link
 from protocol import kdf
 from protocol.encoding import b64decode, b64encode
 
 from .network import Network
 
 PASSWORD = "zero-knowledge-pw-1"
+LINK_PASSWORD = "zero-knowledge-link-pw"
 
 
 def _forms(secret: bytes) -> list[bytes]:
@@ -50,14 +53,13 @@ def _server_side_bytes(network: Network) -> Iterator[tuple[str, bytes]]:
         yield str(path), path.read_bytes()
 
 
-def test_no_marker_file_key_or_master_key_reaches_the_servers(network: Network, tmp_path: Path) -> None:
-    assert network.admin is not None
+def test_no_marker_file_key_link_fragment_or_master_key_reaches_the_servers(network: Network, tmp_path: Path) -> None:
+    """Uploads, a share to a second user and both kinds of link, each downloaded: then search everything."""
     marker = f"COFFER-MARKER-{os.urandom(8).hex()}"
-    body = {"username": "zk", "role": "user"}
-    from client.api import new_user_body
-
-    network.admin.request("POST", "/api/admin/users", new_user_body("zk", PASSWORD, "user") | body)
+    network.create_user("zk", PASSWORD)
+    network.create_user("zk-friend", PASSWORD)
     secrets: dict[str, bytes] = {}
+    texts: list[str] = []
     with Coffer.login(network.url, "zk", PASSWORD, config_dir=tmp_path / "config") as coffer:
         ids = []
         for n, size in enumerate((0, 1000, 3 * 1024 * 1024 + 17)):
@@ -69,11 +71,20 @@ def test_no_marker_file_key_or_master_key_reaches_the_servers(network: Network, 
             record = coffer.api.request("GET", f"/api/files/{file_id}")
             secrets[f"file key {file_id}"] = crypto.open_file_key(coffer.keys, b64decode(record["sealed_key"]))
         secrets["private key"] = coffer.keys.private
+        coffer.share(ids[2], "zk-friend")
+        links = [coffer.link(ids[2]).url, coffer.link(ids[1], password=LINK_PASSWORD).url]
         pre = coffer.api.request("POST", "/api/auth/prelogin", {"username": "zk"})
+    with Coffer.login(network.url, "zk-friend", PASSWORD, config_dir=tmp_path / "friend") as friend:
+        friend.download(ids[2], tmp_path / "shared-copy")
+        secrets["friend's private key"] = friend.keys.private
+    for n, url in enumerate(links):
+        download_link(url, tmp_path / f"link-copy-{n}", password=LINK_PASSWORD if n else None)
+        texts.append(url.split("#", 1)[1])
     derived = kdf.derive(PASSWORD, kdf.KdfParams(b64decode(pre["salt"]), pre["opslimit"], pre["memlimit"]))
     secrets["master key"] = derived.master_key
     secrets["auth key"] = derived.auth_key
-    needles = {"marker": [marker.encode()], "password": [PASSWORD.encode()]}
+    needles = {"marker": [marker.encode()], "password": [PASSWORD.encode()], "link password": [LINK_PASSWORD.encode()]}
+    needles |= {f"link fragment {n}": [text.encode()] for n, text in enumerate(texts)}
     needles |= {name: _forms(value) for name, value in secrets.items()}
 
     searched = 0

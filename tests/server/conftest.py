@@ -106,6 +106,13 @@ class Harness:
         self._auth_keys[name] = auth_key
         return self.login(name)
 
+    def give_keys(self, token: str) -> str:
+        """Store a random key pair for the session's user (as a first login does); return the public key."""
+        public_key = b64encode(os.urandom(32))
+        body = {"public_key": public_key, "wrapped_private_key": b64encode(os.urandom(72))}
+        assert self.call("PUT", "/api/me/keys", body, token).status_code == 204
+        return public_key
+
     def login(self, name: str) -> str:
         """Open a new session for a user made by :meth:`make_user`."""
         result = self.call("POST", "/api/auth/login", {"username": name, "auth_key": b64encode(self._auth_keys[name])})
@@ -147,3 +154,28 @@ def admin(harness: Harness) -> str:
     token = harness.make_user("root", "admin")
     assert harness.apply(token).status_code == 200
     return token
+
+
+@pytest.fixture
+def fs(harness: Harness, admin: str) -> FakeFileserver:
+    """A fileserver of the local cluster, registered and live."""
+    server = harness.fileserver(admin)
+    assert harness.register(server).status_code == 200
+    return server
+
+
+@dataclass
+class People:
+    """Three users with keys, as after a first login: their session tokens and public keys by name."""
+
+    alice: str
+    bob: str
+    carol: str
+    keys: dict[str, str]
+
+
+@pytest.fixture
+def people(harness: Harness) -> People:
+    tokens = {name: harness.make_user(name) for name in ("alice", "bob", "carol")}
+    keys = {name: harness.give_keys(token) for name, token in tokens.items()}
+    return People(tokens["alice"], tokens["bob"], tokens["carol"], keys)

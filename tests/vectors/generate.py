@@ -1,7 +1,7 @@
 """Regenerate ``tests/vectors/crypto.json``: run ``python -m tests.vectors.generate`` from the repository root.
 
-Every vector is computed from fixed inputs by the code that defines the format (``client.crypto``
-and ``protocol.kdf``), so the file says what the code does, and running this again rewrites it
+Every vector is computed from fixed inputs by the code that defines the format (``client.crypto``,
+``client.link_format`` and ``protocol.kdf``), so the file says what the code does, and running this again rewrites it
 byte for byte. The one exception is the sealed file key: libsodium seals with a fresh ephemeral
 key pair, so a sealed box cannot be reproduced. The script keeps the sealed box already in the
 file for as long as it still opens to the expected key, and makes a new one only otherwise.
@@ -22,15 +22,20 @@ from typing import Any
 import nacl.bindings
 import nacl.pwhash.argon2id
 
-from client import crypto
+from client import crypto, link_format
 from protocol import kdf
-from protocol.encoding import canonical_json
+from protocol.encoding import b64encode, canonical_json
 
 VECTORS = Path(__file__).with_name("crypto.json")
 
 FILE_ID = "6f1c3f0e-2b7a-4d55-9a43-0c3e8f1d2a10"
 OTHER_FILE_ID = "0b8e2f4c-5d7a-4e19-8c33-91a7d4b6e205"
 WHOLE_FILE_ID = "4a7d1c22-93e0-4f6b-b1d8-5e2c7a9f0b13"
+LINK_ID = "3f6c9a2e-8b1d-4c57-a0e4-7d2b5f9c1e38"
+OTHER_LINK_ID = "9d2e7b41-6a3c-4f08-8e15-2c7a9b0d4f63"
+SERVER = "https://coffer.example.com"
+SERVER_WITH_PATH = "https://files.example.org:8443/coffer"
+LINK_PASSWORD = "Zo\u00eb's link \u2602"
 
 Vector = dict[str, Any]
 
@@ -250,6 +255,284 @@ def whole_file_vector() -> Vector:
     }
 
 
+def key_commitment_vectors() -> list[Vector]:
+    cases = [
+        ("the commitment to the file key of the chunk, metadata, share and link vectors", fixed("file key", 32)),
+        ("the commitment to the whole file's key", fixed("whole file key", 32)),
+    ]
+    return [
+        {
+            "about": about,
+            "pins": ["client.crypto.key_commitment", "client.crypto.check_key_commitment"],
+            "file_key": key.hex(),
+            "label": crypto.COMMITMENT_LABEL.decode("ascii"),
+            "commitment": crypto.key_commitment(key).hex(),
+        }
+        for about, key in cases
+    ]
+
+
+def key_pair(label: str) -> crypto.UserKeys:
+    private = fixed(label, 32)
+    return crypto.UserKeys(private, nacl.bindings.crypto_scalarmult_base(private))
+
+
+def share_plaintext(file_id: str, file_key: bytes, label: bytes = crypto.SHARE_LABEL) -> bytes:
+    """Build what a share box holds from the rule in docs/crypto.md, apart from the code."""
+    return label + bytes.fromhex(file_id.replace("-", "")) + file_key
+
+
+def share_key_vector() -> Vector:
+    """The owner (the user_keys pair) shares the file key with a recipient; then boxes that must not open."""
+    owner, recipient, stranger = user_keys(), key_pair("recipient private key"), key_pair("stranger private key")
+    file_key, nonce = fixed("file key", 32), fixed("share nonce", 24)
+    box = crypto.seal_share_key(owner, recipient.public, FILE_ID, file_key, nonce)
+    assert crypto.open_share_key(recipient, owner.public, FILE_ID, box) == file_key
+    relabelled = fixed("share nonce, other label", 24)
+    relabelled += nacl.bindings.crypto_box(
+        share_plaintext(FILE_ID, file_key, b"coffer share v2"), relabelled, recipient.public, owner.private
+    )
+    to_stranger = crypto.seal_share_key(owner, stranger.public, FILE_ID, file_key, fixed("share nonce, stranger", 24))
+
+    def reject(about: str, *, owner_public: bytes = owner.public, file_id: str = FILE_ID, share: bytes = box) -> Vector:
+        return {
+            "about": about,
+            "pins": ["client.crypto.open_share_key"],
+            "recipient_private_key": recipient.private.hex(),
+            "recipient_public_key": recipient.public.hex(),
+            "owner_public_key": owner_public.hex(),
+            "file_id": file_id,
+            "share_key": share.hex(),
+            "error": crypto.IntegrityError.code,
+        }
+
+    return {
+        "about": "a file key boxed from its owner to a recipient, bound to the file",
+        "pins": ["client.crypto.seal_share_key", "client.crypto.open_share_key"],
+        "owner_private_key": owner.private.hex(),
+        "owner_public_key": owner.public.hex(),
+        "recipient_private_key": recipient.private.hex(),
+        "recipient_public_key": recipient.public.hex(),
+        "file_id": FILE_ID,
+        "file_key": file_key.hex(),
+        "key_commitment": crypto.key_commitment(file_key).hex(),
+        "nonce": nonce.hex(),
+        "plaintext": share_plaintext(FILE_ID, file_key).hex(),
+        "share_key": box.hex(),
+        "rejections": [
+            reject("opened as if another user had shared it (a wrong owner key)", owner_public=stranger.public),
+            reject("presented as the key of another file (the server moved it)", file_id=OTHER_FILE_ID),
+            reject("one byte of the ciphertext altered", share=flip_byte(box, 60)),
+            reject("one byte of the nonce altered", share=flip_byte(box, 0)),
+            reject("cut short by one byte", share=box[:-1]),
+            reject("a box the owner made for another recipient", share=to_stranger),
+            reject("a genuine box from the owner whose label is not 'coffer share v1'", share=relabelled),
+        ],
+    }
+
+
+def flip_byte(data: bytes, index: int) -> bytes:
+    changed = bytearray(data)
+    changed[index] ^= 0x01
+    return bytes(changed)
+
+
+def fingerprint_vectors() -> list[Vector]:
+    owner, recipient = user_keys(), key_pair("recipient private key")
+    vectors = []
+    for about, keys, other in (
+        ("the owner's public key (user_keys)", owner, recipient),
+        ("the recipient's public key (share_key)", recipient, owner),
+    ):
+        shown = crypto.fingerprint(keys.public)
+        digits = shown.replace(" ", "")
+        changed = digits[:-1] + ("0" if digits[-1] != "0" else "1")
+        vectors.append(
+            {
+                "about": about,
+                "pins": ["client.crypto.fingerprint", "client.crypto.same_fingerprint"],
+                "public_key": keys.public.hex(),
+                "message": (crypto.FINGERPRINT_LABEL + keys.public).hex(),
+                "fingerprint": shown,
+                "typed_matching": [shown, digits, shown.upper(), f"  {digits[:16].upper()} {digits[16:]} "],
+                "typed_not_matching": [crypto.fingerprint(other.public), changed, digits[:-1], ""],
+            }
+        )
+    return vectors
+
+
+def plain_link_vector() -> Vector:
+    file_key = fixed("file key", 32)
+    fragment = link_format.plain_fragment(file_key)
+    return {
+        "about": "a link without a password: the fragment carries the file key itself",
+        "pins": [
+            "client.link_format.plain_fragment",
+            "client.link_format.open_fragment",
+            "client.link_format.link_url",
+        ],
+        "server": SERVER,
+        "link_id": LINK_ID,
+        "file_key": file_key.hex(),
+        "key_commitment": crypto.key_commitment(file_key).hex(),
+        "fragment": fragment,
+        "url": link_format.link_url(SERVER, LINK_ID, fragment),
+    }
+
+
+def password_link_vector() -> Vector:
+    """A locked fragment; root, wrap_key, ad and ciphertext are computed from docs/crypto.md, apart from the code."""
+    file_key, salt, nonce = fixed("file key", 32), fixed("link salt", 16), fixed("link nonce", 24)
+    fragment = link_format.locked_fragment(file_key, LINK_ID, LINK_PASSWORD, salt=salt, nonce=nonce)
+    root = nacl.pwhash.argon2id.kdf(32, LINK_PASSWORD.encode(), salt, opslimit=kdf.OPSLIMIT, memlimit=kdf.MEMLIMIT)
+    wrap_key = hashlib.blake2b(b"coffer link key v1", key=root, digest_size=32).digest()
+    ad = b"coffer link v1" + bytes.fromhex(LINK_ID.replace("-", ""))
+    ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(file_key, ad, nonce, wrap_key)
+    assert fragment == "v1.p." + b64encode(salt + nonce + ciphertext)
+    return {
+        "about": "a link locked with a password (non-ASCII: Argon2id takes its UTF-8 bytes)",
+        "pins": [
+            "client.link_format.locked_fragment",
+            "client.link_format.open_fragment",
+            "client.link_format.link_url",
+        ],
+        "server": SERVER_WITH_PATH,
+        "link_id": LINK_ID,
+        "file_key": file_key.hex(),
+        "key_commitment": crypto.key_commitment(file_key).hex(),
+        "password": LINK_PASSWORD,
+        "password_utf8": LINK_PASSWORD.encode().hex(),
+        "salt": salt.hex(),
+        "nonce": nonce.hex(),
+        "opslimit": kdf.OPSLIMIT,
+        "memlimit": kdf.MEMLIMIT,
+        "root": root.hex(),
+        "wrap_key": wrap_key.hex(),
+        "ad": ad.hex(),
+        "ciphertext": ciphertext.hex(),
+        "fragment": fragment,
+        "url": link_format.link_url(SERVER_WITH_PATH, LINK_ID, fragment),
+    }
+
+
+def change_char(text: str, index: int) -> str:
+    """Replace one base64url character with another, so the decoded bytes change but stay canonical."""
+    return text[:index] + ("A" if text[index] != "A" else "B") + text[index + 1 :]
+
+
+def link_rejections(plain: Vector, locked: Vector) -> list[Vector]:
+    def reject(about: str, error: str, fragment: str, password: str | None, link_id: str = LINK_ID) -> Vector:
+        return {
+            "about": about,
+            "pins": ["client.link_format.open_fragment", "client.crypto.check_key_commitment"],
+            "link_id": link_id,
+            "fragment": fragment,
+            "password": password,
+            "key_commitment": plain["key_commitment"],
+            "error": error,
+        }
+
+    prefix = len("v1.p.")
+    return [
+        reject("the wrong password", "link_password_wrong", locked["fragment"], "Zoe's link \u2602"),
+        reject(
+            "a character of the salt changed",
+            "link_password_wrong",
+            change_char(locked["fragment"], prefix + 3),
+            LINK_PASSWORD,
+        ),
+        reject(
+            "a character of the ciphertext changed",
+            "link_password_wrong",
+            change_char(locked["fragment"], prefix + 60),
+            LINK_PASSWORD,
+        ),
+        reject(
+            "the locked fragment of another link",
+            "link_password_wrong",
+            locked["fragment"],
+            LINK_PASSWORD,
+            OTHER_LINK_ID,
+        ),
+        reject("a locked fragment with no password given", "link_password_needed", locked["fragment"], None),
+        reject(
+            "a locked fragment cut short by one character", "link_malformed", locked["fragment"][:-1], LINK_PASSWORD
+        ),
+        reject("no fragment: an app cut the part after '#'", "link_key_missing", "", None),
+        reject(
+            "a character of a plain key changed: it opens, but fails the key commitment",
+            "key_mismatch",
+            change_char(plain["fragment"], 10),
+            None,
+        ),
+        reject("a plain key cut short by one character", "link_malformed", plain["fragment"][:-1], None),
+        reject(
+            "a fragment of a version this client does not know", "link_malformed", "v2.k." + plain["fragment"][5:], None
+        ),
+    ]
+
+
+def link_url_vectors(plain: Vector, locked: Vector) -> tuple[list[Vector], list[Vector]]:
+    """Links every client must split the same way, and texts it must refuse as links."""
+    key = plain["fragment"]
+
+    def accepted(about: str, url: str, server: str, fragment: str = key) -> Vector:
+        pins = ["client.link_format.parse_link"]
+        return {"about": about, "pins": pins, "url": url, "server": server, "link_id": LINK_ID, "fragment": fragment}
+
+    def refused(about: str, url: str) -> Vector:
+        return {"about": about, "pins": ["client.link_format.parse_link"], "url": url, "error": "link_malformed"}
+
+    upper = LINK_ID.upper()
+    not_v4 = LINK_ID[:14] + "1" + LINK_ID[15:]
+    return (
+        [
+            accepted("a plain link", plain["url"], SERVER),
+            accepted(
+                "a locked link on a server with a port and a base path",
+                locked["url"],
+                SERVER_WITH_PATH,
+                locked["fragment"],
+            ),
+            accepted(
+                "http, an address and a port", f"http://127.0.0.1:8000/s/{LINK_ID}#{key}", "http://127.0.0.1:8000"
+            ),
+            accepted("a slash after the link id", f"{SERVER}/s/{LINK_ID}/#{key}", SERVER),
+            accepted("an IPv6 address", f"http://[::1]:8080/s/{LINK_ID}#{key}", "http://[::1]:8080"),
+            accepted(
+                "no fragment: it parses, and opening it says the key is missing", f"{SERVER}/s/{LINK_ID}", SERVER, ""
+            ),
+            accepted("an empty fragment is no fragment", f"{SERVER}/s/{LINK_ID}#", SERVER, ""),
+        ],
+        [
+            refused("another scheme", f"ftp://coffer.example.com/s/{LINK_ID}#{key}"),
+            refused("no scheme", f"coffer.example.com/s/{LINK_ID}#{key}"),
+            refused("no host", f"https:///s/{LINK_ID}#{key}"),
+            refused("a path that is not /s/<link id>", f"{SERVER}/f/{LINK_ID}#{key}"),
+            refused("something after the link id", f"{SERVER}/s/{LINK_ID}/more#{key}"),
+            refused("a link id that is not a UUID", f"{SERVER}/s/not-a-link#{key}"),
+            refused("an upper-case link id (the server makes lower case)", f"{SERVER}/s/{upper}#{key}"),
+            refused("a UUID that is not version 4", f"{SERVER}/s/{not_v4}#{key}"),
+            refused("a query", f"{SERVER}/s/{LINK_ID}?download=1#{key}"),
+            refused("a user name before the host", f"https://alice@coffer.example.com/s/{LINK_ID}#{key}"),
+            refused("a space inside", f"{SERVER}/s/{LINK_ID} #{key}"),
+            refused("a malformed port", f"https://coffer.example.com:port/s/{LINK_ID}#{key}"),
+        ],
+    )
+
+
+def link_vectors() -> Vector:
+    plain, locked = plain_link_vector(), password_link_vector()
+    urls, malformed = link_url_vectors(plain, locked)
+    return {
+        "plain": plain,
+        "password": locked,
+        "rejections": link_rejections(plain, locked),
+        "urls": urls,
+        "malformed_urls": malformed,
+    }
+
+
 def build(previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Compute every vector; *previous* is the committed file, whose sealed box is kept while it opens."""
     kdfs = kdf_vectors()
@@ -263,6 +546,7 @@ def build(previous: dict[str, Any] | None = None) -> dict[str, Any]:
             "A vector's 'pins' names the functions of the Python client whose output it fixes.",
             "Fields listed in a vector's 'randomised' cannot be reproduced: open them instead of comparing.",
             "A chunk_rejections entry must fail to open, with the integrity error and nothing else.",
+            "Every entry of a 'rejections' list must fail too; its 'error' is the Python client's error code.",
             "This file is pure ASCII on purpose: an editor cannot re-normalise the non-ASCII password.",
         ],
         "kdf": kdfs,
@@ -272,6 +556,10 @@ def build(previous: dict[str, Any] | None = None) -> dict[str, Any]:
         "chunk_rejections": rejection_vectors(chunks),
         "metadata": metadata_vectors(),
         "file": whole_file_vector(),
+        "key_commitment": key_commitment_vectors(),
+        "share_key": share_key_vector(),
+        "fingerprint": fingerprint_vectors(),
+        "links": link_vectors(),
     }
 
 

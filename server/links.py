@@ -1,0 +1,333 @@
+"""Share links: anyone holding the URL may download one file, within the limits its owner set.
+
+The key is in the URL's fragment, which browsers never send, so the server
+knows a link only by its id and its limits: an expiry (never past the file's),
+an optional number of downloads, and whether the fragment is password-protected
+(a fact the owner states, for display; the server cannot tell).
+
+An anonymous download is *started* once, which counts it: one ``UPDATE`` whose
+``WHERE`` holds every condition (not revoked, not expired, downloads left, file
+alive), so two starts racing for the last download cannot both win on either
+engine. The start hands out a download id; later ticket requests with it count
+nothing, for up to ``link_download_window``. Revocation and expiry are checked
+on every request, a started download included; running out of downloads stops
+only new starts.
+
+Tickets handed out through a link are issued to the link (``holder`` and
+``sub`` are its id), so revoking it revokes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.ids import check_id, check_username, new_id
+from protocol.signing import SigningKey
+
+from . import audit, files, tickets
+from .accounts import Principal
+from .db import Database, Tx
+from .errors import BadRequest, Conflict, Gone, NotFound
+from .registry import live_fileservers
+
+MAX_DOWNLOADS = 1_000_000
+STATES = ("active", "revoked", "expired", "exhausted")
+LINK_COLUMNS = "id, file_id, owner_id, created_at, expires_at, max_downloads, downloads, protected, revoked_at"
+
+
+def state(row: dict[str, Any], now: float) -> str:
+    """Return what a link is now: revoked, else expired, else exhausted, else active."""
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if row["expires_at"] <= now:
+        return "expired"
+    if row["max_downloads"] is not None and row["downloads"] >= row["max_downloads"]:
+        return "exhausted"
+    return "active"
+
+
+def link_json(row: dict[str, Any], now: float) -> dict[str, Any]:
+    """Return a link as its owner and administrators see it."""
+    return {
+        "id": row["id"],
+        "file": row["file_id"],
+        "created_at": row["created_at"],
+        "expires_at": row["expires_at"],
+        "max_downloads": row["max_downloads"],
+        "downloads": row["downloads"],
+        "protected": bool(row["protected"]),
+        "state": state(row, now),
+        "revoked_at": row["revoked_at"],
+    }
+
+
+def public_json(row: dict[str, Any], now: float) -> dict[str, Any]:
+    """Return a link as anyone holding its URL sees it: no file owner, no creation time."""
+    return {
+        "id": row["id"],
+        "expires_at": row["expires_at"],
+        "max_downloads": row["max_downloads"],
+        "downloads": row["downloads"],
+        "protected": bool(row["protected"]),
+        "state": state(row, now),
+    }
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a new link asks for, checked: seconds to live, a download limit, password protection."""
+
+    expires_in: float
+    max_downloads: int | None
+    protected: bool
+
+    @classmethod
+    def parse(cls, body: dict[str, Any], default_expiry: float, max_retention: float) -> Request:
+        expires_in = body.get("expires_in", min(default_expiry, max_retention))
+        if (
+            not isinstance(expires_in, (int, float))
+            or isinstance(expires_in, bool)
+            or not 0 < expires_in <= max_retention
+        ):
+            raise BadRequest(
+                f"'expires_in' must be a number of seconds above 0 and at most {max_retention:.0f}",
+                code="invalid_expires_in",
+            )
+        limit = body.get("max_downloads")
+        bad_limit = not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_DOWNLOADS
+        if limit is not None and bad_limit:
+            raise BadRequest(
+                f"'max_downloads' must be an integer from 1 to {MAX_DOWNLOADS}, or null for no limit",
+                code="invalid_max_downloads",
+            )
+        protected = body.get("protected", False)
+        if not isinstance(protected, bool):
+            raise BadRequest("'protected' must be true or false", code="invalid_protected")
+        return cls(float(expires_in), limit, protected)
+
+
+def create(
+    db: Database,
+    who: Principal,
+    actor: audit.Actor,
+    file_id: object,
+    body: dict[str, Any],
+    *,
+    default_expiry: float,
+    max_retention: float,
+    now: float,
+) -> dict[str, Any]:
+    """Make a link to the caller's complete file; it never outlives the file."""
+    file_id = check_id(file_id, "file_id")
+    wanted = Request.parse(body, default_expiry, max_retention)
+    with db.transaction() as tx:
+        row = files.visible_file(tx, who, file_id)
+        files.require_owner(row, who)
+        files.refuse_expired(row, now)
+        if row["state"] != "complete":
+            raise Conflict("the file is not complete yet: finalize it before linking it", code="file_incomplete")
+        expires_at = min(now + wanted.expires_in, row["expires_at"])
+        if expires_at <= now:
+            raise Gone(
+                "this file is past its expiry and kept only under legal hold: a link to it would never work",
+                code="file_expired",
+            )
+        link = {
+            "id": new_id(),
+            "file_id": file_id,
+            "owner_id": who.user_id,
+            "created_at": now,
+            "expires_at": expires_at,
+            "max_downloads": wanted.max_downloads,
+            "downloads": 0,
+            "protected": wanted.protected,
+            "revoked_at": None,
+        }
+        tx.execute(f"INSERT INTO links ({LINK_COLUMNS}) VALUES ({', '.join('?' * len(link))})", tuple(link.values()))
+        audit.record(tx, "link.created", now, actor, object=f"link:{link['id']}", file=file_id)
+    return link_json(link, now)
+
+
+def list_links(db: Database, who: Principal, file_id: object, now: float) -> list[dict[str, Any]]:
+    """Return the caller's links, of one file or all, newest first."""
+    where, params = "owner_id = ?", [who.user_id]
+    if file_id is not None:
+        where += " AND file_id = ?"
+        params.append(check_id(file_id, "file_id"))
+    with db.transaction(readonly=True) as tx:
+        rows = tx.all(f"SELECT {LINK_COLUMNS} FROM links WHERE {where} ORDER BY created_at DESC, id", tuple(params))
+    return [link_json(r, now) for r in rows]
+
+
+def _revoke(tx: Tx, actor: audit.Actor, row: dict[str, Any], now: float) -> None:
+    """Revoke a link and the tickets handed out through it; a link already revoked stays as it was."""
+    if tx.execute("UPDATE links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, row["id"])):
+        tickets.revoke(tx, row["id"], row["file_id"])
+        audit.record(tx, "link.revoked", now, actor, object=f"link:{row['id']}", file=row["file_id"])
+
+
+def revoke(db: Database, who: Principal, actor: audit.Actor, link_id: object, now: float) -> None:
+    """Revoke one of the caller's links; anyone else's is not found."""
+    link_id = check_id(link_id, "link_id")
+    with db.transaction() as tx:
+        row = tx.one("SELECT id, file_id FROM links WHERE id = ? AND owner_id = ?", (link_id, who.user_id))
+        if row is None:
+            raise NotFound("no such link of yours", code="link_not_found")
+        _revoke(tx, actor, row, now)
+
+
+def admin_revoke(db: Database, actor: audit.Actor, link_id: object, now: float) -> None:
+    """Revoke any link, as an administrator (audited with the administrator as the actor)."""
+    link_id = check_id(link_id, "link_id")
+    with db.transaction() as tx:
+        row = tx.one("SELECT id, file_id FROM links WHERE id = ?", (link_id,))
+        if row is None:
+            raise NotFound("no such link", code="link_not_found")
+        _revoke(tx, actor, row, now)
+
+
+_STATE_SQL = {
+    "revoked": "l.revoked_at IS NOT NULL",
+    "expired": "l.revoked_at IS NULL AND l.expires_at <= ?",
+    "exhausted": "l.revoked_at IS NULL AND l.expires_at > ? "
+    "AND l.max_downloads IS NOT NULL AND l.downloads >= l.max_downloads",
+    "active": "l.revoked_at IS NULL AND l.expires_at > ? "
+    "AND (l.max_downloads IS NULL OR l.downloads < l.max_downloads)",
+}
+
+
+def admin_list(db: Database, owner: object, file_id: object, wanted_state: object, now: float) -> list[dict[str, Any]]:
+    """Return every link with its owner's name, optionally of one owner, one file or in one state, newest first."""
+    where: list[str] = ["1 = 1"]
+    params: list[object] = []
+    if owner is not None:
+        where.append("u.name = ?")
+        params.append(check_username(owner))
+    if file_id is not None:
+        where.append("l.file_id = ?")
+        params.append(check_id(file_id, "file_id"))
+    if wanted_state is not None:
+        if wanted_state not in STATES:
+            raise BadRequest(f"'state' must be one of {', '.join(STATES)}", code="invalid_state")
+        where.append(_STATE_SQL[str(wanted_state)])
+        params += [now] if wanted_state != "revoked" else []
+    with db.transaction(readonly=True) as tx:
+        rows = tx.all(
+            f"SELECT {', '.join('l.' + c for c in LINK_COLUMNS.split(', '))}, u.name AS owner "
+            f"FROM links l JOIN users u ON u.id = l.owner_id WHERE {' AND '.join(where)} "
+            "ORDER BY l.created_at DESC, l.id",
+            tuple(params),
+        )
+    return [link_json(r, now) | {"owner": r["owner"]} for r in rows]
+
+
+# -- anonymous: anyone holding the URL ------------------------------------------------------------
+
+
+def _open(tx: Tx, link_id: object, now: float, *, started: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return a usable link and its file, or say why it is not usable.
+
+    The reasons are checked in this order: revoked, file expired (a link expires
+    with its file at the latest, and then the file's fate is the news), link
+    expired, out of downloads. A download already *started* goes on when the
+    link ran out of downloads (it was counted before that); revocation and
+    expiry stop it all the same.
+    """
+    link_id = check_id(link_id, "link_id")
+    link = tx.one(f"SELECT {LINK_COLUMNS} FROM links WHERE id = ?", (link_id,))
+    file = link and tx.one(
+        f"SELECT {', '.join('f.' + c for c in files.FILE_COLUMNS.split(', '))}, s.name AS shard_name "
+        "FROM files f JOIN shards s ON s.id = f.shard_id WHERE f.id = ?",
+        (link["file_id"],),
+    )
+    if link is None or file is None:
+        raise NotFound("no such link: check that the whole URL was copied", code="link_not_found")
+    now_state = state(link, now)
+    if now_state == "revoked":
+        raise Gone("this link was revoked by its owner", code="link_revoked")
+    if files.is_expired(file, now):
+        raise Gone(
+            "the linked file has expired: it is being deleted, and no new link can bring it back", code="file_expired"
+        )
+    if now_state == "expired":
+        raise Gone("this link has expired: ask its owner for a new one", code="link_expired")
+    if now_state == "exhausted" and not started:
+        raise Gone(
+            "this link was used as many times as its owner allowed: ask them for a new one", code="link_exhausted"
+        )
+    return link, file
+
+
+def inspect(db: Database, link_id: object, now: float) -> dict[str, Any]:
+    """Return a link and its file record (without owner or sealed key), counting nothing."""
+    with db.transaction(readonly=True) as tx:
+        link, file = _open(tx, link_id, now, started=False)
+        record = {
+            key: file[key]
+            for key in ("id", "size", "chunk_count", "chunk_size", "metadata", "key_commitment", "state", "expires_at")
+        }
+        record |= {"shard": file["shard_name"], "chunks": files.chunk_list(tx, file["id"])}
+    return {"link": public_json(link, now), "file": record}
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """The server's knobs for handing out link tickets: the signing key, ticket lifetime, lease, window."""
+
+    key: SigningKey
+    ticket_ttl: float
+    lease: float
+    download_window: float
+
+
+def _tickets(
+    tx: Tx, transfer: Transfer, link: dict[str, Any], file: dict[str, Any], wanted: object, now: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Sign get tickets issued to the link, living no longer than it, and list the live readers."""
+    groups = tickets.groups(tx, file, "get", wanted)
+    exp = int(min(now + transfer.ticket_ttl, link["expires_at"]))
+    issued = tickets.sign(tx, transfer.key, file, "get", groups, holder=link["id"], exp=exp, now=now)
+    return issued, live_fileservers(tx, file["shard_name"], "read", now, transfer.lease)
+
+
+def start_download(db: Database, transfer: Transfer, actor: audit.Actor, link_id: object, now: float) -> dict[str, Any]:
+    """Count one download of a link, atomically, and hand out its first get tickets."""
+    link_id = check_id(link_id, "link_id")
+    with db.transaction() as tx:
+        counted = tx.execute(
+            "UPDATE links SET downloads = downloads + 1 WHERE id = ? AND revoked_at IS NULL AND expires_at > ? "
+            "AND (max_downloads IS NULL OR downloads < max_downloads) AND EXISTS (SELECT 1 FROM files f "
+            "WHERE f.id = links.file_id AND f.state = 'complete' AND (f.expires_at > ? OR f.hold = ?))",
+            (link_id, now, now, True),
+        )
+        link, file = _open(tx, link_id, now, started=bool(counted))
+        if not counted:
+            raise Gone("this link has no downloads left: ask its owner for a new one", code="link_exhausted")
+        download = {"id": new_id(), "expires_at": min(now + transfer.download_window, link["expires_at"])}
+        tx.execute(
+            "INSERT INTO link_downloads (id, link_id, started_at, expires_at) VALUES (?, ?, ?, ?)",
+            (download["id"], link_id, now, download["expires_at"]),
+        )
+        issued, servers = _tickets(tx, transfer, link, file, None, now)
+        audit.record(tx, "link.download", now, actor, object=f"link:{link_id}", file=file["id"])
+    return {"download": download["id"], "expires_at": download["expires_at"], "tickets": issued, "fileservers": servers}
+
+
+def download_tickets(
+    db: Database, transfer: Transfer, link_id: object, body: dict[str, Any], now: float
+) -> dict[str, Any]:
+    """Hand fresh get tickets to a download already started (and counted); count nothing."""
+    link_id = check_id(link_id, "link_id")
+    download_id = check_id(body.get("download"), "download")
+    with db.transaction() as tx:
+        link, file = _open(tx, link_id, now, started=True)
+        download = tx.one("SELECT expires_at FROM link_downloads WHERE id = ? AND link_id = ?", (download_id, link_id))
+        if download is None:
+            raise NotFound("no such download of this link: start the download again", code="download_not_found")
+        if download["expires_at"] <= now:
+            raise Gone(
+                "this download's time is up: start it again (that counts as a new download)", code="download_expired"
+            )
+        issued, servers = _tickets(tx, transfer, link, file, body.get("chunks"), now)
+    return {"tickets": issued, "fileservers": servers}

@@ -1,0 +1,90 @@
+"""Transfer tickets as the server hands them out: which chunks, signed, recorded, and revoked.
+
+Every ticket is recorded with its ``holder``: the user it was issued to, or the
+share link it was issued through. Ending a share or revoking a link revokes
+exactly that holder's tickets of the file; fileservers learn revocations from
+their heartbeat answers (``server.registry``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from protocol import tickets as ticket_protocol
+from protocol.ids import check_chunk_hash, new_id
+from protocol.signing import SigningKey
+
+from .db import Tx
+from .errors import BadRequest, Conflict
+
+
+def groups(tx: Tx, row: dict[str, Any], op: Literal["put", "get"], wanted: object) -> list[list[str]]:
+    """Return the chunks each ticket will name: none for a put, the wanted chunks 32 at a time for a get."""
+    if op == "put":
+        if row["state"] != "pending":
+            raise Conflict("the file is complete: its chunks cannot change", code="file_complete")
+        return [[]]
+    if row["state"] != "complete":
+        raise Conflict("the file is not complete yet: finalize it first", code="file_incomplete")
+    hashes = [r["hash"] for r in tx.all("SELECT hash FROM chunks WHERE file_id = ? ORDER BY idx", (row["id"],))]
+    if wanted is not None:
+        if not isinstance(wanted, list) or not wanted or len(wanted) > len(hashes):
+            raise BadRequest("'chunks' must be a non-empty list of this file's chunk hashes", code="invalid_chunks")
+        for h in wanted:
+            if check_chunk_hash(h) not in hashes:
+                raise BadRequest("a requested chunk is not part of this file", code="invalid_chunks")
+        hashes = list(dict.fromkeys(wanted))
+    step = ticket_protocol.MAX_TICKET_CHUNKS
+    return [hashes[i : i + step] for i in range(0, len(hashes), step)]
+
+
+def sign(
+    tx: Tx,
+    key: SigningKey,
+    row: dict[str, Any],
+    op: Literal["put", "get"],
+    groups: list[list[str]],
+    *,
+    holder: str,
+    exp: int,
+    now: float,
+) -> list[dict[str, Any]]:
+    """Sign and record one ticket per group of chunks, issued to *holder* (a user id, or a link id).
+
+    SECURITY: every ticket is recorded with its holder, so ending a share or a
+    link can revoke exactly the tickets it handed out.
+    """
+    issued = []
+    for group in groups:
+        ticket = ticket_protocol.Ticket(
+            op=op,
+            file=row["id"],
+            shard=row["shard_name"],
+            sub=holder,
+            iat=int(now),
+            exp=exp,
+            jti=new_id(),
+            chunks=tuple(group),
+            max_bytes=row["chunk_size"] if op == "put" else 0,
+        )
+        tx.execute(
+            "INSERT INTO tickets (jti, file_id, op, expires_at, revoked, holder) VALUES (?, ?, ?, ?, ?, ?)",
+            (ticket.jti, row["id"], op, exp, False, holder),
+        )
+        issued.append({"ticket": ticket_protocol.issue(key, ticket), "chunks": list(group), "expires_at": exp})
+    return issued
+
+
+def revoke(tx: Tx, holder: str, file_id: str | None = None) -> int:
+    """Revoke the tickets *holder* still has (of one file, or of all); fileservers learn it from their heartbeat."""
+    if file_id is None:
+        return tx.execute("UPDATE tickets SET revoked = ? WHERE holder = ? AND revoked = ?", (True, holder, False))
+    return tx.execute(
+        "UPDATE tickets SET revoked = ? WHERE file_id = ? AND holder = ? AND revoked = ?",
+        (True, file_id, holder, False),
+    )
+
+
+def revoke_puts(tx: Tx, file_id: str) -> None:
+    """Revoke a file's put tickets: once it is complete its chunks never change."""
+    tx.execute("UPDATE tickets SET revoked = ? WHERE file_id = ? AND op = 'put'", (True, file_id))

@@ -1,0 +1,88 @@
+"""Pinned public keys (trust on first use): kept privately per server and account, and never silently dropped."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from client import crypto, errors
+from client.pins import FILE_NAME, KnownKeys
+
+SERVER = "https://coffer.example.com"
+
+
+@pytest.fixture
+def pins(tmp_path: Path) -> KnownKeys:
+    return KnownKeys(tmp_path / "config", SERVER + "/", "alice")
+
+
+def key() -> bytes:
+    return crypto.UserKeys.generate().public
+
+
+def test_the_first_sight_of_a_user_pins_their_key_and_later_sights_match_it(pins: KnownKeys) -> None:
+    bob = key()
+    assert pins.status("bob", bob) == "new"
+    assert pins.trust("bob", bob) is True
+    assert pins.pinned("bob") == crypto.fingerprint(bob)
+    assert pins.trust("bob", bob) is False
+    assert pins.status("bob", bob) == "pinned"
+
+
+def test_a_changed_key_is_refused_naming_the_user_both_fingerprints_and_how_to_accept(pins: KnownKeys) -> None:
+    bob, other = key(), key()
+    pins.trust("bob", bob)
+    assert pins.status("bob", other) == "changed"
+    with pytest.raises(errors.KeyChanged) as caught:
+        pins.trust("bob", other)
+    message = caught.value.message
+    assert "bob" in message and crypto.fingerprint(bob) in message and crypto.fingerprint(other) in message
+    assert f'coffer fingerprint bob --fingerprint "{crypto.fingerprint(other)}"' in message
+    assert pins.pinned("bob") == crypto.fingerprint(bob), "a refused key is not pinned"
+
+
+def test_the_fingerprint_compared_out_of_band_replaces_a_pin_typed_any_way(pins: KnownKeys) -> None:
+    bob, renewed = key(), key()
+    pins.trust("bob", bob)
+    typed = crypto.fingerprint(renewed).replace(" ", "").upper()
+    assert pins.trust("bob", renewed, expect_fingerprint=typed) is False
+    assert pins.pinned("bob") == crypto.fingerprint(renewed)
+
+
+def test_an_expected_fingerprint_that_is_not_the_key_is_refused(pins: KnownKeys) -> None:
+    with pytest.raises(errors.KeyChanged, match="not the"):
+        pins.trust("bob", key(), expect_fingerprint=crypto.fingerprint(key()))
+    with pytest.raises(errors.UsageError, match="not a fingerprint"):
+        pins.trust("bob", key(), expect_fingerprint="12ab")
+    assert pins.pinned("bob") is None
+
+
+def test_pins_are_kept_per_server_and_account(tmp_path: Path, pins: KnownKeys) -> None:
+    bob = key()
+    pins.trust("bob", bob)
+    assert KnownKeys(tmp_path / "config", SERVER, "alice").pinned("bob") == crypto.fingerprint(bob)
+    assert KnownKeys(tmp_path / "config", SERVER, "carol").pinned("bob") is None
+    assert KnownKeys(tmp_path / "config", "http://other.test", "alice").pinned("bob") is None
+
+
+def test_the_file_is_private_and_written_without_leftovers(tmp_path: Path, pins: KnownKeys) -> None:
+    pins.trust("bob", key())
+    pins.trust("carol", key())
+    path = tmp_path / "config" / FILE_NAME
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert [p.name for p in path.parent.iterdir()] == [FILE_NAME]
+    assert set(json.loads(path.read_text())["servers"][SERVER]["alice"]) == {"bob", "carol"}
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"v": 99, "servers": {}}', "[]"])
+def test_a_damaged_file_is_an_error_never_an_empty_list_of_pins(tmp_path: Path, pins: KnownKeys, content: str) -> None:
+    path = tmp_path / "config" / FILE_NAME
+    path.parent.mkdir()
+    path.write_text(content)
+    with pytest.raises(errors.UsageError, match="damaged"):
+        pins.trust("bob", key())
+    assert path.read_text() == content
