@@ -41,7 +41,7 @@ def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
     return value
 
 
-def _blob(body: dict[str, Any], key: str, limit: int) -> str:
+def opaque_field(body: dict[str, Any], key: str, limit: int) -> str:
     """Return an opaque base64url field of at most *limit* bytes, as the client sent it."""
     value = body.get(key)
     try:
@@ -172,8 +172,8 @@ def create(
     chunk_count = _int(body, "chunk_count", 1, 1 << 24)
     if not chunk_count <= size <= chunk_count * chunk_size or math.ceil(size / chunk_size) > chunk_count:
         raise BadRequest("size, chunk_size and chunk_count do not agree", code="invalid_layout")
-    metadata = _blob(body, "metadata", MAX_METADATA_BYTES)
-    sealed_key = _blob(body, "sealed_key", MAX_SEALED_KEY_BYTES) if "sealed_key" in body else ""
+    metadata = opaque_field(body, "metadata", MAX_METADATA_BYTES)
+    sealed_key = opaque_field(body, "sealed_key", MAX_SEALED_KEY_BYTES) if "sealed_key" in body else ""
     key_commitment = _key_commitment(body)
     expires_in = body.get("expires_in", max_retention)
     if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
@@ -317,7 +317,7 @@ def finalize(db: Database, who: Principal, file_id: str, body: dict[str, Any], n
         if row["state"] != "pending":
             raise Conflict("the file is already complete", code="file_complete")
         chunks = _parse_chunks(body, row)
-        metadata = _blob(body, "metadata", MAX_METADATA_BYTES) if "metadata" in body else row["metadata"]
+        metadata = opaque_field(body, "metadata", MAX_METADATA_BYTES) if "metadata" in body else row["metadata"]
         fs_ids = {receipts.fileserver_of(r) for _, _, _, proofs in chunks for r in proofs}
         marks = ",".join("?" * len(fs_ids))
         keys = {

@@ -52,7 +52,7 @@ def public_key_of(db: Database, name: object) -> dict[str, Any]:
 
 def _share_body(body: dict[str, Any]) -> tuple[str, str]:
     """Return the share box and the public key it was sealed to, both checked for shape only."""
-    share_key = files._blob(body, "share_key", files.MAX_SEALED_KEY_BYTES)
+    share_key = files.opaque_field(body, "share_key", files.MAX_SEALED_KEY_BYTES)
     if not share_key:
         raise BadRequest("'share_key' must not be empty", code="invalid_share_key")
     decode_key(body.get("public_key"), "public_key", PUBLIC_KEY_BYTES)

@@ -1,6 +1,6 @@
 """Sharing with users and by link, as people do it with the `coffer` command line on a real network.
 
-Every test runs the real server (SQLite and PostgreSQL) and two fileservers; the
+Every test runs the real server (on SQLite) and two fileservers; the
 people are separate CLI configurations, and the one who opens a link has no
 account and no session at all.
 """
@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,22 @@ from typing import Any
 import httpx
 import pytest
 
-from .network import ADMIN_PASSWORD, Network, clean_env, coffer
+from .network import ADMIN_PASSWORD, Network, clean_env, coffer, start_network
 
 PASSWORD = "sharing-user-password"
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    """One engine is enough here: what differs by engine (atomic counting, cascades, revocation) is pinned on
+    SQLite and PostgreSQL in tests/server, and the zero-knowledge test shares and links on both."""
+    net = start_network(tmp_path_factory.mktemp("net-sharing"))
+    try:
+        yield net
+    finally:
+        net.stop()
+
+
 LINK_PASSWORD = "correct horse battery staple"
 
 
