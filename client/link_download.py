@@ -32,12 +32,11 @@ from typing import Any
 
 import httpx
 
-from . import crypto, errors, link_format, session
+from . import crypto, errors, link_format, private_files, session
 from .api import ServerClient
 from .channels import LinkChannel
 from .download import DEFAULT_IN_FLIGHT, Downloader, DownloadResult, ProgressCallback, Source
 from .layout import check_layout, open_with_key
-from .pins import save_private_json
 from .transfer_http import ChunkClient, call
 
 LINKS = "links"
@@ -159,7 +158,7 @@ class _Saved:
 
         def keep(answer: dict[str, Any]) -> None:
             body = {"download": answer["download"], "expires_at": answer.get("expires_at"), "file": record}
-            save_private_json(self.path, body)
+            private_files.write_json(self.path, body)
 
         return keep
 

@@ -19,31 +19,14 @@ trust whatever key the server hands out next.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import crypto
+from . import crypto, private_files
 from .errors import KeyChanged, UsageError
 
 VERSION = 1
 FILE_NAME = "known_keys.json"
-
-
-def save_private_json(path: Path, data: Any) -> None:
-    """Write *data* as JSON atomically (temp file, fsync, rename), readable by its owner only. SECURITY."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)  # mode 0600
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class KnownKeys:
@@ -95,7 +78,7 @@ class KnownKeys:
         pins = dict(self._mine(data))
         pins[name] = crypto.fingerprint(public_key)
         accounts[self.account] = pins
-        save_private_json(self.path, data)
+        private_files.write_json(self.path, data)
 
     def check(self, name: str, public_key: bytes, *, expect_fingerprint: str | None = None, accept: str = "") -> bool:
         """Say whether *name* is met for the first time; refuse a key that is not the pinned or the expected one.

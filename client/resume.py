@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from protocol.encoding import DecodeError, b64decode, b64encode
+
+from . import private_files
 
 VERSION = 1
 UPLOADS = "uploads"
@@ -238,18 +238,8 @@ def _read(path: Path) -> Any:
 
 
 def save(path: Path, state: UploadState | DownloadState) -> None:
-    """Write *state* atomically (temp file, fsync, rename), readable by its owner only. SECURITY."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)  # mode 0600
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(state.to_json(), f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write *state* atomically, readable by its owner only. SECURITY."""
+    private_files.write_json(path, state.to_json(), compact=True)
 
 
 def discard(path: Path) -> None:

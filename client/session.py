@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import private_files
 from .errors import NotLoggedIn
 
 
@@ -40,12 +41,7 @@ class StoredSession:
 def save(session: StoredSession) -> Path:
     """Write the session file, readable by its owner only. SECURITY: it holds a bearer token."""
     path = config_dir() / "session.json"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(session.__dict__, f)
-    os.replace(tmp, path)
+    private_files.write_json(path, session.__dict__)
     return path
 
 

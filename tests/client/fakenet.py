@@ -113,6 +113,19 @@ class FakeNet:
     def expire_tickets(self) -> None:
         self.valid_tickets.clear()
 
+    def expire_tickets_at_first_chunk_request(self) -> None:
+        """Let every ticket handed out so far expire when a fileserver sees its first chunk request."""
+        first: list[int] = []
+
+        def expire_once(request: httpx.Request) -> httpx.Response | None:
+            if not first:
+                first.append(1)
+                self.expire_tickets()
+            return None
+
+        for fs in self.fileservers.values():
+            self.faults[fs.id] = expire_once
+
     def user(self, name: str, keys: crypto.UserKeys | None = None, *, token: str | None = None) -> FakeUser:
         """Return user *name*, made if new; set their public key from *keys* if given."""
         if name not in self.users:

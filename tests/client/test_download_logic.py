@@ -134,16 +134,7 @@ def test_a_chunk_on_no_live_fileserver_is_a_clear_transfer_error(net: FakeNet, c
 
 def test_expired_get_tickets_are_renewed(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
     file_id, data = uploaded(coffer, tmp_path, 3 * CHUNK)
-    first: list[int] = []
-
-    def expire_once(request: httpx.Request) -> httpx.Response | None:
-        if not first:
-            first.append(1)
-            net.expire_tickets()
-        return None
-
-    for fs in net.fileservers.values():
-        net.faults[fs.id] = expire_once
+    net.expire_tickets_at_first_chunk_request()
     assert coffer.download(file_id, tmp_path / "result.bin").read_bytes() == data
 
 

@@ -193,16 +193,7 @@ def test_expired_tickets_are_renewed_with_the_download_id_without_counting_again
 ) -> None:
     file_id, data = uploaded(coffer, tmp_path)
     link = coffer.link(file_id)
-    first: list[int] = []
-
-    def expire_once(request: httpx.Request) -> httpx.Response | None:
-        if not first:
-            first.append(1)
-            net.expire_tickets()
-        return None
-
-    for fs in net.fileservers.values():
-        net.faults[fs.id] = expire_once
+    net.expire_tickets_at_first_chunk_request()
     net.seen.clear()
     assert stranger(link.url, out).path.read_bytes() == data
     assert counted(net, link.url) == 1
