@@ -1,0 +1,15 @@
+"""The `coffer` command starts without loading what only the server and fileserver programs need."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_building_the_cli_loads_no_database_driver_or_server_app() -> None:
+    probe = (
+        "import sys; from client.cli.main import build_parser; build_parser(); "
+        "print(' '.join(m for m in ('psycopg', 'falcon', 'gunicorn', 'boto3', 'server.db') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "", f"loaded at start-up: {done.stdout.strip()}"
