@@ -51,8 +51,13 @@ class ChunkSender:
     stop: threading.Event
     rng: random.Random
 
-    def send(self, index: int, blob: bytes) -> Sent:
-        """Store *blob*, chunk *index* of the file, on ``copies`` distinct fileservers."""
+    def send(self, index: int, blob: bytes | memoryview) -> Sent:
+        """Store *blob*, chunk *index* of the file, on ``copies`` distinct fileservers.
+
+        Every attempt sends the same *blob*, named by its SHA-256; the caller must not
+        change it (nor reuse its buffer) until this returns.
+        """
+        size = memoryview(blob).nbytes
         chunk_hash = crypto.chunk_hash(blob)
         holders: list[FileserverInfo] = []
         receipts: list[str] = []
@@ -73,7 +78,7 @@ class ChunkSender:
                 stored = self.balancer.attempt(
                     fs.id,
                     partial(self.chunks.put, fs.url, fs.id, self.shard, self.file_id, chunk_hash, blob, ticket),
-                    lambda _: len(blob),
+                    lambda _: size,
                 )
             except errors.FileserverBusy as exc:
                 busy += 1
@@ -91,7 +96,7 @@ class ChunkSender:
                 continue
             holders.append(fs)
             receipts.append(stored.receipt)
-        return Sent(index, chunk_hash, len(blob), tuple(receipts), tuple(h.url for h in holders), failures + busy)
+        return Sent(index, chunk_hash, size, tuple(receipts), tuple(h.url for h in holders), failures + busy)
 
     def _failed(
         self, fs: FileserverInfo, index: int, failures: int, exc: errors.FileserverUnavailable, exclude: set[str]

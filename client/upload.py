@@ -14,15 +14,16 @@ The flow, for a file of ``n`` plaintext bytes and a plaintext chunk size ``c``:
    :class:`~client.placement.Balancer` picks, collecting receipts.
 4. ``POST /api/files/{id}/finalize`` with every chunk's receipts and the real metadata.
 
-Memory: at most ``in_flight`` chunks are out at once, each held as plaintext until it
-is sealed and as ciphertext until it is stored, so the live set is about ``in_flight ×
-chunk size × 2`` (128 MiB with the defaults, plus sealing's transient copies) whatever
-the file size. (glibc keeps freed chunks in per-thread arenas, so the RSS peaks higher,
-measured ~300 MiB for 1 and 2 GB files alike; it does not grow with the file.)
+Memory: the file is read (``readinto``) into plaintext buffers and sealed into
+ciphertext buffers, each pool at most ``in_flight`` buffers of a chunk's size that the
+upload owns and reuses (:mod:`client.buffers`); a plaintext buffer is free again once
+its chunk is sealed, a ciphertext buffer once its chunk is stored. So the upload holds at
+most ``in_flight × 2`` chunks (64 MiB with the defaults) whatever the file size, and
+allocates no chunk-sized memory per chunk.
 
-The default of 8 chunks in flight keeps every fileserver of a small cluster busy with a
-few requests each (parallel PUTs beat sequential ones by a quarter on loopback), stays
-within half of one fileserver's default 16 request threads, and keeps memory modest.
+The default of 4 chunks in flight keeps two fileservers and two cores busy as well as
+eight did (parallel PUTs beat sequential ones by a quarter on loopback), stays within a
+quarter of one fileserver's default 16 request threads, and keeps memory modest.
 
 Failures: a chunk whose fileserver does not answer, answers 5xx, 507 or 429 is moved
 to another fileserver, which is cooled down meanwhile; when every fileserver is
@@ -37,6 +38,7 @@ fetches a fresh put ticket once. What was sent is kept in the resume state
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import mimetypes
 import os
@@ -47,7 +49,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from protocol import receipts as receipt_protocol
 from protocol.encoding import b64encode
@@ -56,6 +58,7 @@ from protocol.wire import MAX_CHUNK_SIZE
 
 from . import crypto, errors, resume
 from .api import ServerClient
+from .buffers import BufferPool
 from .channels import PutChannel
 from .placement import Balancer
 from .sender import ChunkSender, Sent
@@ -164,7 +167,9 @@ class Uploader:
 class _Job:
     """One run of one upload: the state of the file being read and the chunks out."""
 
-    def __init__(self, up: Uploader, source: Path, st: os.stat_result, f: BinaryIO, progress: ProgressCallback):
+    def __init__(
+        self, up: Uploader, source: Path, st: os.stat_result, f: io.BufferedReader, progress: ProgressCallback
+    ):
         self.up = up
         self.opts = up.options
         self.source = source
@@ -180,6 +185,9 @@ class _Job:
         self.throttle = resume.Throttle(up.clock)
         self.stop = threading.Event()
         self.keep_state = True
+        largest = min(self.opts.chunk_size, self.size)
+        self.plain = BufferPool(largest, self.opts.in_flight)
+        self.sealed = BufferPool(crypto.ciphertext_size(largest), self.opts.in_flight)
 
     # -- the whole run -------------------------------------------------------------------------
 
@@ -337,18 +345,24 @@ class _Job:
         pool = ThreadPoolExecutor(opts.in_flight, thread_name_prefix="coffer-upload")
         try:
             for index in range(self.count):
-                data = self._read(index)
-                hasher.update(data)
-                if index in self.state.chunks:
-                    done += len(data)
-                    self.progress(done, self.size)
-                    continue
-                while len(pending) >= opts.in_flight:
-                    done += self._collect(pending, wait(pending, return_when=FIRST_COMPLETED).done)
-                    self.progress(done, self.size)
-                # Handed over in a list the worker empties, so the plaintext is freed once sealed.
-                pending[pool.submit(self._seal_and_send, index, [data])] = index
-                del data
+                # Waits only while every plaintext buffer holds a chunk still being sealed.
+                buffer = self.plain.take()
+                handed_over = False
+                try:
+                    data = self._read_into(index, buffer)
+                    hasher.update(data)
+                    if index in self.state.chunks:
+                        done += data.nbytes
+                        self.progress(done, self.size)
+                        continue
+                    while len(pending) >= opts.in_flight:
+                        done += self._collect(pending, wait(pending, return_when=FIRST_COMPLETED).done)
+                        self.progress(done, self.size)
+                    pending[pool.submit(self._seal_and_send, index, buffer, data.nbytes)] = index
+                    handed_over = True
+                finally:
+                    if not handed_over:
+                        self.plain.give(buffer)
             self._check_unchanged()
             while pending:
                 done += self._collect(pending, wait(pending, return_when=FIRST_COMPLETED).done)
@@ -361,12 +375,17 @@ class _Job:
         self._save(self.state)
         return hasher.hexdigest()
 
-    def _read(self, index: int) -> bytes:
+    def _read_into(self, index: int, buffer: bytearray) -> memoryview:
+        """Read chunk *index* of the file into *buffer*; return the view of its bytes."""
         expected = min(self.opts.chunk_size, self.size - index * self.opts.chunk_size)
-        data = self.f.read(expected)
-        if len(data) != expected:
-            raise self._changed()
-        return data
+        view = memoryview(buffer)[:expected]
+        got = 0
+        while got < expected:
+            n = self.f.readinto(view[got:])
+            if not n:
+                raise self._changed()
+            got += n
+        return view
 
     def _check_unchanged(self) -> None:
         now = os.fstat(self.f.fileno())
@@ -410,12 +429,32 @@ class _Job:
                 self._record(future.result())
         self._save(self.state)
 
-    def _seal_and_send(self, index: int, handover: list[bytes]) -> Sent:
-        """Seal chunk *index* and store it (worker thread)."""
-        data = handover.pop()
-        blob = crypto.seal_chunk(self.state.file_key, self.state.file_id, index, index == self.count - 1, data)
-        del data
-        return self.sender.send(index, blob)
+    def _seal_and_send(self, index: int, plain: bytearray, length: int) -> Sent:
+        """Seal chunk *index* (the first *length* bytes of *plain*) and store it (worker thread).
+
+        *plain* goes back to its pool as soon as it is sealed, the sealed buffer once
+        the chunk is stored: every attempt, on whichever fileserver, sends the same bytes.
+        """
+        try:
+            sealed = self.sealed.take()
+            try:
+                size = crypto.seal_chunk_into(
+                    self.state.file_key,
+                    self.state.file_id,
+                    index,
+                    index == self.count - 1,
+                    memoryview(plain)[:length],
+                    sealed,
+                )
+            except BaseException:
+                self.sealed.give(sealed)
+                raise
+        finally:
+            self.plain.give(plain)
+        try:
+            return self.sender.send(index, memoryview(sealed)[:size])
+        finally:
+            self.sealed.give(sealed)
 
     # -- finalize ------------------------------------------------------------------------------
 
