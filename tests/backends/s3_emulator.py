@@ -121,7 +121,7 @@ def shared_emulator() -> MotoEmulator:
     global _shared
     if _shared is None:
         _shared = MotoEmulator()
-        atexit.register(_shared.stop)
+        atexit.register(_shared.close)
     _shared.start()
     return _shared
 
@@ -136,4 +136,4 @@ def s3_emulator() -> Iterator[MotoEmulator]:
     """The session's moto server; do not stop it in a test (moto forgets everything): use a private one."""
     emulator = shared_emulator()
     yield emulator
-    emulator.stop()
+    emulator.close()

@@ -35,7 +35,7 @@ def private_emulator() -> Iterator[MotoEmulator]:
     emulator = MotoEmulator()
     emulator.start()
     yield emulator
-    emulator.stop()
+    emulator.close()
 
 
 def _head(store: Store, name: str) -> dict[str, Any]:
