@@ -21,13 +21,14 @@ from protocol.ids import check_chunk_hash, check_id, check_name, chunk_name
 from protocol.tickets import Op, Ticket
 
 from .auth import TicketGate
+from .body import SocketBody, request_body
 from .counters import SlotCounters
 from .errors import ChunkTooLarge, FileserverBusy, LengthRequired
 from .identity import Identity
 from .middleware import Streaming, TransferRecord, record_of
 from .ranges import content_range, parse_range
 from .shards import ServedShard, Shards
-from .storage import ChunkStream, Readable
+from .storage import ChunkStream, Readable, filler
 
 
 class _CountingBody:
@@ -37,12 +38,21 @@ class _CountingBody:
         self._stream = stream
         self._counters = counters
         self._record = record
+        self._fill = filler(stream)
 
     def read(self, size: int, /) -> bytes:
         data = self._stream.read(size)
-        self._counters.moved(len(data))
-        self._record.bytes += len(data)
+        self._count(len(data))
         return data
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        got = self._fill(buffer)
+        self._count(got)
+        return got
+
+    def _count(self, moved: int) -> None:
+        self._counters.moved(moved)
+        self._record.bytes += moved
 
 
 class TransferStream(ChunkStream, Streaming):
@@ -110,12 +120,15 @@ class ChunkResource:
         ticket.require("put", shard, file_id)  # SECURITY: a put ticket for this shard and file
         served = self._shards.for_write(shard)
         size = self._declared_size(req, ticket)
-        body = _CountingBody(req.bounded_stream, self._counters, record_of(req))
+        stream = request_body(req)
         self._counters.begin()
         try:
+            body = _CountingBody(stream, self._counters, record_of(req))
             created = served.backend.put(chunk_name(file_id, chunk_hash), body, size)
         finally:
             self._counters.end()
+            if isinstance(stream, SocketBody):
+                stream.close()
         if created:
             self._counters.created()
         receipt = receipts.Receipt(

@@ -1,6 +1,6 @@
 """Where chunks are kept: one interface (:class:`Backend`), backends chosen by name from a registry."""
 
-from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, Readable, VerifyingReader
+from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, Readable, VerifyingReader, filler
 from .registry import backend_class, create_backend, known_kinds, parse_options
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "ChunkStream",
     "Readable",
     "VerifyingReader",
+    "filler",
     "backend_class",
     "create_backend",
     "known_kinds",

@@ -30,12 +30,13 @@ from __future__ import annotations
 import abc
 import errno
 import hashlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar, Protocol, TypeVar
 
 from protocol.errors import ProtocolError
 from protocol.ids import check_id, split_chunk_name
@@ -45,11 +46,47 @@ from ..errors import ChunkNotFound, HashMismatch, SizeMismatch, StorageFull, Sto
 BLOCK_SIZE = 1 << 20
 """The largest piece read or written at once: memory stays flat whatever the chunk size."""
 
+_Arg = TypeVar("_Arg")
+_Result = TypeVar("_Result")
+
 
 class Readable(Protocol):
     """Anything with ``read(n)``: a request body, a file, a socket stream."""
 
     def read(self, size: int, /) -> bytes: ...
+
+
+def filler(stream: Readable) -> Callable[[memoryview], int]:
+    """Return a function that fills the start of a buffer from *stream* and says how many bytes came (0 at its end).
+
+    It is the stream's own ``readinto`` where it has one, so each byte is copied once.
+    """
+    readinto: Callable[[memoryview], int] | None = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return readinto
+
+    def read_into(buffer: memoryview) -> int:
+        piece = stream.read(buffer.nbytes)
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+    return read_into
+
+
+_blocks = threading.local()
+
+
+def block_buffer() -> memoryview:
+    """Return this thread's reusable :data:`BLOCK_SIZE` buffer.
+
+    A put streams its body through it, so storing a chunk allocates (and
+    page-faults) no memory per block; a thread handles one request at a time, so
+    one buffer a thread is enough.
+    """
+    buffer: memoryview | None = getattr(_blocks, "buffer", None)
+    if buffer is None:
+        buffer = _blocks.buffer = memoryview(bytearray(BLOCK_SIZE))
+    return buffer
 
 
 @dataclass(frozen=True)
@@ -92,6 +129,7 @@ class VerifyingReader:
 
     def __init__(self, stream: Readable, size: int, sha256_hex: str):
         self._stream = stream
+        self._fill = filler(stream)
         self.size = size
         self.expected = sha256_hex
         self.received = 0
@@ -100,13 +138,44 @@ class VerifyingReader:
 
     def read(self, size: int = BLOCK_SIZE, /) -> bytes:
         """Return the next piece of at most *size* (and at most 1 MiB) bytes, or b"" once verified."""
-        if self.verified:
+        want = self._wanted(size if size > 0 else BLOCK_SIZE)
+        if want == 0:
             return b""
-        want = min(size if size > 0 else BLOCK_SIZE, BLOCK_SIZE, self.size - self.received)
+        piece = self._guarded(self._stream.read, want)
+        self._took(piece)
+        return piece
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        """Fill the start of *buffer* with the next piece and return its length, or 0 once verified.
+
+        The body goes from the socket into *buffer* and from there to the storage,
+        with no ``bytes`` object made per piece when the stream can ``readinto``.
+        """
+        want = self._wanted(min(buffer.nbytes, BLOCK_SIZE))
+        if want == 0:
+            return 0
+        into = buffer[:want]
+        got = self._guarded(self._fill, into)
+        self._took(into[:got])
+        return got
+
+    def write_to(self, f: BinaryIO) -> None:
+        """Copy the whole body into the open file *f*, verified when this returns (fsync is the caller's)."""
+        buffer = block_buffer()
+        while got := self.readinto(buffer):
+            f.write(buffer[:got])
+
+    def _wanted(self, size: int) -> int:
+        """Return how many bytes the next read may take: 0 once the body is verified (verifying it first)."""
+        if self.verified:
+            return 0
+        want = min(size, BLOCK_SIZE, self.size - self.received)
         if want <= 0:
             self._finish()
-            return b""
-        piece = self._read(want)
+            return 0
+        return want
+
+    def _took(self, piece: bytes | memoryview) -> None:
         if not piece:
             raise SizeMismatch(
                 f"the body ended after {self.received} of the {self.size} bytes its Content-Length declared: "
@@ -116,11 +185,10 @@ class VerifyingReader:
         if self.received > self.size:
             raise SizeMismatch(f"the body is longer than the {self.size} bytes declared (nothing was stored)")
         self._hash.update(piece)
-        return piece
 
-    def _read(self, size: int) -> bytes:
+    def _guarded(self, read: Callable[[_Arg], _Result], arg: _Arg) -> _Result:
         try:
-            return self._stream.read(size)
+            return read(arg)
         except OSError as exc:
             # The client went away or stalled: the body is short, not our storage at fault.
             raise SizeMismatch(
@@ -129,7 +197,7 @@ class VerifyingReader:
             ) from exc
 
     def _finish(self) -> None:
-        if self._read(1):
+        if self._guarded(self._stream.read, 1):
             raise SizeMismatch(f"the body is longer than the {self.size} bytes declared (nothing was stored)")
         actual = self._hash.hexdigest()
         if actual != self.expected:

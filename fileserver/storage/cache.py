@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import ChunkNotFound, StorageUnavailable, UploadRejected
-from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
+from .base import Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
 from .cachedir import CacheDir, CacheStats, file_hash, flat
 from .local import serve_range
 
@@ -97,8 +97,7 @@ class CachedBackend(Backend):
         f, tmp = self.files.temp_file()
         try:
             with f:
-                while block := reader.read(BLOCK_SIZE):
-                    f.write(block)
+                reader.write_to(f)
                 f.flush()
                 os.fsync(f.fileno())
                 assert reader.verified  # a bad body raised above: nothing reaches pending/ or the cloud

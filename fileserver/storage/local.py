@@ -97,11 +97,10 @@ class LocalBackend(Backend):
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as f:
-                while block := reader.read(BLOCK_SIZE):
-                    f.write(block)
+                reader.write_to(f)
                 f.flush()
                 os.fsync(f.fileno())
-            assert reader.verified  # the loop ends only at the verifying read
+            assert reader.verified  # write_to returns only once the body hashed to its name
             return self._commit(tmp, final, reader)
         finally:
             tmp.unlink(missing_ok=True)

@@ -93,11 +93,11 @@ class Failing(io.RawIOBase):
     def __init__(self, good: bytes):
         self._data = io.BytesIO(good)
 
-    def read(self, size: int = -1, /) -> bytes:
-        piece = self._data.read(size)
-        if not piece:
+    def readinto(self, buffer: Any, /) -> int:
+        got = self._data.readinto(buffer)
+        if not got:
             raise ConnectionResetError("peer went away")
-        return piece
+        return got
 
 
 # -- the good paths ------------------------------------------------------------------------------

@@ -18,6 +18,24 @@ from .network import Network
 from .transfer import chunk_url, finalize, get_tickets, new_file, put_chunk, put_ticket
 
 
+def _read_responses(sock: socket.socket, count: int) -> list[int]:
+    """Read *count* HTTP/1.1 responses framed by Content-Length from *sock*; return their status codes."""
+    data, statuses = b"", list[int]()
+    while len(statuses) < count:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            head = data[:end].decode("latin-1").split("\r\n")
+            length = next(int(line.split(":", 1)[1]) for line in head if line.lower().startswith("content-length:"))
+            if len(data) >= end + 4 + length:
+                statuses.append(int(head[0].split()[1]))
+                data = data[end + 4 + length :]
+                continue
+        more = sock.recv(65536)
+        assert more, f"the connection closed after {len(statuses)} of {count} answers"
+        data += more
+    return statuses
+
+
 def _stored_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and p.name != "identity.json" and not p.name.endswith(".json")]
 
@@ -144,6 +162,26 @@ def test_bad_chunks_leave_nothing_behind(network: Network) -> None:
     assert set(_stored_files(fs.data_dir)) == before, "no partial chunk may remain"
     head_answer = httpx.head(url, headers=auth)
     assert head_answer.status_code == 404
+
+
+def test_pipelined_puts_on_one_connection_are_each_answered_in_turn(network: Network) -> None:
+    """The fileserver reads bodies past gunicorn: a refused body, then small and large ones, share one connection."""
+    assert network.admin is not None
+    small, large = os.urandom(100), os.urandom(3 << 20)
+    record = new_file(network.admin, [small, large])
+    ticket, servers = put_ticket(network.admin, record["id"])
+    url = urlsplit(servers[0]["url"])
+    assert url.hostname is not None and url.port is not None
+
+    def request(data: bytes, named_for: bytes) -> bytes:
+        path = urlsplit(chunk_url(servers[0]["url"], "default", record["id"], named_for)).path
+        head = f"PUT {path} HTTP/1.1\r\nHost: {url.hostname}\r\nAuthorization: Ticket {ticket}\r\n"
+        return f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data
+
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(request(os.urandom(100), small) + request(small, small) + request(large, large))
+        statuses = _read_responses(sock, 3)
+    assert statuses == [422, 201, 201]
 
 
 def test_downloads_continue_while_the_server_is_down(network: Network) -> None:
