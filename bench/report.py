@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .datafiles import label
+from .transfer import CEILING
 
 START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
 NAMES = {
@@ -48,7 +49,37 @@ def transfer_table(t: dict[str, Any]) -> list[str]:
     if crypto:
         rows += ["", "Sealing and hashing alone, one thread (MB/s): "]
         rows[-1] += "; ".join(f"{size}: up {c['up']:.0f}, down {c['down']:.0f}" for size, c in crypto.items()) + "."
+    rows += hash_floor_rows(t)
     return rows
+
+
+HASH_PASSES = {"up": 3, "down": 1}
+"""SHA-256 passes over every byte of a transfer: up, the plaintext (metadata), the chunk's name, the fileserver's
+check; down, the plaintext (the whole-file check; the GCM tag authenticates each chunk)."""
+
+
+def hash_floor_rows(t: dict[str, Any], cores: int = 2) -> list[str]:
+    """Return the sentence stating what SHA-256 alone costs per GB here and the share of the ceiling it leaves.
+
+    The plaintext's SHA-256 is one sequential pass per file, so no transfer is faster than one thread hashes.
+    """
+    rate = t.get("sha256_mb_s")
+    if not rate:
+        return []
+    large = label(max(t["sizes"]))
+    parts = []
+    for direction, passes in HASH_PASSES.items():
+        seconds = passes * 1000 / rate
+        cap = min(cores * 1000 / seconds, rate)
+        ceiling = t["mb_s"][CEILING][large][direction]["median"]
+        parts.append(
+            f"{direction}, {passes} pass{'es' if passes > 1 else ''}: {seconds:.2f} CPU-s per GB, "
+            f"at most {cap:.0f} MB/s on {cores} cores doing nothing else ({cap / ceiling:.2f} of the {large} ceiling)"
+        )
+    return [
+        "",
+        f"SHA-256 runs at {rate:.0f} MB/s in one thread on this machine. Hashing alone: " + "; ".join(parts) + ".",
+    ]
 
 
 def cpu_rows(t: dict[str, Any], cores: int) -> list[str]:

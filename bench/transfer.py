@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import procs
-from .ceiling import Nginx, crypto_cost
+from .ceiling import Nginx, crypto_cost, sha256_rate
 from .coffer_net import CofferNet, coffer_command
 from .datafiles import label, make_file, sha256_of
 from .peer import Rclone
@@ -189,6 +189,7 @@ def run(root: Path, sizes: list[int], rounds: int, engines: list[str], log: Call
     """Measure every target at every size, *rounds* times interleaved; return the section of the report."""
     runs: list[Run] = []
     crypto: dict[int, list[dict[str, float]]] = {}
+    hash_rates: list[float] = []
     root.mkdir(parents=True, exist_ok=True)
     sources = {size: root / f"source-{size}" for size in sizes}
     digests = {size: make_file(path, size) for size, path in sources.items()}
@@ -206,11 +207,12 @@ def run(root: Path, sizes: list[int], rounds: int, engines: list[str], log: Call
                             f"{mb_per_s(size, done.seconds):7.1f} MB/s  client {done.client_peak_rss_mib:6.1f} MiB"
                         )
                 crypto.setdefault(size, []).append(crypto_cost(sources[size]))
+            hash_rates.append(sha256_rate())
     finally:
         targets.stop()
         for path in sources.values():
             path.unlink(missing_ok=True)
-    return summarize(runs, crypto, sizes, rounds, names)
+    return summarize(runs, crypto, sizes, rounds, names) | {"sha256_mb_s": round(statistics.median(hash_rates), 1)}
 
 
 def summarize(
