@@ -78,7 +78,7 @@ class SocketBody:
     def close(self) -> None:
         """End this body's use of the connection: if taken bytes were left unread, gunicorn must close it."""
         if self._held:
-            self._body.failed = True
+            self._body.failed = True  # SECURITY: else the next "request" would be parsed from inside this body
             self._held = memoryview(b"")
 
 
