@@ -32,7 +32,7 @@ def _yes(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
 
-def transfer_table(t: dict[str, Any]) -> list[str]:
+def transfer_table(t: dict[str, Any], cores: int) -> list[str]:
     targets = list(t["mb_s"])
     coffer = [n for n in targets if n.startswith("coffer-")]
     head = ["size", "direction", *(NAMES.get(n, n) for n in targets)]
@@ -49,7 +49,7 @@ def transfer_table(t: dict[str, Any]) -> list[str]:
     if crypto:
         rows += ["", "Sealing and hashing alone, one thread (MB/s): "]
         rows[-1] += "; ".join(f"{size}: up {c['up']:.0f}, down {c['down']:.0f}" for size, c in crypto.items()) + "."
-    rows += hash_floor_rows(t)
+    rows += hash_floor_rows(t, cores)
     return rows
 
 
@@ -58,7 +58,7 @@ HASH_PASSES = {"up": 3, "down": 1}
 check; down, the plaintext (the whole-file check; the GCM tag authenticates each chunk)."""
 
 
-def hash_floor_rows(t: dict[str, Any], cores: int = 2) -> list[str]:
+def hash_floor_rows(t: dict[str, Any], cores: int) -> list[str]:
     """Return the sentence stating what SHA-256 alone costs per GB here and the share of the ceiling it leaves.
 
     The plaintext's SHA-256 is one sequential pass per file, so no transfer is faster than one thread hashes.
@@ -211,7 +211,7 @@ def tables(report: dict[str, Any]) -> str:
     if "transfers" in report:
         t = report["transfers"]
         out += [f"### One client, one file (MB/s, median (min–max) of {t['rounds']} interleaved rounds)", ""]
-        out += transfer_table(t)
+        out += transfer_table(t, int(meta.get("cores", 2)))
         out += ["", "### CPU: what one transfer costs the machine", ""]
         out += cpu_rows(t, int(meta.get("cores", 2)))
         out += ["", "### Memory: peak RSS of one transfer", ""]
