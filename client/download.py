@@ -32,9 +32,10 @@ Memory: each of the ``in_flight`` workers (default 4) reads a chunk into a ciphe
 buffer and opens it into a plaintext buffer, both taken from pools the download owns
 (:mod:`client.buffers`), so it allocates no chunk-sized memory per chunk. A plaintext
 buffer is reused only once its chunk is written and fed to the whole-file hash; a chunk
-that finished before the one the hash needs next is kept in memory for it (at most
-``in_flight`` of them), so at most ``3 × in_flight`` chunk-sized buffers exist. What is
-written, hashed and fsynced is dropped from the page cache as the download goes.
+that finished before the one the hash needs next waits in its buffer, and no chunk
+starts without one, so the pool of ``2 × in_flight`` bounds what waits and at most
+``3 × in_flight`` chunk-sized buffers exist. What is written, hashed and fsynced is
+dropped from the page cache as the download goes.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -195,14 +197,14 @@ class _Job:
         self.result = DownloadResult(target, layout.file_id, layout.size, len(layout.chunks))
         largest = max(c.size for c in layout.chunks)
         self.sealed = BufferPool(largest, down.in_flight)
-        # Each worker's plaintext buffer, and as many again kept for the whole-file hash.
+        # Each worker's plaintext buffer, and as many again waiting for the whole-file hash.
         self.plain = BufferPool(max(0, largest - crypto.CHUNK_OVERHEAD), 2 * down.in_flight)
 
     def run(self, overwrite: bool) -> DownloadResult:
         state = self._resume_or_start()
         self.result.chunks_skipped = len(state.done)
         self._fd = os.open(self.part, os.O_RDWR | os.O_NOFOLLOW)
-        self.hash = OrderedHash(self.layout, self.plain, self.down.in_flight, partial(os.pread, self._fd))
+        self.hash = OrderedHash(self.layout, self.plain, partial(os.pread, self._fd), on_disk=state.done)
         self._uncached = 0
         try:
             self._fetch_missing(state)
@@ -263,15 +265,18 @@ class _Job:
             raise
         pool = ThreadPoolExecutor(self.down.in_flight, thread_name_prefix="coffer-download")
         pending: dict[Future[tuple[int, str, int]], int] = {}
+        queue = deque(missing)
         try:
-            for chunk in missing:
-                pending[pool.submit(self._fetch, chunk)] = chunk.index
-            while pending:
+            while queue or pending:
+                while queue and len(pending) < self.down.in_flight:
+                    # In file order, and waiting while the hash holds every buffer (see client.ordered_hash).
+                    plain = self.plain.take()
+                    chunk = queue.popleft()
+                    pending[pool.submit(self._fetch, chunk, plain)] = chunk.index
                 for future in wait(pending, return_when=FIRST_COMPLETED).done:
                     pending.pop(future)
                     done += self._record(state, future.result())
                 self.progress(done, self.layout.size)
-                self.hash.catch_up(state.done)
                 if self.throttle.due():
                     hashed = self.layout.offset(self.hash.next_index)
                     os.fsync(self._fd)  # what the state lists as written must be on disk
@@ -311,23 +316,23 @@ class _Job:
             return balancer.choose(among=chunk.holders, exclude=exclude)
         return balancer.choose(exclude=exclude)
 
-    def _fetch(self, chunk: ChunkRef) -> tuple[int, str, int]:
-        """Fetch, verify, open and write one chunk (worker thread); return (index, fileserver URL, failures).
+    def _fetch(self, chunk: ChunkRef, plain: bytearray) -> tuple[int, str, int]:
+        """Fetch, check, open and write one chunk into *plain* (worker thread); return (index, URL, failures).
 
-        The plaintext buffer goes back to its pool only once the chunk was written and
-        fed to the whole-file hash, or kept for it (:mod:`client.ordered_hash`), so no
-        other chunk overwrites bytes still to be read.
+        Once written, *plain* goes to the whole-file hash, which gives it back to its
+        pool when the chunk is hashed (:mod:`client.ordered_hash`); a chunk that fails
+        gives it back at once.
         """
-        sealed, plain = self.sealed.take(), self.plain.take()
-        kept = False
+        sealed = self.sealed.take()
         try:
             outcome = self._fetch_into(chunk, memoryview(sealed)[: chunk.size], plain)
-            kept = self.hash.offer(chunk.index, plain)
-            return outcome
+        except BaseException:
+            self.plain.give(plain)
+            raise
         finally:
             self.sealed.give(sealed)
-            if not kept:
-                self.plain.give(plain)
+        self.hash.offer(chunk.index, plain)
+        return outcome
 
     def _fetch_into(self, chunk: ChunkRef, into: memoryview, plain: bytearray) -> tuple[int, str, int]:
         down = self.down
@@ -433,7 +438,7 @@ class _Job:
 
     def _verify_whole(self, state: resume.DownloadState) -> None:
         """The whole part file, as written, must be exactly the plaintext the metadata describes."""
-        self.hash.catch_up(state.done)
+        self.hash.catch_up()
         size = os.fstat(self._fd).st_size if self.hash.next_index == len(self.layout.chunks) else -1
         meta = self.opened.metadata
         if size != meta.size or self.hash.hexdigest() != meta.sha256:

@@ -2,24 +2,24 @@
 
 The whole file's SHA-256 (checked against the sealed metadata) needs the chunks in
 order; the download's workers finish them in whatever order the fileservers answer.
-A worker offers its chunk, still in its plaintext buffer, as soon as it is written:
+A worker offers its chunk, still in its plaintext buffer, as soon as it is written;
+the buffer is parked until every chunk before it is hashed, and goes back to its pool
+once it is hashed itself. Whichever thread offers the chunk the hash needs next hashes
+it and every parked chunk that follows, with the GIL released; the others go on
+fetching. Chunks an earlier, interrupted run wrote are read back from the part file
+when their turn comes, and only those.
 
-- the next chunk the hash needs is hashed at once, followed by any kept chunks that
-  come after it;
-- a chunk that came early is kept in its buffer (up to *keep* of them) for whoever
-  hashes next, so it is never read back;
-- beyond that, the buffer goes back to its pool and the chunk is read back from the
-  part file when its turn comes (:meth:`OrderedHash.catch_up`, from the main thread).
-
-Kept buffers go back to their pool as soon as they are hashed. A worker never waits
-for another thread's hashing: if one is hashing, the chunk is kept (or left to the disk).
+Parking never spills to disk, so the download must not start more chunks than it has
+buffers: it takes each chunk's plaintext buffer before it starts the chunk, in file
+order (:meth:`client.download._Job._fetch_missing`). The chunk the hash needs next then
+always holds a buffer of its own, and the parked ones wait for it, never the reverse.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Container
+from collections.abc import Callable, Iterable
 
 from .buffers import BufferPool
 from .layout import Layout
@@ -32,16 +32,16 @@ Read = Callable[[int, int], bytes]
 class OrderedHash:
     """The SHA-256 of a file's plaintext, fed in order from chunks offered in any order (thread-safe)."""
 
-    def __init__(self, layout: Layout, plain: BufferPool, keep: int, read: Read):
+    def __init__(self, layout: Layout, plain: BufferPool, read: Read, on_disk: Iterable[int] = ()):
         self._layout = layout
         self._plain = plain
-        self._keep = keep
         self._read = read
+        self._on_disk = frozenset(on_disk)
         self._next = 0
         self._hasher = hashlib.sha256()
-        self._hashing = threading.Lock()
-        self._kept: dict[int, bytearray] = {}
-        self._kept_lock = threading.Lock()
+        self._parked: dict[int, bytearray] = {}
+        self._lock = threading.Lock()
+        self._draining = False
 
     @property
     def next_index(self) -> int:
@@ -49,54 +49,48 @@ class OrderedHash:
         return self._next
 
     def hexdigest(self) -> str:
-        with self._hashing:
-            return self._hasher.hexdigest()
+        return self._hasher.hexdigest()
 
-    def offer(self, index: int, plain: bytearray) -> bool:
-        """Hash chunk *index* (written, its plaintext at the start of *plain*) or keep it; True if *plain* was kept.
+    def offer(self, index: int, plain: bytearray) -> None:
+        """Hand over chunk *index*, written, its plaintext at the start of *plain* (a buffer of the pool).
 
-        A kept buffer belongs to this object until it is hashed, then goes back to the
-        pool; otherwise the caller gives *plain* back.
+        The buffer belongs to this object from now on and goes back to the pool once
+        the chunk is hashed: by this call, if the hash needed it, or by a later one.
         """
-        if self._hashing.acquire(blocking=False):
-            try:
-                if index == self._next:
-                    self._from_memory(plain)
-                    self._hash_kept()
-                    return False
-            finally:
-                self._hashing.release()
-        with self._kept_lock:
-            if len(self._kept) >= self._keep:
-                return False
-            self._kept[index] = plain
-            return True
+        with self._lock:
+            self._parked[index] = plain
+            if self._draining:
+                return  # the thread that is hashing takes it, if it is next
+            self._draining = True
+        self._drain()
 
-    def catch_up(self, written: Container[int]) -> None:
-        """Hash in order as far as chunks are *written*: kept ones from memory, the others read back.
-
-        A chunk kept by its worker is never read back: it was offered before its worker
-        finished, so before the caller counts it as written, and :meth:`_hash_kept` takes it.
-        """
-        with self._hashing:
-            while True:
-                self._hash_kept()
-                if self._next not in written:
-                    return
-                self._from_disk()
-
-    def _from_memory(self, plain: bytearray) -> None:
-        self._hasher.update(memoryview(plain)[: self._layout.plain_length(self._next)])
-        self._next += 1
-
-    def _hash_kept(self) -> None:
-        while True:
-            with self._kept_lock:
-                plain = self._kept.pop(self._next, None)
-            if plain is None:
+    def catch_up(self) -> None:
+        """Hash, from the calling thread, every chunk that can be hashed now (an earlier run's, chiefly)."""
+        with self._lock:
+            if self._draining:
                 return
-            self._from_memory(plain)
-            self._plain.give(plain)
+            self._draining = True
+        self._drain()
+
+    def _drain(self) -> None:
+        """Hash in order while the next chunk is parked or on disk; only one thread drains at a time."""
+        try:
+            while True:
+                with self._lock:
+                    plain = self._parked.pop(self._next, None)
+                    if plain is None and self._next not in self._on_disk:
+                        self._draining = False
+                        return
+                if plain is None:
+                    self._from_disk()
+                else:
+                    self._hasher.update(memoryview(plain)[: self._layout.plain_length(self._next)])
+                    self._plain.give(plain)
+                self._next += 1
+        except BaseException:
+            with self._lock:
+                self._draining = False
+            raise
 
     def _from_disk(self) -> None:
         offset = self._layout.offset(self._next)
@@ -107,4 +101,3 @@ class OrderedHash:
                 break  # the part file is short: the whole-file check fails
             self._hasher.update(block)
             offset += len(block)
-        self._next += 1
