@@ -48,7 +48,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -206,9 +206,9 @@ class _Job:
         self._fd = os.open(self.part, os.O_RDWR | os.O_NOFOLLOW)
         self.hash = OrderedHash(self.layout, self.plain, partial(os.pread, self._fd), on_disk=state.done)
         self._uncached = 0
+        self._checkpoint: Future[None] | None = None
         try:
             self._fetch_missing(state)
-            os.fsync(self._fd)
             self._verify_whole(state)
         finally:
             os.close(self._fd)
@@ -264,6 +264,7 @@ class _Job:
                 self._remove_partial()  # refused before a byte came: leave nothing behind
             raise
         pool = ThreadPoolExecutor(self.down.in_flight, thread_name_prefix="coffer-download")
+        self._checkpoints = ThreadPoolExecutor(1, thread_name_prefix="coffer-checkpoint")
         pending: dict[Future[tuple[int, str, int]], int] = {}
         queue = deque(missing)
         try:
@@ -277,11 +278,8 @@ class _Job:
                     pending.pop(future)
                     done += self._record(state, future.result())
                 self.progress(done, self.layout.size)
-                if self.throttle.due():
-                    hashed = self.layout.offset(self.hash.next_index)
-                    os.fsync(self._fd)  # what the state lists as written must be on disk
-                    self._save(state)
-                    self._uncache(hashed)
+                self._checkpoint_if_due(state)
+            self._settle()
         except BaseException as exc:
             self.stop.set()
             for future in pending:
@@ -289,6 +287,8 @@ class _Job:
             for future in wait(pending).done:
                 if not future.cancelled() and future.exception() is None:
                     self._record(state, future.result())
+            if self._checkpoint is not None:
+                wait([self._checkpoint])  # what it raised, if anything, gives way to *exc*
             if isinstance(exc, crypto.IntegrityError):
                 self._remove_partial()
             else:
@@ -297,7 +297,37 @@ class _Job:
             raise
         finally:
             pool.shutdown(wait=True)
+            self._checkpoints.shutdown(wait=True)
+        os.fsync(self._fd)
         self._save(state)
+
+    def _checkpoint_if_due(self, state: resume.DownloadState) -> None:
+        """Every half second, make what is written durable and record it, in a thread of its own.
+
+        Each fsync writes back what the last half second wrote, a few hundred MB (the
+        kernel would hold it for 30 s); on the main thread it held back the chunks the
+        main thread starts, and the workers idled with it.
+        """
+        running = self._checkpoint
+        if running is not None:
+            if not running.done():
+                return
+            running.result()
+        if self.throttle.due():
+            written = replace(state, done=set(state.done))
+            hashed = self.layout.offset(self.hash.next_index)
+            self._checkpoint = self._checkpoints.submit(self._make_durable, written, hashed)
+
+    def _make_durable(self, written: resume.DownloadState, hashed: int) -> None:
+        os.fsync(self._fd)  # what the state lists as written must be on disk before it says so
+        self._save(written)
+        self._uncache(hashed)
+
+    def _settle(self) -> None:
+        """Wait for the checkpoint under way, if any; raise what it raised."""
+        running, self._checkpoint = self._checkpoint, None
+        if running is not None:
+            running.result()
 
     def _record(self, state: resume.DownloadState, outcome: tuple[int, str, int]) -> int:
         index, url, failures = outcome

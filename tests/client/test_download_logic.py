@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,49 @@ def test_an_interrupted_download_run_again_fetches_only_the_rest(net: FakeNet, c
     assert sum(fs.gets for fs in net.fileservers.values()) - gets_before == 20 - len(state.done)
     assert dest.read_bytes() == data
     assert not resume.part_path(dest).exists() and not state_path.exists()
+
+
+@pytest.mark.parametrize("interval", [0.0, 3600.0], ids=["checkpoints", "only-at-the-end"])
+def test_a_saved_download_state_lists_only_chunks_fsynced_before_it_was_saved(
+    net: FakeNet, coffer: Coffer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float
+) -> None:
+    file_id, data = uploaded(coffer, tmp_path, 30 * CHUNK)
+    net.get_delay = 0.005
+    lock = threading.Lock()
+    written: dict[int, set[int]] = {}  # part file descriptor -> chunks written to it
+    durable: set[int] = set()
+    saves: list[set[int]] = []
+    real_pwrite, real_fsync, real_save, real_throttle = os.pwrite, os.fsync, resume.save, resume.Throttle
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        n = real_pwrite(fd, data, offset)
+        with lock:
+            written.setdefault(fd, set()).add(offset // CHUNK)
+        return n
+
+    def fsync(fd: int) -> None:
+        with lock:
+            before = set(written.get(fd, ()))
+        real_fsync(fd)
+        with lock:
+            durable.update(before)
+
+    def save(path: Path, state: Any) -> None:
+        if isinstance(state, resume.DownloadState):
+            with lock:
+                assert state.done <= durable, f"saved as written but not fsynced: {sorted(state.done - durable)}"
+                saves.append(set(state.done))
+        real_save(path, state)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(resume, "save", save)
+    monkeypatch.setattr(resume, "Throttle", lambda clock: real_throttle(clock, interval))
+    dest = tmp_path / "result.bin"
+    coffer.download_result(file_id, dest, in_flight=2)
+    assert dest.read_bytes() == data
+    assert saves[-1] == set(range(30))
+    assert len(saves) > 3 if interval == 0 else len(saves) == 2  # the fresh state, checkpoints, the whole
 
 
 def test_a_part_file_that_no_longer_fits_its_state_starts_over(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
