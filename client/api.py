@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
@@ -28,6 +30,16 @@ MAX_RATE_LIMIT_WAIT = 30.0
 """A 429 asking for a longer wait than this is raised at once: the user decides, not a silent sleep."""
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS context every HTTP client of this process shares, made as httpx makes its default.
+
+    Loading the CA bundle costs some 15 ms, and each httpx client would load its own:
+    a command that talks to the server and to fileservers paid it twice at start-up.
+    """
+    return httpx.create_ssl_context()
+
+
 class ServerClient:
     """A thin, typed wrapper around the server's JSON API; one per server URL and session."""
 
@@ -41,7 +53,9 @@ class ServerClient:
     ):
         self.url = url.rstrip("/")
         self.token = token
-        self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT, limits=LIMITS, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.url, timeout=TIMEOUT, limits=LIMITS, transport=transport, verify=tls_context()
+        )
         self._sleep = sleep
 
     def close(self) -> None:

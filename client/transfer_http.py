@@ -30,7 +30,7 @@ from protocol.errors import ProtocolError, parse_error_body
 from protocol.wire import TICKET_SCHEME
 
 from . import errors
-from .api import IDEMPOTENT, ServerClient, retry_after
+from .api import IDEMPOTENT, ServerClient, retry_after, tls_context
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 KEEPALIVE_EXPIRY = 1.5
@@ -63,7 +63,7 @@ class ChunkClient:
             max_keepalive_connections=max_connections,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        self._http = httpx.Client(timeout=TIMEOUT, limits=limits, transport=transport)
+        self._http = httpx.Client(timeout=TIMEOUT, limits=limits, transport=transport, verify=tls_context())
 
     def close(self) -> None:
         self._http.close()

@@ -11,8 +11,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from tqdm import tqdm
-
 Progress = Callable[[int, int], None]
 
 
@@ -22,6 +20,8 @@ def bar(label: str, enabled: bool) -> Iterator[Progress | None]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    from tqdm import tqdm  # only here: a command in a pipe or with --quiet does not pay for its import
+
     with tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=True) as drawn:
 
         def update(done: int, total: int) -> None:
