@@ -14,3 +14,19 @@ def test_building_the_cli_loads_no_database_driver_server_app_or_progress_bar() 
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "", f"loaded at start-up: {done.stdout.strip()}"
+
+
+def run_entry(prelude: str) -> subprocess.CompletedProcess[str]:
+    code = f"import sys; sys.argv = ['coffer', '--version']; {prelude}; from client.cli.entry import run; run()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_the_installed_program_runs_its_command_with_garbage_collection_on() -> None:
+    probe = run_entry("import gc, client.cli.main as m; m.main = lambda: 0 if gc.isenabled() else 9")
+    assert probe.returncode == 0, probe.stderr
+
+
+def test_the_installed_program_exits_with_its_commands_code() -> None:
+    assert run_entry("import client.cli.main as m; m.main = lambda: 6").returncode == 6
+    version = run_entry("pass")
+    assert version.returncode == 0 and version.stdout.startswith("coffer ")

@@ -1,0 +1,26 @@
+"""The installed ``coffer`` program: the command line, with the interpreter's own start and exit kept short.
+
+Most of a small transfer's time is the interpreter's: importing the client makes
+tens of thousands of objects and no garbage, yet the cyclic collector runs over
+them again and again while it does; and at exit it walks them all once more.
+Collection is off while importing and on while the command runs (a server or
+fileserver command runs for days); at exit every surviving object is frozen out of
+the last collection, since the process is about to give back its memory whole.
+Together some 25 ms of a 0.24 s download of 25 MB.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+
+def run() -> None:
+    gc.disable()
+    try:
+        from .main import main
+    finally:
+        gc.enable()
+    code = main()
+    gc.freeze()
+    sys.exit(code)
