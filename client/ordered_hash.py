@@ -49,6 +49,7 @@ class OrderedHash:
         return self._next
 
     def hexdigest(self) -> str:
+        """The digest so far; read it once every chunk was offered and :meth:`catch_up` returned."""
         return self._hasher.hexdigest()
 
     def offer(self, index: int, plain: bytearray) -> None:
