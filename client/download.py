@@ -163,7 +163,12 @@ class Downloader:
         if target.exists() and not overwrite:
             raise errors.UsageError(f"{target} exists: choose another destination, or allow overwriting")
         job = _Job(self, source, target, on_progress or (lambda done, total: None))
-        result = job.run(overwrite)
+        try:
+            result = job.run(overwrite)
+        except OSError as exc:
+            kept = job.part.exists() and job.state_path is not None and job.state_path.exists()
+            then = f"; what arrived is kept in {job.part}: run the same download again to resume" if kept else ""
+            raise errors.local_file_error(exc, f"writing {target}", then) from exc
         result.seconds = self.clock() - started
         log.info("download done", extra={"kv": {"file": file_id, "chunks": len(source.layout.chunks)}})
         return result

@@ -3,6 +3,7 @@
 CofferError (protocol.errors)
 └── ClientError                exit 1
     ├── UsageError             exit 2   the command line or a local file is wrong
+    │   ├── LocalFileError              a local file or directory cannot be read or written
     │   ├── LinkMalformed               not a share link: .../s/<link id>[#key]
     │   ├── LinkKeyMissing              the link lost its key, the part after '#'
     │   └── LinkPasswordNeeded          the link is locked and no password was given
@@ -41,6 +42,18 @@ class ClientError(CofferError):
 class UsageError(ClientError):
     code = "usage"
     exit_code = 2
+
+
+class LocalFileError(UsageError):
+    """This machine's filesystem refused: no such directory, no permission, a full disk, an I/O error."""
+
+    code = "local_file"
+
+
+def local_file_error(exc: OSError, doing: str, then: str = "") -> LocalFileError:
+    """A :class:`LocalFileError` that says what was being done, on which file, what the system said, and *then*."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return LocalFileError(f"{doing} failed on this machine: {exc.strerror or exc}{where}{then}")
 
 
 class LinkMalformed(UsageError):

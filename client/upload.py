@@ -152,10 +152,16 @@ class Uploader:
         source = path.resolve()
         if not source.is_file():
             raise errors.UsageError(f"{path} is not a regular file")
-        with open(source, "rb") as f:
-            st = os.fstat(f.fileno())
-            job = _Job(self, source, st, f, on_progress or (lambda done, total: None))
-            result = job.run()
+        job: _Job | None = None
+        try:
+            with open(source, "rb") as f:
+                st = os.fstat(f.fileno())
+                job = _Job(self, source, st, f, on_progress or (lambda done, total: None))
+                result = job.run()
+        except OSError as exc:
+            kept = job is not None and job.state_path is not None and job.state_path.exists()
+            then = "; what was sent is recorded: run the same upload again to resume" if kept else ""
+            raise errors.local_file_error(exc, f"uploading {path}", then) from exc
         result.seconds = self.clock() - started
         log.info(
             "upload done",

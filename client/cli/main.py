@@ -13,7 +13,8 @@ from . import admin, auth, devnet, files, lifecycle, sharing
 EXIT_CODES = """exit codes:
   0  done
   1  the server or a fileserver refused the request (the message says why)
-  2  usage: a wrong option, or a local file that cannot be read
+  2  usage: a wrong option, or a local file or directory that cannot be read or written
+     (a missing directory, no permission, a full disk)
   3  the server or the fileservers cannot be reached, or no live fileserver serves the shard
   4  not logged in, wrong password, or the session expired: run `coffer login`
   5  permission denied

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from pathlib import Path
@@ -203,6 +204,29 @@ def test_a_saved_download_state_lists_only_chunks_fsynced_before_it_was_saved(
     assert dest.read_bytes() == data
     assert saves[-1] == set(range(30))
     assert len(saves) > 3 if interval == 0 else len(saves) == 2  # the fresh state, checkpoints, the whole
+
+
+def test_a_full_disk_mid_download_keeps_what_arrived_says_so_and_resumes(
+    net: FakeNet, coffer: Coffer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file_id, data = uploaded(coffer, tmp_path, 12 * CHUNK)
+    dest = tmp_path / "result.bin"
+    net.get_delay = 0.005
+    real_pwrite, writes = os.pwrite, list[int]()
+
+    def pwrite(fd: int, chunk: Any, offset: int) -> int:
+        if len(writes) >= 6:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        writes.append(offset)
+        return real_pwrite(fd, chunk, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    with pytest.raises(errors.LocalFileError, match="No space left on device.*run the same download again") as caught:
+        coffer.download_result(file_id, dest, in_flight=2)
+    assert caught.value.exit_code == 2 and not dest.exists() and resume.part_path(dest).exists()
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    result = coffer.download_result(file_id, dest, in_flight=2)
+    assert result.chunks_skipped >= 1 and dest.read_bytes() == data
 
 
 def test_a_part_file_that_no_longer_fits_its_state_starts_over(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:

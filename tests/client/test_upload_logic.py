@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from client import crypto, errors, resume
 from client.coffer import Coffer
-from client.upload import UploadOptions
+from client.upload import UploadOptions, _Job
 from protocol.encoding import b64decode
 
 from .fakenet import USER_ID, FakeNet, answer, refuse_connections
@@ -183,6 +184,27 @@ def test_an_interrupted_upload_run_again_sends_only_the_missing_chunks(
     assert sum(fs.puts for fs in net.fileservers.values()) - puts_before == 20 - len(state.chunks)
     assert reassemble(net, coffer, result.file_id)[0] == path.read_bytes()
     assert state_files(tmp_path) == []
+
+
+def test_a_read_error_mid_upload_is_a_local_file_error_and_the_upload_then_resumes(
+    net: FakeNet, coffer: Coffer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = source(tmp_path, 20 * CHUNK)
+    read_into = _Job._read_into
+
+    def failing_disk(job: _Job, index: int, buffer: bytearray) -> memoryview:
+        if index >= 10:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return read_into(job, index, buffer)
+
+    monkeypatch.setattr(_Job, "_read_into", failing_disk)
+    with pytest.raises(errors.LocalFileError, match="Input/output error.*run the same upload again") as caught:
+        coffer.upload(path, chunk_size=CHUNK, in_flight=2)
+    assert caught.value.exit_code == 2 and str(path) in caught.value.message
+    monkeypatch.setattr(_Job, "_read_into", read_into)
+    result = coffer.upload(path, chunk_size=CHUNK, in_flight=2)
+    assert result.resumed and result.chunks_skipped >= 1
+    assert reassemble(net, coffer, result.file_id)[0] == path.read_bytes()
 
 
 def test_a_recorded_chunk_no_longer_on_its_fileserver_is_sent_again(

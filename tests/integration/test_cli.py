@@ -57,6 +57,16 @@ def test_upload_prints_the_id_last_and_the_file_round_trips(cli: dict[str, str],
     assert_one_line_error(run(["info", file_id], cli), 6, "no such file")
 
 
+def test_a_download_into_a_missing_directory_is_one_line_and_exit_2(cli: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_bytes(os.urandom(1000))
+    file_id = run(["upload", str(source)], cli).stdout.strip().splitlines()[-1]
+    missing = tmp_path / "no-such-dir" / "notes.txt"
+    done = run(["download", file_id, "-o", str(missing)], cli)
+    assert_one_line_error(done, 2, "No such file or directory", str(missing))
+    assert not missing.parent.exists()
+
+
 def test_several_files_print_one_id_each(cli: dict[str, str], tmp_path: Path) -> None:
     paths = []
     for n in range(3):
