@@ -7,7 +7,7 @@ import sys
 
 from protocol import __version__
 
-from ..errors import ClientError
+from ..errors import ClientError, local_file_error
 from . import admin, auth, devnet, files, lifecycle, sharing
 
 EXIT_CODES = """exit codes:
@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`coffer ... | head`): not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        # Network failures arrive as ClientErrors; what is left is this machine's files (a config
+        # directory that cannot be made, a session file that cannot be written).
+        error = local_file_error(exc, str(args.command))
+        print(f"coffer: {error.message}", file=sys.stderr)
+        return error.exit_code
     return code
 
 

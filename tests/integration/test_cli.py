@@ -91,6 +91,12 @@ def test_environment_lets_a_script_skip_login(network: Network, cli: dict[str, s
     assert json.loads(done.stdout) == []
 
 
+def test_a_config_directory_that_cannot_be_made_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "plain-file").write_text("")
+    env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "plain-file" / "config"), COFFER_SERVER="http://127.0.0.1:9")
+    assert_one_line_error(run(["ls"], env), 2, "coffer: ls failed on this machine", "Not a directory")
+
+
 def test_wrong_password_is_one_line_and_exit_4(network: Network, cli: dict[str, str], tmp_path: Path) -> None:
     env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "other"), COFFER_SERVER=network.url)
     assert_one_line_error(run(["login", cli["CLI_USER"], "--password-stdin"], env, "wrong password\n"), 4, "wrong")
