@@ -161,7 +161,7 @@ class Downloader:
         file_id = source.layout.file_id
         target = _destination(dest, safe_name(source.opened.metadata.name, f"coffer-{file_id}"))
         if target.exists() and not overwrite:
-            raise errors.UsageError(f"{target} exists: choose another destination, or allow overwriting")
+            raise errors.UsageError(f"{target} exists: choose another destination, or overwrite it (--overwrite)")
         job = _Job(self, source, target, on_progress or (lambda done, total: None))
         try:
             result = job.run(overwrite)

@@ -180,7 +180,8 @@ def create(
         raise BadRequest("'expires_in' must be a positive number of seconds", code="invalid_expires_in")
     if expires_in > max_retention:
         raise BadRequest(
-            f"'expires_in' is beyond this server's maximum retention of {max_retention:.0f} s",
+            f"'expires_in' ({expires_in:.0f} s) is beyond this server's maximum retention of "
+            f"{max_retention / 86400:.4g} days ({max_retention:.0f} s)",
             code="retention_exceeded",
         )
     try:

@@ -53,6 +53,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     download.add_argument("-o", "--output", type=Path, help="where to write it (default: its name, here)")
     download.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     download.add_argument(
+        "--overwrite", action="store_true", help="replace the destination if it exists (only once verified)"
+    )
+    download.add_argument(
         "--password-stdin",
         action="store_true",
         help=f"read a locked link's password as one stdin line [else ${LINK_PASSWORD_ENV}, else asked]",
@@ -102,7 +105,7 @@ def do_download(args: argparse.Namespace) -> int:
     else:
         with open_coffer() as coffer:
             with bar(args.file_id[:8], not args.quiet) as progress:
-                path = coffer.download(args.file_id, args.output, on_progress=progress)
+                path = coffer.download(args.file_id, args.output, on_progress=progress, overwrite=args.overwrite)
     if not args.quiet:
         size = path.stat().st_size
         print(
@@ -120,7 +123,9 @@ def _download_link(args: argparse.Namespace) -> DownloadResult:
     if link_format.is_locked(ref.fragment):
         password = read_secret("Link password: ", args.password_stdin, LINK_PASSWORD_ENV) or None
     with bar(ref.link_id[:8], not args.quiet) as progress:
-        return download_link(args.file_id, args.output, password=password, on_progress=progress)
+        return download_link(
+            args.file_id, args.output, password=password, on_progress=progress, overwrite=args.overwrite
+        )
 
 
 def _row(f: FileInfo) -> str:
@@ -157,8 +162,21 @@ def do_info(args: argparse.Namespace) -> int:
         print_json(data)
     else:
         for key, value in data.items():
-            print(f"{key:>12}: {value}")
+            print(f"{key:>12}: {_readable(key, value)}")
     return 0
+
+
+TIMES = ("mtime", "created_at", "completed_at", "expires_at")
+SIZES = ("size", "stored_size")
+
+
+def _readable(key: str, value: Any) -> str:
+    """A field of ``coffer info`` for a person: a local time, a size with its unit. Scripts read ``--json``."""
+    if key in TIMES and isinstance(value, int | float):
+        return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(value))
+    if key in SIZES and isinstance(value, int):
+        return f"{human_bytes(value)} ({value} bytes)"
+    return str(value)
 
 
 def do_rm(args: argparse.Namespace) -> int:

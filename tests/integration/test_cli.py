@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -65,6 +66,29 @@ def test_a_download_into_a_missing_directory_is_one_line_and_exit_2(cli: dict[st
     done = run(["download", file_id, "-o", str(missing)], cli)
     assert_one_line_error(done, 2, "No such file or directory", str(missing))
     assert not missing.parent.exists()
+
+
+def test_a_download_replaces_an_existing_file_only_with_overwrite(cli: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "plan.txt"
+    source.write_bytes(os.urandom(2000))
+    file_id = run(["upload", str(source)], cli).stdout.strip().splitlines()[-1]
+    dest = tmp_path / "dest.txt"
+    dest.write_bytes(b"precious")
+    assert_one_line_error(run(["download", file_id, "-o", str(dest)], cli), 2, "exists", "--overwrite")
+    assert dest.read_bytes() == b"precious"
+    assert run(["download", file_id, "-o", str(dest), "--overwrite"], cli).returncode == 0
+    assert dest.read_bytes() == source.read_bytes()
+
+
+def test_info_shows_dates_and_sizes_a_person_reads(cli: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "slides.bin"
+    source.write_bytes(os.urandom(3000))
+    file_id = run(["upload", str(source)], cli).stdout.strip().splitlines()[-1]
+    fields = (line.partition(":") for line in run(["info", file_id], cli).stdout.splitlines())
+    shown = {key.strip(): value.strip() for key, _, value in fields}
+    assert shown["size"].endswith(" (3000 bytes)") and shown["stored_size"].endswith(" (3028 bytes)")
+    for key in ("created_at", "expires_at", "mtime"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}", shown[key]), shown[key]
 
 
 def test_several_files_print_one_id_each(cli: dict[str, str], tmp_path: Path) -> None:

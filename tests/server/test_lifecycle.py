@@ -80,6 +80,8 @@ def test_asking_for_more_than_the_maximum_retention_is_refused(harness: Harness,
     token = harness.make_user("alice")
     answer = _new_file(harness, token, expires_in=harness.settings.max_retention + 1)
     assert (answer.status_code, answer.json["error"]) == (400, "retention_exceeded")
+    days = harness.settings.max_retention / 86400
+    assert f"maximum retention of {days:.4g} days" in answer.json["message"]
     assert _file_ids(harness) == set()
 
 
