@@ -297,14 +297,12 @@ class _Job:
             if isinstance(exc, crypto.IntegrityError):
                 self._remove_partial()
             else:
-                os.fsync(self._fd)
-                self._save(state)
+                self._save_durable(state)
             raise
         finally:
             pool.shutdown(wait=True)
             self._checkpoints.shutdown(wait=True)
-        os.fsync(self._fd)
-        self._save(state)
+        self._save_durable(state)
 
     def _checkpoint_if_due(self, state: resume.DownloadState) -> None:
         """Every half second, make what is written durable and record it, in a thread of its own.
@@ -324,9 +322,13 @@ class _Job:
             self._checkpoint = self._checkpoints.submit(self._make_durable, written, hashed)
 
     def _make_durable(self, written: resume.DownloadState, hashed: int) -> None:
-        os.fsync(self._fd)  # what the state lists as written must be on disk before it says so
-        self._save(written)
+        self._save_durable(written)
         self._uncache(hashed)
+
+    def _save_durable(self, state: resume.DownloadState) -> None:
+        """Save *state* once what it lists as written is on disk: fsync first, then save, always."""
+        os.fsync(self._fd)
+        self._save(state)
 
     def _settle(self) -> None:
         """Wait for the checkpoint under way, if any; raise what it raised."""
