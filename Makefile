@@ -13,7 +13,7 @@ EMULATORS := tests/emulators
 $(STAMP): setup.cfg pyproject.toml $(EMULATORS)/package.json $(EMULATORS)/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@command -v npm >/dev/null || { echo "make: npm is needed for the Azure Blob emulator (Azurite): install Node.js and npm"; exit 1; }
 	npm ci --prefix $(EMULATORS) --no-audit --no-fund --loglevel=error
 	touch $(STAMP)

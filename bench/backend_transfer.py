@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fileserver.storage.local import LocalBackend
-from protocol.ids import chunk_name, new_id
+from coffer.fileserver.storage.local import LocalBackend
+from coffer.protocol.ids import chunk_name, new_id
 from tests.backends.azure_emulator import AzureEmulator, make_azure_store
 from tests.backends.gcs_emulator import GcsEmulator, make_gcs_store
 from tests.backends.s3_emulator import MotoEmulator, make_s3_store

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from client import crypto
+from coffer.client import crypto
 
 from .procs import Measured, Service, free_port, http_ok, run_measured
 

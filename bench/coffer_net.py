@@ -23,9 +23,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from client.api import ServerClient, new_user_body
-from fileserver.settings import FileserverSettings
-from server.settings import ServerSettings
+from coffer.client.api import ServerClient, new_user_body
+from coffer.fileserver.settings import FileserverSettings
+from coffer.server.settings import ServerSettings
 
 from .procs import Service, free_port, http_ok, run_measured, wait_until
 
@@ -52,7 +52,7 @@ def postgres_admin_url() -> str:
 def coffer_command(*args: str) -> list[str]:
     """Return the argv of the ``coffer`` command installed beside this Python (or its module)."""
     script = Path(sys.executable).parent / "coffer"
-    return [str(script), *args] if script.exists() else [sys.executable, "-m", "client.cli.main", *args]
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "coffer.client.cli.main", *args]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -27,12 +27,12 @@ from typing import Any
 
 import httpx
 
-from client import crypto
-from client.api import ServerClient
-from fileserver import agent, identity, reports
-from fileserver.settings import load_settings
-from fileserver.shards import Shards
-from protocol.encoding import b64encode
+from coffer.client import crypto
+from coffer.client.api import ServerClient
+from coffer.fileserver import agent, identity, reports
+from coffer.fileserver.settings import load_settings
+from coffer.fileserver.shards import Shards
+from coffer.protocol.encoding import b64encode
 
 from .coffer_net import CofferNet, clean_env
 from .stats import latency

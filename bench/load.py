@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from client.api import new_user_body
+from coffer.client.api import new_user_body
 
 from . import procs
 from .coffer_net import CofferNet, clean_env

@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 
-from client.coffer import Coffer
-from client.transfer_http import KEEPALIVE_EXPIRY
+from coffer.client.coffer import Coffer
+from coffer.client.transfer_http import KEEPALIVE_EXPIRY
 
 from .datafiles import sha256_of
 

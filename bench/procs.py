@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from client.cli.devnet import http_ok as http_ok  # re-exported: the bench modules wait on what they start
-from client.cli.devnet import wait_until as wait_until
+from coffer.client.cli.devnet import http_ok as http_ok  # re-exported: the bench modules wait on what they start
+from coffer.client.cli.devnet import wait_until as wait_until
 
 MIB = 1024 * 1024
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from protocol import kdf
-from protocol.encoding import b64decode, b64encode
-from protocol.errors import parse_error_body
+from coffer.protocol import kdf
+from coffer.protocol.encoding import b64decode, b64encode
+from coffer.protocol.errors import parse_error_body
 
 from . import errors
 from .crypto import UserKeys, wrap_private_key

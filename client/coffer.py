@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from protocol import kdf
-from protocol.encoding import b64decode, b64encode
+from coffer.protocol import kdf
+from coffer.protocol.encoding import b64decode, b64encode
 
 from . import crypto, errors, resume, session, sharing
 from .api import ServerClient, checked_kdf_params

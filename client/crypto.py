@@ -39,7 +39,7 @@ import nacl.secret
 from nacl._sodium import ffi as _ffi  # type: ignore[import-not-found]  # PyNaCl's own libsodium handle
 from nacl._sodium import lib as _lib
 
-from protocol.encoding import canonical_json
+from coffer.protocol.encoding import canonical_json
 
 from .errors import ClientError, UsageError
 

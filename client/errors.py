@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 
-from protocol.errors import CofferError
+from coffer.protocol.errors import CofferError
 
 
 class ClientError(CofferError):

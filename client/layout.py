@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol.encoding import DecodeError, b64decode
-from protocol.errors import ProtocolError
-from protocol.ids import check_chunk_hash, check_id
+from coffer.protocol.encoding import DecodeError, b64decode
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.ids import check_chunk_hash, check_id
 
 from . import crypto, resume
 

@@ -29,10 +29,10 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.pwhash.argon2id
 
-from protocol import kdf
-from protocol.encoding import DecodeError, b64decode, b64encode
-from protocol.errors import ProtocolError
-from protocol.ids import check_id
+from coffer.protocol import kdf
+from coffer.protocol.encoding import DecodeError, b64decode, b64encode
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.ids import check_id
 
 from .crypto import KEY_BYTES
 from .errors import LinkKeyMissing, LinkMalformed, LinkPasswordNeeded, LinkPasswordWrong, UsageError

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from protocol.encoding import DecodeError, b64decode, b64encode
+from coffer.protocol.encoding import DecodeError, b64decode, b64encode
 
 from . import private_files
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol.encoding import b64decode, b64encode
-from protocol.errors import ProtocolError
-from protocol.ids import check_id, check_username
+from coffer.protocol.encoding import b64decode, b64encode
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.ids import check_id, check_username
 
 from . import crypto, errors, link_format
 from .api import ServerClient

@@ -25,9 +25,9 @@ from typing import Any, cast
 
 import httpx
 
-from protocol import receipts
-from protocol.errors import ProtocolError, parse_error_body
-from protocol.wire import TICKET_SCHEME
+from coffer.protocol import receipts
+from coffer.protocol.errors import ProtocolError, parse_error_body
+from coffer.protocol.wire import TICKET_SCHEME
 
 from . import errors
 from .api import IDEMPOTENT, ServerClient, retry_after, tls_context

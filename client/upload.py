@@ -51,10 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from protocol import receipts as receipt_protocol
-from protocol.encoding import b64encode
-from protocol.errors import ProtocolError
-from protocol.wire import MAX_CHUNK_SIZE
+from coffer.protocol import receipts as receipt_protocol
+from coffer.protocol.encoding import b64encode
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.wire import MAX_CHUNK_SIZE
 
 from . import crypto, errors, resume
 from .api import ServerClient

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from protocol import cluster
-from protocol.errors import CofferError, parse_error_body
-from protocol.messages import parse_purges
+from coffer.protocol import cluster
+from coffer.protocol.errors import CofferError, parse_error_body
+from coffer.protocol.messages import parse_purges
 
 from . import reports
 from .backoff import Backoff

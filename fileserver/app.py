@@ -17,8 +17,8 @@ from typing import Any
 
 import falcon
 
-from protocol import __version__
-from protocol.errors import CofferError
+from coffer.protocol import __version__
+from coffer.protocol.errors import CofferError
 
 from .auth import TicketGate
 from .chunks import ChunkResource

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from protocol import tickets, wire
-from protocol.tickets import Ticket, TicketRevoked
+from coffer.protocol import tickets, wire
+from coffer.protocol.tickets import Ticket, TicketRevoked
 
 from .errors import TicketMissing
 from .revocations import RevocationList

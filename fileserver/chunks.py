@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import falcon
 
-from protocol import receipts, wire
-from protocol.ids import check_chunk_hash, check_id, check_name, chunk_name
-from protocol.tickets import Op, Ticket
+from coffer.protocol import receipts, wire
+from coffer.protocol.ids import check_chunk_hash, check_id, check_name, chunk_name
+from coffer.protocol.tickets import Op, Ticket
 
 from .auth import TicketGate
 from .body import SocketBody, request_body

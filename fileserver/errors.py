@@ -33,8 +33,8 @@ Errors that come from bad input say what was wrong and what the client should do
 
 from __future__ import annotations
 
-from protocol.errors import CofferError
-from protocol.tickets import TicketError
+from coffer.protocol.errors import CofferError
+from coffer.protocol.tickets import TicketError
 
 
 class TicketMissing(TicketError):

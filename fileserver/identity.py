@@ -17,10 +17,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protocol.encoding import DecodeError
-from protocol.errors import CofferError
-from protocol.ids import check_id, new_id
-from protocol.signing import SigningKey
+from coffer.protocol.encoding import DecodeError
+from coffer.protocol.errors import CofferError
+from coffer.protocol.ids import check_id, new_id
+from coffer.protocol.signing import SigningKey
 
 from .fsutil import atomic_write_json
 

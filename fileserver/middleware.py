@@ -9,11 +9,11 @@ from typing import Any
 
 import falcon
 
-from protocol import wire
+from coffer.protocol import wire
 
 from .errors import HeadersTooLarge
 
-log = logging.getLogger("fileserver.transfer")
+log = logging.getLogger("coffer.fileserver.transfer")
 
 CHUNK_PREFIX = "/api/chunks/"
 

@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from protocol.messages import MAX_PURGES, FilePurge
+from coffer.protocol.messages import MAX_PURGES, FilePurge
 
 from .errors import FileserverError
 from .shards import ServedShard

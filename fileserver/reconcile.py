@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from protocol.errors import CofferError
-from protocol.ids import split_chunk_name
-from protocol.messages import MAX_RECONCILE_FILES, ReconcileAnswer, ReconcileQuery, parse_reconcile_answer
+from coffer.protocol.errors import CofferError
+from coffer.protocol.ids import split_chunk_name
+from coffer.protocol.messages import MAX_RECONCILE_FILES, ReconcileAnswer, ReconcileQuery, parse_reconcile_answer
 
 from .agent import ServerRefused, post_signed
 from .errors import ChunkNotFound, FileserverError

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from protocol import __version__, cluster
-from protocol.messages import MAX_CORRUPT_REPORTS, FilePurge, Heartbeat, Registration, ShardAnnouncement
+from coffer.protocol import __version__, cluster
+from coffer.protocol.messages import MAX_CORRUPT_REPORTS, FilePurge, Heartbeat, Registration, ShardAnnouncement
 
 from .identity import Identity
 from .settings import Settings

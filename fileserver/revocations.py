@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from protocol.errors import CofferError, ProtocolError
-from protocol.ids import check_id
+from coffer.protocol.errors import CofferError, ProtocolError
+from coffer.protocol.ids import check_id
 
 from .fsutil import atomic_write_json
 

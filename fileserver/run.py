@@ -25,9 +25,9 @@ from typing import Any
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
-from protocol.errors import CofferError
-from protocol.logs import KeyValueFormatter, configure
-from protocol.settings import SettingsError
+from coffer.protocol.errors import CofferError
+from coffer.protocol.logs import KeyValueFormatter, configure
+from coffer.protocol.settings import SettingsError
 
 from .agent_process import AgentProcess, agent_main
 from .app import create_app
@@ -140,7 +140,7 @@ class FileserverApplication(BaseApplication):  # type: ignore[misc]
 def serve(settings: Settings) -> int:
     """Run the fileserver in this process until SIGTERM or SIGINT; return its exit status.
 
-    This blocks: integration tests run it in a subprocess (``python -m fileserver``).
+    This blocks: integration tests run it in a subprocess (``python -m coffer.fileserver``).
     """
     configure(settings.fileserver.log_level)
     identity = load_or_create(settings.data_dir)

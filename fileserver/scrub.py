@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from protocol.ids import split_chunk_name
+from coffer.protocol.ids import split_chunk_name
 
 from .errors import ChunkNotFound
 from .fsutil import atomic_write_json

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from protocol import wire
-from protocol.encoding import DecodeError, b64decode
-from protocol.errors import CofferError
-from protocol.ids import check_id, check_name
-from protocol.settings import SettingsError, load, read_toml
-from protocol.signing import SigningKey, key_id
+from coffer.protocol import wire
+from coffer.protocol.encoding import DecodeError, b64decode
+from coffer.protocol.errors import CofferError
+from coffer.protocol.ids import check_id, check_name
+from coffer.protocol.settings import SettingsError, load, read_toml
+from coffer.protocol.signing import SigningKey, key_id
 
 from . import storage
 from .storage.cache import CacheOptions

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocol.messages import ShardAnnouncement
+from coffer.protocol.messages import ShardAnnouncement
 
 from .errors import ShardNotServed, ShardReadOnly, ShardWriteOnly
 from .settings import Settings, ShardSettings

@@ -19,9 +19,9 @@ from typing import Any
 import nacl.exceptions
 import nacl.pwhash.argon2id
 
-from protocol import kdf
-from protocol.encoding import DecodeError, b64decode, b64encode
-from protocol.ids import check_username, new_id
+from coffer.protocol import kdf
+from coffer.protocol.encoding import DecodeError, b64decode, b64encode
+from coffer.protocol.ids import check_username, new_id
 
 from . import audit
 from .db import Database, IntegrityError, Tx

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from protocol import __version__, kdf
-from protocol.ids import check_id, check_username
-from protocol.wire import MAX_CHUNK_SIZE
+from coffer.protocol import __version__, kdf
+from coffer.protocol.ids import check_id, check_username
+from coffer.protocol.wire import MAX_CHUNK_SIZE
 
 from . import accounts, audit
 from .errors import BadRequest, Unauthorized

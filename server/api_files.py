@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from protocol.ids import check_name
+from coffer.protocol.ids import check_name
 
 from . import files, sharing
 from .errors import BadRequest

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from protocol import kdf
-from protocol.errors import CofferError
-from protocol.settings import SettingsError
+from coffer.protocol import kdf
+from coffer.protocol.errors import CofferError
+from coffer.protocol.settings import SettingsError
 
 from . import settings as server_settings
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from protocol import messages
+from coffer.protocol import messages
 
 from .db import Tx
 

@@ -23,7 +23,7 @@ in one place (``server.app``); the client maps the codes back.
 
 from __future__ import annotations
 
-from protocol.errors import CofferError
+from coffer.protocol.errors import CofferError
 
 
 class ServerError(CofferError):

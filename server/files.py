@@ -12,11 +12,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from protocol import receipts
-from protocol.encoding import DecodeError, b64decode
-from protocol.ids import check_chunk_hash, check_id, check_name, new_id
-from protocol.signing import SigningKey
-from protocol.wire import MAX_METADATA_BYTES
+from coffer.protocol import receipts
+from coffer.protocol.encoding import DecodeError, b64decode
+from coffer.protocol.ids import check_chunk_hash, check_id, check_name, new_id
+from coffer.protocol.signing import SigningKey
+from coffer.protocol.wire import MAX_METADATA_BYTES
 
 from . import audit, deletion, quotas, tickets
 from .accounts import Principal, decode_key

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol.ids import check_id, check_username
+from coffer.protocol.ids import check_id, check_username
 
 from . import audit
 from .db import Database

@@ -11,9 +11,9 @@ from typing import Any
 
 import falcon
 
-from protocol.encoding import DecodeError, parse_json_object
-from protocol.errors import CofferError
-from protocol.wire import BEARER_SCHEME, MAX_HEADER_BYTES, MAX_JSON_BODY
+from coffer.protocol.encoding import DecodeError, parse_json_object
+from coffer.protocol.errors import CofferError
+from coffer.protocol.wire import BEARER_SCHEME, MAX_HEADER_BYTES, MAX_JSON_BODY
 
 from . import accounts, audit
 from .db import Database

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from protocol.ids import new_id
+from coffer.protocol.ids import new_id
 
 from . import retention
 from .db import Database

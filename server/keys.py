@@ -20,8 +20,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from protocol.encoding import b64decode, b64encode
-from protocol.signing import SigningKey
+from coffer.protocol.encoding import b64decode, b64encode
+from coffer.protocol.signing import SigningKey
 
 from .db import Database
 

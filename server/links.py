@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocol.ids import check_id, check_username, new_id
-from protocol.signing import SigningKey
+from coffer.protocol.ids import check_id, check_username, new_id
+from coffer.protocol.signing import SigningKey
 
 from . import audit, files, tickets
 from .accounts import Principal

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocol.units import human_bytes
+from coffer.protocol.units import human_bytes
 
 from .db import Tx
 from .errors import QuotaExceeded

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from protocol import cluster as cluster_protocol
-from protocol import messages
-from protocol.encoding import b64decode, b64encode
+from coffer.protocol import cluster as cluster_protocol
+from coffer.protocol import messages
+from coffer.protocol.encoding import b64decode, b64encode
 
 from . import audit, deletion
 from .db import Database, IntegrityError, Tx

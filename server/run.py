@@ -8,7 +8,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from protocol import logs
+from coffer.protocol import logs
 
 from . import keys, migrations
 from .app import create_app

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocol import settings as loader
-from protocol.wire import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
+from coffer.protocol import settings as loader
+from coffer.protocol.wire import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 
 from .proxies import TrustedProxies
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol.ids import check_id, check_username
+from coffer.protocol.ids import check_id, check_username
 
 from . import audit, files, tickets
 from .accounts import Principal, decode_key

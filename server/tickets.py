@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from protocol import tickets as ticket_protocol
-from protocol.ids import check_chunk_hash, new_id
-from protocol.signing import SigningKey
+from coffer.protocol import tickets as ticket_protocol
+from coffer.protocol.ids import check_chunk_hash, new_id
+from coffer.protocol.signing import SigningKey
 
 from .db import Tx
 from .errors import BadRequest, Conflict

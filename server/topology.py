@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from protocol.ids import check_name, new_id
+from coffer.protocol.ids import check_name, new_id
 
 from .db import Database, Tx
 from .errors import Conflict, NotFound

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from protocol.ids import check_name
+from coffer.protocol.ids import check_name
 
 from .errors import BadRequest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol.ids import check_username
+from coffer.protocol.ids import check_username
 
 from . import audit, deletion, quotas, tickets
 from .accounts import Principal

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from protocol.errors import CofferError
-from server import settings as server_settings
+from coffer.protocol.errors import CofferError
+from coffer.server import settings as server_settings
 
 from ..api import ServerClient
 from ..errors import ClientError
@@ -57,7 +57,7 @@ def http_ok(url: str) -> bool:
 
 
 def coffer_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "client.cli.main", *args]
+    return [sys.executable, "-m", "coffer.client.cli.main", *args]
 
 
 def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -93,7 +93,7 @@ def _port_free(port: int) -> bool:
 
 def _admin_password(var: Path, settings: server_settings.ServerSettings) -> str:
     """Create ``admin`` once; its password comes from COFFER_ADMIN_PASSWORD or is generated and kept in var/."""
-    from server.cli import create_admin_user
+    from coffer.server.cli import create_admin_user
 
     saved = var / "admin-password"
     password = os.environ.get("COFFER_ADMIN_PASSWORD") or (saved.read_text().strip() if saved.exists() else "")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from protocol.units import human_bytes
+from coffer.protocol.units import human_bytes
 
 from .. import link_format
 from ..coffer import FileInfo

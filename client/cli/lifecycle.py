@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from protocol.units import human_bytes
+from coffer.protocol.units import human_bytes
 
 from ..errors import UsageError
 from .common import add_json_flag, client, print_json

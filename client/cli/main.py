@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from protocol import __version__
+from coffer.protocol import __version__
 
 from ..errors import ClientError, local_file_error
 from . import admin, auth, devnet, files, lifecycle, sharing
@@ -25,8 +25,8 @@ EXIT_CODES = """exit codes:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fileserver import cli as fileserver_cli
-    from server import cli as server_cli
+    from coffer.fileserver import cli as fileserver_cli
+    from coffer.server import cli as server_cli
 
     parser = argparse.ArgumentParser(
         prog="coffer",

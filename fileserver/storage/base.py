@@ -38,8 +38,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, ClassVar, Protocol, TypeVar
 
-from protocol.errors import ProtocolError
-from protocol.ids import check_id, split_chunk_name
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.ids import check_id, split_chunk_name
 
 from ..errors import ChunkNotFound, HashMismatch, SizeMismatch, StorageFull, StorageUnavailable
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from protocol.ids import CHUNK_HASH_RE, UUID_RE
+from coffer.protocol.ids import CHUNK_HASH_RE, UUID_RE
 
 from ..errors import BadRange, ChunkNotFound
 from ..fsutil import fsync_dir

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocol.messages import BACKENDS as PROTOCOL_BACKENDS
-from protocol.settings import load
+from coffer.protocol.messages import BACKENDS as PROTOCOL_BACKENDS
+from coffer.protocol.settings import load
 
 from ..errors import BackendUnavailable
 from .base import Backend
@@ -30,10 +30,10 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {
-    "local": _Entry("fileserver.storage.local", "LocalBackend"),
-    "s3": _Entry("fileserver.storage.s3", "S3Backend", extra="s3"),
-    "gcs": _Entry("fileserver.storage.gcs", "GcsBackend", extra="gcs"),
-    "azure": _Entry("fileserver.storage.azure", "AzureBackend", extra="azure"),
+    "local": _Entry("coffer.fileserver.storage.local", "LocalBackend"),
+    "s3": _Entry("coffer.fileserver.storage.s3", "S3Backend", extra="s3"),
+    "gcs": _Entry("coffer.fileserver.storage.gcs", "GcsBackend", extra="gcs"),
+    "azure": _Entry("coffer.fileserver.storage.azure", "AzureBackend", extra="azure"),
 }
 
 

@@ -18,7 +18,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from fileserver.storage.azure import AzureBackend, AzureOptions
+from coffer.fileserver.storage.azure import AzureBackend, AzureOptions
 from tests.backends.process import EmulatorProcess
 from tests.fileserver.fs_helpers import Store
 

@@ -19,8 +19,8 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[import-untyped]
 
-from fileserver.storage.base import is_chunk_name
-from fileserver.storage.gcs import GcsBackend, GcsOptions
+from coffer.fileserver.storage.base import is_chunk_name
+from coffer.fileserver.storage.gcs import GcsBackend, GcsOptions
 from tests.backends.process import EmulatorProcess
 from tests.fileserver.fs_helpers import Store
 

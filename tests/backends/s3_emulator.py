@@ -30,8 +30,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from fileserver.storage.base import is_chunk_name
-from fileserver.storage.s3 import S3Backend, S3Options
+from coffer.fileserver.storage.base import is_chunk_name
+from coffer.fileserver.storage.s3 import S3Backend, S3Options
 from tests.backends.process import EmulatorProcess
 from tests.fileserver.fs_helpers import Store
 

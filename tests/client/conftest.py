@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from client import crypto
-from client.coffer import Coffer
+from coffer.client import crypto
+from coffer.client.coffer import Coffer
 
 from .fakenet import SERVER, FakeNet
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import httpx
 
-from client import crypto
-from protocol import receipts
-from protocol.encoding import b64encode
-from protocol.signing import SigningKey
+from coffer.client import crypto
+from coffer.protocol import receipts
+from coffer.protocol.encoding import b64encode
+from coffer.protocol.signing import SigningKey
 
 SERVER = "http://server.test"
 USER_ID = "5d1f7a55-2f5e-4b7a-8e2e-6f7b1c9d0a11"

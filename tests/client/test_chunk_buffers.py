@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client import crypto
-from client.buffers import BufferPool
+from coffer.client import crypto
+from coffer.client.buffers import BufferPool
 
 KEY = bytes(range(32))
 FILE_ID = "6f1c3f0e-2b7a-4d55-9a43-0c3e8f1d2a10"

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from client.cli.lifecycle import parse_since, parse_size
-from protocol.units import human_bytes
+from coffer.client.cli.lifecycle import parse_since, parse_size
+from coffer.protocol.units import human_bytes
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from client.cli.files import _row, parse_duration
-from client.coffer import FileInfo
+from coffer.client.cli.files import _row, parse_duration
+from coffer.client.coffer import FileInfo
 
 BASE = FileInfo(
     id="0b8f5a52-5c2b-4d67-9a55-8d1c1d2f9f00",

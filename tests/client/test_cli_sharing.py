@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from client import crypto, link_download
-from client.cli import admin, files, main, sharing
-from client.coffer import Coffer
+from coffer.client import crypto, link_download
+from coffer.client.cli import admin, files, main, sharing
+from coffer.client.coffer import Coffer
 
 from .fakenet import SERVER, FakeNet
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from client import crypto, errors, resume
-from client.coffer import Coffer
-from client.layout import check_layout, safe_name
+from coffer.client import crypto, errors, resume
+from coffer.client.coffer import Coffer
+from coffer.client.layout import check_layout, safe_name
 
 from .fakenet import FakeNet, refuse_connections
 
@@ -267,7 +267,7 @@ def test_a_pending_upload_is_listed_without_a_name() -> None:
         "expires_at": 2.0,
         "completed_at": None,
     }
-    from client.coffer import FileInfo
+    from coffer.client.coffer import FileInfo
 
     info = FileInfo.from_record(record, crypto.UserKeys.generate())
     assert (info.name, info.size, info.state) == ("", 100, "pending")

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from client import errors, transfer_http
-from client.transfer_http import ChunkClient
+from coffer.client import errors, transfer_http
+from coffer.client.transfer_http import ChunkClient
 
 BODY = os.urandom(3 * 1024 * 1024 + 17)
 NAME = "ab" * 32

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from client import crypto, errors, link_format, resume
-from client.coffer import Coffer
-from client.link_download import LINKS, download_link
-from protocol.encoding import b64decode, b64encode
+from coffer.client import crypto, errors, link_format, resume
+from coffer.client.coffer import Coffer
+from coffer.client.link_download import LINKS, download_link
+from coffer.protocol.encoding import b64decode, b64encode
 
 from .fakenet import SERVER, FakeNet
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client import crypto, link_format
-from client.errors import (
+from coffer.client import crypto, link_format
+from coffer.client.errors import (
     ClientError,
     KeyChanged,
     LinkKeyMissing,
@@ -25,8 +25,8 @@ from client.errors import (
     LinkPasswordWrong,
     UsageError,
 )
-from protocol.encoding import b64decode, b64encode
-from protocol.ids import new_id
+from coffer.protocol.encoding import b64decode, b64encode
+from coffer.protocol.ids import new_id
 
 KEY = bytes(range(32))
 LINK_ID = "3f6c9a2e-8b1d-4c57-a0e4-7d2b5f9c1e38"

@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from client.buffers import BufferPool
-from client.layout import Layout
-from client.ordered_hash import OrderedHash
+from coffer.client.buffers import BufferPool
+from coffer.client.layout import Layout
+from coffer.client.ordered_hash import OrderedHash
 
 CHUNK = 100
 DATA = os.urandom(7 * CHUNK + 31)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from client import crypto, errors
-from client.pins import FILE_NAME, KnownKeys
+from coffer.client import crypto, errors
+from coffer.client.pins import FILE_NAME, KnownKeys
 
 SERVER = "https://coffer.example.com"
 

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.placement import Balancer, FileserverInfo, backoff_delay
+from coffer.client.placement import Balancer, FileserverInfo, backoff_delay
 
 
 class Clock:
@@ -212,7 +212,7 @@ def test_from_json_reads_the_servers_listing() -> None:
 def test_an_attempt_that_fails_cools_the_fileserver_down_and_passes_the_error_on() -> None:
     import pytest
 
-    from client.errors import FileserverUnavailable
+    from coffer.client.errors import FileserverUnavailable
 
     b = balancer(1)
 
@@ -240,7 +240,7 @@ def test_an_attempt_refused_for_another_reason_only_ends_the_request() -> None:
 
 
 def test_a_successful_attempt_returns_its_result_and_ends_a_cooldown() -> None:
-    from client.errors import FileserverUnavailable
+    from coffer.client.errors import FileserverUnavailable
 
     clock = Clock()
     b = balancer(1, clock=clock)

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from client import errors
-from client.api import MAX_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES, ServerClient, retry_after
-from client.coffer import Coffer
-from client.placement import MAX_BUSY, Balancer, FileserverInfo
-from client.transfer_http import ChunkClient
+from coffer.client import errors
+from coffer.client.api import MAX_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES, ServerClient, retry_after
+from coffer.client.coffer import Coffer
+from coffer.client.placement import MAX_BUSY, Balancer, FileserverInfo
+from coffer.client.transfer_http import ChunkClient
 
 from .fakenet import FakeNet
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client import resume
+from coffer.client import resume
 
 FILE_ID = "0b6c43f2-4b0e-4c36-9d55-3b0c8a9e2f10"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from client import crypto, errors
-from client.coffer import Coffer
-from protocol.encoding import b64decode, b64encode
+from coffer.client import crypto, errors
+from coffer.client.coffer import Coffer
+from coffer.protocol.encoding import b64decode, b64encode
 
 from .conftest import Person
 from .fakenet import FakeNet

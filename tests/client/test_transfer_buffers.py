@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from client import buffers, crypto
-from client.coffer import Coffer
-from client.transfer_http import ChunkClient
+from coffer.client import buffers, crypto
+from coffer.client.coffer import Coffer
+from coffer.client.transfer_http import ChunkClient
 
 from .fakenet import FakeNet
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from client import crypto, errors, resume
-from client.coffer import Coffer
-from client.upload import UploadOptions, _Job
-from protocol.encoding import b64decode
+from coffer.client import crypto, errors, resume
+from coffer.client.coffer import Coffer
+from coffer.client.upload import UploadOptions, _Job
+from coffer.protocol.encoding import b64decode
 
 from .fakenet import USER_ID, FakeNet, answer, refuse_connections
 

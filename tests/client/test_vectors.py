@@ -16,10 +16,10 @@ import nacl.bindings
 import nacl.pwhash.argon2id
 import pytest
 
-from client import crypto, link_format
-from client.errors import ClientError, LinkMalformed
-from protocol import kdf
-from protocol.encoding import b64encode, canonical_json
+from coffer.client import crypto, link_format
+from coffer.client.errors import ClientError, LinkMalformed
+from coffer.protocol import kdf
+from coffer.protocol.encoding import b64encode, canonical_json
 from tests.vectors import generate
 
 VECTORS_FILE = Path(__file__).parents[1] / "vectors" / "crypto.json"

@@ -9,12 +9,12 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from fileserver.app import create_app
-from fileserver.counters import SharedCounters, SlotCounters
-from fileserver.identity import Identity, load_or_create
-from fileserver.settings import Settings, settings_from_table
-from protocol.ids import new_id
-from protocol.signing import SigningKey
+from coffer.fileserver.app import create_app
+from coffer.fileserver.counters import SharedCounters, SlotCounters
+from coffer.fileserver.identity import Identity, load_or_create
+from coffer.fileserver.settings import Settings, settings_from_table
+from coffer.protocol.ids import new_id
+from coffer.protocol.signing import SigningKey
 from tests.fileserver.fs_helpers import NOW, TicketMaker
 
 

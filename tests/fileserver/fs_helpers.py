@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fileserver.storage import Backend
-from protocol import tickets
-from protocol.ids import chunk_name, new_id
-from protocol.signing import SigningKey
+from coffer.fileserver.storage import Backend
+from coffer.protocol import tickets
+from coffer.protocol.ids import chunk_name, new_id
+from coffer.protocol.signing import SigningKey
 
 NOW = 1_800_000_000
 FILE = "0f11e000-0000-4000-8000-000000000001"
@@ -68,8 +68,8 @@ def stored_files(root: Path) -> list[str]:
 
 def fileserver_app(tmp_path: Path) -> Any:
     """Return a fileserver WSGI app with throwaway keys and a data dir under *tmp_path* (e.g. to list its routes)."""
-    from fileserver.app import create_app
-    from fileserver.settings import settings_from_table
+    from coffer.fileserver.app import create_app
+    from coffer.fileserver.settings import settings_from_table
 
     table = {
         "server": {"url": "http://127.0.0.1:8000", "public_key": SigningKey.generate().public_text},

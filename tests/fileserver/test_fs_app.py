@@ -9,13 +9,13 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from fileserver.counters import SlotCounters
-from fileserver.identity import Identity
-from fileserver.revocations import write_revocations
-from fileserver.settings import Settings
-from protocol import receipts
-from protocol.ids import new_id
-from protocol.signing import SigningKey
+from coffer.fileserver.counters import SlotCounters
+from coffer.fileserver.identity import Identity
+from coffer.fileserver.revocations import write_revocations
+from coffer.fileserver.settings import Settings
+from coffer.protocol import receipts
+from coffer.protocol.ids import new_id
+from coffer.protocol.signing import SigningKey
 from tests.fileserver.fs_helpers import NOW, TicketMaker, auth, chunk_of, stored_files
 
 Client = falcon.testing.TestClient
@@ -175,7 +175,7 @@ def test_forged_ticket_signed_with_another_key_under_our_kid_is_refused(
     data, chunk = chunk_of(10)
     upload(client, tickets_, data, chunk)
     genuine = tickets_.get(chunk)
-    from protocol.signing import peek_token
+    from coffer.protocol.signing import peek_token
 
     forged = SigningKey.generate().sign("ticket", peek_token(genuine) | {"kid": server_key.kid})
     assert_error(client.simulate_get(url(tickets_, chunk), headers=auth(forged)), 401, "ticket_invalid")
@@ -417,7 +417,7 @@ def test_wrong_method_is_405_json_naming_the_allowed_ones(client: Client, ticket
 def test_unexpected_failure_is_500_json_logged_with_its_trace(
     client: Client, tickets_: TicketMaker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from fileserver.storage.local import LocalBackend
+    from coffer.fileserver.storage.local import LocalBackend
 
     def broken(self: LocalBackend, name: str) -> None:
         raise RuntimeError("secret internals")
@@ -434,7 +434,7 @@ def test_unexpected_failure_is_500_json_logged_with_its_trace(
 def test_storage_failure_is_503_saying_to_try_another_fileserver(
     client: Client, tickets_: TicketMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fileserver.storage.local import LocalBackend
+    from coffer.fileserver.storage.local import LocalBackend
 
     def failing(self: LocalBackend, name: str) -> None:
         raise OSError(5, "Input/output error")

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import falcon.testing
 import pytest
 
-from fileserver.app import create_app
-from fileserver.counters import SharedCounters, private_counters
-from fileserver.identity import Identity
-from fileserver.settings import Settings
-from protocol.settings import SettingsError
+from coffer.fileserver.app import create_app
+from coffer.fileserver.counters import SharedCounters, private_counters
+from coffer.fileserver.identity import Identity
+from coffer.fileserver.settings import Settings
+from coffer.protocol.settings import SettingsError
 from tests.fileserver.fs_helpers import NOW, TicketMaker, auth, chunk_of
 
 CAP = 2

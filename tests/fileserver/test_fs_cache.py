@@ -19,17 +19,17 @@ from typing import Any
 
 import pytest
 
-from fileserver.flusher import Flusher
-from fileserver.reports import CorruptReports
-from fileserver.scrub import Scrubber
-from fileserver.settings import settings_from_table
-from fileserver.shards import ServedShard, Shards
-from fileserver.storage.cache import CachedBackend
-from fileserver.storage.cachedir import flat
-from fileserver.storage.s3 import S3Backend
-from protocol.errors import ProtocolError
-from protocol.messages import ShardAnnouncement, parse_shards
-from protocol.settings import SettingsError
+from coffer.fileserver.flusher import Flusher
+from coffer.fileserver.reports import CorruptReports
+from coffer.fileserver.scrub import Scrubber
+from coffer.fileserver.settings import settings_from_table
+from coffer.fileserver.shards import ServedShard, Shards
+from coffer.fileserver.storage.cache import CachedBackend
+from coffer.fileserver.storage.cachedir import flat
+from coffer.fileserver.storage.s3 import S3Backend
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.messages import ShardAnnouncement, parse_shards
+from coffer.protocol.settings import SettingsError
 from tests.backends.s3_emulator import MotoEmulator
 from tests.fileserver.fs_helpers import FILE, OTHER_FILE, stored_chunk
 from tests.fileserver.test_fs_settings import table
@@ -252,7 +252,7 @@ def test_drain_that_runs_out_of_time_logs_what_is_left(
 def _flush_slowly(endpoint_bucket: tuple[dict[str, Any], str, str]) -> None:
     """In a child process: flush the queue at one chunk per 0.3 s, forever (the parent kills it)."""
     options, bucket, root = endpoint_bucket
-    from fileserver.storage.s3 import S3Options
+    from coffer.fileserver.storage.s3 import S3Options
 
     inner = S3Backend(S3Options(**options), shard="default")
     original = inner._put

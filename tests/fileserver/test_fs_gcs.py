@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from fileserver.errors import ChunkNotFound, HashMismatch, SizeMismatch, StorageUnavailable
-from fileserver.storage.gcs import GcsBackend, GcsOptions
+from coffer.fileserver.errors import ChunkNotFound, HashMismatch, SizeMismatch, StorageUnavailable
+from coffer.fileserver.storage.gcs import GcsBackend, GcsOptions
 from tests.backends.gcs_emulator import GcsEmulator, make_gcs_store
 from tests.fileserver.fs_helpers import Store, stored_chunk
 from tests.fileserver.test_fs_storage import Failing

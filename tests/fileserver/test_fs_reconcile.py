@@ -14,17 +14,17 @@ from typing import Any
 import httpx
 import pytest
 
-from fileserver.agent import ServerRefused, make_client
-from fileserver.identity import Identity
-from fileserver.reconcile import RECONCILE_PATH, Reconciler, server_asker
-from fileserver.settings import Settings
-from fileserver.shards import ServedShard, Shards
-from fileserver.storage.local import LocalBackend
-from protocol import cluster
-from protocol.errors import ProtocolError
-from protocol.ids import new_id
-from protocol.messages import MAX_RECONCILE_FILES, ReconcileAnswer, ReconcileQuery, parse_reconcile_query
-from protocol.signing import SigningKey
+from coffer.fileserver.agent import ServerRefused, make_client
+from coffer.fileserver.identity import Identity
+from coffer.fileserver.reconcile import RECONCILE_PATH, Reconciler, server_asker
+from coffer.fileserver.settings import Settings
+from coffer.fileserver.shards import ServedShard, Shards
+from coffer.fileserver.storage.local import LocalBackend
+from coffer.protocol import cluster
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.ids import new_id
+from coffer.protocol.messages import MAX_RECONCILE_FILES, ReconcileAnswer, ReconcileQuery, parse_reconcile_query
+from coffer.protocol.signing import SigningKey
 from tests.fileserver.fs_helpers import FILE, NOW, OTHER_FILE, stored_chunk
 
 GRACE = 3600.0
@@ -163,7 +163,7 @@ def test_a_shard_the_server_refuses_is_skipped_and_the_next_goes_on(
             raise ServerRefused(403, "shard_not_allowed", "this cluster does not serve shard 'default'")
         return server(query)
 
-    with caplog.at_level(logging.WARNING, logger="fileserver.reconcile"):
+    with caplog.at_level(logging.WARNING, logger="coffer.fileserver.reconcile"):
         first, second = Reconciler(shards[:2], ask, interval=1, first_delay=0).reconcile_all(threading.Event())
     assert not first.complete and second.complete
     assert files_in(shards[0]) == {OTHER_FILE} and files_in(shards[1]) == set()
@@ -203,7 +203,7 @@ def test_each_shard_logs_one_summary_line(shards: list[ServedShard], caplog: pyt
     store(shards[0], OTHER_FILE, seed=10)
     young = new_id()
     store(shards[0], young, age=0, seed=20)
-    with caplog.at_level(logging.INFO, logger="fileserver.reconcile"):
+    with caplog.at_level(logging.INFO, logger="coffer.fileserver.reconcile"):
         reconciler(shards[:1], FakeServer(known={FILE}), clock=lambda: time.time()).reconcile_all(threading.Event())
     [summary] = [r.kv for r in caplog.records if r.getMessage() == "orphan reconciliation finished"]  # type: ignore[attr-defined]
     assert {k: summary[k] for k in ("shard", "files", "orphans", "deleted", "chunks", "too_young", "failed")} == {

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fileserver.agent_process import AgentProcess
-from fileserver.counters import SharedCounters
-from fileserver.run import gunicorn_options
-from fileserver.settings import Settings
+from coffer.fileserver.agent_process import AgentProcess
+from coffer.fileserver.counters import SharedCounters
+from coffer.fileserver.run import gunicorn_options
+from coffer.fileserver.settings import Settings
 
 
 def test_counters_written_in_a_forked_worker_are_seen_by_the_master() -> None:
@@ -111,8 +111,8 @@ def test_gunicorn_runs_threaded_workers_without_a_control_socket(settings: Setti
 
 
 def test_gunicorn_accepts_our_settings_and_hooks(settings: Settings) -> None:
-    from fileserver.identity import load_or_create
-    from fileserver.run import FileserverApplication
+    from coffer.fileserver.identity import load_or_create
+    from coffer.fileserver.run import FileserverApplication
 
     application = FileserverApplication(settings, load_or_create(settings.data_dir), SharedCounters(slots=2))
     cfg = application.cfg

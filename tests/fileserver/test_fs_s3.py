@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from fileserver.errors import HashMismatch, SizeMismatch, StorageUnavailable
-from fileserver.storage.s3 import S3Backend, S3Options
-from protocol.settings import SettingsError, load
+from coffer.fileserver.errors import HashMismatch, SizeMismatch, StorageUnavailable
+from coffer.fileserver.storage.s3 import S3Backend, S3Options
+from coffer.protocol.settings import SettingsError, load
 from tests.backends.s3_emulator import ACCESS_KEY, SECRET_KEY, MotoEmulator, make_s3_store
 from tests.fileserver.fs_helpers import FILE, Store, stored_chunk
 from tests.fileserver.test_fs_storage import Failing, put

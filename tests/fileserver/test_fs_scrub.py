@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fileserver.reports import CorruptReports
-from fileserver.scrub import Pacer, Scrubber
-from fileserver.settings import Settings
-from fileserver.shards import ServedShard, Shards
-from fileserver.storage.local import LocalBackend
+from coffer.fileserver.reports import CorruptReports
+from coffer.fileserver.scrub import Pacer, Scrubber
+from coffer.fileserver.settings import Settings
+from coffer.fileserver.shards import ServedShard, Shards
+from coffer.fileserver.storage.local import LocalBackend
 from tests.fileserver.fs_helpers import FILE, stored_chunk
 
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from fileserver import cli
-from fileserver.identity import IdentityError, load_or_create
-from fileserver.settings import load_settings, settings_from_table
-from fileserver.storage.local import LocalOptions
-from protocol.ids import new_id
-from protocol.settings import SettingsError
-from protocol.signing import SigningKey
+from coffer.fileserver import cli
+from coffer.fileserver.identity import IdentityError, load_or_create
+from coffer.fileserver.settings import load_settings, settings_from_table
+from coffer.fileserver.storage.local import LocalOptions
+from coffer.protocol.ids import new_id
+from coffer.protocol.settings import SettingsError
+from coffer.protocol.signing import SigningKey
 
 SERVER = SigningKey.generate()
 CLUSTER = SigningKey.generate()
@@ -220,7 +220,7 @@ def test_cli_without_any_config_exits_2(monkeypatch: pytest.MonkeyPatch, capsys:
 
 
 def test_python_m_fileserver_runs_the_same_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from fileserver.__main__ import main
+    from coffer.fileserver.__main__ import main
 
     path = tmp_path / "fs.toml"
     path.write_text("not = [valid")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from fileserver.errors import (
+from coffer.fileserver.errors import (
     BackendUnavailable,
     BadRange,
     ChunkNotFound,
@@ -25,10 +25,10 @@ from fileserver.errors import (
     SizeMismatch,
     StorageUnavailable,
 )
-from fileserver.storage import BLOCK_SIZE, Backend, backend_class, known_kinds
-from fileserver.storage.cache import CachedBackend
-from fileserver.storage.local import LocalBackend
-from protocol.errors import ProtocolError
+from coffer.fileserver.storage import BLOCK_SIZE, Backend, backend_class, known_kinds
+from coffer.fileserver.storage.cache import CachedBackend
+from coffer.fileserver.storage.local import LocalBackend
+from coffer.protocol.errors import ProtocolError
 from tests.backends.azure_emulator import make_azure_store
 from tests.backends.gcs_emulator import make_gcs_store
 from tests.backends.s3_emulator import make_s3_store

@@ -21,9 +21,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from client.api import ServerClient, new_user_body
-from client.cli.devnet import http_ok, wait_until
-from server.topology import render_toml
+from coffer.client.api import ServerClient, new_user_body
+from coffer.client.cli.devnet import http_ok, wait_until
+from coffer.server.topology import render_toml
 
 HEARTBEAT = 0.5
 LEASE = 3.0
@@ -46,7 +46,7 @@ def free_port() -> int:
 
 
 def coffer(*args: str) -> list[str]:
-    return [sys.executable, "-m", "client.cli.main", *args]
+    return [sys.executable, "-m", "coffer.client.cli.main", *args]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from client.coffer import Coffer
+from coffer.client.coffer import Coffer
 
 from .network import Fileserver, Network, start_network
 

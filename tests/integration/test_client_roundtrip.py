@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from client import crypto, resume
-from client.coffer import Coffer
+from coffer.client import crypto, resume
+from coffer.client.coffer import Coffer
 
 from .network import Network, start_network
 

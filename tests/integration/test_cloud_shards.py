@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from client.cli.devnet import wait_until
-from client.coffer import Coffer
-from server.topology import render_toml
+from coffer.client.cli.devnet import wait_until
+from coffer.client.coffer import Coffer
+from coffer.server.topology import render_toml
 from tests.backends.azure_emulator import AzureEmulator
 from tests.backends.gcs_emulator import GcsEmulator
 from tests.backends.s3_emulator import MotoEmulator

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from client.cli.devnet import wait_until
-from client.coffer import Coffer
-from server import retention
-from server.db import Database
+from coffer.client.cli.devnet import wait_until
+from coffer.client.coffer import Coffer
+from coffer.server import retention
+from coffer.server.db import Database
 
 from .network import ADMIN_PASSWORD, LEASE, Fileserver, Network, start_network
 
@@ -179,7 +179,7 @@ def test_orphans_are_collected_after_the_grace_and_uploads_in_progress_are_not(
         os.utime(path, (time.time() - age, time.time() - age))
         return path
 
-    from protocol.ids import new_id
+    from coffer.protocol.ids import new_id
 
     old_orphan = plant(new_id(), 2 * DAY)
     young_orphan = plant(new_id(), 60)

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 import httpx
 import pytest
 
-from protocol.encoding import b64encode
+from coffer.protocol.encoding import b64encode
 from tests import postgres
 from tests.redis_server import redis_space
 

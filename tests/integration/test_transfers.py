@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from client.cli.devnet import wait_until
+from coffer.client.cli.devnet import wait_until
 
 from .network import Network
 from .transfer import chunk_url, finalize, get_tickets, new_file, put_chunk, put_ticket

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from client.coffer import Coffer
-from server.topology import render_toml
+from coffer.client.coffer import Coffer
+from coffer.server.topology import render_toml
 from tests.backends.s3_emulator import MotoEmulator
 
 from .network import start_network

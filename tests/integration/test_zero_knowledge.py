@@ -15,11 +15,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from client import crypto
-from client.coffer import Coffer
-from client.link_download import download_link
-from protocol import kdf
-from protocol.encoding import b64decode, b64encode
+from coffer.client import crypto
+from coffer.client.coffer import Coffer
+from coffer.client.link_download import download_link
+from coffer.protocol import kdf
+from coffer.protocol.encoding import b64decode, b64encode
 
 from .network import Network
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from client.api import ServerClient
-from protocol.encoding import b64encode
+from coffer.client.api import ServerClient
+from coffer.protocol.encoding import b64encode
 
 
 def new_file(api: ServerClient, chunks: list[bytes], shard: str = "default") -> dict[str, Any]:

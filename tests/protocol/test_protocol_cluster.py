@@ -10,11 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import PROTOCOL_VERSION, tickets
-from protocol.cluster import KIND, MAX_SKEW, ClusterRequest, RequestStale, claimed_sender, open_request, sign_request
-from protocol.encoding import b64decode, b64encode, canonical_json
-from protocol.errors import ProtocolError
-from protocol.signing import SignatureInvalid, SigningKey, TokenMalformed
+from coffer.protocol import PROTOCOL_VERSION, tickets
+from coffer.protocol.cluster import (
+    KIND,
+    MAX_SKEW,
+    ClusterRequest,
+    RequestStale,
+    claimed_sender,
+    open_request,
+    sign_request,
+)
+from coffer.protocol.encoding import b64decode, b64encode, canonical_json
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.signing import SignatureInvalid, SigningKey, TokenMalformed
 
 NOW = 1_700_000_000.25
 CREDENTIAL = SigningKey(bytes(range(32)))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.encoding import DecodeError, b64decode, b64encode, canonical_json, parse_json_object
+from coffer.protocol.encoding import DecodeError, b64decode, b64encode, canonical_json, parse_json_object
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
 json_values = st.recursive(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocol import cluster, receipts, signing, tickets
-from protocol.errors import CofferError, ProtocolError, parse_error_body
+from coffer.protocol import cluster, receipts, signing, tickets
+from coffer.protocol.errors import CofferError, ProtocolError, parse_error_body
 
 PROTOCOL_ERRORS = [
     ProtocolError,

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from protocol.errors import ProtocolError
-from protocol.ids import check_chunk_hash, check_id, check_name, check_username, new_id
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.ids import check_chunk_hash, check_id, check_name, check_username, new_id
 
 # Strings that try to leave a directory, hide in one, or slip past a naive check.
 HOSTILE = [

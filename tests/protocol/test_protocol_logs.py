@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.logs import KeyValueFormatter, configure
+from coffer.protocol.logs import KeyValueFormatter, configure
 
 ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|[^ "]*)(?: |$)')
@@ -156,7 +156,7 @@ def test_sdk_loggers_stay_at_warning_even_when_we_debug() -> None:
     """botocore, urllib3 and the Azure/Google SDKs print signed headers and URLs at DEBUG."""
     import logging
 
-    from protocol.logs import QUIET_LOGGERS, configure
+    from coffer.protocol.logs import QUIET_LOGGERS, configure
 
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)

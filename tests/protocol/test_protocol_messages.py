@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.encoding import b64encode
-from protocol.errors import ProtocolError
-from protocol.messages import (
+from coffer.protocol.encoding import b64encode
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.messages import (
     BACKENDS,
     MAX_CORRUPT_REPORTS,
     MAX_PURGES,
@@ -360,7 +360,7 @@ def test_reconcile_query_and_answer_round_trip_and_refuse_bad_ids() -> None:
 
 
 def test_a_chunk_name_is_its_file_and_hash() -> None:
-    from protocol.ids import chunk_name, split_chunk_name
+    from coffer.protocol.ids import chunk_name, split_chunk_name
 
     assert chunk_name(FILE, CHUNK) == f"{FILE}/{CHUNK}"
     assert split_chunk_name(f"{FILE}/{CHUNK}") == (FILE, CHUNK)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import PROTOCOL_VERSION, tickets
-from protocol.encoding import b64encode, canonical_json
-from protocol.receipts import KIND, Receipt, ReceiptInvalid, fileserver_of, sign, verify
-from protocol.signing import SigningKey
+from coffer.protocol import PROTOCOL_VERSION, tickets
+from coffer.protocol.encoding import b64encode, canonical_json
+from coffer.protocol.receipts import KIND, Receipt, ReceiptInvalid, fileserver_of, sign, verify
+from coffer.protocol.signing import SigningKey
 
 FILESERVER = SigningKey(bytes(range(32)))
 OTHER_FILESERVER = SigningKey(bytes(range(1, 33)))

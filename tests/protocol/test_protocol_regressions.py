@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from protocol import cluster, receipts, settings, signing, tickets
-from protocol.encoding import DecodeError, b64encode, parse_json_object
-from protocol.errors import ProtocolError
-from protocol.logs import KeyValueFormatter
-from protocol.signing import SigningKey, TokenMalformed
+from coffer.protocol import cluster, receipts, settings, signing, tickets
+from coffer.protocol.encoding import DecodeError, b64encode, parse_json_object
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.logs import KeyValueFormatter
+from coffer.protocol.signing import SigningKey, TokenMalformed
 
 KEY = SigningKey(bytes(range(32)))
 TRUSTED = {KEY.kid: KEY.public_key}

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from protocol.settings import SettingsError, load, read_toml
+from coffer.protocol.settings import SettingsError, load, read_toml
 
 SOURCE = "coffer.toml [server]"
 PREFIX = "COFFER_TEST_"

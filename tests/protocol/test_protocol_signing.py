@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.encoding import DecodeError, b64decode, b64encode, canonical_json
-from protocol.errors import ProtocolError
-from protocol.signing import (
+from coffer.protocol.encoding import DecodeError, b64decode, b64encode, canonical_json
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.signing import (
     MAX_TOKEN_LENGTH,
     SignatureInvalid,
     SigningKey,

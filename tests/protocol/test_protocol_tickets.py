@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import PROTOCOL_VERSION, receipts, wire
-from protocol.encoding import b64encode, canonical_json
-from protocol.signing import MAX_TOKEN_LENGTH, SigningKey
-from protocol.tickets import (
+from coffer.protocol import PROTOCOL_VERSION, receipts, wire
+from coffer.protocol.encoding import b64encode, canonical_json
+from coffer.protocol.signing import MAX_TOKEN_LENGTH, SigningKey
+from coffer.protocol.tickets import (
     CLOCK_SKEW,
     KIND,
     MAX_TICKET_CHUNKS,

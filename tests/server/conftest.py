@@ -10,17 +10,17 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from protocol import cluster as cluster_protocol
-from protocol import kdf
-from protocol.encoding import b64encode
-from protocol.ids import new_id
-from protocol.messages import Heartbeat, Registration, ShardAnnouncement
-from protocol.signing import SigningKey
-from server import accounts, keys, migrations
-from server.app import create_app
-from server.db import Database
-from server.http import Context
-from server.settings import ServerSettings
+from coffer.protocol import cluster as cluster_protocol
+from coffer.protocol import kdf
+from coffer.protocol.encoding import b64encode
+from coffer.protocol.ids import new_id
+from coffer.protocol.messages import Heartbeat, Registration, ShardAnnouncement
+from coffer.protocol.signing import SigningKey
+from coffer.server import accounts, keys, migrations
+from coffer.server.app import create_app
+from coffer.server.db import Database
+from coffer.server.http import Context
+from coffer.server.settings import ServerSettings
 
 # Cheap KDF parameters for test users: the server stores whatever the user was created with.
 FAST_KDF = {"opslimit": 1, "memlimit": 8 * 1024 * 1024}

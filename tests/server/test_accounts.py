@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from protocol import kdf
-from protocol.encoding import b64encode
-from server import accounts
+from coffer.protocol import kdf
+from coffer.protocol.encoding import b64encode
+from coffer.server import accounts
 
 from .conftest import FAST_KDF, PASSWORD, Harness
 
@@ -66,7 +66,7 @@ def test_logout_revokes_the_token_at_once(harness: Harness) -> None:
 def test_a_session_can_revoke_another_of_the_same_user(harness: Harness) -> None:
     first = harness.make_user("alice")
     params = harness.call("POST", "/api/auth/prelogin", {"username": "alice"}).json
-    from protocol.encoding import b64decode
+    from coffer.protocol.encoding import b64decode
 
     auth_key = kdf.derive(PASSWORD, kdf.KdfParams(b64decode(params["salt"]), **FAST_KDF)).auth_key
     second = harness.call("POST", "/api/auth/login", {"username": "alice", "auth_key": b64encode(auth_key)}).json

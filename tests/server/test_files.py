@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from protocol import receipts, tickets
-from protocol.encoding import b64encode
-from protocol.ids import new_id
+from coffer.protocol import receipts, tickets
+from coffer.protocol.encoding import b64encode
+from coffer.protocol.ids import new_id
 
 from .conftest import FakeFileserver, Harness
 

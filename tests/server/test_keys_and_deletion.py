@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from protocol import kdf
-from protocol.encoding import b64encode
+from coffer.protocol import kdf
+from coffer.protocol.encoding import b64encode
 
 from .conftest import FAST_KDF, PASSWORD, Harness
 
@@ -52,7 +52,7 @@ def test_password_change_rewraps_the_key_and_ends_other_sessions(harness: Harnes
     token = harness.make_user("alice")
     harness.call("PUT", "/api/me/keys", KEYS, token)
     pre = harness.call("POST", "/api/auth/prelogin", {"username": "alice"}).json
-    from protocol.encoding import b64decode
+    from coffer.protocol.encoding import b64decode
 
     old = kdf.derive(PASSWORD, kdf.KdfParams(b64decode(pre["salt"]), **FAST_KDF)).auth_key
     other = harness.call("POST", "/api/auth/login", {"username": "alice", "auth_key": b64encode(old)}).json["token"]

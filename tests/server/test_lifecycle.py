@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from protocol.ids import new_id
-from server import jobs, retention
+from coffer.protocol.ids import new_id
+from coffer.server import jobs, retention
 
 from .conftest import FakeFileserver, Harness
 from .test_files import _finalize_body, _new_file
@@ -167,7 +167,7 @@ def test_revocations_of_a_deleted_pending_file_outlive_its_record(harness: Harne
     put = harness.call("POST", f"/api/files/{file_id}/tickets", {"op": "put"}, token).json
     harness.call("DELETE", f"/api/files/{file_id}", token=token)
     revoked = {r["jti"] for r in harness.beat(fs).json["revoked_tickets"]}
-    from protocol.signing import peek_token
+    from coffer.protocol.signing import peek_token
 
     assert peek_token(put["tickets"][0]["ticket"])["jti"] in revoked
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import falcon.testing
 
-from protocol import tickets
-from protocol.ids import new_id
-from server import retention
+from coffer.protocol import tickets
+from coffer.protocol.ids import new_id
+from coffer.server import retention
 
 from .conftest import PASSWORD, FakeFileserver, Harness, People
 from .test_files import _new_file

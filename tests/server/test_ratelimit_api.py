@@ -8,12 +8,12 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from protocol import settings as settings_loader
-from protocol.encoding import b64encode
-from server import audit
-from server.http import Context
-from server.proxies import TrustedProxies
-from server.settings import ServerSettings
+from coffer.protocol import settings as settings_loader
+from coffer.protocol.encoding import b64encode
+from coffer.server import audit
+from coffer.server.http import Context
+from coffer.server.proxies import TrustedProxies
+from coffer.server.settings import ServerSettings
 from tests.redis_server import redis_space
 
 from .conftest import Harness

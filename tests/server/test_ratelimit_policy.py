@@ -7,7 +7,7 @@ import zlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.ratelimit.policy import Failures, LoginPolicy, RateRule, Window
+from coffer.server.ratelimit.policy import Failures, LoginPolicy, RateRule, Window
 
 NOW = 1_800_000_000.0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from protocol.messages import ShardAnnouncement
-from protocol.signing import SigningKey
+from coffer.protocol.messages import ShardAnnouncement
+from coffer.protocol.signing import SigningKey
 
 from .conftest import Harness
 
@@ -118,7 +118,7 @@ def test_forged_and_tampered_heartbeats_are_refused(harness: Harness, admin: str
     assert harness.beat(forger).json["error"] == "bad_signature"
     body = fs.signed("heartbeat", fs.heartbeat(), harness.clock())
     payload, signature = body["token"].split(".")
-    from protocol.encoding import b64decode, b64encode, canonical_json
+    from coffer.protocol.encoding import b64decode, b64encode, canonical_json
 
     original = json.loads(b64decode(payload))
     changed = original | {"ts": original["ts"] + 1}

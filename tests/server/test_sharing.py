@@ -11,9 +11,9 @@ from typing import Any
 
 import falcon.testing
 
-from protocol import tickets
-from protocol.encoding import b64encode
-from protocol.ids import new_id
+from coffer.protocol import tickets
+from coffer.protocol.encoding import b64encode
+from coffer.protocol.ids import new_id
 
 from .conftest import FakeFileserver, Harness, People
 from .test_files import _new_file

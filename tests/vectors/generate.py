@@ -22,9 +22,9 @@ from typing import Any
 import nacl.bindings
 import nacl.pwhash.argon2id
 
-from client import crypto, link_format
-from protocol import kdf
-from protocol.encoding import b64encode, canonical_json
+from coffer.client import crypto, link_format
+from coffer.protocol import kdf
+from coffer.protocol.encoding import b64encode, canonical_json
 
 VECTORS = Path(__file__).with_name("crypto.json")
 
