@@ -21,12 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from coffer.devnet.emulators.azure import AzureEmulator, make_azure_store
+from coffer.devnet.emulators.gcs import GcsEmulator, make_gcs_store
+from coffer.devnet.emulators.process import Store
+from coffer.devnet.emulators.s3 import MotoEmulator, make_s3_store
 from coffer.fileserver.storage.local import LocalBackend
 from coffer.protocol.ids import chunk_name, new_id
-from tests.backends.azure_emulator import AzureEmulator, make_azure_store
-from tests.backends.gcs_emulator import GcsEmulator, make_gcs_store
-from tests.backends.s3_emulator import MotoEmulator, make_s3_store
-from tests.fileserver.fs_helpers import Store
 
 CHUNK = 8 * 1024 * 1024
 

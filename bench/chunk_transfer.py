@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.ceiling import Nginx
-from tests.integration.network import Network
-from tests.integration.transfer import finalize, get_tickets, new_file, put_ticket
+from coffer.devnet.network import Network
+from coffer.devnet.raw_chunks import finalize, get_tickets, new_file, put_ticket
 
 CHUNK = 8 * 1024 * 1024
 

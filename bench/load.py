@@ -45,7 +45,7 @@ def _fileserver_rss(net: CofferNet) -> list[dict[str, float]]:
     """Return each fileserver's resident size now: its whole process tree and its largest process."""
     figures = []
     for fs in net.fileservers:
-        sizes = [procs.rss_mib(pid) for pid in procs.tree(fs.pid)]
+        sizes = [procs.rss_mib(pid) for pid in procs.tree(fs.proc.pid)]
         figures.append({"tree_mib": round(sum(sizes), 1), "largest_mib": round(max(sizes), 1)})
     return figures
 

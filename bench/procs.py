@@ -10,81 +10,20 @@ peak), and the same polled every 10 ms for a command run to completion.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coffer.client.cli.devnet import http_ok as http_ok  # re-exported: the bench modules wait on what they start
-from coffer.client.cli.devnet import wait_until as wait_until
+from coffer.devnet.procs import Service as Service  # re-exported: the bench modules start and wait on services
+from coffer.devnet.procs import free_port as free_port
+from coffer.devnet.procs import http_ok as http_ok
+from coffer.devnet.procs import wait_until as wait_until
 
 MIB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Service:
-    """A long-running child (a server, nginx, rclone serve) in its own process group, logging to a file."""
-
-    name: str
-    args: list[str]
-    log: Path
-    env: dict[str, str] | None = None
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Service:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
-            self.popen = subprocess.Popen(
-                self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.popen is not None, f"{self.name} was not started"
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM our process group, SIGKILL it after *timeout*, and reap the leader."""
-        if self.popen is None:
-            return
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
-
-    def tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-    def wait_ready(self, check: Callable[[], bool], timeout: float = 30.0) -> None:
-        """Wait for *check*; on a timeout or an early exit, raise with the end of the log."""
-
-        def ready() -> bool:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited early:\n{self.tail()}")
-            return check()
-
-        try:
-            wait_until(ready, timeout, self.name)
-        except TimeoutError as exc:
-            raise RuntimeError(f"{exc}\n--- {self.log} ---\n{self.tail()}") from exc
 
 
 def children(pid: int) -> list[int]:

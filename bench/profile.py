@@ -150,7 +150,9 @@ def run(root: Path, engine: str, size: int, direction: str) -> dict[str, Any]:
             args = coffer_command("download", "--quiet", file_id, "-o", str(root / "copy"))
         else:
             args = coffer_command("upload", "--quiet", str(source))
-        spies = [(_attach(fs.pid, root / f"fs{n}.txt"), f"fileserver {n}") for n, fs in enumerate(net.fileservers, 1)]
+        spies = [
+            (_attach(fs.proc.pid, root / f"fs{n}.txt"), f"fileserver {n}") for n, fs in enumerate(net.fileservers, 1)
+        ]
         time.sleep(1.0)  # py-spy attaches before the first byte moves
         try:
             done = _client(args, root / "client.txt", env, gil=False)

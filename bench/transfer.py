@@ -76,7 +76,7 @@ class CofferTarget:
         return cls(net, env)
 
     def _fileserver_pids(self) -> list[list[int]]:
-        return [procs.tree(fs.pid) for fs in self.net.fileservers]
+        return [procs.tree(fs.proc.pid) for fs in self.net.fileservers]
 
     def measured(self, step: Callable[[], Measured]) -> tuple[Measured, list[float]]:
         """Run *step* with every fileserver's peak reset before it; return it and each fileserver's peak."""

@@ -28,6 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     sub = parser.add_subparsers(dest="server_command")
     create = sub.add_parser("create-admin", help="create an administrator; the password is read from stdin")
     create.add_argument("name")
+    create.add_argument(
+        "--if-missing", action="store_true", help="succeed without a change when the user exists already"
+    )
     create.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="server settings file (TOML)")
     create.set_defaults(func=create_admin)
 
@@ -78,6 +81,9 @@ def create_admin(args: argparse.Namespace) -> int:
     try:
         user = create_admin_user(settings, args.name, password)
     except CofferError as exc:
+        if exc.code == "user_exists" and args.if_missing:
+            print(f"user {args.name} exists already; nothing was changed")
+            return 0
         print(f"coffer server create-admin: {exc.message}", file=sys.stderr)
         return 1
     print(f"administrator {user['name']} created")

@@ -1,14 +1,23 @@
-"""The ``coffer`` command: one group of subcommands for users, admins, and the programs themselves."""
+"""The client's commands of ``coffer``: what users and administrators run from their own machines.
+
+``coffer.cli`` adds the programs (``coffer server``, ``coffer fileserver``,
+``coffer devnet``) above this; the client itself never imports them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TypeAlias
 
 from coffer.protocol import __version__
 
 from ..errors import ClientError, local_file_error
-from . import admin, auth, devnet, files, lifecycle, sharing
+from . import admin, auth, files, lifecycle, sharing
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+CommandFunc = Callable[[argparse.Namespace], int]
 
 EXIT_CODES = """exit codes:
   0  done
@@ -24,10 +33,8 @@ EXIT_CODES = """exit codes:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from coffer.fileserver import cli as fileserver_cli
-    from coffer.server import cli as server_cli
-
+def build_parser(*more: Callable[[Commands], None]) -> argparse.ArgumentParser:
+    """Return the parser of the client's commands, plus those each of *more* registers."""
     parser = argparse.ArgumentParser(
         prog="coffer",
         description="Coffer: end-to-end encrypted, sharded file network",
@@ -36,19 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"coffer {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    auth.register(commands)
-    files.register(commands)
-    sharing.register(commands)
-    lifecycle.register_user(commands)
-    admin.register(commands)
-    server_cli.register(commands)
-    fileserver_cli.register(commands)
-    devnet.register(commands)
+    for register in (auth.register, files.register, sharing.register, lifecycle.register_user, admin.register, *more):
+        register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command; turn what it raises into one line for the user and an exit code."""
     try:
         code: int = args.func(args)
     except ClientError as exc:

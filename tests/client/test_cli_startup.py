@@ -8,7 +8,7 @@ import sys
 
 def test_building_the_cli_loads_no_database_driver_server_app_or_progress_bar() -> None:
     probe = (
-        "import sys; from coffer.client.cli.main import build_parser; build_parser(); "
+        "import sys; from coffer.cli import build_parser; build_parser(); "
         "late = ('psycopg', 'falcon', 'gunicorn', 'boto3', 'coffer.server.db', 'tqdm'); "
         "print(' '.join(m for m in late if m in sys.modules))"
     )
@@ -17,16 +17,16 @@ def test_building_the_cli_loads_no_database_driver_server_app_or_progress_bar() 
 
 
 def run_entry(prelude: str) -> subprocess.CompletedProcess[str]:
-    code = f"import sys; sys.argv = ['coffer', '--version']; {prelude}; from coffer.client.cli.entry import run; run()"
+    code = f"import sys; sys.argv = ['coffer', '--version']; {prelude}; from coffer.__main__ import run; run()"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
 
 
 def test_the_installed_program_runs_its_command_with_garbage_collection_on() -> None:
-    probe = run_entry("import gc, coffer.client.cli.main as m; m.main = lambda: 0 if gc.isenabled() else 9")
+    probe = run_entry("import gc, coffer.cli as m; m.main = lambda: 0 if gc.isenabled() else 9")
     assert probe.returncode == 0, probe.stderr
 
 
 def test_the_installed_program_exits_with_its_commands_code() -> None:
-    assert run_entry("import coffer.client.cli.main as m; m.main = lambda: 6").returncode == 6
+    assert run_entry("import coffer.cli as m; m.main = lambda: 6").returncode == 6
     version = run_entry("pass")
     assert version.returncode == 0 and version.stdout.startswith("coffer ")

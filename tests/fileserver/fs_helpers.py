@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coffer.fileserver.storage import Backend
+from coffer.devnet.emulators.process import Store as Store
 from coffer.protocol import tickets
 from coffer.protocol.ids import chunk_name, new_id
 from coffer.protocol.signing import SigningKey
@@ -78,12 +76,3 @@ def fileserver_app(tmp_path: Path) -> Any:
         "fileserver": {"data_dir": str(tmp_path / "fileserver")},
     }
     return create_app(settings_from_table(table, source="test", environ={}))
-
-
-@dataclass
-class Store:
-    """A backend under contract test, and a probe for what a put must never leave behind."""
-
-    backend: Backend
-    leftovers: Callable[[], list[str]]
-    """Objects that are not chunks (temp files, partial uploads): must be empty after any put."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from coffer.devnet.network import start_network
 from tests import postgres
 
 from .network import Network
@@ -20,12 +21,8 @@ def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     else:
         databases: postgres.PostgresDatabases = request.getfixturevalue("pg_databases")
         url = databases.create()
-    net = Network(root=root, database_url=url)
+    net = start_network(root, 2, kind=Network, database_url=url)
     try:
-        net.start_server()
-        net.bootstrap()
-        net.add_fileserver()
-        net.add_fileserver()
         yield net
     finally:
         net.stop()

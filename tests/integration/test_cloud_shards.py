@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from coffer.client.cli.devnet import wait_until
 from coffer.client.coffer import Coffer
+from coffer.devnet.procs import wait_until
 from coffer.server.topology import render_toml
 from tests.backends.azure_emulator import AzureEmulator
 from tests.backends.gcs_emulator import GcsEmulator

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from coffer.client.cli.devnet import wait_until
 from coffer.client.coffer import Coffer
+from coffer.devnet.procs import wait_until
 from coffer.server import retention
 from coffer.server.db import Database
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from coffer.client.cli.devnet import wait_until
+from coffer.devnet.procs import wait_until
 
 from .network import LEASE, Network, clean_env, coffer
 

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from coffer.client.cli.devnet import wait_until
+from coffer.devnet.procs import wait_until
+from coffer.devnet.raw_chunks import chunk_url, finalize, get_tickets, new_file, put_chunk, put_ticket
 
 from .network import Network
-from .transfer import chunk_url, finalize, get_tickets, new_file, put_chunk, put_ticket
 
 
 def _read_responses(sock: socket.socket, count: int) -> list[int]:

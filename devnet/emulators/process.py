@@ -1,4 +1,4 @@
-"""A storage emulator the tests start on 127.0.0.1: its own process group, a log file, restartable on one port.
+"""A storage emulator on 127.0.0.1 for tests and benchmarks: own process group, a log file, restartable on one port.
 
 Each emulator (moto, gcp-storage-emulator, Azurite) says only how it is started
 and what to ask it to see that it is up; starting, waiting, stopping (an outage
@@ -11,18 +11,29 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from coffer.fileserver.storage import Backend
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from ..procs import free_port
+
+
+class EmulatorMissing(RuntimeError):
+    """The emulator's program is not installed here; the message says how to install it."""
+
+
+@dataclass
+class Store:
+    """A backend on an emulator, and a probe for what a put must never leave behind."""
+
+    backend: Backend
+    leftovers: Callable[[], list[str]]
+    """Objects that are not chunks (temp files, partial uploads): must be empty after any put."""
 
 
 class EmulatorProcess:

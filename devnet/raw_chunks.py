@@ -1,4 +1,4 @@
-"""Chunk transfers as a client makes them, over real HTTP, for the integration tests."""
+"""Chunk transfers made by hand over raw HTTP, for the tests and benchmarks of the data path alone."""
 
 from __future__ import annotations
 

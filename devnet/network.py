@@ -1,0 +1,188 @@
+"""A server and its fileservers on 127.0.0.1, started and bootstrapped the way an administrator does it.
+
+Production defaults throughout; a caller changes what it must through the
+``COFFER_…`` environment of each program (the tests shorten heartbeats and
+leases, the benchmarks lift rate limits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from coffer.client.api import ServerClient, new_user_body
+
+from .procs import Service, clean_env, coffer_command, free_port, http_ok
+
+N = TypeVar("N", bound="Network")
+
+ONE_SHARD = {
+    "shards": [{"name": "default"}],
+    "clusters": [{"name": "local", "shards": [{"name": "default", "read": True, "write": True}]}],
+}
+
+
+@dataclass
+class Fileserver:
+    name: str
+    port: int
+    data_dir: Path
+    proc: Service
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Network:
+    """A server, its admin session, the exported cluster config, and the fileservers started so far."""
+
+    root: Path
+    database_url: str
+    port: int = field(default_factory=free_port)
+    topology: dict[str, Any] = field(default_factory=lambda: ONE_SHARD)
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    server_extra: dict[str, str] = field(default_factory=dict)
+    """Environment added to the server's (``COFFER_…`` settings), over the defaults."""
+    fileserver_extra: dict[str, str] = field(default_factory=dict)
+    fileserver_label: str = "fs"
+    """Fileserver *n* is ``{label}{n}``: its chunks in ``root/{label}{n}``, its log ``root/{label}{n}.log``."""
+    installed_cli: bool = False
+    """Start programs with the installed ``coffer`` script (as a user would) rather than ``python -m coffer``."""
+    server: Service | None = None
+    admin: ServerClient | None = None
+    cluster_config: Path | None = None
+    fileservers: list[Fileserver] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def cluster(self) -> str:
+        return str(self.topology["clusters"][0]["name"])
+
+    def command(self, *args: str) -> list[str]:
+        return coffer_command(*args, installed=self.installed_cli)
+
+    def server_env(self) -> dict[str, str]:
+        defaults = {"COFFER_DATABASE_URL": self.database_url, "COFFER_BIND": f"127.0.0.1:{self.port}"}
+        return clean_env(**(defaults | {"COFFER_PUBLIC_URL": self.url} | self.server_extra))
+
+    def start_server(self, timeout: float = 60) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.server = Service("server", self.command("server"), self.root / "server.log", self.server_env())
+        self.server.start().wait_ready(lambda: http_ok(f"{self.url}/api/health"), timeout)
+
+    def bootstrap(self) -> None:
+        """Create the admin (unless there is one), apply the topology and export the cluster config."""
+        done = subprocess.run(
+            self.command("server", "create-admin", "admin", "--if-missing"),
+            input=self.admin_password + "\n",
+            env=self.server_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"coffer server create-admin failed: {done.stderr.strip()}")
+        self.admin = ServerClient(self.url)
+        self.admin.login("admin", self.admin_password)
+        self.admin.request("POST", "/api/admin/apply", {"config": self.topology, "prune": False, "dry_run": False})
+        self.cluster_config = self.root / f"cluster-{self.cluster}.toml"
+        fd = os.open(self.cluster_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.admin.request("GET", f"/api/admin/clusters/{self.cluster}/config")["toml"])
+
+    def add_fileserver(
+        self, port: int | None = None, *, config: Path | None = None, data_dir: Path | None = None
+    ) -> Fileserver:
+        """Start one more fileserver, from the exported cluster config or from *config*, and wait until it is live."""
+        name = f"{self.fileserver_label}{len(self.fileservers) + 1}"
+        port = port or free_port()
+        data_dir = data_dir or self.root / name
+        defaults = {
+            "COFFER_FS_BIND": f"127.0.0.1:{port}",
+            "COFFER_FS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "COFFER_FS_DATA_DIR": str(data_dir),
+        }
+        config = config or self.cluster_config
+        assert config is not None, "bootstrap() exports the cluster config"
+        args = self.command("fileserver", "--config", str(config))
+        proc = Service(name, args, self.root / f"{name}.log", clean_env(**(defaults | self.fileserver_extra)))
+        fs = Fileserver(name, port, data_dir, proc)
+        self.fileservers.append(fs)
+        self.start_fileserver(fs)
+        return fs
+
+    def start_fileserver(self, fs: Fileserver, timeout: float = 60) -> None:
+        """Start (or restart) *fs*; wait until it answers and the server lists it as live."""
+        fs.proc.start()
+        # A restarted fileserver may still look live from its last beat: wait for it to answer too.
+        fs.proc.wait_ready(lambda: http_ok(f"{fs.url}/api/health"), timeout)
+        fs.proc.wait_ready(lambda: self.live(fs), timeout)
+
+    def listing(self) -> list[dict[str, Any]]:
+        assert self.admin is not None
+        result: list[dict[str, Any]] = self.admin.request("GET", "/api/admin/fileservers")
+        return result
+
+    def live(self, fs: Fileserver) -> bool:
+        return any(s["url"] == fs.url and s["live"] for s in self.listing())
+
+    def fileserver_id(self, fs: Fileserver) -> str:
+        """Return the id the fileserver persisted on its own disk."""
+        return str(json.loads((fs.data_dir / "identity.json").read_text())["id"])
+
+    def add_user(self, body: dict[str, str]) -> None:
+        """Create an account from a body :func:`coffer.client.api.new_user_body` made (perhaps in another process)."""
+        assert self.admin is not None
+        self.admin.request("POST", "/api/admin/users", body)
+
+    def create_user(self, name: str, password: str, role: str = "user") -> None:
+        """Create an account as ``coffer admin user create`` does (the Argon2id step runs here)."""
+        self.add_user(new_user_body(name, password, role))
+
+    def cli_env(self, config_dir: Path, **extra: str) -> dict[str, str]:
+        """Return the environment for ``coffer`` commands of the user whose session lives in *config_dir*."""
+        return clean_env(COFFER_CONFIG_DIR=str(config_dir), COFFER_SERVER=self.url, **extra)
+
+    def roots(self) -> dict[str, int]:
+        """Return name → PID of the top process of each running service (for memory and CPU sampling)."""
+        services = ([self.server] if self.server else []) + [fs.proc for fs in self.fileservers]
+        return {s.name: s.pid for s in services if s.alive()}
+
+    def stop(self) -> None:
+        """Stop the fileservers, then the server."""
+        for fs in self.fileservers:
+            fs.proc.stop()
+        if self.server is not None:
+            self.server.stop()
+        if self.admin is not None:
+            self.admin.close()
+            self.admin = None
+
+
+def start_network(root: Path, fileservers: int = 2, *, kind: type[N] = Network, **fields: Any) -> N:  # type: ignore[assignment]
+    """Start a server and *fileservers*, bootstrapped; stop all on failure.
+
+    *fields* are :class:`Network`'s (the database is SQLite under *root* unless
+    ``database_url`` is given); *kind* may be a subclass with other defaults.
+    """
+    fields.setdefault("database_url", f"sqlite:///{root / 'coffer.db'}")
+    net = kind(root=root, **fields)
+    try:
+        net.start_server()
+        net.bootstrap()
+        for _ in range(fileservers):
+            net.add_fileserver()
+    except BaseException:
+        net.stop()
+        raise
+    return net
