@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from coffer.devnet.network import Network, start_network
+from coffer.devnet.network import Network
 from coffer.devnet.procs import clean_env as clean_env
 from coffer.devnet.procs import coffer_command as _coffer_command
 from coffer.fileserver.settings import FileserverSettings
@@ -80,10 +80,9 @@ class CofferNet(Network):
             url = postgres_admin_url().rsplit("/", 1)[0] + "/" + drop
         else:
             raise ValueError(f"engine must be sqlite or postgresql, not {engine!r}")
-        return start_network(
+        return cls.launch(
             root,
             fileservers,
-            kind=cls,
             engine=engine,
             database_url=url,
             drop_database=drop,

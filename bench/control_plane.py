@@ -29,7 +29,8 @@ import httpx
 
 from coffer.client import crypto
 from coffer.client.api import ServerClient
-from coffer.fileserver import agent, identity, reports
+from coffer.fileserver import identity, reports
+from coffer.fileserver.agent import heartbeats as agent
 from coffer.fileserver.settings import load_settings
 from coffer.fileserver.shards import Shards
 from coffer.protocol.encoding import b64encode

@@ -13,13 +13,11 @@ import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self
 
 from coffer.client.api import ServerClient, new_user_body
 
 from .procs import Service, clean_env, coffer_command, free_port, http_ok
-
-N = TypeVar("N", bound="Network")
 
 ONE_SHARD = {
     "shards": [{"name": "default"}],
@@ -59,6 +57,25 @@ class Network:
     admin: ServerClient | None = None
     cluster_config: Path | None = None
     fileservers: list[Fileserver] = field(default_factory=list)
+
+    @classmethod
+    def launch(cls, root: Path, fileservers: int = 2, **fields: Any) -> Self:
+        """Start a server and *fileservers*, bootstrapped; stop all on failure.
+
+        *fields* are the network's own (the database is SQLite under *root* unless
+        ``database_url`` is given).
+        """
+        fields.setdefault("database_url", f"sqlite:///{root / 'coffer.db'}")
+        net = cls(root=root, **fields)
+        try:
+            net.start_server()
+            net.bootstrap()
+            for _ in range(fileservers):
+                net.add_fileserver()
+        except BaseException:
+            net.stop()
+            raise
+        return net
 
     @property
     def url(self) -> str:
@@ -167,22 +184,3 @@ class Network:
         if self.admin is not None:
             self.admin.close()
             self.admin = None
-
-
-def start_network(root: Path, fileservers: int = 2, *, kind: type[N] = Network, **fields: Any) -> N:  # type: ignore[assignment]
-    """Start a server and *fileservers*, bootstrapped; stop all on failure.
-
-    *fields* are :class:`Network`'s (the database is SQLite under *root* unless
-    ``database_url`` is given); *kind* may be a subclass with other defaults.
-    """
-    fields.setdefault("database_url", f"sqlite:///{root / 'coffer.db'}")
-    net = kind(root=root, **fields)
-    try:
-        net.start_server()
-        net.bootstrap()
-        for _ in range(fileservers):
-            net.add_fileserver()
-    except BaseException:
-        net.stop()
-        raise
-    return net

@@ -22,7 +22,7 @@ from coffer.protocol.errors import CofferError
 from coffer.protocol.ids import check_id, new_id
 from coffer.protocol.signing import SigningKey
 
-from .fsutil import atomic_write_json
+from .storage.fsutil import atomic_write_json
 
 log = logging.getLogger(__name__)
 

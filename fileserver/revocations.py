@@ -19,7 +19,7 @@ from typing import Any
 from coffer.protocol.errors import CofferError, ProtocolError
 from coffer.protocol.ids import check_id
 
-from .fsutil import atomic_write_json
+from .storage.fsutil import atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from coffer.protocol.errors import CofferError
 from coffer.protocol.logs import KeyValueFormatter, configure
 from coffer.protocol.settings import SettingsError
 
-from .agent_process import AgentProcess, agent_main
-from .app import create_app
+from .agent.process import AgentProcess, agent_main
 from .counters import SharedCounters, SlotCounters, private_counters
+from .data.app import create_app
 from .identity import Identity, load_or_create
 from .settings import Settings, load_settings
 from .shards import Shards

@@ -48,8 +48,8 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobBlock, BlobClient, BlobProperties, ContainerClient
 
-from ..errors import BadRange, ChunkNotFound, StorageUnavailable
 from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, is_chunk_name, label
+from .errors import BadRange, ChunkNotFound, StorageUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

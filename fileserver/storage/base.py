@@ -41,7 +41,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol, TypeVar
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_id, split_chunk_name
 
-from ..errors import ChunkNotFound, HashMismatch, SizeMismatch, StorageFull, StorageUnavailable
+from .errors import ChunkNotFound, HashMismatch, SizeMismatch, StorageFull, StorageUnavailable
 
 BLOCK_SIZE = 1 << 20
 """The largest piece read or written at once: memory stays flat whatever the chunk size."""

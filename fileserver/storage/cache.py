@@ -9,7 +9,7 @@ first (a hit touches the file's mtime).
 Writes, by default *write-through*: the body is checked into a temp file, then
 uploaded, and acknowledged only once the cloud has it. With ``write_back`` it is
 acknowledged once it is durable in ``pending/`` (fsynced, linked); the agent's
-:class:`~fileserver.flusher.Flusher` uploads it later and only then moves it into
+:class:`~coffer.fileserver.maintenance.flusher.Flusher` uploads it later and only then moves it into
 the read cache. Until then this fileserver's disk holds the only copy: the
 trade-off is documented in ``docs/backends.md``.
 
@@ -21,7 +21,7 @@ flusher may be in the middle of uploading a chunk of that file when its queue
 entry is dropped. Its upload then lands after the cloud was cleared; the flusher
 sees the queue entry gone and deletes the object at once (:meth:`flush`), and if
 the agent dies in between, the object is an orphan that the reconciliation
-(:mod:`fileserver.reconcile`) collects.
+(:mod:`coffer.fileserver.agent.reconcile`) collects.
 
 Several gunicorn workers and the agent share one cache root; see
 :mod:`fileserver.storage.cachedir` for why that needs no lock.
@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import ChunkNotFound, StorageUnavailable, UploadRejected
 from .base import Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
 from .cachedir import CacheDir, CacheStats, file_hash, flat
+from .errors import ChunkNotFound, StorageUnavailable, UploadRejected
 from .local import serve_range
 
 log = logging.getLogger(__name__)

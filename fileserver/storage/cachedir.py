@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..fsutil import fsync_dir
 from .base import BLOCK_SIZE, is_chunk_name
+from .fsutil import fsync_dir
 
 TMP = "tmp"
 CACHE = "cache"

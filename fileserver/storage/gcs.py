@@ -35,9 +35,9 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import storage  # type: ignore[import-untyped]
 from google.oauth2 import service_account
 
-from ..backoff import Backoff
-from ..errors import BadRange, ChunkNotFound, StorageUnavailable
+from .backoff import Backoff
 from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
+from .errors import BadRange, ChunkNotFound, StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from typing import Any, BinaryIO
 
 from coffer.protocol.ids import CHUNK_HASH_RE, UUID_RE
 
-from ..errors import BadRange, ChunkNotFound
-from ..fsutil import fsync_dir
 from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
+from .errors import BadRange, ChunkNotFound
+from .fsutil import fsync_dir
 
 log = logging.getLogger(__name__)
 

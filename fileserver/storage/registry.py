@@ -17,8 +17,8 @@ from typing import Any
 from coffer.protocol.messages import BACKENDS as PROTOCOL_BACKENDS
 from coffer.protocol.settings import load
 
-from ..errors import BackendUnavailable
 from .base import Backend
+from .errors import BackendUnavailable
 
 
 @dataclass(frozen=True)

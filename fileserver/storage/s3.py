@@ -28,9 +28,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from ..backoff import Backoff
-from ..errors import BadRange, ChunkNotFound, StorageUnavailable
+from .backoff import Backoff
 from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
+from .errors import BadRange, ChunkNotFound, StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from coffer.fileserver.app import create_app
 from coffer.fileserver.counters import SharedCounters, SlotCounters
+from coffer.fileserver.data.app import create_app
 from coffer.fileserver.identity import Identity, load_or_create
 from coffer.fileserver.settings import Settings, settings_from_table
 from coffer.protocol.ids import new_id

@@ -66,7 +66,7 @@ def stored_files(root: Path) -> list[str]:
 
 def fileserver_app(tmp_path: Path) -> Any:
     """Return a fileserver WSGI app with throwaway keys and a data dir under *tmp_path* (e.g. to list its routes)."""
-    from coffer.fileserver.app import create_app
+    from coffer.fileserver.data.app import create_app
     from coffer.fileserver.settings import settings_from_table
 
     table = {

@@ -11,15 +11,15 @@ import httpx
 import pytest
 
 from coffer.fileserver import reports
-from coffer.fileserver.agent import Agent, make_client
-from coffer.fileserver.backoff import Backoff
+from coffer.fileserver.agent.heartbeats import Agent, make_client
 from coffer.fileserver.counters import SharedCounters, Totals
 from coffer.fileserver.identity import Identity
-from coffer.fileserver.purger import Purger
+from coffer.fileserver.maintenance.purger import Purger
 from coffer.fileserver.reports import ChunkCensus, CorruptReports, RateMeter
 from coffer.fileserver.revocations import RevocationList
 from coffer.fileserver.settings import Settings
 from coffer.fileserver.shards import ServedShard, Shards
+from coffer.fileserver.storage.backoff import Backoff
 from coffer.protocol import cluster
 from coffer.protocol.ids import new_id
 from coffer.protocol.messages import FilePurge, parse_heartbeat, parse_registration
@@ -271,7 +271,7 @@ def test_agent_backs_off_while_the_server_is_down_and_logs_each_change_once(
     agent: Agent, fake: FakeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.down = True
-    with caplog.at_level(logging.INFO, logger="coffer.fileserver.agent"):
+    with caplog.at_level(logging.INFO, logger="coffer.fileserver.agent.heartbeats"):
         delays = [agent.step() for _ in range(8)]
         fake.down = False
         assert agent.step() == 1.0
@@ -287,7 +287,7 @@ def test_agent_reports_a_refusal_with_the_servers_reason(
     agent: Agent, fake: FakeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.refuse = (403, "shard_not_allowed")
-    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.agent"):
+    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.agent.heartbeats"):
         agent.step()
         agent.step()
     [record] = caplog.records
@@ -336,7 +336,7 @@ def test_agent_warns_once_when_the_clocks_disagree(
         purger=Purger(shards),
         clock=lambda: NOW + 30.0,  # the server answers server_time = NOW
     )
-    with caplog.at_level(logging.WARNING, logger="coffer.fileserver.agent"):
+    with caplog.at_level(logging.WARNING, logger="coffer.fileserver.agent.heartbeats"):
         skewed.step()
         skewed.step()
     assert sum("clock" in r.getMessage() for r in caplog.records) == 1
@@ -363,7 +363,7 @@ def test_a_bug_in_a_round_is_logged_and_retried_not_fatal(
         raise KeyError("surprise")
 
     monkeypatch.setattr(reports, "heartbeat_body", broken)
-    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.agent"):
+    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.agent.heartbeats"):
         assert agent.step() > 0
         agent.step()
     assert len(calls) == 2
@@ -440,7 +440,7 @@ def test_a_malformed_purge_order_is_a_bad_answer_and_queues_nothing(
     agent: Agent, fake: FakeServer, purger: Purger, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.extra = {"purge": [{"shard": "default", "file": "../../etc"}]}
-    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.agent"):
+    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.agent.heartbeats"):
         assert agent.step() > 0 and agent.failures == 1
     [record] = caplog.records
     assert record.kv["problem"] == "bad answer" and "breaks the protocol" in record.getMessage()  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.http.parser import RequestParser
 
-from coffer.fileserver.body import SocketBody, request_body
+from coffer.fileserver.data.body import SocketBody, request_body
 
 Pair = tuple[socket.socket, socket.socket]
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import falcon.testing
 import pytest
 
-from coffer.fileserver.app import create_app
 from coffer.fileserver.counters import SharedCounters, private_counters
+from coffer.fileserver.data.app import create_app
 from coffer.fileserver.identity import Identity
 from coffer.fileserver.settings import Settings
 from coffer.protocol.settings import SettingsError

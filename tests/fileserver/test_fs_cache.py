@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from coffer.fileserver.flusher import Flusher
+from coffer.fileserver.maintenance.flusher import Flusher
+from coffer.fileserver.maintenance.scrub import Scrubber
 from coffer.fileserver.reports import CorruptReports
-from coffer.fileserver.scrub import Scrubber
 from coffer.fileserver.settings import settings_from_table
 from coffer.fileserver.shards import ServedShard, Shards
 from coffer.fileserver.storage.cache import CachedBackend

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from coffer.fileserver.errors import StorageUnavailable
-from coffer.fileserver.purger import Purger
+from coffer.fileserver.maintenance.purger import Purger
 from coffer.fileserver.settings import Settings
 from coffer.fileserver.shards import ServedShard, Shards
 from coffer.protocol.messages import MAX_PURGES, FilePurge
@@ -126,7 +126,7 @@ def test_a_failed_purge_is_logged_once_and_retried_when_the_order_comes_again(
     monkeypatch.setattr(backend, "delete_file", delete_file)
     purger = Purger(shards)
     order = FilePurge("default", FILE)
-    with caplog.at_level(logging.INFO, logger="coffer.fileserver.purger"):
+    with caplog.at_level(logging.INFO, logger="coffer.fileserver.maintenance.purger"):
         for _ in range(3):  # the server repeats an unconfirmed order on every beat
             purger.order([order])
             purger.run_pending()
@@ -149,7 +149,7 @@ def test_each_purge_logs_one_line_with_shard_file_and_chunks_deleted(
 ) -> None:
     store(shards[0], 3)
     purger = Purger(shards, monotonic=lambda: 0.0)
-    with caplog.at_level(logging.INFO, logger="coffer.fileserver.purger"):
+    with caplog.at_level(logging.INFO, logger="coffer.fileserver.maintenance.purger"):
         purger.order([FilePurge("default", FILE)])
         purger.run_pending()
     assert kv(caplog, "purged file") == [{"shard": "default", "file": FILE, "chunks": 3, "ms": 0}]
@@ -168,7 +168,7 @@ def test_a_bug_in_a_purge_is_logged_and_the_worker_goes_on(
     purger.order([FilePurge("archive", FILE), FilePurge("default", OTHER_FILE)])
     stop = threading.Event()
     worker = threading.Thread(target=purger.run, args=(stop,))
-    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.purger"):
+    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.maintenance.purger"):
         worker.start()
         _wait_until(lambda: len(purger) == 0)
         stop.set()

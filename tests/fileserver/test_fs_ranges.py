@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coffer.fileserver.data.ranges import content_range, parse_range
 from coffer.fileserver.errors import BadRange
-from coffer.fileserver.ranges import content_range, parse_range
 
 
 @pytest.mark.parametrize(

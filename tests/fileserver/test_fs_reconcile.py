@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from coffer.fileserver.agent import ServerRefused, make_client
+from coffer.fileserver.agent.heartbeats import ServerRefused, make_client
+from coffer.fileserver.agent.reconcile import RECONCILE_PATH, Reconciler, server_asker
 from coffer.fileserver.identity import Identity
-from coffer.fileserver.reconcile import RECONCILE_PATH, Reconciler, server_asker
 from coffer.fileserver.settings import Settings
 from coffer.fileserver.shards import ServedShard, Shards
 from coffer.fileserver.storage.local import LocalBackend
@@ -163,7 +163,7 @@ def test_a_shard_the_server_refuses_is_skipped_and_the_next_goes_on(
             raise ServerRefused(403, "shard_not_allowed", "this cluster does not serve shard 'default'")
         return server(query)
 
-    with caplog.at_level(logging.WARNING, logger="coffer.fileserver.reconcile"):
+    with caplog.at_level(logging.WARNING, logger="coffer.fileserver.agent.reconcile"):
         first, second = Reconciler(shards[:2], ask, interval=1, first_delay=0).reconcile_all(threading.Event())
     assert not first.complete and second.complete
     assert files_in(shards[0]) == {OTHER_FILE} and files_in(shards[1]) == set()
@@ -203,7 +203,7 @@ def test_each_shard_logs_one_summary_line(shards: list[ServedShard], caplog: pyt
     store(shards[0], OTHER_FILE, seed=10)
     young = new_id()
     store(shards[0], young, age=0, seed=20)
-    with caplog.at_level(logging.INFO, logger="coffer.fileserver.reconcile"):
+    with caplog.at_level(logging.INFO, logger="coffer.fileserver.agent.reconcile"):
         reconciler(shards[:1], FakeServer(known={FILE}), clock=lambda: time.time()).reconcile_all(threading.Event())
     [summary] = [r.kv for r in caplog.records if r.getMessage() == "orphan reconciliation finished"]  # type: ignore[attr-defined]
     assert {k: summary[k] for k in ("shard", "files", "orphans", "deleted", "chunks", "too_young", "failed")} == {

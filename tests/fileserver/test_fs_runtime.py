@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coffer.fileserver.agent_process import AgentProcess
+from coffer.fileserver.agent.process import AgentProcess
 from coffer.fileserver.counters import SharedCounters
 from coffer.fileserver.run import gunicorn_options
 from coffer.fileserver.settings import Settings

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from coffer.fileserver.maintenance.scrub import Pacer, Scrubber
 from coffer.fileserver.reports import CorruptReports
-from coffer.fileserver.scrub import Pacer, Scrubber
 from coffer.fileserver.settings import Settings
 from coffer.fileserver.shards import ServedShard, Shards
 from coffer.fileserver.storage.local import LocalBackend

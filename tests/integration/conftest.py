@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from coffer.devnet.network import start_network
 from tests import postgres
 
 from .network import Network
@@ -21,7 +20,7 @@ def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     else:
         databases: postgres.PostgresDatabases = request.getfixturevalue("pg_databases")
         url = databases.create()
-    net = start_network(root, 2, kind=Network, database_url=url)
+    net = Network.launch(root, 2, database_url=url)
     try:
         yield net
     finally:

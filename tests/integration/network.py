@@ -92,4 +92,4 @@ def start_network(
 ) -> Network:
     """Start a server on SQLite under *root*, bootstrap it and add *fileservers*; stop it all on failure."""
     extra = {"server_extra": server_extra or {}, "fileserver_extra": fileserver_extra or {}}
-    return devnet.start_network(root, fileservers, kind=Network, **extra)
+    return Network.launch(root, fileservers, **extra)

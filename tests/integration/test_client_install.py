@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from coffer.devnet.network import Network, start_network
+from coffer.devnet.network import Network
 from coffer.devnet.procs import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    net = start_network(tmp_path_factory.mktemp("install-net"), 1)
+    net = Network.launch(tmp_path_factory.mktemp("install-net"), 1)
     try:
         net.create_user("laptop", "laptop-password")
         yield net

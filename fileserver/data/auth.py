@@ -12,8 +12,8 @@ from collections.abc import Callable
 from coffer.protocol import tickets, wire
 from coffer.protocol.tickets import Ticket, TicketRevoked
 
-from .errors import TicketMissing
-from .revocations import RevocationList
+from ..errors import TicketMissing
+from ..revocations import RevocationList
 
 _HOW = "ask the server for one (POST /api/files/FILE_ID/tickets)"
 

@@ -20,15 +20,15 @@ import falcon
 from coffer.protocol import __version__
 from coffer.protocol.errors import CofferError
 
+from ..counters import SlotCounters, private_counters
+from ..identity import Identity, load_or_create
+from ..revocations import FILE_NAME as REVOKED_FILE
+from ..revocations import RevocationList
+from ..settings import Settings
+from ..shards import Shards
 from .auth import TicketGate
 from .chunks import ChunkResource
-from .counters import SlotCounters, private_counters
-from .identity import Identity, load_or_create
 from .middleware import HeaderLimit, TransferLog
-from .revocations import FILE_NAME as REVOKED_FILE
-from .revocations import RevocationList
-from .settings import Settings
-from .shards import Shards
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
 """Keep the server informed: register at start, heartbeat every few seconds, re-register when forgotten.
 
-One agent runs per fileserver (see :mod:`fileserver.agent_process`), never one per
+One agent runs per fileserver (see :mod:`coffer.fileserver.agent.process`), never one per
 gunicorn worker. Each round it sends a signed heartbeat with the load the workers
 record in the shared counters, the free space, the chunk count, any chunks the
 scrub quarantined and the purges carried out since the last beat; the answer
 carries the revoked tickets, which it writes for the workers to enforce, and purge
-orders, which it hands to the :class:`~fileserver.purger.Purger` without waiting
+orders, which it hands to the :class:`~coffer.fileserver.maintenance.purger.Purger` without waiting
 for them. When the server is unreachable it keeps trying with capped
 exponential backoff and logs each change of state once (not a line per try); the
 workers meanwhile keep serving every ticket that is still valid.
@@ -26,15 +26,15 @@ from coffer.protocol import cluster
 from coffer.protocol.errors import CofferError, parse_error_body
 from coffer.protocol.messages import parse_purges
 
-from . import reports
-from .backoff import Backoff
-from .counters import Totals
-from .identity import Identity
-from .purger import Purger
-from .revocations import FILE_NAME as REVOKED_FILE
-from .revocations import parse_revocations, write_revocations
-from .settings import Settings
-from .shards import ServedShard
+from .. import reports
+from ..counters import Totals
+from ..identity import Identity
+from ..maintenance.purger import Purger
+from ..revocations import FILE_NAME as REVOKED_FILE
+from ..revocations import parse_revocations, write_revocations
+from ..settings import Settings
+from ..shards import ServedShard
+from ..storage.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ import falcon
 from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
-from .storage import Readable
+from ..storage import Readable
 
 
 class SocketBody:

@@ -33,12 +33,12 @@ from coffer.protocol.errors import CofferError
 from coffer.protocol.ids import split_chunk_name
 from coffer.protocol.messages import MAX_RECONCILE_FILES, ReconcileAnswer, ReconcileQuery, parse_reconcile_answer
 
-from .agent import ServerRefused, post_signed
-from .errors import ChunkNotFound, FileserverError
-from .identity import Identity
-from .settings import Settings
-from .shards import ServedShard
-from .storage import Backend
+from ..errors import ChunkNotFound, FileserverError, StorageError
+from ..identity import Identity
+from ..settings import Settings
+from ..shards import ServedShard
+from ..storage import Backend
+from .heartbeats import ServerRefused, post_signed
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class Reconciler:
                     result.complete = False
                     break
                 self._reconcile_batch(shard, batch, result, stop)
-        except (FileserverError, OSError, ServerRefused, httpx.HTTPError, CofferError, ValueError) as exc:
+        except (FileserverError, StorageError, OSError, ServerRefused, httpx.HTTPError, CofferError, ValueError) as exc:
             result.complete = False
             log.warning(
                 "orphan reconciliation of a shard stopped; it is tried again at the next interval",
@@ -174,7 +174,7 @@ class Reconciler:
                 result.too_young += 1
                 return
             chunks = backend.delete_file(file_id)
-        except (FileserverError, OSError) as exc:
+        except (FileserverError, StorageError, OSError) as exc:
             result.failed += 1
             log.warning(
                 "cannot delete an orphan file; tried again at the next reconciliation",

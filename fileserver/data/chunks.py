@@ -20,15 +20,15 @@ from coffer.protocol import receipts, wire
 from coffer.protocol.ids import check_chunk_hash, check_id, check_name, chunk_name
 from coffer.protocol.tickets import Op, Ticket
 
+from ..counters import SlotCounters
+from ..errors import ChunkTooLarge, FileserverBusy, LengthRequired
+from ..identity import Identity
+from ..shards import ServedShard, Shards
+from ..storage import ChunkStream, Readable, filler
 from .auth import TicketGate
 from .body import SocketBody, request_body
-from .counters import SlotCounters
-from .errors import ChunkTooLarge, FileserverBusy, LengthRequired
-from .identity import Identity
 from .middleware import Streaming, TransferRecord, record_of
 from .ranges import content_range, parse_range
-from .shards import ServedShard, Shards
-from .storage import ChunkStream, Readable, filler
 
 
 class _CountingBody:

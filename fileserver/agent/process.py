@@ -26,16 +26,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .agent import Agent, make_client
-from .counters import SharedCounters
-from .flusher import DRAIN_TIMEOUT, Flusher
-from .identity import Identity
-from .purger import Purger
+from ..counters import SharedCounters
+from ..identity import Identity
+from ..maintenance.flusher import DRAIN_TIMEOUT, Flusher
+from ..maintenance.purger import Purger
+from ..maintenance.scrub import Scrubber
+from ..reports import CorruptReports
+from ..settings import Settings
+from ..shards import Shards
+from .heartbeats import Agent, make_client
 from .reconcile import Reconciler, server_asker
-from .reports import CorruptReports
-from .scrub import Scrubber
-from .settings import Settings
-from .shards import Shards
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import falcon
 
 from coffer.protocol import wire
 
-from .errors import HeadersTooLarge
+from ..errors import HeadersTooLarge
 
 log = logging.getLogger("coffer.fileserver.transfer")
 

@@ -24,12 +24,12 @@ from typing import NamedTuple
 
 from coffer.protocol.ids import split_chunk_name
 
-from .errors import ChunkNotFound
-from .fsutil import atomic_write_json
-from .reports import CorruptReports
-from .shards import ServedShard
-from .storage import Backend
-from .storage.cache import CachedBackend
+from ..errors import ChunkNotFound
+from ..reports import CorruptReports
+from ..shards import ServedShard
+from ..storage import Backend
+from ..storage.cache import CachedBackend
+from ..storage.fsutil import atomic_write_json
 
 log = logging.getLogger(__name__)
 

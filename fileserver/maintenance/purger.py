@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable
 
 from coffer.protocol.messages import MAX_PURGES, FilePurge
 
-from .errors import FileserverError
-from .shards import ServedShard
-from .storage import Backend
+from ..errors import FileserverError, StorageError
+from ..shards import ServedShard
+from ..storage import Backend
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,11 @@ class Purger:
             return True
         try:
             deleted = backend.delete_file(purge.file)
-        except (FileserverError, OSError) as exc:
-            self._fail(purge, exc.message if isinstance(exc, FileserverError) else f"{type(exc).__name__}: {exc}")
+        except (FileserverError, StorageError, OSError) as exc:
+            self._fail(
+                purge,
+                exc.message if isinstance(exc, (FileserverError, StorageError)) else f"{type(exc).__name__}: {exc}",
+            )
             return False
         log.info(
             "purged file",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import BadRange
+from ..errors import BadRange
 
 _SPEC = re.compile(r"\A(\d{0,19})-(\d{0,19})\Z")
 

@@ -1,6 +1,6 @@
 """Upload the write-back queues of cached shards to their cloud backends; run once per fileserver.
 
-The flusher is a thread of the agent process (:mod:`fileserver.agent_process`),
+The flusher is a thread of the agent process (:mod:`coffer.fileserver.agent.process`),
 never of a gunicorn worker: one flusher per fileserver means one upload per queued
 chunk, and the queue is only a directory (``pending/``), so a fileserver that
 crashed simply finds the chunks there at its next start and uploads them then.
@@ -15,8 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from .errors import FileserverError
-from .storage.cache import CachedBackend
+from ..errors import FileserverError, StorageError
+from ..storage.cache import CachedBackend
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,9 @@ class Flusher:
                     return done
                 try:
                     done += backend.flush(name)
-                except (FileserverError, OSError) as exc:
+                except (FileserverError, StorageError, OSError) as exc:
                     # The cloud is down or refusing, or the local disk failed: retry next round, not now.
-                    error = exc.message if isinstance(exc, FileserverError) else str(exc)
+                    error = exc.message if isinstance(exc, (FileserverError, StorageError)) else str(exc)
                     log.warning(
                         "cannot upload queued chunks yet; retrying",
                         extra={"kv": {"backend": backend.inner.kind, "error": error}},
