@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from coffer.format.errors import FormatError
 from coffer.protocol import __version__
 
-from ..errors import ClientError, local_file_error
+from ..errors import ClientError, exit_code, local_file_error
 from . import admin, auth, devnet, files, lifecycle, sharing
 
 EXIT_CODES = """exit codes:
@@ -21,6 +22,7 @@ EXIT_CODES = """exit codes:
   6  not found
   7  integrity: a chunk or record failed its hash or decryption (nothing unverified was written),
      a user's key is not the one pinned for them, or a link's password or key is wrong
+  8  the file was written in a newer format than this version of coffer reads: upgrade coffer
 """
 
 
@@ -51,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except ClientError as exc:
+    except (ClientError, FormatError) as exc:
         print(f"coffer: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
