@@ -32,7 +32,7 @@ from coffer.fileserver import agent, identity, reports
 from coffer.fileserver.settings import load_settings
 from coffer.fileserver.shards import Shards
 from coffer.format.keys import UserKeys, new_file_key, seal_file_key
-from coffer.format.sizes import CHUNK_OVERHEAD
+from coffer.format.sizes import ciphertext_size
 from coffer.protocol.encoding import b64encode
 
 from .coffer_net import CofferNet, clean_env
@@ -47,9 +47,9 @@ def _file_body() -> dict[str, Any]:
     sealed = seal_file_key(UserKeys.generate().public, new_file_key())
     return {
         "shard": "default",
-        "size": 1_000_000 + CHUNK_OVERHEAD,
+        "size": ciphertext_size(1_000_000),
         "chunk_count": 1,
-        "chunk_size": 1_000_000 + CHUNK_OVERHEAD,
+        "chunk_size": ciphertext_size(1_000_000),
         "sealed_key": b64encode(sealed),
         "metadata": b64encode(os.urandom(200)),
     }

@@ -32,7 +32,7 @@ from coffer.format.keys import UserKeys, unwrap_private_key, wrap_private_key
 from coffer.format.metadata import Metadata
 from coffer.format.records import OwnerCheck, open_record
 from coffer.format.shares import fingerprint
-from coffer.format.sizes import CHUNK_OVERHEAD, DEFAULT_CHUNK_SIZE
+from coffer.format.sizes import DEFAULT_CHUNK_SIZE, file_plain_size
 from coffer.protocol.encoding import b64decode, b64encode
 
 from . import errors, resume, session, sharing
@@ -86,7 +86,7 @@ class FileInfo:
         return cls(
             id=record["id"],
             name=meta.name if meta else "",
-            size=int(record["size"]) - CHUNK_OVERHEAD * count,
+            size=file_plain_size(int(record["size"]), count),
             type=meta.type if meta else "",
             mtime=meta.mtime if meta else 0.0,
             sha256=meta.sha256 if meta else "",

@@ -58,7 +58,7 @@ from coffer.format.errors import IntegrityError
 from coffer.format.keys import UserKeys
 from coffer.format.metadata import safe_name
 from coffer.format.records import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record
-from coffer.format.sizes import CHUNK_OVERHEAD
+from coffer.format.sizes import plain_size
 
 from . import errors, resume
 from .api import ServerClient
@@ -209,7 +209,7 @@ class _Job:
         largest = max(c.size for c in layout.chunks)
         self.sealed = BufferPool(largest, down.in_flight)
         # Each worker's plaintext buffer, and as many again waiting for the whole-file hash.
-        self.plain = BufferPool(max(0, largest - CHUNK_OVERHEAD), 2 * down.in_flight)
+        self.plain = BufferPool(max(0, plain_size(largest)), 2 * down.in_flight)
 
     def run(self, overwrite: bool) -> DownloadResult:
         state = self._resume_or_start()

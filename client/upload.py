@@ -54,7 +54,13 @@ from typing import Any
 from coffer.format.chunks import seal_chunk_into
 from coffer.format.keys import UserKeys, key_commitment, new_file_key, seal_file_key
 from coffer.format.metadata import Metadata, seal_metadata
-from coffer.format.sizes import CHUNK_OVERHEAD, DEFAULT_CHUNK_SIZE, chunk_count, ciphertext_size
+from coffer.format.sizes import (
+    DEFAULT_CHUNK_SIZE,
+    chunk_count,
+    ciphertext_size,
+    file_ciphertext_size,
+    plain_size,
+)
 from coffer.protocol import receipts as receipt_protocol
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
@@ -93,8 +99,8 @@ class UploadOptions:
     max_attempts: int = MAX_ATTEMPTS
 
     def __post_init__(self) -> None:
-        if not 1 <= self.chunk_size <= MAX_CHUNK_SIZE - CHUNK_OVERHEAD:
-            raise errors.UsageError(f"the chunk size must be from 1 to {MAX_CHUNK_SIZE - CHUNK_OVERHEAD} bytes")
+        if not 1 <= self.chunk_size <= plain_size(MAX_CHUNK_SIZE):
+            raise errors.UsageError(f"the chunk size must be from 1 to {plain_size(MAX_CHUNK_SIZE)} bytes")
         if self.in_flight < 1 or not 1 <= self.copies <= 8 or self.max_attempts < 1:
             raise errors.UsageError("in_flight and max_attempts must be at least 1, copies from 1 to 8")
 
@@ -250,8 +256,8 @@ class _Job:
             and record.get("key_commitment") == b64encode(key_commitment(state.file_key))
             and record.get("shard") == self.opts.shard
             and record.get("chunk_count") == self.count
-            and record.get("chunk_size") == self.opts.chunk_size + CHUNK_OVERHEAD
-            and record.get("size") == self.size + CHUNK_OVERHEAD * self.count
+            and record.get("chunk_size") == ciphertext_size(self.opts.chunk_size)
+            and record.get("size") == file_ciphertext_size(self.size, self.count)
         )
 
     def _abandon(self, state: resume.UploadState) -> None:
@@ -293,9 +299,9 @@ class _Job:
         key = new_file_key()  # SECURITY: the file key; it leaves this process only sealed
         body: dict[str, Any] = {
             "shard": opts.shard,
-            "size": self.size + CHUNK_OVERHEAD * self.count,
+            "size": file_ciphertext_size(self.size, self.count),
             "chunk_count": self.count,
-            "chunk_size": opts.chunk_size + CHUNK_OVERHEAD,
+            "chunk_size": ciphertext_size(opts.chunk_size),
             "sealed_key": b64encode(seal_file_key(up.keys.public, key)),
             "key_commitment": b64encode(key_commitment(key)),
         }
