@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from coffer.format import kdf
-from coffer.format.errors import IntegrityError
+from coffer.format.errors import IntegrityError, UnknownFormatVersion
 from coffer.format.keys import UserKeys, unwrap_private_key, wrap_private_key
 from coffer.format.metadata import Metadata
 from coffer.format.records import OwnerCheck, open_record
@@ -81,7 +81,7 @@ class FileInfo:
         problem = ""
         try:
             meta: Metadata | None = open_record(record, keys, check_owner).metadata
-        except (IntegrityError, errors.KeyChanged) as exc:
+        except (IntegrityError, UnknownFormatVersion, errors.KeyChanged) as exc:
             meta, problem = None, exc.message
         return cls(
             id=record["id"],

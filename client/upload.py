@@ -61,6 +61,7 @@ from coffer.format.sizes import (
     file_ciphertext_size,
     plain_size,
 )
+from coffer.format.version import FORMAT_VERSION
 from coffer.protocol import receipts as receipt_protocol
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
@@ -304,6 +305,7 @@ class _Job:
             "chunk_size": ciphertext_size(opts.chunk_size),
             "sealed_key": b64encode(seal_file_key(up.keys.public, key)),
             "key_commitment": b64encode(key_commitment(key)),
+            "format": FORMAT_VERSION,
         }
         if opts.expires_in is not None:
             body["expires_in"] = opts.expires_in

@@ -72,6 +72,7 @@ def open_with_key(record: dict[str, Any], key: bytes, what: str) -> OpenedFile:
     such (*what* names it) before it opens anything, and a record without one is refused.
     """
     file_id = _file_id(record)
+    record_version(record)
     commitment = _decoded(record, "key_commitment", file_id)
     blob = _decoded(record, "metadata", file_id)
     if not commitment:

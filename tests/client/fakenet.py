@@ -235,6 +235,8 @@ class FakeNet:
             "expires_at": time.time() + body.get("expires_in", 86400),
             "completed_at": None,
         }
+        if "format" in body:
+            record["format"] = body["format"]
         self.files[record["id"]] = record
         return _json(201, self._record(record["id"], me))
 

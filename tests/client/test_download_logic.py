@@ -13,7 +13,7 @@ import pytest
 
 from coffer.client import errors, resume
 from coffer.client.coffer import Coffer
-from coffer.format.errors import IntegrityError
+from coffer.format.errors import IntegrityError, UnknownFormatVersion
 from coffer.format.keys import UserKeys
 from coffer.format.metadata import Metadata, safe_name
 from coffer.format.records import check_layout
@@ -357,3 +357,15 @@ def test_with_every_reader_failing_the_live_list_is_asked_again(net: FakeNet, co
     with pytest.raises(errors.NoLiveFileserver, match="no live fileserver can serve shard 'default'"):
         coffer.download(file_id, tmp_path / "result.bin", in_flight=1)
     assert not (tmp_path / "result.bin").exists()
+
+
+def test_a_file_in_a_newer_format_is_refused_by_name_before_any_chunk_is_fetched(
+    net: FakeNet, coffer: Coffer, tmp_path: Path
+) -> None:
+    file_id, _ = uploaded(coffer, tmp_path, 3 * CHUNK)
+    net.files[file_id]["format"] = 2
+    with pytest.raises(UnknownFormatVersion, match=f"file {file_id} was written in format v2.*upgrade coffer"):
+        coffer.download(file_id, tmp_path / "result.bin")
+    assert sum(fs.gets for fs in net.fileservers.values()) == 0
+    assert not (tmp_path / "result.bin").exists()
+    assert "format v2" in coffer.info(file_id).problem

@@ -61,6 +61,7 @@ def test_an_upload_seals_every_chunk_and_the_metadata_so_the_owner_can_reassembl
     count = chunk_count(size, CHUNK)
     assert (record["state"], record["chunk_count"], record["chunk_size"]) == ("complete", count, CHUNK + 28)
     assert record["size"] == size + 28 * count
+    assert record["format"] == 1
     data, meta = reassemble(net, coffer, result.file_id)
     assert data == path.read_bytes()
     assert (meta.name, meta.size, meta.sha256) == ("data.bin", size, hashlib.sha256(data).hexdigest())
