@@ -1,7 +1,7 @@
 """Share links, ``{server}/s/{link id}#{fragment}``, and the file key that travels in the fragment.
 
 Browsers never send the part after '#' to a server, so a link carries its file key there, in
-one of two forms (version 1; the reasons are in docs/crypto.md):
+one of two forms (version 1, spec/format-v1.md section 15; the reasons are in docs/crypto.md):
 
 - ``v1.k.`` + base64url(file key): whoever holds the link holds the key;
 - ``v1.p.`` + base64url(salt (16) || nonce (24) || XChaCha20-Poly1305(file key) (48)): the key
