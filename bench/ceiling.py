@@ -17,7 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from coffer.client import crypto
+from coffer.format.chunks import chunk_hash, open_chunk, seal_chunk
+from coffer.format.keys import new_file_key
+from coffer.format.sizes import DEFAULT_CHUNK_SIZE, chunk_count
 
 from .procs import Measured, Service, free_port, http_ok, run_measured
 
@@ -82,7 +84,7 @@ class Nginx:
         (self.www / name).unlink(missing_ok=True)
 
 
-def crypto_cost(source: Path, chunk_size: int = crypto.DEFAULT_CHUNK_SIZE) -> dict[str, float]:
+def crypto_cost(source: Path, chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, float]:
     """Return the seconds one thread spends sealing and hashing *source* (up) and verifying and opening it (down).
 
     Up does what the uploader does per chunk: hash the plaintext (the whole-file
@@ -90,9 +92,9 @@ def crypto_cost(source: Path, chunk_size: int = crypto.DEFAULT_CHUNK_SIZE) -> di
     does what the downloader does: hash the ciphertext, open it, hash the plaintext.
     Reading the source (from the page cache) is counted in both.
     """
-    key, file_id = crypto.new_file_key(), "00000000-0000-4000-8000-000000000000"
+    key, file_id = new_file_key(), "00000000-0000-4000-8000-000000000000"
     size = source.stat().st_size
-    count = crypto.chunk_count(size, chunk_size)
+    count = chunk_count(size, chunk_size)
     up = down = 0.0
     whole_up, whole_down = hashlib.sha256(), hashlib.sha256()
     with open(source, "rb", buffering=0) as f:
@@ -100,11 +102,11 @@ def crypto_cost(source: Path, chunk_size: int = crypto.DEFAULT_CHUNK_SIZE) -> di
             started = time.perf_counter()
             plain = f.read(chunk_size)
             whole_up.update(plain)
-            blob = crypto.seal_chunk(key, file_id, index, index == count - 1, plain)
-            crypto.chunk_hash(blob)
+            blob = seal_chunk(key, file_id, index, index == count - 1, plain)
+            chunk_hash(blob)
             middle = time.perf_counter()
-            crypto.chunk_hash(blob)
-            opened = crypto.open_chunk(key, file_id, index, index == count - 1, blob)
+            chunk_hash(blob)
+            opened = open_chunk(key, file_id, index, index == count - 1, blob)
             whole_down.update(opened)
             down += time.perf_counter() - middle
             up += middle - started
@@ -112,7 +114,7 @@ def crypto_cost(source: Path, chunk_size: int = crypto.DEFAULT_CHUNK_SIZE) -> di
     return {"up_s": up, "down_s": down}
 
 
-def sha256_rate(seconds: float = 0.5, block: int = crypto.DEFAULT_CHUNK_SIZE) -> float:
+def sha256_rate(seconds: float = 0.5, block: int = DEFAULT_CHUNK_SIZE) -> float:
     """Return the MB/s one thread hashes with SHA-256 here, over one reused chunk-sized buffer.
 
     Every uploaded byte is hashed three times (the plaintext for the sealed metadata,

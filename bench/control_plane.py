@@ -27,12 +27,13 @@ from typing import Any
 
 import httpx
 
-from coffer.client import crypto
 from coffer.client.api import ServerClient
 from coffer.fileserver import identity, reports
 from coffer.fileserver.agent import heartbeats as agent
 from coffer.fileserver.settings import load_settings
 from coffer.fileserver.shards import Shards
+from coffer.format.keys import UserKeys, new_file_key, seal_file_key
+from coffer.format.sizes import ciphertext_size
 from coffer.protocol.encoding import b64encode
 
 from .coffer_net import CofferNet, clean_env
@@ -44,12 +45,12 @@ PASSWORD = "control-password-1"
 
 
 def _file_body() -> dict[str, Any]:
-    sealed = crypto.seal_file_key(crypto.UserKeys.generate().public, crypto.new_file_key())
+    sealed = seal_file_key(UserKeys.generate().public, new_file_key())
     return {
         "shard": "default",
-        "size": 1_000_000 + crypto.CHUNK_OVERHEAD,
+        "size": ciphertext_size(1_000_000),
         "chunk_count": 1,
-        "chunk_size": 1_000_000 + crypto.CHUNK_OVERHEAD,
+        "chunk_size": ciphertext_size(1_000_000),
         "sealed_key": b64encode(sealed),
         "metadata": b64encode(os.urandom(200)),
     }

@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 
-from coffer.protocol import kdf
+from coffer.format import kdf
+from coffer.format.keys import UserKeys, wrap_private_key
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.errors import parse_error_body
 
 from . import errors
-from .crypto import UserKeys, wrap_private_key
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Below gunicorn's 2 s keep-alive, so we never send on a connection the server is closing.

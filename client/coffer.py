@@ -8,7 +8,7 @@ The ``coffer`` command line is a thin layer over this class::
         coffer.share(result.file_id, "bob")          # bob's key checked against the pins
         print(coffer.link(result.file_id, expires_in=86400).url)
 
-Everything is encrypted and decrypted here (see :mod:`client.crypto`); the server
+Everything is encrypted and decrypted here (see :mod:`coffer.format`); the server
 sees sizes, hashes and sealed blobs only. Transfers resume: an interrupted upload or
 download run again moves only what is missing (:mod:`client.resume`). Sharing is in
 :mod:`client.sharing`, the pins of other users' keys in :mod:`client.pins`, and a download
@@ -26,14 +26,19 @@ from typing import Any
 
 import httpx
 
-from coffer.protocol import kdf
+from coffer.format import kdf
+from coffer.format.errors import IntegrityError, UnknownFormatVersion
+from coffer.format.keys import UserKeys, unwrap_private_key, wrap_private_key
+from coffer.format.metadata import Metadata
+from coffer.format.records import OwnerCheck, open_record
+from coffer.format.shares import fingerprint
+from coffer.format.sizes import DEFAULT_CHUNK_SIZE, file_plain_size
 from coffer.protocol.encoding import b64decode, b64encode
 
-from . import crypto, errors, resume, session, sharing
+from . import errors, resume, session, sharing
 from .api import ServerClient, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
 from .download import Downloader, DownloadResult, file_source
-from .layout import OwnerCheck, open_record
 from .pins import KnownKeys
 from .sharing import LinkInfo, PublicKeyInfo, ShareInfo, ShareResult
 from .transfer_http import ChunkClient, call
@@ -71,19 +76,17 @@ class FileInfo:
     problem: str = ""
 
     @classmethod
-    def from_record(
-        cls, record: dict[str, Any], keys: crypto.UserKeys, check_owner: OwnerCheck | None = None
-    ) -> FileInfo:
+    def from_record(cls, record: dict[str, Any], keys: UserKeys, check_owner: OwnerCheck | None = None) -> FileInfo:
         count = int(record["chunk_count"])
         problem = ""
         try:
-            meta: crypto.Metadata | None = open_record(record, keys, check_owner).metadata
-        except (crypto.IntegrityError, errors.KeyChanged) as exc:
+            meta: Metadata | None = open_record(record, keys, check_owner).metadata
+        except (IntegrityError, UnknownFormatVersion, errors.KeyChanged) as exc:
             meta, problem = None, exc.message
         return cls(
             id=record["id"],
             name=meta.name if meta else "",
-            size=int(record["size"]) - crypto.CHUNK_OVERHEAD * count,
+            size=file_plain_size(int(record["size"]), count),
             type=meta.type if meta else "",
             mtime=meta.mtime if meta else 0.0,
             sha256=meta.sha256 if meta else "",
@@ -115,7 +118,7 @@ class Coffer:
         self,
         server_url: str,
         token: str,
-        keys: crypto.UserKeys,
+        keys: UserKeys,
         *,
         username: str = "",
         expires_at: float = 0.0,
@@ -173,7 +176,7 @@ class Coffer:
         """Resume a session the CLI stored at login (token and key pair; no password needed)."""
         if not stored.private_key or not stored.public_key:
             raise errors.NotLoggedIn("the stored session has no keys (an older version made it): run `coffer login`")
-        keys = crypto.UserKeys(b64decode(stored.private_key), b64decode(stored.public_key))
+        keys = UserKeys(b64decode(stored.private_key), b64decode(stored.public_key))
         return cls(stored.server, stored.token, keys, username=stored.username, expires_at=stored.expires_at, **kwargs)
 
     def stored_session(self) -> session.StoredSession:
@@ -229,7 +232,7 @@ class Coffer:
         expires_in: float | None = None,
         on_progress: ProgressCallback | None = None,
         *,
-        chunk_size: int = crypto.DEFAULT_CHUNK_SIZE,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
         in_flight: int = UPLOAD_IN_FLIGHT,
         copies: int = 1,
     ) -> UploadResult:
@@ -287,7 +290,7 @@ class Coffer:
             "opslimit": params.opslimit,
             "memlimit": params.memlimit,
             "new_auth_key": b64encode(new.auth_key),
-            "wrapped_private_key": b64encode(crypto.wrap_private_key(new.master_key, self.keys)),
+            "wrapped_private_key": b64encode(wrap_private_key(new.master_key, self.keys)),
         }
         self.api.request("POST", "/api/auth/password", body)
 
@@ -320,7 +323,7 @@ class Coffer:
     @property
     def fingerprint(self) -> str:
         """The fingerprint of this user's own public key, for others to compare out of band."""
-        return crypto.fingerprint(self.keys.public)
+        return fingerprint(self.keys.public)
 
     def public_key_of(self, name: str) -> PublicKeyInfo:
         """Return *name*'s public key as the server hands it out (not checked against the pins)."""
@@ -381,14 +384,14 @@ class Coffer:
         return link_id
 
 
-def _user_keys(api: ServerClient, master_key: bytes) -> crypto.UserKeys:
+def _user_keys(api: ServerClient, master_key: bytes) -> UserKeys:
     """Unwrap the user's key pair, or make and store one if the account has none yet."""
     me = call(api, "GET", "/api/me")
     if not (me.get("public_key") and me.get("wrapped_private_key")):
-        fresh = crypto.UserKeys.generate()
+        fresh = UserKeys.generate()
         body = {
             "public_key": b64encode(fresh.public),
-            "wrapped_private_key": b64encode(crypto.wrap_private_key(master_key, fresh)),
+            "wrapped_private_key": b64encode(wrap_private_key(master_key, fresh)),
         }
         try:
             api.request("PUT", "/api/me/keys", body)
@@ -397,4 +400,4 @@ def _user_keys(api: ServerClient, master_key: bytes) -> crypto.UserKeys:
             if exc.code != "keys_exist":
                 raise
             me = call(api, "GET", "/api/me")  # another client set them first: use theirs
-    return crypto.unwrap_private_key(master_key, b64decode(me["wrapped_private_key"]), b64decode(me["public_key"]))
+    return unwrap_private_key(master_key, b64decode(me["wrapped_private_key"]), b64decode(me["public_key"]))

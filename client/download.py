@@ -13,7 +13,7 @@
    :class:`~client.placement.Balancer`), then from the other holders, then from any
    other live reader of the shard (fileservers on shared storage serve every chunk).
    Each chunk must have its recorded size and open with
-   ``crypto.open_chunk_into(index, last)``: the GCM tag authenticates every byte, and a
+   ``chunks.open_chunk_into(index, last)``: the GCM tag authenticates every byte, and a
    chunk moved to another position or file does not open; otherwise the next copy is
    tried (its SHA-256 is not computed again: the tag makes it redundant). A verified
    chunk is written with ``os.pwrite`` at ``index × plaintext chunk size`` into
@@ -21,7 +21,7 @@
 4. At the end: fsync, the whole plaintext's size and SHA-256 checked against the
    metadata, and only then the rename to the destination (never over an existing file
    unless asked). A chunk that fails its checks on every copy raises
-   :class:`~client.crypto.IntegrityError` naming the chunk and the fileservers, and the
+   :class:`~coffer.format.errors.IntegrityError` naming the chunk and the fileservers, and the
    partial file is removed; no unverified byte is ever written anywhere.
 
 An interrupted download keeps its ``.coffer-part`` and a resume state listing the
@@ -53,11 +53,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import crypto, errors, resume
+from coffer.format.chunks import open_chunk_into
+from coffer.format.errors import IntegrityError
+from coffer.format.keys import UserKeys
+from coffer.format.metadata import safe_name
+from coffer.format.records import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record
+from coffer.format.sizes import plain_size
+
+from . import errors, resume
 from .api import ServerClient
 from .buffers import BufferPool
 from .channels import GetChannel, ReadChannel, Stopped
-from .layout import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record, safe_name
 from .ordered_hash import OrderedHash
 from .placement import Balancer, FileserverInfo, backoff_delay
 from .transfer_http import ChunkClient, call
@@ -115,7 +121,7 @@ class Source:
 
 
 def file_source(
-    api: ServerClient, keys: crypto.UserKeys, user_id: str, file_id: str, check_owner: OwnerCheck | None = None
+    api: ServerClient, keys: UserKeys, user_id: str, file_id: str, check_owner: OwnerCheck | None = None
 ) -> Source:
     """Fetch the record of file *file_id*, open it as its owner or a recipient, and check its layout."""
     record = call(api, "GET", f"/api/files/{file_id}")
@@ -203,7 +209,7 @@ class _Job:
         largest = max(c.size for c in layout.chunks)
         self.sealed = BufferPool(largest, down.in_flight)
         # Each worker's plaintext buffer, and as many again waiting for the whole-file hash.
-        self.plain = BufferPool(max(0, largest - crypto.CHUNK_OVERHEAD), 2 * down.in_flight)
+        self.plain = BufferPool(max(0, plain_size(largest)), 2 * down.in_flight)
 
     def run(self, overwrite: bool) -> DownloadResult:
         state = self._resume_or_start()
@@ -225,7 +231,12 @@ class _Job:
     def _resume_or_start(self) -> resume.DownloadState:
         source, layout = self.source, self.layout
         fresh = resume.DownloadState(
-            source.server, source.holder, layout.file_id, str(self.target), layout.size, layout.digest()
+            source.server,
+            source.holder,
+            layout.file_id,
+            str(self.target),
+            layout.size,
+            resume.layout_digest(layout.listing()),
         )
         if self.state_path is not None:
             old = resume.load_download(self.state_path)
@@ -294,7 +305,7 @@ class _Job:
                     self._record(state, future.result())
             if self._checkpoint is not None:
                 wait([self._checkpoint])  # what it raised, if anything, gives way to *exc*
-            if isinstance(exc, crypto.IntegrityError):
+            if isinstance(exc, IntegrityError):
                 self._remove_partial()
             else:
                 self._save_durable(state)
@@ -431,8 +442,8 @@ class _Job:
         last = chunk.index == len(self.layout.chunks) - 1
         try:
             # SECURITY: the tag authenticates every byte under the file key, at this position only.
-            length = crypto.open_chunk_into(self.opened.key, self.layout.file_id, chunk.index, last, blob, out)
-        except crypto.IntegrityError:
+            length = open_chunk_into(self.opened.key, self.layout.file_id, chunk.index, last, blob, out)
+        except IntegrityError:
             return (
                 "it does not decrypt at this position: the stored copy is damaged or altered, "
                 "or the record lists chunks out of order"
@@ -461,9 +472,9 @@ class _Job:
             written = os.pwrite(self._fd, view, offset)
             view, offset = view[written:], offset + written
 
-    def _unavailable(self, chunk: ChunkRef, bad: dict[str, str]) -> errors.ClientError:
+    def _unavailable(self, chunk: ChunkRef, bad: dict[str, str]) -> errors.ClientError | IntegrityError:
         if bad:
-            return crypto.IntegrityError(
+            return IntegrityError(
                 f"chunk {chunk.index} of file {self.layout.file_id} failed verification on every copy: "
                 + "; ".join(bad.values())
                 + ". Nothing unverified was written, and the partial download was removed"
@@ -480,7 +491,7 @@ class _Job:
         meta = self.opened.metadata
         if size != meta.size or self.hash.hexdigest() != meta.sha256:
             self._remove_partial()
-            raise crypto.IntegrityError(
+            raise IntegrityError(
                 f"file {self.layout.file_id} reassembled to {size} bytes that do not match its sealed SHA-256: "
                 "download it again"
             )

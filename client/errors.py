@@ -3,11 +3,7 @@
 CofferError (protocol.errors)
 └── ClientError                exit 1
     ├── UsageError             exit 2   the command line or a local file is wrong
-    │   ├── LocalFileError              a local file or directory cannot be read or written
-    │   ├── LinkMalformed               not a share link: .../s/<link id>[#key]
-    │   ├── LinkKeyMissing              the link lost its key, the part after '#'
-    │   └── LinkPasswordNeeded          the link is locked and no password was given
-    ├── LinkPasswordWrong      exit 7   a locked link does not open: wrong password, or the link was changed
+    │   └── LocalFileError              a local file or directory cannot be read or written
     ├── KeyChanged             exit 7   a user's public key is not the one pinned for them earlier
     ├── ConnectionFailed       exit 3   the server or fileserver cannot be reached
     │   ├── TransferFailed     exit 3   a chunk could not be moved after its retries
@@ -24,13 +20,21 @@ CofferError (protocol.errors)
             ├── TicketRejected          401 ticket_expired/ticket_revoked (internal: fetch a new ticket)
             └── ChunkAbsent             404: this fileserver does not hold the chunk (internal)
 
-IntegrityError (exit 7, ciphertext or a record that fails its checks) lives in client.crypto.
+The format's own errors (``coffer.format.errors``: integrity, link keys, unknown versions)
+carry no exit code; :func:`exit_code` gives them theirs from one table:
+
+    IntegrityError, KeyMismatch     exit 7   ciphertext or a record fails its checks
+    LinkPasswordWrong               exit 7   a locked link does not open
+    BadInput and its links errors   exit 2   a link, password or fingerprint in no form the format reads
+    UnknownFormatVersion            exit 8   a file written by a newer coffer: upgrade
+    CryptoUnavailable, the rest     exit 1
 """
 
 from __future__ import annotations
 
 import math
 
+from coffer.format import errors as format_errors
 from coffer.protocol.errors import CofferError
 
 
@@ -54,31 +58,6 @@ def local_file_error(exc: OSError, doing: str, then: str = "") -> LocalFileError
     """A :class:`LocalFileError` that says what was being done, on which file, what the system said, and *then*."""
     where = f" ({exc.filename})" if exc.filename else ""
     return LocalFileError(f"{doing} failed on this machine: {exc.strerror or exc}{where}{then}")
-
-
-class LinkMalformed(UsageError):
-    """The text is not a Coffer share link, or the key after its '#' is not in a form this client reads."""
-
-    code = "link_malformed"
-
-
-class LinkKeyMissing(UsageError):
-    """The link has no key after '#': an app on the way cut it off."""
-
-    code = "link_key_missing"
-
-
-class LinkPasswordNeeded(UsageError):
-    """The link's key is locked with a password and none was given."""
-
-    code = "link_password_needed"
-
-
-class LinkPasswordWrong(ClientError):
-    """The locked key did not open: the password is wrong, or the link was changed."""
-
-    code = "link_password_wrong"
-    exit_code = 7
 
 
 class KeyChanged(ClientError):
@@ -158,6 +137,26 @@ class TicketRejected(FileserverRefused):
 
 class ChunkAbsent(FileserverRefused):
     """This fileserver does not hold the chunk."""
+
+
+FORMAT_EXIT_CODES: dict[type[format_errors.FormatError], int] = {
+    format_errors.IntegrityError: 7,
+    format_errors.LinkPasswordWrong: 7,
+    format_errors.BadInput: 2,
+    format_errors.UnknownFormatVersion: 8,
+    format_errors.FormatError: 1,
+}
+"""The exit code of each format error, found by its nearest class in the table."""
+
+
+def exit_code(error: CofferError) -> int:
+    """Return the exit code the ``coffer`` command ends with when *error* stops it."""
+    if isinstance(error, ClientError):
+        return error.exit_code
+    for cls in type(error).__mro__:
+        if cls in FORMAT_EXIT_CODES:
+            return FORMAT_EXIT_CODES[cls]
+    return 1
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {401: AuthError, 403: PermissionDenied, 404: NotFoundError, 410: NotFoundError}

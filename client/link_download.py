@@ -32,11 +32,14 @@ from typing import Any
 
 import httpx
 
-from . import crypto, errors, link_format, private_files, session
+from coffer.format import links
+from coffer.format.errors import KeyMismatch
+from coffer.format.records import check_layout, open_with_key
+
+from . import errors, private_files, session
 from .api import ServerClient
 from .channels import LinkChannel
 from .download import DEFAULT_IN_FLIGHT, Downloader, DownloadResult, ProgressCallback, Source
-from .layout import check_layout, open_with_key
 from .transfer_http import ChunkClient, call
 
 LINKS = "links"
@@ -73,9 +76,9 @@ def download_link(
     Resume state goes under *state_dir* (default: the Coffer config directory); no
     session is read. *transport* and *chunk_transport* are for tests.
     """
-    ref = link_format.parse_link(url)
+    ref = links.parse_link(url)
     if not ref.fragment:
-        link_format.open_fragment("", ref.link_id, None)  # raises LinkKeyMissing, before any request
+        links.open_fragment("", ref.link_id, None)  # raises LinkKeyMissing, before any request
     base = state_dir if state_dir is not None else session.config_dir()
     with ServerClient(ref.server, transport=transport) as api, ChunkClient(transport=chunk_transport) as chunks:
         try:
@@ -93,7 +96,7 @@ def download_link(
     return result
 
 
-def _open(api: ServerClient, ref: link_format.LinkRef, password: str | None, base: Path) -> tuple[Source, _Saved]:
+def _open(api: ServerClient, ref: links.LinkRef, password: str | None, base: Path) -> tuple[Source, _Saved]:
     """Fetch the link's record and open it with the fragment's key; check it all before anything counts."""
     saved = _Saved(base / LINKS / f"{_key(api.url, ref.link_id)}.json")
     try:
@@ -105,11 +108,11 @@ def _open(api: ServerClient, ref: link_format.LinkRef, password: str | None, bas
             raise
     if record.get("state") != "complete":
         raise errors.NotFoundError("the file behind this link is not available any more", code="file_gone")
-    key = link_format.open_fragment(ref.fragment, ref.link_id, password)
+    key = links.open_fragment(ref.fragment, ref.link_id, password)
     try:
         opened = open_with_key(record, key, "the link's key")
-    except crypto.KeyMismatch as exc:
-        raise crypto.KeyMismatch(
+    except KeyMismatch as exc:
+        raise KeyMismatch(
             "the link's key does not match this file: the part after '#' was changed or cut on the way; "
             "ask the sender for the whole link again"
         ) from exc

@@ -21,8 +21,9 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable
 
+from coffer.format.records import Layout
+
 from .buffers import BufferPool
-from .layout import Layout
 
 READ_BLOCK = 1 << 20
 Read = Callable[[int, int], bytes]

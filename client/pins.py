@@ -22,7 +22,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import crypto, private_files
+from coffer.format.errors import FingerprintMalformed
+from coffer.format.shares import fingerprint, parse_fingerprint, same_fingerprint
+
+from . import private_files
 from .errors import KeyChanged, UsageError
 
 VERSION = 1
@@ -69,14 +72,14 @@ class KnownKeys:
         before = self.pinned(name)
         if before is None:
             return "new"
-        return "pinned" if crypto.same_fingerprint(before, public_key) else "changed"
+        return "pinned" if same_fingerprint(before, public_key) else "changed"
 
     def pin(self, name: str, public_key: bytes) -> None:
         """Pin *public_key* for *name*, replacing any earlier pin."""
         data = self._load()
         accounts = data["servers"].setdefault(self.server, {})
         pins = dict(self._mine(data))
-        pins[name] = crypto.fingerprint(public_key)
+        pins[name] = fingerprint(public_key)
         accounts[self.account] = pins
         private_files.write_json(self.path, data)
 
@@ -88,10 +91,13 @@ class KnownKeys:
         the pin raises :class:`KeyChanged`, whose message ends with *accept*, the command
         that accepts the new key. Writes nothing (see :meth:`pin`).
         """
-        now = crypto.fingerprint(public_key)
+        now = fingerprint(public_key)
         if expect_fingerprint is not None:
-            wanted = crypto.parse_fingerprint(expect_fingerprint)
-            if not crypto.same_fingerprint(wanted, public_key):
+            try:
+                wanted = parse_fingerprint(expect_fingerprint)
+            except FingerprintMalformed as exc:
+                raise UsageError(exc.message) from exc
+            if not same_fingerprint(wanted, public_key):
                 raise KeyChanged(
                     f"the server gives {name} a key with fingerprint {now}, not the {wanted} you gave: check what "
                     f"you typed; if it is what {name} read out to you, the server is not handing out {name}'s real "
@@ -101,7 +107,7 @@ class KnownKeys:
         before = self.pinned(name)
         if before is None:
             return True
-        if crypto.same_fingerprint(before, public_key):
+        if same_fingerprint(before, public_key):
             return False
         hint = accept or f'coffer fingerprint {name} --fingerprint "{now}"'
         raise KeyChanged(

@@ -19,7 +19,9 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 
-from . import crypto, errors
+from coffer.format import chunks
+
+from . import errors
 from .channels import PutChannel, Stopped
 from .placement import Balancer, FileserverInfo, backoff_delay
 from .transfer_http import ChunkClient
@@ -58,7 +60,7 @@ class ChunkSender:
         change it (nor reuse its buffer) until this returns.
         """
         size = memoryview(blob).nbytes
-        chunk_hash = crypto.chunk_hash(blob)
+        chunk_hash = chunks.chunk_hash(blob)
         holders: list[FileserverInfo] = []
         receipts: list[str] = []
         failures = busy = 0

@@ -1,10 +1,10 @@
 """Share a file with another user, or with anyone by link: the key handed over, never to the server.
 
 - **A share** boxes the file key from the owner to the recipient
-  (``crypto.seal_share_key``) after the recipient's public key passed the pins
+  (``shares.seal_share_key``) after the recipient's public key passed the pins
   (:mod:`client.pins`): ``PUT /api/files/{id}/shares/{name}`` with the box and the public
   key it was made for, so the server refuses a box made for a key it no longer holds.
-- **A link** is ``{server}/s/{link id}#{fragment}`` (:mod:`client.link_format`): the
+- **A link** is ``{server}/s/{link id}#{fragment}`` (:mod:`coffer.format.links`): the
   server creates the link (expiry, download limit); the fragment, made here, carries
   the file key, plain or locked with a password, and never reaches the server.
 
@@ -17,13 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from coffer.format import links
+from coffer.format.errors import IntegrityError
+from coffer.format.keys import UserKeys
+from coffer.format.records import OpenedFile, open_record
+from coffer.format.shares import fingerprint, seal_share_key
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_id, check_username
 
-from . import crypto, errors, link_format
+from . import errors
 from .api import ServerClient
-from .layout import OpenedFile, open_record
 from .pins import KnownKeys
 from .transfer_http import call
 
@@ -115,8 +119,8 @@ def file_id_of(text: str) -> str:
 
 def link_id_of(text: str, server: str) -> str:
     """Return the link id in *text*, a link id or a whole link URL of *server*."""
-    if link_format.is_link(text):
-        ref = link_format.parse_link(text)
+    if links.is_link(text):
+        ref = links.parse_link(text)
         if ref.server.rstrip("/") != server.rstrip("/"):
             raise errors.UsageError(f"that link is of {ref.server}, and you are logged in to {server}")
         return ref.link_id
@@ -141,11 +145,11 @@ def public_key_of(api: ServerClient, name: str) -> PublicKeyInfo:
     try:
         public = b64decode(answer["public_key"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise crypto.IntegrityError(f"the server sent a malformed public key for {name}") from exc
-    return PublicKeyInfo(name, public, crypto.fingerprint(public))
+        raise IntegrityError(f"the server sent a malformed public key for {name}") from exc
+    return PublicKeyInfo(name, public, fingerprint(public))
 
 
-def open_own(api: ServerClient, keys: crypto.UserKeys, file_id: str, doing: str) -> OpenedFile:
+def open_own(api: ServerClient, keys: UserKeys, file_id: str, doing: str) -> OpenedFile:
     """Fetch and open a complete file of the caller's own; only its owner may share or link it."""
     record = call(api, "GET", f"/api/files/{file_id_of(file_id)}")
     if record.get("access", "owner") != "owner":
@@ -161,7 +165,7 @@ def open_own(api: ServerClient, keys: crypto.UserKeys, file_id: str, doing: str)
 
 def share(
     api: ServerClient,
-    keys: crypto.UserKeys,
+    keys: UserKeys,
     pins: KnownKeys,
     file_id: str,
     name: str,
@@ -174,7 +178,7 @@ def share(
     accept = f'coffer share {file_id} {name} --fingerprint "{recipient.fingerprint}"'
     # SECURITY: the key must be the pinned one (or the one compared out of band) before the file key is boxed to it.
     first = pins.check(name, recipient.public_key, expect_fingerprint=expect_fingerprint, accept=accept)
-    box = crypto.seal_share_key(keys, recipient.public_key, opened.file_id, opened.key)
+    box = seal_share_key(keys, recipient.public_key, opened.file_id, opened.key)
     body = {"share_key": b64encode(box), "public_key": b64encode(recipient.public_key)}
     try:
         call(api, "PUT", f"/api/files/{opened.file_id}/shares/{name}", body)
@@ -192,7 +196,7 @@ def share(
 
 def create_link(
     api: ServerClient,
-    keys: crypto.UserKeys,
+    keys: UserKeys,
     file_id: str,
     *,
     expires_in: float | None = None,
@@ -212,13 +216,13 @@ def create_link(
     link_id = str(answer["id"])
     try:
         if password is None:
-            fragment = link_format.plain_fragment(opened.key)
+            fragment = links.plain_fragment(opened.key)
         else:
-            fragment = link_format.locked_fragment(opened.key, link_id, password)
+            fragment = links.locked_fragment(opened.key, link_id, password)
     except BaseException:
         _revoke_quietly(api, link_id)  # a link nobody can open is no use to keep
         raise
-    return LinkInfo.from_json(answer, link_format.link_url(api.url, link_id, fragment))
+    return LinkInfo.from_json(answer, links.link_url(api.url, link_id, fragment))
 
 
 def _revoke_quietly(api: ServerClient, link_id: str) -> None:

@@ -2,10 +2,10 @@
 
 The flow, for a file of ``n`` plaintext bytes and a plaintext chunk size ``c``:
 
-1. ``count = crypto.chunk_count(n, c)``; each sealed chunk is at most ``c + 28`` bytes
-   (``crypto.CHUNK_OVERHEAD``), the whole ciphertext ``n + 28 × count``.
+1. ``count = sizes.chunk_count(n, c)``; each sealed chunk is at most ``c + 28`` bytes
+   (``sizes.CHUNK_OVERHEAD``), the whole ciphertext ``n + 28 × count``.
 2. A random file key; ``POST /api/files`` with the layout, the key sealed to the owner's
-   public key, the key's commitment (``crypto.key_commitment``, which every reader checks
+   public key, the key's commitment (``keys.key_commitment``, which every reader checks
    the key against) and a placeholder metadata blob (the real one needs the plaintext SHA-256,
    known only at the end; the record must exist first because its id is bound into
    every chunk).
@@ -51,12 +51,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coffer.format.chunks import seal_chunk_into
+from coffer.format.keys import UserKeys, key_commitment, new_file_key, seal_file_key
+from coffer.format.metadata import Metadata, seal_metadata
+from coffer.format.sizes import (
+    DEFAULT_CHUNK_SIZE,
+    chunk_count,
+    ciphertext_size,
+    file_ciphertext_size,
+    plain_size,
+)
+from coffer.format.version import FORMAT_VERSION
 from coffer.protocol import receipts as receipt_protocol
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.wire import MAX_CHUNK_SIZE
 
-from . import crypto, errors, resume
+from . import errors, resume
 from .api import ServerClient
 from .buffers import BufferPool
 from .channels import PutChannel
@@ -80,7 +91,7 @@ class UploadOptions:
     """How to upload: where, in what pieces, how many at once, how many copies of each."""
 
     shard: str = "default"
-    chunk_size: int = crypto.DEFAULT_CHUNK_SIZE
+    chunk_size: int = DEFAULT_CHUNK_SIZE
     """Plaintext bytes per chunk; each sealed chunk is 28 bytes more."""
     in_flight: int = DEFAULT_IN_FLIGHT
     copies: int = 1
@@ -89,8 +100,8 @@ class UploadOptions:
     max_attempts: int = MAX_ATTEMPTS
 
     def __post_init__(self) -> None:
-        if not 1 <= self.chunk_size <= MAX_CHUNK_SIZE - crypto.CHUNK_OVERHEAD:
-            raise errors.UsageError(f"the chunk size must be from 1 to {MAX_CHUNK_SIZE - crypto.CHUNK_OVERHEAD} bytes")
+        if not 1 <= self.chunk_size <= plain_size(MAX_CHUNK_SIZE):
+            raise errors.UsageError(f"the chunk size must be from 1 to {plain_size(MAX_CHUNK_SIZE)} bytes")
         if self.in_flight < 1 or not 1 <= self.copies <= 8 or self.max_attempts < 1:
             raise errors.UsageError("in_flight and max_attempts must be at least 1, copies from 1 to 8")
 
@@ -129,7 +140,7 @@ class Uploader:
         self,
         api: ServerClient,
         chunks: ChunkClient,
-        keys: crypto.UserKeys,
+        keys: UserKeys,
         *,
         user_id: str,
         state_dir: Path | None,
@@ -183,7 +194,7 @@ class _Job:
         self.f = f
         self.progress = progress
         self.size = st.st_size
-        self.count = crypto.chunk_count(self.size, self.opts.chunk_size)
+        self.count = chunk_count(self.size, self.opts.chunk_size)
         self.balancer = Balancer([], clock=up.clock, rng=up.rng, need_bytes=self.opts.chunk_size)
         self.state_path = (
             resume.upload_state_path(up.state_dir, up.api.url, up.user_id, str(source)) if up.state_dir else None
@@ -193,7 +204,7 @@ class _Job:
         self.keep_state = True
         largest = min(self.opts.chunk_size, self.size)
         self.plain = BufferPool(largest, self.opts.in_flight)
-        self.sealed = BufferPool(crypto.ciphertext_size(largest), self.opts.in_flight)
+        self.sealed = BufferPool(ciphertext_size(largest), self.opts.in_flight)
 
     # -- the whole run -------------------------------------------------------------------------
 
@@ -209,9 +220,9 @@ class _Job:
             resume.discard(self.state_path)
         return result
 
-    def _metadata(self, sha256: str) -> crypto.Metadata:
+    def _metadata(self, sha256: str) -> Metadata:
         kind = mimetypes.guess_type(self.source.name)[0] or "application/octet-stream"
-        return crypto.Metadata(self.source.name, self.size, kind, self.st.st_mtime, sha256)
+        return Metadata(self.source.name, self.size, kind, self.st.st_mtime, sha256)
 
     def _resume_or_create(self) -> tuple[resume.UploadState, bool]:
         opts, up = self.opts, self.up
@@ -243,11 +254,11 @@ class _Job:
             return False
         return bool(
             record.get("state") == "pending"
-            and record.get("key_commitment") == b64encode(crypto.key_commitment(state.file_key))
+            and record.get("key_commitment") == b64encode(key_commitment(state.file_key))
             and record.get("shard") == self.opts.shard
             and record.get("chunk_count") == self.count
-            and record.get("chunk_size") == self.opts.chunk_size + crypto.CHUNK_OVERHEAD
-            and record.get("size") == self.size + crypto.CHUNK_OVERHEAD * self.count
+            and record.get("chunk_size") == ciphertext_size(self.opts.chunk_size)
+            and record.get("size") == file_ciphertext_size(self.size, self.count)
         )
 
     def _abandon(self, state: resume.UploadState) -> None:
@@ -286,22 +297,21 @@ class _Job:
 
     def _create(self) -> resume.UploadState:
         opts, up = self.opts, self.up
-        key = crypto.new_file_key()  # SECURITY: the file key; it leaves this process only sealed
+        key = new_file_key()  # SECURITY: the file key; it leaves this process only sealed
         body: dict[str, Any] = {
             "shard": opts.shard,
-            "size": self.size + crypto.CHUNK_OVERHEAD * self.count,
+            "size": file_ciphertext_size(self.size, self.count),
             "chunk_count": self.count,
-            "chunk_size": opts.chunk_size + crypto.CHUNK_OVERHEAD,
-            "sealed_key": b64encode(crypto.seal_file_key(up.keys.public, key)),
-            "key_commitment": b64encode(crypto.key_commitment(key)),
+            "chunk_size": ciphertext_size(opts.chunk_size),
+            "sealed_key": b64encode(seal_file_key(up.keys.public, key)),
+            "key_commitment": b64encode(key_commitment(key)),
+            "format": FORMAT_VERSION,
         }
         if opts.expires_in is not None:
             body["expires_in"] = opts.expires_in
         # Metadata is sealed under the file id, which the server assigns: the record starts with
         # a placeholder of the right length that nobody can open, replaced at finalize.
-        body["metadata"] = b64encode(
-            os.urandom(len(crypto.seal_metadata(key, PLACEHOLDER_ID, self._metadata("0" * 64))))
-        )
+        body["metadata"] = b64encode(os.urandom(len(seal_metadata(key, PLACEHOLDER_ID, self._metadata("0" * 64)))))
         record = call(up.api, "POST", "/api/files", body, retry=False)
         state = resume.UploadState(
             server=up.api.url,
@@ -444,7 +454,7 @@ class _Job:
         try:
             sealed = self.sealed.take()
             try:
-                size = crypto.seal_chunk_into(
+                size = seal_chunk_into(
                     self.state.file_key,
                     self.state.file_id,
                     index,
@@ -466,7 +476,7 @@ class _Job:
 
     def _finalize(self, plaintext_sha256: str) -> None:
         state = self.state
-        metadata = crypto.seal_metadata(state.file_key, state.file_id, self._metadata(plaintext_sha256))
+        metadata = seal_metadata(state.file_key, state.file_id, self._metadata(plaintext_sha256))
         body = {
             "chunks": [
                 {"index": i, "hash": c.hash, "size": c.size, "receipts": list(c.receipts)}

@@ -1,6 +1,6 @@
 """Users and their sessions.
 
-The client derives an auth key from the password (``protocol.kdf``) and sends
+The client derives an auth key from the password (``format.kdf``) and sends
 only that; the server keeps its own Argon2id hash of the auth key, so a stolen
 database gives neither the password nor the auth key. Session tokens are 256
 random bits handed to the client once; the server keeps their SHA-256, so a

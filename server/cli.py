@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from coffer.format.kdf import derive
 from coffer.protocol import kdf
 from coffer.protocol.errors import CofferError
 from coffer.protocol.settings import SettingsError
@@ -69,7 +70,7 @@ def create_admin_user(settings: server_settings.ServerSettings, name: str, passw
     db = prepare(settings)
     try:
         params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
-        keys = kdf.derive(password, params)
+        keys = derive(password, params)
         return accounts.create_user(db, name, "admin", params.salt, keys.auth_key, time.time(), params)
     finally:
         db.close()

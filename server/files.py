@@ -28,10 +28,12 @@ MAX_FILE_SIZE = 1 << 40
 MAX_RECEIPTS_PER_CHUNK = 8
 FILE_COLUMNS = (
     "id, owner_id, shard_id, size, chunk_count, chunk_size, metadata, sealed_key, state, created_at, expires_at, "
-    "completed_at, active_at, hold, key_commitment"
+    "completed_at, active_at, hold, key_commitment, format_version"
 )
 MAX_SEALED_KEY_BYTES = 256
 KEY_COMMITMENT_BYTES = 32
+FILE_FORMATS = frozenset({1})
+"""The encryption format versions a record may declare; the server stores the bytes, never reads them."""
 
 
 def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
@@ -68,6 +70,7 @@ def _file_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
         "expires_at": row["expires_at"],
         "completed_at": row["completed_at"],
         "key_commitment": row["key_commitment"],
+        "format": row["format_version"],
         "access": "owner",
     }
 
@@ -151,6 +154,19 @@ def _key_commitment(body: dict[str, Any]) -> str:
     return str(body["key_commitment"])
 
 
+def _format(body: dict[str, Any]) -> int:
+    """Return the record's format version: one this server knows, or 1 from a client that predates the field."""
+    value = body.get("format", 1)
+    if type(value) is not int or value not in FILE_FORMATS:
+        known = ", ".join(str(v) for v in sorted(FILE_FORMATS))
+        raise BadRequest(
+            f"'format' must be a file format version this server knows ({known}), not {str(value)[:20]!r}: "
+            "a newer client wrote it, or the request is malformed; upgrade the server to store it",
+            code="unknown_format",
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
     """The server settings a new file is checked against."""
@@ -175,6 +191,7 @@ def create(
     metadata = opaque_field(body, "metadata", MAX_METADATA_BYTES)
     sealed_key = opaque_field(body, "sealed_key", MAX_SEALED_KEY_BYTES) if "sealed_key" in body else ""
     key_commitment = _key_commitment(body)
+    format_version = _format(body)
     expires_in = body.get("expires_in", max_retention)
     if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
         raise BadRequest("'expires_in' must be a positive number of seconds", code="invalid_expires_in")
@@ -209,6 +226,7 @@ def create(
                 "active_at": now,
                 "hold": False,
                 "key_commitment": key_commitment,
+                "format_version": format_version,
             }
             tx.execute(f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
             audit.record(tx, "file.created", now, actor, object=f"file:{row['id']}", shard=shard, size=size)

@@ -267,7 +267,11 @@ def inspect(db: Database, link_id: object, now: float) -> dict[str, Any]:
             key: file[key]
             for key in ("id", "size", "chunk_count", "chunk_size", "metadata", "key_commitment", "state", "expires_at")
         }
-        record |= {"shard": file["shard_name"], "chunks": files.chunk_list(tx, file["id"])}
+        record |= {
+            "format": file["format_version"],
+            "shard": file["shard_name"],
+            "chunks": files.chunk_list(tx, file["id"]),
+        }
     return {"link": public_json(link, now), "file": record}
 
 

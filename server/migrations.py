@@ -286,6 +286,15 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        5,
+        "files: the encryption format version of each record",
+        # Records written before the field existed are format 1, the only format there was.
+        ["ALTER TABLE files ADD COLUMN format_version INTEGER NOT NULL DEFAULT 1"],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

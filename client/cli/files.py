@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from coffer.format import links
 from coffer.protocol.units import human_bytes
 
-from .. import link_format
 from ..coffer import FileInfo
 from ..download import DownloadResult
 from ..errors import UsageError
@@ -100,7 +100,7 @@ def do_upload(args: argparse.Namespace) -> int:
 
 def do_download(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    if link_format.is_link(args.file_id):
+    if links.is_link(args.file_id):
         path = _download_link(args).path
     else:
         with open_coffer() as coffer:
@@ -118,9 +118,9 @@ def do_download(args: argparse.Namespace) -> int:
 
 def _download_link(args: argparse.Namespace) -> DownloadResult:
     """Download by share link, with no session; ask for the password only if the link is locked."""
-    ref = link_format.parse_link(args.file_id)
+    ref = links.parse_link(args.file_id)
     password = None
-    if link_format.is_locked(ref.fragment):
+    if links.is_locked(ref.fragment):
         password = read_secret("Link password: ", args.password_stdin, LINK_PASSWORD_ENV) or None
     with bar(ref.link_id[:8], not args.quiet) as progress:
         return download_link(

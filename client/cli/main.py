@@ -11,9 +11,10 @@ import sys
 from collections.abc import Callable
 from typing import TypeAlias
 
+from coffer.format.errors import FormatError
 from coffer.protocol import __version__
 
-from ..errors import ClientError, local_file_error
+from ..errors import ClientError, exit_code, local_file_error
 from . import admin, auth, files, lifecycle, sharing
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -30,6 +31,7 @@ EXIT_CODES = """exit codes:
   6  not found
   7  integrity: a chunk or record failed its hash or decryption (nothing unverified was written),
      a user's key is not the one pinned for them, or a link's password or key is wrong
+  8  the file was written in a newer format than this version of coffer reads: upgrade coffer
 """
 
 
@@ -56,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed command; turn what it raises into one line for the user and an exit code."""
     try:
         code: int = args.func(args)
-    except ClientError as exc:
+    except (ClientError, FormatError) as exc:
         print(f"coffer: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from coffer.client import crypto
 from coffer.client.coffer import Coffer
+from coffer.format.keys import UserKeys
 
 from .fakenet import SERVER, FakeNet
 
@@ -26,7 +26,7 @@ def person(net: FakeNet, tmp_path: Path) -> Iterator[Person]:
     made: list[Coffer] = []
 
     def make(name: str) -> Coffer:
-        keys = crypto.UserKeys.generate()
+        keys = UserKeys.generate()
         user = net.user(name, keys)
         transport = net.transport()
         c = Coffer(

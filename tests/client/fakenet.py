@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from coffer.client import crypto
+from coffer.format.keys import UserKeys
 from coffer.protocol import receipts
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.signing import SigningKey
@@ -126,7 +126,7 @@ class FakeNet:
         for fs in self.fileservers.values():
             self.faults[fs.id] = expire_once
 
-    def user(self, name: str, keys: crypto.UserKeys | None = None, *, token: str | None = None) -> FakeUser:
+    def user(self, name: str, keys: UserKeys | None = None, *, token: str | None = None) -> FakeUser:
         """Return user *name*, made if new; set their public key from *keys* if given."""
         if name not in self.users:
             self.users[name] = FakeUser(str(uuid.uuid4()), name, token or f"token-{name}")
@@ -235,6 +235,8 @@ class FakeNet:
             "expires_at": time.time() + body.get("expires_in", 86400),
             "completed_at": None,
         }
+        if "format" in body:
+            record["format"] = body["format"]
         self.files[record["id"]] = record
         return _json(201, self._record(record["id"], me))
 

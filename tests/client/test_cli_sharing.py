@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from coffer.client import crypto, link_download
+from coffer.client import link_download
 from coffer.client.cli import admin, files, main, sharing
 from coffer.client.coffer import Coffer
+from coffer.format.keys import UserKeys
+from coffer.format.shares import fingerprint
 
 from .fakenet import SERVER, FakeNet
 
@@ -97,7 +99,7 @@ class Ran:
 class World:
     net: FakeNet
     tmp: Path
-    keys: dict[str, crypto.UserKeys]
+    keys: dict[str, UserKeys]
     monkeypatch: pytest.MonkeyPatch
     capsys: pytest.CaptureFixture[str]
 
@@ -142,7 +144,7 @@ class World:
 
 @pytest.fixture
 def world(net: FakeNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> World:
-    keys = {name: crypto.UserKeys.generate() for name in ("alice", "bob")}
+    keys = {name: UserKeys.generate() for name in ("alice", "bob")}
     for name, pair in keys.items():
         net.user(name, pair)
     return World(net, tmp_path, keys, monkeypatch, capsys)
@@ -151,7 +153,7 @@ def world(net: FakeNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys:
 def test_share_shows_the_fingerprint_to_compare_the_first_time_only(world: World) -> None:
     file_id, _ = world.upload()
     bob_print = world.run("bob", "fingerprint").out.strip().splitlines()[-1].split(":")[-1].strip()
-    assert bob_print == crypto.fingerprint(world.keys["bob"].public)
+    assert bob_print == fingerprint(world.keys["bob"].public)
     first = world.run("alice", "share", file_id, "bob")
     assert first.code == 0 and f"shared {file_id} with bob" in first.out and bob_print in first.out
     assert "first share with bob: compare" in first.err
@@ -162,7 +164,7 @@ def test_share_shows_the_fingerprint_to_compare_the_first_time_only(world: World
 def test_a_swapped_key_fails_share_with_exit_7_naming_the_user(world: World) -> None:
     file_id, _ = world.upload()
     assert world.run("alice", "share", file_id, "bob").code == 0
-    world.net.user("bob", crypto.UserKeys.generate())
+    world.net.user("bob", UserKeys.generate())
     refused = world.run("alice", "share", file_id, "bob")
     assert refused.code == 7 and "bob" in refused.err and "--fingerprint" in refused.err
 
@@ -244,11 +246,11 @@ def test_unlink_takes_the_url(world: World) -> None:
 
 
 def test_fingerprint_of_a_user_says_whether_it_is_pinned_and_pins_the_compared_one(world: World) -> None:
-    bob = crypto.fingerprint(world.keys["bob"].public)
+    bob = fingerprint(world.keys["bob"].public)
     first = world.run("alice", "fingerprint", "bob")
     assert first.code == 0 and bob in first.out and "not met bob yet" in first.err
     assert world.run("alice", "fingerprint", "bob", "--fingerprint", bob).code == 0
     assert "the key you pinned" in world.run("alice", "fingerprint", "bob").err
-    world.net.user("bob", crypto.UserKeys.generate())
+    world.net.user("bob", UserKeys.generate())
     assert "NOT the key you pinned" in world.run("alice", "fingerprint", "bob").err
     assert world.run("alice", "fingerprint", "bob", "--fingerprint", bob).code == 7

@@ -11,9 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from coffer.client import crypto, errors, resume
+from coffer.client import errors, resume
 from coffer.client.coffer import Coffer
-from coffer.client.layout import check_layout, safe_name
+from coffer.format.errors import IntegrityError, UnknownFormatVersion
+from coffer.format.keys import UserKeys
+from coffer.format.metadata import Metadata, safe_name
+from coffer.format.records import check_layout
+from coffer.format.sizes import chunk_count
 
 from .fakenet import FakeNet, refuse_connections
 
@@ -72,7 +76,7 @@ def test_a_chunk_altered_on_its_only_fileserver_is_named_and_nothing_is_left(
     holder.chunks[row["hash"]] = bytes(blob)
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(crypto.IntegrityError, match=rf"chunk 3 .*{holder.url}.*does not decrypt"):
+    with pytest.raises(IntegrityError, match=rf"chunk 3 .*{holder.url}.*does not decrypt"):
         coffer.download(file_id, out / "result.bin")
     assert leftovers(out) == []
 
@@ -86,7 +90,7 @@ def test_chunks_reordered_in_the_record_fail_to_open_at_their_new_position(
     rows[0]["fileservers"], rows[1]["fileservers"] = rows[1]["fileservers"], rows[0]["fileservers"]
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(crypto.IntegrityError, match="out of order"):
+    with pytest.raises(IntegrityError, match="out of order"):
         coffer.download(file_id, out / "result.bin")
     assert leftovers(out) == []
 
@@ -96,7 +100,7 @@ def test_a_record_with_a_chunk_dropped_is_refused_before_any_transfer(
 ) -> None:
     file_id, _ = uploaded(coffer, tmp_path, 5 * CHUNK)
     del net.chunk_rows[file_id][2]
-    with pytest.raises(crypto.IntegrityError, match="lists 4 chunks"):
+    with pytest.raises(IntegrityError, match="lists 4 chunks"):
         coffer.download(file_id, tmp_path / "result.bin")
     assert sum(fs.gets for fs in net.fileservers.values()) == 0
 
@@ -269,7 +273,7 @@ def test_a_pending_upload_is_listed_without_a_name() -> None:
     }
     from coffer.client.coffer import FileInfo
 
-    info = FileInfo.from_record(record, crypto.UserKeys.generate())
+    info = FileInfo.from_record(record, UserKeys.generate())
     assert (info.name, info.size, info.state) == ("", 100, "pending")
 
 
@@ -288,7 +292,7 @@ def test_a_name_from_metadata_never_becomes_a_path(name: str, safe: str) -> None
 
 
 def layout_record(size: int, chunk: int, **changes: Any) -> dict[str, Any]:
-    count = crypto.chunk_count(size, chunk)
+    count = chunk_count(size, chunk)
     chunks = [
         {"index": i, "hash": f"{i:064x}", "size": min(chunk, size - i * chunk) + 28, "fileservers": ["f"]}
         for i in range(count)
@@ -304,8 +308,8 @@ def layout_record(size: int, chunk: int, **changes: Any) -> dict[str, Any]:
     return record | changes
 
 
-def meta(size: int) -> crypto.Metadata:
-    return crypto.Metadata("x", size, "application/octet-stream", 0.0, "0" * 64)
+def meta(size: int) -> Metadata:
+    return Metadata("x", size, "application/octet-stream", 0.0, "0" * 64)
 
 
 def test_a_consistent_layout_is_accepted() -> None:
@@ -331,13 +335,13 @@ def test_a_consistent_layout_is_accepted() -> None:
     ],
 )
 def test_a_record_that_disagrees_with_the_metadata_is_refused(mutate: Any, message: str) -> None:
-    with pytest.raises(crypto.IntegrityError, match=message):
+    with pytest.raises(IntegrityError, match=message):
         check_layout(mutate(layout_record(2500, 1000)), meta(2500))
 
 
 def test_a_record_shortened_with_its_size_is_still_refused_by_the_metadata() -> None:
     shortened = layout_record(2000, 1000)
-    with pytest.raises(crypto.IntegrityError, match="does not match its sealed metadata"):
+    with pytest.raises(IntegrityError, match="does not match its sealed metadata"):
         check_layout(shortened, meta(2500))
 
 
@@ -353,3 +357,15 @@ def test_with_every_reader_failing_the_live_list_is_asked_again(net: FakeNet, co
     with pytest.raises(errors.NoLiveFileserver, match="no live fileserver can serve shard 'default'"):
         coffer.download(file_id, tmp_path / "result.bin", in_flight=1)
     assert not (tmp_path / "result.bin").exists()
+
+
+def test_a_file_in_a_newer_format_is_refused_by_name_before_any_chunk_is_fetched(
+    net: FakeNet, coffer: Coffer, tmp_path: Path
+) -> None:
+    file_id, _ = uploaded(coffer, tmp_path, 3 * CHUNK)
+    net.files[file_id]["format"] = 2
+    with pytest.raises(UnknownFormatVersion, match=f"file {file_id} was written in format v2.*upgrade coffer"):
+        coffer.download(file_id, tmp_path / "result.bin")
+    assert sum(fs.gets for fs in net.fileservers.values()) == 0
+    assert not (tmp_path / "result.bin").exists()
+    assert "format v2" in coffer.info(file_id).problem

@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from coffer.client import crypto, errors, link_format, resume
+from coffer.client import errors, resume
 from coffer.client.coffer import Coffer
 from coffer.client.link_download import LINKS, download_link
+from coffer.format.errors import IntegrityError, KeyMismatch, LinkKeyMissing, LinkPasswordNeeded, LinkPasswordWrong
+from coffer.format.links import parse_link
 from coffer.protocol.encoding import b64decode, b64encode
 
 from .fakenet import SERVER, FakeNet
@@ -51,7 +53,7 @@ def out(tmp_path: Path) -> Path:
 
 
 def counted(net: FakeNet, url: str) -> int:
-    return int(net.links[link_format.parse_link(url).link_id]["downloads"])
+    return int(net.links[parse_link(url).link_id]["downloads"])
 
 
 def test_a_link_downloads_byte_identical_with_no_session_and_counts_once(
@@ -75,9 +77,9 @@ def test_a_link_without_its_fragment_fails_before_any_request(
     file_id, _ = uploaded(coffer, tmp_path)
     url = coffer.link(file_id).url
     net.seen.clear()
-    with pytest.raises(errors.LinkKeyMissing, match="'#'") as caught:
+    with pytest.raises(LinkKeyMissing, match="'#'") as caught:
         stranger(url.split("#")[0], out)
-    assert caught.value.exit_code == 2 and net.seen == [] and counted(net, url) == 0
+    assert errors.exit_code(caught.value) == 2 and net.seen == [] and counted(net, url) == 0
 
 
 def test_a_changed_fragment_is_a_key_mismatch_and_costs_no_download(
@@ -88,9 +90,9 @@ def test_a_changed_fragment_is_a_key_mismatch_and_costs_no_download(
     base, fragment = url.split("#")
     key = bytearray(b64decode(fragment.removeprefix("v1.k.")))
     key[0] ^= 1
-    with pytest.raises(crypto.KeyMismatch, match="changed or cut") as caught:
+    with pytest.raises(KeyMismatch, match="changed or cut") as caught:
         stranger(f"{base}#v1.k.{b64encode(bytes(key))}", out)
-    assert caught.value.exit_code == 7
+    assert errors.exit_code(caught.value) == 7
     assert counted(net, url) == 0 and list(out.iterdir()) == []
     assert stranger(url, out).chunks_fetched == 7, "the one download allowed is still there"
 
@@ -101,11 +103,11 @@ def test_a_locked_link_needs_its_password_and_a_wrong_one_costs_nothing(
     file_id, data = uploaded(coffer, tmp_path)
     link = coffer.link(file_id, password=PASSWORD)
     assert "#v1.p." in link.url and link.protected
-    with pytest.raises(errors.LinkPasswordNeeded):
+    with pytest.raises(LinkPasswordNeeded):
         stranger(link.url, out)
-    with pytest.raises(errors.LinkPasswordWrong, match="password is wrong") as caught:
+    with pytest.raises(LinkPasswordWrong, match="password is wrong") as caught:
         stranger(link.url, out, password="not it")
-    assert caught.value.exit_code == 7 and counted(net, link.url) == 0 and list(out.iterdir()) == []
+    assert errors.exit_code(caught.value) == 7 and counted(net, link.url) == 0 and list(out.iterdir()) == []
     assert stranger(link.url, out, password=PASSWORD).path.read_bytes() == data
     assert counted(net, link.url) == 1
 
@@ -118,7 +120,7 @@ def test_a_link_whose_metadata_was_altered_fails_before_it_is_counted(
     raw = bytearray(b64decode(net.files[file_id]["metadata"]))
     raw[-1] ^= 1
     net.files[file_id]["metadata"] = b64encode(bytes(raw))
-    with pytest.raises(crypto.IntegrityError, match="metadata"):
+    with pytest.raises(IntegrityError, match="metadata"):
         stranger(url, out)
     assert counted(net, url) == 0 and list(out.iterdir()) == []
 

@@ -10,8 +10,8 @@ import threading
 import pytest
 
 from coffer.client.buffers import BufferPool
-from coffer.client.layout import Layout
 from coffer.client.ordered_hash import OrderedHash
+from coffer.format.records import Layout
 
 CHUNK = 100
 DATA = os.urandom(7 * CHUNK + 31)

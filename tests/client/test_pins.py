@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from coffer.client import crypto, errors
+from coffer.client import errors
 from coffer.client.pins import FILE_NAME, KnownKeys
+from coffer.format.keys import UserKeys
+from coffer.format.shares import fingerprint
 
 SERVER = "https://coffer.example.com"
 
@@ -20,14 +22,14 @@ def pins(tmp_path: Path) -> KnownKeys:
 
 
 def key() -> bytes:
-    return crypto.UserKeys.generate().public
+    return UserKeys.generate().public
 
 
 def test_the_first_sight_of_a_user_pins_their_key_and_later_sights_match_it(pins: KnownKeys) -> None:
     bob = key()
     assert pins.status("bob", bob) == "new"
     assert pins.trust("bob", bob) is True
-    assert pins.pinned("bob") == crypto.fingerprint(bob)
+    assert pins.pinned("bob") == fingerprint(bob)
     assert pins.trust("bob", bob) is False
     assert pins.status("bob", bob) == "pinned"
 
@@ -39,22 +41,22 @@ def test_a_changed_key_is_refused_naming_the_user_both_fingerprints_and_how_to_a
     with pytest.raises(errors.KeyChanged) as caught:
         pins.trust("bob", other)
     message = caught.value.message
-    assert "bob" in message and crypto.fingerprint(bob) in message and crypto.fingerprint(other) in message
-    assert f'coffer fingerprint bob --fingerprint "{crypto.fingerprint(other)}"' in message
-    assert pins.pinned("bob") == crypto.fingerprint(bob), "a refused key is not pinned"
+    assert "bob" in message and fingerprint(bob) in message and fingerprint(other) in message
+    assert f'coffer fingerprint bob --fingerprint "{fingerprint(other)}"' in message
+    assert pins.pinned("bob") == fingerprint(bob), "a refused key is not pinned"
 
 
 def test_the_fingerprint_compared_out_of_band_replaces_a_pin_typed_any_way(pins: KnownKeys) -> None:
     bob, renewed = key(), key()
     pins.trust("bob", bob)
-    typed = crypto.fingerprint(renewed).replace(" ", "").upper()
+    typed = fingerprint(renewed).replace(" ", "").upper()
     assert pins.trust("bob", renewed, expect_fingerprint=typed) is False
-    assert pins.pinned("bob") == crypto.fingerprint(renewed)
+    assert pins.pinned("bob") == fingerprint(renewed)
 
 
 def test_an_expected_fingerprint_that_is_not_the_key_is_refused(pins: KnownKeys) -> None:
     with pytest.raises(errors.KeyChanged, match="not the"):
-        pins.trust("bob", key(), expect_fingerprint=crypto.fingerprint(key()))
+        pins.trust("bob", key(), expect_fingerprint=fingerprint(key()))
     with pytest.raises(errors.UsageError, match="not a fingerprint"):
         pins.trust("bob", key(), expect_fingerprint="12ab")
     assert pins.pinned("bob") is None
@@ -63,7 +65,7 @@ def test_an_expected_fingerprint_that_is_not_the_key_is_refused(pins: KnownKeys)
 def test_pins_are_kept_per_server_and_account(tmp_path: Path, pins: KnownKeys) -> None:
     bob = key()
     pins.trust("bob", bob)
-    assert KnownKeys(tmp_path / "config", SERVER, "alice").pinned("bob") == crypto.fingerprint(bob)
+    assert KnownKeys(tmp_path / "config", SERVER, "alice").pinned("bob") == fingerprint(bob)
     assert KnownKeys(tmp_path / "config", SERVER, "carol").pinned("bob") is None
     assert KnownKeys(tmp_path / "config", "http://other.test", "alice").pinned("bob") is None
 

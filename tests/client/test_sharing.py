@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from coffer.client import crypto, errors
+from coffer.client import errors
 from coffer.client.coffer import Coffer
+from coffer.format.errors import IntegrityError, KeyMismatch
+from coffer.format.keys import UserKeys, key_commitment, open_file_key
+from coffer.format.shares import fingerprint
 from coffer.protocol.encoding import b64decode, b64encode
 
 from .conftest import Person
@@ -78,12 +81,12 @@ def test_a_key_swapped_by_the_server_after_the_first_share_is_refused_and_nothin
     first, _ = uploaded(alice, tmp_path, name="a.bin")
     second, _ = uploaded(alice, tmp_path, name="b.bin")
     alice.share(first, "bob")
-    impostor = crypto.UserKeys.generate()
+    impostor = UserKeys.generate()
     net.user("bob", impostor)
     with pytest.raises(errors.KeyChanged) as caught:
         alice.share(second, "bob")
     message = caught.value.message
-    assert "bob" in message and bob.fingerprint in message and crypto.fingerprint(impostor.public) in message
+    assert "bob" in message and bob.fingerprint in message and fingerprint(impostor.public) in message
     assert f"coffer share {second} bob --fingerprint" in message
     assert caught.value.exit_code == 7
     assert alice.shares(second) == []
@@ -96,11 +99,11 @@ def test_a_changed_key_is_accepted_with_the_fingerprint_compared_out_of_band(
     first, _ = uploaded(alice, tmp_path, name="a.bin")
     second, _ = uploaded(alice, tmp_path, name="b.bin")
     alice.share(first, "bob")
-    renewed = crypto.UserKeys.generate()
+    renewed = UserKeys.generate()
     net.user("bob", renewed)
-    typed = crypto.fingerprint(renewed.public).upper().replace(" ", "")
+    typed = fingerprint(renewed.public).upper().replace(" ", "")
     result = alice.share(second, "bob", expect_fingerprint=typed)
-    assert result.fingerprint == crypto.fingerprint(renewed.public)
+    assert result.fingerprint == fingerprint(renewed.public)
     assert alice.known_keys.status("bob", renewed.public) == "pinned"
     assert not alice.share(first, "bob").first_time, "the new key is the pin now"
 
@@ -108,7 +111,7 @@ def test_a_changed_key_is_accepted_with_the_fingerprint_compared_out_of_band(
 def test_a_fingerprint_that_is_not_the_servers_key_refuses_even_a_first_share(person: Person, tmp_path: Path) -> None:
     alice, _ = person("alice"), person("bob")
     file_id, _ = uploaded(alice, tmp_path)
-    other = crypto.fingerprint(crypto.UserKeys.generate().public)
+    other = fingerprint(UserKeys.generate().public)
     with pytest.raises(errors.KeyChanged, match="not the .* you gave"):
         alice.share(file_id, "bob", expect_fingerprint=other)
     assert alice.shares(file_id) == [] and alice.known_keys.pinned("bob") is None
@@ -122,12 +125,12 @@ def test_a_recipient_pins_the_owner_at_first_sight_and_refuses_a_changed_owner_k
     alice.share(file_id, "bob")
     bob.download(file_id, out / "first.bin")
     assert bob.known_keys.pinned("alice") == alice.fingerprint
-    impostor = crypto.UserKeys.generate()
+    impostor = UserKeys.generate()
     net.user("alice", impostor)
     fetched = gets(net)
     with pytest.raises(errors.KeyChanged, match=r"alice's public key changed") as caught:
         bob.download(file_id, out / "second.bin")
-    assert crypto.fingerprint(impostor.public) in caught.value.message
+    assert fingerprint(impostor.public) in caught.value.message
     assert "coffer fingerprint alice --fingerprint" in caught.value.message
     assert sorted(p.name for p in out.iterdir()) == ["first.bin"] and gets(net) == fetched
 
@@ -140,7 +143,7 @@ def test_an_altered_share_box_is_detected_and_nothing_is_written(
     alice.share(file_id, "bob")
     share = net.shares[(file_id, net.users["bob"].id)]
     share["share_key"] = flipped(share["share_key"])
-    with pytest.raises(crypto.IntegrityError, match="does not open"):
+    with pytest.raises(IntegrityError, match="does not open"):
         bob.download(file_id, out)
     assert list(out.iterdir()) == [] and gets(net) == 0
 
@@ -153,7 +156,7 @@ def test_a_share_box_moved_to_another_file_is_detected(net: FakeNet, person: Per
     alice.share(second, "bob")
     bob_id = net.users["bob"].id
     net.shares[(second, bob_id)]["share_key"] = net.shares[(first, bob_id)]["share_key"]
-    with pytest.raises(crypto.IntegrityError, match="another file"):
+    with pytest.raises(IntegrityError, match="another file"):
         bob.download(second, out)
     assert list(out.iterdir()) == []
 
@@ -166,7 +169,7 @@ def test_altered_metadata_is_detected_for_owner_and_recipient(
     file_id, _ = uploaded(alice, tmp_path)
     alice.share(file_id, "bob")
     net.files[file_id]["metadata"] = flipped(net.files[file_id]["metadata"])
-    with pytest.raises(crypto.IntegrityError, match="metadata"):
+    with pytest.raises(IntegrityError, match="metadata"):
         (alice if who == "alice" else bob).download(file_id, out)
     assert list(out.iterdir()) == [] and gets(net) == 0
 
@@ -179,7 +182,7 @@ def test_a_key_commitment_altered_on_the_server_is_a_key_mismatch(
     file_id, _ = uploaded(alice, tmp_path)
     alice.share(file_id, "bob")
     net.files[file_id]["key_commitment"] = flipped(net.files[file_id]["key_commitment"])
-    with pytest.raises(crypto.KeyMismatch):
+    with pytest.raises(KeyMismatch):
         (alice if who == "alice" else bob).download(file_id, out)
     assert list(out.iterdir()) == []
 
@@ -189,9 +192,9 @@ def test_a_file_uploaded_before_key_commitments_is_refused_with_what_to_do(
 ) -> None:
     file_id, _ = uploaded(coffer, tmp_path)
     net.files[file_id]["key_commitment"] = ""
-    with pytest.raises(crypto.IntegrityError, match="before Coffer recorded key commitments.*upload it again"):
+    with pytest.raises(IntegrityError, match="before Coffer recorded key commitments.*upload it again"):
         coffer.download(file_id, out)
-    with pytest.raises(crypto.IntegrityError, match="before Coffer recorded key commitments"):
+    with pytest.raises(IntegrityError, match="before Coffer recorded key commitments"):
         coffer.share(file_id, "bob")
     [listed] = coffer.list()
     assert listed.name == "" and "key commitments" in listed.problem
@@ -200,8 +203,8 @@ def test_a_file_uploaded_before_key_commitments_is_refused_with_what_to_do(
 def test_an_upload_commits_to_its_file_key(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
     file_id, _ = uploaded(coffer, tmp_path)
     record = net.files[file_id]
-    key = crypto.open_file_key(coffer.keys, b64decode(record["sealed_key"]))
-    assert b64decode(record["key_commitment"]) == crypto.key_commitment(key)
+    key = open_file_key(coffer.keys, b64decode(record["sealed_key"]))
+    assert b64decode(record["key_commitment"]) == key_commitment(key)
 
 
 def test_a_recipient_may_read_but_not_share_link_or_delete(net: FakeNet, person: Person, tmp_path: Path) -> None:
@@ -263,6 +266,6 @@ def test_a_shared_file_whose_owner_key_changed_is_listed_with_the_reason(
     file_id, _ = uploaded(alice, tmp_path)
     alice.share(file_id, "bob")
     assert bob.list(shared=True)[0].name == "plans.bin"
-    net.user("alice", crypto.UserKeys.generate())
+    net.user("alice", UserKeys.generate())
     [listed] = bob.list(shared=True)
     assert listed.name == "" and "changed" in listed.problem

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from coffer.client import buffers, crypto
+from coffer.client import buffers
 from coffer.client.coffer import Coffer
 from coffer.client.transfer_http import ChunkClient
+from coffer.format.chunks import chunk_hash
 
 from .fakenet import FakeNet
 
@@ -153,5 +154,5 @@ def test_a_chunk_retried_on_another_fileserver_carries_the_same_sealed_bytes(
     assert len(first_bodies) == len(stored) == 9
     for name, body in first_bodies.items():
         assert stored[name] == body
-        assert crypto.chunk_hash(body) == name
+        assert chunk_hash(body) == name
     assert coffer.download(file_id, tmp_path / "copy").read_bytes() == data

@@ -10,9 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from coffer.client import crypto, errors, resume
+from coffer.client import errors, resume
 from coffer.client.coffer import Coffer
 from coffer.client.upload import UploadOptions, _Job
+from coffer.format.chunks import open_chunk
+from coffer.format.keys import key_commitment, open_file_key
+from coffer.format.metadata import Metadata, open_metadata
+from coffer.format.sizes import chunk_count
 from coffer.protocol.encoding import b64decode
 
 from .fakenet import USER_ID, FakeNet, answer, refuse_connections
@@ -30,16 +34,16 @@ def source(tmp_path: Path, size: int, name: str = "data.bin") -> Path:
     return path
 
 
-def reassemble(net: FakeNet, coffer: Coffer, file_id: str) -> tuple[bytes, crypto.Metadata]:
+def reassemble(net: FakeNet, coffer: Coffer, file_id: str) -> tuple[bytes, Metadata]:
     """Open what the fake network holds with the owner's keys alone, as any client would."""
     record = net.files[file_id]
-    key = crypto.open_file_key(coffer.keys, b64decode(record["sealed_key"]))
-    meta = crypto.open_metadata(key, file_id, b64decode(record["metadata"]))
+    key = open_file_key(coffer.keys, b64decode(record["sealed_key"]))
+    meta = open_metadata(key, file_id, b64decode(record["metadata"]))
     rows = net.chunk_rows[file_id]
     out = b""
     for row in rows:
         blob = net.fileservers[row["fileservers"][0]].chunks[row["hash"]]
-        out += crypto.open_chunk(key, file_id, row["index"], row["index"] == len(rows) - 1, blob)
+        out += open_chunk(key, file_id, row["index"], row["index"] == len(rows) - 1, blob)
     return out, meta
 
 
@@ -54,9 +58,10 @@ def test_an_upload_seals_every_chunk_and_the_metadata_so_the_owner_can_reassembl
     path = source(tmp_path, size)
     result = coffer.upload(path, chunk_size=CHUNK)
     record = net.files[result.file_id]
-    count = crypto.chunk_count(size, CHUNK)
+    count = chunk_count(size, CHUNK)
     assert (record["state"], record["chunk_count"], record["chunk_size"]) == ("complete", count, CHUNK + 28)
     assert record["size"] == size + 28 * count
+    assert record["format"] == 1
     data, meta = reassemble(net, coffer, result.file_id)
     assert data == path.read_bytes()
     assert (meta.name, meta.size, meta.sha256) == ("data.bin", size, hashlib.sha256(data).hexdigest())
@@ -300,5 +305,5 @@ def test_an_upload_started_without_a_key_commitment_starts_over_with_one(
     net.files[old.file_id]["key_commitment"] = ""
     result = coffer.upload(path, chunk_size=CHUNK, in_flight=1)
     assert not result.resumed and net.deleted == [old.file_id]
-    key = crypto.open_file_key(coffer.keys, b64decode(net.files[result.file_id]["sealed_key"]))
-    assert b64decode(net.files[result.file_id]["key_commitment"]) == crypto.key_commitment(key)
+    key = open_file_key(coffer.keys, b64decode(net.files[result.file_id]["sealed_key"]))
+    assert b64decode(net.files[result.file_id]["key_commitment"]) == key_commitment(key)

@@ -91,6 +91,24 @@ def test_info_shows_dates_and_sizes_a_person_reads(cli: dict[str, str], tmp_path
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}", shown[key]), shown[key]
 
 
+def test_a_file_in_a_newer_format_is_named_and_left_alone_not_blamed_on_its_bytes(
+    network: Network, cli: dict[str, str], tmp_path: Path
+) -> None:
+    """A record a newer client wrote (forged here in the database) says to upgrade; nothing is downloaded."""
+    source = tmp_path / "future.bin"
+    source.write_bytes(os.urandom(2000))
+    file_id = run(["upload", str(source)], cli).stdout.strip().splitlines()[-1]
+    assert json.loads(run(["info", file_id, "--json"], cli).stdout)["name"] == "future.bin"
+    network.sql("UPDATE files SET format_version = 2 WHERE id = ?", (file_id,))
+    says = f"file {file_id} was written in format v2, which this version of coffer cannot read"
+    dest = tmp_path / "dest.bin"
+    assert_one_line_error(run(["download", file_id, "-o", str(dest)], cli), 8, says, "upgrade coffer")
+    assert not dest.exists()
+    info = run(["info", file_id], cli)
+    assert info.returncode == 0 and says in info.stdout, info.stdout
+    assert says in run(["ls"], cli).stdout
+
+
 def test_several_files_print_one_id_each(cli: dict[str, str], tmp_path: Path) -> None:
     paths = []
     for n in range(3):

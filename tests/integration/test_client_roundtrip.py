@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from coffer.client import crypto, resume
+from coffer.client import resume
 from coffer.client.coffer import Coffer
+from coffer.format.errors import IntegrityError
+from coffer.format.sizes import DEFAULT_CHUNK_SIZE, chunk_count
 
 from .network import Network, start_network
 
@@ -78,7 +80,7 @@ def test_small_files_round_trip_byte_identical(coffer: Coffer, tmp_path: Path, s
     source = tmp_path / "source.bin"
     digest = random_file(source, size)
     result = coffer.upload(source, chunk_size=MiB)
-    assert result.chunk_count == crypto.chunk_count(size, MiB) == result.chunks_sent
+    assert result.chunk_count == chunk_count(size, MiB) == result.chunks_sent
     out = coffer.download(result.file_id, tmp_path / "copy.bin")
     assert out.stat().st_size == size and sha256_of(out) == digest
     info = coffer.info(result.file_id)
@@ -92,7 +94,7 @@ def test_a_300_mb_file_round_trips_over_three_fileservers(
     size = 300 * 1000 * 1000
     digest = random_file(source, size)
     up = coffer.upload(source)
-    assert up.chunk_count == crypto.chunk_count(size, crypto.DEFAULT_CHUNK_SIZE) == up.chunks_sent
+    assert up.chunk_count == chunk_count(size, DEFAULT_CHUNK_SIZE) == up.chunks_sent
     assert len(up.per_fileserver) == 3, "one file is spread over every live fileserver"
     source.unlink()
     started = time.monotonic()
@@ -145,7 +147,7 @@ def test_a_chunk_altered_on_disk_is_detected_named_and_never_written(
     holder = next(fs for fs in network.fileservers if fs.data_dir in target.parents)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    with pytest.raises(crypto.IntegrityError, match=rf"chunk 1 .*{holder.url}"):
+    with pytest.raises(IntegrityError, match=rf"chunk 1 .*{holder.url}"):
         coffer.download(result.file_id, out_dir / "victim.bin")
     assert list(out_dir.iterdir()) == [], "no partial file and nothing under the final name"
 
@@ -167,7 +169,7 @@ def test_chunks_reordered_in_the_servers_records_are_detected(network: Network, 
         (h1, h0, result.file_id),
     )
     out = tmp_path / "out.bin"
-    with pytest.raises(crypto.IntegrityError, match="chunk [01] .*out of order"):
+    with pytest.raises(IntegrityError, match="chunk [01] .*out of order"):
         coffer.download(result.file_id, out)
     assert not out.exists() and not resume.part_path(out).exists()
 
@@ -178,7 +180,7 @@ def test_chunks_dropped_from_the_servers_records_are_detected(network: Network, 
     result = coffer.upload(source, chunk_size=MiB)
     edit_records(network, "DELETE FROM chunks WHERE file_id = ? AND idx = 3", (result.file_id,))
     out = tmp_path / "out.bin"
-    with pytest.raises(crypto.IntegrityError, match="lists 3 chunks"):
+    with pytest.raises(IntegrityError, match="lists 3 chunks"):
         coffer.download(result.file_id, out)
     assert not out.exists()
 

@@ -163,7 +163,7 @@ def test_after_unshare_new_tickets_are_refused_and_issued_ones_stop_working(
 
 
 def _login_body(http: httpx.Client, name: str) -> dict[str, str]:
-    from coffer.protocol import kdf
+    from coffer.format import kdf
     from coffer.protocol.encoding import b64decode, b64encode
 
     pre = http.post("/api/auth/prelogin", json={"username": name}).json()
@@ -277,11 +277,11 @@ def test_a_swapped_public_key_is_refused_once_pinned(
     """The server hands out another key for bob: alice's client, which pinned bob's key at the first share, refuses."""
     first, _ = _upload(alice, tmp_path)
     alice.ok("share", first, bob.name)
-    from coffer.client import crypto
+    from coffer.format.keys import UserKeys
     from coffer.protocol.encoding import b64encode
 
     (row,) = network.sql("SELECT public_key FROM users WHERE name = ?", (bob.name,))
-    impostor = crypto.UserKeys.generate()
+    impostor = UserKeys.generate()
     network.sql("UPDATE users SET public_key = ? WHERE name = ?", (b64encode(impostor.public), bob.name))
     try:
         second, _ = _upload(alice, tmp_path)

@@ -15,10 +15,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from coffer.client import crypto
 from coffer.client.coffer import Coffer
 from coffer.client.link_download import download_link
-from coffer.protocol import kdf
+from coffer.format import kdf
+from coffer.format.keys import open_file_key
 from coffer.protocol.encoding import b64decode, b64encode
 
 from .network import Network
@@ -69,7 +69,7 @@ def test_no_marker_file_key_link_fragment_or_master_key_reaches_the_servers(netw
             ids.append(coffer.upload(source, chunk_size=1024 * 1024).file_id)
         for file_id in ids:
             record = coffer.api.request("GET", f"/api/files/{file_id}")
-            secrets[f"file key {file_id}"] = crypto.open_file_key(coffer.keys, b64decode(record["sealed_key"]))
+            secrets[f"file key {file_id}"] = open_file_key(coffer.keys, b64decode(record["sealed_key"]))
         secrets["private key"] = coffer.keys.private
         coffer.share(ids[2], "zk-friend")
         links = [coffer.link(ids[2]).url, coffer.link(ids[1], password=LINK_PASSWORD).url]

@@ -10,8 +10,8 @@ from typing import Any
 import falcon.testing
 import pytest
 
+from coffer.format import kdf
 from coffer.protocol import cluster as cluster_protocol
-from coffer.protocol import kdf
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.ids import new_id
 from coffer.protocol.messages import Heartbeat, Registration, ShardAnnouncement

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from coffer.protocol import kdf
+from coffer.format import kdf
 from coffer.protocol.encoding import b64encode
 
 from .conftest import FAST_KDF, PASSWORD, Harness

@@ -104,6 +104,7 @@ def test_anyone_with_the_link_sees_it_without_counting(harness: Harness, fs: Fak
             "chunk_size",
             "metadata",
             "key_commitment",
+            "format",
             "state",
             "expires_at",
             "chunks",

@@ -15,8 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coffer.client import crypto
 from coffer.client.buffers import BufferPool
+from coffer.format.chunks import open_chunk_into, seal_chunk, seal_chunk_into
+from coffer.format.errors import IntegrityError
+from coffer.format.sizes import CHUNK_OVERHEAD, ciphertext_size
 
 KEY = bytes(range(32))
 FILE_ID = "6f1c3f0e-2b7a-4d55-9a43-0c3e8f1d2a10"
@@ -25,7 +27,7 @@ NONCE = bytes(range(100, 112))
 
 
 def sealed(plaintext: bytes, index: int = 3, last: bool = False) -> bytes:
-    return crypto.seal_chunk(KEY, FILE_ID, index, last, plaintext, nonce=NONCE)
+    return seal_chunk(KEY, FILE_ID, index, last, plaintext, nonce=NONCE)
 
 
 @settings(deadline=None)
@@ -33,10 +35,10 @@ def sealed(plaintext: bytes, index: int = 3, last: bool = False) -> bytes:
 def test_a_chunk_sealed_into_a_buffer_is_the_exact_bytes_of_seal_chunk(
     plaintext: bytes, spare: int, last: bool
 ) -> None:
-    out = bytearray(b"\xaa" * (crypto.ciphertext_size(len(plaintext)) + spare))
-    size = crypto.seal_chunk_into(KEY, FILE_ID, 3, last, memoryview(plaintext), out, nonce=NONCE)
-    assert size == crypto.ciphertext_size(len(plaintext))
-    assert bytes(out[:size]) == crypto.seal_chunk(KEY, FILE_ID, 3, last, plaintext, nonce=NONCE)
+    out = bytearray(b"\xaa" * (ciphertext_size(len(plaintext)) + spare))
+    size = seal_chunk_into(KEY, FILE_ID, 3, last, memoryview(plaintext), out, nonce=NONCE)
+    assert size == ciphertext_size(len(plaintext))
+    assert bytes(out[:size]) == seal_chunk(KEY, FILE_ID, 3, last, plaintext, nonce=NONCE)
     assert out[size:] == b"\xaa" * spare
 
 
@@ -47,14 +49,14 @@ def test_a_chunk_opened_into_a_buffer_is_its_plaintext_and_only_the_start_is_wri
 ) -> None:
     blob = sealed(plaintext)
     out = bytearray(b"\xaa" * (len(plaintext) + spare))
-    assert crypto.open_chunk_into(KEY, FILE_ID, 3, False, memoryview(blob), out) == len(plaintext)
+    assert open_chunk_into(KEY, FILE_ID, 3, False, memoryview(blob), out) == len(plaintext)
     assert out[: len(plaintext)] == plaintext
     assert out[len(plaintext) :] == b"\xaa" * spare
 
 
 def test_an_empty_chunk_opens_into_an_empty_buffer() -> None:
     blob = sealed(b"", index=0, last=True)
-    assert crypto.open_chunk_into(KEY, FILE_ID, 0, True, blob, bytearray()) == 0
+    assert open_chunk_into(KEY, FILE_ID, 0, True, blob, bytearray()) == 0
 
 
 def damaged(blob: bytes, at: int) -> bytes:
@@ -84,25 +86,25 @@ def test_a_chunk_that_does_not_open_leaves_no_plaintext_in_the_buffer(
     file_id: str, index: int, last: bool, blob: bytes
 ) -> None:
     out = bytearray(b"\xaa" * len(PLAIN))
-    with pytest.raises(crypto.IntegrityError, match=f"chunk {index} does not decrypt"):
-        crypto.open_chunk_into(KEY, file_id, index, last, memoryview(blob), out)
-    opened = len(blob) - crypto.CHUNK_OVERHEAD
+    with pytest.raises(IntegrityError, match=f"chunk {index} does not decrypt"):
+        open_chunk_into(KEY, file_id, index, last, memoryview(blob), out)
+    opened = len(blob) - CHUNK_OVERHEAD
     assert out[:opened] == bytes(opened)
     assert out[opened:] == b"\xaa" * (len(out) - opened)
 
 
 def test_a_blob_shorter_than_the_overhead_is_refused_as_open_chunk_refuses_it() -> None:
-    with pytest.raises(crypto.IntegrityError, match="too short"):
-        crypto.open_chunk_into(KEY, FILE_ID, 3, False, BLOB[: crypto.CHUNK_OVERHEAD - 1], bytearray(10))
+    with pytest.raises(IntegrityError, match="too short"):
+        open_chunk_into(KEY, FILE_ID, 3, False, BLOB[: CHUNK_OVERHEAD - 1], bytearray(10))
 
 
 def test_a_buffer_too_small_or_read_only_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="writable buffer"):
-        crypto.open_chunk_into(KEY, FILE_ID, 3, False, BLOB, bytearray(len(PLAIN) - 1))
+        open_chunk_into(KEY, FILE_ID, 3, False, BLOB, bytearray(len(PLAIN) - 1))
     with pytest.raises(ValueError, match="writable buffer"):
-        crypto.open_chunk_into(KEY, FILE_ID, 3, False, BLOB, bytes(len(PLAIN)))
+        open_chunk_into(KEY, FILE_ID, 3, False, BLOB, bytes(len(PLAIN)))
     with pytest.raises(ValueError, match="writable buffer"):
-        crypto.seal_chunk_into(KEY, FILE_ID, 3, False, PLAIN, bytearray(len(BLOB) - 1))
+        seal_chunk_into(KEY, FILE_ID, 3, False, PLAIN, bytearray(len(BLOB) - 1))
 
 
 def test_a_pool_hands_the_buffer_given_back_last_to_the_next_taker() -> None:

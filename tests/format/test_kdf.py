@@ -7,7 +7,7 @@ import hashlib
 import nacl.pwhash.argon2id
 import pytest
 
-from coffer.protocol.kdf import MEMLIMIT, OPSLIMIT, SALT_BYTES, KdfParams, PasswordKeys, derive
+from coffer.format.kdf import MEMLIMIT, OPSLIMIT, SALT_BYTES, KdfParams, PasswordKeys, derive
 
 SALT = bytes(range(16))
 # The cheapest parameters libsodium allows, so the tests stay fast; the format does not change.

@@ -1,12 +1,12 @@
-"""Regenerate ``tests/vectors/crypto.json``: run ``python -m tests.vectors.generate`` from the repository root.
+"""Regenerate ``spec/vectors/format-v1.json``: run ``python -m tests.format.generate_vectors`` from the repository root.
 
-Every vector is computed from fixed inputs by the code that defines the format (``client.crypto``,
-``client.link_format`` and ``protocol.kdf``), so the file says what the code does, and running this again rewrites it
+Every vector is computed from fixed inputs by the code that defines the format (the ``coffer.format``
+package), so the file says what the code does, and running this again rewrites it
 byte for byte. The one exception is the sealed file key: libsodium seals with a fresh ephemeral
 key pair, so a sealed box cannot be reproduced. The script keeps the sealed box already in the
 file for as long as it still opens to the expected key, and makes a new one only otherwise.
 
-``--check`` compares instead of writing and exits 1 if the file is stale; docs/crypto.md
+``--check`` compares instead of writing and exits 1 if the file is stale; spec/format-v1.md
 describes the format the vectors pin.
 """
 
@@ -22,11 +22,25 @@ from typing import Any
 import nacl.bindings
 import nacl.pwhash.argon2id
 
-from coffer.client import crypto, link_format
-from coffer.protocol import kdf
+from coffer.format import kdf
+from coffer.format.chunks import CHUNK_AD, chunk_hash, seal_chunk
+from coffer.format.errors import IntegrityError
+from coffer.format.keys import (
+    COMMITMENT_LABEL,
+    UserKeys,
+    key_commitment,
+    open_file_key,
+    seal_file_key,
+    unwrap_private_key,
+    wrap_private_key,
+)
+from coffer.format.links import link_url, locked_fragment, plain_fragment
+from coffer.format.metadata import METADATA_AD, Metadata, seal_metadata
+from coffer.format.shares import FINGERPRINT_LABEL, SHARE_LABEL, fingerprint, open_share_key, seal_share_key
+from coffer.format.sizes import chunk_count, ciphertext_size
 from coffer.protocol.encoding import b64encode, canonical_json
 
-VECTORS = Path(__file__).with_name("crypto.json")
+VECTORS = Path(__file__).parents[2] / "spec" / "vectors" / "format-v1.json"
 
 FILE_ID = "6f1c3f0e-2b7a-4d55-9a43-0c3e8f1d2a10"
 OTHER_FILE_ID = "0b8e2f4c-5d7a-4e19-8c33-91a7d4b6e205"
@@ -58,7 +72,7 @@ def kdf_vectors() -> list[Vector]:
         vectors.append(
             {
                 "about": about,
-                "pins": ["protocol.kdf.derive"],
+                "pins": ["format.kdf.derive"],
                 "password": password,
                 "password_utf8": password.encode().hex(),
                 "salt": salt.hex(),
@@ -72,19 +86,19 @@ def kdf_vectors() -> list[Vector]:
     return vectors
 
 
-def user_keys() -> crypto.UserKeys:
+def user_keys() -> UserKeys:
     private = fixed("user private key", 32)
-    return crypto.UserKeys(private, nacl.bindings.crypto_scalarmult_base(private))
+    return UserKeys(private, nacl.bindings.crypto_scalarmult_base(private))
 
 
 def wrap_vector(master_key: bytes) -> Vector:
     keys = user_keys()
     nonce = fixed("wrap nonce", 24)
-    wrapped = crypto.wrap_private_key(master_key, keys, nonce)
-    assert crypto.unwrap_private_key(master_key, wrapped, keys.public) == keys
+    wrapped = wrap_private_key(master_key, keys, nonce)
+    assert unwrap_private_key(master_key, wrapped, keys.public) == keys
     return {
         "about": "the user's X25519 key pair, its private key wrapped under the master key of kdf[0]",
-        "pins": ["client.crypto.wrap_private_key", "client.crypto.unwrap_private_key"],
+        "pins": ["format.keys.wrap_private_key", "format.keys.unwrap_private_key"],
         "master_key": master_key.hex(),
         "private_key": keys.private.hex(),
         "public_key": keys.public.hex(),
@@ -96,10 +110,10 @@ def wrap_vector(master_key: bytes) -> Vector:
 def sealed_key_vector(previous: Vector | None) -> Vector:
     keys = user_keys()
     file_key = fixed("file key", 32)
-    sealed = _kept_sealed_box(previous, keys, file_key) or crypto.seal_file_key(keys.public, file_key)
+    sealed = _kept_sealed_box(previous, keys, file_key) or seal_file_key(keys.public, file_key)
     return {
         "about": "a file key sealed to the user's public key; sealing is randomised, so check by opening",
-        "pins": ["client.crypto.seal_file_key", "client.crypto.open_file_key"],
+        "pins": ["format.keys.seal_file_key", "format.keys.open_file_key"],
         "randomised": ["sealed"],
         "private_key": keys.private.hex(),
         "public_key": keys.public.hex(),
@@ -108,26 +122,26 @@ def sealed_key_vector(previous: Vector | None) -> Vector:
     }
 
 
-def _kept_sealed_box(previous: Vector | None, keys: crypto.UserKeys, file_key: bytes) -> bytes | None:
+def _kept_sealed_box(previous: Vector | None, keys: UserKeys, file_key: bytes) -> bytes | None:
     try:
         sealed = bytes.fromhex((previous or {})["sealed"])
-        return sealed if crypto.open_file_key(keys, sealed) == file_key else None
-    except (KeyError, TypeError, ValueError, crypto.IntegrityError):
+        return sealed if open_file_key(keys, sealed) == file_key else None
+    except (KeyError, TypeError, ValueError, IntegrityError):
         return None
 
 
 def chunk_ad(file_id: str, index: int, last: bool) -> bytes:
-    """Build a chunk's associated data from the rule in docs/crypto.md, apart from the code's own helper."""
-    return crypto.CHUNK_AD + bytes.fromhex(file_id.replace("-", "")) + index.to_bytes(8, "big") + bytes([last])
+    """Build a chunk's associated data from the rule in spec/format-v1.md, apart from the code's own helper."""
+    return CHUNK_AD + bytes.fromhex(file_id.replace("-", "")) + index.to_bytes(8, "big") + bytes([last])
 
 
 def chunk_vector(
     about: str, key: bytes, file_id: str, index: int, last: bool, plaintext: bytes, nonce: bytes
 ) -> Vector:
-    blob = crypto.seal_chunk(key, file_id, index, last, plaintext, nonce)
+    blob = seal_chunk(key, file_id, index, last, plaintext, nonce)
     return {
         "about": about,
-        "pins": ["client.crypto.seal_chunk", "client.crypto.open_chunk", "client.crypto.chunk_hash"],
+        "pins": ["format.chunks.seal_chunk", "format.chunks.open_chunk", "format.chunks.chunk_hash"],
         "key": key.hex(),
         "file_id": file_id,
         "index": index,
@@ -136,7 +150,7 @@ def chunk_vector(
         "plaintext": plaintext.hex(),
         "ad": chunk_ad(file_id, index, last).hex(),
         "blob": blob.hex(),
-        "hash": crypto.chunk_hash(blob),
+        "hash": chunk_hash(blob),
     }
 
 
@@ -161,7 +175,7 @@ def rejection_vectors(chunks: list[Vector]) -> list[Vector]:
 
     def reject(about: str, source: Vector, **changes: Any) -> Vector:
         fields = {k: source[k] for k in ("key", "file_id", "index", "last", "blob")}
-        return {"about": about, "pins": ["client.crypto.open_chunk"], **fields, **changes}
+        return {"about": about, "pins": ["format.chunks.open_chunk"], **fields, **changes}
 
     return [
         reject("chunk 0 presented at index 1 (reordered)", first, index=1),
@@ -179,25 +193,25 @@ def flip_last_bit(blob_hex: str) -> str:
     return blob.hex()
 
 
-def metadata_vector(about: str, key: bytes, file_id: str, metadata: crypto.Metadata, nonce: bytes) -> Vector:
-    blob = crypto.seal_metadata(key, file_id, metadata, nonce)
+def metadata_vector(about: str, key: bytes, file_id: str, metadata: Metadata, nonce: bytes) -> Vector:
+    blob = seal_metadata(key, file_id, metadata, nonce)
     return {
         "about": about,
-        "pins": ["client.crypto.seal_metadata", "client.crypto.open_metadata"],
+        "pins": ["format.metadata.seal_metadata", "format.metadata.open_metadata"],
         "key": key.hex(),
         "file_id": file_id,
         "nonce": nonce.hex(),
         "metadata": metadata.to_json(),
         "plaintext": canonical_json(metadata.to_json()).decode("ascii"),
-        "ad": (crypto.METADATA_AD + bytes.fromhex(file_id.replace("-", ""))).hex(),
+        "ad": (METADATA_AD + bytes.fromhex(file_id.replace("-", ""))).hex(),
         "blob": blob.hex(),
     }
 
 
 def metadata_vectors() -> list[Vector]:
     key = fixed("file key", 32)
-    empty = crypto.Metadata("empty.txt", 0, "text/plain", 1767225600.5, hashlib.sha256(b"").hexdigest())
-    report = crypto.Metadata(
+    empty = Metadata("empty.txt", 0, "text/plain", 1767225600.5, hashlib.sha256(b"").hexdigest())
+    report = Metadata(
         "Zoë's report ☂.pdf", 1234567, "application/pdf", 1767225601.25, hashlib.sha256(b"report").hexdigest()
     )
     return [
@@ -216,28 +230,26 @@ def whole_file_vector() -> Vector:
     """A 45-byte file in 16-byte chunks, to show how the pieces fit together (real files use 8 MiB)."""
     key, chunk_size = fixed("whole file key", 32), 16
     plaintext = b"The quick brown fox jumps over the lazy dog.\n"
-    count = crypto.chunk_count(len(plaintext), chunk_size)
+    count = chunk_count(len(plaintext), chunk_size)
     chunks: list[Vector] = []
     for index in range(count):
         piece = plaintext[index * chunk_size : (index + 1) * chunk_size]
         nonce = fixed(f"whole file chunk nonce {index}", 12)
-        blob = crypto.seal_chunk(key, WHOLE_FILE_ID, index, index == count - 1, piece, nonce)
+        blob = seal_chunk(key, WHOLE_FILE_ID, index, index == count - 1, piece, nonce)
         last = index == count - 1
         chunks.append(
-            {"index": index, "last": last, "nonce": nonce.hex(), "blob": blob.hex(), "hash": crypto.chunk_hash(blob)}
+            {"index": index, "last": last, "nonce": nonce.hex(), "blob": blob.hex(), "hash": chunk_hash(blob)}
         )
-    metadata = crypto.Metadata(
-        "fox.txt", len(plaintext), "text/plain", 1767225602.75, hashlib.sha256(plaintext).hexdigest()
-    )
+    metadata = Metadata("fox.txt", len(plaintext), "text/plain", 1767225602.75, hashlib.sha256(plaintext).hexdigest())
     metadata_nonce = fixed("whole file metadata nonce", 12)
     return {
         "about": "a whole file: split into plaintext chunks of chunk_size, each sealed at its position",
         "pins": [
-            "client.crypto.chunk_count",
-            "client.crypto.ciphertext_size",
-            "client.crypto.seal_chunk",
-            "client.crypto.chunk_hash",
-            "client.crypto.seal_metadata",
+            "format.sizes.chunk_count",
+            "format.sizes.ciphertext_size",
+            "format.chunks.seal_chunk",
+            "format.chunks.chunk_hash",
+            "format.metadata.seal_metadata",
         ],
         "key": key.hex(),
         "file_id": WHOLE_FILE_ID,
@@ -246,11 +258,11 @@ def whole_file_vector() -> Vector:
         "chunks": chunks,
         "metadata_nonce": metadata_nonce.hex(),
         "metadata": metadata.to_json(),
-        "metadata_blob": crypto.seal_metadata(key, WHOLE_FILE_ID, metadata, metadata_nonce).hex(),
+        "metadata_blob": seal_metadata(key, WHOLE_FILE_ID, metadata, metadata_nonce).hex(),
         "server_record": {
             "size": sum(len(bytes.fromhex(c["blob"])) for c in chunks),
             "chunk_count": count,
-            "chunk_size": crypto.ciphertext_size(chunk_size),
+            "chunk_size": ciphertext_size(chunk_size),
         },
     }
 
@@ -263,22 +275,22 @@ def key_commitment_vectors() -> list[Vector]:
     return [
         {
             "about": about,
-            "pins": ["client.crypto.key_commitment", "client.crypto.check_key_commitment"],
+            "pins": ["format.keys.key_commitment", "format.keys.check_key_commitment"],
             "file_key": key.hex(),
-            "label": crypto.COMMITMENT_LABEL.decode("ascii"),
-            "commitment": crypto.key_commitment(key).hex(),
+            "label": COMMITMENT_LABEL.decode("ascii"),
+            "commitment": key_commitment(key).hex(),
         }
         for about, key in cases
     ]
 
 
-def key_pair(label: str) -> crypto.UserKeys:
+def key_pair(label: str) -> UserKeys:
     private = fixed(label, 32)
-    return crypto.UserKeys(private, nacl.bindings.crypto_scalarmult_base(private))
+    return UserKeys(private, nacl.bindings.crypto_scalarmult_base(private))
 
 
-def share_plaintext(file_id: str, file_key: bytes, label: bytes = crypto.SHARE_LABEL) -> bytes:
-    """Build what a share box holds from the rule in docs/crypto.md, apart from the code."""
+def share_plaintext(file_id: str, file_key: bytes, label: bytes = SHARE_LABEL) -> bytes:
+    """Build what a share box holds from the rule in spec/format-v1.md, apart from the code."""
     return label + bytes.fromhex(file_id.replace("-", "")) + file_key
 
 
@@ -286,36 +298,36 @@ def share_key_vector() -> Vector:
     """The owner (the user_keys pair) shares the file key with a recipient; then boxes that must not open."""
     owner, recipient, stranger = user_keys(), key_pair("recipient private key"), key_pair("stranger private key")
     file_key, nonce = fixed("file key", 32), fixed("share nonce", 24)
-    box = crypto.seal_share_key(owner, recipient.public, FILE_ID, file_key, nonce)
-    assert crypto.open_share_key(recipient, owner.public, FILE_ID, box) == file_key
+    box = seal_share_key(owner, recipient.public, FILE_ID, file_key, nonce)
+    assert open_share_key(recipient, owner.public, FILE_ID, box) == file_key
     relabelled = fixed("share nonce, other label", 24)
     relabelled += nacl.bindings.crypto_box(
         share_plaintext(FILE_ID, file_key, b"coffer share v2"), relabelled, recipient.public, owner.private
     )
-    to_stranger = crypto.seal_share_key(owner, stranger.public, FILE_ID, file_key, fixed("share nonce, stranger", 24))
+    to_stranger = seal_share_key(owner, stranger.public, FILE_ID, file_key, fixed("share nonce, stranger", 24))
 
     def reject(about: str, *, owner_public: bytes = owner.public, file_id: str = FILE_ID, share: bytes = box) -> Vector:
         return {
             "about": about,
-            "pins": ["client.crypto.open_share_key"],
+            "pins": ["format.shares.open_share_key"],
             "recipient_private_key": recipient.private.hex(),
             "recipient_public_key": recipient.public.hex(),
             "owner_public_key": owner_public.hex(),
             "file_id": file_id,
             "share_key": share.hex(),
-            "error": crypto.IntegrityError.code,
+            "error": IntegrityError.code,
         }
 
     return {
         "about": "a file key boxed from its owner to a recipient, bound to the file",
-        "pins": ["client.crypto.seal_share_key", "client.crypto.open_share_key"],
+        "pins": ["format.shares.seal_share_key", "format.shares.open_share_key"],
         "owner_private_key": owner.private.hex(),
         "owner_public_key": owner.public.hex(),
         "recipient_private_key": recipient.private.hex(),
         "recipient_public_key": recipient.public.hex(),
         "file_id": FILE_ID,
         "file_key": file_key.hex(),
-        "key_commitment": crypto.key_commitment(file_key).hex(),
+        "key_commitment": key_commitment(file_key).hex(),
         "nonce": nonce.hex(),
         "plaintext": share_plaintext(FILE_ID, file_key).hex(),
         "share_key": box.hex(),
@@ -344,18 +356,18 @@ def fingerprint_vectors() -> list[Vector]:
         ("the owner's public key (user_keys)", owner, recipient),
         ("the recipient's public key (share_key)", recipient, owner),
     ):
-        shown = crypto.fingerprint(keys.public)
+        shown = fingerprint(keys.public)
         digits = shown.replace(" ", "")
         changed = digits[:-1] + ("0" if digits[-1] != "0" else "1")
         vectors.append(
             {
                 "about": about,
-                "pins": ["client.crypto.fingerprint", "client.crypto.same_fingerprint"],
+                "pins": ["format.shares.fingerprint", "format.shares.same_fingerprint"],
                 "public_key": keys.public.hex(),
-                "message": (crypto.FINGERPRINT_LABEL + keys.public).hex(),
+                "message": (FINGERPRINT_LABEL + keys.public).hex(),
                 "fingerprint": shown,
                 "typed_matching": [shown, digits, shown.upper(), f"  {digits[:16].upper()} {digits[16:]} "],
-                "typed_not_matching": [crypto.fingerprint(other.public), changed, digits[:-1], ""],
+                "typed_not_matching": [fingerprint(other.public), changed, digits[:-1], ""],
             }
         )
     return vectors
@@ -363,27 +375,27 @@ def fingerprint_vectors() -> list[Vector]:
 
 def plain_link_vector() -> Vector:
     file_key = fixed("file key", 32)
-    fragment = link_format.plain_fragment(file_key)
+    fragment = plain_fragment(file_key)
     return {
         "about": "a link without a password: the fragment carries the file key itself",
         "pins": [
-            "client.link_format.plain_fragment",
-            "client.link_format.open_fragment",
-            "client.link_format.link_url",
+            "format.links.plain_fragment",
+            "format.links.open_fragment",
+            "format.links.link_url",
         ],
         "server": SERVER,
         "link_id": LINK_ID,
         "file_key": file_key.hex(),
-        "key_commitment": crypto.key_commitment(file_key).hex(),
+        "key_commitment": key_commitment(file_key).hex(),
         "fragment": fragment,
-        "url": link_format.link_url(SERVER, LINK_ID, fragment),
+        "url": link_url(SERVER, LINK_ID, fragment),
     }
 
 
 def password_link_vector() -> Vector:
-    """A locked fragment; root, wrap_key, ad and ciphertext are computed from docs/crypto.md, apart from the code."""
+    """A locked fragment; root, wrap_key, ad and ciphertext are computed from spec/format-v1.md, apart from the code."""
     file_key, salt, nonce = fixed("file key", 32), fixed("link salt", 16), fixed("link nonce", 24)
-    fragment = link_format.locked_fragment(file_key, LINK_ID, LINK_PASSWORD, salt=salt, nonce=nonce)
+    fragment = locked_fragment(file_key, LINK_ID, LINK_PASSWORD, salt=salt, nonce=nonce)
     root = nacl.pwhash.argon2id.kdf(32, LINK_PASSWORD.encode(), salt, opslimit=kdf.OPSLIMIT, memlimit=kdf.MEMLIMIT)
     wrap_key = hashlib.blake2b(b"coffer link key v1", key=root, digest_size=32).digest()
     ad = b"coffer link v1" + bytes.fromhex(LINK_ID.replace("-", ""))
@@ -392,14 +404,14 @@ def password_link_vector() -> Vector:
     return {
         "about": "a link locked with a password (non-ASCII: Argon2id takes its UTF-8 bytes)",
         "pins": [
-            "client.link_format.locked_fragment",
-            "client.link_format.open_fragment",
-            "client.link_format.link_url",
+            "format.links.locked_fragment",
+            "format.links.open_fragment",
+            "format.links.link_url",
         ],
         "server": SERVER_WITH_PATH,
         "link_id": LINK_ID,
         "file_key": file_key.hex(),
-        "key_commitment": crypto.key_commitment(file_key).hex(),
+        "key_commitment": key_commitment(file_key).hex(),
         "password": LINK_PASSWORD,
         "password_utf8": LINK_PASSWORD.encode().hex(),
         "salt": salt.hex(),
@@ -411,7 +423,7 @@ def password_link_vector() -> Vector:
         "ad": ad.hex(),
         "ciphertext": ciphertext.hex(),
         "fragment": fragment,
-        "url": link_format.link_url(SERVER_WITH_PATH, LINK_ID, fragment),
+        "url": link_url(SERVER_WITH_PATH, LINK_ID, fragment),
     }
 
 
@@ -424,7 +436,7 @@ def link_rejections(plain: Vector, locked: Vector) -> list[Vector]:
     def reject(about: str, error: str, fragment: str, password: str | None, link_id: str = LINK_ID) -> Vector:
         return {
             "about": about,
-            "pins": ["client.link_format.open_fragment", "client.crypto.check_key_commitment"],
+            "pins": ["format.links.open_fragment", "format.keys.check_key_commitment"],
             "link_id": link_id,
             "fragment": fragment,
             "password": password,
@@ -477,11 +489,11 @@ def link_url_vectors(plain: Vector, locked: Vector) -> tuple[list[Vector], list[
     key = plain["fragment"]
 
     def accepted(about: str, url: str, server: str, fragment: str = key) -> Vector:
-        pins = ["client.link_format.parse_link"]
+        pins = ["format.links.parse_link"]
         return {"about": about, "pins": pins, "url": url, "server": server, "link_id": LINK_ID, "fragment": fragment}
 
     def refused(about: str, url: str) -> Vector:
-        return {"about": about, "pins": ["client.link_format.parse_link"], "url": url, "error": "link_malformed"}
+        return {"about": about, "pins": ["format.links.parse_link"], "url": url, "error": "link_malformed"}
 
     upper = LINK_ID.upper()
     not_v4 = LINK_ID[:14] + "1" + LINK_ID[15:]
@@ -538,9 +550,9 @@ def build(previous: dict[str, Any] | None = None) -> dict[str, Any]:
     kdfs = kdf_vectors()
     chunks = chunk_vectors()
     return {
-        "format": "coffer client crypto, version 1",
-        "spec": "docs/crypto.md",
-        "generator": "python -m tests.vectors.generate",
+        "format": "coffer format, version 1",
+        "spec": "spec/format-v1.md",
+        "generator": "python -m tests.format.generate_vectors",
         "notes": [
             "Byte strings are lowercase hex; file ids are UUID text, used as their 16 raw bytes.",
             "A vector's 'pins' names the functions of the Python client whose output it fixes.",
@@ -583,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     current = VECTORS.read_text(encoding="ascii") if VECTORS.exists() else None
     if args.check:
         if text != current:
-            print(f"{VECTORS.name} is stale: run python -m tests.vectors.generate", file=sys.stderr)
+            print(f"{VECTORS.name} is stale: run python -m tests.format.generate_vectors", file=sys.stderr)
             return 1
         return 0
     if text != current:

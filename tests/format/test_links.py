@@ -1,6 +1,6 @@
 """Share links: the URL layout, both fragment forms, and every way a link can arrive damaged.
 
-Each failure must be a ClientError with a message the person holding the link can act on, and
+Each failure must be a FormatError with a message the person holding the link can act on, and
 no message may repeat the fragment (it is the key). The exact bytes are pinned by test_vectors.py.
 """
 
@@ -15,17 +15,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coffer.client import crypto, link_format
-from coffer.client.errors import (
-    ClientError,
-    KeyChanged,
+from coffer.client.errors import KeyChanged, exit_code
+from coffer.format.errors import (
+    BadInput,
+    FormatError,
+    KeyMismatch,
     LinkKeyMissing,
     LinkMalformed,
     LinkPasswordNeeded,
     LinkPasswordWrong,
-    UsageError,
+    PasswordUnusable,
+)
+from coffer.format.keys import check_key_commitment, key_commitment
+from coffer.format.links import (
+    LOCKED_BYTES,
+    is_link,
+    is_locked,
+    link_url,
+    locked_fragment,
+    open_fragment,
+    parse_link,
+    plain_fragment,
 )
 from coffer.protocol.encoding import b64decode, b64encode
+from coffer.protocol.errors import CofferError
 from coffer.protocol.ids import new_id
 
 KEY = bytes(range(32))
@@ -41,11 +54,11 @@ link_ids = st.uuids(version=4).map(str)
 @cache
 def locked() -> str:
     """One locked fragment for the tamper tests: Argon2id costs a tenth of a second a run."""
-    return link_format.locked_fragment(KEY, LINK_ID, PASSWORD)
+    return locked_fragment(KEY, LINK_ID, PASSWORD)
 
 
 def plain() -> str:
-    return link_format.plain_fragment(KEY)
+    return plain_fragment(KEY)
 
 
 # --- plain fragments ---------------------------------------------------------------------------------------
@@ -53,22 +66,22 @@ def plain() -> str:
 
 @given(file_key=file_keys, link_id=link_ids)
 def test_a_plain_fragment_round_trips_any_key(file_key: bytes, link_id: str) -> None:
-    fragment = link_format.plain_fragment(file_key)
+    fragment = plain_fragment(file_key)
     assert fragment.startswith("v1.k.") and len(fragment) == 5 + 43
-    assert not link_format.is_locked(fragment)
-    assert link_format.open_fragment(fragment, link_id, None) == file_key
+    assert not is_locked(fragment)
+    assert open_fragment(fragment, link_id, None) == file_key
 
 
 def test_a_password_given_for_a_plain_link_is_ignored() -> None:
-    assert link_format.open_fragment(plain(), LINK_ID, "whatever") == KEY
+    assert open_fragment(plain(), LINK_ID, "whatever") == KEY
 
 
 @pytest.mark.parametrize("key", [b"", KEY[:31], KEY + b"\x00"], ids=["empty", "31-bytes", "33-bytes"])
 def test_only_a_32_byte_key_makes_a_fragment(key: bytes) -> None:
     with pytest.raises(ValueError, match="32 bytes"):
-        link_format.plain_fragment(key)
+        plain_fragment(key)
     with pytest.raises(ValueError, match="32 bytes"):
-        link_format.locked_fragment(key, LINK_ID, PASSWORD)
+        locked_fragment(key, LINK_ID, PASSWORD)
 
 
 # --- locked fragments --------------------------------------------------------------------------------------
@@ -79,14 +92,14 @@ def test_only_a_32_byte_key_makes_a_fragment(key: bytes) -> None:
     file_key=file_keys, link_id=link_ids, password=st.text(min_size=1, max_size=20).filter(lambda p: p.isprintable())
 )
 def test_a_locked_fragment_round_trips_any_key_link_and_password(file_key: bytes, link_id: str, password: str) -> None:
-    fragment = link_format.locked_fragment(file_key, link_id, password)
+    fragment = locked_fragment(file_key, link_id, password)
     assert fragment.startswith("v1.p.") and len(fragment) == 5 + 118
-    assert link_format.is_locked(fragment)
-    assert link_format.open_fragment(fragment, link_id, password) == file_key
+    assert is_locked(fragment)
+    assert open_fragment(fragment, link_id, password) == file_key
 
 
 def test_locking_the_same_key_twice_uses_fresh_salt_and_nonce() -> None:
-    first, second = b64decode(locked()[5:]), b64decode(link_format.locked_fragment(KEY, LINK_ID, PASSWORD)[5:])
+    first, second = b64decode(locked()[5:]), b64decode(locked_fragment(KEY, LINK_ID, PASSWORD)[5:])
     assert first[:16] != second[:16]
     assert first[16:40] != second[16:40]
     assert KEY not in first
@@ -94,50 +107,50 @@ def test_locking_the_same_key_twice_uses_fresh_salt_and_nonce() -> None:
 
 def test_a_wrong_password_says_so_and_exits_7() -> None:
     with pytest.raises(LinkPasswordWrong, match="^the password is wrong, or the link was changed") as raised:
-        link_format.open_fragment(locked(), LINK_ID, PASSWORD + "!")
-    assert (raised.value.code, raised.value.exit_code) == ("link_password_wrong", 7)
+        open_fragment(locked(), LINK_ID, PASSWORD + "!")
+    assert (raised.value.code, exit_code(raised.value)) == ("link_password_wrong", 7)
 
 
 def test_a_password_is_taken_as_typed_without_unicode_normalisation() -> None:
-    fragment = link_format.locked_fragment(KEY, LINK_ID, "caf\u00e9")
+    fragment = locked_fragment(KEY, LINK_ID, "caf\u00e9")
     with pytest.raises(LinkPasswordWrong):
-        link_format.open_fragment(fragment, LINK_ID, "cafe\u0301")
+        open_fragment(fragment, LINK_ID, "cafe\u0301")
 
 
 def test_a_locked_fragment_moved_to_another_link_does_not_open() -> None:
     with pytest.raises(LinkPasswordWrong):
-        link_format.open_fragment(locked(), OTHER_LINK_ID, PASSWORD)
+        open_fragment(locked(), OTHER_LINK_ID, PASSWORD)
 
 
 @settings(deadline=None, max_examples=20)
-@given(index=st.integers(min_value=0, max_value=link_format.LOCKED_BYTES - 1), change=st.integers(1, 255))
+@given(index=st.integers(min_value=0, max_value=LOCKED_BYTES - 1), change=st.integers(1, 255))
 def test_any_changed_byte_of_a_locked_fragment_fails_as_a_wrong_password(index: int, change: int) -> None:
     data = bytearray(b64decode(locked()[5:]))
     data[index] ^= change
     with pytest.raises(LinkPasswordWrong):
-        link_format.open_fragment("v1.p." + b64encode(bytes(data)), LINK_ID, PASSWORD)
+        open_fragment("v1.p." + b64encode(bytes(data)), LINK_ID, PASSWORD)
 
 
 @pytest.mark.parametrize("password", [None, ""], ids=["none", "empty"])
 def test_a_locked_fragment_without_a_password_asks_for_one(password: str | None) -> None:
     with pytest.raises(LinkPasswordNeeded, match="password") as raised:
-        link_format.open_fragment(locked(), LINK_ID, password)
-    assert (raised.value.code, raised.value.exit_code) == ("link_password_needed", 2)
+        open_fragment(locked(), LINK_ID, password)
+    assert (raised.value.code, exit_code(raised.value)) == ("link_password_needed", 2)
 
 
 def test_a_cut_locked_fragment_is_malformed_before_any_password_is_asked_for() -> None:
     with pytest.raises(LinkMalformed, match="cut or changed"):
-        link_format.open_fragment(locked()[:-1], LINK_ID, None)
+        open_fragment(locked()[:-1], LINK_ID, None)
 
 
 def test_an_empty_link_password_is_refused_when_the_link_is_made() -> None:
-    with pytest.raises(UsageError, match="cannot be empty"):
-        link_format.locked_fragment(KEY, LINK_ID, "")
+    with pytest.raises(PasswordUnusable, match="cannot be empty"):
+        locked_fragment(KEY, LINK_ID, "")
 
 
 def test_a_locked_fragment_needs_a_real_link_id() -> None:
     with pytest.raises(LinkMalformed, match="not a link id"):
-        link_format.locked_fragment(KEY, "not-a-link", PASSWORD)
+        locked_fragment(KEY, "not-a-link", PASSWORD)
 
 
 # --- damaged fragments -------------------------------------------------------------------------------------
@@ -145,8 +158,8 @@ def test_a_locked_fragment_needs_a_real_link_id() -> None:
 
 def test_a_link_without_a_fragment_says_apps_cut_it_and_asks_for_the_whole_link() -> None:
     with pytest.raises(LinkKeyMissing, match="some apps cut off the part after '#'.*whole link") as raised:
-        link_format.open_fragment("", LINK_ID, None)
-    assert (raised.value.code, raised.value.exit_code) == ("link_key_missing", 2)
+        open_fragment("", LINK_ID, None)
+    assert (raised.value.code, exit_code(raised.value)) == ("link_key_missing", 2)
 
 
 @pytest.mark.parametrize(
@@ -167,8 +180,8 @@ def test_a_link_without_a_fragment_says_apps_cut_it_and_asks_for_the_whole_link(
 )
 def test_a_damaged_fragment_is_malformed_with_a_reason(fragment: str, says: str) -> None:
     with pytest.raises(LinkMalformed, match=says) as raised:
-        link_format.open_fragment(fragment, LINK_ID, PASSWORD)
-    assert (raised.value.code, raised.value.exit_code) == ("link_malformed", 2)
+        open_fragment(fragment, LINK_ID, PASSWORD)
+    assert (raised.value.code, exit_code(raised.value)) == ("link_malformed", 2)
 
 
 @settings(deadline=None)
@@ -177,33 +190,33 @@ def test_a_changed_character_of_a_plain_key_is_caught_by_the_key_commitment(
     file_key: bytes, index: int, char: str
 ) -> None:
     """The plain form has no MAC of its own: the record's key commitment is what catches a changed key."""
-    fragment = link_format.plain_fragment(file_key)
+    fragment = plain_fragment(file_key)
     changed = fragment[:index] + char + fragment[index + 1 :]
     try:
-        key = link_format.open_fragment(changed, LINK_ID, None)
+        key = open_fragment(changed, LINK_ID, None)
     except LinkMalformed:
         return  # the last character carries spare bits: changing them leaves non-canonical base64url
     if changed == fragment:
         assert key == file_key
         return
-    with pytest.raises(crypto.KeyMismatch):
-        crypto.check_key_commitment(key, crypto.key_commitment(file_key), "the link's key")
+    with pytest.raises(KeyMismatch):
+        check_key_commitment(key, key_commitment(file_key), "the link's key")
 
 
 def test_a_bad_link_id_is_refused_when_opening_too() -> None:
     with pytest.raises(LinkMalformed, match="not a link id"):
-        link_format.open_fragment(plain(), LINK_ID.upper(), None)
+        open_fragment(plain(), LINK_ID.upper(), None)
 
 
 # --- URLs --------------------------------------------------------------------------------------------------
 
 
 def test_a_link_is_server_slash_s_slash_link_id_hash_fragment() -> None:
-    assert link_format.link_url(SERVER, LINK_ID, plain()) == f"{SERVER}/s/{LINK_ID}#{plain()}"
+    assert link_url(SERVER, LINK_ID, plain()) == f"{SERVER}/s/{LINK_ID}#{plain()}"
 
 
 def test_a_link_without_a_fragment_has_no_hash() -> None:
-    assert link_format.link_url(SERVER, LINK_ID, "") == f"{SERVER}/s/{LINK_ID}"
+    assert link_url(SERVER, LINK_ID, "") == f"{SERVER}/s/{LINK_ID}"
 
 
 @pytest.mark.parametrize(
@@ -216,19 +229,19 @@ def test_a_link_without_a_fragment_has_no_hash() -> None:
     ],
 )
 def test_the_server_url_is_written_in_one_form(server: str, expected: str) -> None:
-    assert link_format.link_url(server, LINK_ID, plain()) == f"{expected}/s/{LINK_ID}#{plain()}"
+    assert link_url(server, LINK_ID, plain()) == f"{expected}/s/{LINK_ID}#{plain()}"
 
 
 @pytest.mark.parametrize("server", ["coffer.example.com", "ftp://coffer.example.com", "https://h/?a=1", "https://"])
 def test_a_link_is_not_made_on_a_server_url_that_could_not_be_parsed_back(server: str) -> None:
     with pytest.raises(LinkMalformed):
-        link_format.link_url(server, LINK_ID, plain())
+        link_url(server, LINK_ID, plain())
 
 
 @pytest.mark.parametrize("fragment", ["a#b", "a b", "a/b", "ä"])
 def test_a_fragment_outside_base64url_and_dots_is_a_programming_error(fragment: str) -> None:
     with pytest.raises(ValueError, match="base64url"):
-        link_format.link_url(SERVER, LINK_ID, fragment)
+        link_url(SERVER, LINK_ID, fragment)
 
 
 hosts = st.from_regex(r"[a-z][a-z0-9-]{0,15}(\.[a-z]{2,6}){0,2}", fullmatch=True) | st.sampled_from(
@@ -252,17 +265,17 @@ def test_any_link_on_any_server_parses_back_to_its_parts(
     scheme: str, host: str, port: int | None, base: str, link_id: str, file_key: bytes, slash: bool
 ) -> None:
     server = f"{scheme}://{host}" + (f":{port}" if port is not None else "") + base
-    fragment = link_format.plain_fragment(file_key)
-    url = link_format.link_url(server, link_id, fragment)
-    assert link_format.is_link(url)
+    fragment = plain_fragment(file_key)
+    url = link_url(server, link_id, fragment)
+    assert is_link(url)
     for text in (url, url.replace("#", "/#") if slash else f"  {url}\n"):
-        ref = link_format.parse_link(text)
+        ref = parse_link(text)
         assert (ref.server, ref.link_id, ref.fragment) == (server, link_id, fragment)
 
 
 def test_a_server_made_link_id_is_accepted() -> None:
     link_id = new_id()
-    assert link_format.parse_link(f"{SERVER}/s/{link_id}").link_id == link_id
+    assert parse_link(f"{SERVER}/s/{link_id}").link_id == link_id
 
 
 @pytest.mark.parametrize(
@@ -297,8 +310,8 @@ def test_a_server_made_link_id_is_accepted() -> None:
 )
 def test_anything_but_a_share_link_is_malformed(url: str) -> None:
     with pytest.raises(LinkMalformed) as raised:
-        link_format.parse_link(url + "#" + plain())
-    assert (raised.value.code, raised.value.exit_code) == ("link_malformed", 2)
+        parse_link(url + "#" + plain())
+    assert (raised.value.code, exit_code(raised.value)) == ("link_malformed", 2)
     assert plain()[5:] not in raised.value.message
 
 
@@ -306,21 +319,21 @@ def test_no_error_about_a_link_repeats_its_key() -> None:
     """SECURITY: messages reach terminals and logs; the fragment is the file key."""
     secret = plain()[5:]
     attempts: list[Callable[[], object]] = [
-        lambda: link_format.parse_link(f"https://alice@h/s/{LINK_ID}#{plain()}"),
-        lambda: link_format.parse_link(f"https://h/s/{LINK_ID} #{plain()}"),
-        lambda: link_format.open_fragment(plain()[:-1], LINK_ID, None),
-        lambda: link_format.open_fragment(plain() + "A", LINK_ID, None),
-        lambda: link_format.open_fragment("v9." + secret, LINK_ID, None),
+        lambda: parse_link(f"https://alice@h/s/{LINK_ID}#{plain()}"),
+        lambda: parse_link(f"https://h/s/{LINK_ID} #{plain()}"),
+        lambda: open_fragment(plain()[:-1], LINK_ID, None),
+        lambda: open_fragment(plain() + "A", LINK_ID, None),
+        lambda: open_fragment("v9." + secret, LINK_ID, None),
     ]
     for attempt in attempts:
-        with pytest.raises(ClientError) as raised:
+        with pytest.raises(FormatError) as raised:
             attempt()
         assert secret not in str(raised.value)
         assert secret[:20] not in str(raised.value)
 
 
 def test_a_parsed_link_does_not_show_its_key_in_its_repr() -> None:
-    ref = link_format.parse_link(f"{SERVER}/s/{LINK_ID}#{plain()}")
+    ref = parse_link(f"{SERVER}/s/{LINK_ID}#{plain()}")
     assert ref.fragment == plain()
     assert plain()[5:] not in repr(ref) and plain()[5:] not in str(ref)
     assert LINK_ID in repr(ref)
@@ -340,27 +353,27 @@ def test_a_parsed_link_does_not_show_its_key_in_its_repr() -> None:
     ],
 )
 def test_is_link_tells_a_url_from_a_file_id(text: str, expected: bool) -> None:
-    assert link_format.is_link(text) is expected
+    assert is_link(text) is expected
 
 
 # --- errors ------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("error", "base", "code", "exit_code"),
+    ("error", "base", "code", "status"),
     [
-        (LinkMalformed, UsageError, "link_malformed", 2),
-        (LinkKeyMissing, UsageError, "link_key_missing", 2),
-        (LinkPasswordNeeded, UsageError, "link_password_needed", 2),
-        (LinkPasswordWrong, ClientError, "link_password_wrong", 7),
-        (KeyChanged, ClientError, "key_changed", 7),
+        (LinkMalformed, BadInput, "link_malformed", 2),
+        (LinkKeyMissing, BadInput, "link_key_missing", 2),
+        (LinkPasswordNeeded, BadInput, "link_password_needed", 2),
+        (LinkPasswordWrong, FormatError, "link_password_wrong", 7),
+        (KeyChanged, CofferError, "key_changed", 7),
     ],
 )
 def test_link_and_key_errors_have_their_codes_and_exit_codes(
-    error: type[ClientError], base: type[ClientError], code: str, exit_code: int
+    error: type[CofferError], base: type[CofferError], code: str, status: int
 ) -> None:
     assert issubclass(error, base)
-    assert (error.code, error.exit_code) == (code, exit_code)
+    assert (error.code, exit_code(error("x"))) == (code, status)
 
 
 def test_the_fragment_alphabet_is_base64url_which_needs_no_escaping_in_a_url() -> None:

@@ -1,16 +1,16 @@
 """Share links, ``{server}/s/{link id}#{fragment}``, and the file key that travels in the fragment.
 
 Browsers never send the part after '#' to a server, so a link carries its file key there, in
-one of two forms (version 1; the reasons are in docs/crypto.md):
+one of two forms (version 1, spec/format-v1.md section 15; the reasons are in docs/crypto.md):
 
 - ``v1.k.`` + base64url(file key): whoever holds the link holds the key;
 - ``v1.p.`` + base64url(salt (16) || nonce (24) || XChaCha20-Poly1305(file key) (48)): the key
-  locked with a password. ``root = Argon2id(password, salt)`` at protocol.kdf's cost,
+  locked with a password. ``root = Argon2id(password, salt)`` at the KDF's cost (``coffer.protocol.kdf``),
   ``wrap_key = BLAKE2b-256(key = root, "coffer link key v1")``, and the associated data is
   ``"coffer link v1" || link id (16)``, so a locked key does not open on another link.
 
 Either way the key is checked against the file record's key commitment before it is used
-(``crypto.check_key_commitment``), which catches a plain key that was changed on the way.
+(``keys.check_key_commitment``), which catches a plain key that was changed on the way.
 
 SECURITY: a fragment is a key, or a key locked by a password that can be guessed offline:
 never log one. ``LinkRef``'s repr leaves it out, and no error message here repeats it.
@@ -34,8 +34,8 @@ from coffer.protocol.encoding import DecodeError, b64decode, b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_id
 
-from .crypto import KEY_BYTES
-from .errors import LinkKeyMissing, LinkMalformed, LinkPasswordNeeded, LinkPasswordWrong, UsageError
+from .errors import LinkKeyMissing, LinkMalformed, LinkPasswordNeeded, LinkPasswordWrong, PasswordUnusable
+from .keys import KEY_BYTES
 
 PLAIN_PREFIX = "v1.k."
 LOCKED_PREFIX = "v1.p."
@@ -128,11 +128,11 @@ def _link_ad(link_id: str) -> bytes:
 
 
 def _wrap_key(password: str, salt: bytes) -> bytes:
-    """SECURITY: derive the key that locks a link's file key from its password, at protocol.kdf's fixed cost."""
+    """SECURITY: derive the key that locks a link's file key from its password, at the KDF's fixed cost."""
     try:
         secret = password.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise UsageError("the link password is not valid text: type it again") from exc
+        raise PasswordUnusable("the link password is not valid text: type it again") from exc
     root = nacl.pwhash.argon2id.kdf(KEY_BYTES, secret, salt, opslimit=kdf.OPSLIMIT, memlimit=kdf.MEMLIMIT)
     return hashlib.blake2b(LINK_KEY_LABEL, key=root, digest_size=KEY_BYTES).digest()
 
@@ -154,7 +154,7 @@ def locked_fragment(
     if len(file_key) != KEY_BYTES:
         raise ValueError(f"a file key is {KEY_BYTES} bytes, not {len(file_key)}")
     if not password:
-        raise UsageError("a link password cannot be empty: choose one, or make the link without a password")
+        raise PasswordUnusable("a link password cannot be empty: choose one, or make the link without a password")
     salt = os.urandom(SALT_BYTES) if salt is None else salt
     nonce = os.urandom(LINK_NONCE_BYTES) if nonce is None else nonce
     if len(salt) != SALT_BYTES or len(nonce) != LINK_NONCE_BYTES:
