@@ -133,6 +133,22 @@ class ServerClient:
         return result
 
 
+def call(api: ServerClient, method: str, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
+    """Call the server's JSON API; send an idempotent request once more if the connection was dropped.
+
+    *retry* defaults to whether *method* is idempotent; pass True for a POST that is
+    safe to repeat (asking for tickets). The same requests wait out a 429 and are
+    sent again (see :meth:`ServerClient.request`).
+    """
+    again = method in IDEMPOTENT if retry is None else retry
+    try:
+        return api.request(method, path, body, retry=again)
+    except errors.ConnectionFailed as exc:
+        if not again or not isinstance(exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError):
+            raise
+    return api.request(method, path, body, retry=again)
+
+
 def retry_after(headers: Mapping[str, str], body: Any = None, *, now: float | None = None) -> float | None:
     """Return the seconds a 429 (or 503) asks us to wait: ``Retry-After`` in seconds or as a date, else the body's."""
     value = headers.get("Retry-After", "").strip()

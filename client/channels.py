@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import errors
-from .api import ServerClient
+from .api import ServerClient, call
 from .placement import Balancer, FileserverInfo
-from .transfer_http import call
 
 REFRESH_INTERVAL = 1.0
 

@@ -54,13 +54,13 @@ from pathlib import Path
 from typing import Any
 
 from . import crypto, errors, resume
-from .api import ServerClient
+from .api import ServerClient, call
 from .buffers import BufferPool
 from .channels import GetChannel, ReadChannel, Stopped
 from .layout import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record, safe_name
 from .ordered_hash import OrderedHash
 from .placement import Balancer, FileserverInfo, backoff_delay
-from .transfer_http import ChunkClient, call
+from .transfer_http import ChunkClient
 
 log = logging.getLogger(__name__)
 

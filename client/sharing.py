@@ -22,10 +22,9 @@ from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_id, check_username
 
 from . import crypto, errors, link_format
-from .api import ServerClient
+from .api import ServerClient, call
 from .layout import OpenedFile, open_record
 from .pins import KnownKeys
-from .transfer_http import call
 
 
 @dataclass(frozen=True)

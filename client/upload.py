@@ -57,12 +57,12 @@ from coffer.protocol.errors import ProtocolError
 from coffer.protocol.wire import MAX_CHUNK_SIZE
 
 from . import crypto, errors, resume
-from .api import ServerClient
+from .api import ServerClient, call
 from .buffers import BufferPool
 from .channels import PutChannel
 from .placement import Balancer
 from .sender import ChunkSender, Sent
-from .transfer_http import ChunkClient, call
+from .transfer_http import ChunkClient
 
 log = logging.getLogger(__name__)
 
