@@ -1,7 +1,7 @@
 """What a transfer needs from the server while it runs: tickets, and the shard's live fileservers.
 
 A channel holds the current tickets of one file and feeds the server's live list
-to a :class:`~client.placement.Balancer`. Workers share it: a ticket that a
+to a :class:`~coffer.transfer.balancer.Balancer`. Workers share it: a ticket that a
 fileserver refuses as expired or revoked is renewed once for all of them (the
 ``generation`` a worker saw tells whether someone already did), and the live list
 is asked for again when every fileserver is failing, at once the first time and
@@ -18,15 +18,13 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from coffer.transfer.balancer import Balancer, FileserverInfo
+from coffer.transfer.errors import NoLiveFileserver
+
 from . import errors
 from .api import ServerClient, call
-from .placement import Balancer, FileserverInfo
 
 REFRESH_INTERVAL = 1.0
-
-
-class Stopped(Exception):
-    """The transfer is being abandoned: a worker gives up between attempts."""
 
 
 class _Channel:
@@ -50,7 +48,7 @@ class _Channel:
     def _offer(self, listed: Iterable[dict[str, Any]], none_live: str) -> None:
         servers = [FileserverInfo.from_json(s) for s in listed]
         if not servers:
-            raise errors.NoLiveFileserver(none_live)
+            raise NoLiveFileserver(none_live)
         self._balancer.update(servers)
         self._refreshed = self._clock()
 

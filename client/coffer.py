@@ -28,6 +28,7 @@ import httpx
 
 from coffer.protocol import kdf
 from coffer.protocol.encoding import b64decode, b64encode
+from coffer.transfer.http import ChunkClient
 
 from . import crypto, errors, resume, session, sharing
 from .api import ServerClient, call, checked_kdf_params
@@ -36,7 +37,6 @@ from .download import Downloader, DownloadResult, file_source
 from .layout import OwnerCheck, open_record
 from .pins import KnownKeys
 from .sharing import LinkInfo, PublicKeyInfo, ShareInfo, ShareResult
-from .transfer_http import ChunkClient
 from .upload import DEFAULT_IN_FLIGHT as UPLOAD_IN_FLIGHT
 from .upload import Uploader, UploadOptions, UploadResult
 

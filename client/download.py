@@ -10,7 +10,7 @@
 2. Get tickets (32 chunks per ticket) and the shard's live readers from the source's
    channel (:mod:`client.channels`).
 3. Workers fetch chunks from the fileservers that hold them, fastest first (the
-   :class:`~client.placement.Balancer`), then from the other holders, then from any
+   :class:`~coffer.transfer.balancer.Balancer`), then from the other holders, then from any
    other live reader of the shard (fileservers on shared storage serve every chunk).
    Each chunk must have its recorded size and open with
    ``crypto.open_chunk_into(index, last)``: the GCM tag authenticates every byte, and a
@@ -53,14 +53,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from coffer.protocol.errors import CofferError
+from coffer.transfer import errors as transfer_errors
+from coffer.transfer.balancer import Balancer, FileserverInfo, backoff_delay
+from coffer.transfer.errors import Stopped
+from coffer.transfer.http import ChunkClient
+
 from . import crypto, errors, resume
 from .api import ServerClient, call
 from .buffers import BufferPool
-from .channels import GetChannel, ReadChannel, Stopped
+from .channels import GetChannel, ReadChannel
 from .layout import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record, safe_name
 from .ordered_hash import OrderedHash
-from .placement import Balancer, FileserverInfo, backoff_delay
-from .transfer_http import ChunkClient
 
 log = logging.getLogger(__name__)
 
@@ -392,14 +396,14 @@ class _Job:
                     ),
                     int,
                 )
-            except errors.FileserverBusy as exc:
+            except transfer_errors.FileserverBusy as exc:
                 busy += 1
                 self.balancer.wait_out_busy("download", chunk.index, busy, exc, self.stop, set(bad) | absent)
                 continue
-            except errors.FileserverUnavailable as exc:
+            except transfer_errors.FileserverUnavailable as exc:
                 failures += 1
                 if failures >= down.max_attempts:
-                    raise errors.TransferFailed(
+                    raise transfer_errors.TransferFailed(
                         f"chunk {chunk.index} could not be fetched after {failures} attempts; last: {exc.message}. "
                         "Run the same download again: it resumes"
                     ) from exc
@@ -408,10 +412,10 @@ class _Job:
                     if self.balancer.all_cooling(exclude=set(bad) | absent):
                         self.stop.wait(backoff_delay(failures, down.rng))
                 continue
-            except errors.ChunkAbsent:
+            except transfer_errors.ChunkAbsent:
                 absent.add(fs.id)
                 continue
-            except errors.TicketRejected:
+            except transfer_errors.TicketRejected:
                 if renewed:
                     raise
                 renewed = True
@@ -461,14 +465,14 @@ class _Job:
             written = os.pwrite(self._fd, view, offset)
             view, offset = view[written:], offset + written
 
-    def _unavailable(self, chunk: ChunkRef, bad: dict[str, str]) -> errors.ClientError:
+    def _unavailable(self, chunk: ChunkRef, bad: dict[str, str]) -> CofferError:
         if bad:
             return crypto.IntegrityError(
                 f"chunk {chunk.index} of file {self.layout.file_id} failed verification on every copy: "
                 + "; ".join(bad.values())
                 + ". Nothing unverified was written, and the partial download was removed"
             )
-        return errors.TransferFailed(
+        return transfer_errors.TransferFailed(
             f"chunk {chunk.index} of file {self.layout.file_id} is on no live fileserver of shard "
             f"{self.layout.shard!r}: start the fileservers that hold it, then run the download again"
         )

@@ -1,30 +1,32 @@
 """The client's errors: what the server said, or why we could not ask it. Each carries an exit code.
 
 CofferError (protocol.errors)
-└── ClientError                exit 1
-    ├── UsageError             exit 2   the command line or a local file is wrong
-    │   ├── LocalFileError              a local file or directory cannot be read or written
-    │   ├── LinkMalformed               not a share link: .../s/<link id>[#key]
-    │   ├── LinkKeyMissing              the link lost its key, the part after '#'
-    │   └── LinkPasswordNeeded          the link is locked and no password was given
-    ├── LinkPasswordWrong      exit 7   a locked link does not open: wrong password, or the link was changed
-    ├── KeyChanged             exit 7   a user's public key is not the one pinned for them earlier
-    ├── ConnectionFailed       exit 3   the server or fileserver cannot be reached
-    │   ├── TransferFailed     exit 3   a chunk could not be moved after its retries
-    │   │   └── NoLiveFileserver        no live fileserver can take or serve the shard
-    │   └── FileserverUnavailable       one fileserver failed (internal: the engine tries another)
-    │       └── FileserverBusy          429: at its transfer limit; try another or come back after retry_after
-    ├── NotLoggedIn            exit 4   no stored session: run `coffer login`
-    └── ApiError               exit 1   the server answered with an error body
-        ├── AuthError          exit 4   401: the session or credentials are not valid
-        ├── PermissionDenied   exit 5   403
-        ├── NotFoundError      exit 6   404, or 410 (expired)
-        ├── RateLimited        exit 1   429: too many requests or failed logins; the message says when to retry
-        └── FileserverRefused  exit 1   a fileserver refused a chunk for a reason a retry cannot fix
-            ├── TicketRejected          401 ticket_expired/ticket_revoked (internal: fetch a new ticket)
-            └── ChunkAbsent             404: this fileserver does not hold the chunk (internal)
+├── ClientError                exit 1
+│   ├── UsageError             exit 2   the command line or a local file is wrong
+│   │   ├── LocalFileError              a local file or directory cannot be read or written
+│   │   ├── LinkMalformed               not a share link: .../s/<link id>[#key]
+│   │   ├── LinkKeyMissing              the link lost its key, the part after '#'
+│   │   └── LinkPasswordNeeded          the link is locked and no password was given
+│   ├── LinkPasswordWrong      exit 7   a locked link does not open: wrong password, or the link was changed
+│   ├── KeyChanged             exit 7   a user's public key is not the one pinned for them earlier
+│   ├── ConnectionFailed       exit 3   the server cannot be reached
+│   ├── NotLoggedIn            exit 4   no stored session: run `coffer login`
+│   └── ApiError               exit 1   the server answered with an error body
+│       ├── AuthError          exit 4   401: the session or credentials are not valid
+│       ├── PermissionDenied   exit 5   403
+│       ├── NotFoundError      exit 6   404, or 410 (expired)
+│       └── RateLimited        exit 1   429: too many requests or failed logins; the message says when to retry
+└── TransferError              exit 1   moving chunks (coffer.transfer.errors); codes from TRANSFER_EXIT_CODES
+    ├── TransferFailed         exit 3   a chunk could not be moved after its retries
+    │   └── NoLiveFileserver            no live fileserver can take or serve the shard
+    ├── FileserverUnavailable  exit 3   one fileserver failed (internal: the engine tries another)
+    │   └── FileserverBusy              429: at its transfer limit; try another or come back after retry_after
+    └── FileserverRefused      exit 1   a fileserver refused a chunk for a reason a retry cannot fix
+        ├── TicketRejected              401 ticket_expired/ticket_revoked (internal: fetch a new ticket)
+        └── ChunkAbsent                 404: this fileserver does not hold the chunk (internal)
 
 IntegrityError (exit 7, ciphertext or a record that fails its checks) lives in client.crypto.
+The transfer engine's errors reach the user as they are; :func:`exit_code` gives them theirs.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import math
 
 from coffer.protocol.errors import CofferError
+from coffer.transfer import errors as transfer
 
 
 class ClientError(CofferError):
@@ -98,32 +101,6 @@ class NotLoggedIn(ClientError):
     exit_code = 4
 
 
-class TransferFailed(ConnectionFailed):
-    """A chunk could not be moved: every fileserver tried failed, for longer than the retries allow."""
-
-    code = "transfer_failed"
-
-
-class NoLiveFileserver(TransferFailed):
-    code = "no_live_fileserver"
-
-
-class FileserverUnavailable(ConnectionFailed):
-    """One fileserver failed (no answer, 5xx, full, busy): the transfer engine moves the chunk elsewhere."""
-
-    code = "fileserver_unavailable"
-
-
-class FileserverBusy(FileserverUnavailable):
-    """The fileserver runs as many transfers as it may: the engine tries another, or this one after ``retry_after``."""
-
-    code = "fileserver_busy"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None):
-        super().__init__(message, code=code, status=429)
-        self.retry_after = retry_after
-
-
 class ApiError(ClientError):
     """The server answered with ``{"error": code, "message": ...}``; ``code`` is its code."""
 
@@ -148,16 +125,21 @@ class RateLimited(ApiError):
         self.retry_after = retry_after
 
 
-class FileserverRefused(ApiError):
-    """A fileserver refused a transfer with a 4xx that another attempt would not change."""
+TRANSFER_EXIT_CODES: dict[type[transfer.TransferError], int] = {
+    transfer.TransferError: 1,
+    transfer.TransferFailed: 3,
+    transfer.FileserverUnavailable: 3,
+    transfer.FileserverRefused: 1,
+}
+"""The exit code of each kind of transfer error: a chunk that cannot be moved is a connection failure (3), as a
+server that cannot be reached is; a fileserver that refuses is a refusal (1), as the server's are."""
 
 
-class TicketRejected(FileserverRefused):
-    """The ticket expired or was revoked: the engine asks the server for a fresh one."""
-
-
-class ChunkAbsent(FileserverRefused):
-    """This fileserver does not hold the chunk."""
+def exit_code(exc: ClientError | transfer.TransferError) -> int:
+    """Return the code ``coffer`` exits with after *exc*: a client error's own, a transfer error's from the table."""
+    if isinstance(exc, ClientError):
+        return exc.exit_code
+    return next(TRANSFER_EXIT_CODES[kind] for kind in type(exc).__mro__ if kind in TRANSFER_EXIT_CODES)
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {401: AuthError, 403: PermissionDenied, 404: NotFoundError, 410: NotFoundError}

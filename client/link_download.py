@@ -32,12 +32,13 @@ from typing import Any
 
 import httpx
 
+from coffer.transfer.http import ChunkClient
+
 from . import crypto, errors, link_format, private_files, session
 from .api import ServerClient, call
 from .channels import LinkChannel
 from .download import DEFAULT_IN_FLIGHT, Downloader, DownloadResult, ProgressCallback, Source
 from .layout import check_layout, open_with_key
-from .transfer_http import ChunkClient
 
 LINKS = "links"
 """Directory under the config dir that keeps the download id of an interrupted link download."""

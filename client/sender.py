@@ -1,14 +1,14 @@
 """Store one sealed chunk on as many fileservers as asked, moving it on when a fileserver fails.
 
-Each attempt goes to the fileserver the :class:`~client.placement.Balancer` expects to
+Each attempt goes to the fileserver the :class:`~coffer.transfer.balancer.Balancer` expects to
 finish first, excluding those that already hold a copy. A fileserver that does not
 answer, or answers 5xx or 507, is cooled down and the chunk goes elsewhere at
 once; only when every fileserver is cooling is the live list asked for again and the
 attempt delayed (capped exponential backoff with jitter). ``max_attempts`` failures
-end with :class:`~client.errors.TransferFailed`. A refused ticket is renewed once.
+end with :class:`~coffer.transfer.errors.TransferFailed`. A refused ticket is renewed once.
 A busy fileserver (429) is not a failure: the chunk goes elsewhere, and when every
 fileserver is busy it waits for the first ``Retry-After`` to end (at most
-:data:`~client.placement.MAX_BUSY` busy answers per chunk).
+:data:`~coffer.transfer.balancer.MAX_BUSY` busy answers per chunk).
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 
-from . import crypto, errors
-from .channels import PutChannel, Stopped
-from .placement import Balancer, FileserverInfo, backoff_delay
-from .transfer_http import ChunkClient
+from coffer.transfer import errors
+from coffer.transfer.balancer import Balancer, FileserverInfo, backoff_delay
+from coffer.transfer.errors import Stopped
+from coffer.transfer.http import ChunkClient
+
+from . import crypto
+from .channels import PutChannel
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ import pytest
 from coffer.client import crypto, errors, resume
 from coffer.client.coffer import Coffer
 from coffer.client.layout import check_layout, safe_name
+from coffer.transfer import errors as transfer_errors
 
 from .fakenet import FakeNet, refuse_connections
 
@@ -130,7 +131,7 @@ def test_a_chunk_on_no_live_fileserver_is_a_clear_transfer_error(net: FakeNet, c
     file_id, _ = uploaded(coffer, tmp_path, 2 * CHUNK)
     for fs in net.fileservers.values():
         fs.chunks.clear()
-    with pytest.raises(errors.TransferFailed, match="on no live fileserver"):
+    with pytest.raises(transfer_errors.TransferFailed, match="on no live fileserver"):
         coffer.download(file_id, tmp_path / "result.bin")
 
 
@@ -350,6 +351,6 @@ def test_with_every_reader_failing_the_live_list_is_asked_again(net: FakeNet, co
 
     for fs in net.fileservers.values():
         net.faults[fs.id] = gone
-    with pytest.raises(errors.NoLiveFileserver, match="no live fileserver can serve shard 'default'"):
+    with pytest.raises(transfer_errors.NoLiveFileserver, match="no live fileserver can serve shard 'default'"):
         coffer.download(file_id, tmp_path / "result.bin", in_flight=1)
     assert not (tmp_path / "result.bin").exists()

@@ -13,7 +13,7 @@ import pytest
 
 from coffer.client import buffers, crypto
 from coffer.client.coffer import Coffer
-from coffer.client.transfer_http import ChunkClient
+from coffer.transfer.http import ChunkClient
 
 from .fakenet import FakeNet
 

@@ -1,9 +1,9 @@
 """Pick the fileserver for the next chunk: spread the load, learn who is fast, step around who fails.
 
-The server hands the client the live fileservers of a shard with the load each
-last reported (``active_transfers``, ``bytes_per_s``, ``free_bytes``); that is
-seconds old by the time a chunk moves. So the :class:`Balancer` mostly trusts
-what this client sees for itself:
+The server hands a transfer (a client's, or a fileserver's copying chunks) the
+live fileservers of a shard with the load each last reported (``active_transfers``,
+``bytes_per_s``, ``free_bytes``); that is seconds old by the time a chunk moves. So
+the :class:`Balancer` mostly trusts what this process sees for itself:
 
 - its own requests in flight per fileserver;
 - an EWMA of the throughput it measured per fileserver (bytes over seconds of
@@ -235,7 +235,7 @@ class Balancer:
     def attempt(self, fs_id: str, call: Callable[[], T], nbytes: Callable[[T], int]) -> T:
         """Make one request to *fs_id* and keep the books: in flight while it runs, then finished or not.
 
-        A :class:`~client.errors.FileserverUnavailable` counts against the fileserver
+        A :class:`~coffer.transfer.errors.FileserverUnavailable` counts against the fileserver
         (cooldown); any other error says nothing about it and only ends the request.
         """
         self.started(fs_id)
