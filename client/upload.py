@@ -57,13 +57,14 @@ from coffer.protocol.errors import ProtocolError
 from coffer.protocol.wire import MAX_CHUNK_SIZE
 from coffer.transfer.balancer import Balancer
 from coffer.transfer.errors import TransferError
+from coffer.transfer.failover import Failover
 from coffer.transfer.http import ChunkClient
 
 from . import crypto, errors, resume
 from .api import ServerClient, call
 from .buffers import BufferPool
 from .channels import PutChannel
-from .sender import ChunkSender, Sent
+from .sender import UPLOAD, ChunkSender, Sent
 
 log = logging.getLogger(__name__)
 
@@ -324,17 +325,18 @@ class _Job:
         """Get a put ticket and the live writers; set up the chunk sender."""
         opts, up = self.opts, self.up
         self.channel = PutChannel(up.api, file_id, opts.shard, self.balancer, up.clock)
-        self.sender = ChunkSender(
+        failover = Failover(
             up.chunks,
             self.balancer,
             self.channel,
-            opts.shard,
-            file_id,
-            opts.copies,
-            opts.max_attempts,
-            self.stop,
-            up.rng,
+            shard=opts.shard,
+            file_id=file_id,
+            max_attempts=opts.max_attempts,
+            stop=self.stop,
+            rng=up.rng,
+            wording=UPLOAD,
         )
+        self.sender = ChunkSender(failover, opts.copies)
 
     def _save(self, state: resume.UploadState) -> None:
         if self.state_path is not None and self.keep_state:

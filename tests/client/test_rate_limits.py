@@ -17,8 +17,8 @@ import pytest
 from coffer.client import errors
 from coffer.client.api import MAX_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES, ServerClient
 from coffer.client.coffer import Coffer
-from coffer.transfer.balancer import MAX_BUSY
 from coffer.transfer.errors import TransferFailed
+from coffer.transfer.failover import MAX_BUSY
 
 from .fakenet import FakeNet
 
