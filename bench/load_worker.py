@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from coffer.client.coffer import Coffer
-from coffer.client.transfer_http import KEEPALIVE_EXPIRY
+from coffer.transfer.http import KEEPALIVE_EXPIRY
 
 from .datafiles import sha256_of
 

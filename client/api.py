@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import ssl
 import time
-from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,6 +14,7 @@ from coffer.format import kdf
 from coffer.format.keys import UserKeys, wrap_private_key
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.errors import parse_error_body
+from coffer.transfer.http import retry_after, tls_context
 
 from . import errors
 
@@ -28,16 +26,6 @@ RATE_LIMIT_RETRIES = 3
 """Times a request safe to repeat is sent again after a 429, each after the wait the server asked for."""
 MAX_RATE_LIMIT_WAIT = 30.0
 """A 429 asking for a longer wait than this is raised at once: the user decides, not a silent sleep."""
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The TLS context every HTTP client of this process shares, made as httpx makes its default.
-
-    Loading the CA bundle costs some 15 ms, and each httpx client would load its own:
-    a command that talks to the server and to fileservers paid it twice at start-up.
-    """
-    return httpx.create_ssl_context()
 
 
 class ServerClient:
@@ -133,22 +121,20 @@ class ServerClient:
         return result
 
 
-def retry_after(headers: Mapping[str, str], body: Any = None, *, now: float | None = None) -> float | None:
-    """Return the seconds a 429 (or 503) asks us to wait: ``Retry-After`` in seconds or as a date, else the body's."""
-    value = headers.get("Retry-After", "").strip()
-    if value.isdigit():
-        return float(value)
-    if value:
-        try:
-            when = parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            return max(0.0, when - (time.time() if now is None else now))
-    seconds = body.get("retry_after") if isinstance(body, dict) else None
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
-        return float(seconds)
-    return None
+def call(api: ServerClient, method: str, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
+    """Call the server's JSON API; send an idempotent request once more if the connection was dropped.
+
+    *retry* defaults to whether *method* is idempotent; pass True for a POST that is
+    safe to repeat (asking for tickets). The same requests wait out a 429 and are
+    sent again (see :meth:`ServerClient.request`).
+    """
+    again = method in IDEMPOTENT if retry is None else retry
+    try:
+        return api.request(method, path, body, retry=again)
+    except errors.ConnectionFailed as exc:
+        if not again or not isinstance(exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError):
+            raise
+    return api.request(method, path, body, retry=again)
 
 
 def new_user_body(username: str, password: str, role: str) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """What a transfer needs from the server while it runs: tickets, and the shard's live fileservers.
 
 A channel holds the current tickets of one file and feeds the server's live list
-to a :class:`~client.placement.Balancer`. Workers share it: a ticket that a
+to a :class:`~coffer.transfer.balancer.Balancer`: it is the transfer engine's
+:class:`~coffer.transfer.tickets.TicketSource`. Workers share it: a ticket that a
 fileserver refuses as expired or revoked is renewed once for all of them (the
 ``generation`` a worker saw tells whether someone already did), and the live list
 is asked for again when every fileserver is failing, at once the first time and
@@ -18,16 +19,13 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from coffer.transfer.balancer import Balancer, FileserverInfo
+from coffer.transfer.errors import NoLiveFileserver
+
 from . import errors
-from .api import ServerClient
-from .placement import Balancer, FileserverInfo
-from .transfer_http import call
+from .api import ServerClient, call
 
 REFRESH_INTERVAL = 1.0
-
-
-class Stopped(Exception):
-    """The transfer is being abandoned: a worker gives up between attempts."""
 
 
 class _Channel:
@@ -51,7 +49,7 @@ class _Channel:
     def _offer(self, listed: Iterable[dict[str, Any]], none_live: str) -> None:
         servers = [FileserverInfo.from_json(s) for s in listed]
         if not servers:
-            raise errors.NoLiveFileserver(none_live)
+            raise NoLiveFileserver(none_live)
         self._balancer.update(servers)
         self._refreshed = self._clock()
 
@@ -78,6 +76,10 @@ class PutChannel(_Channel):
         self._file_id = file_id
         super().__init__(shard, balancer, clock)
 
+    def ticket_for(self, chunk_hash: str) -> str:
+        """Return the put ticket: one ticket covers every chunk of the file."""
+        return self.ticket
+
     def _fetch(self) -> None:
         answer = call(self._api, "POST", f"/api/files/{self._file_id}/tickets", {"op": "put"}, retry=True)
         self.generation += 1
@@ -99,6 +101,10 @@ class ReadChannel(_Channel):
         self.generation += 1
         self.tickets = {h: t["ticket"] for t in answer["tickets"] for h in t["chunks"]}  # SECURITY: capabilities
         self._offer(answer["fileservers"], self._none_live())
+
+    def ticket_for(self, chunk_hash: str) -> str:
+        """Return the get ticket that covers chunk *chunk_hash*, or '' (the fileserver then refuses it)."""
+        return self.tickets.get(chunk_hash, "")
 
     def _none_live(self) -> str:
         return f"no live fileserver can serve shard {self._shard!r}: start one whose cluster may read it"

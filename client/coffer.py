@@ -34,14 +34,14 @@ from coffer.format.records import OwnerCheck, open_record
 from coffer.format.shares import fingerprint
 from coffer.format.sizes import DEFAULT_CHUNK_SIZE, file_plain_size
 from coffer.protocol.encoding import b64decode, b64encode
+from coffer.transfer.http import ChunkClient
 
 from . import errors, resume, session, sharing
-from .api import ServerClient, checked_kdf_params
+from .api import ServerClient, call, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
 from .download import Downloader, DownloadResult, file_source
 from .pins import KnownKeys
 from .sharing import LinkInfo, PublicKeyInfo, ShareInfo, ShareResult
-from .transfer_http import ChunkClient, call
 from .upload import DEFAULT_IN_FLIGHT as UPLOAD_IN_FLIGHT
 from .upload import Uploader, UploadOptions, UploadResult
 

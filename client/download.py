@@ -10,7 +10,7 @@
 2. Get tickets (32 chunks per ticket) and the shard's live readers from the source's
    channel (:mod:`client.channels`).
 3. Workers fetch chunks from the fileservers that hold them, fastest first (the
-   :class:`~client.placement.Balancer`), then from the other holders, then from any
+   :class:`~coffer.transfer.balancer.Balancer`), then from the other holders, then from any
    other live reader of the shard (fileservers on shared storage serve every chunk).
    Each chunk must have its recorded size and open with
    ``chunks.open_chunk_into(index, last)``: the GCM tag authenticates every byte, and a
@@ -59,14 +59,17 @@ from coffer.format.keys import UserKeys
 from coffer.format.metadata import safe_name
 from coffer.format.records import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record
 from coffer.format.sizes import plain_size
+from coffer.protocol.errors import CofferError
+from coffer.transfer.balancer import Balancer
+from coffer.transfer.errors import TransferFailed
+from coffer.transfer.failover import Failover, Wording
+from coffer.transfer.http import ChunkClient
 
 from . import errors, resume
-from .api import ServerClient
+from .api import ServerClient, call
 from .buffers import BufferPool
-from .channels import GetChannel, ReadChannel, Stopped
+from .channels import GetChannel, ReadChannel
 from .ordered_hash import OrderedHash
-from .placement import Balancer, FileserverInfo, backoff_delay
-from .transfer_http import ChunkClient, call
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,12 @@ DEFAULT_IN_FLIGHT = 4
 half the memory; and a 25 MB file (four 8 MiB chunks) already uses them all, so a 1 GB transfer peaks
 no higher than a small one."""
 MAX_ATTEMPTS = 8
+DOWNLOAD = Wording(
+    transfer="download",
+    moved="fetched",
+    give_up="Run the same download again: it resumes",
+    overloaded="run the same download again later, it resumes",
+)
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -279,6 +288,17 @@ class _Job:
             if not state.done:
                 self._remove_partial()  # refused before a byte came: leave nothing behind
             raise
+        self.failover = Failover(
+            self.down.chunks,
+            self.balancer,
+            self.channel,
+            shard=self.layout.shard,
+            file_id=self.layout.file_id,
+            max_attempts=self.down.max_attempts,
+            stop=self.stop,
+            rng=self.down.rng,
+            wording=DOWNLOAD,
+        )
         pool = ThreadPoolExecutor(self.down.in_flight, thread_name_prefix="coffer-download")
         self._checkpoints = ThreadPoolExecutor(1, thread_name_prefix="coffer-checkpoint")
         pending: dict[Future[tuple[int, str, int]], int] = {}
@@ -357,13 +377,6 @@ class _Job:
         r.per_fileserver[url] = r.per_fileserver.get(url, 0) + 1
         return self.layout.plain_length(index)
 
-    def _pick(self, chunk: ChunkRef, exclude: set[str]) -> FileserverInfo | None:
-        """A holder if one is healthy, else any healthy reader of the shard, else whoever recovers first."""
-        balancer = self.balancer
-        if not balancer.all_cooling(among=chunk.holders, exclude=exclude):
-            return balancer.choose(among=chunk.holders, exclude=exclude)
-        return balancer.choose(exclude=exclude)
-
     def _fetch(self, chunk: ChunkRef, plain: bytearray) -> tuple[int, str, int]:
         """Fetch, check, open and write one chunk into *plain* (worker thread); return (index, URL, failures).
 
@@ -383,57 +396,20 @@ class _Job:
         return outcome
 
     def _fetch_into(self, chunk: ChunkRef, into: memoryview, plain: bytearray) -> tuple[int, str, int]:
-        down = self.down
+        """Fetch chunk *chunk* into *into* from its holders first, until a copy passes its checks and is written."""
         bad: dict[str, str] = {}
-        absent: set[str] = set()
-        failures = busy = 0
-        renewed = False
+        move = self.failover.chunk(chunk.index, chunk.hash, prefer=chunk.holders)
         while True:
-            if self.stop.is_set():
-                raise Stopped()
-            fs = self._pick(chunk, set(bad) | absent)
-            if fs is None:
+            moved = move.fetch_into(into)
+            if moved is None:
                 raise self._unavailable(chunk, bad)
-            generation, ticket = self.channel.generation, self.channel.tickets.get(chunk.hash, "")
-            try:
-                received = self.balancer.attempt(
-                    fs.id,
-                    partial(
-                        down.chunks.get_into, fs.url, self.layout.shard, self.layout.file_id, chunk.hash, ticket, into
-                    ),
-                    int,
-                )
-            except errors.FileserverBusy as exc:
-                busy += 1
-                self.balancer.wait_out_busy("download", chunk.index, busy, exc, self.stop, set(bad) | absent)
-                continue
-            except errors.FileserverUnavailable as exc:
-                failures += 1
-                if failures >= down.max_attempts:
-                    raise errors.TransferFailed(
-                        f"chunk {chunk.index} could not be fetched after {failures} attempts; last: {exc.message}. "
-                        "Run the same download again: it resumes"
-                    ) from exc
-                if self.balancer.all_cooling(exclude=set(bad) | absent):
-                    self.channel.refresh_servers()
-                    if self.balancer.all_cooling(exclude=set(bad) | absent):
-                        self.stop.wait(backoff_delay(failures, down.rng))
-                continue
-            except errors.ChunkAbsent:
-                absent.add(fs.id)
-                continue
-            except errors.TicketRejected:
-                if renewed:
-                    raise
-                renewed = True
-                self.channel.renew(generation)
-                continue
-            problem = self._check_and_write(chunk, into[:received], plain)
-            if problem is not None:
-                log.warning("chunk failed verification", extra={"kv": {"chunk": chunk.index, "fs": fs.url}})
-                bad[fs.id] = f"{fs.url} ({problem})"
-                continue
-            return chunk.index, fs.url, failures + busy
+            fs = moved.fileserver
+            problem = self._check_and_write(chunk, into[: moved.result], plain)
+            if problem is None:
+                return chunk.index, fs.url, move.retries
+            log.warning("chunk failed verification", extra={"kv": {"chunk": chunk.index, "fs": fs.url}})
+            bad[fs.id] = f"{fs.url} ({problem})"
+            move.exclude.add(fs.id)
 
     def _check_and_write(self, chunk: ChunkRef, blob: memoryview, out: bytearray) -> str | None:
         """Check *blob*, open it into *out* and write it; return what is wrong with it instead, if anything."""
@@ -472,14 +448,14 @@ class _Job:
             written = os.pwrite(self._fd, view, offset)
             view, offset = view[written:], offset + written
 
-    def _unavailable(self, chunk: ChunkRef, bad: dict[str, str]) -> errors.ClientError | IntegrityError:
+    def _unavailable(self, chunk: ChunkRef, bad: dict[str, str]) -> CofferError:
         if bad:
             return IntegrityError(
                 f"chunk {chunk.index} of file {self.layout.file_id} failed verification on every copy: "
                 + "; ".join(bad.values())
                 + ". Nothing unverified was written, and the partial download was removed"
             )
-        return errors.TransferFailed(
+        return TransferFailed(
             f"chunk {chunk.index} of file {self.layout.file_id} is on no live fileserver of shard "
             f"{self.layout.shard!r}: start the fileservers that hold it, then run the download again"
         )

@@ -1,33 +1,33 @@
-"""The client's errors: what the server said, or why we could not ask it. Each carries an exit code.
+"""The client's errors: what the server said, or why we could not ask it; and the exit code of every error.
 
 CofferError (protocol.errors)
-└── ClientError                exit 1
-    ├── UsageError             exit 2   the command line or a local file is wrong
-    │   └── LocalFileError              a local file or directory cannot be read or written
-    ├── KeyChanged             exit 7   a user's public key is not the one pinned for them earlier
-    ├── ConnectionFailed       exit 3   the server or fileserver cannot be reached
-    │   ├── TransferFailed     exit 3   a chunk could not be moved after its retries
-    │   │   └── NoLiveFileserver        no live fileserver can take or serve the shard
-    │   └── FileserverUnavailable       one fileserver failed (internal: the engine tries another)
-    │       └── FileserverBusy          429: at its transfer limit; try another or come back after retry_after
-    ├── NotLoggedIn            exit 4   no stored session: run `coffer login`
-    └── ApiError               exit 1   the server answered with an error body
-        ├── AuthError          exit 4   401: the session or credentials are not valid
-        ├── PermissionDenied   exit 5   403
-        ├── NotFoundError      exit 6   404, or 410 (expired)
-        ├── RateLimited        exit 1   429: too many requests or failed logins; the message says when to retry
-        └── FileserverRefused  exit 1   a fileserver refused a chunk for a reason a retry cannot fix
-            ├── TicketRejected          401 ticket_expired/ticket_revoked (internal: fetch a new ticket)
-            └── ChunkAbsent             404: this fileserver does not hold the chunk (internal)
+├── ClientError                exit 1
+│   ├── UsageError             exit 2   the command line or a local file is wrong
+│   │   └── LocalFileError              a local file or directory cannot be read or written
+│   ├── KeyChanged             exit 7   a user's public key is not the one pinned for them earlier
+│   ├── ConnectionFailed       exit 3   the server cannot be reached
+│   ├── NotLoggedIn            exit 4   no stored session: run `coffer login`
+│   └── ApiError               exit 1   the server answered with an error body
+│       ├── AuthError          exit 4   401: the session or credentials are not valid
+│       ├── PermissionDenied   exit 5   403
+│       ├── NotFoundError      exit 6   404, or 410 (expired)
+│       └── RateLimited        exit 1   429: too many requests or failed logins; the message says when to retry
+├── TransferError              exit 1   moving chunks (coffer.transfer.errors)
+│   ├── TransferFailed         exit 3   a chunk could not be moved after its retries
+│   │   └── NoLiveFileserver            no live fileserver can take or serve the shard
+│   ├── FileserverUnavailable  exit 3   one fileserver failed (internal: the engine tries another)
+│   │   └── FileserverBusy              429: at its transfer limit; try another or come back after retry_after
+│   └── FileserverRefused      exit 1   a fileserver refused a chunk for a reason a retry cannot fix
+│       ├── TicketRejected              401 ticket_expired/ticket_revoked (internal: fetch a new ticket)
+│       └── ChunkAbsent                 404: this fileserver does not hold the chunk (internal)
+└── FormatError                exit 1   the format's own (coffer.format.errors)
+    ├── IntegrityError, KeyMismatch     exit 7   ciphertext or a record fails its checks
+    ├── LinkPasswordWrong               exit 7   a locked link does not open
+    ├── BadInput and its link errors    exit 2   a link, password or fingerprint in no form the format reads
+    └── UnknownFormatVersion            exit 8   a file written by a newer coffer: upgrade
 
-The format's own errors (``coffer.format.errors``: integrity, link keys, unknown versions)
-carry no exit code; :func:`exit_code` gives them theirs from one table:
-
-    IntegrityError, KeyMismatch     exit 7   ciphertext or a record fails its checks
-    LinkPasswordWrong               exit 7   a locked link does not open
-    BadInput and its links errors   exit 2   a link, password or fingerprint in no form the format reads
-    UnknownFormatVersion            exit 8   a file written by a newer coffer: upgrade
-    CryptoUnavailable, the rest     exit 1
+Client errors carry their exit code; the transfer engine's and the format's carry none, and
+:func:`exit_code` gives them theirs from one table, :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import math
 
 from coffer.format import errors as format_errors
 from coffer.protocol.errors import CofferError
+from coffer.transfer import errors as transfer
 
 
 class ClientError(CofferError):
@@ -77,32 +78,6 @@ class NotLoggedIn(ClientError):
     exit_code = 4
 
 
-class TransferFailed(ConnectionFailed):
-    """A chunk could not be moved: every fileserver tried failed, for longer than the retries allow."""
-
-    code = "transfer_failed"
-
-
-class NoLiveFileserver(TransferFailed):
-    code = "no_live_fileserver"
-
-
-class FileserverUnavailable(ConnectionFailed):
-    """One fileserver failed (no answer, 5xx, full, busy): the transfer engine moves the chunk elsewhere."""
-
-    code = "fileserver_unavailable"
-
-
-class FileserverBusy(FileserverUnavailable):
-    """The fileserver runs as many transfers as it may: the engine tries another, or this one after ``retry_after``."""
-
-    code = "fileserver_busy"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None):
-        super().__init__(message, code=code, status=429)
-        self.retry_after = retry_after
-
-
 class ApiError(ClientError):
     """The server answered with ``{"error": code, "message": ...}``; ``code`` is its code."""
 
@@ -127,36 +102,27 @@ class RateLimited(ApiError):
         self.retry_after = retry_after
 
 
-class FileserverRefused(ApiError):
-    """A fileserver refused a transfer with a 4xx that another attempt would not change."""
-
-
-class TicketRejected(FileserverRefused):
-    """The ticket expired or was revoked: the engine asks the server for a fresh one."""
-
-
-class ChunkAbsent(FileserverRefused):
-    """This fileserver does not hold the chunk."""
-
-
-FORMAT_EXIT_CODES: dict[type[format_errors.FormatError], int] = {
+EXIT_CODES: dict[type[CofferError], int] = {
     format_errors.IntegrityError: 7,
     format_errors.LinkPasswordWrong: 7,
     format_errors.BadInput: 2,
     format_errors.UnknownFormatVersion: 8,
     format_errors.FormatError: 1,
+    transfer.TransferFailed: 3,
+    transfer.FileserverUnavailable: 3,
+    transfer.FileserverRefused: 1,
+    transfer.TransferError: 1,
 }
-"""The exit code of each format error, found by its nearest class in the table."""
+"""The exit code of each format and transfer error, found by its nearest class here. A chunk that cannot be
+moved is a connection failure (3), as a server that cannot be reached is; a fileserver that refuses is a
+refusal (1), as the server's are."""
 
 
 def exit_code(error: CofferError) -> int:
     """Return the exit code the ``coffer`` command ends with when *error* stops it."""
     if isinstance(error, ClientError):
         return error.exit_code
-    for cls in type(error).__mro__:
-        if cls in FORMAT_EXIT_CODES:
-            return FORMAT_EXIT_CODES[cls]
-    return 1
+    return next((EXIT_CODES[cls] for cls in type(error).__mro__ if cls in EXIT_CODES), 1)
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {401: AuthError, 403: PermissionDenied, 404: NotFoundError, 410: NotFoundError}

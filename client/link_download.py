@@ -35,12 +35,12 @@ import httpx
 from coffer.format import links
 from coffer.format.errors import KeyMismatch
 from coffer.format.records import check_layout, open_with_key
+from coffer.transfer.http import ChunkClient
 
 from . import errors, private_files, session
-from .api import ServerClient
+from .api import ServerClient, call
 from .channels import LinkChannel
 from .download import DEFAULT_IN_FLIGHT, Downloader, DownloadResult, ProgressCallback, Source
-from .transfer_http import ChunkClient, call
 
 LINKS = "links"
 """Directory under the config dir that keeps the download id of an interrupted link download."""

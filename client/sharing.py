@@ -27,9 +27,8 @@ from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_id, check_username
 
 from . import errors
-from .api import ServerClient
+from .api import ServerClient, call
 from .pins import KnownKeys
-from .transfer_http import call
 
 
 @dataclass(frozen=True)

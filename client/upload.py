@@ -11,7 +11,7 @@ The flow, for a file of ``n`` plaintext bytes and a plaintext chunk size ``c``:
    every chunk).
 3. The main thread reads the file chunk by chunk, hashing the plaintext as it goes; a
    pool of workers seals, hashes and ``PUT`` s each chunk to the fileserver the
-   :class:`~client.placement.Balancer` picks, collecting receipts.
+   :class:`~coffer.transfer.balancer.Balancer` picks, collecting receipts.
 4. ``POST /api/files/{id}/finalize`` with every chunk's receipts and the real metadata.
 
 Memory: the file is read (``readinto``) into plaintext buffers and sealed into
@@ -29,8 +29,8 @@ Failures: a chunk whose fileserver does not answer, answers 5xx, 507 or 429 is m
 to another fileserver, which is cooled down meanwhile; when every fileserver is
 cooling the live list is asked for again and the worker backs off (capped exponential,
 jittered). After ``max_attempts`` failed attempts for one chunk the upload stops with
-:class:`~client.errors.TransferFailed`; with no live fileserver at all, with
-:class:`~client.errors.NoLiveFileserver`. A 401 ``ticket_expired``/``ticket_revoked``
+:class:`~coffer.transfer.errors.TransferFailed`; with no live fileserver at all, with
+:class:`~coffer.transfer.errors.NoLiveFileserver`. A 401 ``ticket_expired``/``ticket_revoked``
 fetches a fresh put ticket once. What was sent is kept in the resume state
 (:mod:`client.resume`), so running the same upload again sends only the rest.
 """
@@ -66,14 +66,16 @@ from coffer.protocol import receipts as receipt_protocol
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.wire import MAX_CHUNK_SIZE
+from coffer.transfer.balancer import Balancer
+from coffer.transfer.errors import TransferError
+from coffer.transfer.failover import Failover
+from coffer.transfer.http import ChunkClient
 
 from . import errors, resume
-from .api import ServerClient
+from .api import ServerClient, call
 from .buffers import BufferPool
 from .channels import PutChannel
-from .placement import Balancer
-from .sender import ChunkSender, Sent
-from .transfer_http import ChunkClient, call
+from .sender import UPLOAD, ChunkSender, Sent
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +285,7 @@ class _Job:
                     if fs is None:
                         continue
                     size = self.up.chunks.head(fs.url, opts.shard, state.file_id, record.hash, self.channel.ticket)
-                except (errors.ClientError, ProtocolError):
+                except (errors.ClientError, TransferError, ProtocolError):
                     continue
                 if size == record.size:
                     kept.append(receipt)
@@ -333,17 +335,18 @@ class _Job:
         """Get a put ticket and the live writers; set up the chunk sender."""
         opts, up = self.opts, self.up
         self.channel = PutChannel(up.api, file_id, opts.shard, self.balancer, up.clock)
-        self.sender = ChunkSender(
+        failover = Failover(
             up.chunks,
             self.balancer,
             self.channel,
-            opts.shard,
-            file_id,
-            opts.copies,
-            opts.max_attempts,
-            self.stop,
-            up.rng,
+            shard=opts.shard,
+            file_id=file_id,
+            max_attempts=opts.max_attempts,
+            stop=self.stop,
+            rng=up.rng,
+            wording=UPLOAD,
         )
+        self.sender = ChunkSender(failover, opts.copies)
 
     def _save(self, state: resume.UploadState) -> None:
         if self.state_path is not None and self.keep_state:

@@ -13,6 +13,7 @@ from typing import TypeAlias
 
 from coffer.format.errors import FormatError
 from coffer.protocol import __version__
+from coffer.transfer.errors import TransferError
 
 from ..errors import ClientError, exit_code, local_file_error
 from . import admin, auth, files, lifecycle, sharing
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed command; turn what it raises into one line for the user and an exit code."""
     try:
         code: int = args.func(args)
-    except (ClientError, FormatError) as exc:
+    except (ClientError, FormatError, TransferError) as exc:
         print(f"coffer: {exc.message}", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.close()
         return 0
     except OSError as exc:
-        # Network failures arrive as ClientErrors; what is left is this machine's files (a config
+        # Network failures arrive as ClientErrors or TransferErrors; what is left is this machine's files (a config
         # directory that cannot be made, a session file that cannot be written).
         error = local_file_error(exc, str(args.command))
         print(f"coffer: {error.message}", file=sys.stderr)

@@ -18,6 +18,7 @@ from coffer.format.keys import UserKeys
 from coffer.format.metadata import Metadata, safe_name
 from coffer.format.records import check_layout
 from coffer.format.sizes import chunk_count
+from coffer.transfer import errors as transfer_errors
 
 from .fakenet import FakeNet, refuse_connections
 
@@ -134,7 +135,7 @@ def test_a_chunk_on_no_live_fileserver_is_a_clear_transfer_error(net: FakeNet, c
     file_id, _ = uploaded(coffer, tmp_path, 2 * CHUNK)
     for fs in net.fileservers.values():
         fs.chunks.clear()
-    with pytest.raises(errors.TransferFailed, match="on no live fileserver"):
+    with pytest.raises(transfer_errors.TransferFailed, match="on no live fileserver"):
         coffer.download(file_id, tmp_path / "result.bin")
 
 
@@ -354,7 +355,7 @@ def test_with_every_reader_failing_the_live_list_is_asked_again(net: FakeNet, co
 
     for fs in net.fileservers.values():
         net.faults[fs.id] = gone
-    with pytest.raises(errors.NoLiveFileserver, match="no live fileserver can serve shard 'default'"):
+    with pytest.raises(transfer_errors.NoLiveFileserver, match="no live fileserver can serve shard 'default'"):
         coffer.download(file_id, tmp_path / "result.bin", in_flight=1)
     assert not (tmp_path / "result.bin").exists()
 

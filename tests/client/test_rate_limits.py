@@ -1,25 +1,26 @@
-"""How the client meets 429s: the server's (wait and retry what is safe, else say when) and a busy fileserver's."""
+"""How the client meets 429s: the server's (wait and retry what is safe, else say when) and a busy fileserver's.
+
+How one 429 from a fileserver is read and how the balancer rests it are the transfer engine's
+(tests/transfer); here, what an upload does when the fileservers stay busy.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import threading
-from email.utils import formatdate
 from pathlib import Path
 
 import httpx
 import pytest
 
 from coffer.client import errors
-from coffer.client.api import MAX_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES, ServerClient, retry_after
+from coffer.client.api import MAX_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES, ServerClient
 from coffer.client.coffer import Coffer
-from coffer.client.placement import MAX_BUSY, Balancer, FileserverInfo
-from coffer.client.transfer_http import ChunkClient
+from coffer.transfer.errors import TransferFailed
+from coffer.transfer.failover import MAX_BUSY
 
 from .fakenet import FakeNet
-
-NOW = 1_800_000_000.0
 
 
 def limited(code: str = "rate_limited", wait: int = 2) -> httpx.Response:
@@ -91,43 +92,6 @@ def test_a_refused_login_tells_the_user_how_long_to_wait(code: str, wait: int, w
     assert all(word in caught.value.message for word in words), caught.value.message
 
 
-def test_retry_after_is_read_as_seconds_or_a_date_or_from_the_body() -> None:
-    assert retry_after({"Retry-After": "7"}) == 7.0
-    date = formatdate(NOW + 10, usegmt=True)
-    assert retry_after({"Retry-After": date}, now=NOW) == 10.0
-    assert retry_after({"Retry-After": date}, now=NOW + 100) == 0.0, "a date in the past means now"
-    assert retry_after({}, {"retry_after": 5}) == 5.0
-    assert retry_after({"Retry-After": "soon"}, {"retry_after": True}) is None
-    assert retry_after({}) is None
-
-
-def test_a_429_from_a_fileserver_is_busy_with_its_retry_after() -> None:
-    def busy(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, json={"error": "fileserver_busy", "message": "full"}, headers={"Retry-After": "3"})
-
-    with ChunkClient(transport=httpx.MockTransport(busy)) as chunks, pytest.raises(errors.FileserverBusy) as caught:
-        chunks.head("http://fs.test", "default", "f", "c" * 64, "ticket")
-    assert caught.value.retry_after == 3.0 and caught.value.code == "fileserver_busy"
-    assert isinstance(caught.value, errors.FileserverUnavailable), "every engine path that moves a chunk on still does"
-
-
-def test_a_busy_fileserver_rests_for_its_retry_after_without_counting_a_failure() -> None:
-    clock = [NOW]
-    balancer = Balancer([FileserverInfo("a", "http://a"), FileserverInfo("b", "http://b")], clock=lambda: clock[0])
-
-    def refuse() -> int:
-        raise errors.FileserverBusy("busy", retry_after=4)
-
-    with pytest.raises(errors.FileserverBusy):
-        balancer.attempt("a", refuse, lambda n: n)
-    assert balancer.choose().id == "b"  # type: ignore[union-attr]
-    assert balancer.ready_in(exclude={"b"}) == 4.0
-    clock[0] += 4
-    assert balancer.ready_in(exclude={"b"}) == 0.0
-    balancer.failed("a")
-    assert balancer.ready_in(exclude={"b"}) == balancer.cooldown(1), "the busy answer did not count as a failure"
-
-
 def test_an_upload_waits_while_every_fileserver_is_busy_then_completes(
     net: FakeNet, coffer: Coffer, tmp_path: Path
 ) -> None:
@@ -161,7 +125,7 @@ def test_a_chunk_gives_up_after_too_many_busy_answers(net: FakeNet, coffer: Coff
         net.faults[fs.id] = always_busy
     path = tmp_path / "data.bin"
     path.write_bytes(os.urandom(1000))
-    with pytest.raises(errors.TransferFailed) as caught:
+    with pytest.raises(TransferFailed) as caught:
         coffer.upload(path, chunk_size=1000, in_flight=1)
     assert "busy" in caught.value.message and "later" in caught.value.message
     assert len(calls) == MAX_BUSY

@@ -13,8 +13,8 @@ import pytest
 
 from coffer.client import buffers
 from coffer.client.coffer import Coffer
-from coffer.client.transfer_http import ChunkClient
 from coffer.format.chunks import chunk_hash
+from coffer.transfer.http import ChunkClient
 
 from .fakenet import FakeNet
 

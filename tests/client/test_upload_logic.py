@@ -18,6 +18,7 @@ from coffer.format.keys import key_commitment, open_file_key
 from coffer.format.metadata import Metadata, open_metadata
 from coffer.format.sizes import chunk_count
 from coffer.protocol.encoding import b64decode
+from coffer.transfer import errors as transfer_errors
 
 from .fakenet import USER_ID, FakeNet, answer, refuse_connections
 
@@ -119,7 +120,7 @@ def test_an_expired_ticket_is_renewed_once_and_the_chunk_retried(net: FakeNet, c
 def test_a_ticket_refused_again_after_renewal_is_an_error(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
     for fs in net.fileservers.values():
         net.faults[fs.id] = answer(401, "ticket_revoked")
-    with pytest.raises(errors.TicketRejected):
+    with pytest.raises(transfer_errors.TicketRejected):
         coffer.upload(source(tmp_path, 2 * CHUNK), chunk_size=CHUNK, in_flight=1)
 
 
@@ -132,14 +133,14 @@ def test_with_every_fileserver_failing_the_live_list_is_asked_again(
 
     for fs in net.fileservers.values():
         net.faults[fs.id] = gone
-    with pytest.raises(errors.NoLiveFileserver, match="no live fileserver can take shard 'default'"):
+    with pytest.raises(transfer_errors.NoLiveFileserver, match="no live fileserver can take shard 'default'"):
         coffer.upload(source(tmp_path, 3 * CHUNK), chunk_size=CHUNK, in_flight=1)
     assert net.ticket_requests >= 2
 
 
 def test_no_live_fileserver_at_the_start_is_a_clear_error(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
     net.live = []
-    with pytest.raises(errors.NoLiveFileserver, match="shard 'default'"):
+    with pytest.raises(transfer_errors.NoLiveFileserver, match="shard 'default'"):
         coffer.upload(source(tmp_path, 10), chunk_size=CHUNK)
 
 
@@ -147,7 +148,7 @@ def test_a_chunk_that_fails_everywhere_stops_after_its_attempts(net: FakeNet, co
     for fs in net.fileservers.values():
         net.faults[fs.id] = answer(500, "boom")
     uploader = coffer.uploader(UploadOptions(chunk_size=CHUNK, max_attempts=3))
-    with pytest.raises(errors.TransferFailed, match="after 3 attempts"):
+    with pytest.raises(transfer_errors.TransferFailed, match="after 3 attempts"):
         uploader.upload(source(tmp_path, 2 * CHUNK))
 
 
@@ -159,7 +160,7 @@ def test_copies_put_each_chunk_on_distinct_fileservers(net: FakeNet, coffer: Cof
 
 
 def test_more_copies_than_live_fileservers_is_a_clear_error(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
-    with pytest.raises(errors.NoLiveFileserver, match="needs 4 fileservers"):
+    with pytest.raises(transfer_errors.NoLiveFileserver, match="needs 4 fileservers"):
         coffer.upload(source(tmp_path, 10), chunk_size=CHUNK, copies=4)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from coffer.devnet.network import Network
 from coffer.devnet.procs import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
+NOT_SOURCE = (".git", ".venv", "var", "build", "node_modules", "*.egg-info", "__pycache__", ".*_cache", "results")
 SERVER_ONLY = ("falcon", "gunicorn", "psycopg", "psycopg_pool", "redis", "apscheduler")
 
 pytestmark = pytest.mark.slow
@@ -21,12 +23,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment with ``pip install .`` of this checkout, no extras."""
+    """A fresh virtual environment with ``pip install .`` of a copy of this checkout, no extras.
+
+    A copy, because setuptools builds in the source tree and would leave (and reuse) a ``build/`` there.
+    """
     venv = tmp_path_factory.mktemp("client-venv")
+    source = tmp_path_factory.mktemp("client-source") / "coffer"
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     env = clean_env(PIP_DISABLE_PIP_VERSION_CHECK="1")
     done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(REPO)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(source)],
         env=env,
         capture_output=True,
         text=True,

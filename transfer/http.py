@@ -2,13 +2,13 @@
 
 Each call either returns what was asked for or raises one of:
 
-- :class:`~client.errors.FileserverUnavailable`: no answer, a timeout, a 5xx, 507
-  (full), 429 (busy), or a fileserver that no longer takes the shard; the caller
+- :class:`~coffer.transfer.errors.FileserverUnavailable`: no answer, a timeout, a 5xx,
+  507 (full), 429 (busy), or a fileserver that no longer takes the shard; the caller
   moves the chunk to another fileserver;
-- :class:`~client.errors.TicketRejected`: 401 ``ticket_expired``/``ticket_revoked``;
+- :class:`~coffer.transfer.errors.TicketRejected`: 401 ``ticket_expired``/``ticket_revoked``;
   the caller fetches a fresh ticket;
-- :class:`~client.errors.ChunkAbsent`: 404 on a read, the chunk is not there;
-- :class:`~client.errors.FileserverRefused`: any other refusal, which a retry
+- :class:`~coffer.transfer.errors.ChunkAbsent`: 404 on a read, the chunk is not there;
+- :class:`~coffer.transfer.errors.FileserverRefused`: any other refusal, which a retry
   would not change.
 
 Chunk requests are idempotent, so one that meets a connection the fileserver
@@ -18,9 +18,13 @@ more at once. The keep-alive expiry stays below gunicorn's 2 s for the same reas
 
 from __future__ import annotations
 
+import functools
 import socket
-from collections.abc import Generator, Iterator
+import ssl
+import time
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, cast
 
 import httpx
@@ -30,7 +34,6 @@ from coffer.protocol.errors import ProtocolError, parse_error_body
 from coffer.protocol.wire import TICKET_SCHEME
 
 from . import errors
-from .api import IDEMPOTENT, ServerClient, retry_after, tls_context
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 KEEPALIVE_EXPIRY = 1.5
@@ -44,6 +47,18 @@ RETRY_ELSEWHERE = {
 TICKET_CODES = {"ticket_expired", "ticket_revoked"}
 SEND_PIECE = 1 << 20
 """Bytes of an upload body handed to httpx at a time: h11 copies each piece it sends, so this bounds the copy."""
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS context every HTTP client of this process shares, made as httpx makes its default.
+
+    Chunk clients and a program's other clients (the client's server API) take it from here.
+
+    Loading the CA bundle costs some 15 ms, and each httpx client would load its own:
+    a command that talks to the server and to fileservers paid it twice at start-up.
+    """
+    return httpx.create_ssl_context()
 
 
 @dataclass(frozen=True)
@@ -277,22 +292,24 @@ def _stream_body_into(response: httpx.Response, buffer: memoryview, base: str, n
     return received
 
 
+def retry_after(headers: Mapping[str, str], body: Any = None, *, now: float | None = None) -> float | None:
+    """Return the seconds a 429 (or 503) asks us to wait: ``Retry-After`` in seconds or as a date, else the body's."""
+    value = headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    if value:
+        try:
+            when = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(0.0, when - (time.time() if now is None else now))
+    seconds = body.get("retry_after") if isinstance(body, dict) else None
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
+        return float(seconds)
+    return None
+
+
 def _origin(url: str) -> str:
     parts = httpx.URL(url)
     return f"{parts.scheme}://{parts.host}:{parts.port}" if parts.port else f"{parts.scheme}://{parts.host}"
-
-
-def call(api: ServerClient, method: str, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
-    """Call the server's JSON API; send an idempotent request once more if the connection was dropped.
-
-    *retry* defaults to whether *method* is idempotent; pass True for a POST that is
-    safe to repeat (asking for tickets). The same requests wait out a 429 and are
-    sent again (see :meth:`ServerClient.request`).
-    """
-    again = method in IDEMPOTENT if retry is None else retry
-    try:
-        return api.request(method, path, body, retry=again)
-    except errors.ConnectionFailed as exc:
-        if not again or not isinstance(exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError):
-            raise
-    return api.request(method, path, body, retry=again)

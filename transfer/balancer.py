@@ -1,9 +1,9 @@
 """Pick the fileserver for the next chunk: spread the load, learn who is fast, step around who fails.
 
-The server hands the client the live fileservers of a shard with the load each
-last reported (``active_transfers``, ``bytes_per_s``, ``free_bytes``); that is
-seconds old by the time a chunk moves. So the :class:`Balancer` mostly trusts
-what this client sees for itself:
+The server hands a transfer (a client's, or a fileserver's copying chunks) the
+live fileservers of a shard with the load each last reported (``active_transfers``,
+``bytes_per_s``, ``free_bytes``); that is seconds old by the time a chunk moves. So
+the :class:`Balancer` mostly trusts what this process sees for itself:
 
 - its own requests in flight per fileserver;
 - an EWMA of the throughput it measured per fileserver (bytes over seconds of
@@ -35,7 +35,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .errors import FileserverBusy, FileserverUnavailable, TransferFailed
+from .errors import FileserverBusy, FileserverUnavailable
 
 T = TypeVar("T")
 
@@ -44,8 +44,6 @@ DEFAULT_THROUGHPUT = 50e6
 EWMA_WEIGHT = 0.3
 COOLDOWN_BASE = 1.0
 COOLDOWN_CAP = 30.0
-MAX_BUSY = 100
-"""Busy answers one chunk may meet before the transfer gives up (each waits out a Retry-After when all are busy)."""
 
 
 @dataclass(frozen=True)
@@ -209,33 +207,10 @@ class Balancer:
             ]
             return max(0.0, min(ends) - now) if ends else 0.0
 
-    def wait_out_busy(
-        self,
-        transfer: str,
-        index: int,
-        busy: int,
-        exc: FileserverBusy,
-        stop: threading.Event,
-        exclude: Collection[str],
-    ) -> None:
-        """After a busy answer: try another fileserver; when all rest, wait for the first to have room.
-
-        A busy fileserver is not failing, so this is no failed attempt; but after
-        :data:`MAX_BUSY` busy answers for chunk *index*, the *transfer* ("upload",
-        "download") gives up, resumably.
-        """
-        if busy >= MAX_BUSY:
-            raise TransferFailed(
-                f"chunk {index}: the fileservers answered busy {busy} times; last: {exc.message}. "
-                f"They are overloaded: run the same {transfer} again later, it resumes"
-            ) from exc
-        if self.all_cooling(exclude=exclude):
-            stop.wait(self.ready_in(exclude=exclude))
-
     def attempt(self, fs_id: str, call: Callable[[], T], nbytes: Callable[[T], int]) -> T:
         """Make one request to *fs_id* and keep the books: in flight while it runs, then finished or not.
 
-        A :class:`~client.errors.FileserverUnavailable` counts against the fileserver
+        A :class:`~coffer.transfer.errors.FileserverUnavailable` counts against the fileserver
         (cooldown); any other error says nothing about it and only ends the request.
         """
         self.started(fs_id)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from coffer.client import errors, transfer_http
-from coffer.client.transfer_http import ChunkClient
+from coffer.transfer import errors
+from coffer.transfer import http as chunk_http
+from coffer.transfer.http import ChunkClient
 
 BODY = os.urandom(3 * 1024 * 1024 + 17)
 NAME = "ab" * 32
@@ -83,14 +84,14 @@ def served() -> Iterator[tuple[Served, str]]:
 def spy_on_recv(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the bodies read straight from a socket."""
     calls: list[int] = []
-    real = transfer_http._recv_body_into
+    real = chunk_http._recv_body_into
 
     def counted(*args: object, **kwargs: object) -> int:
         n = real(*args, **kwargs)  # type: ignore[arg-type]
         calls.append(n)
         return n
 
-    monkeypatch.setattr(transfer_http, "_recv_body_into", counted)
+    monkeypatch.setattr(chunk_http, "_recv_body_into", counted)
     return calls
 
 

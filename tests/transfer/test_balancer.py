@@ -5,10 +5,14 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coffer.client.placement import Balancer, FileserverInfo, backoff_delay
+from coffer.transfer.balancer import Balancer, FileserverInfo, backoff_delay
+from coffer.transfer.errors import FileserverBusy, FileserverUnavailable
+
+NOW = 1_800_000_000.0
 
 
 class Clock:
@@ -210,10 +214,6 @@ def test_from_json_reads_the_servers_listing() -> None:
 
 
 def test_an_attempt_that_fails_cools_the_fileserver_down_and_passes_the_error_on() -> None:
-    import pytest
-
-    from coffer.client.errors import FileserverUnavailable
-
     b = balancer(1)
 
     def outage() -> bytes:
@@ -225,8 +225,6 @@ def test_an_attempt_that_fails_cools_the_fileserver_down_and_passes_the_error_on
 
 
 def test_an_attempt_refused_for_another_reason_only_ends_the_request() -> None:
-    import pytest
-
     b = balancer(1)
 
     def refused() -> bytes:
@@ -240,8 +238,6 @@ def test_an_attempt_refused_for_another_reason_only_ends_the_request() -> None:
 
 
 def test_a_successful_attempt_returns_its_result_and_ends_a_cooldown() -> None:
-    from coffer.client.errors import FileserverUnavailable
-
     clock = Clock()
     b = balancer(1, clock=clock)
 
@@ -260,3 +256,20 @@ def test_a_successful_attempt_returns_its_result_and_ends_a_cooldown() -> None:
 
     assert b.attempt("fs0", fetch, len) == b"x" * 1000
     assert not b.all_cooling()
+
+
+def test_a_busy_fileserver_rests_for_its_retry_after_without_counting_a_failure() -> None:
+    clock = [NOW]
+    balancer = Balancer([FileserverInfo("a", "http://a"), FileserverInfo("b", "http://b")], clock=lambda: clock[0])
+
+    def refuse() -> int:
+        raise FileserverBusy("busy", retry_after=4)
+
+    with pytest.raises(FileserverBusy):
+        balancer.attempt("a", refuse, lambda n: n)
+    assert balancer.choose().id == "b"  # type: ignore[union-attr]
+    assert balancer.ready_in(exclude={"b"}) == 4.0
+    clock[0] += 4
+    assert balancer.ready_in(exclude={"b"}) == 0.0
+    balancer.failed("a")
+    assert balancer.ready_in(exclude={"b"}) == balancer.cooldown(1), "the busy answer did not count as a failure"
