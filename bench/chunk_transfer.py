@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.ceiling import Nginx
+from coffer.protocol import routes
 from tests.integration.network import Network
 from tests.integration.transfer import finalize, get_tickets, new_file, put_ticket
 
@@ -61,7 +62,7 @@ def coffer_round(net: Network, base: str, chunks: list[Path], parallel: int) -> 
     record = new_file(net.admin, blobs)
     ticket, _ = put_ticket(net.admin, record["id"])
     hashes = [hashlib.sha256(b).hexdigest() for b in blobs]
-    urls = [f"{base}/api/chunks/default/{record['id']}/{h}" for h in hashes]
+    urls = [base + routes.chunk("default", record["id"], h) for h in hashes]
     up = curl(
         [("PUT", str(p), u) for p, u in zip(chunks, urls, strict=True)], f"Authorization: Ticket {ticket}", parallel
     )

@@ -25,6 +25,7 @@ from psycopg import sql
 
 from coffer.client.api import ServerClient, new_user_body
 from coffer.fileserver.settings import FileserverSettings
+from coffer.protocol import routes
 from coffer.server.settings import ServerSettings
 
 from .procs import Service, free_port, http_ok, run_measured, wait_until
@@ -121,7 +122,7 @@ class CofferNet:
     def _start_server(self) -> None:
         self.server = Service(f"server-{self.engine}", coffer_command("server"), self.root / "server.log")
         self.server.env = self._server_env()
-        self.server.start().wait_ready(lambda: http_ok(f"{self.url}/api/health"), 60)
+        self.server.start().wait_ready(lambda: http_ok(self.url + routes.HEALTH), 60)
 
     def _bootstrap(self) -> None:
         run_measured(
@@ -129,11 +130,11 @@ class CofferNet:
         )
         self.admin = ServerClient(self.url)
         self.admin.login(ADMIN, self.admin_password)
-        self.admin.request("POST", "/api/admin/apply", {"config": TOPOLOGY, "prune": False, "dry_run": False})
+        self.admin.request("POST", routes.ADMIN_APPLY, {"config": TOPOLOGY, "prune": False, "dry_run": False})
         config = self.root / "cluster-bench.toml"
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(self.admin.request("GET", "/api/admin/clusters/bench/config")["toml"])
+            f.write(self.admin.request("GET", routes.admin_cluster_config("bench"))["toml"])
 
     def _add_fileserver(self) -> None:
         n = len(self.fileservers) + 1
@@ -149,12 +150,12 @@ class CofferNet:
         service = Service(f"fileserver{n}-{self.engine}", args, self.root / f"fs{n}.log", env)
         self.fileservers.append(service)
         self.fileserver_urls.append(url)
-        service.start().wait_ready(lambda: http_ok(f"{url}/api/health"), 60)
+        service.start().wait_ready(lambda: http_ok(url + routes.HEALTH), 60)
         wait_until(lambda: self._live(url), 30, f"{service.name} to register")
 
     def _live(self, url: str) -> bool:
         assert self.admin is not None
-        return any(s["url"] == url and s["live"] for s in self.admin.request("GET", "/api/admin/fileservers"))
+        return any(s["url"] == url and s["live"] for s in self.admin.request("GET", routes.ADMIN_FILESERVERS))
 
     def create_user(self, name: str, password: str) -> None:
         """Create an account as ``coffer admin user create`` does (the Argon2id step runs here)."""
@@ -163,7 +164,7 @@ class CofferNet:
     def add_user(self, body: dict[str, str]) -> None:
         """Create an account from a body :func:`client.api.new_user_body` made (perhaps in another process)."""
         assert self.admin is not None
-        self.admin.request("POST", "/api/admin/users", body)
+        self.admin.request("POST", routes.ADMIN_USERS, body)
 
     def cli_env(self, config_dir: Path) -> dict[str, str]:
         """Return the environment for ``coffer`` commands of the user whose session lives in *config_dir*."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from coffer.protocol import kdf
+from coffer.protocol import kdf, routes
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.errors import parse_error_body
 
@@ -123,11 +123,11 @@ class ServerClient:
 
     def login(self, username: str, password: str) -> dict[str, Any]:
         """Derive the auth key from the password (Argon2id, the server's salt) and open a session."""
-        pre = self.request("POST", "/api/auth/prelogin", {"username": username})
+        pre = self.request("POST", routes.PRELOGIN, {"username": username})
         params = checked_kdf_params(pre)
         keys = kdf.derive(password, params)
         result: dict[str, Any] = self.request(
-            "POST", "/api/auth/login", {"username": username, "auth_key": b64encode(keys.auth_key)}
+            "POST", routes.LOGIN, {"username": username, "auth_key": b64encode(keys.auth_key)}
         )
         self.token = result["token"]
         return result

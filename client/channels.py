@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from coffer.protocol import routes
+
 from . import errors
 from .api import ServerClient
 from .placement import Balancer, FileserverInfo
@@ -79,7 +81,7 @@ class PutChannel(_Channel):
         super().__init__(shard, balancer, clock)
 
     def _fetch(self) -> None:
-        answer = call(self._api, "POST", f"/api/files/{self._file_id}/tickets", {"op": "put"}, retry=True)
+        answer = call(self._api, "POST", routes.file_tickets(self._file_id), {"op": "put"}, retry=True)
         self.generation += 1
         self.ticket = answer["tickets"][0]["ticket"]  # SECURITY: a bearer capability until it expires
         self._offer(
@@ -113,10 +115,10 @@ class GetChannel(ReadChannel):
         super().__init__(shard, balancer, clock)
 
     def _fetch(self) -> None:
-        self._take(call(self._api, "POST", f"/api/files/{self._file_id}/tickets", {"op": "get"}, retry=True))
+        self._take(call(self._api, "POST", routes.file_tickets(self._file_id), {"op": "get"}, retry=True))
 
     def _refresh(self) -> None:
-        self._offer(call(self._api, "GET", f"/api/shards/{self._shard}/fileservers?op=read"), self._none_live())
+        self._offer(call(self._api, "GET", routes.shard_fileservers(self._shard) + "?op=read"), self._none_live())
 
 
 class LinkChannel(ReadChannel):
@@ -155,13 +157,13 @@ class LinkChannel(ReadChannel):
             except errors.NotFoundError as exc:
                 if exc.code not in ("download_not_found", "download_expired") or self.generation:
                     raise
-        answer = call(self._api, "POST", f"/api/links/{self._link_id}/downloads", {}, retry=False)
+        answer = call(self._api, "POST", routes.link_downloads(self._link_id), {}, retry=False)
         self.download = str(answer["download"])
         self._on_started(answer)
         self._take(answer)
 
     def _tickets(self, download: str) -> dict[str, Any]:
-        path = f"/api/links/{self._link_id}/tickets"
+        path = routes.link_tickets(self._link_id)
         answer: dict[str, Any] = call(self._api, "POST", path, {"download": download}, retry=True)
         return answer
 

@@ -53,6 +53,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from coffer.protocol import routes
+
 from . import crypto, errors, resume
 from .api import ServerClient
 from .buffers import BufferPool
@@ -118,7 +120,7 @@ def file_source(
     api: ServerClient, keys: crypto.UserKeys, user_id: str, file_id: str, check_owner: OwnerCheck | None = None
 ) -> Source:
     """Fetch the record of file *file_id*, open it as its owner or a recipient, and check its layout."""
-    record = call(api, "GET", f"/api/files/{file_id}")
+    record = call(api, "GET", routes.file(file_id))
     if record.get("state") != "complete":
         raise errors.UsageError(f"file {file_id} is not complete: finish its upload (run it again) first")
     opened = open_record(record, keys, check_owner)

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from coffer.protocol import receipts as receipt_protocol
+from coffer.protocol import routes
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.wire import MAX_CHUNK_SIZE
@@ -238,7 +239,7 @@ class _Job:
 
     def _still_pending(self, state: resume.UploadState) -> bool:
         try:
-            record = call(self.up.api, "GET", f"/api/files/{state.file_id}")
+            record = call(self.up.api, "GET", routes.file(state.file_id))
         except errors.NotFoundError:
             return False
         return bool(
@@ -255,7 +256,7 @@ class _Job:
         assert self.state_path is not None
         resume.discard(self.state_path)
         try:
-            call(self.up.api, "DELETE", f"/api/files/{state.file_id}")
+            call(self.up.api, "DELETE", routes.file(state.file_id))
         except errors.ClientError:
             pass
 
@@ -302,7 +303,7 @@ class _Job:
         body["metadata"] = b64encode(
             os.urandom(len(crypto.seal_metadata(key, PLACEHOLDER_ID, self._metadata("0" * 64))))
         )
-        record = call(up.api, "POST", "/api/files", body, retry=False)
+        record = call(up.api, "POST", routes.FILES, body, retry=False)
         state = resume.UploadState(
             server=up.api.url,
             user=up.user_id,
@@ -474,9 +475,9 @@ class _Job:
             ],
             "metadata": b64encode(metadata),
         }
-        path = f"/api/files/{state.file_id}"
+        path = routes.file(state.file_id)
         try:
-            call(self.up.api, "POST", f"{path}/finalize", body, retry=False)
+            call(self.up.api, "POST", routes.file_finalize(state.file_id), body, retry=False)
         except errors.ConnectionFailed:
             # The answer may have been lost after the server committed: look before failing.
             if call(self.up.api, "GET", path).get("state") != "complete":

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from coffer.protocol import cluster
+from coffer.protocol import cluster, routes
 from coffer.protocol.errors import CofferError, parse_error_body
 from coffer.protocol.messages import parse_purges
 
@@ -38,8 +38,8 @@ from .shards import ServedShard
 
 log = logging.getLogger(__name__)
 
-REGISTER_PATH = "/api/fileservers/register"
-HEARTBEAT_PATH = "/api/fileservers/heartbeat"
+REGISTER_PATH = routes.REGISTER
+HEARTBEAT_PATH = routes.HEARTBEAT
 MAX_CLOCK_SKEW = 10.0
 """Warn when the server's clock is this far off ours (it refuses requests 60 s off)."""
 

@@ -9,6 +9,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from coffer.protocol import routes
+
 from ..api import new_user_body
 from ..errors import UsageError
 from . import lifecycle, sharing
@@ -44,9 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     fileservers.set_defaults(func=do_fileservers)
 
     for name, path, text in (
-        ("shards", "/api/admin/shards", "list shards and the clusters that serve them"),
-        ("clusters", "/api/admin/clusters", "list clusters and their shard links"),
-        ("users", "/api/admin/users", "list users"),
+        ("shards", routes.ADMIN_SHARDS, "list shards and the clusters that serve them"),
+        ("clusters", routes.ADMIN_CLUSTERS, "list clusters and their shard links"),
+        ("users", routes.ADMIN_USERS, "list users"),
     ):
         listing = sub.add_parser(name, help=text)
         add_json_flag(listing)
@@ -73,7 +75,7 @@ def do_apply(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc}") from exc
     with client() as api:
         result = api.request(
-            "POST", "/api/admin/apply", {"config": config, "prune": args.prune, "dry_run": args.dry_run}
+            "POST", routes.ADMIN_APPLY, {"config": config, "prune": args.prune, "dry_run": args.dry_run}
         )
     if args.json:
         print_json(result)
@@ -96,13 +98,13 @@ def _emit_config(result: dict[str, Any], output: Path | None) -> None:
 
 def do_cluster_config(args: argparse.Namespace) -> int:
     with client() as api:
-        _emit_config(api.request("GET", f"/api/admin/clusters/{args.cluster}/config"), args.output)
+        _emit_config(api.request("GET", routes.admin_cluster_config(args.cluster)), args.output)
     return 0
 
 
 def do_rotate(args: argparse.Namespace) -> int:
     with client() as api:
-        result = api.request("POST", f"/api/admin/clusters/{args.cluster}/rotate", {"grace_seconds": args.grace})
+        result = api.request("POST", routes.admin_cluster_rotate(args.cluster), {"grace_seconds": args.grace})
     _emit_config(result, args.output)
     return 0
 
@@ -114,7 +116,7 @@ def _ago(ts: float) -> str:
 
 def do_fileservers(args: argparse.Namespace) -> int:
     with client() as api:
-        servers = api.request("GET", "/api/admin/fileservers")
+        servers = api.request("GET", routes.ADMIN_FILESERVERS)
     if args.json:
         print_json(servers)
         return 0
@@ -146,7 +148,7 @@ def do_user_add(args: argparse.Namespace) -> int:
     if len(password) < 8:
         raise UsageError("the password must have at least 8 characters")
     with client() as api:
-        user = api.request("POST", "/api/admin/users", new_user_body(args.username, password, args.role))
+        user = api.request("POST", routes.ADMIN_USERS, new_user_body(args.username, password, args.role))
     if args.json:
         print_json(user)
     else:

@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from coffer.protocol import routes
 from coffer.protocol.units import human_bytes
 
 from ..errors import UsageError
@@ -124,7 +125,7 @@ def _print_quota(quota: dict[str, dict[str, int]]) -> None:
 
 def do_quota(args: argparse.Namespace) -> int:
     with client() as api:
-        quota = api.request("GET", "/api/me/quota")
+        quota = api.request("GET", routes.MY_QUOTA)
     print_json(quota) if args.json else _print_quota(quota)
     return 0
 
@@ -137,15 +138,15 @@ def do_admin_quota(args: argparse.Namespace) -> int:
             body[key] = None if value == DEFAULT else value
     with client() as api:
         if body:
-            quota = api.request("PUT", f"/api/admin/users/{args.username}/quota", body)
+            quota = api.request("PUT", routes.admin_user_quota(args.username), body)
         else:
-            quota = api.request("GET", f"/api/admin/users/{args.username}/quota")
+            quota = api.request("GET", routes.admin_user_quota(args.username))
     print_json(quota) if args.json else _print_quota(quota)
     return 0
 
 
 def do_hold(args: argparse.Namespace) -> int:
-    path = f"/api/admin/holds/users/{args.user}" if args.user else f"/api/admin/holds/files/{args.file_id}"
+    path = routes.admin_user_hold(args.user) if args.user else routes.admin_file_hold(args.file_id)
     body = {"reason": args.reason} if args.reason else None
     with client() as api:
         api.request("PUT" if args.held else "DELETE", path, body)
@@ -156,7 +157,7 @@ def do_hold(args: argparse.Namespace) -> int:
 
 def do_holds(args: argparse.Namespace) -> int:
     with client() as api:
-        holds = api.request("GET", "/api/admin/holds")
+        holds = api.request("GET", routes.ADMIN_HOLDS)
     if args.json:
         print_json(holds)
         return 0
@@ -177,7 +178,7 @@ def do_user_delete(args: argparse.Namespace) -> int:
         if answer.strip() != args.username:
             raise UsageError("not confirmed: nothing was removed")
     with client() as api:
-        result = api.request("DELETE", f"/api/admin/users/{args.username}")
+        result = api.request("DELETE", routes.admin_user(args.username))
     print(f"removed {result['removed']}; {result['files_deleted']} file(s) deleted", file=sys.stderr)
     return 0
 
@@ -193,7 +194,7 @@ def do_audit(args: argparse.Namespace) -> int:
     if args.user:
         params["user"] = args.user
     with client() as api:
-        events = api.request("GET", "/api/admin/audit", params=params)
+        events = api.request("GET", routes.ADMIN_AUDIT, params=params)
     if args.json:
         print_json(events)
         return 0
@@ -208,7 +209,7 @@ def do_audit(args: argparse.Namespace) -> int:
 
 def do_purges(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.request("GET", "/api/admin/purges")
+        rows = api.request("GET", routes.ADMIN_PURGES)
     if args.json:
         print_json(rows)
         return 0
@@ -221,7 +222,7 @@ def do_purges(args: argparse.Namespace) -> int:
 
 def do_sweep(args: argparse.Namespace) -> int:
     with client() as api:
-        result = api.request("POST", "/api/admin/lifecycle/sweep")
+        result = api.request("POST", routes.ADMIN_SWEEP)
     if args.json:
         print_json(result)
     else:
