@@ -130,11 +130,11 @@ class CofferNet:
         )
         self.admin = ServerClient(self.url)
         self.admin.login(ADMIN, self.admin_password)
-        self.admin.request("POST", routes.ADMIN_APPLY, {"config": TOPOLOGY, "prune": False, "dry_run": False})
+        self.admin.apply(TOPOLOGY, prune=False, dry_run=False)
         config = self.root / "cluster-bench.toml"
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(self.admin.request("GET", routes.admin_cluster_config("bench"))["toml"])
+            f.write(self.admin.cluster_config("bench")["toml"])
 
     def _add_fileserver(self) -> None:
         n = len(self.fileservers) + 1
@@ -155,7 +155,7 @@ class CofferNet:
 
     def _live(self, url: str) -> bool:
         assert self.admin is not None
-        return any(s["url"] == url and s["live"] for s in self.admin.request("GET", routes.ADMIN_FILESERVERS))
+        return any(s["url"] == url and s["live"] for s in self.admin.fileservers())
 
     def create_user(self, name: str, password: str) -> None:
         """Create an account as ``coffer admin user create`` does (the Argon2id step runs here)."""
@@ -164,7 +164,7 @@ class CofferNet:
     def add_user(self, body: dict[str, str]) -> None:
         """Create an account from a body :func:`client.api.new_user_body` made (perhaps in another process)."""
         assert self.admin is not None
-        self.admin.request("POST", routes.ADMIN_USERS, body)
+        self.admin.create_user(body)
 
     def cli_env(self, config_dir: Path) -> dict[str, str]:
         """Return the environment for ``coffer`` commands of the user whose session lives in *config_dir*."""

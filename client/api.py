@@ -13,17 +13,17 @@ from typing import Any
 
 import httpx
 
-from coffer.protocol import kdf, routes
+from coffer.protocol import kdf
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.errors import parse_error_body
 
 from . import errors
 from .crypto import UserKeys, wrap_private_key
+from .server_api import IDEMPOTENT, ServerApi
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Below gunicorn's 2 s keep-alive, so we never send on a connection the server is closing.
 LIMITS = httpx.Limits(max_keepalive_connections=16, keepalive_expiry=1.5)
-IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 RATE_LIMIT_RETRIES = 3
 """Times a request safe to repeat is sent again after a 429, each after the wait the server asked for."""
 MAX_RATE_LIMIT_WAIT = 30.0
@@ -40,7 +40,7 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class ServerClient:
+class ServerClient(ServerApi):
     """A thin, typed wrapper around the server's JSON API; one per server URL and session."""
 
     def __init__(
@@ -123,12 +123,9 @@ class ServerClient:
 
     def login(self, username: str, password: str) -> dict[str, Any]:
         """Derive the auth key from the password (Argon2id, the server's salt) and open a session."""
-        pre = self.request("POST", routes.PRELOGIN, {"username": username})
-        params = checked_kdf_params(pre)
+        params = checked_kdf_params(self.prelogin(username))
         keys = kdf.derive(password, params)
-        result: dict[str, Any] = self.request(
-            "POST", routes.LOGIN, {"username": username, "auth_key": b64encode(keys.auth_key)}
-        )
+        result = self.open_session(username, b64encode(keys.auth_key))
         self.token = result["token"]
         return result
 

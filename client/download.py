@@ -53,8 +53,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from coffer.protocol import routes
-
 from . import crypto, errors, resume
 from .api import ServerClient
 from .buffers import BufferPool
@@ -62,7 +60,7 @@ from .channels import GetChannel, ReadChannel, Stopped
 from .layout import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record, safe_name
 from .ordered_hash import OrderedHash
 from .placement import Balancer, FileserverInfo, backoff_delay
-from .transfer_http import ChunkClient, call
+from .transfer_http import ChunkClient
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +118,7 @@ def file_source(
     api: ServerClient, keys: crypto.UserKeys, user_id: str, file_id: str, check_owner: OwnerCheck | None = None
 ) -> Source:
     """Fetch the record of file *file_id*, open it as its owner or a recipient, and check its layout."""
-    record = call(api, "GET", routes.file(file_id))
+    record = api.get_file(file_id).to_json()
     if record.get("state") != "complete":
         raise errors.UsageError(f"file {file_id} is not complete: finish its upload (run it again) first")
     opened = open_record(record, keys, check_owner)

@@ -32,14 +32,12 @@ from typing import Any
 
 import httpx
 
-from coffer.protocol import routes
-
 from . import crypto, errors, link_format, private_files, session
 from .api import ServerClient
 from .channels import LinkChannel
 from .download import DEFAULT_IN_FLIGHT, Downloader, DownloadResult, ProgressCallback, Source
 from .layout import check_layout, open_with_key
-from .transfer_http import ChunkClient, call
+from .transfer_http import ChunkClient
 
 LINKS = "links"
 """Directory under the config dir that keeps the download id of an interrupted link download."""
@@ -99,7 +97,7 @@ def _open(api: ServerClient, ref: link_format.LinkRef, password: str | None, bas
     """Fetch the link's record and open it with the fragment's key; check it all before anything counts."""
     saved = _Saved(base / LINKS / f"{_key(api.url, ref.link_id)}.json")
     try:
-        record = call(api, "GET", routes.link(ref.link_id))["file"]
+        record = api.link(ref.link_id)["file"]
     except errors.NotFoundError as exc:
         # A download already counted may finish on a link used up since (by this very download).
         record = saved.record() if exc.code == "link_exhausted" else None

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from coffer.protocol import routes
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_id, check_username
@@ -26,7 +25,6 @@ from . import crypto, errors, link_format
 from .api import ServerClient
 from .layout import OpenedFile, open_record
 from .pins import KnownKeys
-from .transfer_http import call
 
 
 @dataclass(frozen=True)
@@ -130,7 +128,7 @@ def link_id_of(text: str, server: str) -> str:
 def public_key_of(api: ServerClient, name: str) -> PublicKeyInfo:
     """Ask the server for *name*'s public key (not yet checked against the pins)."""
     try:
-        answer = call(api, "GET", routes.user_public_key(user_name(name)))
+        answer = api.user_public_key(user_name(name))
     except errors.ApiError as exc:
         if exc.code == "user_has_no_keys":
             raise errors.ApiError(
@@ -148,7 +146,7 @@ def public_key_of(api: ServerClient, name: str) -> PublicKeyInfo:
 
 def open_own(api: ServerClient, keys: crypto.UserKeys, file_id: str, doing: str) -> OpenedFile:
     """Fetch and open a complete file of the caller's own; only its owner may share or link it."""
-    record = call(api, "GET", routes.file(file_id_of(file_id)))
+    record = api.get_file(file_id_of(file_id)).to_json()
     if record.get("access", "owner") != "owner":
         raise errors.PermissionDenied(
             f"file {file_id} is shared with you by {record.get('owner')}: only its owner can {doing} it",
@@ -178,7 +176,7 @@ def share(
     box = crypto.seal_share_key(keys, recipient.public_key, opened.file_id, opened.key)
     body = {"share_key": b64encode(box), "public_key": b64encode(recipient.public_key)}
     try:
-        call(api, "PUT", routes.file_share(opened.file_id, name), body)
+        api.put_share(opened.file_id, name, body)
     except errors.ApiError as exc:
         if exc.code == "public_key_changed":
             raise errors.KeyChanged(
@@ -209,7 +207,7 @@ def create_link(
         body["expires_in"] = expires_in
     if max_downloads is not None:
         body["max_downloads"] = max_downloads
-    answer = call(api, "POST", routes.file_links(opened.file_id), body, retry=False)
+    answer = api.create_link(opened.file_id, body)
     link_id = str(answer["id"])
     try:
         if password is None:
@@ -224,6 +222,6 @@ def create_link(
 
 def _revoke_quietly(api: ServerClient, link_id: str) -> None:
     try:
-        call(api, "DELETE", routes.link(link_id))
+        api.delete_link(link_id)
     except errors.ClientError:
         pass

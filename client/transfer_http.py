@@ -21,7 +21,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import httpx
 
@@ -30,7 +30,7 @@ from coffer.protocol.errors import ProtocolError, parse_error_body
 from coffer.protocol.wire import TICKET_SCHEME
 
 from . import errors
-from .api import IDEMPOTENT, ServerClient, retry_after, tls_context
+from .api import retry_after, tls_context
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 KEEPALIVE_EXPIRY = 1.5
@@ -280,19 +280,3 @@ def _stream_body_into(response: httpx.Response, buffer: memoryview, base: str, n
 def _origin(url: str) -> str:
     parts = httpx.URL(url)
     return f"{parts.scheme}://{parts.host}:{parts.port}" if parts.port else f"{parts.scheme}://{parts.host}"
-
-
-def call(api: ServerClient, method: str, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
-    """Call the server's JSON API; send an idempotent request once more if the connection was dropped.
-
-    *retry* defaults to whether *method* is idempotent; pass True for a POST that is
-    safe to repeat (asking for tickets). The same requests wait out a 429 and are
-    sent again (see :meth:`ServerClient.request`).
-    """
-    again = method in IDEMPOTENT if retry is None else retry
-    try:
-        return api.request(method, path, body, retry=again)
-    except errors.ConnectionFailed as exc:
-        if not again or not isinstance(exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError):
-            raise
-    return api.request(method, path, body, retry=again)

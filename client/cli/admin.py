@@ -74,9 +74,7 @@ def do_apply(args: argparse.Namespace) -> int:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read {args.file}: {exc}") from exc
     with client() as api:
-        result = api.request(
-            "POST", routes.ADMIN_APPLY, {"config": config, "prune": args.prune, "dry_run": args.dry_run}
-        )
+        result = api.apply(config, prune=args.prune, dry_run=args.dry_run)
     if args.json:
         print_json(result)
         return 0
@@ -98,13 +96,13 @@ def _emit_config(result: dict[str, Any], output: Path | None) -> None:
 
 def do_cluster_config(args: argparse.Namespace) -> int:
     with client() as api:
-        _emit_config(api.request("GET", routes.admin_cluster_config(args.cluster)), args.output)
+        _emit_config(api.cluster_config(args.cluster), args.output)
     return 0
 
 
 def do_rotate(args: argparse.Namespace) -> int:
     with client() as api:
-        result = api.request("POST", routes.admin_cluster_rotate(args.cluster), {"grace_seconds": args.grace})
+        result = api.rotate_cluster(args.cluster, args.grace)
     _emit_config(result, args.output)
     return 0
 
@@ -116,7 +114,7 @@ def _ago(ts: float) -> str:
 
 def do_fileservers(args: argparse.Namespace) -> int:
     with client() as api:
-        servers = api.request("GET", routes.ADMIN_FILESERVERS)
+        servers = api.fileservers()
     if args.json:
         print_json(servers)
         return 0
@@ -134,7 +132,7 @@ def do_fileservers(args: argparse.Namespace) -> int:
 
 def do_list(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.request("GET", args.path)
+        rows = api.admin_list(args.path)
     if args.json:
         print_json(rows)
     else:
@@ -148,7 +146,7 @@ def do_user_add(args: argparse.Namespace) -> int:
     if len(password) < 8:
         raise UsageError("the password must have at least 8 characters")
     with client() as api:
-        user = api.request("POST", routes.ADMIN_USERS, new_user_body(args.username, password, args.role))
+        user = api.create_user(new_user_body(args.username, password, args.role))
     if args.json:
         print_json(user)
     else:

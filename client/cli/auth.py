@@ -6,8 +6,6 @@ import argparse
 import os
 import sys
 
-from coffer.protocol import routes
-
 from .. import session
 from ..coffer import Coffer
 from ..errors import UsageError
@@ -48,7 +46,7 @@ def do_login(args: argparse.Namespace) -> int:
 
 def do_logout(args: argparse.Namespace) -> int:
     with client() as api:
-        api.request("POST", routes.LOGOUT)
+        api.logout()
     session.forget()
     print("logged out")
     return 0

@@ -140,16 +140,12 @@ def run(args: argparse.Namespace) -> int:
         wait_until(lambda: http_ok(url + routes.HEALTH), 30, "the server")
         with ServerClient(url) as api:
             api.login("admin", password)
-            api.request(
-                "POST",
-                routes.ADMIN_APPLY,
-                {"config": tomllib.loads(args.shard_config.read_text()), "prune": False, "dry_run": False},
-            )
+            api.apply(tomllib.loads(args.shard_config.read_text()), prune=False, dry_run=False)
             cluster = tomllib.loads(args.shard_config.read_text())["clusters"][0]["name"]
             config = var / f"cluster-{cluster}.toml"
             fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(api.request("GET", routes.admin_cluster_config(cluster))["toml"])
+                f.write(api.cluster_config(cluster)["toml"])
             for n, port in enumerate(FILESERVER_PORTS, 1):
                 fs_env = env | {
                     "COFFER_FS_BIND": f"127.0.0.1:{port}",
@@ -161,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
                 )
 
             def all_live() -> bool:
-                live = [s for s in api.request("GET", routes.ADMIN_FILESERVERS) if s["live"]]
+                live = [s for s in api.fileservers() if s["live"]]
                 return len(live) >= len(FILESERVER_PORTS)
 
             wait_until(all_live, 30, "both fileservers to register", interval=0.3)

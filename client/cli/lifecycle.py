@@ -125,22 +125,22 @@ def _print_quota(quota: dict[str, dict[str, int]]) -> None:
 
 def do_quota(args: argparse.Namespace) -> int:
     with client() as api:
-        quota = api.request("GET", routes.MY_QUOTA)
+        quota = api.my_quota()
     print_json(quota) if args.json else _print_quota(quota)
     return 0
 
 
 def do_admin_quota(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {}
+    body: dict[str, int | None] = {}
     for key in ("bytes", "files"):
         value = getattr(args, key)
         if value is not None:
             body[key] = None if value == DEFAULT else value
     with client() as api:
         if body:
-            quota = api.request("PUT", routes.admin_user_quota(args.username), body)
+            quota = api.set_user_quota(args.username, body)
         else:
-            quota = api.request("GET", routes.admin_user_quota(args.username))
+            quota = api.user_quota(args.username)
     print_json(quota) if args.json else _print_quota(quota)
     return 0
 
@@ -149,7 +149,7 @@ def do_hold(args: argparse.Namespace) -> int:
     path = routes.admin_user_hold(args.user) if args.user else routes.admin_file_hold(args.file_id)
     body = {"reason": args.reason} if args.reason else None
     with client() as api:
-        api.request("PUT" if args.held else "DELETE", path, body)
+        api.set_hold(path, args.held, body)
     what = f"every file of {args.user}" if args.user else f"file {args.file_id}"
     print(f"{what}: {'on legal hold' if args.held else 'hold released'}", file=sys.stderr)
     return 0
@@ -157,7 +157,7 @@ def do_hold(args: argparse.Namespace) -> int:
 
 def do_holds(args: argparse.Namespace) -> int:
     with client() as api:
-        holds = api.request("GET", routes.ADMIN_HOLDS)
+        holds = api.holds()
     if args.json:
         print_json(holds)
         return 0
@@ -178,7 +178,7 @@ def do_user_delete(args: argparse.Namespace) -> int:
         if answer.strip() != args.username:
             raise UsageError("not confirmed: nothing was removed")
     with client() as api:
-        result = api.request("DELETE", routes.admin_user(args.username))
+        result = api.delete_user(args.username)
     print(f"removed {result['removed']}; {result['files_deleted']} file(s) deleted", file=sys.stderr)
     return 0
 
@@ -194,7 +194,7 @@ def do_audit(args: argparse.Namespace) -> int:
     if args.user:
         params["user"] = args.user
     with client() as api:
-        events = api.request("GET", routes.ADMIN_AUDIT, params=params)
+        events = api.audit(params)
     if args.json:
         print_json(events)
         return 0
@@ -209,7 +209,7 @@ def do_audit(args: argparse.Namespace) -> int:
 
 def do_purges(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.request("GET", routes.ADMIN_PURGES)
+        rows = api.purges()
     if args.json:
         print_json(rows)
         return 0
@@ -222,7 +222,7 @@ def do_purges(args: argparse.Namespace) -> int:
 
 def do_sweep(args: argparse.Namespace) -> int:
     with client() as api:
-        result = api.request("POST", routes.ADMIN_SWEEP)
+        result = api.sweep()
     if args.json:
         print_json(result)
     else:

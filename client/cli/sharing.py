@@ -12,8 +12,6 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from coffer.protocol import routes
-
 from ..errors import UsageError
 from ..sharing import LinkInfo, file_id_of, link_id_of, user_name
 from .common import add_json_flag, client, open_coffer, print_json, read_secret
@@ -248,7 +246,7 @@ def _params(args: argparse.Namespace, *names: str) -> dict[str, str]:
 
 def do_admin_shares(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.request("GET", routes.ADMIN_SHARES, params=_params(args, "owner", "recipient", "file"))
+        rows = api.admin_shares(_params(args, "owner", "recipient", "file"))
     if args.json:
         print_json(rows)
         return 0
@@ -261,14 +259,14 @@ def do_admin_shares(args: argparse.Namespace) -> int:
 
 def do_admin_unshare(args: argparse.Namespace) -> int:
     with client() as api:
-        api.request("DELETE", routes.admin_share(file_id_of(args.file_id), user_name(args.user)))
+        api.admin_unshare(file_id_of(args.file_id), user_name(args.user))
     print(f"file {args.file_id} is no longer shared with {args.user}", file=sys.stderr)
     return 0
 
 
 def do_admin_links(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.request("GET", routes.ADMIN_LINKS, params=_params(args, "owner", "file", "state"))
+        rows = api.admin_links(_params(args, "owner", "file", "state"))
     if args.json:
         print_json(rows)
         return 0
@@ -282,6 +280,6 @@ def do_admin_links(args: argparse.Namespace) -> int:
 def do_admin_unlink(args: argparse.Namespace) -> int:
     with client() as api:
         link_id = link_id_of(args.link, api.url)
-        api.request("DELETE", routes.admin_link(link_id))
+        api.admin_unlink(link_id)
     print(f"link {link_id} revoked", file=sys.stderr)
     return 0
