@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coffer.protocol.api.files import MAX_SEALED_KEY_BYTES
 from coffer.protocol.ids import check_id, check_username
 
 from . import audit, files, tickets
@@ -52,7 +53,7 @@ def public_key_of(db: Database, name: object) -> dict[str, Any]:
 
 def _share_body(body: dict[str, Any]) -> tuple[str, str]:
     """Return the share box and the public key it was sealed to, both checked for shape only."""
-    share_key = files.opaque_field(body, "share_key", files.MAX_SEALED_KEY_BYTES)
+    share_key = files.opaque_field(body, "share_key", MAX_SEALED_KEY_BYTES)
     if not share_key:
         raise BadRequest("'share_key' must not be empty", code="invalid_share_key")
     decode_key(body.get("public_key"), "public_key", PUBLIC_KEY_BYTES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ProtocolError
 from ..ids import check_chunk_hash
@@ -17,14 +17,13 @@ MAX_ISSUED_TICKETS = 1 << 19
 """Tickets in one answer: a whole file of the largest chunk count, 32 chunks a ticket."""
 MAX_LIVE_FILESERVERS = 4096
 """Live fileservers listed for one shard."""
-OPS = ("put", "get")
 
 
 @dataclass(frozen=True)
 class TicketRequest:
     """``POST /api/files/{id}/tickets``: one put ticket, or get tickets for all or some chunks."""
 
-    op: str
+    op: Literal["put", "get"]
     chunks: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -36,9 +35,11 @@ class TicketRequest:
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> TicketRequest:
         op = body.get("op")
-        if op not in OPS:
-            raise ProtocolError("'op' must be 'put' or 'get'", code="invalid_op")
-        return cls(op, parse_wanted(body.get("chunks")))
+        if op == "put":
+            return cls("put", parse_wanted(body.get("chunks")))
+        if op == "get":
+            return cls("get", parse_wanted(body.get("chunks")))
+        raise ProtocolError("'op' must be 'put' or 'get'", code="invalid_op")
 
 
 def parse_wanted(value: object) -> tuple[str, ...] | None:
