@@ -15,6 +15,7 @@ import httpx
 
 from coffer.protocol import routes
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
+from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, PublicKey, Share
 from coffer.protocol.api.tickets import LiveFileserver, TicketRequest, Tickets, parse_live_fileservers
 from coffer.protocol.errors import ProtocolError
 
@@ -122,12 +123,12 @@ class ServerApi:
 
     # -- shares and links ----------------------------------------------------------------------
 
-    def user_public_key(self, name: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self._call("GET", routes.user_public_key(name))
-        return answer
+    def user_public_key(self, name: str) -> PublicKey:
+        """Fetch a user's public key. SECURITY: not yet checked against the pins; the caller must."""
+        return _parsed(PublicKey.parse, self._call("GET", routes.user_public_key(name)))
 
-    def put_share(self, file_id: str, name: str, body: dict[str, Any]) -> None:
-        self._call("PUT", routes.file_share(file_id, name), body)
+    def put_share(self, file_id: str, name: str, share: Share) -> None:
+        self._call("PUT", routes.file_share(file_id, name), share.to_json())
 
     def delete_share(self, file_id: str, name: str) -> None:
         self._call("DELETE", routes.file_share(file_id, name))
@@ -136,8 +137,8 @@ class ServerApi:
         rows: list[dict[str, Any]] = self._call("GET", routes.file_shares(file_id))
         return rows
 
-    def create_link(self, file_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = self._call("POST", routes.file_links(file_id), body, retry=False)
+    def create_link(self, file_id: str, link: CreateLink) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", routes.file_links(file_id), link.to_json(), retry=False)
         return answer
 
     def links(self, file_id: str | None = None) -> list[dict[str, Any]]:
@@ -159,8 +160,8 @@ class ServerApi:
 
     def link_tickets(self, link_id: str, download: str) -> Tickets:
         """Get fresh tickets for a started link download; counts nothing, so safe to repeat."""
-        path = routes.link_tickets(link_id)
-        return _parsed(Tickets.parse, self._call("POST", path, {"download": download}, retry=True))
+        body = LinkTicketsRequest(download).to_json()
+        return _parsed(Tickets.parse, self._call("POST", routes.link_tickets(link_id), body, retry=True))
 
     # -- quotas, holds and lifecycle -----------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from coffer.protocol.api.sharing import CreateLink, Share
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_id, check_username
@@ -138,7 +139,7 @@ def public_key_of(api: ServerClient, name: str) -> PublicKeyInfo:
             ) from exc
         raise
     try:
-        public = b64decode(answer["public_key"])
+        public = b64decode(answer.public_key)
     except (KeyError, TypeError, ValueError) as exc:
         raise crypto.IntegrityError(f"the server sent a malformed public key for {name}") from exc
     return PublicKeyInfo(name, public, crypto.fingerprint(public))
@@ -174,9 +175,8 @@ def share(
     # SECURITY: the key must be the pinned one (or the one compared out of band) before the file key is boxed to it.
     first = pins.check(name, recipient.public_key, expect_fingerprint=expect_fingerprint, accept=accept)
     box = crypto.seal_share_key(keys, recipient.public_key, opened.file_id, opened.key)
-    body = {"share_key": b64encode(box), "public_key": b64encode(recipient.public_key)}
     try:
-        api.put_share(opened.file_id, name, body)
+        api.put_share(opened.file_id, name, Share(b64encode(box), b64encode(recipient.public_key)))
     except errors.ApiError as exc:
         if exc.code == "public_key_changed":
             raise errors.KeyChanged(
@@ -202,12 +202,7 @@ def create_link(
     if password is not None and not password:
         raise errors.UsageError("a link password cannot be empty")
     opened = open_own(api, keys, file_id, "make links of")
-    body: dict[str, Any] = {"protected": password is not None}
-    if expires_in is not None:
-        body["expires_in"] = expires_in
-    if max_downloads is not None:
-        body["max_downloads"] = max_downloads
-    answer = api.create_link(opened.file_id, body)
+    answer = api.create_link(opened.file_id, CreateLink(expires_in, max_downloads, protected=password is not None))
     link_id = str(answer["id"])
     try:
         if password is None:
