@@ -15,6 +15,7 @@ import httpx
 
 from coffer.protocol import routes
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
+from coffer.protocol.api.quotas import Quota, SetQuota
 from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, PublicKey, Share
 from coffer.protocol.api.tickets import LiveFileserver, TicketRequest, Tickets, parse_live_fileservers
 from coffer.protocol.errors import ProtocolError
@@ -165,17 +166,14 @@ class ServerApi:
 
     # -- quotas, holds and lifecycle -----------------------------------------------------------
 
-    def my_quota(self) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request("GET", routes.MY_QUOTA)
-        return answer
+    def my_quota(self) -> Quota:
+        return _parsed(Quota.parse, self.request("GET", routes.MY_QUOTA))
 
-    def user_quota(self, name: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request("GET", routes.admin_user_quota(name))
-        return answer
+    def user_quota(self, name: str) -> Quota:
+        return _parsed(Quota.parse, self.request("GET", routes.admin_user_quota(name)))
 
-    def set_user_quota(self, name: str, body: dict[str, int | None]) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request("PUT", routes.admin_user_quota(name), body)
-        return answer
+    def set_user_quota(self, name: str, change: SetQuota) -> Quota:
+        return _parsed(Quota.parse, self.request("PUT", routes.admin_user_quota(name), change.to_json()))
 
     def set_hold(self, path: str, held: bool, body: dict[str, Any] | None) -> None:
         """Put or release a legal hold at *path* (:func:`routes.admin_file_hold` or :func:`routes.admin_user_hold`)."""

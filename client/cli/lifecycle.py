@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from coffer.protocol import routes
+from coffer.protocol.api.quotas import SetQuota
 from coffer.protocol.units import human_bytes
 
 from ..errors import UsageError
@@ -125,7 +126,7 @@ def _print_quota(quota: dict[str, dict[str, int]]) -> None:
 
 def do_quota(args: argparse.Namespace) -> int:
     with client() as api:
-        quota = api.my_quota()
+        quota = api.my_quota().to_json()
     print_json(quota) if args.json else _print_quota(quota)
     return 0
 
@@ -138,9 +139,9 @@ def do_admin_quota(args: argparse.Namespace) -> int:
             body[key] = None if value == DEFAULT else value
     with client() as api:
         if body:
-            quota = api.set_user_quota(args.username, body)
+            quota = api.set_user_quota(args.username, SetQuota(body)).to_json()
         else:
-            quota = api.user_quota(args.username)
+            quota = api.user_quota(args.username).to_json()
     print_json(quota) if args.json else _print_quota(quota)
     return 0
 
