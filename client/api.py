@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from coffer.protocol import kdf
+from coffer.protocol.api.auth import Login
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.errors import parse_error_body
 
@@ -125,7 +126,7 @@ class ServerClient(ServerApi):
         """Derive the auth key from the password (Argon2id, the server's salt) and open a session."""
         params = checked_kdf_params(self.prelogin(username))
         keys = kdf.derive(password, params)
-        result = self.open_session(username, b64encode(keys.auth_key))
+        result = self.open_session(Login(username, keys.auth_key))
         self.token = result["token"]
         return result
 

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from coffer.protocol import kdf
+from coffer.protocol.api.auth import Login, WrappedKeys
 from coffer.protocol.encoding import b64decode, b64encode
 
 from . import crypto, errors, resume, session, sharing
@@ -147,7 +148,7 @@ class Coffer:
         try:
             params = checked_kdf_params(api.prelogin(username))
             derived = kdf.derive(password, params)  # SECURITY: the master key stays in this process
-            answer = api.open_session(username, b64encode(derived.auth_key))
+            answer = api.open_session(Login(username, derived.auth_key))
             api.token = answer["token"]
             keys = _user_keys(api, derived.master_key)
         finally:
@@ -383,12 +384,8 @@ def _user_keys(api: ServerClient, master_key: bytes) -> crypto.UserKeys:
     me = api.me()
     if not (me.get("public_key") and me.get("wrapped_private_key")):
         fresh = crypto.UserKeys.generate()
-        body = {
-            "public_key": b64encode(fresh.public),
-            "wrapped_private_key": b64encode(crypto.wrap_private_key(master_key, fresh)),
-        }
         try:
-            api.set_my_keys(body)
+            api.set_my_keys(WrappedKeys(fresh.public, crypto.wrap_private_key(master_key, fresh)))
             return fresh
         except errors.ApiError as exc:
             if exc.code != "keys_exist":

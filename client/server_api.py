@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from coffer.protocol import routes
+from coffer.protocol.api.auth import Login, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
 from coffer.protocol.api.quotas import Quota, SetQuota
 from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, PublicKey, Share
@@ -76,9 +77,9 @@ class ServerApi:
         )
         return answer
 
-    def open_session(self, username: str, auth_key: str) -> dict[str, Any]:
+    def open_session(self, login: Login) -> dict[str, Any]:
         """Open a session with the auth key derived from the password (SECURITY: never the password)."""
-        answer: dict[str, Any] = self.request("POST", routes.LOGIN, {"username": username, "auth_key": auth_key})
+        answer: dict[str, Any] = self.request("POST", routes.LOGIN, login.to_json())
         return answer
 
     def logout(self) -> None:
@@ -91,8 +92,8 @@ class ServerApi:
         answer: dict[str, Any] = self._call("GET", routes.ME)
         return answer
 
-    def set_my_keys(self, body: dict[str, Any]) -> None:
-        self.request("PUT", routes.MY_KEYS, body)
+    def set_my_keys(self, keys: WrappedKeys) -> None:
+        self.request("PUT", routes.MY_KEYS, keys.to_json())
 
     # -- files and tickets ---------------------------------------------------------------------
 

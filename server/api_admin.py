@@ -6,6 +6,8 @@ from typing import Any
 
 import falcon
 
+from coffer.protocol.api.auth import WrappedKeys
+
 from . import accounts, audit, registry, topology
 from .errors import BadRequest
 from .http import Context, actor, principal, read_json, send_json
@@ -38,7 +40,7 @@ class Users(_Admin):
         body = read_json(req)
         salt = accounts.decode_key(body.get("salt"), "salt", 16)
         auth_key = accounts.decode_key(body.get("auth_key"), "auth_key", 32)
-        keys = accounts.WrappedKeys.from_body(body) if "public_key" in body else None
+        keys = WrappedKeys.parse(body) if "public_key" in body else None
         user = accounts.create_user(
             self.ctx.db,
             body.get("username"),
