@@ -26,6 +26,7 @@ from psycopg import sql
 from coffer.client.api import ServerClient, new_user_body
 from coffer.fileserver.settings import FileserverSettings
 from coffer.protocol import routes
+from coffer.protocol.api.admin import NewUser
 from coffer.server.settings import ServerSettings
 
 from .procs import Service, free_port, http_ok, run_measured, wait_until
@@ -164,7 +165,7 @@ class CofferNet:
     def add_user(self, body: dict[str, str]) -> None:
         """Create an account from a body :func:`client.api.new_user_body` made (perhaps in another process)."""
         assert self.admin is not None
-        self.admin.create_user(body)
+        self.admin.create_user(NewUser.parse(body))
 
     def cli_env(self, config_dir: Path) -> dict[str, str]:
         """Return the environment for ``coffer`` commands of the user whose session lives in *config_dir*."""

@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 
 from coffer.protocol import kdf
-from coffer.protocol.api.auth import Login
-from coffer.protocol.encoding import b64decode, b64encode
+from coffer.protocol.api.admin import NewUser
+from coffer.protocol.api.auth import Login, WrappedKeys
+from coffer.protocol.encoding import b64decode
 from coffer.protocol.errors import parse_error_body
 
 from . import errors
@@ -149,8 +150,13 @@ def retry_after(headers: Mapping[str, str], body: Any = None, *, now: float | No
     return None
 
 
-def new_user_body(username: str, password: str, role: str) -> dict[str, str]:
-    """Build the body that creates a user: salt, auth key and a fresh key pair, all made here.
+def new_user_body(username: str, password: str, role: str) -> dict[str, Any]:
+    """Return :func:`new_user` as the JSON body, for a caller that hands it to another process."""
+    return new_user(username, password, role).to_json()
+
+
+def new_user(username: str, password: str, role: str) -> NewUser:
+    """Make what creates a user: salt, auth key and a fresh key pair, all made here.
 
     The private key is wrapped under the master key of the initial password, so the
     user can read what is shared with them from their first login; the password and
@@ -159,14 +165,8 @@ def new_user_body(username: str, password: str, role: str) -> dict[str, str]:
     params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
     derived = kdf.derive(password, params)
     pair = UserKeys.generate()
-    return {
-        "username": username,
-        "role": role,
-        "salt": b64encode(params.salt),
-        "auth_key": b64encode(derived.auth_key),
-        "public_key": b64encode(pair.public),
-        "wrapped_private_key": b64encode(wrap_private_key(derived.master_key, pair)),
-    }
+    keys = WrappedKeys(pair.public, wrap_private_key(derived.master_key, pair))
+    return NewUser(username, role, params.salt, derived.auth_key, keys)
 
 
 def checked_kdf_params(prelogin: dict[str, Any]) -> kdf.KdfParams:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from coffer.protocol import routes
+from coffer.protocol.api.admin import Apply, NewUser, Rotate
 from coffer.protocol.api.auth import Login, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
 from coffer.protocol.api.quotas import Quota, SetQuota
@@ -221,13 +222,13 @@ class ServerApi:
         rows: list[dict[str, Any]] = self.request("GET", path)
         return rows
 
-    def create_user(self, body: dict[str, str]) -> dict[str, Any]:
-        """Create a user from :func:`client.api.new_user_body` (keys made here, never by the server)."""
-        answer: dict[str, Any] = self.request("POST", routes.ADMIN_USERS, body)
+    def create_user(self, user: NewUser) -> dict[str, Any]:
+        """Create a user from :func:`client.api.new_user` (keys made here, never by the server)."""
+        answer: dict[str, Any] = self.request("POST", routes.ADMIN_USERS, user.to_json())
         return answer
 
     def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> dict[str, Any]:
-        body = {"config": config, "prune": prune, "dry_run": dry_run}
+        body = Apply(config, prune, dry_run).to_json()
         answer: dict[str, Any] = self.request("POST", routes.ADMIN_APPLY, body)
         return answer
 
@@ -237,7 +238,7 @@ class ServerApi:
         return answer
 
     def rotate_cluster(self, cluster: str, grace_seconds: float) -> dict[str, Any]:
-        body = {"grace_seconds": grace_seconds}
+        body = Rotate(grace_seconds).to_json()
         answer: dict[str, Any] = self.request("POST", routes.admin_cluster_rotate(cluster), body)
         return answer
 

@@ -20,6 +20,7 @@ import nacl.exceptions
 import nacl.pwhash.argon2id
 
 from coffer.protocol import kdf
+from coffer.protocol.api.admin import ROLES
 from coffer.protocol.api.auth import WrappedKeys
 from coffer.protocol.encoding import DecodeError, b64decode, b64encode
 from coffer.protocol.ids import check_username, new_id
@@ -28,8 +29,6 @@ from . import audit
 from .db import Database, IntegrityError, Tx
 from .errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from .keys import ServerKeys
-
-ROLES = ("admin", "user")
 
 
 @functools.cache

@@ -11,7 +11,7 @@ from typing import Any
 
 from coffer.protocol import routes
 
-from ..api import new_user_body
+from ..api import new_user
 from ..errors import UsageError
 from . import lifecycle, sharing
 from .common import add_json_flag, client, print_json, read_secret, write_private
@@ -146,7 +146,7 @@ def do_user_add(args: argparse.Namespace) -> int:
     if len(password) < 8:
         raise UsageError("the password must have at least 8 characters")
     with client() as api:
-        user = api.create_user(new_user_body(args.username, password, args.role))
+        user = api.create_user(new_user(args.username, password, args.role))
     if args.json:
         print_json(user)
     else:
