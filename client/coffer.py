@@ -370,7 +370,7 @@ class Coffer:
     def links(self, file_id: str | None = None) -> builtins.list[LinkInfo]:
         """Return this user's links, newest first (of file *file_id* only, if given); without their keys."""
         rows = self.api.links(sharing.file_id_of(file_id) if file_id else None)
-        return [LinkInfo.from_json(r) for r in rows]
+        return [LinkInfo.from_json(r.to_json()) for r in rows]
 
     def unlink(self, link_or_url: str) -> str:
         """Revoke a link, given by id or by URL, at once (downloads in progress stop too); return its id."""

@@ -18,7 +18,7 @@ from coffer.protocol.api.admin import Apply, NewUser, Rotate
 from coffer.protocol.api.auth import Login, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
 from coffer.protocol.api.quotas import Quota, SetQuota
-from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, PublicKey, Share
+from coffer.protocol.api.sharing import CreateLink, Link, LinkTicketsRequest, PublicKey, Share, parse_links
 from coffer.protocol.api.tickets import LiveFileserver, TicketRequest, Tickets, parse_live_fileservers
 from coffer.protocol.errors import ProtocolError
 
@@ -140,14 +140,12 @@ class ServerApi:
         rows: list[dict[str, Any]] = self._call("GET", routes.file_shares(file_id))
         return rows
 
-    def create_link(self, file_id: str, link: CreateLink) -> dict[str, Any]:
-        answer: dict[str, Any] = self._call("POST", routes.file_links(file_id), link.to_json(), retry=False)
-        return answer
+    def create_link(self, file_id: str, link: CreateLink) -> Link:
+        return _parsed(Link.parse, self._call("POST", routes.file_links(file_id), link.to_json(), retry=False))
 
-    def links(self, file_id: str | None = None) -> list[dict[str, Any]]:
+    def links(self, file_id: str | None = None) -> list[Link]:
         path = f"{routes.LINKS}?file={file_id}" if file_id else routes.LINKS
-        rows: list[dict[str, Any]] = self._call("GET", path)
-        return rows
+        return _parsed(parse_links, self._call("GET", path))
 
     def delete_link(self, link_id: str) -> None:
         self._call("DELETE", routes.link(link_id))

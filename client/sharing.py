@@ -203,7 +203,7 @@ def create_link(
         raise errors.UsageError("a link password cannot be empty")
     opened = open_own(api, keys, file_id, "make links of")
     answer = api.create_link(opened.file_id, CreateLink(expires_in, max_downloads, protected=password is not None))
-    link_id = str(answer["id"])
+    link_id = answer.id
     try:
         if password is None:
             fragment = link_format.plain_fragment(opened.key)
@@ -212,7 +212,7 @@ def create_link(
     except BaseException:
         _revoke_quietly(api, link_id)  # a link nobody can open is no use to keep
         raise
-    return LinkInfo.from_json(answer, link_format.link_url(api.url, link_id, fragment))
+    return LinkInfo.from_json(answer.to_json(), link_format.link_url(api.url, link_id, fragment))
 
 
 def _revoke_quietly(api: ServerClient, link_id: str) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest
+from coffer.protocol.api.sharing import CreateLink, Link, LinkTicketsRequest
 from coffer.protocol.ids import check_id, check_username, new_id
 from coffer.protocol.signing import SigningKey
 
@@ -49,17 +49,17 @@ def state(row: dict[str, Any], now: float) -> str:
 
 def link_json(row: dict[str, Any], now: float) -> dict[str, Any]:
     """Return a link as its owner and administrators see it."""
-    return {
-        "id": row["id"],
-        "file": row["file_id"],
-        "created_at": row["created_at"],
-        "expires_at": row["expires_at"],
-        "max_downloads": row["max_downloads"],
-        "downloads": row["downloads"],
-        "protected": bool(row["protected"]),
-        "state": state(row, now),
-        "revoked_at": row["revoked_at"],
-    }
+    return Link(
+        id=row["id"],
+        file=row["file_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        max_downloads=row["max_downloads"],
+        downloads=row["downloads"],
+        protected=bool(row["protected"]),
+        state=state(row, now),
+        revoked_at=row["revoked_at"],
+    ).to_json()
 
 
 def public_json(row: dict[str, Any], now: float) -> dict[str, Any]:

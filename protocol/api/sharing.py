@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ProtocolError
 from ..ids import check_id
-from .fields import answer_field, key_bytes, object_of, opaque
+from .fields import answer_field, key_bytes, list_of, object_of, opaque
 from .files import MAX_SEALED_KEY_BYTES
 from .tickets import parse_wanted
 
@@ -115,3 +115,55 @@ class LinkTicketsRequest:
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> LinkTicketsRequest:
         return cls(check_id(body.get("download"), "download"), parse_wanted(body.get("chunks")))
+
+
+MAX_LISTED_LINKS = 100_000
+"""Links in one listing the client accepts."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A share link as its owner and administrators see it (never its key, which only the URL carries)."""
+
+    id: str
+    file: str
+    created_at: float
+    expires_at: float
+    max_downloads: int | None
+    downloads: int
+    protected: bool
+    state: str
+    revoked_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "file": self.file,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "max_downloads": self.max_downloads,
+            "downloads": self.downloads,
+            "protected": self.protected,
+            "state": self.state,
+            "revoked_at": self.revoked_at,
+        }
+
+    @classmethod
+    def parse(cls, value: object) -> Link:
+        body = object_of(value, "a link")
+        return cls(
+            id=answer_field(body, "id", str),
+            file=answer_field(body, "file", str),
+            created_at=answer_field(body, "created_at", (int, float)),
+            expires_at=answer_field(body, "expires_at", (int, float)),
+            max_downloads=answer_field(body, "max_downloads", int, optional=True),
+            downloads=answer_field(body, "downloads", int),
+            protected=answer_field(body, "protected", bool),
+            state=answer_field(body, "state", str),
+            revoked_at=answer_field(body, "revoked_at", (int, float), optional=True),
+        )
+
+
+def parse_links(value: object) -> list[Link]:
+    """Read ``GET /api/links``: the caller's links, newest first."""
+    return [Link.parse(item) for item in list_of(value, "the link listing", MAX_LISTED_LINKS)]

@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
-from coffer.protocol.api.sharing import MAX_DOWNLOADS, CreateLink, LinkTicketsRequest, PublicKey, Share
+from coffer.protocol.api.sharing import (
+    MAX_DOWNLOADS,
+    MAX_LISTED_LINKS,
+    CreateLink,
+    Link,
+    LinkTicketsRequest,
+    PublicKey,
+    Share,
+    parse_links,
+)
 from coffer.protocol.api.tickets import MAX_REQUESTED_CHUNKS
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
@@ -74,3 +83,18 @@ def test_link_tickets_name_at_most_the_limit_of_chunks() -> None:
 def test_a_public_key_answer_must_carry_the_key() -> None:
     assert PublicKey.parse({"name": "bob", "public_key": KEY}) == PublicKey("bob", KEY)
     assert refusal(PublicKey.parse, {"name": "bob"})[0] == "invalid_answer"
+
+
+def _link(**changes: Any) -> dict[str, Any]:
+    link = Link(DOWNLOAD, DOWNLOAD, 1.0, 2.0, None, 0, False, "active").to_json()
+    return link | changes
+
+
+def test_a_link_round_trips_as_its_owner_sees_it() -> None:
+    assert Link.parse(_link()).to_json() == _link()
+    assert refusal(Link.parse, _link(protected="no"))[0] == "invalid_answer"
+
+
+def test_a_link_listing_holds_at_most_the_limit_of_links() -> None:
+    assert len(parse_links([_link()] * MAX_LISTED_LINKS)) == MAX_LISTED_LINKS
+    assert refusal(parse_links, [_link()] * (MAX_LISTED_LINKS + 1))[0] == "invalid_answer"
