@@ -25,6 +25,7 @@ from typing import Any
 from bench.ceiling import Nginx
 from coffer.devnet.network import Network
 from coffer.devnet.raw_chunks import finalize, get_tickets, new_file, put_ticket
+from coffer.protocol import routes
 
 CHUNK = 8 * 1024 * 1024
 
@@ -61,7 +62,7 @@ def coffer_round(net: Network, base: str, chunks: list[Path], parallel: int) -> 
     record = new_file(net.admin, blobs)
     ticket, _ = put_ticket(net.admin, record["id"])
     hashes = [hashlib.sha256(b).hexdigest() for b in blobs]
-    urls = [f"{base}/api/chunks/default/{record['id']}/{h}" for h in hashes]
+    urls = [base + routes.chunk("default", record["id"], h) for h in hashes]
     up = curl(
         [("PUT", str(p), u) for p, u in zip(chunks, urls, strict=True)], f"Authorization: Ticket {ticket}", parallel
     )

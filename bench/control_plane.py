@@ -34,6 +34,7 @@ from coffer.fileserver.settings import load_settings
 from coffer.fileserver.shards import Shards
 from coffer.format.keys import UserKeys, new_file_key, seal_file_key
 from coffer.format.sizes import ciphertext_size
+from coffer.protocol import routes
 from coffer.protocol.encoding import b64encode
 
 from .coffer_net import CofferNet, clean_env
@@ -75,7 +76,7 @@ def _heartbeat_senders(spec: dict[str, Any]) -> list[Sender]:
                 settings,
                 me,
                 "register",
-                agent.REGISTER_PATH,
+                routes.REGISTER,
                 reports.registration_body(settings, me, shards),
                 time.time(),
             )
@@ -83,7 +84,7 @@ def _heartbeat_senders(spec: dict[str, Any]) -> list[Sender]:
         def send(client: httpx.Client, settings: Any = settings, me: Any = me, shards: Any = shards) -> httpx.Response:
             body = reports.heartbeat_body(shards, active_transfers=0, bytes_per_s=0, chunk_count=0, corrupt=[])
             signed = reports.signed(settings, me, "heartbeat", body, time.time())
-            return client.post(agent.HEARTBEAT_PATH, json=signed)
+            return client.post(routes.HEARTBEAT, json=signed)
 
         senders.append(send)
     return senders
@@ -94,9 +95,9 @@ def _user_senders(spec: dict[str, Any]) -> list[Sender]:
     for i in range(spec["threads"]):
         headers = {"Authorization": f"Bearer {spec['tokens'][i % len(spec['tokens'])]}"}
         if spec["endpoint"] == "ticket":
-            path, body = f"/api/files/{spec['file_ids'][i]}/tickets", {"op": "put"}
+            path, body = routes.file_tickets(spec["file_ids"][i]), {"op": "put"}
         else:
-            path, body = "/api/files", _file_body()
+            path, body = routes.FILES, _file_body()
 
         def send(client: httpx.Client, path: str = path, body: Any = body, headers: Any = headers) -> httpx.Response:
             return client.post(path, json=body, headers=headers)
@@ -164,7 +165,7 @@ def run(
                 tokens.append(api.login(f"cp{i}", PASSWORD)["token"])
         for i in range(threads):
             with ServerClient(net.url, tokens[i % len(tokens)]) as api:
-                file_ids.append(api.request("POST", "/api/files", _file_body())["id"])
+                file_ids.append(api.request("POST", routes.FILES, _file_body())["id"])
         for endpoint in ENDPOINTS:
             spec = {
                 "server": net.url,

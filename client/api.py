@@ -12,23 +12,25 @@ import httpx
 
 from coffer.format import kdf
 from coffer.format.keys import UserKeys, wrap_private_key
-from coffer.protocol.encoding import b64decode, b64encode
+from coffer.protocol.api.admin import NewUser
+from coffer.protocol.api.auth import Login, WrappedKeys
+from coffer.protocol.encoding import b64decode
 from coffer.protocol.errors import parse_error_body
 from coffer.transfer.http import retry_after, tls_context
 
 from . import errors
+from .server_api import IDEMPOTENT, ServerApi
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Below gunicorn's 2 s keep-alive, so we never send on a connection the server is closing.
 LIMITS = httpx.Limits(max_keepalive_connections=16, keepalive_expiry=1.5)
-IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 RATE_LIMIT_RETRIES = 3
 """Times a request safe to repeat is sent again after a 429, each after the wait the server asked for."""
 MAX_RATE_LIMIT_WAIT = 30.0
 """A 429 asking for a longer wait than this is raised at once: the user decides, not a silent sleep."""
 
 
-class ServerClient:
+class ServerClient(ServerApi):
     """A thin, typed wrapper around the server's JSON API; one per server URL and session."""
 
     def __init__(
@@ -111,12 +113,9 @@ class ServerClient:
 
     def login(self, username: str, password: str) -> dict[str, Any]:
         """Derive the auth key from the password (Argon2id, the server's salt) and open a session."""
-        pre = self.request("POST", "/api/auth/prelogin", {"username": username})
-        params = checked_kdf_params(pre)
+        params = checked_kdf_params(self.prelogin(username))
         keys = kdf.derive(password, params)
-        result: dict[str, Any] = self.request(
-            "POST", "/api/auth/login", {"username": username, "auth_key": b64encode(keys.auth_key)}
-        )
+        result = self.open_session(Login(username, keys.auth_key))
         self.token = result["token"]
         return result
 
@@ -137,8 +136,13 @@ def call(api: ServerClient, method: str, path: str, body: Any = None, *, retry: 
     return api.request(method, path, body, retry=again)
 
 
-def new_user_body(username: str, password: str, role: str) -> dict[str, str]:
-    """Build the body that creates a user: salt, auth key and a fresh key pair, all made here.
+def new_user_body(username: str, password: str, role: str) -> dict[str, Any]:
+    """Return :func:`new_user` as the JSON body, for a caller that hands it to another process."""
+    return new_user(username, password, role).to_json()
+
+
+def new_user(username: str, password: str, role: str) -> NewUser:
+    """Make what creates a user: salt, auth key and a fresh key pair, all made here.
 
     The private key is wrapped under the master key of the initial password, so the
     user can read what is shared with them from their first login; the password and
@@ -147,14 +151,8 @@ def new_user_body(username: str, password: str, role: str) -> dict[str, str]:
     params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
     derived = kdf.derive(password, params)
     pair = UserKeys.generate()
-    return {
-        "username": username,
-        "role": role,
-        "salt": b64encode(params.salt),
-        "auth_key": b64encode(derived.auth_key),
-        "public_key": b64encode(pair.public),
-        "wrapped_private_key": b64encode(wrap_private_key(derived.master_key, pair)),
-    }
+    keys = WrappedKeys(pair.public, wrap_private_key(derived.master_key, pair))
+    return NewUser(username, role, params.salt, derived.auth_key, keys)
 
 
 def checked_kdf_params(prelogin: dict[str, Any]) -> kdf.KdfParams:

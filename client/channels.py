@@ -19,11 +19,12 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from coffer.protocol.api.tickets import LiveFileserver, TicketRequest, Tickets
 from coffer.transfer.balancer import Balancer, FileserverInfo
 from coffer.transfer.errors import NoLiveFileserver
 
 from . import errors
-from .api import ServerClient, call
+from .api import ServerClient
 
 REFRESH_INTERVAL = 1.0
 
@@ -46,8 +47,10 @@ class _Channel:
     def _refresh(self) -> None:
         self._fetch()
 
-    def _offer(self, listed: Iterable[dict[str, Any]], none_live: str) -> None:
-        servers = [FileserverInfo.from_json(s) for s in listed]
+    def _offer(self, listed: Iterable[LiveFileserver], none_live: str) -> None:
+        servers = [
+            FileserverInfo(s.id, s.url.rstrip("/"), s.active_transfers, s.bytes_per_s, s.free_bytes) for s in listed
+        ]
         if not servers:
             raise NoLiveFileserver(none_live)
         self._balancer.update(servers)
@@ -81,11 +84,11 @@ class PutChannel(_Channel):
         return self.ticket
 
     def _fetch(self) -> None:
-        answer = call(self._api, "POST", f"/api/files/{self._file_id}/tickets", {"op": "put"}, retry=True)
+        answer = self._api.tickets(self._file_id, TicketRequest("put"))
         self.generation += 1
-        self.ticket = answer["tickets"][0]["ticket"]  # SECURITY: a bearer capability until it expires
+        self.ticket = answer.tickets[0].ticket  # SECURITY: a bearer capability until it expires
         self._offer(
-            answer["fileservers"],
+            answer.fileservers,
             f"no live fileserver can take shard {self._shard!r}: start one whose cluster may write to it, "
             "or see `coffer admin fileservers`",
         )
@@ -96,11 +99,11 @@ class ReadChannel(_Channel):
 
     tickets: dict[str, str]
 
-    def _take(self, answer: dict[str, Any]) -> None:
+    def _take(self, answer: Tickets) -> None:
         """Keep the tickets and live readers of a ticket answer (file tickets and link downloads have one shape)."""
         self.generation += 1
-        self.tickets = {h: t["ticket"] for t in answer["tickets"] for h in t["chunks"]}  # SECURITY: capabilities
-        self._offer(answer["fileservers"], self._none_live())
+        self.tickets = {h: t.ticket for t in answer.tickets for h in t.chunks}  # SECURITY: capabilities
+        self._offer(answer.fileservers, self._none_live())
 
     def ticket_for(self, chunk_hash: str) -> str:
         """Return the get ticket that covers chunk *chunk_hash*, or '' (the fileserver then refuses it)."""
@@ -119,10 +122,10 @@ class GetChannel(ReadChannel):
         super().__init__(shard, balancer, clock)
 
     def _fetch(self) -> None:
-        self._take(call(self._api, "POST", f"/api/files/{self._file_id}/tickets", {"op": "get"}, retry=True))
+        self._take(self._api.tickets(self._file_id, TicketRequest("get")))
 
     def _refresh(self) -> None:
-        self._offer(call(self._api, "GET", f"/api/shards/{self._shard}/fileservers?op=read"), self._none_live())
+        self._offer(self._api.shard_fileservers(self._shard, "read"), self._none_live())
 
 
 class LinkChannel(ReadChannel):
@@ -161,15 +164,13 @@ class LinkChannel(ReadChannel):
             except errors.NotFoundError as exc:
                 if exc.code not in ("download_not_found", "download_expired") or self.generation:
                     raise
-        answer = call(self._api, "POST", f"/api/links/{self._link_id}/downloads", {}, retry=False)
-        self.download = str(answer["download"])
-        self._on_started(answer)
+        answer = self._api.start_link_download(self._link_id)
+        self.download = str(answer.extra["download"])
+        self._on_started(answer.to_json())
         self._take(answer)
 
-    def _tickets(self, download: str) -> dict[str, Any]:
-        path = f"/api/links/{self._link_id}/tickets"
-        answer: dict[str, Any] = call(self._api, "POST", path, {"download": download}, retry=True)
-        return answer
+    def _tickets(self, download: str) -> Tickets:
+        return self._api.link_tickets(self._link_id, download)
 
     def _refresh(self) -> None:
         self._fetch()

@@ -33,11 +33,12 @@ from coffer.format.metadata import Metadata
 from coffer.format.records import OwnerCheck, open_record
 from coffer.format.shares import fingerprint
 from coffer.format.sizes import DEFAULT_CHUNK_SIZE, file_plain_size
+from coffer.protocol.api.auth import Login, WrappedKeys
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.transfer.http import ChunkClient
 
 from . import errors, resume, session, sharing
-from .api import ServerClient, call, checked_kdf_params
+from .api import ServerClient, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
 from .download import Downloader, DownloadResult, file_source
 from .pins import KnownKeys
@@ -148,12 +149,9 @@ class Coffer:
         """Log in: derive the keys from the password, open a session, unwrap (or first create) the key pair."""
         api = ServerClient(server, transport=transport)
         try:
-            pre = api.request("POST", "/api/auth/prelogin", {"username": username})
-            params = checked_kdf_params(pre)
+            params = checked_kdf_params(api.prelogin(username))
             derived = kdf.derive(password, params)  # SECURITY: the master key stays in this process
-            answer = api.request(
-                "POST", "/api/auth/login", {"username": username, "auth_key": b64encode(derived.auth_key)}
-            )
+            answer = api.open_session(Login(username, derived.auth_key))
             api.token = answer["token"]
             keys = _user_keys(api, derived.master_key)
         finally:
@@ -205,7 +203,7 @@ class Coffer:
     def user_id(self) -> str:
         """The user's id (asked of the server once): resume states are kept per server and user."""
         if self._user_id is None:
-            self._user_id = str(call(self.api, "GET", "/api/me")["id"])
+            self._user_id = str(self.api.me()["id"])
         return self._user_id
 
     def uploader(self, options: UploadOptions | None = None) -> Uploader:
@@ -280,7 +278,7 @@ class Coffer:
 
         The server ends this user's other sessions; this one stays valid.
         """
-        pre = call(self.api, "POST", "/api/auth/prelogin", {"username": self.username})
+        pre = self.api.prelogin(self.username, again=True)
         old = kdf.derive(old_password, checked_kdf_params(pre))
         params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
         new = kdf.derive(new_password, params)  # SECURITY: the new master key stays in this process
@@ -292,20 +290,20 @@ class Coffer:
             "new_auth_key": b64encode(new.auth_key),
             "wrapped_private_key": b64encode(wrap_private_key(new.master_key, self.keys)),
         }
-        self.api.request("POST", "/api/auth/password", body)
+        self.api.change_password(body)
 
     def list(self, shared: bool = False) -> list[FileInfo]:
         """Return the user's files, oldest first, with names decrypted; or, if *shared*, the files shared with them."""
-        path = "/api/files?shared=true" if shared else "/api/files"
-        return [FileInfo.from_record(r, self.keys, self._check_owner) for r in call(self.api, "GET", path)]
+        records = self.api.list_files(shared=shared)
+        return [FileInfo.from_record(r.to_json(), self.keys, self._check_owner) for r in records]
 
     def info(self, file_id: str) -> FileInfo:
-        return FileInfo.from_record(call(self.api, "GET", f"/api/files/{file_id}"), self.keys, self._check_owner)
+        return FileInfo.from_record(self.api.get_file(file_id).to_json(), self.keys, self._check_owner)
 
     def remove(self, file_id: str) -> None:
         """Delete a file (its chunks are removed from the fileservers later); forget any upload state for it."""
         try:
-            call(self.api, "DELETE", f"/api/files/{file_id}")
+            self.api.delete_file(file_id)
         except errors.PermissionDenied as exc:
             if exc.code != "not_owner":
                 raise
@@ -348,11 +346,11 @@ class Coffer:
 
     def unshare(self, file_id: str, name: str) -> None:
         """End *name*'s access to file *file_id* (as its owner), or drop a file shared with you (your own name)."""
-        call(self.api, "DELETE", f"/api/files/{sharing.file_id_of(file_id)}/shares/{sharing.user_name(name)}")
+        self.api.delete_share(sharing.file_id_of(file_id), sharing.user_name(name))
 
     def shares(self, file_id: str) -> builtins.list[ShareInfo]:
         """Return who file *file_id* is shared with, by name."""
-        rows = call(self.api, "GET", f"/api/files/{sharing.file_id_of(file_id)}/shares")
+        rows = self.api.file_shares(sharing.file_id_of(file_id))
         return [ShareInfo(str(r["user"]), float(r["created_at"])) for r in rows]
 
     def link(
@@ -374,30 +372,26 @@ class Coffer:
 
     def links(self, file_id: str | None = None) -> builtins.list[LinkInfo]:
         """Return this user's links, newest first (of file *file_id* only, if given); without their keys."""
-        path = f"/api/links?file={sharing.file_id_of(file_id)}" if file_id else "/api/links"
-        return [LinkInfo.from_json(r) for r in call(self.api, "GET", path)]
+        rows = self.api.links(sharing.file_id_of(file_id) if file_id else None)
+        return [LinkInfo.from_json(r.to_json()) for r in rows]
 
     def unlink(self, link_or_url: str) -> str:
         """Revoke a link, given by id or by URL, at once (downloads in progress stop too); return its id."""
         link_id = sharing.link_id_of(link_or_url, self.api.url)
-        call(self.api, "DELETE", f"/api/links/{link_id}")
+        self.api.delete_link(link_id)
         return link_id
 
 
 def _user_keys(api: ServerClient, master_key: bytes) -> UserKeys:
     """Unwrap the user's key pair, or make and store one if the account has none yet."""
-    me = call(api, "GET", "/api/me")
+    me = api.me()
     if not (me.get("public_key") and me.get("wrapped_private_key")):
         fresh = UserKeys.generate()
-        body = {
-            "public_key": b64encode(fresh.public),
-            "wrapped_private_key": b64encode(wrap_private_key(master_key, fresh)),
-        }
         try:
-            api.request("PUT", "/api/me/keys", body)
+            api.set_my_keys(WrappedKeys(fresh.public, wrap_private_key(master_key, fresh)))
             return fresh
         except errors.ApiError as exc:
             if exc.code != "keys_exist":
                 raise
-            me = call(api, "GET", "/api/me")  # another client set them first: use theirs
+            me = api.me()  # another client set them first: use theirs
     return unwrap_private_key(master_key, b64decode(me["wrapped_private_key"]), b64decode(me["public_key"]))

@@ -66,7 +66,7 @@ from coffer.transfer.failover import Failover, Wording
 from coffer.transfer.http import ChunkClient
 
 from . import errors, resume
-from .api import ServerClient, call
+from .api import ServerClient
 from .buffers import BufferPool
 from .channels import GetChannel, ReadChannel
 from .ordered_hash import OrderedHash
@@ -133,7 +133,7 @@ def file_source(
     api: ServerClient, keys: UserKeys, user_id: str, file_id: str, check_owner: OwnerCheck | None = None
 ) -> Source:
     """Fetch the record of file *file_id*, open it as its owner or a recipient, and check its layout."""
-    record = call(api, "GET", f"/api/files/{file_id}")
+    record = api.get_file(file_id).to_json()
     if record.get("state") != "complete":
         raise errors.UsageError(f"file {file_id} is not complete: finish its upload (run it again) first")
     opened = open_record(record, keys, check_owner)

@@ -38,7 +38,7 @@ from coffer.format.records import check_layout, open_with_key
 from coffer.transfer.http import ChunkClient
 
 from . import errors, private_files, session
-from .api import ServerClient, call
+from .api import ServerClient
 from .channels import LinkChannel
 from .download import DEFAULT_IN_FLIGHT, Downloader, DownloadResult, ProgressCallback, Source
 
@@ -100,7 +100,7 @@ def _open(api: ServerClient, ref: links.LinkRef, password: str | None, base: Pat
     """Fetch the link's record and open it with the fragment's key; check it all before anything counts."""
     saved = _Saved(base / LINKS / f"{_key(api.url, ref.link_id)}.json")
     try:
-        record = call(api, "GET", f"/api/links/{ref.link_id}")["file"]
+        record = api.link(ref.link_id)["file"]
     except errors.NotFoundError as exc:
         # A download already counted may finish on a link used up since (by this very download).
         record = saved.record() if exc.code == "link_exhausted" else None

@@ -22,12 +22,13 @@ from coffer.format.errors import IntegrityError
 from coffer.format.keys import UserKeys
 from coffer.format.records import OpenedFile, open_record
 from coffer.format.shares import fingerprint, seal_share_key
+from coffer.protocol.api.sharing import CreateLink, Share
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_id, check_username
 
 from . import errors
-from .api import ServerClient, call
+from .api import ServerClient
 from .pins import KnownKeys
 
 
@@ -132,7 +133,7 @@ def link_id_of(text: str, server: str) -> str:
 def public_key_of(api: ServerClient, name: str) -> PublicKeyInfo:
     """Ask the server for *name*'s public key (not yet checked against the pins)."""
     try:
-        answer = call(api, "GET", f"/api/users/{user_name(name)}/public-key")
+        answer = api.user_public_key(user_name(name))
     except errors.ApiError as exc:
         if exc.code == "user_has_no_keys":
             raise errors.ApiError(
@@ -142,7 +143,7 @@ def public_key_of(api: ServerClient, name: str) -> PublicKeyInfo:
             ) from exc
         raise
     try:
-        public = b64decode(answer["public_key"])
+        public = b64decode(answer.public_key)
     except (KeyError, TypeError, ValueError) as exc:
         raise IntegrityError(f"the server sent a malformed public key for {name}") from exc
     return PublicKeyInfo(name, public, fingerprint(public))
@@ -150,7 +151,7 @@ def public_key_of(api: ServerClient, name: str) -> PublicKeyInfo:
 
 def open_own(api: ServerClient, keys: UserKeys, file_id: str, doing: str) -> OpenedFile:
     """Fetch and open a complete file of the caller's own; only its owner may share or link it."""
-    record = call(api, "GET", f"/api/files/{file_id_of(file_id)}")
+    record = api.get_file(file_id_of(file_id)).to_json()
     if record.get("access", "owner") != "owner":
         raise errors.PermissionDenied(
             f"file {file_id} is shared with you by {record.get('owner')}: only its owner can {doing} it",
@@ -178,9 +179,8 @@ def share(
     # SECURITY: the key must be the pinned one (or the one compared out of band) before the file key is boxed to it.
     first = pins.check(name, recipient.public_key, expect_fingerprint=expect_fingerprint, accept=accept)
     box = seal_share_key(keys, recipient.public_key, opened.file_id, opened.key)
-    body = {"share_key": b64encode(box), "public_key": b64encode(recipient.public_key)}
     try:
-        call(api, "PUT", f"/api/files/{opened.file_id}/shares/{name}", body)
+        api.put_share(opened.file_id, name, Share(b64encode(box), b64encode(recipient.public_key)))
     except errors.ApiError as exc:
         if exc.code == "public_key_changed":
             raise errors.KeyChanged(
@@ -206,13 +206,8 @@ def create_link(
     if password is not None and not password:
         raise errors.UsageError("a link password cannot be empty")
     opened = open_own(api, keys, file_id, "make links of")
-    body: dict[str, Any] = {"protected": password is not None}
-    if expires_in is not None:
-        body["expires_in"] = expires_in
-    if max_downloads is not None:
-        body["max_downloads"] = max_downloads
-    answer = call(api, "POST", f"/api/files/{opened.file_id}/links", body, retry=False)
-    link_id = str(answer["id"])
+    answer = api.create_link(opened.file_id, CreateLink(expires_in, max_downloads, protected=password is not None))
+    link_id = answer.id
     try:
         if password is None:
             fragment = links.plain_fragment(opened.key)
@@ -221,11 +216,11 @@ def create_link(
     except BaseException:
         _revoke_quietly(api, link_id)  # a link nobody can open is no use to keep
         raise
-    return LinkInfo.from_json(answer, links.link_url(api.url, link_id, fragment))
+    return LinkInfo.from_json(answer.to_json(), links.link_url(api.url, link_id, fragment))
 
 
 def _revoke_quietly(api: ServerClient, link_id: str) -> None:
     try:
-        call(api, "DELETE", f"/api/links/{link_id}")
+        api.delete_link(link_id)
     except errors.ClientError:
         pass

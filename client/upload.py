@@ -63,6 +63,7 @@ from coffer.format.sizes import (
 )
 from coffer.format.version import FORMAT_VERSION
 from coffer.protocol import receipts as receipt_protocol
+from coffer.protocol.api.files import CreateFile, Finalize, FinalizedChunk
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.wire import MAX_CHUNK_SIZE
@@ -72,7 +73,7 @@ from coffer.transfer.failover import Failover
 from coffer.transfer.http import ChunkClient
 
 from . import errors, resume
-from .api import ServerClient, call
+from .api import ServerClient
 from .buffers import BufferPool
 from .channels import PutChannel
 from .sender import UPLOAD, ChunkSender, Sent
@@ -251,16 +252,16 @@ class _Job:
 
     def _still_pending(self, state: resume.UploadState) -> bool:
         try:
-            record = call(self.up.api, "GET", f"/api/files/{state.file_id}")
+            record = self.up.api.get_file(state.file_id)
         except errors.NotFoundError:
             return False
         return bool(
-            record.get("state") == "pending"
-            and record.get("key_commitment") == b64encode(key_commitment(state.file_key))
-            and record.get("shard") == self.opts.shard
-            and record.get("chunk_count") == self.count
-            and record.get("chunk_size") == ciphertext_size(self.opts.chunk_size)
-            and record.get("size") == file_ciphertext_size(self.size, self.count)
+            record.state == "pending"
+            and record.key_commitment == b64encode(key_commitment(state.file_key))
+            and record.shard == self.opts.shard
+            and record.chunk_count == self.count
+            and record.chunk_size == ciphertext_size(self.opts.chunk_size)
+            and record.size == file_ciphertext_size(self.size, self.count)
         )
 
     def _abandon(self, state: resume.UploadState) -> None:
@@ -268,7 +269,7 @@ class _Job:
         assert self.state_path is not None
         resume.discard(self.state_path)
         try:
-            call(self.up.api, "DELETE", f"/api/files/{state.file_id}")
+            self.up.api.delete_file(state.file_id)
         except errors.ClientError:
             pass
 
@@ -300,21 +301,21 @@ class _Job:
     def _create(self) -> resume.UploadState:
         opts, up = self.opts, self.up
         key = new_file_key()  # SECURITY: the file key; it leaves this process only sealed
-        body: dict[str, Any] = {
-            "shard": opts.shard,
-            "size": file_ciphertext_size(self.size, self.count),
-            "chunk_count": self.count,
-            "chunk_size": ciphertext_size(opts.chunk_size),
-            "sealed_key": b64encode(seal_file_key(up.keys.public, key)),
-            "key_commitment": b64encode(key_commitment(key)),
-            "format": FORMAT_VERSION,
-        }
-        if opts.expires_in is not None:
-            body["expires_in"] = opts.expires_in
         # Metadata is sealed under the file id, which the server assigns: the record starts with
         # a placeholder of the right length that nobody can open, replaced at finalize.
-        body["metadata"] = b64encode(os.urandom(len(seal_metadata(key, PLACEHOLDER_ID, self._metadata("0" * 64)))))
-        record = call(up.api, "POST", "/api/files", body, retry=False)
+        placeholder = os.urandom(len(seal_metadata(key, PLACEHOLDER_ID, self._metadata("0" * 64))))
+        body = CreateFile(
+            shard=opts.shard,
+            size=file_ciphertext_size(self.size, self.count),
+            chunk_count=self.count,
+            chunk_size=ciphertext_size(opts.chunk_size),
+            sealed_key=b64encode(seal_file_key(up.keys.public, key)),
+            key_commitment=b64encode(key_commitment(key)),
+            expires_in=opts.expires_in,
+            metadata=b64encode(placeholder),
+            format_version=FORMAT_VERSION,
+        )
+        record = up.api.create_file(body)
         state = resume.UploadState(
             server=up.api.url,
             user=up.user_id,
@@ -324,7 +325,7 @@ class _Job:
             shard=opts.shard,
             chunk_size=opts.chunk_size,
             copies=opts.copies,
-            file_id=record["id"],
+            file_id=record.id,
             file_key=key,
         )
         self._save(state)  # before anything else can fail, so a rerun resumes this record
@@ -480,17 +481,13 @@ class _Job:
     def _finalize(self, plaintext_sha256: str) -> None:
         state = self.state
         metadata = seal_metadata(state.file_key, state.file_id, self._metadata(plaintext_sha256))
-        body = {
-            "chunks": [
-                {"index": i, "hash": c.hash, "size": c.size, "receipts": list(c.receipts)}
-                for i, c in sorted(state.chunks.items())
-            ],
-            "metadata": b64encode(metadata),
-        }
-        path = f"/api/files/{state.file_id}"
+        body = Finalize(
+            chunks=tuple(FinalizedChunk(i, c.hash, c.size, tuple(c.receipts)) for i, c in sorted(state.chunks.items())),
+            metadata=b64encode(metadata),
+        )
         try:
-            call(self.up.api, "POST", f"{path}/finalize", body, retry=False)
+            self.up.api.finalize(state.file_id, body)
         except errors.ConnectionFailed:
             # The answer may have been lost after the server committed: look before failing.
-            if call(self.up.api, "GET", path).get("state") != "complete":
+            if self.up.api.get_file(state.file_id).state != "complete":
                 raise

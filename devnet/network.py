@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from coffer.client.api import ServerClient, new_user_body
+from coffer.client.api import ServerClient, new_user
+from coffer.protocol import routes
+from coffer.protocol.api.admin import NewUser
 
 from .procs import Service, clean_env, coffer_command, free_port, http_ok
 
@@ -95,7 +97,7 @@ class Network:
     def start_server(self, timeout: float = 60) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.server = Service("server", self.command("server"), self.root / "server.log", self.server_env())
-        self.server.start().wait_ready(lambda: http_ok(f"{self.url}/api/health"), timeout)
+        self.server.start().wait_ready(lambda: http_ok(self.url + routes.HEALTH), timeout)
 
     def bootstrap(self) -> None:
         """Create the admin (unless there is one), apply the topology and export the cluster config."""
@@ -111,11 +113,11 @@ class Network:
             raise RuntimeError(f"coffer server create-admin failed: {done.stderr.strip()}")
         self.admin = ServerClient(self.url)
         self.admin.login("admin", self.admin_password)
-        self.admin.request("POST", "/api/admin/apply", {"config": self.topology, "prune": False, "dry_run": False})
+        self.admin.apply(self.topology, prune=False, dry_run=False)
         self.cluster_config = self.root / f"cluster-{self.cluster}.toml"
         fd = os.open(self.cluster_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(self.admin.request("GET", f"/api/admin/clusters/{self.cluster}/config")["toml"])
+            f.write(self.admin.cluster_config(self.cluster)["toml"])
 
     def add_fileserver(
         self, port: int | None = None, *, config: Path | None = None, data_dir: Path | None = None
@@ -142,13 +144,12 @@ class Network:
         """Start (or restart) *fs*; wait until it answers and the server lists it as live."""
         fs.proc.start()
         # A restarted fileserver may still look live from its last beat: wait for it to answer too.
-        fs.proc.wait_ready(lambda: http_ok(f"{fs.url}/api/health"), timeout)
+        fs.proc.wait_ready(lambda: http_ok(fs.url + routes.HEALTH), timeout)
         fs.proc.wait_ready(lambda: self.live(fs), timeout)
 
     def listing(self) -> list[dict[str, Any]]:
         assert self.admin is not None
-        result: list[dict[str, Any]] = self.admin.request("GET", "/api/admin/fileservers")
-        return result
+        return self.admin.fileservers()
 
     def live(self, fs: Fileserver) -> bool:
         return any(s["url"] == fs.url and s["live"] for s in self.listing())
@@ -157,14 +158,14 @@ class Network:
         """Return the id the fileserver persisted on its own disk."""
         return str(json.loads((fs.data_dir / "identity.json").read_text())["id"])
 
-    def add_user(self, body: dict[str, str]) -> None:
-        """Create an account from a body :func:`coffer.client.api.new_user_body` made (perhaps in another process)."""
+    def add_user(self, user: NewUser | dict[str, Any]) -> None:
+        """Create an account from what :func:`coffer.client.api.new_user` made (perhaps in another process, as JSON)."""
         assert self.admin is not None
-        self.admin.request("POST", "/api/admin/users", body)
+        self.admin.create_user(user if isinstance(user, NewUser) else NewUser.parse(user))
 
     def create_user(self, name: str, password: str, role: str = "user") -> None:
         """Create an account as ``coffer admin user create`` does (the Argon2id step runs here)."""
-        self.add_user(new_user_body(name, password, role))
+        self.add_user(new_user(name, password, role))
 
     def cli_env(self, config_dir: Path, **extra: str) -> dict[str, str]:
         """Return the environment for ``coffer`` commands of the user whose session lives in *config_dir*."""

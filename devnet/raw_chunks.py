@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from coffer.client.api import ServerClient
+from coffer.protocol import routes
 from coffer.protocol.encoding import b64encode
 
 
@@ -21,17 +22,17 @@ def new_file(api: ServerClient, chunks: list[bytes], shard: str = "default") -> 
         "chunk_size": chunk_size,
         "metadata": b64encode(os.urandom(64)),
     }
-    result: dict[str, Any] = api.request("POST", "/api/files", body)
+    result: dict[str, Any] = api.request("POST", routes.FILES, body)
     return result
 
 
 def put_ticket(api: ServerClient, file_id: str) -> tuple[str, list[dict[str, Any]]]:
-    answer = api.request("POST", f"/api/files/{file_id}/tickets", {"op": "put"})
+    answer = api.request("POST", routes.file_tickets(file_id), {"op": "put"})
     return answer["tickets"][0]["ticket"], answer["fileservers"]
 
 
 def chunk_url(base: str, shard: str, file_id: str, data: bytes) -> str:
-    return f"{base}/api/chunks/{shard}/{file_id}/{hashlib.sha256(data).hexdigest()}"
+    return base + routes.chunk(shard, file_id, hashlib.sha256(data).hexdigest())
 
 
 def put_chunk(base: str, file_id: str, data: bytes, ticket: str, shard: str = "default") -> httpx.Response:
@@ -47,11 +48,11 @@ def finalize(api: ServerClient, file_id: str, chunks: list[bytes], receipts: lis
             for i, (c, r) in enumerate(zip(chunks, receipts, strict=True))
         ]
     }
-    result: dict[str, Any] = api.request("POST", f"/api/files/{file_id}/finalize", body)
+    result: dict[str, Any] = api.request("POST", routes.file_finalize(file_id), body)
     return result
 
 
 def get_tickets(api: ServerClient, file_id: str) -> dict[str, str]:
     """Return chunk hash → get ticket for every chunk of a complete file."""
-    answer = api.request("POST", f"/api/files/{file_id}/tickets", {"op": "get"})
+    answer = api.request("POST", routes.file_tickets(file_id), {"op": "get"})
     return {h: t["ticket"] for t in answer["tickets"] for h in t["chunks"]}

@@ -14,32 +14,15 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
-from coffer.protocol.errors import CofferError, ProtocolError
-from coffer.protocol.ids import check_id
+from coffer.protocol.errors import CofferError
+from coffer.protocol.messages import parse_revoked_tickets as parse_revocations
 
 from .storage.fsutil import atomic_write_json
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "revoked.json"
-MAX_ENTRIES = 100_000
-
-
-def parse_revocations(value: Any) -> dict[str, int]:
-    """Return jti → expiry from ``[{"jti", "exp"}]``; anything malformed is a ProtocolError."""
-    if not isinstance(value, list) or len(value) > MAX_ENTRIES:
-        raise ProtocolError(f"revoked tickets must be a list of at most {MAX_ENTRIES} entries")
-    revoked: dict[str, int] = {}
-    for item in value:
-        if not isinstance(item, dict):
-            raise ProtocolError("each revoked ticket must be an object")
-        exp = item.get("exp")
-        if not isinstance(exp, int) or isinstance(exp, bool):
-            raise ProtocolError("a revoked ticket's 'exp' must be an integer")
-        revoked[check_id(item.get("jti"), "ticket_id")] = exp
-    return revoked
 
 
 def write_revocations(path: Path, revoked: dict[str, int]) -> None:

@@ -246,3 +246,86 @@ def parse_reconcile_answer(body: dict[str, Any]) -> ReconcileAnswer:
     if not isinstance(grace, (int, float)) or isinstance(grace, bool) or grace < 0:
         raise ProtocolError("'grace_seconds' must be a non-negative number")
     return ReconcileAnswer([check_id(f, "file") for f in unknown], float(grace))
+
+
+@dataclass(frozen=True)
+class RegistrationAnswer:
+    """The server's answer to a registration: the id it knows the fileserver by, and the pace it wants."""
+
+    fileserver_id: str | None
+    lease_seconds: float | None
+    heartbeat_interval: float | None
+    """Seconds between beats the server asks for; None when it sent no usable value (keep our own)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fileserver_id": self.fileserver_id,
+            "lease_seconds": self.lease_seconds,
+            "heartbeat_interval": self.heartbeat_interval,
+        }
+
+
+def _seconds(value: object) -> float | None:
+    """Return a positive number of seconds, or None: an older or odd server's pace is advice, not an error."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+def parse_registration_answer(body: dict[str, Any]) -> RegistrationAnswer:
+    fs_id = body.get("fileserver_id")
+    return RegistrationAnswer(
+        fileserver_id=None if fs_id is None else check_id(fs_id, "fileserver_id"),
+        lease_seconds=_seconds(body.get("lease_seconds")),
+        heartbeat_interval=_seconds(body.get("heartbeat_interval")),
+    )
+
+
+MAX_REVOKED_TICKETS = 100_000
+"""Revoked, unexpired tickets in one heartbeat answer (and in a fileserver's revocation file)."""
+
+
+def parse_revoked_tickets(value: object) -> dict[str, int]:
+    """Return ticket id → expiry from ``[{"jti", "exp"}]``; anything malformed is a ProtocolError."""
+    if not isinstance(value, list) or len(value) > MAX_REVOKED_TICKETS:
+        raise ProtocolError(f"revoked tickets must be a list of at most {MAX_REVOKED_TICKETS} entries")
+    revoked: dict[str, int] = {}
+    for item in value:
+        if not isinstance(item, dict):
+            raise ProtocolError("each revoked ticket must be an object")
+        exp = item.get("exp")
+        if not isinstance(exp, int) or isinstance(exp, bool):
+            raise ProtocolError("a revoked ticket's 'exp' must be an integer")
+        revoked[check_id(item.get("jti"), "ticket_id")] = exp
+    return revoked
+
+
+@dataclass(frozen=True)
+class HeartbeatAnswer:
+    """The server's answer to a beat: the tickets it revoked, the files to purge, and its clock.
+
+    SECURITY: the revocations are what lets a fileserver refuse a ticket before it expires.
+    """
+
+    lease_seconds: float | None
+    server_time: float | None
+    revoked_tickets: dict[str, int] = field(default_factory=dict)
+    purge: list[FilePurge] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lease_seconds": self.lease_seconds,
+            "server_time": self.server_time,
+            "revoked_tickets": [{"jti": jti, "exp": exp} for jti, exp in self.revoked_tickets.items()],
+            "purge": [p.to_json() for p in self.purge],
+        }
+
+
+def parse_heartbeat_answer(body: dict[str, Any]) -> HeartbeatAnswer:
+    server_time = body.get("server_time")
+    return HeartbeatAnswer(
+        lease_seconds=_seconds(body.get("lease_seconds")),
+        server_time=server_time if isinstance(server_time, int | float) and not isinstance(server_time, bool) else None,
+        revoked_tickets=parse_revoked_tickets(body.get("revoked_tickets", [])),
+        purge=parse_purges(body.get("purge", [])),
+    )

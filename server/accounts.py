@@ -20,6 +20,8 @@ import nacl.exceptions
 import nacl.pwhash.argon2id
 
 from coffer.protocol import kdf
+from coffer.protocol.api.admin import ROLES
+from coffer.protocol.api.auth import WrappedKeys
 from coffer.protocol.encoding import DecodeError, b64decode, b64encode
 from coffer.protocol.ids import check_username, new_id
 
@@ -27,8 +29,6 @@ from . import audit
 from .db import Database, IntegrityError, Tx
 from .errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from .keys import ServerKeys
-
-ROLES = ("admin", "user")
 
 
 @functools.cache
@@ -74,21 +74,6 @@ def decode_key(value: object, field: str, size: int, *, at_most: int | None = No
         wanted = f"{size} to {at_most}" if at_most else f"{size}"
         raise BadRequest(f"'{field}' must be {wanted} bytes", code=f"invalid_{field}")
     return raw
-
-
-@dataclass(frozen=True)
-class WrappedKeys:
-    """A user's X25519 public key and the private key as the client wrapped it under the master key."""
-
-    public_key: bytes
-    wrapped_private_key: bytes
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> WrappedKeys:
-        return cls(
-            decode_key(body.get("public_key"), "public_key", 32),
-            decode_key(body.get("wrapped_private_key"), "wrapped_private_key", 40, at_most=256),
-        )
 
 
 def user_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,9 @@ from typing import Any
 
 import falcon
 
+from coffer.protocol.api import admin as messages
+
 from . import accounts, audit, registry, topology
-from .errors import BadRequest
 from .http import Context, actor, principal, read_json, send_json
 
 FILESERVER_DEFAULTS = {
@@ -35,18 +36,15 @@ class Users(_Admin):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = self.admin(req)
-        body = read_json(req)
-        salt = accounts.decode_key(body.get("salt"), "salt", 16)
-        auth_key = accounts.decode_key(body.get("auth_key"), "auth_key", 32)
-        keys = accounts.WrappedKeys.from_body(body) if "public_key" in body else None
+        new = messages.NewUser.parse(read_json(req))
         user = accounts.create_user(
             self.ctx.db,
-            body.get("username"),
-            body.get("role", "user"),
-            salt,
-            auth_key,
+            new.username,
+            new.role,
+            new.salt,
+            new.auth_key,
             self.ctx.clock(),
-            keys=keys,
+            keys=new.keys,
             actor=actor(req, who),
         )
         send_json(resp, user, 201)
@@ -55,12 +53,10 @@ class Users(_Admin):
 class Apply(_Admin):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = self.admin(req)
-        body = read_json(req)
-        prune, dry_run = body.get("prune", False), body.get("dry_run", False)
-        if not isinstance(prune, bool) or not isinstance(dry_run, bool):
-            raise BadRequest("'prune' and 'dry_run' must be true or false")
+        request = messages.Apply.parse(read_json(req))
+        prune, dry_run = request.prune, request.dry_run
         changes = topology.apply(
-            self.ctx.db, self.ctx.keys, body.get("config"), prune=prune, dry_run=dry_run, now=self.ctx.clock()
+            self.ctx.db, self.ctx.keys, request.config, prune=prune, dry_run=dry_run, now=self.ctx.clock()
         )
         if changes and not dry_run:
             audit.record_alone(self.ctx.db, "admin.apply", self.ctx.clock(), actor(req, who), changes=len(changes))
@@ -93,9 +89,7 @@ class ClusterConfig(_Admin):
 class Rotate(_Admin):
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         who = self.admin(req)
-        grace = (read_json(req) if req.content_length else {}).get("grace_seconds", 0)
-        if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not 0 <= grace <= 30 * 86400:
-            raise BadRequest("'grace_seconds' must be a number from 0 to 2592000", code="invalid_grace")
+        grace = messages.Rotate.parse(read_json(req) if req.content_length else {}).grace_seconds
         topology.rotate(self.ctx.db, self.ctx.keys, name, float(grace), self.ctx.clock())
         audit.record_alone(
             self.ctx.db, "admin.rotate", self.ctx.clock(), actor(req, who), object=f"cluster:{name}", grace_s=grace

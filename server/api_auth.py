@@ -5,7 +5,9 @@ from __future__ import annotations
 import falcon
 
 from coffer.protocol import __version__, kdf
-from coffer.protocol.ids import check_id, check_username
+from coffer.protocol.api.auth import Login as LoginRequest
+from coffer.protocol.api.auth import WrappedKeys
+from coffer.protocol.ids import check_id
 from coffer.protocol.wire import MAX_CHUNK_SIZE
 
 from . import accounts, audit
@@ -58,9 +60,8 @@ class Login:
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req)
-        name = check_username(body.get("username"))
-        auth_key = accounts.decode_key(body.get("auth_key"), "auth_key", 32)
+        login = LoginRequest.parse(read_json(req))
+        name, auth_key = login.username, login.auth_key
         db, now = self.ctx.db, self.ctx.clock()
         who = audit.Actor(name, client_address(self.ctx, req))
         try:
@@ -129,7 +130,7 @@ class MyKeys:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
-        accounts.set_keys(self.ctx.db, who, accounts.WrappedKeys.from_body(read_json(req)))
+        accounts.set_keys(self.ctx.db, who, WrappedKeys.parse(read_json(req)))
         resp.status = falcon.HTTP_204
 
 

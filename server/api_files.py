@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import falcon
 
+from coffer.protocol.api.files import CreateFile
+from coffer.protocol.api.tickets import TicketRequest
 from coffer.protocol.ids import check_name
 
 from . import files, sharing
@@ -66,7 +68,8 @@ class Files:
         who = principal(self.ctx, req)
         s = self.ctx.settings
         limits = files.Limits(s.max_chunk_size, s.max_retention, s.default_quota_bytes, s.default_quota_files)
-        record = files.create(self.ctx.db, who, actor(req, who), read_json(req), limits, self.ctx.clock())
+        request = CreateFile.parse(read_json(req), max_chunk_size=s.max_chunk_size)
+        record = files.create(self.ctx.db, who, actor(req, who), request, limits, self.ctx.clock())
         send_json(resp, record, 201)
 
 
@@ -95,7 +98,7 @@ class Tickets:
             who,
             actor(req, who),
             file_id,
-            read_json(req),
+            TicketRequest.parse(read_json(req)),
             ttl=self.ctx.settings.ticket_ttl,
             lease=self.ctx.settings.lease_seconds,
             now=self.ctx.clock(),

@@ -6,6 +6,8 @@ from datetime import datetime
 
 import falcon
 
+from coffer.protocol.api.quotas import SetQuota
+
 from . import audit, deletion, holds, quotas, retention, user_admin
 from .errors import BadRequest
 from .http import Context, actor, principal, read_json, send_json
@@ -43,7 +45,10 @@ class UserQuota(_Admin):
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         who = self.admin(req)
         send_json(
-            resp, user_admin.set_quota(self.ctx.db, self.ctx.settings, who, name, read_json(req), self.ctx.clock())
+            resp,
+            user_admin.set_quota(
+                self.ctx.db, self.ctx.settings, who, name, SetQuota.parse(read_json(req)), self.ctx.clock()
+            ),
         )
 
 

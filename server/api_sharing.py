@@ -11,6 +11,8 @@ from typing import Any
 
 import falcon
 
+from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, Share
+
 from . import links, sharing
 from .audit import Actor
 from .http import Context, actor, principal, read_json, send_json
@@ -45,7 +47,7 @@ class FileShare(_Resource):
     def on_put(self, req: falcon.Request, resp: falcon.Response, file_id: str, name: str) -> None:
         who = principal(self.ctx, req)
         result, created = sharing.share(
-            self.ctx.db, who, actor(req, who), file_id, name, read_json(req), self.ctx.clock()
+            self.ctx.db, who, actor(req, who), file_id, name, Share.parse(read_json(req)), self.ctx.clock()
         )
         send_json(resp, result, 201 if created else 200)
 
@@ -64,7 +66,7 @@ class FileLinks(_Resource):
             who,
             actor(req, who),
             file_id,
-            _optional_json(req),
+            CreateLink.parse(_optional_json(req), max_retention=s.max_retention),
             default_expiry=s.link_default_expiry,
             max_retention=s.max_retention,
             now=self.ctx.clock(),
@@ -103,7 +105,12 @@ class LinkTickets(_Resource):
     """Fresh tickets for an anonymous download already started; counts nothing."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, link_id: str) -> None:
-        send_json(resp, links.download_tickets(self.ctx.db, self.transfer(), link_id, read_json(req), self.ctx.clock()))
+        send_json(
+            resp,
+            links.download_tickets(
+                self.ctx.db, self.transfer(), link_id, LinkTicketsRequest.parse(read_json(req)), self.ctx.clock()
+            ),
+        )
 
 
 class _Admin(_Resource):

@@ -58,7 +58,7 @@ def confirm(tx: Tx, fileserver_id: str, done: list[messages.FilePurge]) -> int:
     return confirmed
 
 
-def orders(tx: Tx, fileserver_id: str, now: float) -> list[dict[str, Any]]:
+def orders(tx: Tx, fileserver_id: str, now: float) -> list[messages.FilePurge]:
     """Return the oldest unconfirmed purges of this fileserver (re-sent each beat until confirmed)."""
     rows = tx.all(
         "SELECT p.file_id, s.name AS shard FROM purges p JOIN shards s ON s.id = p.shard_id "
@@ -67,7 +67,7 @@ def orders(tx: Tx, fileserver_id: str, now: float) -> list[dict[str, Any]]:
     )
     if rows:
         tx.execute("UPDATE purges SET sent_at = ? WHERE fileserver_id = ? AND sent_at IS NULL", (now, fileserver_id))
-    return [messages.FilePurge(r["shard"], r["file_id"]).to_json() for r in rows]
+    return [messages.FilePurge(r["shard"], r["file_id"]) for r in rows]
 
 
 def unknown_files(tx: Tx, shard: str, file_ids: list[str]) -> list[str]:

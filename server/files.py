@@ -8,32 +8,27 @@ chunk list is fixed and the file's put tickets are revoked.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from coffer.protocol import receipts
+from coffer.protocol.api.files import MAX_RECEIPTS_PER_CHUNK, CreateFile
+from coffer.protocol.api.tickets import TicketRequest
 from coffer.protocol.encoding import DecodeError, b64decode
-from coffer.protocol.ids import check_chunk_hash, check_id, check_name, new_id
+from coffer.protocol.ids import check_chunk_hash, check_id, new_id
 from coffer.protocol.signing import SigningKey
 from coffer.protocol.wire import MAX_METADATA_BYTES
 
 from . import audit, deletion, quotas, tickets
-from .accounts import Principal, decode_key
+from .accounts import Principal
 from .db import Database, Tx
 from .errors import BadRequest, Conflict, Forbidden, Gone, NotFound, OnHold, QuotaExceeded
 from .registry import live_fileservers
 
-MAX_FILE_SIZE = 1 << 40
-MAX_RECEIPTS_PER_CHUNK = 8
 FILE_COLUMNS = (
     "id, owner_id, shard_id, size, chunk_count, chunk_size, metadata, sealed_key, state, created_at, expires_at, "
     "completed_at, active_at, hold, key_commitment, format_version"
 )
-MAX_SEALED_KEY_BYTES = 256
-KEY_COMMITMENT_BYTES = 32
-FILE_FORMATS = frozenset({1})
-"""The encryption format versions a record may declare; the server stores the bytes, never reads them."""
 
 
 def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
@@ -146,27 +141,6 @@ def refuse_expired(row: dict[str, Any], now: float) -> None:
         raise Gone("this file has expired: it is being deleted", code="file_expired")
 
 
-def _key_commitment(body: dict[str, Any]) -> str:
-    """Return the optional key commitment: base64url of exactly 32 bytes, opaque to the server ('' if absent)."""
-    if "key_commitment" not in body:
-        return ""
-    decode_key(body["key_commitment"], "key_commitment", KEY_COMMITMENT_BYTES)
-    return str(body["key_commitment"])
-
-
-def _format(body: dict[str, Any]) -> int:
-    """Return the record's format version: one this server knows, or 1 from a client that predates the field."""
-    value = body.get("format", 1)
-    if type(value) is not int or value not in FILE_FORMATS:
-        known = ", ".join(str(v) for v in sorted(FILE_FORMATS))
-        raise BadRequest(
-            f"'format' must be a file format version this server knows ({known}), not {str(value)[:20]!r}: "
-            "a newer client wrote it, or the request is malformed; upgrade the server to store it",
-            code="unknown_format",
-        )
-    return value
-
-
 @dataclass(frozen=True)
 class Limits:
     """The server settings a new file is checked against."""
@@ -178,23 +152,12 @@ class Limits:
 
 
 def create(
-    db: Database, who: Principal, actor: audit.Actor, body: dict[str, Any], limits: Limits, now: float
+    db: Database, who: Principal, actor: audit.Actor, request: CreateFile, limits: Limits, now: float
 ) -> dict[str, Any]:
-    """Record a pending file: the reservation of its declared size against the owner's quota."""
-    max_chunk_size, max_retention = limits.max_chunk_size, limits.max_retention
-    shard = check_name(body.get("shard"), "shard")
-    size = _int(body, "size", 1, MAX_FILE_SIZE)
-    chunk_size = _int(body, "chunk_size", 1, max_chunk_size)
-    chunk_count = _int(body, "chunk_count", 1, 1 << 24)
-    if not chunk_count <= size <= chunk_count * chunk_size or math.ceil(size / chunk_size) > chunk_count:
-        raise BadRequest("size, chunk_size and chunk_count do not agree", code="invalid_layout")
-    metadata = opaque_field(body, "metadata", MAX_METADATA_BYTES)
-    sealed_key = opaque_field(body, "sealed_key", MAX_SEALED_KEY_BYTES) if "sealed_key" in body else ""
-    key_commitment = _key_commitment(body)
-    format_version = _format(body)
-    expires_in = body.get("expires_in", max_retention)
-    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
-        raise BadRequest("'expires_in' must be a positive number of seconds", code="invalid_expires_in")
+    """Record a pending file (*request* parsed with ``limits.max_chunk_size``): the reservation of its size."""
+    max_retention = limits.max_retention
+    shard, size = request.shard, request.size
+    expires_in = max_retention if request.expires_in is None else request.expires_in
     if expires_in > max_retention:
         raise BadRequest(
             f"'expires_in' ({expires_in:.0f} s) is beyond this server's maximum retention of "
@@ -215,18 +178,18 @@ def create(
                 "owner_id": who.user_id,
                 "shard_id": shard_row["id"],
                 "size": size,
-                "chunk_count": chunk_count,
-                "chunk_size": chunk_size,
-                "metadata": metadata,
-                "sealed_key": sealed_key,
+                "chunk_count": request.chunk_count,
+                "chunk_size": request.chunk_size,
+                "metadata": request.metadata,
+                "sealed_key": request.sealed_key,
                 "state": "pending",
                 "created_at": now,
                 "expires_at": now + expires_in,
                 "completed_at": None,
                 "active_at": now,
                 "hold": False,
-                "key_commitment": key_commitment,
-                "format_version": format_version,
+                "key_commitment": request.key_commitment,
+                "format_version": request.format_version,
             }
             tx.execute(f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
             audit.record(tx, "file.created", now, actor, object=f"file:{row['id']}", shard=shard, size=size)
@@ -277,7 +240,7 @@ def issue_tickets(
     who: Principal,
     actor: audit.Actor,
     file_id: str,
-    body: dict[str, Any],
+    request: TicketRequest,
     *,
     ttl: float,
     lease: float,
@@ -288,9 +251,7 @@ def issue_tickets(
     A recipient of the file may ask for get tickets; each ticket is recorded with
     its holder (the caller), so ending the share revokes them.
     """
-    op = body.get("op")
-    if op not in ("put", "get"):
-        raise BadRequest("'op' must be 'put' or 'get'", code="invalid_op")
+    op = request.op
     exp = int(now + ttl)
     with db.transaction() as tx:
         row = visible_file(tx, who, file_id)
@@ -298,7 +259,7 @@ def issue_tickets(
         if op == "put":
             require_owner(row, who)
         refuse_expired(row, now)
-        groups = tickets.groups(tx, row, op, body.get("chunks"))
+        groups = tickets.groups(tx, row, op, request.chunks)
         issued = tickets.sign(tx, key, row, op, groups, holder=who.user_id, exp=exp, now=now)
         if op == "put":
             tx.execute("UPDATE files SET active_at = ? WHERE id = ?", (exp, file_id))

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from coffer.protocol.api.sharing import CreateLink, Link, LinkTicketsRequest
 from coffer.protocol.ids import check_id, check_username, new_id
 from coffer.protocol.signing import SigningKey
 
@@ -31,7 +32,6 @@ from .db import Database, Tx
 from .errors import BadRequest, Conflict, Gone, NotFound
 from .registry import live_fileservers
 
-MAX_DOWNLOADS = 1_000_000
 STATES = ("active", "revoked", "expired", "exhausted")
 LINK_COLUMNS = "id, file_id, owner_id, created_at, expires_at, max_downloads, downloads, protected, revoked_at"
 
@@ -49,17 +49,17 @@ def state(row: dict[str, Any], now: float) -> str:
 
 def link_json(row: dict[str, Any], now: float) -> dict[str, Any]:
     """Return a link as its owner and administrators see it."""
-    return {
-        "id": row["id"],
-        "file": row["file_id"],
-        "created_at": row["created_at"],
-        "expires_at": row["expires_at"],
-        "max_downloads": row["max_downloads"],
-        "downloads": row["downloads"],
-        "protected": bool(row["protected"]),
-        "state": state(row, now),
-        "revoked_at": row["revoked_at"],
-    }
+    return Link(
+        id=row["id"],
+        file=row["file_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        max_downloads=row["max_downloads"],
+        downloads=row["downloads"],
+        protected=bool(row["protected"]),
+        state=state(row, now),
+        revoked_at=row["revoked_at"],
+    ).to_json()
 
 
 def public_json(row: dict[str, Any], now: float) -> dict[str, Any]:
@@ -74,45 +74,12 @@ def public_json(row: dict[str, Any], now: float) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Request:
-    """What a new link asks for, checked: seconds to live, a download limit, password protection."""
-
-    expires_in: float
-    max_downloads: int | None
-    protected: bool
-
-    @classmethod
-    def parse(cls, body: dict[str, Any], default_expiry: float, max_retention: float) -> Request:
-        expires_in = body.get("expires_in", min(default_expiry, max_retention))
-        if (
-            not isinstance(expires_in, (int, float))
-            or isinstance(expires_in, bool)
-            or not 0 < expires_in <= max_retention
-        ):
-            raise BadRequest(
-                f"'expires_in' must be a number of seconds above 0 and at most {max_retention:.0f}",
-                code="invalid_expires_in",
-            )
-        limit = body.get("max_downloads")
-        bad_limit = not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_DOWNLOADS
-        if limit is not None and bad_limit:
-            raise BadRequest(
-                f"'max_downloads' must be an integer from 1 to {MAX_DOWNLOADS}, or null for no limit",
-                code="invalid_max_downloads",
-            )
-        protected = body.get("protected", False)
-        if not isinstance(protected, bool):
-            raise BadRequest("'protected' must be true or false", code="invalid_protected")
-        return cls(float(expires_in), limit, protected)
-
-
 def create(
     db: Database,
     who: Principal,
     actor: audit.Actor,
     file_id: object,
-    body: dict[str, Any],
+    request: CreateLink,
     *,
     default_expiry: float,
     max_retention: float,
@@ -120,14 +87,14 @@ def create(
 ) -> dict[str, Any]:
     """Make a link to the caller's complete file; it never outlives the file."""
     file_id = check_id(file_id, "file_id")
-    wanted = Request.parse(body, default_expiry, max_retention)
+    expires_in = min(default_expiry, max_retention) if request.expires_in is None else request.expires_in
     with db.transaction() as tx:
         row = files.visible_file(tx, who, file_id)
         files.require_owner(row, who)
         files.refuse_expired(row, now)
         if row["state"] != "complete":
             raise Conflict("the file is not complete yet: finalize it before linking it", code="file_incomplete")
-        expires_at = min(now + wanted.expires_in, row["expires_at"])
+        expires_at = min(now + expires_in, row["expires_at"])
         if expires_at <= now:
             raise Gone(
                 "this file is past its expiry and kept only under legal hold: a link to it would never work",
@@ -139,9 +106,9 @@ def create(
             "owner_id": who.user_id,
             "created_at": now,
             "expires_at": expires_at,
-            "max_downloads": wanted.max_downloads,
+            "max_downloads": request.max_downloads,
             "downloads": 0,
-            "protected": wanted.protected,
+            "protected": request.protected,
             "revoked_at": None,
         }
         tx.execute(f"INSERT INTO links ({LINK_COLUMNS}) VALUES ({', '.join('?' * len(link))})", tuple(link.values()))
@@ -319,11 +286,11 @@ def start_download(db: Database, transfer: Transfer, actor: audit.Actor, link_id
 
 
 def download_tickets(
-    db: Database, transfer: Transfer, link_id: object, body: dict[str, Any], now: float
+    db: Database, transfer: Transfer, link_id: object, request: LinkTicketsRequest, now: float
 ) -> dict[str, Any]:
     """Hand fresh get tickets to a download already started (and counted); count nothing."""
     link_id = check_id(link_id, "link_id")
-    download_id = check_id(body.get("download"), "download")
+    download_id = request.download
     with db.transaction() as tx:
         link, file = _open(tx, link_id, now, started=True)
         download = tx.one("SELECT expires_at FROM link_downloads WHERE id = ? AND link_id = ?", (download_id, link_id))
@@ -333,5 +300,5 @@ def download_tickets(
             raise Gone(
                 "this download's time is up: start it again (that counts as a new download)", code="download_expired"
             )
-        issued, servers = _tickets(tx, transfer, link, file, body.get("chunks"), now)
+        issued, servers = _tickets(tx, transfer, link, file, request.chunks, now)
     return {"tickets": issued, "fileservers": servers}

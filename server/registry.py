@@ -117,7 +117,7 @@ def register(
         "fileserver registered",
         extra={"kv": {"fileserver": request.fs, "url": registration.url, "shards": len(registration.shards)}},
     )
-    return {"fileserver_id": request.fs, "lease_seconds": lease, "heartbeat_interval": interval}
+    return messages.RegistrationAnswer(request.fs, lease, interval).to_json()
 
 
 def _require_registered(tx: Tx, request: cluster_protocol.ClusterRequest) -> None:
@@ -152,12 +152,8 @@ def heartbeat(db: Database, body: dict[str, Any], now: float, lease: float) -> d
             log.info("purges confirmed", extra={"kv": {"fileserver": request.fs, "files": confirmed}})
         revoked = tx.all("SELECT jti, expires_at FROM tickets WHERE revoked = ? AND expires_at > ?", (True, now))
         purge = deletion.orders(tx, request.fs, now)
-    return {
-        "lease_seconds": lease,
-        "server_time": now,
-        "revoked_tickets": [{"jti": r["jti"], "exp": int(r["expires_at"])} for r in revoked],
-        "purge": purge,
-    }
+    revocations = {r["jti"]: int(r["expires_at"]) for r in revoked}
+    return messages.HeartbeatAnswer(lease, now, revocations, purge).to_json()
 
 
 def reconcile(db: Database, body: dict[str, Any], now: float, grace: float) -> dict[str, Any]:

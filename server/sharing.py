@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from coffer.protocol.api.sharing import Share
 from coffer.protocol.ids import check_id, check_username
 
 from . import audit, files, tickets
-from .accounts import Principal, decode_key
+from .accounts import Principal
 from .db import Database, Tx
 from .errors import BadRequest, Conflict, NotFound
-
-PUBLIC_KEY_BYTES = 32
 
 
 def _user(tx: Tx, name: str) -> dict[str, Any]:
@@ -50,17 +49,8 @@ def public_key_of(db: Database, name: object) -> dict[str, Any]:
     return {"name": name, "public_key": _require_keys(user)}
 
 
-def _share_body(body: dict[str, Any]) -> tuple[str, str]:
-    """Return the share box and the public key it was sealed to, both checked for shape only."""
-    share_key = files.opaque_field(body, "share_key", files.MAX_SEALED_KEY_BYTES)
-    if not share_key:
-        raise BadRequest("'share_key' must not be empty", code="invalid_share_key")
-    decode_key(body.get("public_key"), "public_key", PUBLIC_KEY_BYTES)
-    return share_key, str(body["public_key"])
-
-
 def share(
-    db: Database, who: Principal, actor: audit.Actor, file_id: object, name: object, body: dict[str, Any], now: float
+    db: Database, who: Principal, actor: audit.Actor, file_id: object, name: object, request: Share, now: float
 ) -> tuple[dict[str, Any], bool]:
     """Share the caller's complete file with a user, or replace the box; return the share and whether it is new.
 
@@ -70,7 +60,7 @@ def share(
     """
     file_id = check_id(file_id, "file_id")
     name = check_username(name)
-    share_key, public_key = _share_body(body)
+    share_key, public_key = request.share_key, request.public_key
     if name == who.name:
         raise BadRequest("you cannot share a file with yourself", code="cannot_share_with_self")
     with db.transaction() as tx:

@@ -28,7 +28,7 @@ def groups(tx: Tx, row: dict[str, Any], op: Literal["put", "get"], wanted: objec
         raise Conflict("the file is not complete yet: finalize it first", code="file_incomplete")
     hashes = [r["hash"] for r in tx.all("SELECT hash FROM chunks WHERE file_id = ? ORDER BY idx", (row["id"],))]
     if wanted is not None:
-        if not isinstance(wanted, list) or not wanted or len(wanted) > len(hashes):
+        if not isinstance(wanted, list | tuple) or not wanted or len(wanted) > len(hashes):
             raise BadRequest("'chunks' must be a non-empty list of this file's chunk hashes", code="invalid_chunks")
         for h in wanted:
             if check_chunk_hash(h) not in hashes:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from coffer.protocol.api.quotas import SetQuota
 from coffer.protocol.ids import check_username
 
 from . import audit, deletion, quotas, tickets
 from .accounts import Principal
 from .db import Database, Tx
-from .errors import BadRequest, Conflict, NotFound, OnHold
+from .errors import Conflict, NotFound, OnHold
 from .settings import ServerSettings
-
-MAX_QUOTA = 1 << 60
 
 
 def _user_id(tx: Tx, name: str) -> str:
@@ -20,13 +19,6 @@ def _user_id(tx: Tx, name: str) -> str:
     if row is None:
         raise NotFound(f"no user named {name!r}", code="user_not_found")
     return str(row["id"])
-
-
-def _limit(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_QUOTA):
-        raise BadRequest(f"'{key}' must be a non-negative integer, or null for the default", code="invalid_quota")
-    return value
 
 
 def quota(db: Database, settings: ServerSettings, name: object) -> dict[str, Any]:
@@ -39,18 +31,16 @@ def quota(db: Database, settings: ServerSettings, name: object) -> dict[str, Any
 
 
 def set_quota(
-    db: Database, settings: ServerSettings, actor: audit.Actor, name: object, body: dict[str, Any], now: float
+    db: Database, settings: ServerSettings, actor: audit.Actor, name: object, request: SetQuota, now: float
 ) -> dict[str, Any]:
     """Set a user's own limits (``null`` returns a limit to the server default)."""
     name = check_username(name)
-    if "bytes" not in body and "files" not in body:
-        raise BadRequest("give 'bytes' and/or 'files'", code="invalid_quota")
     with db.transaction() as tx:
         user_id = _user_id(tx, name)
         for key, column in (("bytes", "quota_bytes"), ("files", "quota_files")):
-            if key in body:
-                tx.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (_limit(body, key), user_id))
-        given = {key: body[key] for key in ("bytes", "files") if key in body}
+            if key in request.changes:
+                tx.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (request.changes[key], user_id))
+        given: dict[str, Any] = dict(request.changes)
         audit.record(tx, "quota.set", now, actor, object=f"user:{name}", **given)
     return quota(db, settings, name)
 

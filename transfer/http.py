@@ -29,7 +29,7 @@ from typing import Any, cast
 
 import httpx
 
-from coffer.protocol import receipts
+from coffer.protocol import receipts, routes
 from coffer.protocol.errors import ProtocolError, parse_error_body
 from coffer.protocol.wire import TICKET_SCHEME
 
@@ -91,7 +91,7 @@ class ChunkClient:
 
     @staticmethod
     def chunk_url(base: str, shard: str, file_id: str, chunk_hash: str) -> str:
-        return f"{base}/api/chunks/{shard}/{file_id}/{chunk_hash}"
+        return base + routes.chunk(shard, file_id, chunk_hash)
 
     def put(
         self, base: str, fs_id: str, shard: str, file_id: str, chunk_hash: str, blob: bytes | memoryview, ticket: str

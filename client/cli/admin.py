@@ -9,7 +9,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..api import new_user_body
+from coffer.protocol import routes
+
+from ..api import new_user
 from ..errors import UsageError
 from . import lifecycle, sharing
 from .common import add_json_flag, client, print_json, read_secret, write_private
@@ -44,9 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     fileservers.set_defaults(func=do_fileservers)
 
     for name, path, text in (
-        ("shards", "/api/admin/shards", "list shards and the clusters that serve them"),
-        ("clusters", "/api/admin/clusters", "list clusters and their shard links"),
-        ("users", "/api/admin/users", "list users"),
+        ("shards", routes.ADMIN_SHARDS, "list shards and the clusters that serve them"),
+        ("clusters", routes.ADMIN_CLUSTERS, "list clusters and their shard links"),
+        ("users", routes.ADMIN_USERS, "list users"),
     ):
         listing = sub.add_parser(name, help=text)
         add_json_flag(listing)
@@ -72,9 +74,7 @@ def do_apply(args: argparse.Namespace) -> int:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read {args.file}: {exc}") from exc
     with client() as api:
-        result = api.request(
-            "POST", "/api/admin/apply", {"config": config, "prune": args.prune, "dry_run": args.dry_run}
-        )
+        result = api.apply(config, prune=args.prune, dry_run=args.dry_run)
     if args.json:
         print_json(result)
         return 0
@@ -96,13 +96,13 @@ def _emit_config(result: dict[str, Any], output: Path | None) -> None:
 
 def do_cluster_config(args: argparse.Namespace) -> int:
     with client() as api:
-        _emit_config(api.request("GET", f"/api/admin/clusters/{args.cluster}/config"), args.output)
+        _emit_config(api.cluster_config(args.cluster), args.output)
     return 0
 
 
 def do_rotate(args: argparse.Namespace) -> int:
     with client() as api:
-        result = api.request("POST", f"/api/admin/clusters/{args.cluster}/rotate", {"grace_seconds": args.grace})
+        result = api.rotate_cluster(args.cluster, args.grace)
     _emit_config(result, args.output)
     return 0
 
@@ -114,7 +114,7 @@ def _ago(ts: float) -> str:
 
 def do_fileservers(args: argparse.Namespace) -> int:
     with client() as api:
-        servers = api.request("GET", "/api/admin/fileservers")
+        servers = api.fileservers()
     if args.json:
         print_json(servers)
         return 0
@@ -132,7 +132,7 @@ def do_fileservers(args: argparse.Namespace) -> int:
 
 def do_list(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.request("GET", args.path)
+        rows = api.admin_list(args.path)
     if args.json:
         print_json(rows)
     else:
@@ -146,7 +146,7 @@ def do_user_add(args: argparse.Namespace) -> int:
     if len(password) < 8:
         raise UsageError("the password must have at least 8 characters")
     with client() as api:
-        user = api.request("POST", "/api/admin/users", new_user_body(args.username, password, args.role))
+        user = api.create_user(new_user(args.username, password, args.role))
     if args.json:
         print_json(user)
     else:

@@ -46,7 +46,7 @@ def do_login(args: argparse.Namespace) -> int:
 
 def do_logout(args: argparse.Namespace) -> int:
     with client() as api:
-        api.request("POST", "/api/auth/logout")
+        api.logout()
     session.forget()
     print("logged out")
     return 0

@@ -9,6 +9,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from coffer.protocol import routes
+from coffer.protocol.api.quotas import SetQuota
 from coffer.protocol.units import human_bytes
 
 from ..errors import UsageError
@@ -124,31 +126,31 @@ def _print_quota(quota: dict[str, dict[str, int]]) -> None:
 
 def do_quota(args: argparse.Namespace) -> int:
     with client() as api:
-        quota = api.request("GET", "/api/me/quota")
+        quota = api.my_quota().to_json()
     print_json(quota) if args.json else _print_quota(quota)
     return 0
 
 
 def do_admin_quota(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {}
+    body: dict[str, int | None] = {}
     for key in ("bytes", "files"):
         value = getattr(args, key)
         if value is not None:
             body[key] = None if value == DEFAULT else value
     with client() as api:
         if body:
-            quota = api.request("PUT", f"/api/admin/users/{args.username}/quota", body)
+            quota = api.set_user_quota(args.username, SetQuota(body)).to_json()
         else:
-            quota = api.request("GET", f"/api/admin/users/{args.username}/quota")
+            quota = api.user_quota(args.username).to_json()
     print_json(quota) if args.json else _print_quota(quota)
     return 0
 
 
 def do_hold(args: argparse.Namespace) -> int:
-    path = f"/api/admin/holds/users/{args.user}" if args.user else f"/api/admin/holds/files/{args.file_id}"
+    path = routes.admin_user_hold(args.user) if args.user else routes.admin_file_hold(args.file_id)
     body = {"reason": args.reason} if args.reason else None
     with client() as api:
-        api.request("PUT" if args.held else "DELETE", path, body)
+        api.set_hold(path, args.held, body)
     what = f"every file of {args.user}" if args.user else f"file {args.file_id}"
     print(f"{what}: {'on legal hold' if args.held else 'hold released'}", file=sys.stderr)
     return 0
@@ -156,7 +158,7 @@ def do_hold(args: argparse.Namespace) -> int:
 
 def do_holds(args: argparse.Namespace) -> int:
     with client() as api:
-        holds = api.request("GET", "/api/admin/holds")
+        holds = api.holds()
     if args.json:
         print_json(holds)
         return 0
@@ -177,7 +179,7 @@ def do_user_delete(args: argparse.Namespace) -> int:
         if answer.strip() != args.username:
             raise UsageError("not confirmed: nothing was removed")
     with client() as api:
-        result = api.request("DELETE", f"/api/admin/users/{args.username}")
+        result = api.delete_user(args.username)
     print(f"removed {result['removed']}; {result['files_deleted']} file(s) deleted", file=sys.stderr)
     return 0
 
@@ -193,7 +195,7 @@ def do_audit(args: argparse.Namespace) -> int:
     if args.user:
         params["user"] = args.user
     with client() as api:
-        events = api.request("GET", "/api/admin/audit", params=params)
+        events = api.audit(params)
     if args.json:
         print_json(events)
         return 0
@@ -208,7 +210,7 @@ def do_audit(args: argparse.Namespace) -> int:
 
 def do_purges(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.request("GET", "/api/admin/purges")
+        rows = api.purges()
     if args.json:
         print_json(rows)
         return 0
@@ -221,7 +223,7 @@ def do_purges(args: argparse.Namespace) -> int:
 
 def do_sweep(args: argparse.Namespace) -> int:
     with client() as api:
-        result = api.request("POST", "/api/admin/lifecycle/sweep")
+        result = api.sweep()
     if args.json:
         print_json(result)
     else:

@@ -246,7 +246,7 @@ def _params(args: argparse.Namespace, *names: str) -> dict[str, str]:
 
 def do_admin_shares(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.request("GET", "/api/admin/shares", params=_params(args, "owner", "recipient", "file"))
+        rows = api.admin_shares(_params(args, "owner", "recipient", "file"))
     if args.json:
         print_json(rows)
         return 0
@@ -259,14 +259,14 @@ def do_admin_shares(args: argparse.Namespace) -> int:
 
 def do_admin_unshare(args: argparse.Namespace) -> int:
     with client() as api:
-        api.request("DELETE", f"/api/admin/shares/{file_id_of(args.file_id)}/{user_name(args.user)}")
+        api.admin_unshare(file_id_of(args.file_id), user_name(args.user))
     print(f"file {args.file_id} is no longer shared with {args.user}", file=sys.stderr)
     return 0
 
 
 def do_admin_links(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.request("GET", "/api/admin/links", params=_params(args, "owner", "file", "state"))
+        rows = api.admin_links(_params(args, "owner", "file", "state"))
     if args.json:
         print_json(rows)
         return 0
@@ -280,6 +280,6 @@ def do_admin_links(args: argparse.Namespace) -> int:
 def do_admin_unlink(args: argparse.Namespace) -> int:
     with client() as api:
         link_id = link_id_of(args.link, api.url)
-        api.request("DELETE", f"/api/admin/links/{link_id}")
+        api.admin_unlink(link_id)
     print(f"link {link_id} revoked", file=sys.stderr)
     return 0

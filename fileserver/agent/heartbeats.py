@@ -22,24 +22,24 @@ from typing import Any
 
 import httpx
 
-from coffer.protocol import cluster
+from coffer.protocol import cluster, routes
 from coffer.protocol.errors import CofferError, parse_error_body
-from coffer.protocol.messages import parse_purges
+from coffer.protocol.messages import parse_heartbeat_answer, parse_registration_answer
 
 from .. import reports
 from ..counters import Totals
 from ..identity import Identity
 from ..maintenance.purger import Purger
 from ..revocations import FILE_NAME as REVOKED_FILE
-from ..revocations import parse_revocations, write_revocations
+from ..revocations import write_revocations
 from ..settings import Settings
 from ..shards import ServedShard
 from ..storage.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
-REGISTER_PATH = "/api/fileservers/register"
-HEARTBEAT_PATH = "/api/fileservers/heartbeat"
+REGISTER_PATH = routes.REGISTER
+HEARTBEAT_PATH = routes.HEARTBEAT
 MAX_CLOCK_SKEW = 10.0
 """Warn when the server's clock is this far off ours (it refuses requests 60 s off)."""
 
@@ -161,14 +161,14 @@ class Agent:
         return self.interval
 
     def register(self) -> None:
-        answer = self._post(
+        raw = self._post(
             "register", REGISTER_PATH, reports.registration_body(self._settings, self._identity, self._shards)
         )
-        if answer.get("fileserver_id") not in (None, self._identity.fileserver_id):
+        answer = parse_registration_answer(raw)
+        if answer.fileserver_id not in (None, self._identity.fileserver_id):
             raise ValueError("the server registered this fileserver under another id")
-        interval = answer.get("heartbeat_interval")
-        if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
-            self.interval = min(self._settings.fileserver.heartbeat_interval, float(interval))
+        if answer.heartbeat_interval is not None:
+            self.interval = min(self._settings.fileserver.heartbeat_interval, answer.heartbeat_interval)
         self.registered = True
         log.info(
             "registered with the server",
@@ -202,9 +202,10 @@ class Agent:
             self._purger.put_back(purged)
             raise
         try:
-            self._check_clock(answer.get("server_time"), now)
-            self._store_revocations(parse_revocations(answer.get("revoked_tickets", [])))
-            self._purger.order(parse_purges(answer.get("purge", [])))
+            beat = parse_heartbeat_answer(answer)
+            self._check_clock(beat.server_time, now)
+            self._store_revocations(beat.revoked_tickets)
+            self._purger.order(beat.purge)
         finally:
             # The server has the confirmations (it answered 200) even if the rest of its answer is bad.
             self._purger.delivered(purged)

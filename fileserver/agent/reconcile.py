@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from coffer.protocol import routes
 from coffer.protocol.errors import CofferError
 from coffer.protocol.ids import split_chunk_name
 from coffer.protocol.messages import MAX_RECONCILE_FILES, ReconcileAnswer, ReconcileQuery, parse_reconcile_answer
@@ -42,7 +43,7 @@ from .heartbeats import ServerRefused, post_signed
 
 log = logging.getLogger(__name__)
 
-RECONCILE_PATH = "/api/fileservers/reconcile"
+RECONCILE_PATH = routes.RECONCILE
 
 Ask = Callable[[ReconcileQuery], ReconcileAnswer]
 """Ask the server which files of a batch it does not know (the HTTP call, or a fake in tests)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import falcon
 
-from coffer.protocol import __version__
+from coffer.protocol import __version__, routes
 from coffer.protocol.errors import CofferError
 
 from ..counters import SlotCounters, private_counters
@@ -32,7 +32,7 @@ from .middleware import HeaderLimit, TransferLog
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROUTE = "/api/chunks/{shard}/{file_id}/{chunk_hash}"
+CHUNK_ROUTE = routes.CHUNK
 
 
 class HealthResource:
@@ -60,7 +60,7 @@ def create_app(
     shards = Shards.open(settings)
     gate = TicketGate(settings.server.ticket_keys, RevocationList(settings.data_dir / REVOKED_FILE), clock)
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[TransferLog(), HeaderLimit()])
-    app.add_route("/api/health", HealthResource(identity, shards))
+    app.add_route(routes.HEALTH, HealthResource(identity, shards))
     app.add_route(
         CHUNK_ROUTE,
         ChunkResource(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from coffer.protocol import tickets, wire
+from coffer.protocol import routes, tickets, wire
 from coffer.protocol.tickets import Ticket, TicketRevoked
 
 from ..errors import TicketMissing
 from ..revocations import RevocationList
 
-_HOW = "ask the server for one (POST /api/files/FILE_ID/tickets)"
+_HOW = f"ask the server for one (POST {routes.file_tickets('FILE_ID')})"
 
 
 def token_from_header(value: str | None) -> str:

@@ -9,13 +9,13 @@ from typing import Any
 
 import falcon
 
-from coffer.protocol import wire
+from coffer.protocol import routes, wire
 
 from ..errors import HeadersTooLarge
 
 log = logging.getLogger("coffer.fileserver.transfer")
 
-CHUNK_PREFIX = "/api/chunks/"
+CHUNK_PREFIX = routes.CHUNKS_PREFIX
 
 
 @dataclass

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import falcon
 
+from coffer.protocol import routes
+
 from ..http import Context, client_address
 
-EXEMPT = frozenset({"/api/health"})
-FILESERVER_PREFIX = "/api/fileservers/"
+EXEMPT = frozenset({routes.HEALTH})
+FILESERVER_PREFIX = routes.FILESERVERS_PREFIX
 
 
 class RateLimit:

@@ -1,0 +1,245 @@
+"""Call the server's API by name: one method per call the client makes, typed where the protocol has models.
+
+Every path comes from :mod:`coffer.protocol.routes` and every file and ticket answer is
+parsed by the same model the server's messages are defined with, so a malformed answer
+stops here instead of deep in a transfer. :class:`~client.api.ServerClient` inherits
+these methods; they go through its ``request``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from coffer.protocol import routes
+from coffer.protocol.api.admin import Apply, NewUser, Rotate
+from coffer.protocol.api.auth import Login, WrappedKeys
+from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
+from coffer.protocol.api.quotas import Quota, SetQuota
+from coffer.protocol.api.sharing import CreateLink, Link, LinkTicketsRequest, PublicKey, Share, parse_links
+from coffer.protocol.api.tickets import LiveFileserver, TicketRequest, Tickets, parse_live_fileservers
+from coffer.protocol.errors import ProtocolError
+
+from . import errors
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+T = TypeVar("T")
+
+
+def _parsed(parse: Callable[[Any], T], answer: Any) -> T:
+    try:
+        return parse(answer)
+    except ProtocolError as exc:
+        raise errors.ApiError(
+            f"the server sent a malformed answer ({exc.message}): is it a Coffer server of a compatible version?",
+            code="invalid_answer",
+        ) from exc
+
+
+class ServerApi:
+    """The server's API, one method per call; a subclass supplies :meth:`request`."""
+
+    url: str
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        *,
+        retry: bool | None = None,
+    ) -> Any:
+        raise NotImplementedError
+
+    def _call(self, method: str, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
+        """Send a request once more if the connection dropped before the answer, when it is safe to repeat.
+
+        *retry* defaults to whether *method* is idempotent; True marks a POST that is safe
+        to repeat (asking for tickets).
+        """
+        again = method in IDEMPOTENT if retry is None else retry
+        try:
+            return self.request(method, path, body, retry=again)
+        except errors.ConnectionFailed as exc:
+            if not again or not isinstance(exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError):
+                raise
+        return self.request(method, path, body, retry=again)
+
+    # -- accounts ------------------------------------------------------------------------------
+
+    def prelogin(self, username: str, *, again: bool = False) -> dict[str, Any]:
+        """Ask for a user's salt and Argon2id parameters (*again*: resend if the connection dropped)."""
+        body = {"username": username}
+        answer: dict[str, Any] = (
+            self._call("POST", routes.PRELOGIN, body) if again else self.request("POST", routes.PRELOGIN, body)
+        )
+        return answer
+
+    def open_session(self, login: Login) -> dict[str, Any]:
+        """Open a session with the auth key derived from the password (SECURITY: never the password)."""
+        answer: dict[str, Any] = self.request("POST", routes.LOGIN, login.to_json())
+        return answer
+
+    def logout(self) -> None:
+        self.request("POST", routes.LOGOUT)
+
+    def change_password(self, body: dict[str, Any]) -> None:
+        self.request("POST", routes.PASSWORD, body)
+
+    def me(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("GET", routes.ME)
+        return answer
+
+    def set_my_keys(self, keys: WrappedKeys) -> None:
+        self.request("PUT", routes.MY_KEYS, keys.to_json())
+
+    # -- files and tickets ---------------------------------------------------------------------
+
+    def create_file(self, file: CreateFile) -> FileRecord:
+        """Record a pending file; sent once, as a lost answer cannot tell whether it was made."""
+        return _parsed(FileRecord.parse, self._call("POST", routes.FILES, file.to_json(), retry=False))
+
+    def get_file(self, file_id: str) -> FileRecord:
+        return _parsed(FileRecord.parse, self._call("GET", routes.file(file_id)))
+
+    def list_files(self, *, shared: bool = False) -> list[FileRecord]:
+        """List the caller's own files, or those others shared with the caller."""
+        path = routes.FILES + "?shared=true" if shared else routes.FILES
+        return _parsed(parse_file_list, self._call("GET", path))
+
+    def delete_file(self, file_id: str) -> None:
+        self._call("DELETE", routes.file(file_id))
+
+    def tickets(self, file_id: str, request: TicketRequest) -> Tickets:
+        """Ask for tickets; safe to repeat, as a ticket grants nothing the caller may not already do."""
+        return _parsed(Tickets.parse, self._call("POST", routes.file_tickets(file_id), request.to_json(), retry=True))
+
+    def finalize(self, file_id: str, request: Finalize) -> None:
+        self._call("POST", routes.file_finalize(file_id), request.to_json(), retry=False)
+
+    def shard_fileservers(self, shard: str, op: str = "read") -> list[LiveFileserver]:
+        """List the live fileservers that may *op* ("read" or "write") the shard, with their load."""
+        return _parsed(parse_live_fileservers, self._call("GET", f"{routes.shard_fileservers(shard)}?op={op}"))
+
+    # -- shares and links ----------------------------------------------------------------------
+
+    def user_public_key(self, name: str) -> PublicKey:
+        """Fetch a user's public key. SECURITY: not yet checked against the pins; the caller must."""
+        return _parsed(PublicKey.parse, self._call("GET", routes.user_public_key(name)))
+
+    def put_share(self, file_id: str, name: str, share: Share) -> None:
+        self._call("PUT", routes.file_share(file_id, name), share.to_json())
+
+    def delete_share(self, file_id: str, name: str) -> None:
+        self._call("DELETE", routes.file_share(file_id, name))
+
+    def file_shares(self, file_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._call("GET", routes.file_shares(file_id))
+        return rows
+
+    def create_link(self, file_id: str, link: CreateLink) -> Link:
+        return _parsed(Link.parse, self._call("POST", routes.file_links(file_id), link.to_json(), retry=False))
+
+    def links(self, file_id: str | None = None) -> list[Link]:
+        path = f"{routes.LINKS}?file={file_id}" if file_id else routes.LINKS
+        return _parsed(parse_links, self._call("GET", path))
+
+    def delete_link(self, link_id: str) -> None:
+        self._call("DELETE", routes.link(link_id))
+
+    def link(self, link_id: str) -> dict[str, Any]:
+        """Read a link's state and its file's record; needs no account."""
+        answer: dict[str, Any] = self._call("GET", routes.link(link_id))
+        return answer
+
+    def start_link_download(self, link_id: str) -> Tickets:
+        """Count one download of a link and get its first tickets; sent once, as it counts."""
+        return _parsed(Tickets.parse, self._call("POST", routes.link_downloads(link_id), {}, retry=False))
+
+    def link_tickets(self, link_id: str, download: str) -> Tickets:
+        """Get fresh tickets for a started link download; counts nothing, so safe to repeat."""
+        body = LinkTicketsRequest(download).to_json()
+        return _parsed(Tickets.parse, self._call("POST", routes.link_tickets(link_id), body, retry=True))
+
+    # -- quotas, holds and lifecycle -----------------------------------------------------------
+
+    def my_quota(self) -> Quota:
+        return _parsed(Quota.parse, self.request("GET", routes.MY_QUOTA))
+
+    def user_quota(self, name: str) -> Quota:
+        return _parsed(Quota.parse, self.request("GET", routes.admin_user_quota(name)))
+
+    def set_user_quota(self, name: str, change: SetQuota) -> Quota:
+        return _parsed(Quota.parse, self.request("PUT", routes.admin_user_quota(name), change.to_json()))
+
+    def set_hold(self, path: str, held: bool, body: dict[str, Any] | None) -> None:
+        """Put or release a legal hold at *path* (:func:`routes.admin_file_hold` or :func:`routes.admin_user_hold`)."""
+        self.request("PUT" if held else "DELETE", path, body)
+
+    def holds(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self.request("GET", routes.ADMIN_HOLDS)
+        return answer
+
+    def delete_user(self, name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self.request("DELETE", routes.admin_user(name))
+        return answer
+
+    def audit(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = self.request("GET", routes.ADMIN_AUDIT, params=params)
+        return events
+
+    def purges(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_PURGES)
+        return rows
+
+    def sweep(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self.request("POST", routes.ADMIN_SWEEP)
+        return answer
+
+    # -- administration ------------------------------------------------------------------------
+
+    def admin_shares(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_SHARES, params=params)
+        return rows
+
+    def admin_unshare(self, file_id: str, name: str) -> None:
+        self.request("DELETE", routes.admin_share(file_id, name))
+
+    def admin_links(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_LINKS, params=params)
+        return rows
+
+    def admin_unlink(self, link_id: str) -> None:
+        self.request("DELETE", routes.admin_link(link_id))
+
+    def admin_list(self, path: str) -> list[dict[str, Any]]:
+        """List shards, clusters or users (:data:`routes.ADMIN_SHARDS`, ``ADMIN_CLUSTERS``, ``ADMIN_USERS``)."""
+        rows: list[dict[str, Any]] = self.request("GET", path)
+        return rows
+
+    def create_user(self, user: NewUser) -> dict[str, Any]:
+        """Create a user from :func:`client.api.new_user` (keys made here, never by the server)."""
+        answer: dict[str, Any] = self.request("POST", routes.ADMIN_USERS, user.to_json())
+        return answer
+
+    def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> dict[str, Any]:
+        body = Apply(config, prune, dry_run).to_json()
+        answer: dict[str, Any] = self.request("POST", routes.ADMIN_APPLY, body)
+        return answer
+
+    def cluster_config(self, cluster: str) -> dict[str, Any]:
+        """Export a cluster's fileserver config. SECURITY: it holds the cluster's signing key."""
+        answer: dict[str, Any] = self.request("GET", routes.admin_cluster_config(cluster))
+        return answer
+
+    def rotate_cluster(self, cluster: str, grace_seconds: float) -> dict[str, Any]:
+        body = Rotate(grace_seconds).to_json()
+        answer: dict[str, Any] = self.request("POST", routes.admin_cluster_rotate(cluster), body)
+        return answer
+
+    def fileservers(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_FILESERVERS)
+        return rows

@@ -1,0 +1,93 @@
+"""The typed server client: each call goes to its route, and a malformed answer stops at the client's door."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from coffer.client import errors
+from coffer.client.api import ServerClient
+from coffer.protocol.api.files import CreateFile
+from coffer.protocol.api.tickets import TicketRequest
+
+FILE = "0b7c4c2e-3f1a-4d5e-9a6b-7c8d9e0f1a2b"
+RECORD = {
+    "id": FILE,
+    "owner": "alice",
+    "shard": "hq",
+    "size": 10,
+    "chunk_count": 1,
+    "chunk_size": 64,
+    "metadata": "bQ",
+    "sealed_key": "aw",
+    "state": "pending",
+    "created_at": 1.0,
+    "expires_at": 2.0,
+    "completed_at": None,
+    "key_commitment": "",
+    "access": "owner",
+}
+
+
+def client(answer: object, seen: list[httpx.Request], status: int = 200) -> ServerClient:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, json=answer)
+
+    return ServerClient("http://server", "token", transport=httpx.MockTransport(handle))
+
+
+def test_create_file_posts_the_model_and_parses_the_record() -> None:
+    seen: list[httpx.Request] = []
+    request = CreateFile(shard="hq", size=10, chunk_size=64, chunk_count=1, metadata="bQ")
+    record = client(RECORD, seen, 201).create_file(request)
+    assert (seen[0].method, seen[0].url.path) == ("POST", "/api/files")
+    assert json.loads(seen[0].content) == request.to_json()
+    assert record.id == FILE and record.state == "pending"
+
+
+def test_tickets_are_asked_for_at_the_files_route() -> None:
+    seen: list[httpx.Request] = []
+    answer = client({"tickets": [], "fileservers": []}, seen).tickets(FILE, TicketRequest("get"))
+    assert seen[0].url.path == f"/api/files/{FILE}/tickets" and json.loads(seen[0].content) == {"op": "get"}
+    assert answer.tickets == () and answer.fileservers == ()
+
+
+def test_the_live_list_is_asked_for_with_its_op() -> None:
+    seen: list[httpx.Request] = []
+    client([], seen).shard_fileservers("hq", "write")
+    assert str(seen[0].url) == "http://server/api/shards/hq/fileservers?op=write"
+
+
+def test_a_malformed_record_is_an_api_error_naming_the_answer() -> None:
+    with pytest.raises(errors.ApiError) as info:
+        client(RECORD | {"state": "lost"}, []).get_file(FILE)
+    assert info.value.code == "invalid_answer"
+
+
+def test_a_read_is_sent_once_more_when_the_connection_dropped_before_the_answer() -> None:
+    calls: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
+        return httpx.Response(200, json=RECORD)
+
+    api = ServerClient("http://server", "token", transport=httpx.MockTransport(handle))
+    assert api.get_file(FILE).id == FILE and len(calls) == 2
+
+
+def test_creating_a_file_is_not_sent_again_when_the_connection_dropped() -> None:
+    calls: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.RemoteProtocolError("server disconnected", request=request)
+
+    api = ServerClient("http://server", "token", transport=httpx.MockTransport(handle))
+    with pytest.raises(errors.ConnectionFailed):
+        api.create_file(CreateFile(shard="hq", size=10, chunk_size=64, chunk_count=1, metadata="bQ"))
+    assert len(calls) == 1

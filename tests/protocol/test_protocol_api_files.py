@@ -1,0 +1,181 @@
+"""File and ticket messages: the server's checks of a request, the client's checks of an answer, and their limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from coffer.protocol.api.files import (
+    MAX_CHUNK_LOCATIONS,
+    MAX_FILE_SIZE,
+    ChunkEntry,
+    CreateFile,
+    FileRecord,
+    Finalize,
+    FinalizedChunk,
+    parse_file_list,
+)
+from coffer.protocol.api.tickets import (
+    MAX_LIVE_FILESERVERS,
+    MAX_REQUESTED_CHUNKS,
+    IssuedTicket,
+    LiveFileserver,
+    TicketRequest,
+    Tickets,
+    parse_live_fileservers,
+)
+from coffer.protocol.encoding import b64encode
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.tickets import MAX_TICKET_CHUNKS
+
+FILE = "0b7c4c2e-3f1a-4d5e-9a6b-7c8d9e0f1a2b"
+CHUNK = "ab" * 32
+
+
+def create(**changes: Any) -> dict[str, Any]:
+    body = {"shard": "hq", "size": 100, "chunk_size": 64, "chunk_count": 2, "metadata": b64encode(b"m" * 40)}
+    return {k: v for k, v in (body | changes).items() if v is not None}
+
+
+def record(**changes: Any) -> dict[str, Any]:
+    body = {
+        "id": FILE,
+        "owner": "alice",
+        "shard": "hq",
+        "size": 100,
+        "chunk_count": 2,
+        "chunk_size": 64,
+        "metadata": "bWV0YQ",
+        "sealed_key": "a2V5",
+        "state": "complete",
+        "created_at": 1.5,
+        "expires_at": 100.0,
+        "completed_at": 2.0,
+        "key_commitment": "",
+        "access": "owner",
+    }
+    return body | changes
+
+
+def refusal(parse: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:
+    with pytest.raises(ProtocolError) as info:
+        parse(*args, **kwargs)
+    assert info.value.status == 400
+    return info.value.code, info.value.message
+
+
+def test_create_file_round_trips_through_its_json() -> None:
+    body = create(sealed_key=b64encode(b"k" * 80), key_commitment=b64encode(b"c" * 32), expires_in=60, format=1)
+    assert CreateFile.parse(body).to_json() == body
+
+
+def test_a_create_without_a_format_version_is_format_1() -> None:
+    assert CreateFile.parse(create()).format_version == 1
+    assert CreateFile.parse(create()).to_json()["format"] == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "message"),
+    [
+        ({"shard": "Bad!"}, "invalid_shard", "invalid shard: expected 1-63 lowercase letters, digits or dashes"),
+        ({"size": 0}, "invalid_size", f"'size' must be an integer from 1 to {MAX_FILE_SIZE}"),
+        ({"size": True}, "invalid_size", f"'size' must be an integer from 1 to {MAX_FILE_SIZE}"),
+        ({"chunk_size": 65}, "invalid_chunk_size", "'chunk_size' must be an integer from 1 to 64"),
+        ({"chunk_count": 1}, "invalid_layout", "size, chunk_size and chunk_count do not agree"),
+        ({"metadata": "***"}, "invalid_metadata", "'metadata' must be base64url of at most 65536 bytes"),
+        ({"key_commitment": b64encode(b"c" * 31)}, "invalid_key_commitment", "'key_commitment' must be 32 bytes"),
+        ({"expires_in": -1}, "invalid_expires_in", "'expires_in' must be a positive number of seconds"),
+        (
+            {"format": 2},
+            "unknown_format",
+            "'format' must be a file format version this server knows (1), not '2': a newer client wrote it, "
+            "or the request is malformed; upgrade the server to store it",
+        ),
+    ],
+)
+def test_create_file_refuses_a_bad_field_with_the_servers_code_and_message(
+    changes: dict[str, Any], code: str, message: str
+) -> None:
+    assert refusal(CreateFile.parse, create(**changes), max_chunk_size=64) == (code, message)
+
+
+def test_a_record_keeps_fields_a_newer_server_adds() -> None:
+    body = record(format=2, chunks=[{"index": 0, "hash": CHUNK, "size": 64, "fileservers": []}] * 2)
+    assert FileRecord.parse(body).to_json() == body
+
+
+def test_a_shared_record_carries_the_recipients_box() -> None:
+    parsed = FileRecord.parse(record(access="shared", sealed_key="", share_key="Ym94", owner_public_key="cGs"))
+    assert (parsed.share_key, parsed.owner_public_key) == ("Ym94", "cGs")
+
+
+@pytest.mark.parametrize("changes", [{"state": "lost"}, {"size": "100"}, {"id": None}, {"created_at": True}])
+def test_a_malformed_record_is_refused(changes: dict[str, Any]) -> None:
+    assert refusal(FileRecord.parse, record(**changes))[0] == "invalid_answer"
+
+
+def test_a_records_chunk_list_may_not_exceed_its_chunk_count() -> None:
+    chunk = {"index": 0, "hash": CHUNK, "size": 50, "fileservers": []}
+    assert len(FileRecord.parse(record(chunks=[chunk] * 2)).chunks or ()) == 2
+    assert refusal(FileRecord.parse, record(chunks=[chunk] * 3))[0] == "invalid_answer"
+
+
+def test_a_chunk_is_listed_on_at_most_the_limit_of_fileservers() -> None:
+    entry = {"index": 0, "hash": CHUNK, "size": 1, "fileservers": [FILE] * MAX_CHUNK_LOCATIONS}
+    assert len(ChunkEntry.parse(entry).fileservers) == MAX_CHUNK_LOCATIONS
+    entry["fileservers"] = [FILE] * (MAX_CHUNK_LOCATIONS + 1)
+    assert refusal(ChunkEntry.parse, entry)[0] == "invalid_answer"
+
+
+def test_a_listing_is_a_list_of_records() -> None:
+    assert [r.id for r in parse_file_list([record(), record()])] == [FILE, FILE]
+    assert refusal(parse_file_list, {"files": []})[0] == "invalid_answer"
+
+
+def test_finalize_sends_every_chunk_with_its_receipts() -> None:
+    body = Finalize((FinalizedChunk(0, CHUNK, 10, ("r1", "r2")),), metadata="bQ").to_json()
+    assert body == {"chunks": [{"index": 0, "hash": CHUNK, "size": 10, "receipts": ["r1", "r2"]}], "metadata": "bQ"}
+
+
+def test_a_ticket_request_names_at_most_the_limit_of_chunks() -> None:
+    at_max = {"op": "get", "chunks": [CHUNK] * MAX_REQUESTED_CHUNKS}
+    assert len(TicketRequest.parse(at_max).chunks or ()) == MAX_REQUESTED_CHUNKS
+    over = {"op": "get", "chunks": [CHUNK] * (MAX_REQUESTED_CHUNKS + 1)}
+    assert refusal(TicketRequest.parse, over) == (
+        "invalid_chunks",
+        "'chunks' must be a non-empty list of this file's chunk hashes",
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"op": "delete"}, "invalid_op"),
+        ({"op": "get", "chunks": []}, "invalid_chunks"),
+        ({"op": "get", "chunks": ["x"]}, "invalid_chunk_hash"),
+    ],
+)
+def test_a_bad_ticket_request_is_refused(body: dict[str, Any], code: str) -> None:
+    assert refusal(TicketRequest.parse, body)[0] == code
+
+
+def test_a_ticket_answer_round_trips_and_keeps_a_link_downloads_id() -> None:
+    body = {
+        "download": FILE,
+        "tickets": [{"ticket": "t", "chunks": [CHUNK] * MAX_TICKET_CHUNKS, "expires_at": 9}],
+        "fileservers": [LiveFileserver(FILE, "http://fs", 1, 2, 3, 4.0).to_json()],
+    }
+    parsed = Tickets.parse(body)
+    assert parsed.extra == {"download": FILE} and parsed.to_json() == body
+
+
+def test_a_ticket_names_at_most_32_chunks() -> None:
+    too_many = {"ticket": "t", "chunks": [CHUNK] * (MAX_TICKET_CHUNKS + 1), "expires_at": 9}
+    assert refusal(IssuedTicket.parse, too_many)[0] == "invalid_answer"
+
+
+def test_the_live_list_holds_at_most_the_limit_of_fileservers() -> None:
+    one = {"id": FILE, "url": "http://fs", "active_transfers": 0, "bytes_per_s": 0, "free_bytes": None}
+    assert len(parse_live_fileservers([one] * MAX_LIVE_FILESERVERS)) == MAX_LIVE_FILESERVERS
+    assert refusal(parse_live_fileservers, [one] * (MAX_LIVE_FILESERVERS + 1))[0] == "invalid_answer"

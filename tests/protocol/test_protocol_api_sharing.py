@@ -1,0 +1,100 @@
+"""Share, link and link-ticket messages: the server's checks, with the codes and messages it always answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from coffer.protocol.api.sharing import (
+    MAX_DOWNLOADS,
+    MAX_LISTED_LINKS,
+    CreateLink,
+    Link,
+    LinkTicketsRequest,
+    PublicKey,
+    Share,
+    parse_links,
+)
+from coffer.protocol.api.tickets import MAX_REQUESTED_CHUNKS
+from coffer.protocol.encoding import b64encode
+from coffer.protocol.errors import ProtocolError
+
+DOWNLOAD = "0b7c4c2e-3f1a-4d5e-9a6b-7c8d9e0f1a2b"
+CHUNK = "ab" * 32
+KEY = b64encode(bytes(32))
+
+
+def refusal(parse: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:
+    with pytest.raises(ProtocolError) as info:
+        parse(*args, **kwargs)
+    assert info.value.status == 400
+    return info.value.code, info.value.message
+
+
+def test_a_share_round_trips() -> None:
+    share = Share(b64encode(b"box" * 20), KEY)
+    assert Share.parse(share.to_json()) == share
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        ({"share_key": "", "public_key": KEY}, "invalid_share_key", "'share_key' must not be empty"),
+        (
+            {"share_key": "Ym94", "public_key": b64encode(bytes(31))},
+            "invalid_public_key",
+            "'public_key' must be 32 bytes",
+        ),
+        ({"share_key": "Ym94"}, "invalid_public_key", "'public_key' must be base64url"),
+    ],
+)
+def test_a_bad_share_is_refused(body: dict[str, Any], code: str, message: str) -> None:
+    assert refusal(Share.parse, body) == (code, message)
+
+
+def test_a_link_request_round_trips_and_defaults_to_the_servers_expiry() -> None:
+    link = CreateLink(60.0, MAX_DOWNLOADS, protected=True)
+    assert CreateLink.parse(link.to_json(), max_retention=100) == link
+    assert CreateLink.parse({}, max_retention=100) == CreateLink()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"expires_in": 101}, "invalid_expires_in"),
+        ({"expires_in": None}, "invalid_expires_in"),
+        ({"max_downloads": MAX_DOWNLOADS + 1}, "invalid_max_downloads"),
+        ({"protected": "yes"}, "invalid_protected"),
+    ],
+)
+def test_a_bad_link_request_is_refused(body: dict[str, Any], code: str) -> None:
+    assert refusal(CreateLink.parse, body, max_retention=100)[0] == code
+
+
+def test_link_tickets_name_at_most_the_limit_of_chunks() -> None:
+    at_max = LinkTicketsRequest(DOWNLOAD, (CHUNK,) * MAX_REQUESTED_CHUNKS)
+    assert LinkTicketsRequest.parse(at_max.to_json()) == at_max
+    over = {"download": DOWNLOAD, "chunks": [CHUNK] * (MAX_REQUESTED_CHUNKS + 1)}
+    assert refusal(LinkTicketsRequest.parse, over)[0] == "invalid_chunks"
+    assert refusal(LinkTicketsRequest.parse, {})[0] == "invalid_download"
+
+
+def test_a_public_key_answer_must_carry_the_key() -> None:
+    assert PublicKey.parse({"name": "bob", "public_key": KEY}) == PublicKey("bob", KEY)
+    assert refusal(PublicKey.parse, {"name": "bob"})[0] == "invalid_answer"
+
+
+def _link(**changes: Any) -> dict[str, Any]:
+    link = Link(DOWNLOAD, DOWNLOAD, 1.0, 2.0, None, 0, False, "active").to_json()
+    return link | changes
+
+
+def test_a_link_round_trips_as_its_owner_sees_it() -> None:
+    assert Link.parse(_link()).to_json() == _link()
+    assert refusal(Link.parse, _link(protected="no"))[0] == "invalid_answer"
+
+
+def test_a_link_listing_holds_at_most_the_limit_of_links() -> None:
+    assert len(parse_links([_link()] * MAX_LISTED_LINKS)) == MAX_LISTED_LINKS
+    assert refusal(parse_links, [_link()] * (MAX_LISTED_LINKS + 1))[0] == "invalid_answer"
