@@ -62,7 +62,7 @@ def read_password(prompt: str) -> str:
 
 def create_admin_user(settings: server_settings.ServerSettings, name: str, password: str) -> dict[str, object]:
     """Create an administrator directly in the database, deriving the auth key as a client would."""
-    from . import accounts  # the database driver loads here, not with every `coffer` command
+    from .domain import accounts  # the database driver loads here, not with every `coffer` command
     from .run import prepare
 
     if len(password) < 8:

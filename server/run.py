@@ -10,12 +10,13 @@ from gunicorn.app.base import BaseApplication
 
 from coffer.protocol import logs
 
-from . import keys, migrations
-from .app import create_app
-from .db import Database
-from .http import Context
-from .jobs import Housekeeper
+from .api.app import create_app
+from .api.base import Context
+from .domain import keys
+from .jobs.housekeeper import Housekeeper
 from .settings import ServerSettings
+from .store import migrations
+from .store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def prepare(settings: ServerSettings) -> Database:
 
 
 def make_app(settings: ServerSettings) -> Any:
-    """Build one worker's app, with its lifecycle scheduler (one sweep at a time runs, see server.jobs)."""
+    """Build one worker's app, with its lifecycle scheduler (one sweep at a time runs: see jobs.housekeeper)."""
     db = Database(settings.database_url, pool_size=settings.pool_size)
     ctx = Context(settings=settings, db=db, keys=keys.load_or_create(db))
     Housekeeper(db, settings, ctx.clock).start()

@@ -16,9 +16,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..db import Database
 from ..errors import RateLimited, Unavailable
 from ..settings import ServerSettings
+from ..store.db import Database
 from .policy import MINUTE, Failures, LoginPolicy, RateRule, Refusal, Window
 from .stores import Store, StoreDown, open_store
 

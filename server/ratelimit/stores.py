@@ -24,8 +24,8 @@ from typing import Any, Protocol, TypeVar
 
 import redis
 
-from ..db import Database, Tx, _SqliteTx  # the package's own SQLite transaction, on our pinned connection
 from ..errors import Unavailable
+from ..store.db import Database, Tx, _SqliteTx  # the package's own SQLite transaction, on our pinned connection
 from .policy import Failures
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import sys
 def test_building_the_cli_loads_no_database_driver_server_app_or_progress_bar() -> None:
     probe = (
         "import sys; from coffer.cli import build_parser; build_parser(); "
-        "late = ('psycopg', 'falcon', 'gunicorn', 'boto3', 'coffer.server.db', 'tqdm'); "
+        "late = ('psycopg', 'falcon', 'gunicorn', 'boto3', 'coffer.server.store.db', 'tqdm'); "
         "print(' '.join(m for m in late if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)

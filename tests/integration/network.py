@@ -20,7 +20,7 @@ from coffer.devnet.network import Fileserver as Fileserver
 from coffer.devnet.procs import clean_env as clean_env
 from coffer.devnet.procs import coffer_command as coffer
 from coffer.devnet.procs import free_port as free_port
-from coffer.server.topology import render_toml
+from coffer.server.domain.topology import render_toml
 
 HEARTBEAT = 0.5
 LEASE = 3.0

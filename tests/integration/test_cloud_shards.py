@@ -20,7 +20,7 @@ import pytest
 
 from coffer.client.coffer import Coffer
 from coffer.devnet.procs import wait_until
-from coffer.server.topology import render_toml
+from coffer.server.domain.topology import render_toml
 from tests.backends.azure_emulator import AzureEmulator
 from tests.backends.gcs_emulator import GcsEmulator
 from tests.backends.s3_emulator import MotoEmulator

@@ -21,8 +21,8 @@ import pytest
 
 from coffer.client.coffer import Coffer
 from coffer.devnet.procs import wait_until
-from coffer.server import retention
-from coffer.server.db import Database
+from coffer.server.jobs import retention
+from coffer.server.store.db import Database
 
 from .network import ADMIN_PASSWORD, LEASE, Fileserver, Network, start_network
 

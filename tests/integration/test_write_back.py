@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from coffer.client.coffer import Coffer
-from coffer.server.topology import render_toml
+from coffer.server.domain.topology import render_toml
 from tests.backends.s3_emulator import MotoEmulator
 
 from .network import start_network

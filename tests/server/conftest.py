@@ -16,11 +16,12 @@ from coffer.protocol.encoding import b64encode
 from coffer.protocol.ids import new_id
 from coffer.protocol.messages import Heartbeat, Registration, ShardAnnouncement
 from coffer.protocol.signing import SigningKey
-from coffer.server import accounts, keys, migrations
-from coffer.server.app import create_app
-from coffer.server.db import Database
-from coffer.server.http import Context
+from coffer.server.api.app import create_app
+from coffer.server.api.base import Context
+from coffer.server.domain import accounts, keys
 from coffer.server.settings import ServerSettings
+from coffer.server.store import migrations
+from coffer.server.store.db import Database
 
 # Cheap KDF parameters for test users: the server stores whatever the user was created with.
 FAST_KDF = {"opslimit": 1, "memlimit": 8 * 1024 * 1024}

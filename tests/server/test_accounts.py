@@ -6,7 +6,7 @@ import os
 
 from coffer.format import kdf
 from coffer.protocol.encoding import b64encode
-from coffer.server import accounts
+from coffer.server.domain import accounts
 
 from .conftest import FAST_KDF, PASSWORD, Harness
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from coffer.server import migrations
+from coffer.server.store import migrations
 
 from .conftest import FakeFileserver, Harness, People
 from .test_files import _new_file

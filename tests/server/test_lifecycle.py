@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from coffer.protocol.ids import new_id
-from coffer.server import jobs, retention
+from coffer.server.jobs import housekeeper as jobs
+from coffer.server.jobs import retention
 
 from .conftest import FakeFileserver, Harness
 from .test_files import _finalize_body, _new_file

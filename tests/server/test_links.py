@@ -14,7 +14,7 @@ import falcon.testing
 
 from coffer.protocol import tickets
 from coffer.protocol.ids import new_id
-from coffer.server import retention
+from coffer.server.jobs import retention
 
 from .conftest import PASSWORD, FakeFileserver, Harness, People
 from .test_files import _new_file

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from coffer.server import audit
-from coffer.server.quotas import Quota
+from coffer.server.domain import audit
+from coffer.server.domain.quotas import Quota
 
 from .conftest import PASSWORD, Harness
 from .test_files import _finalize_body, _new_file
@@ -150,7 +150,7 @@ def test_audit_since_filters_by_time(harness: Harness, admin: str) -> None:
 
 
 def test_the_audit_log_is_append_only(harness: Harness, admin: str) -> None:
-    from coffer.server.db import IntegrityError
+    from coffer.server.store.db import IntegrityError
 
     for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
         with pytest.raises((IntegrityError, Exception)) as caught:

@@ -10,8 +10,8 @@ import pytest
 
 from coffer.protocol import settings as settings_loader
 from coffer.protocol.encoding import b64encode
-from coffer.server import audit
-from coffer.server.http import Context
+from coffer.server.api.base import Context
+from coffer.server.domain import audit
 from coffer.server.proxies import TrustedProxies
 from coffer.server.settings import ServerSettings
 from tests.redis_server import redis_space

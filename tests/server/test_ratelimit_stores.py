@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from coffer.server import migrations
-from coffer.server.db import Database
 from coffer.server.ratelimit.policy import Failures, LoginPolicy
 from coffer.server.ratelimit.stores import DatabaseStore, RedisStore, Store, StoreDown
+from coffer.server.store import migrations
+from coffer.server.store.db import Database
 from tests import postgres
 from tests.redis_server import redis_space
 

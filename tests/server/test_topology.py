@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from coffer.server.topology_plan import Link, Topology, parse, plan
+from coffer.server.domain.topology_plan import Link, Topology, parse, plan
 
 from .conftest import LOCAL_TOPOLOGY, Harness
 

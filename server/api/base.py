@@ -15,13 +15,13 @@ from coffer.protocol.encoding import DecodeError, parse_json_object
 from coffer.protocol.errors import CofferError
 from coffer.protocol.wire import BEARER_SCHEME, MAX_HEADER_BYTES, MAX_JSON_BODY
 
-from . import accounts, audit
-from .db import Database
-from .errors import BadRequest, Unauthorized
-from .keys import ServerKeys
-from .proxies import TrustedProxies
-from .ratelimit.limiter import Limiter
-from .settings import ServerSettings
+from ..domain import accounts, audit
+from ..domain.keys import ServerKeys
+from ..errors import BadRequest, Unauthorized
+from ..proxies import TrustedProxies
+from ..ratelimit.limiter import Limiter
+from ..settings import ServerSettings
+from ..store.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from typing import Any
 from coffer.protocol.api.quotas import SetQuota
 from coffer.protocol.ids import check_username
 
+from ..errors import Conflict, NotFound, OnHold
+from ..settings import ServerSettings
+from ..store.db import Database, Tx
 from . import audit, deletion, quotas, tickets
 from .accounts import Principal
-from .db import Database, Tx
-from .errors import Conflict, NotFound, OnHold
-from .settings import ServerSettings
 
 
 def _user_id(tx: Tx, name: str) -> str:

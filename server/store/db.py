@@ -25,7 +25,7 @@ import psycopg
 import psycopg.rows
 import psycopg_pool
 
-from .errors import Unavailable
+from ..errors import Unavailable
 
 Params = Sequence[Any] | Mapping[str, Any]
 Row = dict[str, Any]

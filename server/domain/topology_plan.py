@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from coffer.protocol.ids import check_name
 
-from .errors import BadRequest
+from ..errors import BadRequest
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Any
 
 from coffer.protocol.ids import check_id, check_username
 
+from ..errors import BadRequest, NotFound
+from ..store.db import Database
 from . import audit
-from .db import Database
-from .errors import BadRequest, NotFound
 
 MAX_REASON = 500
 

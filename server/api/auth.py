@@ -10,10 +10,10 @@ from coffer.protocol.api.auth import WrappedKeys
 from coffer.protocol.ids import check_id
 from coffer.protocol.wire import MAX_CHUNK_SIZE
 
-from . import accounts, audit
-from .errors import BadRequest, Unauthorized
-from .http import Context, client_address, principal, read_json, send_json
-from .ratelimit.limiter import LoginRefused
+from ..domain import accounts, audit
+from ..errors import BadRequest, Unauthorized
+from ..ratelimit.limiter import LoginRefused
+from .base import Context, client_address, principal, read_json, send_json
 
 
 class Health:

@@ -8,8 +8,8 @@ import falcon
 
 from coffer.protocol.api import admin as messages
 
-from . import accounts, audit, registry, topology
-from .http import Context, actor, principal, read_json, send_json
+from ..domain import accounts, audit, registry, topology
+from .base import Context, actor, principal, read_json, send_json
 
 FILESERVER_DEFAULTS = {
     "bind": "127.0.0.1:8101",

@@ -25,9 +25,9 @@ from coffer.protocol.api.auth import WrappedKeys
 from coffer.protocol.encoding import DecodeError, b64decode, b64encode
 from coffer.protocol.ids import check_username, new_id
 
+from ..errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from ..store.db import Database, IntegrityError, Tx
 from . import audit
-from .db import Database, IntegrityError, Tx
-from .errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from .keys import ServerKeys
 
 
@@ -141,7 +141,7 @@ def login(
     """Check the auth key and open a session; the same error for a wrong name or key.
 
     The success is audited in the session's own transaction; failures are the caller's
-    to record, beside its brute-force counters (``server.api_auth``).
+    to record, beside its brute-force counters (``coffer.server.api.auth``).
     """
     name = check_username(name)
     with db.transaction(readonly=True) as tx:

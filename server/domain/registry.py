@@ -15,9 +15,9 @@ from coffer.protocol import cluster as cluster_protocol
 from coffer.protocol import messages
 from coffer.protocol.encoding import b64decode, b64encode
 
+from ..errors import Conflict, FileserverUnknown, Replay, ShardNotAllowed, Unauthorized
+from ..store.db import Database, IntegrityError, Tx
 from . import audit, deletion
-from .db import Database, IntegrityError, Tx
-from .errors import Conflict, FileserverUnknown, Replay, ShardNotAllowed, Unauthorized
 from .topology import read_topology
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from . import registry
-from .http import Context, read_json, send_json
+from ..domain import registry
+from .base import Context, read_json, send_json
 
 
 class Register:

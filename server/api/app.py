@@ -6,9 +6,14 @@ import falcon
 
 from coffer.protocol import routes
 
-from . import api_admin, api_auth, api_files, api_fileservers, api_lifecycle, api_sharing
-from .http import AccessLog, Context, HeaderLimit, install_error_handlers
-from .ratelimit.middleware import RateLimit
+from . import admin as api_admin
+from . import auth as api_auth
+from . import files as api_files
+from . import fileservers as api_fileservers
+from . import lifecycle as api_lifecycle
+from . import sharing as api_sharing
+from .base import AccessLog, Context, HeaderLimit, install_error_handlers
+from .ratelimit import RateLimit
 
 
 def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:

@@ -14,8 +14,8 @@ from coffer.protocol import tickets as ticket_protocol
 from coffer.protocol.ids import check_chunk_hash, new_id
 from coffer.protocol.signing import SigningKey
 
-from .db import Tx
-from .errors import BadRequest, Conflict
+from ..errors import BadRequest, Conflict
+from ..store.db import Tx
 
 
 def groups(tx: Tx, row: dict[str, Any], op: Literal["put", "get"], wanted: object) -> list[list[str]]:

@@ -26,10 +26,10 @@ from coffer.protocol.api.sharing import CreateLink, Link, LinkTicketsRequest
 from coffer.protocol.ids import check_id, check_username, new_id
 from coffer.protocol.signing import SigningKey
 
+from ..errors import BadRequest, Conflict, Gone, NotFound
+from ..store.db import Database, Tx
 from . import audit, files, tickets
 from .accounts import Principal
-from .db import Database, Tx
-from .errors import BadRequest, Conflict, Gone, NotFound
 from .registry import live_fileservers
 
 STATES = ("active", "revoked", "expired", "exhausted")

@@ -7,8 +7,8 @@ from typing import Any
 
 from coffer.protocol.ids import check_name, new_id
 
-from .db import Database, Tx
-from .errors import Conflict, NotFound
+from ..errors import Conflict, NotFound
+from ..store.db import Database, Tx
 from .keys import ServerKeys
 from .topology_plan import Change, Link, Topology, parse, plan
 

@@ -19,10 +19,10 @@ from typing import Any
 from coffer.protocol.api.sharing import Share
 from coffer.protocol.ids import check_id, check_username
 
+from ..errors import BadRequest, Conflict, NotFound
+from ..store.db import Database, Tx
 from . import audit, files, tickets
 from .accounts import Principal
-from .db import Database, Tx
-from .errors import BadRequest, Conflict, NotFound
 
 
 def _user(tx: Tx, name: str) -> dict[str, Any]:

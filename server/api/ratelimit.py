@@ -7,7 +7,7 @@ cluster, arrive at a steady pace from every fileserver of a site (often behind
 one address), and must not compete with that site's users. They are not exempt,
 so a flood of unsigned requests to them is still cut off before any signature is
 checked. The per-user limit is applied where the session is known
-(:func:`server.http.principal`).
+(:func:`coffer.server.api.base.principal`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import falcon
 
 from coffer.protocol import routes
 
-from ..http import Context, client_address
+from .base import Context, client_address
 
 EXEMPT = frozenset({routes.HEALTH})
 FILESERVER_PREFIX = routes.FILESERVERS_PREFIX

@@ -1,6 +1,6 @@
 """The lifecycle sweep: expire files, collect abandoned uploads, note lost fileservers, tidy tables.
 
-One function, :func:`sweep`, run by the scheduler in :mod:`server.jobs` and
+One function, :func:`sweep`, run by the scheduler in :mod:`coffer.server.jobs.housekeeper` and
 callable directly with any ``now`` (tests move the clock instead of sleeping). It
 works in small batches, each its own transaction, so a long backlog never holds
 the database's write lock for long; every step is idempotent, so two sweeps that
@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from . import audit, deletion
-from .db import Database
+from ..domain import audit, deletion
+from ..store.db import Database
 
 log = logging.getLogger(__name__)
 

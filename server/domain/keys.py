@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.protocol.signing import SigningKey
 
-from .db import Database
+from ..store.db import Database
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from coffer.protocol.api.files import CreateFile
 from coffer.protocol.api.tickets import TicketRequest
 from coffer.protocol.ids import check_name
 
-from . import files, sharing
-from .errors import BadRequest
-from .http import Context, actor, principal, read_json, send_json
-from .registry import live_fileservers
+from ..domain import files, sharing
+from ..domain.registry import live_fileservers
+from ..errors import BadRequest
+from .base import Context, actor, principal, read_json, send_json
 
 
 class Shards:

@@ -22,7 +22,7 @@ from typing import Any
 
 from coffer.protocol import messages
 
-from .db import Tx
+from ..store.db import Tx
 
 log = logging.getLogger(__name__)
 

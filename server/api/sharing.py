@@ -13,9 +13,9 @@ import falcon
 
 from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, Share
 
-from . import links, sharing
-from .audit import Actor
-from .http import Context, actor, principal, read_json, send_json
+from ..domain import links, sharing
+from ..domain.audit import Actor
+from .base import Context, actor, principal, read_json, send_json
 
 
 def _optional_json(req: falcon.Request) -> dict[str, Any]:

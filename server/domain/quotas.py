@@ -14,8 +14,8 @@ from typing import Any
 
 from coffer.protocol.units import human_bytes
 
-from .db import Tx
-from .errors import QuotaExceeded
+from ..errors import QuotaExceeded
+from ..store.db import Tx
 
 
 @dataclass(frozen=True)

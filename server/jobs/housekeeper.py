@@ -20,10 +20,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from coffer.protocol.ids import new_id
 
+from ..errors import Unavailable
+from ..settings import ServerSettings
+from ..store.db import Database
 from . import retention
-from .db import Database
-from .errors import Unavailable
-from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database, Tx
+from ..store.db import Database, Tx
 
 SECRET_WORDS = ("token", "password", "secret", "key", "fragment", "auth")
 MAX_LIMIT = 10_000

@@ -8,9 +8,10 @@ import falcon
 
 from coffer.protocol.api.quotas import SetQuota
 
-from . import audit, deletion, holds, quotas, retention, user_admin
-from .errors import BadRequest
-from .http import Context, actor, principal, read_json, send_json
+from ..domain import audit, deletion, holds, quotas, user_admin
+from ..errors import BadRequest
+from ..jobs import retention
+from .base import Context, actor, principal, read_json, send_json
 
 
 class _Admin:

@@ -19,10 +19,10 @@ from coffer.protocol.ids import check_chunk_hash, check_id, new_id
 from coffer.protocol.signing import SigningKey
 from coffer.protocol.wire import MAX_METADATA_BYTES
 
+from ..errors import BadRequest, Conflict, Forbidden, Gone, NotFound, OnHold, QuotaExceeded
+from ..store.db import Database, Tx
 from . import audit, deletion, quotas, tickets
 from .accounts import Principal
-from .db import Database, Tx
-from .errors import BadRequest, Conflict, Forbidden, Gone, NotFound, OnHold, QuotaExceeded
 from .registry import live_fileservers
 
 FILE_COLUMNS = (

@@ -1,0 +1,1 @@
+"""Where the server's facts live: the database wrapper (SQLite or PostgreSQL) and its migrations."""
