@@ -28,8 +28,8 @@ SERVER_PORT = 8000
 FILESERVER_PORTS = (8101, 8102)
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = commands.add_parser("devnet", help="run a server and two fileservers on this machine until Ctrl-C")
+def register(commands: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser("devnet", help=help_text)
     parser.add_argument("--var", type=Path, default=Path("var"), help="where state lives (default ./var)")
     parser.add_argument(
         "--shard-config", type=Path, default=Path("shard-config/local.toml"), help="shard definitions to apply"

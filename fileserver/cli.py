@@ -10,11 +10,11 @@ from pathlib import Path
 CONFIG_ENV = "COFFER_FS_CONFIG"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
     """Add the ``fileserver`` command to the ``coffer`` command group."""
     parser = subparsers.add_parser(
         "fileserver",
-        help="run a fileserver from the cluster config an admin exported",
+        help=help_text,
         description="Run a fileserver: store and serve encrypted chunks for the shards of its cluster. "
         "COFFER_FS_<NAME> environment variables override the [fileserver] table (e.g. COFFER_FS_BIND).",
     )

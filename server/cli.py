@@ -17,8 +17,8 @@ from coffer.protocol.settings import SettingsError
 from . import settings as server_settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = commands.add_parser("server", help="run the central server, or manage it on its host")
+def register(commands: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser("server", help=help_text)
     parser.add_argument(
         "--config",
         type=Path,

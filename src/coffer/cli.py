@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
+from collections.abc import Callable
+from typing import cast
 
 from coffer.client.cli import main as client_main
 from coffer.client.errors import UsageError
-from coffer.devnet import command as devnet_command
-from coffer.fileserver import cli as fileserver_cli
-from coffer.server import cli as server_cli
 
 _SERVER = ("falcon", "gunicorn", "psycopg", "psycopg_pool", "apscheduler", "redis")
 _FILESERVER = ("falcon", "gunicorn")
@@ -29,8 +29,36 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
 """Command → (the extras that install what it runs, the modules they bring)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    return client_main.build_parser(server_cli.register, fileserver_cli.register, devnet_command.register)
+PROGRAMS = {
+    "server": ("coffer.server.cli", "run the central server, or manage it on its host"),
+    "fileserver": ("coffer.fileserver.cli", "run a fileserver from the cluster config an admin exported"),
+    "devnet": ("coffer.devnet.command", "run a server and two fileservers on this machine until Ctrl-C"),
+}
+"""Program → (the module that registers its command, its one line in ``coffer --help``)."""
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Return the parser of every command; a program's own module loads only when *argv* runs that program.
+
+    Each ``coffer`` run is a new process, so a client command does not pay for
+    importing the programs' settings and launchers it will not use.
+    """
+    words = sys.argv[1:] if argv is None else argv
+    chosen = next((word for word in words if not word.startswith("-")), None)
+    return client_main.build_parser(*(_registrar(name, chosen == name) for name in PROGRAMS))
+
+
+def _registrar(name: str, load: bool) -> Callable[[client_main.Commands], None]:
+    module, help_text = PROGRAMS[name]
+
+    def register(commands: client_main.Commands) -> None:
+        if load:
+            registers = cast(Callable[[client_main.Commands, str], None], importlib.import_module(module).register)
+            registers(commands, help_text)
+        else:
+            commands.add_parser(name, help=help_text, add_help=False)
+
+    return register
 
 
 def check_extras(command: str) -> None:
@@ -45,7 +73,7 @@ def check_extras(command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     args.func = _checked(args.command, args.func)
     return client_main.run(args)
 

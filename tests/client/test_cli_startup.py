@@ -6,10 +6,11 @@ import subprocess
 import sys
 
 
-def test_building_the_cli_loads_no_database_driver_server_app_or_progress_bar() -> None:
+def test_building_the_cli_loads_no_database_driver_server_app_program_or_progress_bar() -> None:
     probe = (
         "import sys; from coffer.cli import build_parser; build_parser(); "
-        "late = ('psycopg', 'falcon', 'gunicorn', 'boto3', 'coffer.server.store.db', 'tqdm'); "
+        "late = ('psycopg', 'falcon', 'gunicorn', 'boto3', 'coffer.server.store.db', 'tqdm', "
+        "'coffer.server.cli', 'coffer.fileserver.cli', 'coffer.devnet.command'); "
         "print(' '.join(m for m in late if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
@@ -30,3 +31,11 @@ def test_the_installed_program_exits_with_its_commands_code() -> None:
     assert run_entry("import coffer.cli as m; m.main = lambda: 6").returncode == 6
     version = run_entry("pass")
     assert version.returncode == 0 and version.stdout.startswith("coffer ")
+
+
+def test_a_program_command_still_parses_with_its_own_options() -> None:
+    from coffer.cli import build_parser
+
+    argv = ["server", "create-admin", "root", "--if-missing"]
+    args = build_parser(argv).parse_args(argv)
+    assert (args.command, args.name, args.if_missing) == ("server", "root", True)

@@ -175,7 +175,7 @@ def test_damaged_identity_file_stops_start_with_a_clear_message(tmp_path: Path, 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="coffer")
-    cli.register(parser.add_subparsers(dest="command", required=True))
+    cli.register(parser.add_subparsers(dest="command", required=True), "run a fileserver")
     return parser.parse_args(argv)
 
 
