@@ -15,7 +15,7 @@ import httpx
 
 from coffer.protocol import routes
 from coffer.protocol.api.admin import Apply, NewUser, Rotate
-from coffer.protocol.api.auth import Login, WrappedKeys
+from coffer.protocol.api.auth import ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
 from coffer.protocol.api.quotas import Quota, SetQuota
 from coffer.protocol.api.sharing import CreateLink, Link, LinkTicketsRequest, PublicKey, Share, parse_links
@@ -70,28 +70,27 @@ class ServerApi:
 
     # -- accounts ------------------------------------------------------------------------------
 
-    def prelogin(self, username: str, *, again: bool = False) -> dict[str, Any]:
+    def prelogin(self, username: str, *, again: bool = False) -> KdfAnswer:
         """Ask for a user's salt and Argon2id parameters (*again*: resend if the connection dropped)."""
-        body = {"username": username}
-        answer: dict[str, Any] = (
-            self._call("POST", routes.PRELOGIN, body) if again else self.request("POST", routes.PRELOGIN, body)
-        )
-        return answer
+        body = Prelogin(username).to_json()
+        answer = self._call("POST", routes.PRELOGIN, body) if again else self.request("POST", routes.PRELOGIN, body)
+        try:
+            return KdfAnswer.parse(answer)
+        except ProtocolError as exc:
+            raise errors.ApiError(exc.message, code=exc.code) from exc
 
-    def open_session(self, login: Login) -> dict[str, Any]:
+    def open_session(self, login: Login) -> Session:
         """Open a session with the auth key derived from the password (SECURITY: never the password)."""
-        answer: dict[str, Any] = self.request("POST", routes.LOGIN, login.to_json())
-        return answer
+        return _parsed(Session.parse, self.request("POST", routes.LOGIN, login.to_json()))
 
     def logout(self) -> None:
         self.request("POST", routes.LOGOUT)
 
-    def change_password(self, body: dict[str, Any]) -> None:
-        self.request("POST", routes.PASSWORD, body)
+    def change_password(self, request: ChangePassword) -> None:
+        self.request("POST", routes.PASSWORD, request.to_json())
 
-    def me(self) -> dict[str, Any]:
-        answer: dict[str, Any] = self._call("GET", routes.ME)
-        return answer
+    def me(self) -> Me:
+        return _parsed(Me.parse, self._call("GET", routes.ME))
 
     def set_my_keys(self, keys: WrappedKeys) -> None:
         self.request("PUT", routes.MY_KEYS, keys.to_json())

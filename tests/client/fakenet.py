@@ -171,7 +171,8 @@ class FakeNet:
         if me is None:
             return _error(401, "unauthorized")
         if path == "/api/me":
-            return _json(200, {"id": me.id, "name": me.name, "role": "user", "public_key": me.public_key})
+            keys = {"public_key": me.public_key, "wrapped_private_key": None}
+            return _json(200, {"id": me.id, "name": me.name, "role": "user", "created_at": 0.0} | keys)
         if parts[:2] == ["api", "users"] and len(parts) == 4 and parts[3] == "public-key":
             return self._public_key(parts[2])
         if parts[:2] == ["api", "links"]:
