@@ -18,7 +18,17 @@ from coffer.protocol.api.admin import Apply, NewUser, Rotate
 from coffer.protocol.api.auth import ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
 from coffer.protocol.api.quotas import Quota, SetQuota
-from coffer.protocol.api.sharing import CreateLink, Link, LinkTicketsRequest, PublicKey, Share, parse_links
+from coffer.protocol.api.sharing import (
+    CreateLink,
+    Link,
+    LinkTicketsRequest,
+    LinkView,
+    PublicKey,
+    Share,
+    ShareEntry,
+    parse_links,
+    parse_shares,
+)
 from coffer.protocol.api.tickets import LiveFileserver, TicketRequest, Tickets, parse_live_fileservers
 from coffer.protocol.errors import ProtocolError
 
@@ -135,9 +145,8 @@ class ServerApi:
     def delete_share(self, file_id: str, name: str) -> None:
         self._call("DELETE", routes.file_share(file_id, name))
 
-    def file_shares(self, file_id: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self._call("GET", routes.file_shares(file_id))
-        return rows
+    def file_shares(self, file_id: str) -> list[ShareEntry]:
+        return _parsed(parse_shares, self._call("GET", routes.file_shares(file_id)))
 
     def create_link(self, file_id: str, link: CreateLink) -> Link:
         return _parsed(Link.parse, self._call("POST", routes.file_links(file_id), link.to_json(), retry=False))
@@ -149,10 +158,9 @@ class ServerApi:
     def delete_link(self, link_id: str) -> None:
         self._call("DELETE", routes.link(link_id))
 
-    def link(self, link_id: str) -> dict[str, Any]:
+    def link(self, link_id: str) -> LinkView:
         """Read a link's state and its file's record; needs no account."""
-        answer: dict[str, Any] = self._call("GET", routes.link(link_id))
-        return answer
+        return _parsed(LinkView.parse, self._call("GET", routes.link(link_id)))
 
     def start_link_download(self, link_id: str) -> Tickets:
         """Count one download of a link and get its first tickets; sent once, as it counts."""

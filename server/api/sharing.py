@@ -40,7 +40,8 @@ class UserPublicKey(_Resource):
 
 class FileShares(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
-        send_json(resp, sharing.list_shares(self.ctx.db, principal(self.ctx, req), file_id))
+        shares = sharing.list_shares(self.ctx.db, principal(self.ctx, req), file_id)
+        send_json(resp, [share.to_json() for share in shares])
 
 
 class FileShare(_Resource):
@@ -84,7 +85,7 @@ class Link(_Resource):
     """A link: anyone holding its URL may look at it (no session); its owner may revoke it."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, link_id: str) -> None:
-        send_json(resp, links.inspect(self.ctx.db, link_id, self.ctx.clock()))
+        send_json(resp, links.inspect(self.ctx.db, link_id, self.ctx.clock()).to_json())
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, link_id: str) -> None:
         who = principal(self.ctx, req)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coffer.protocol.api.sharing import Share
+from coffer.protocol.api.sharing import Share, ShareEntry
 from coffer.protocol.ids import check_id, check_username
 
 from ..errors import BadRequest, Conflict, NotFound
@@ -86,16 +86,17 @@ def share(
     return {"file": file_id, "user": name, "created_at": created_at}, existing is None
 
 
-def list_shares(db: Database, who: Principal, file_id: object) -> list[dict[str, Any]]:
+def list_shares(db: Database, who: Principal, file_id: object) -> list[ShareEntry]:
     """Return who the caller's file is shared with, by name (never a box)."""
     with db.transaction(readonly=True) as tx:
         row = files.visible_file(tx, who, file_id)
         files.require_owner(row, who)
-        return tx.all(
+        rows = tx.all(
             "SELECT u.name AS user, sh.created_at FROM shares sh JOIN users u ON u.id = sh.user_id "
             "WHERE sh.file_id = ? ORDER BY u.name",
             (row["id"],),
         )
+    return [ShareEntry(r["user"], r["created_at"]) for r in rows]
 
 
 def remove(tx: Tx, actor: audit.Actor, file_id: str, name: str, now: float) -> None:

@@ -369,8 +369,8 @@ class FakeNet:
             return _error(410, "file_expired")
         if method == "GET" and not action:
             public = {k: link[k] for k in ("id", "expires_at", "max_downloads", "downloads", "protected")}
-            keep = ("id", "shard", "size", "chunk_count", "chunk_size", "metadata", "key_commitment", "state")
-            shown = {k: record[k] for k in keep} | {"expires_at": record["expires_at"]}
+            keep = ("id", "size", "chunk_count", "chunk_size", "metadata", "key_commitment", "state", "expires_at")
+            shown = {k: record[k] for k in keep} | {"format": record.get("format", 1), "shard": record["shard"]}
             shown["chunks"] = [dict(c) for c in self.chunk_rows[record["id"]]]
             return _json(200, {"link": public | {"state": state}, "file": shown})
         if action == "downloads" and method == "POST":

@@ -56,7 +56,12 @@ def test_a_prelogin_names_a_valid_user() -> None:
 def test_a_kdf_answer_round_trips_and_a_malformed_one_is_invalid_kdf() -> None:
     answer = KdfAnswer(b64encode(bytes(16)), 3, 64 << 20)
     assert KdfAnswer.parse(answer.to_json()) == answer
-    for broken in ({"salt": "AA", "opslimit": "3", "memlimit": 1}, {"opslimit": 3, "memlimit": True}, []):
+    broken_answers: list[object] = [
+        {"salt": "AA", "opslimit": "3", "memlimit": 1},
+        {"opslimit": 3, "memlimit": True},
+        [],
+    ]
+    for broken in broken_answers:
         with pytest.raises(ProtocolError) as info:
             KdfAnswer.parse(broken)
         assert (info.value.code, info.value.message) == (
