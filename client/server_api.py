@@ -17,6 +17,15 @@ from coffer.protocol import routes
 from coffer.protocol.api.admin import Apply, NewUser, Rotate
 from coffer.protocol.api.auth import ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
+from coffer.protocol.api.lifecycle import (
+    AuditEvent,
+    Holds,
+    PurgeBacklog,
+    RemovedUser,
+    SweepResult,
+    parse_audit,
+    parse_purges,
+)
 from coffer.protocol.api.quotas import Quota, SetQuota
 from coffer.protocol.api.sharing import (
     CreateLink,
@@ -186,25 +195,20 @@ class ServerApi:
         """Put or release a legal hold at *path* (:func:`routes.admin_file_hold` or :func:`routes.admin_user_hold`)."""
         self.request("PUT" if held else "DELETE", path, body)
 
-    def holds(self) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request("GET", routes.ADMIN_HOLDS)
-        return answer
+    def holds(self) -> Holds:
+        return _parsed(Holds.parse, self.request("GET", routes.ADMIN_HOLDS))
 
-    def delete_user(self, name: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request("DELETE", routes.admin_user(name))
-        return answer
+    def delete_user(self, name: str) -> RemovedUser:
+        return _parsed(RemovedUser.parse, self.request("DELETE", routes.admin_user(name)))
 
-    def audit(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = self.request("GET", routes.ADMIN_AUDIT, params=params)
-        return events
+    def audit(self, params: dict[str, str]) -> list[AuditEvent]:
+        return _parsed(parse_audit, self.request("GET", routes.ADMIN_AUDIT, params=params))
 
-    def purges(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_PURGES)
-        return rows
+    def purges(self) -> list[PurgeBacklog]:
+        return _parsed(parse_purges, self.request("GET", routes.ADMIN_PURGES))
 
-    def sweep(self) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request("POST", routes.ADMIN_SWEEP)
-        return answer
+    def sweep(self) -> SweepResult:
+        return _parsed(SweepResult.parse, self.request("POST", routes.ADMIN_SWEEP))
 
     # -- administration ------------------------------------------------------------------------
 
