@@ -28,6 +28,7 @@ from coffer.protocol.api.lifecycle import (
 )
 from coffer.protocol.api.quotas import Quota, SetQuota
 from coffer.protocol.api.sharing import (
+    AdminShare,
     CreateLink,
     Link,
     LinkTicketsRequest,
@@ -35,6 +36,8 @@ from coffer.protocol.api.sharing import (
     PublicKey,
     Share,
     ShareEntry,
+    parse_admin_links,
+    parse_admin_shares,
     parse_links,
     parse_shares,
 )
@@ -212,16 +215,15 @@ class ServerApi:
 
     # -- administration ------------------------------------------------------------------------
 
-    def admin_shares(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_SHARES, params=params)
-        return rows
+    def admin_shares(self, params: dict[str, str]) -> list[AdminShare]:
+        return _parsed(parse_admin_shares, self.request("GET", routes.ADMIN_SHARES, params=params))
 
     def admin_unshare(self, file_id: str, name: str) -> None:
         self.request("DELETE", routes.admin_share(file_id, name))
 
-    def admin_links(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_LINKS, params=params)
-        return rows
+    def admin_links(self, params: dict[str, str]) -> list[Link]:
+        """List every link that matches, each with its owner's name."""
+        return _parsed(parse_admin_links, self.request("GET", routes.ADMIN_LINKS, params=params))
 
     def admin_unlink(self, link_id: str) -> None:
         self.request("DELETE", routes.admin_link(link_id))

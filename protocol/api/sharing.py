@@ -134,9 +134,11 @@ class Link:
     protected: bool
     state: str
     revoked_at: float | None = None
+    owner: str | None = None
+    """The owner's name, in an administrator's listing (``GET /api/admin/links``) only."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "id": self.id,
             "file": self.file,
             "created_at": self.created_at,
@@ -147,6 +149,9 @@ class Link:
             "state": self.state,
             "revoked_at": self.revoked_at,
         }
+        if self.owner is not None:
+            body["owner"] = self.owner
+        return body
 
     @classmethod
     def parse(cls, value: object) -> Link:
@@ -161,6 +166,7 @@ class Link:
             protected=answer_field(body, "protected", bool),
             state=answer_field(body, "state", str),
             revoked_at=answer_field(body, "revoked_at", (int, float), optional=True),
+            owner=answer_field(body, "owner", str, optional=True),
         )
 
 
@@ -305,3 +311,42 @@ class LinkView:
     def parse(cls, value: object) -> LinkView:
         body = object_of(value, "the link answer")
         return cls(PublicLink.parse(body.get("link")), LinkedFile.parse(body.get("file")))
+
+
+@dataclass(frozen=True)
+class AdminShare:
+    """One share in an administrator's listing (``GET /api/admin/shares``): file, owner, recipient, since when."""
+
+    file: str
+    owner: str
+    user: str
+    created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "owner": self.owner, "user": self.user, "created_at": self.created_at}
+
+    @classmethod
+    def parse(cls, value: object) -> AdminShare:
+        body = object_of(value, "a share")
+        return cls(
+            file=answer_field(body, "file", str),
+            owner=answer_field(body, "owner", str),
+            user=answer_field(body, "user", str),
+            created_at=answer_field(body, "created_at", (int, float)),
+        )
+
+
+MAX_ADMIN_SHARES = 1_000_000
+"""Shares in an administrator's listing: the server caps none, so the bound of a file listing."""
+MAX_ADMIN_LINKS = 1_000_000
+"""Links in an administrator's listing, every owner's: the server caps none, so the bound of a file listing."""
+
+
+def parse_admin_links(value: object) -> list[Link]:
+    """Read ``GET /api/admin/links``: every link that matches, newest first, each with its owner's name."""
+    return [Link.parse(item) for item in list_of(value, "the link listing", MAX_ADMIN_LINKS)]
+
+
+def parse_admin_shares(value: object) -> list[AdminShare]:
+    """Read ``GET /api/admin/shares``: every share that matches, oldest first."""
+    return [AdminShare.parse(item) for item in list_of(value, "the share listing", MAX_ADMIN_SHARES)]

@@ -124,10 +124,10 @@ class _Admin(_Resource):
 class AdminShares(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(
-            resp,
-            sharing.admin_list(self.ctx.db, req.get_param("owner"), req.get_param("recipient"), req.get_param("file")),
+        shares = sharing.admin_list(
+            self.ctx.db, req.get_param("owner"), req.get_param("recipient"), req.get_param("file")
         )
+        send_json(resp, [share.to_json() for share in shares])
 
 
 class AdminShare(_Admin):
@@ -139,12 +139,10 @@ class AdminShare(_Admin):
 class AdminLinks(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(
-            resp,
-            links.admin_list(
-                self.ctx.db, req.get_param("owner"), req.get_param("file"), req.get_param("state"), self.ctx.clock()
-            ),
+        found = links.admin_list(
+            self.ctx.db, req.get_param("owner"), req.get_param("file"), req.get_param("state"), self.ctx.clock()
         )
+        send_json(resp, [link.to_json() for link in found])
 
 
 class AdminLink(_Admin):

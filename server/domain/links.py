@@ -49,7 +49,12 @@ def state(row: dict[str, Any], now: float) -> str:
 
 
 def link_json(row: dict[str, Any], now: float) -> dict[str, Any]:
-    """Return a link as its owner and administrators see it."""
+    """Return a link as its owner sees it, as JSON."""
+    return owner_view(row, now).to_json()
+
+
+def owner_view(row: dict[str, Any], now: float, owner: str | None = None) -> Link:
+    """Return a link as its owner sees it, and with *owner* as an administrator sees it."""
     return Link(
         id=row["id"],
         file=row["file_id"],
@@ -60,7 +65,8 @@ def link_json(row: dict[str, Any], now: float) -> dict[str, Any]:
         protected=bool(row["protected"]),
         state=state(row, now),
         revoked_at=row["revoked_at"],
-    ).to_json()
+        owner=owner,
+    )
 
 
 def public_view(row: dict[str, Any], now: float) -> PublicLink:
@@ -165,7 +171,7 @@ _STATE_SQL = {
 }
 
 
-def admin_list(db: Database, owner: object, file_id: object, wanted_state: object, now: float) -> list[dict[str, Any]]:
+def admin_list(db: Database, owner: object, file_id: object, wanted_state: object, now: float) -> list[Link]:
     """Return every link with its owner's name, optionally of one owner, one file or in one state, newest first."""
     where: list[str] = ["1 = 1"]
     params: list[object] = []
@@ -187,7 +193,7 @@ def admin_list(db: Database, owner: object, file_id: object, wanted_state: objec
             "ORDER BY l.created_at DESC, l.id",
             tuple(params),
         )
-    return [link_json(r, now) | {"owner": r["owner"]} for r in rows]
+    return [owner_view(r, now, r["owner"]) for r in rows]
 
 
 # -- anonymous: anyone holding the URL ------------------------------------------------------------

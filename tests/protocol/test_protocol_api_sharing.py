@@ -7,9 +7,12 @@ from typing import Any
 import pytest
 
 from coffer.protocol.api.sharing import (
+    MAX_ADMIN_LINKS,
+    MAX_ADMIN_SHARES,
     MAX_DOWNLOADS,
     MAX_LISTED_LINKS,
     MAX_LISTED_SHARES,
+    AdminShare,
     CreateLink,
     Link,
     LinkTicketsRequest,
@@ -17,6 +20,8 @@ from coffer.protocol.api.sharing import (
     PublicKey,
     Share,
     ShareEntry,
+    parse_admin_links,
+    parse_admin_shares,
     parse_links,
     parse_shares,
 )
@@ -155,3 +160,19 @@ def test_a_linked_file_lists_at_most_its_chunk_count() -> None:
     broken = link_view()
     broken["link"]["protected"] = "no"
     assert refusal(LinkView.parse, broken)[0] == "invalid_answer"
+
+
+def test_an_administrators_share_listing_holds_at_most_its_limit() -> None:
+    entry = AdminShare(DOWNLOAD, "alice", "bob", 3.0).to_json()
+    assert list(entry) == ["file", "owner", "user", "created_at"]
+    assert len(parse_admin_shares([entry] * MAX_ADMIN_SHARES)) == MAX_ADMIN_SHARES
+    assert refusal(parse_admin_shares, [entry] * (MAX_ADMIN_SHARES + 1))[0] == "invalid_answer"
+
+
+def test_an_administrators_link_listing_names_each_owner_last_and_holds_at_most_its_limit() -> None:
+    link = Link(DOWNLOAD, DOWNLOAD, 1.0, 2.0, None, 0, False, "active", owner="alice")
+    body = link.to_json()
+    assert list(body)[-1] == "owner"
+    assert "owner" not in Link.parse({k: v for k, v in body.items() if k != "owner"}).to_json()
+    assert len(parse_admin_links([body] * MAX_ADMIN_LINKS)) == MAX_ADMIN_LINKS
+    assert refusal(parse_admin_links, [body] * (MAX_ADMIN_LINKS + 1))[0] == "invalid_answer"
