@@ -15,7 +15,7 @@ import httpx
 
 from coffer.protocol import routes
 from coffer.protocol.api.admin import Apply, NewUser, Rotate
-from coffer.protocol.api.auth import ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
+from coffer.protocol.api.auth import Account, ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
 from coffer.protocol.api.lifecycle import (
     AuditEvent,
@@ -233,10 +233,9 @@ class ServerApi:
         rows: list[dict[str, Any]] = self.request("GET", path)
         return rows
 
-    def create_user(self, user: NewUser) -> dict[str, Any]:
+    def create_user(self, user: NewUser) -> Account:
         """Create a user from :func:`client.api.new_user` (keys made here, never by the server)."""
-        answer: dict[str, Any] = self.request("POST", routes.ADMIN_USERS, user.to_json())
-        return answer
+        return _parsed(Account.parse, self.request("POST", routes.ADMIN_USERS, user.to_json()))
 
     def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> dict[str, Any]:
         body = Apply(config, prune, dry_run).to_json()

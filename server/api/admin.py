@@ -47,7 +47,7 @@ class Users(_Admin):
             keys=new.keys,
             actor=actor(req, who),
         )
-        send_json(resp, user, 201)
+        send_json(resp, user.to_json(), 201)
 
 
 class Apply(_Admin):

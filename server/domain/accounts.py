@@ -83,7 +83,7 @@ def create_user(
     params: kdf.KdfParams | None = None,
     keys: WrappedKeys | None = None,
     actor: audit.Actor = audit.SYSTEM,
-) -> dict[str, Any]:
+) -> Account:
     """Create a user from a client-derived auth key (and, usually, client-made keys); the name must be free."""
     name = check_username(name)
     if role not in ROLES:
@@ -110,7 +110,7 @@ def create_user(
             audit.record(tx, "user.created", now, actor, object=f"user:{name}", role=role)
     except IntegrityError as exc:
         raise Conflict(f"a user named {name!r} already exists", code="user_exists") from exc
-    return user_json(row)
+    return account(row)
 
 
 def list_users(db: Database) -> list[dict[str, Any]]:
