@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from coffer.protocol import routes
-from coffer.protocol.api.admin import Apply, NewUser, Rotate
+from coffer.protocol.api.admin import Apply, NewUser, RegisteredFileserver, Rotate, parse_fileservers
 from coffer.protocol.api.auth import Account, ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
 from coffer.protocol.api.lifecycle import (
@@ -252,6 +252,5 @@ class ServerApi:
         answer: dict[str, Any] = self.request("POST", routes.admin_cluster_rotate(cluster), body)
         return answer
 
-    def fileservers(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_FILESERVERS)
-        return rows
+    def fileservers(self) -> list[RegisteredFileserver]:
+        return _parsed(parse_fileservers, self.request("GET", routes.ADMIN_FILESERVERS))

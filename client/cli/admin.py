@@ -114,7 +114,7 @@ def _ago(ts: float) -> str:
 
 def do_fileservers(args: argparse.Namespace) -> int:
     with client() as api:
-        servers = api.fileservers()
+        servers = [s.to_json() for s in api.fileservers()]
     if args.json:
         print_json(servers)
         return 0

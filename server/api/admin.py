@@ -100,4 +100,5 @@ class Rotate(_Admin):
 class Fileservers(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(resp, registry.list_fileservers(self.ctx.db, self.ctx.clock(), self.ctx.settings.lease_seconds))
+        servers = registry.list_fileservers(self.ctx.db, self.ctx.clock(), self.ctx.settings.lease_seconds)
+        send_json(resp, [server.to_json() for server in servers])
