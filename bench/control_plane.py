@@ -162,7 +162,7 @@ def run(
         for i in range(min(threads, 4)):
             net.create_user(f"cp{i}", PASSWORD)
             with ServerClient(net.url) as api:
-                tokens.append(api.login(f"cp{i}", PASSWORD)["token"])
+                tokens.append(api.login(f"cp{i}", PASSWORD).token)
         for i in range(threads):
             with ServerClient(net.url, tokens[i % len(tokens)]) as api:
                 file_ids.append(api.request("POST", routes.FILES, _file_body())["id"])

@@ -13,7 +13,7 @@ import httpx
 from coffer.format import kdf
 from coffer.format.keys import UserKeys, wrap_private_key
 from coffer.protocol.api.admin import NewUser
-from coffer.protocol.api.auth import Login, WrappedKeys
+from coffer.protocol.api.auth import KdfAnswer, Login, Session, WrappedKeys
 from coffer.protocol.encoding import b64decode
 from coffer.protocol.errors import parse_error_body
 from coffer.transfer.http import retry_after, tls_context
@@ -111,12 +111,12 @@ class ServerClient(ServerApi):
             raise errors.from_response(response.status_code, code, message, wait)
         return data
 
-    def login(self, username: str, password: str) -> dict[str, Any]:
+    def login(self, username: str, password: str) -> Session:
         """Derive the auth key from the password (Argon2id, the server's salt) and open a session."""
         params = checked_kdf_params(self.prelogin(username))
         keys = kdf.derive(password, params)
         result = self.open_session(Login(username, keys.auth_key))
-        self.token = result["token"]
+        self.token = result.token
         return result
 
 
@@ -155,19 +155,17 @@ def new_user(username: str, password: str, role: str) -> NewUser:
     return NewUser(username, role, params.salt, derived.auth_key, keys)
 
 
-def checked_kdf_params(prelogin: dict[str, Any]) -> kdf.KdfParams:
+def checked_kdf_params(prelogin: KdfAnswer) -> kdf.KdfParams:
     """Take the server's Argon2id parameters only if they are at least our defaults.
 
     SECURITY: a malicious server could otherwise hand out cheap parameters and then
     guess the password offline from the auth key it receives at login.
     """
-    opslimit, memlimit = prelogin.get("opslimit"), prelogin.get("memlimit")
-    if type(opslimit) is not int or type(memlimit) is not int:
-        raise errors.ApiError("the server sent malformed key derivation parameters", code="invalid_kdf")
+    opslimit, memlimit = prelogin.opslimit, prelogin.memlimit
     if not (kdf.OPSLIMIT <= opslimit <= 20 and kdf.MEMLIMIT <= memlimit <= 1 << 30):
         raise errors.ApiError(
             f"the server asks for Argon2id parameters (ops {opslimit}, mem {memlimit}) outside the safe range: "
             "refusing to send a key derived with them",
             code="weak_kdf",
         )
-    return kdf.KdfParams(salt=b64decode(prelogin["salt"]), opslimit=opslimit, memlimit=memlimit)
+    return kdf.KdfParams(salt=b64decode(prelogin.salt), opslimit=opslimit, memlimit=memlimit)

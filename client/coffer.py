@@ -33,7 +33,7 @@ from coffer.format.metadata import Metadata
 from coffer.format.records import OwnerCheck, open_record
 from coffer.format.shares import fingerprint
 from coffer.format.sizes import DEFAULT_CHUNK_SIZE, file_plain_size
-from coffer.protocol.api.auth import Login, WrappedKeys
+from coffer.protocol.api.auth import ChangePassword, Login, WrappedKeys
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.transfer.http import ChunkClient
 
@@ -152,21 +152,21 @@ class Coffer:
             params = checked_kdf_params(api.prelogin(username))
             derived = kdf.derive(password, params)  # SECURITY: the master key stays in this process
             answer = api.open_session(Login(username, derived.auth_key))
-            api.token = answer["token"]
+            api.token = answer.token
             keys = _user_keys(api, derived.master_key)
         finally:
             api.close()
         coffer = cls(
             server,
-            answer["token"],
+            answer.token,
             keys,
             username=username,
-            expires_at=float(answer.get("expires_at", 0.0)),
+            expires_at=float(answer.expires_at),
             config_dir=config_dir,
             transport=transport,
             chunk_transport=chunk_transport,
         )
-        coffer._user_id = answer.get("user", {}).get("id")
+        coffer._user_id = answer.user.id
         return coffer
 
     @classmethod
@@ -203,7 +203,7 @@ class Coffer:
     def user_id(self) -> str:
         """The user's id (asked of the server once): resume states are kept per server and user."""
         if self._user_id is None:
-            self._user_id = str(self.api.me()["id"])
+            self._user_id = self.api.me().account.id
         return self._user_id
 
     def uploader(self, options: UploadOptions | None = None) -> Uploader:
@@ -282,15 +282,8 @@ class Coffer:
         old = kdf.derive(old_password, checked_kdf_params(pre))
         params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
         new = kdf.derive(new_password, params)  # SECURITY: the new master key stays in this process
-        body = {
-            "auth_key": b64encode(old.auth_key),
-            "salt": b64encode(params.salt),
-            "opslimit": params.opslimit,
-            "memlimit": params.memlimit,
-            "new_auth_key": b64encode(new.auth_key),
-            "wrapped_private_key": b64encode(wrap_private_key(new.master_key, self.keys)),
-        }
-        self.api.change_password(body)
+        wrapped = wrap_private_key(new.master_key, self.keys)
+        self.api.change_password(ChangePassword(old.auth_key, params, new.auth_key, wrapped))
 
     def list(self, shared: bool = False) -> list[FileInfo]:
         """Return the user's files, oldest first, with names decrypted; or, if *shared*, the files shared with them."""
@@ -351,7 +344,7 @@ class Coffer:
     def shares(self, file_id: str) -> builtins.list[ShareInfo]:
         """Return who file *file_id* is shared with, by name."""
         rows = self.api.file_shares(sharing.file_id_of(file_id))
-        return [ShareInfo(str(r["user"]), float(r["created_at"])) for r in rows]
+        return [ShareInfo(r.user, float(r.created_at)) for r in rows]
 
     def link(
         self,
@@ -385,7 +378,7 @@ class Coffer:
 def _user_keys(api: ServerClient, master_key: bytes) -> UserKeys:
     """Unwrap the user's key pair, or make and store one if the account has none yet."""
     me = api.me()
-    if not (me.get("public_key") and me.get("wrapped_private_key")):
+    if not (me.public_key and me.wrapped_private_key):
         fresh = UserKeys.generate()
         try:
             api.set_my_keys(WrappedKeys(fresh.public, wrap_private_key(master_key, fresh)))
@@ -394,4 +387,9 @@ def _user_keys(api: ServerClient, master_key: bytes) -> UserKeys:
             if exc.code != "keys_exist":
                 raise
             me = api.me()  # another client set them first: use theirs
-    return unwrap_private_key(master_key, b64decode(me["wrapped_private_key"]), b64decode(me["public_key"]))
+    if not (me.public_key and me.wrapped_private_key):
+        raise errors.ApiError(
+            "the server refused to store a key pair but has none for this account: is it a Coffer server?",
+            code="invalid_answer",
+        )
+    return unwrap_private_key(master_key, b64decode(me.wrapped_private_key), b64decode(me.public_key))

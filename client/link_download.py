@@ -100,12 +100,13 @@ def _open(api: ServerClient, ref: links.LinkRef, password: str | None, base: Pat
     """Fetch the link's record and open it with the fragment's key; check it all before anything counts."""
     saved = _Saved(base / LINKS / f"{_key(api.url, ref.link_id)}.json")
     try:
-        record = api.link(ref.link_id)["file"]
+        record = api.link(ref.link_id).file.to_json()
     except errors.NotFoundError as exc:
         # A download already counted may finish on a link used up since (by this very download).
-        record = saved.record() if exc.code == "link_exhausted" else None
-        if record is None:
+        kept = saved.record() if exc.code == "link_exhausted" else None
+        if kept is None:
             raise
+        record = kept
     if record.get("state") != "complete":
         raise errors.NotFoundError("the file behind this link is not available any more", code="file_gone")
     key = links.open_fragment(ref.fragment, ref.link_id, password)

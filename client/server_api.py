@@ -14,11 +14,33 @@ from typing import Any, TypeVar
 import httpx
 
 from coffer.protocol import routes
-from coffer.protocol.api.admin import Apply, NewUser, Rotate
-from coffer.protocol.api.auth import Login, WrappedKeys
+from coffer.protocol.api.admin import Apply, NewUser, RegisteredFileserver, Rotate, parse_fileservers
+from coffer.protocol.api.auth import Account, ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
+from coffer.protocol.api.lifecycle import (
+    AuditEvent,
+    Holds,
+    PurgeBacklog,
+    RemovedUser,
+    SweepResult,
+    parse_audit,
+    parse_purges,
+)
 from coffer.protocol.api.quotas import Quota, SetQuota
-from coffer.protocol.api.sharing import CreateLink, Link, LinkTicketsRequest, PublicKey, Share, parse_links
+from coffer.protocol.api.sharing import (
+    AdminShare,
+    CreateLink,
+    Link,
+    LinkTicketsRequest,
+    LinkView,
+    PublicKey,
+    Share,
+    ShareEntry,
+    parse_admin_links,
+    parse_admin_shares,
+    parse_links,
+    parse_shares,
+)
 from coffer.protocol.api.tickets import LiveFileserver, TicketRequest, Tickets, parse_live_fileservers
 from coffer.protocol.errors import ProtocolError
 
@@ -70,28 +92,27 @@ class ServerApi:
 
     # -- accounts ------------------------------------------------------------------------------
 
-    def prelogin(self, username: str, *, again: bool = False) -> dict[str, Any]:
+    def prelogin(self, username: str, *, again: bool = False) -> KdfAnswer:
         """Ask for a user's salt and Argon2id parameters (*again*: resend if the connection dropped)."""
-        body = {"username": username}
-        answer: dict[str, Any] = (
-            self._call("POST", routes.PRELOGIN, body) if again else self.request("POST", routes.PRELOGIN, body)
-        )
-        return answer
+        body = Prelogin(username).to_json()
+        answer = self._call("POST", routes.PRELOGIN, body) if again else self.request("POST", routes.PRELOGIN, body)
+        try:
+            return KdfAnswer.parse(answer)
+        except ProtocolError as exc:
+            raise errors.ApiError(exc.message, code=exc.code) from exc
 
-    def open_session(self, login: Login) -> dict[str, Any]:
+    def open_session(self, login: Login) -> Session:
         """Open a session with the auth key derived from the password (SECURITY: never the password)."""
-        answer: dict[str, Any] = self.request("POST", routes.LOGIN, login.to_json())
-        return answer
+        return _parsed(Session.parse, self.request("POST", routes.LOGIN, login.to_json()))
 
     def logout(self) -> None:
         self.request("POST", routes.LOGOUT)
 
-    def change_password(self, body: dict[str, Any]) -> None:
-        self.request("POST", routes.PASSWORD, body)
+    def change_password(self, request: ChangePassword) -> None:
+        self.request("POST", routes.PASSWORD, request.to_json())
 
-    def me(self) -> dict[str, Any]:
-        answer: dict[str, Any] = self._call("GET", routes.ME)
-        return answer
+    def me(self) -> Me:
+        return _parsed(Me.parse, self._call("GET", routes.ME))
 
     def set_my_keys(self, keys: WrappedKeys) -> None:
         self.request("PUT", routes.MY_KEYS, keys.to_json())
@@ -136,9 +157,8 @@ class ServerApi:
     def delete_share(self, file_id: str, name: str) -> None:
         self._call("DELETE", routes.file_share(file_id, name))
 
-    def file_shares(self, file_id: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self._call("GET", routes.file_shares(file_id))
-        return rows
+    def file_shares(self, file_id: str) -> list[ShareEntry]:
+        return _parsed(parse_shares, self._call("GET", routes.file_shares(file_id)))
 
     def create_link(self, file_id: str, link: CreateLink) -> Link:
         return _parsed(Link.parse, self._call("POST", routes.file_links(file_id), link.to_json(), retry=False))
@@ -150,10 +170,9 @@ class ServerApi:
     def delete_link(self, link_id: str) -> None:
         self._call("DELETE", routes.link(link_id))
 
-    def link(self, link_id: str) -> dict[str, Any]:
+    def link(self, link_id: str) -> LinkView:
         """Read a link's state and its file's record; needs no account."""
-        answer: dict[str, Any] = self._call("GET", routes.link(link_id))
-        return answer
+        return _parsed(LinkView.parse, self._call("GET", routes.link(link_id)))
 
     def start_link_download(self, link_id: str) -> Tickets:
         """Count one download of a link and get its first tickets; sent once, as it counts."""
@@ -179,38 +198,32 @@ class ServerApi:
         """Put or release a legal hold at *path* (:func:`routes.admin_file_hold` or :func:`routes.admin_user_hold`)."""
         self.request("PUT" if held else "DELETE", path, body)
 
-    def holds(self) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request("GET", routes.ADMIN_HOLDS)
-        return answer
+    def holds(self) -> Holds:
+        return _parsed(Holds.parse, self.request("GET", routes.ADMIN_HOLDS))
 
-    def delete_user(self, name: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request("DELETE", routes.admin_user(name))
-        return answer
+    def delete_user(self, name: str) -> RemovedUser:
+        return _parsed(RemovedUser.parse, self.request("DELETE", routes.admin_user(name)))
 
-    def audit(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = self.request("GET", routes.ADMIN_AUDIT, params=params)
-        return events
+    def audit(self, params: dict[str, str]) -> list[AuditEvent]:
+        return _parsed(parse_audit, self.request("GET", routes.ADMIN_AUDIT, params=params))
 
-    def purges(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_PURGES)
-        return rows
+    def purges(self) -> list[PurgeBacklog]:
+        return _parsed(parse_purges, self.request("GET", routes.ADMIN_PURGES))
 
-    def sweep(self) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request("POST", routes.ADMIN_SWEEP)
-        return answer
+    def sweep(self) -> SweepResult:
+        return _parsed(SweepResult.parse, self.request("POST", routes.ADMIN_SWEEP))
 
     # -- administration ------------------------------------------------------------------------
 
-    def admin_shares(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_SHARES, params=params)
-        return rows
+    def admin_shares(self, params: dict[str, str]) -> list[AdminShare]:
+        return _parsed(parse_admin_shares, self.request("GET", routes.ADMIN_SHARES, params=params))
 
     def admin_unshare(self, file_id: str, name: str) -> None:
         self.request("DELETE", routes.admin_share(file_id, name))
 
-    def admin_links(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_LINKS, params=params)
-        return rows
+    def admin_links(self, params: dict[str, str]) -> list[Link]:
+        """List every link that matches, each with its owner's name."""
+        return _parsed(parse_admin_links, self.request("GET", routes.ADMIN_LINKS, params=params))
 
     def admin_unlink(self, link_id: str) -> None:
         self.request("DELETE", routes.admin_link(link_id))
@@ -220,10 +233,9 @@ class ServerApi:
         rows: list[dict[str, Any]] = self.request("GET", path)
         return rows
 
-    def create_user(self, user: NewUser) -> dict[str, Any]:
+    def create_user(self, user: NewUser) -> Account:
         """Create a user from :func:`client.api.new_user` (keys made here, never by the server)."""
-        answer: dict[str, Any] = self.request("POST", routes.ADMIN_USERS, user.to_json())
-        return answer
+        return _parsed(Account.parse, self.request("POST", routes.ADMIN_USERS, user.to_json()))
 
     def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> dict[str, Any]:
         body = Apply(config, prune, dry_run).to_json()
@@ -240,6 +252,5 @@ class ServerApi:
         answer: dict[str, Any] = self.request("POST", routes.admin_cluster_rotate(cluster), body)
         return answer
 
-    def fileservers(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.request("GET", routes.ADMIN_FILESERVERS)
-        return rows
+    def fileservers(self) -> list[RegisteredFileserver]:
+        return _parsed(parse_fileservers, self.request("GET", routes.ADMIN_FILESERVERS))

@@ -148,8 +148,9 @@ class Network:
         fs.proc.wait_ready(lambda: self.live(fs), timeout)
 
     def listing(self) -> list[dict[str, Any]]:
+        """Return the registry listing as the server sent it, for tests that read it as JSON."""
         assert self.admin is not None
-        return self.admin.fileservers()
+        return [s.to_json() for s in self.admin.fileservers()]
 
     def live(self, fs: Fileserver) -> bool:
         return any(s["url"] == fs.url and s["live"] for s in self.listing())

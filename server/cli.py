@@ -11,6 +11,7 @@ from pathlib import Path
 
 from coffer.format.kdf import derive
 from coffer.protocol import kdf
+from coffer.protocol.api.auth import Account
 from coffer.protocol.errors import CofferError
 from coffer.protocol.settings import SettingsError
 
@@ -60,7 +61,7 @@ def read_password(prompt: str) -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def create_admin_user(settings: server_settings.ServerSettings, name: str, password: str) -> dict[str, object]:
+def create_admin_user(settings: server_settings.ServerSettings, name: str, password: str) -> Account:
     """Create an administrator directly in the database, deriving the auth key as a client would."""
     from .domain import accounts  # the database driver loads here, not with every `coffer` command
     from .run import prepare
@@ -87,5 +88,5 @@ def create_admin(args: argparse.Namespace) -> int:
             return 0
         print(f"coffer server create-admin: {exc.message}", file=sys.stderr)
         return 1
-    print(f"administrator {user['name']} created")
+    print(f"administrator {user.name} created")
     return 0

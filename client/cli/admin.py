@@ -114,7 +114,7 @@ def _ago(ts: float) -> str:
 
 def do_fileservers(args: argparse.Namespace) -> int:
     with client() as api:
-        servers = api.fileservers()
+        servers = [s.to_json() for s in api.fileservers()]
     if args.json:
         print_json(servers)
         return 0
@@ -148,7 +148,7 @@ def do_user_add(args: argparse.Namespace) -> int:
     with client() as api:
         user = api.create_user(new_user(args.username, password, args.role))
     if args.json:
-        print_json(user)
+        print_json(user.to_json())
     else:
-        print(f"user {user['name']} created ({user['role']})")
+        print(f"user {user.name} created ({user.role})")
     return 0

@@ -160,13 +160,13 @@ def do_holds(args: argparse.Namespace) -> int:
     with client() as api:
         holds = api.holds()
     if args.json:
-        print_json(holds)
+        print_json(holds.to_json())
         return 0
-    for user in holds["users"]:
+    for user in holds.users:
         print(f"user {user}: every file")
-    for f in holds["files"]:
-        print(f"file {f['id']}  owner {f['owner']}  {human_bytes(f['size'])}  {f['state']}")
-    if not holds["users"] and not holds["files"]:
+    for f in holds.files:
+        print(f"file {f.id}  owner {f.owner}  {human_bytes(f.size)}  {f.state}")
+    if not holds.users and not holds.files:
         print("nothing is under legal hold")
     return 0
 
@@ -180,7 +180,7 @@ def do_user_delete(args: argparse.Namespace) -> int:
             raise UsageError("not confirmed: nothing was removed")
     with client() as api:
         result = api.delete_user(args.username)
-    print(f"removed {result['removed']}; {result['files_deleted']} file(s) deleted", file=sys.stderr)
+    print(f"removed {result.removed}; {result.files_deleted} file(s) deleted", file=sys.stderr)
     return 0
 
 
@@ -197,13 +197,13 @@ def do_audit(args: argparse.Namespace) -> int:
     with client() as api:
         events = api.audit(params)
     if args.json:
-        print_json(events)
+        print_json([e.to_json() for e in events])
         return 0
     for e in events:
-        detail = " ".join(f"{k}={v}" for k, v in e["detail"].items())
+        detail = " ".join(f"{k}={v}" for k, v in e.detail.items())
         print(
-            f"{_when(e['at'])}  {e['action']:<20} {e['outcome']:<9} {e['actor'] or '-':<16} "
-            f"{e['address'] or '-':<15} {e['object'] or '-'}  {detail}".rstrip()
+            f"{_when(e.at)}  {e.action:<20} {e.outcome:<9} {e.actor or '-':<16} "
+            f"{e.address or '-':<15} {e.object or '-'}  {detail}".rstrip()
         )
     return 0
 
@@ -212,10 +212,10 @@ def do_purges(args: argparse.Namespace) -> int:
     with client() as api:
         rows = api.purges()
     if args.json:
-        print_json(rows)
+        print_json([r.to_json() for r in rows])
         return 0
     for r in rows:
-        print(f"{r['url']:<28} {r['fileserver']}  {r['purges']} file(s) waiting since {_when(r['oldest'])}")
+        print(f"{r.url:<28} {r.fileserver}  {r.purges} file(s) waiting since {_when(r.oldest)}")
     if not rows:
         print("no deletion is waiting: every fileserver has confirmed")
     return 0
@@ -225,9 +225,7 @@ def do_sweep(args: argparse.Namespace) -> int:
     with client() as api:
         result = api.sweep()
     if args.json:
-        print_json(result)
+        print_json(result.to_json())
     else:
-        print(
-            f"expired {result['expired']}, abandoned uploads {result['abandoned']}, lost fileservers {result['lost']}"
-        )
+        print(f"expired {result.expired}, abandoned uploads {result.abandoned}, lost fileservers {result.lost}")
     return 0

@@ -248,10 +248,10 @@ def do_admin_shares(args: argparse.Namespace) -> int:
     with client() as api:
         rows = api.admin_shares(_params(args, "owner", "recipient", "file"))
     if args.json:
-        print_json(rows)
+        print_json([r.to_json() for r in rows])
         return 0
     for r in rows:
-        print(f"file {r['file']}  owner {r['owner']:<16} shared with {r['user']:<16} since {_when(r['created_at'])}")
+        print(f"file {r.file}  owner {r.owner:<16} shared with {r.user:<16} since {_when(r.created_at)}")
     if not rows:
         print("no shares", file=sys.stderr)
     return 0
@@ -266,7 +266,7 @@ def do_admin_unshare(args: argparse.Namespace) -> int:
 
 def do_admin_links(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.admin_links(_params(args, "owner", "file", "state"))
+        rows = [link.to_json() for link in api.admin_links(_params(args, "owner", "file", "state"))]
     if args.json:
         print_json(rows)
         return 0

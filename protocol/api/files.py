@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ProtocolError
-from ..ids import check_name
+from ..ids import check_chunk_hash, check_name
 from ..wire import MAX_CHUNK_SIZE, MAX_METADATA_BYTES
 from .fields import answer_field, bounded_int, key_bytes, list_of, object_of, opaque, positive_number
 
@@ -240,6 +240,17 @@ class FinalizedChunk:
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "hash": self.hash, "size": self.size, "receipts": list(self.receipts)}
 
+    @classmethod
+    def parse(cls, item: Mapping[str, Any], index: int, *, chunk_size: int) -> FinalizedChunk:
+        """Check the chunk expected at *index*: its size within the file's chunk size, its receipts, its hash."""
+        size = bounded_int(item, "size", 1, chunk_size)
+        proofs = item.get("receipts")
+        if not isinstance(proofs, list) or not 0 < len(proofs) <= MAX_RECEIPTS_PER_CHUNK:
+            raise ProtocolError(
+                f"chunk {index}: 'receipts' must hold 1 to {MAX_RECEIPTS_PER_CHUNK} receipts", code="invalid_chunks"
+            )
+        return cls(index=index, hash=check_chunk_hash(item.get("hash")), size=size, receipts=tuple(proofs))
+
 
 @dataclass(frozen=True)
 class Finalize:
@@ -253,3 +264,34 @@ class Finalize:
         if self.metadata is not None:
             body["metadata"] = self.metadata
         return body
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any], *, size: int, chunk_size: int, chunk_count: int) -> Finalize:
+        """Check a finalize body against the pending file's layout, which only the server knows.
+
+        The list must hold exactly *chunk_count* chunks, so the file's own chunk count is
+        its limit (at most ``MAX_CHUNK_COUNT``). The server looks the file up before it
+        parses, so a missing or complete file is still reported before a bad body; the
+        checks run in the order the server always made them: the count, then each chunk
+        by index, then the sum of sizes, then the metadata.
+        """
+        items = body.get("chunks")
+        if not isinstance(items, list) or len(items) != chunk_count:
+            raise ProtocolError(f"'chunks' must list all {chunk_count} chunks of the file", code="invalid_chunks")
+        chunks = []
+        for expected, item in enumerate(sorted(items, key=_claimed_index)):
+            if not isinstance(item, dict) or item.get("index") != expected:
+                raise ProtocolError(
+                    "chunk indexes must run from 0 to chunk_count - 1, once each", code="invalid_chunks"
+                )
+            chunks.append(FinalizedChunk.parse(item, expected, chunk_size=chunk_size))
+        if sum(c.size for c in chunks) != size:
+            raise ProtocolError("the chunk sizes do not add up to the file size", code="invalid_chunks")
+        metadata = opaque(body, "metadata", MAX_METADATA_BYTES) if "metadata" in body else None
+        return cls(chunks=tuple(chunks), metadata=metadata)
+
+
+def _claimed_index(item: object) -> int:
+    """Sort a finalize body's chunks by the index they claim; anything without an integer one sorts first."""
+    index = item.get("index") if isinstance(item, dict) else None
+    return index if isinstance(index, int) else -1

@@ -47,7 +47,7 @@ class Users(_Admin):
             keys=new.keys,
             actor=actor(req, who),
         )
-        send_json(resp, user, 201)
+        send_json(resp, user.to_json(), 201)
 
 
 class Apply(_Admin):
@@ -100,4 +100,5 @@ class Rotate(_Admin):
 class Fileservers(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(resp, registry.list_fileservers(self.ctx.db, self.ctx.clock(), self.ctx.settings.lease_seconds))
+        servers = registry.list_fileservers(self.ctx.db, self.ctx.clock(), self.ctx.settings.lease_seconds)
+        send_json(resp, [server.to_json() for server in servers])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import falcon
 
-from coffer.protocol import __version__, kdf
+from coffer.protocol import __version__
+from coffer.protocol.api.auth import ChangePassword, WrappedKeys
 from coffer.protocol.api.auth import Login as LoginRequest
-from coffer.protocol.api.auth import WrappedKeys
+from coffer.protocol.api.auth import Prelogin as PreloginRequest
 from coffer.protocol.ids import check_id
 from coffer.protocol.wire import MAX_CHUNK_SIZE
 
 from ..domain import accounts, audit
-from ..errors import BadRequest, Unauthorized
+from ..errors import Unauthorized
 from ..ratelimit.limiter import LoginRefused
 from .base import Context, client_address, principal, read_json, send_json
 
@@ -49,8 +50,8 @@ class Prelogin:
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req)
-        send_json(resp, accounts.prelogin(self.ctx.db, self.ctx.keys, body.get("username")))
+        request = PreloginRequest.parse(read_json(req))
+        send_json(resp, accounts.prelogin(self.ctx.db, self.ctx.keys, request).to_json())
 
 
 class Login:
@@ -79,7 +80,7 @@ class Login:
             audit.record_alone(db, "login", now, who, object=f"user:{name}", outcome=outcome, failures=attempt.failures)
             raise
         attempt.succeeded()
-        send_json(resp, result)
+        send_json(resp, result.to_json())
 
 
 class Logout:
@@ -121,7 +122,7 @@ class Me:
         self.ctx = ctx
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send_json(resp, accounts.me(self.ctx.db, principal(self.ctx, req)))
+        send_json(resp, accounts.me(self.ctx.db, principal(self.ctx, req)).to_json())
 
 
 class MyKeys:
@@ -142,25 +143,5 @@ class Password:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
-        body = read_json(req)
-        params = kdf_params(body)
-        accounts.change_password(
-            self.ctx.db,
-            who,
-            accounts.decode_key(body.get("auth_key"), "auth_key", 32),
-            params,
-            accounts.decode_key(body.get("new_auth_key"), "new_auth_key", 32),
-            accounts.decode_key(body.get("wrapped_private_key"), "wrapped_private_key", 40, at_most=256),
-        )
+        accounts.change_password(self.ctx.db, who, ChangePassword.parse(read_json(req)))
         resp.status = falcon.HTTP_204
-
-
-def kdf_params(body: dict[str, object]) -> kdf.KdfParams:
-    """Read a salt and optional Argon2id limits, refusing limits weaker than the default."""
-    salt = accounts.decode_key(body.get("salt"), "salt", kdf.SALT_BYTES)
-    opslimit, memlimit = body.get("opslimit", kdf.OPSLIMIT), body.get("memlimit", kdf.MEMLIMIT)
-    if not isinstance(opslimit, int) or not isinstance(memlimit, int) or isinstance(opslimit, bool):
-        raise BadRequest("'opslimit' and 'memlimit' must be integers", code="invalid_kdf")
-    if not (kdf.OPSLIMIT <= opslimit <= 20 and kdf.MEMLIMIT <= memlimit <= 1 << 30):
-        raise BadRequest("the Argon2id limits are outside what this server accepts", code="invalid_kdf")
-    return kdf.KdfParams(salt=salt, opslimit=opslimit, memlimit=memlimit)

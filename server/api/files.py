@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from coffer.protocol.api.files import CreateFile
+from coffer.protocol.api.files import Finalize as FinalizeBody
 from coffer.protocol.api.tickets import TicketRequest
 from coffer.protocol.ids import check_name
 
@@ -111,5 +112,11 @@ class Finalize:
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
+        """Complete a pending file: the file is looked up before its body is checked, as the server always did."""
         who = principal(self.ctx, req)
-        send_json(resp, files.finalize(self.ctx.db, who, file_id, read_json(req), self.ctx.clock()))
+        body = read_json(req)
+        layout = files.pending_layout(self.ctx.db, who, file_id)
+        request = FinalizeBody.parse(
+            body, size=layout.size, chunk_size=layout.chunk_size, chunk_count=layout.chunk_count
+        )
+        send_json(resp, files.finalize(self.ctx.db, who, file_id, request, self.ctx.clock()))

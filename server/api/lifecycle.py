@@ -6,6 +6,7 @@ from datetime import datetime
 
 import falcon
 
+from coffer.protocol.api.lifecycle import RemovedUser, SweepResult
 from coffer.protocol.api.quotas import SetQuota
 
 from ..domain import audit, deletion, holds, quotas, user_admin
@@ -58,13 +59,13 @@ class User(_Admin):
         who = principal(self.ctx, req)
         who.require_admin()
         dropped = user_admin.remove(self.ctx.db, who, actor(req, who), name, self.ctx.clock())
-        send_json(resp, {"removed": name, "files_deleted": dropped})
+        send_json(resp, RemovedUser(name, dropped).to_json())
 
 
 class Holds(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(resp, holds.list_holds(self.ctx.db))
+        send_json(resp, holds.list_holds(self.ctx.db).to_json())
 
 
 def _reason(req: falcon.Request) -> object:
@@ -112,14 +113,15 @@ class Audit(_Admin):
         events = audit.query(
             self.ctx.db, since=parse_since(req.get_param("since")), user=req.get_param("user"), limit=limit
         )
-        send_json(resp, events)
+        send_json(resp, [event.to_json() for event in events])
 
 
 class Purges(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
         with self.ctx.db.transaction(readonly=True) as tx:
-            send_json(resp, deletion.pending(tx))
+            backlogs = deletion.pending(tx)
+        send_json(resp, [backlog.to_json() for backlog in backlogs])
 
 
 class Sweep(_Admin):
@@ -129,4 +131,4 @@ class Sweep(_Admin):
         self.admin(req)
         s = self.ctx.settings
         result = retention.sweep(self.ctx.db, self.ctx.clock(), upload_grace=s.upload_grace, lease=s.lease_seconds)
-        send_json(resp, {"expired": result.expired, "abandoned": result.abandoned, "lost": result.lost})
+        send_json(resp, SweepResult(result.expired, result.abandoned, result.lost).to_json())

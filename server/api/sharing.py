@@ -40,7 +40,8 @@ class UserPublicKey(_Resource):
 
 class FileShares(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
-        send_json(resp, sharing.list_shares(self.ctx.db, principal(self.ctx, req), file_id))
+        shares = sharing.list_shares(self.ctx.db, principal(self.ctx, req), file_id)
+        send_json(resp, [share.to_json() for share in shares])
 
 
 class FileShare(_Resource):
@@ -84,7 +85,7 @@ class Link(_Resource):
     """A link: anyone holding its URL may look at it (no session); its owner may revoke it."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, link_id: str) -> None:
-        send_json(resp, links.inspect(self.ctx.db, link_id, self.ctx.clock()))
+        send_json(resp, links.inspect(self.ctx.db, link_id, self.ctx.clock()).to_json())
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, link_id: str) -> None:
         who = principal(self.ctx, req)
@@ -123,10 +124,10 @@ class _Admin(_Resource):
 class AdminShares(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(
-            resp,
-            sharing.admin_list(self.ctx.db, req.get_param("owner"), req.get_param("recipient"), req.get_param("file")),
+        shares = sharing.admin_list(
+            self.ctx.db, req.get_param("owner"), req.get_param("recipient"), req.get_param("file")
         )
+        send_json(resp, [share.to_json() for share in shares])
 
 
 class AdminShare(_Admin):
@@ -138,12 +139,10 @@ class AdminShare(_Admin):
 class AdminLinks(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(
-            resp,
-            links.admin_list(
-                self.ctx.db, req.get_param("owner"), req.get_param("file"), req.get_param("state"), self.ctx.clock()
-            ),
+        found = links.admin_list(
+            self.ctx.db, req.get_param("owner"), req.get_param("file"), req.get_param("state"), self.ctx.clock()
         )
+        send_json(resp, [link.to_json() for link in found])
 
 
 class AdminLink(_Admin):

@@ -21,8 +21,8 @@ import nacl.pwhash.argon2id
 
 from coffer.protocol import kdf
 from coffer.protocol.api.admin import ROLES
-from coffer.protocol.api.auth import WrappedKeys
-from coffer.protocol.encoding import DecodeError, b64decode, b64encode
+from coffer.protocol.api.auth import Account, ChangePassword, KdfAnswer, Me, Prelogin, Session, WrappedKeys
+from coffer.protocol.encoding import b64encode
 from coffer.protocol.ids import check_username, new_id
 
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
@@ -64,20 +64,13 @@ def _hash_auth_key(auth_key: bytes) -> str:
     return nacl.pwhash.argon2id.str(auth_key).decode("ascii")
 
 
-def decode_key(value: object, field: str, size: int, *, at_most: int | None = None) -> bytes:
-    """Decode a base64url field of exactly *size* bytes (or *size* to *at_most* bytes)."""
-    try:
-        raw = b64decode(value, max_length=1024)  # type: ignore[arg-type]
-    except DecodeError as exc:
-        raise BadRequest(f"'{field}' must be base64url", code=f"invalid_{field}") from exc
-    if not size <= len(raw) <= (at_most or size):
-        wanted = f"{size} to {at_most}" if at_most else f"{size}"
-        raise BadRequest(f"'{field}' must be {wanted} bytes", code=f"invalid_{field}")
-    return raw
+def account(row: dict[str, Any]) -> Account:
+    """Return a user row as the account the API shows."""
+    return Account(row["id"], row["name"], row["role"], row["created_at"])
 
 
 def user_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "role": row["role"], "created_at": row["created_at"]}
+    return account(row).to_json()
 
 
 def create_user(
@@ -90,7 +83,7 @@ def create_user(
     params: kdf.KdfParams | None = None,
     keys: WrappedKeys | None = None,
     actor: audit.Actor = audit.SYSTEM,
-) -> dict[str, Any]:
+) -> Account:
     """Create a user from a client-derived auth key (and, usually, client-made keys); the name must be free."""
     name = check_username(name)
     if role not in ROLES:
@@ -117,7 +110,7 @@ def create_user(
             audit.record(tx, "user.created", now, actor, object=f"user:{name}", role=role)
     except IntegrityError as exc:
         raise Conflict(f"a user named {name!r} already exists", code="user_exists") from exc
-    return user_json(row)
+    return account(row)
 
 
 def list_users(db: Database) -> list[dict[str, Any]]:
@@ -125,19 +118,19 @@ def list_users(db: Database) -> list[dict[str, Any]]:
         return [user_json(r) for r in tx.all("SELECT id, name, role, created_at FROM users ORDER BY name")]
 
 
-def prelogin(db: Database, keys: ServerKeys, name: object) -> dict[str, Any]:
-    """Return the KDF parameters for *name*; invented but stable ones for an unknown name."""
-    name = check_username(name)
+def prelogin(db: Database, keys: ServerKeys, request: Prelogin) -> KdfAnswer:
+    """Return the KDF parameters for the named user; invented but stable ones for an unknown name."""
+    name = request.username
     with db.transaction(readonly=True) as tx:
         row = tx.one("SELECT auth_salt, opslimit, memlimit FROM users WHERE name = ?", (name,))
     if row is None:
-        return {"salt": b64encode(keys.fake_salt(name)), "opslimit": kdf.OPSLIMIT, "memlimit": kdf.MEMLIMIT}
-    return {"salt": row["auth_salt"], "opslimit": row["opslimit"], "memlimit": row["memlimit"]}
+        return KdfAnswer(b64encode(keys.fake_salt(name)), kdf.OPSLIMIT, kdf.MEMLIMIT)
+    return KdfAnswer(row["auth_salt"], row["opslimit"], row["memlimit"])
 
 
 def login(
     db: Database, name: object, auth_key: bytes, ttl: float, now: float, actor: audit.Actor | None = None
-) -> dict[str, Any]:
+) -> Session:
     """Check the auth key and open a session; the same error for a wrong name or key.
 
     The success is audited in the session's own transaction; failures are the caller's
@@ -163,7 +156,7 @@ def login(
             (session["id"], user["id"], _token_hash(token), now, session["expires_at"]),
         )
         audit.record(tx, "login", now, actor or audit.Actor(name), object=f"user:{name}", session=session["id"])
-    return {"token": token, "expires_at": session["expires_at"], "user": user_json(user)}
+    return Session(token, now + ttl, account(user))
 
 
 def authenticate(tx: Tx, token: str, now: float) -> Principal:
@@ -205,14 +198,14 @@ def revoke_session(
             audit.record(tx, action, now, actor, object=f"user:{who.name}", session=session_id)
 
 
-def me(db: Database, who: Principal) -> dict[str, Any]:
+def me(db: Database, who: Principal) -> Me:
     """Return the caller's account with their public key and wrapped private key (null before set)."""
     with db.transaction(readonly=True) as tx:
         row = tx.one(
             "SELECT id, name, role, created_at, public_key, wrapped_private_key FROM users WHERE id = ?", (who.user_id,)
         )
     assert row is not None
-    return user_json(row) | {"public_key": row["public_key"], "wrapped_private_key": row["wrapped_private_key"]}
+    return Me(account(row), row["public_key"], row["wrapped_private_key"])
 
 
 def set_keys(db: Database, who: Principal, keys: WrappedKeys) -> None:
@@ -226,25 +219,24 @@ def set_keys(db: Database, who: Principal, keys: WrappedKeys) -> None:
         raise Conflict("your keys are already set; change your password to re-wrap them", code="keys_exist")
 
 
-def change_password(
-    db: Database, who: Principal, old_auth_key: bytes, params: kdf.KdfParams, new_auth_key: bytes, wrapped: bytes
-) -> None:
+def change_password(db: Database, who: Principal, request: ChangePassword) -> None:
     """Replace the auth key and the wrapped private key together; other sessions end.
 
     The client re-wraps the same private key under the new master key, so no file
     key changes. The old auth key is required, so a stolen session alone cannot
     take over the account.
     """
+    params, wrapped = request.params, request.wrapped_private_key
     with db.transaction(readonly=True) as tx:
         row = tx.one("SELECT auth_hash, public_key FROM users WHERE id = ?", (who.user_id,))
     assert row is not None
     try:
-        nacl.pwhash.argon2id.verify(row["auth_hash"].encode("ascii"), old_auth_key)
+        nacl.pwhash.argon2id.verify(row["auth_hash"].encode("ascii"), request.auth_key)
     except nacl.exceptions.InvalidkeyError as exc:
         raise Unauthorized("the current password is wrong; nothing was changed", code="bad_credentials") from exc
     if row["public_key"] is None:
         raise Conflict("set your keys before changing the password", code="keys_missing")
-    new_hash = _hash_auth_key(new_auth_key)
+    new_hash = _hash_auth_key(request.new_auth_key)
     with db.transaction() as tx:
         tx.execute(
             "UPDATE users SET auth_salt = ?, opslimit = ?, memlimit = ?, auth_hash = ?, wrapped_private_key = ? "

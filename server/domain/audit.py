@@ -17,10 +17,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from coffer.protocol.api.lifecycle import MAX_AUDIT_EVENTS, AuditEvent
+
 from ..store.db import Database, Tx
 
 SECRET_WORDS = ("token", "password", "secret", "key", "fragment", "auth")
-MAX_LIMIT = 10_000
+MAX_LIMIT = MAX_AUDIT_EVENTS
 
 ACTIONS = (
     "login",
@@ -90,9 +92,7 @@ def record_alone(db: Database, action: str, now: float, actor: Actor, **kwargs: 
         record(tx, action, now, actor, **kwargs)
 
 
-def query(
-    db: Database, *, since: float | None = None, user: str | None = None, limit: int = 1000
-) -> list[dict[str, Any]]:
+def query(db: Database, *, since: float | None = None, user: str | None = None, limit: int = 1000) -> list[AuditEvent]:
     """Return events in the order they were written: since a time, by or about a user, the newest *limit*."""
     where: list[str] = ["1 = 1"]
     params: list[object] = []
@@ -109,4 +109,4 @@ def query(
             f"ORDER BY id DESC LIMIT {limit}",
             tuple(params),
         )
-    return [{**r, "detail": json.loads(r["detail"])} for r in reversed(rows)]
+    return [AuditEvent(**{**r, "detail": json.loads(r["detail"])}) for r in reversed(rows)]

@@ -18,9 +18,9 @@ forget the locations. A fileserver that is down catches up when it returns.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from coffer.protocol import messages
+from coffer.protocol.api.lifecycle import PurgeBacklog
 
 from ..store.db import Tx
 
@@ -87,9 +87,10 @@ def unknown_files(tx: Tx, shard: str, file_ids: list[str]) -> list[str]:
     return [f for f in file_ids if f not in known]
 
 
-def pending(tx: Tx) -> list[dict[str, Any]]:
+def pending(tx: Tx) -> list[PurgeBacklog]:
     """Per fileserver: how many purges wait for confirmation, and since when."""
-    return tx.all(
+    rows = tx.all(
         "SELECT f.id AS fileserver, f.url, COUNT(p.file_id) AS purges, MIN(p.queued_at) AS oldest "
         "FROM fileservers f JOIN purges p ON p.fileserver_id = f.id GROUP BY f.id, f.url ORDER BY f.url"
     )
+    return [PurgeBacklog(**r) for r in rows]

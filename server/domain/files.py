@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from coffer.protocol import receipts
-from coffer.protocol.api.files import MAX_RECEIPTS_PER_CHUNK, CreateFile
+from coffer.protocol.api.files import CreateFile, Finalize
 from coffer.protocol.api.tickets import TicketRequest
-from coffer.protocol.encoding import DecodeError, b64decode
-from coffer.protocol.ids import check_chunk_hash, check_id, new_id
+from coffer.protocol.encoding import b64decode
+from coffer.protocol.ids import check_id, new_id
 from coffer.protocol.signing import SigningKey
-from coffer.protocol.wire import MAX_METADATA_BYTES
 
 from ..errors import BadRequest, Conflict, Forbidden, Gone, NotFound, OnHold, QuotaExceeded
 from ..store.db import Database, Tx
@@ -29,24 +28,6 @@ FILE_COLUMNS = (
     "id, owner_id, shard_id, size, chunk_count, chunk_size, metadata, sealed_key, state, created_at, expires_at, "
     "completed_at, active_at, hold, key_commitment, format_version"
 )
-
-
-def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
-    value = body.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadRequest(f"'{key}' must be an integer from {low} to {high}", code=f"invalid_{key}")
-    return value
-
-
-def opaque_field(body: dict[str, Any], key: str, limit: int) -> str:
-    """Return an opaque base64url field of at most *limit* bytes, as the client sent it."""
-    value = body.get(key)
-    try:
-        if len(b64decode(value, max_length=limit * 2)) > limit:  # type: ignore[arg-type]
-            raise DecodeError("too long")
-    except DecodeError as exc:
-        raise BadRequest(f"'{key}' must be base64url of at most {limit} bytes", code=f"invalid_{key}") from exc
-    return str(value)
 
 
 def _file_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
@@ -270,34 +251,38 @@ def issue_tickets(
     return {"tickets": issued, "fileservers": servers}
 
 
-def _parse_chunks(body: dict[str, Any], row: dict[str, Any]) -> list[tuple[int, str, int, list[str]]]:
-    items = body.get("chunks")
-    if not isinstance(items, list) or len(items) != row["chunk_count"]:
-        raise BadRequest(f"'chunks' must list all {row['chunk_count']} chunks of the file", code="invalid_chunks")
-    parsed = []
-    for expected, item in enumerate(sorted(items, key=lambda i: i.get("index", -1) if isinstance(i, dict) else -1)):
-        if not isinstance(item, dict) or item.get("index") != expected:
-            raise BadRequest("chunk indexes must run from 0 to chunk_count - 1, once each", code="invalid_chunks")
-        size = _int(item, "size", 1, row["chunk_size"])
-        proofs = item.get("receipts")
-        if not isinstance(proofs, list) or not 0 < len(proofs) <= MAX_RECEIPTS_PER_CHUNK:
-            raise BadRequest(
-                f"chunk {expected}: 'receipts' must hold 1 to {MAX_RECEIPTS_PER_CHUNK} receipts", code="invalid_chunks"
-            )
-        parsed.append((expected, check_chunk_hash(item.get("hash")), size, proofs))
-    if sum(size for _, _, size, _ in parsed) != row["size"]:
-        raise BadRequest("the chunk sizes do not add up to the file size", code="invalid_chunks")
-    return parsed
+@dataclass(frozen=True)
+class Layout:
+    """A pending file's layout: what its finalize body is checked against."""
+
+    size: int
+    chunk_size: int
+    chunk_count: int
 
 
-def finalize(db: Database, who: Principal, file_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
-    """Mark the file complete once every chunk has a valid receipt; otherwise change nothing."""
+def pending_layout(db: Database, who: Principal, file_id: str) -> Layout:
+    """Return the layout of the caller's pending file, so a missing or complete file is reported before a bad body."""
+    with db.transaction(readonly=True) as tx:
+        row, _ = _pending_own_file(tx, who, file_id)
+    return Layout(row["size"], row["chunk_size"], row["chunk_count"])
+
+
+def _pending_own_file(tx: Tx, who: Principal, file_id: str) -> tuple[dict[str, Any], str]:
+    row, shard = _own_file(tx, who, file_id)
+    if row["state"] != "pending":
+        raise Conflict("the file is already complete", code="file_complete")
+    return row, shard
+
+
+def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now: float) -> dict[str, Any]:
+    """Mark the file complete once every chunk has a valid receipt; otherwise change nothing.
+
+    *request* was parsed against :func:`pending_layout`, which a file never changes.
+    """
     with db.transaction() as tx:
-        row, shard = _own_file(tx, who, file_id)
-        if row["state"] != "pending":
-            raise Conflict("the file is already complete", code="file_complete")
-        chunks = _parse_chunks(body, row)
-        metadata = opaque_field(body, "metadata", MAX_METADATA_BYTES) if "metadata" in body else row["metadata"]
+        row, shard = _pending_own_file(tx, who, file_id)
+        chunks = [(c.index, c.hash, c.size, c.receipts) for c in request.chunks]
+        metadata = row["metadata"] if request.metadata is None else request.metadata
         fs_ids = {receipts.fileserver_of(r) for _, _, _, proofs in chunks for r in proofs}
         marks = ",".join("?" * len(fs_ids))
         keys = {

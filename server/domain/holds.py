@@ -9,8 +9,7 @@ takes its course at the next lifecycle sweep.
 
 from __future__ import annotations
 
-from typing import Any
-
+from coffer.protocol.api.lifecycle import HeldFile, Holds
 from coffer.protocol.ids import check_id, check_username
 
 from ..errors import BadRequest, NotFound
@@ -48,7 +47,8 @@ def set_user(db: Database, actor: audit.Actor, name: object, held: bool, reason:
         audit.record(tx, action, now, actor, object=f"user:{name}", reason=_reason(reason))
 
 
-def list_holds(db: Database) -> dict[str, list[dict[str, Any]]]:
+def list_holds(db: Database) -> Holds:
+    """Return the users held (every file of theirs) and the single files held, oldest first."""
     with db.transaction(readonly=True) as tx:
         users = tx.all("SELECT name FROM users WHERE hold = ? ORDER BY name", (True,))
         files = tx.all(
@@ -56,4 +56,4 @@ def list_holds(db: Database) -> dict[str, list[dict[str, Any]]]:
             "JOIN users u ON u.id = f.owner_id WHERE f.hold = ? ORDER BY f.created_at",
             (True,),
         )
-    return {"users": [u["name"] for u in users], "files": files}
+    return Holds(tuple(u["name"] for u in users), tuple(HeldFile(**f) for f in files))

@@ -22,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from coffer.protocol.api.sharing import CreateLink, Link, LinkTicketsRequest
+from coffer.protocol.api.files import ChunkEntry
+from coffer.protocol.api.sharing import CreateLink, Link, LinkedFile, LinkTicketsRequest, LinkView, PublicLink
 from coffer.protocol.ids import check_id, check_username, new_id
 from coffer.protocol.signing import SigningKey
 
@@ -48,7 +49,12 @@ def state(row: dict[str, Any], now: float) -> str:
 
 
 def link_json(row: dict[str, Any], now: float) -> dict[str, Any]:
-    """Return a link as its owner and administrators see it."""
+    """Return a link as its owner sees it, as JSON."""
+    return owner_view(row, now).to_json()
+
+
+def owner_view(row: dict[str, Any], now: float, owner: str | None = None) -> Link:
+    """Return a link as its owner sees it, and with *owner* as an administrator sees it."""
     return Link(
         id=row["id"],
         file=row["file_id"],
@@ -59,19 +65,20 @@ def link_json(row: dict[str, Any], now: float) -> dict[str, Any]:
         protected=bool(row["protected"]),
         state=state(row, now),
         revoked_at=row["revoked_at"],
-    ).to_json()
+        owner=owner,
+    )
 
 
-def public_json(row: dict[str, Any], now: float) -> dict[str, Any]:
+def public_view(row: dict[str, Any], now: float) -> PublicLink:
     """Return a link as anyone holding its URL sees it: no file owner, no creation time."""
-    return {
-        "id": row["id"],
-        "expires_at": row["expires_at"],
-        "max_downloads": row["max_downloads"],
-        "downloads": row["downloads"],
-        "protected": bool(row["protected"]),
-        "state": state(row, now),
-    }
+    return PublicLink(
+        id=row["id"],
+        expires_at=row["expires_at"],
+        max_downloads=row["max_downloads"],
+        downloads=row["downloads"],
+        protected=bool(row["protected"]),
+        state=state(row, now),
+    )
 
 
 def create(
@@ -164,7 +171,7 @@ _STATE_SQL = {
 }
 
 
-def admin_list(db: Database, owner: object, file_id: object, wanted_state: object, now: float) -> list[dict[str, Any]]:
+def admin_list(db: Database, owner: object, file_id: object, wanted_state: object, now: float) -> list[Link]:
     """Return every link with its owner's name, optionally of one owner, one file or in one state, newest first."""
     where: list[str] = ["1 = 1"]
     params: list[object] = []
@@ -186,7 +193,7 @@ def admin_list(db: Database, owner: object, file_id: object, wanted_state: objec
             "ORDER BY l.created_at DESC, l.id",
             tuple(params),
         )
-    return [link_json(r, now) | {"owner": r["owner"]} for r in rows]
+    return [owner_view(r, now, r["owner"]) for r in rows]
 
 
 # -- anonymous: anyone holding the URL ------------------------------------------------------------
@@ -226,20 +233,28 @@ def _open(tx: Tx, link_id: object, now: float, *, started: bool) -> tuple[dict[s
     return link, file
 
 
-def inspect(db: Database, link_id: object, now: float) -> dict[str, Any]:
+def inspect(db: Database, link_id: object, now: float) -> LinkView:
     """Return a link and its file record (without owner or sealed key), counting nothing."""
     with db.transaction(readonly=True) as tx:
         link, file = _open(tx, link_id, now, started=False)
-        record = {
-            key: file[key]
-            for key in ("id", "size", "chunk_count", "chunk_size", "metadata", "key_commitment", "state", "expires_at")
-        }
-        record |= {
-            "format": file["format_version"],
-            "shard": file["shard_name"],
-            "chunks": files.chunk_list(tx, file["id"]),
-        }
-    return {"link": public_json(link, now), "file": record}
+        chunks = tuple(
+            ChunkEntry(c["index"], c["hash"], c["size"], tuple(c["fileservers"]))
+            for c in files.chunk_list(tx, file["id"])
+        )
+    record = LinkedFile(
+        id=file["id"],
+        size=file["size"],
+        chunk_count=file["chunk_count"],
+        chunk_size=file["chunk_size"],
+        metadata=file["metadata"],
+        key_commitment=file["key_commitment"],
+        state=file["state"],
+        expires_at=file["expires_at"],
+        format_version=file["format_version"],
+        shard=file["shard_name"],
+        chunks=chunks,
+    )
+    return LinkView(public_view(link, now), record)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from coffer.protocol import cluster as cluster_protocol
 from coffer.protocol import messages
+from coffer.protocol.api.admin import FileserverShard, RegisteredFileserver
 from coffer.protocol.encoding import b64decode, b64encode
 
 from ..errors import Conflict, FileserverUnknown, Replay, ShardNotAllowed, Unauthorized
@@ -186,7 +187,8 @@ def live_fileservers(tx: Tx, shard: str, op: str, now: float, lease: float) -> l
     )
 
 
-def list_fileservers(db: Database, now: float, lease: float) -> list[dict[str, Any]]:
+def list_fileservers(db: Database, now: float, lease: float) -> list[RegisteredFileserver]:
+    """Return every registered fileserver by URL, with its shards and last reported load."""
     with db.transaction(readonly=True) as tx:
         rows = tx.all(
             "SELECT f.*, c.name AS cluster FROM fileservers f JOIN clusters c ON c.id = f.cluster_id ORDER BY f.url"
@@ -195,33 +197,27 @@ def list_fileservers(db: Database, now: float, lease: float) -> list[dict[str, A
             "SELECT fs.fileserver_id, s.name, fs.can_read, fs.can_write, fs.backend, fs.free_bytes "
             "FROM fileserver_shards fs JOIN shards s ON s.id = fs.shard_id ORDER BY s.name"
         )
-    by_fs: dict[str, list[dict[str, Any]]] = {}
+    by_fs: dict[str, list[FileserverShard]] = {}
     for s in shards:
         by_fs.setdefault(s["fileserver_id"], []).append(
-            {
-                "name": s["name"],
-                "read": bool(s["can_read"]),
-                "write": bool(s["can_write"]),
-                "backend": s["backend"],
-                "free_bytes": s["free_bytes"],
-            }
+            FileserverShard(s["name"], bool(s["can_read"]), bool(s["can_write"]), s["backend"], s["free_bytes"])
         )
     return [
-        {
-            "id": r["id"],
-            "url": r["url"],
-            "cluster": r["cluster"],
-            "live": r["last_seen"] >= now - lease,
-            "last_seen": r["last_seen"],
-            "registered_at": r["registered_at"],
-            "version": r["version"],
-            "shards": by_fs.get(r["id"], []),
-            "load": {
+        RegisteredFileserver(
+            id=r["id"],
+            url=r["url"],
+            cluster=r["cluster"],
+            live=r["last_seen"] >= now - lease,
+            last_seen=r["last_seen"],
+            registered_at=r["registered_at"],
+            version=r["version"],
+            shards=tuple(by_fs.get(r["id"], [])),
+            load={
                 "active_transfers": r["active_transfers"],
                 "bytes_per_s": r["bytes_per_s"],
                 "free_bytes": r["free_bytes"],
                 "chunk_count": r["chunk_count"],
             },
-        }
+        )
         for r in rows
     ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coffer.protocol.api.sharing import Share
+from coffer.protocol.api.sharing import AdminShare, Share, ShareEntry
 from coffer.protocol.ids import check_id, check_username
 
 from ..errors import BadRequest, Conflict, NotFound
@@ -86,16 +86,17 @@ def share(
     return {"file": file_id, "user": name, "created_at": created_at}, existing is None
 
 
-def list_shares(db: Database, who: Principal, file_id: object) -> list[dict[str, Any]]:
+def list_shares(db: Database, who: Principal, file_id: object) -> list[ShareEntry]:
     """Return who the caller's file is shared with, by name (never a box)."""
     with db.transaction(readonly=True) as tx:
         row = files.visible_file(tx, who, file_id)
         files.require_owner(row, who)
-        return tx.all(
+        rows = tx.all(
             "SELECT u.name AS user, sh.created_at FROM shares sh JOIN users u ON u.id = sh.user_id "
             "WHERE sh.file_id = ? ORDER BY u.name",
             (row["id"],),
         )
+    return [ShareEntry(r["user"], r["created_at"]) for r in rows]
 
 
 def remove(tx: Tx, actor: audit.Actor, file_id: str, name: str, now: float) -> None:
@@ -128,7 +129,7 @@ def shared_with(db: Database, who: Principal, now: float) -> list[dict[str, Any]
     return [files.shared_json(r) for r in rows]
 
 
-def admin_list(db: Database, owner: object, recipient: object, file_id: object) -> list[dict[str, Any]]:
+def admin_list(db: Database, owner: object, recipient: object, file_id: object) -> list[AdminShare]:
     """Return every share, optionally of one owner, to one recipient or of one file (never a box)."""
     where: list[str] = ["1 = 1"]
     params: list[object] = []
@@ -142,12 +143,13 @@ def admin_list(db: Database, owner: object, recipient: object, file_id: object) 
         where.append("sh.file_id = ?")
         params.append(check_id(file_id, "file_id"))
     with db.transaction(readonly=True) as tx:
-        return tx.all(
+        rows = tx.all(
             "SELECT sh.file_id AS file, o.name AS owner, u.name AS user, sh.created_at FROM shares sh "
             "JOIN users u ON u.id = sh.user_id JOIN files f ON f.id = sh.file_id JOIN users o ON o.id = f.owner_id "
             f"WHERE {' AND '.join(where)} ORDER BY sh.created_at, sh.file_id, u.name",
             tuple(params),
         )
+    return [AdminShare(**r) for r in rows]
 
 
 def admin_unshare(db: Database, actor: audit.Actor, file_id: object, name: object, now: float) -> None:

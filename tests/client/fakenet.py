@@ -171,7 +171,8 @@ class FakeNet:
         if me is None:
             return _error(401, "unauthorized")
         if path == "/api/me":
-            return _json(200, {"id": me.id, "name": me.name, "role": "user", "public_key": me.public_key})
+            keys = {"public_key": me.public_key, "wrapped_private_key": None}
+            return _json(200, {"id": me.id, "name": me.name, "role": "user", "created_at": 0.0} | keys)
         if parts[:2] == ["api", "users"] and len(parts) == 4 and parts[3] == "public-key":
             return self._public_key(parts[2])
         if parts[:2] == ["api", "links"]:
@@ -368,8 +369,8 @@ class FakeNet:
             return _error(410, "file_expired")
         if method == "GET" and not action:
             public = {k: link[k] for k in ("id", "expires_at", "max_downloads", "downloads", "protected")}
-            keep = ("id", "shard", "size", "chunk_count", "chunk_size", "metadata", "key_commitment", "state")
-            shown = {k: record[k] for k in keep} | {"expires_at": record["expires_at"]}
+            keep = ("id", "size", "chunk_count", "chunk_size", "metadata", "key_commitment", "state", "expires_at")
+            shown = {k: record[k] for k in keep} | {"format": record.get("format", 1), "shard": record["shard"]}
             shown["chunks"] = [dict(c) for c in self.chunk_rows[record["id"]]]
             return _json(200, {"link": public | {"state": state}, "file": shown})
         if action == "downloads" and method == "POST":

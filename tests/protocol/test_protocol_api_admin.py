@@ -6,10 +6,19 @@ from typing import Any
 
 import pytest
 
-from coffer.protocol.api.admin import MAX_GRACE_SECONDS, Apply, NewUser, Rotate
+from coffer.protocol.api.admin import (
+    MAX_GRACE_SECONDS,
+    MAX_LISTED_FILESERVERS,
+    Apply,
+    NewUser,
+    RegisteredFileserver,
+    Rotate,
+    parse_fileservers,
+)
 from coffer.protocol.api.auth import WrappedKeys
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
+from coffer.protocol.messages import MAX_SHARDS
 
 
 def refusal(parse: Any, body: dict[str, Any]) -> tuple[str, str]:
@@ -51,3 +60,39 @@ def test_a_rotation_grace_outside_thirty_days_is_refused(grace: object) -> None:
 def test_a_rotation_may_keep_the_old_credential_thirty_days() -> None:
     assert Rotate.parse({"grace_seconds": MAX_GRACE_SECONDS}).grace_seconds == MAX_GRACE_SECONDS
     assert Rotate.parse({}).to_json() == {"grace_seconds": 0}
+
+
+def fileserver(shards: int = 1) -> dict[str, Any]:
+    shard = {"name": "hq", "read": True, "write": False, "backend": None, "free_bytes": None}
+    return {
+        "id": "fs-1",
+        "url": "http://127.0.0.1:8101",
+        "cluster": "main",
+        "live": True,
+        "last_seen": 2.5,
+        "registered_at": 1,
+        "version": None,
+        "shards": [shard] * shards,
+        "load": {"active_transfers": 0, "bytes_per_s": 0.0, "free_bytes": None, "chunk_count": None},
+    }
+
+
+def test_a_registered_fileserver_round_trips_in_the_servers_field_order() -> None:
+    body = fileserver()
+    assert RegisteredFileserver.parse(body).to_json() == body
+    assert list(RegisteredFileserver.parse(body).to_json()) == list(body)
+
+
+def test_a_fileserver_lists_at_most_the_shards_it_may_announce() -> None:
+    assert len(RegisteredFileserver.parse(fileserver(MAX_SHARDS)).shards) == MAX_SHARDS
+    with pytest.raises(ProtocolError) as info:
+        RegisteredFileserver.parse(fileserver(MAX_SHARDS + 1))
+    assert info.value.code == "invalid_answer"
+
+
+def test_the_fileserver_listing_holds_at_most_its_limit() -> None:
+    body = fileserver()
+    assert len(parse_fileservers([body] * MAX_LISTED_FILESERVERS)) == MAX_LISTED_FILESERVERS
+    with pytest.raises(ProtocolError) as info:
+        parse_fileservers([body] * (MAX_LISTED_FILESERVERS + 1))
+    assert info.value.code == "invalid_answer"

@@ -9,6 +9,7 @@ import pytest
 from coffer.protocol.api.files import (
     MAX_CHUNK_LOCATIONS,
     MAX_FILE_SIZE,
+    MAX_RECEIPTS_PER_CHUNK,
     ChunkEntry,
     CreateFile,
     FileRecord,
@@ -136,6 +137,60 @@ def test_a_listing_is_a_list_of_records() -> None:
 def test_finalize_sends_every_chunk_with_its_receipts() -> None:
     body = Finalize((FinalizedChunk(0, CHUNK, 10, ("r1", "r2")),), metadata="bQ").to_json()
     assert body == {"chunks": [{"index": 0, "hash": CHUNK, "size": 10, "receipts": ["r1", "r2"]}], "metadata": "bQ"}
+
+
+def finalize(count: int, receipts: int = 1, **changes: Any) -> dict[str, Any]:
+    chunks = [{"index": i, "hash": CHUNK, "size": 10, "receipts": ["r"] * receipts} for i in range(count)]
+    return {"chunks": chunks} | changes
+
+
+LAYOUT = {"size": 30, "chunk_size": 10, "chunk_count": 3}
+
+
+def test_finalize_round_trips_through_its_json() -> None:
+    body = finalize(3, metadata="bQ")
+    assert Finalize.parse(body, **LAYOUT).to_json() == body
+    assert Finalize.parse(finalize(3), **LAYOUT).metadata is None
+
+
+def test_finalize_lists_exactly_the_files_chunk_count_and_no_more() -> None:
+    assert len(Finalize.parse(finalize(3), **LAYOUT).chunks) == 3
+    message = "'chunks' must list all 3 chunks of the file"
+    assert refusal(Finalize.parse, finalize(4), **LAYOUT) == ("invalid_chunks", message)
+    assert refusal(Finalize.parse, finalize(2), **LAYOUT) == ("invalid_chunks", message)
+
+
+def test_finalize_takes_each_chunk_with_at_most_the_limit_of_receipts() -> None:
+    parsed = Finalize.parse(finalize(3, receipts=MAX_RECEIPTS_PER_CHUNK), **LAYOUT)
+    assert [len(c.receipts) for c in parsed.chunks] == [MAX_RECEIPTS_PER_CHUNK] * 3
+    assert refusal(Finalize.parse, finalize(3, receipts=MAX_RECEIPTS_PER_CHUNK + 1), **LAYOUT) == (
+        "invalid_chunks",
+        f"chunk 0: 'receipts' must hold 1 to {MAX_RECEIPTS_PER_CHUNK} receipts",
+    )
+
+
+def test_finalize_sorts_chunks_by_index_and_refuses_gaps_and_repeats() -> None:
+    body = finalize(3)
+    body["chunks"].reverse()
+    assert [c.index for c in Finalize.parse(body, **LAYOUT).chunks] == [0, 1, 2]
+    body["chunks"][0] = body["chunks"][1]
+    assert refusal(Finalize.parse, body, **LAYOUT)[0] == "invalid_chunks"
+    mixed = finalize(3)
+    mixed["chunks"][2]["index"] = "two"
+    assert refusal(Finalize.parse, mixed, **LAYOUT) == (
+        "invalid_chunks",
+        "chunk indexes must run from 0 to chunk_count - 1, once each",
+    )
+
+
+def test_finalize_checks_sizes_then_their_sum_then_the_metadata() -> None:
+    big = finalize(3)
+    big["chunks"][1]["size"] = 11
+    assert refusal(Finalize.parse, big, **LAYOUT) == ("invalid_size", "'size' must be an integer from 1 to 10")
+    short = finalize(3, metadata="not base64!")
+    short["chunks"][1]["size"] = 9
+    assert refusal(Finalize.parse, short, **LAYOUT)[1] == "the chunk sizes do not add up to the file size"
+    assert refusal(Finalize.parse, finalize(3, metadata="not base64!"), **LAYOUT)[0] == "invalid_metadata"
 
 
 def test_a_ticket_request_names_at_most_the_limit_of_chunks() -> None:

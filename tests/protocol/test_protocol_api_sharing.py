@@ -7,14 +7,23 @@ from typing import Any
 import pytest
 
 from coffer.protocol.api.sharing import (
+    MAX_ADMIN_LINKS,
+    MAX_ADMIN_SHARES,
     MAX_DOWNLOADS,
     MAX_LISTED_LINKS,
+    MAX_LISTED_SHARES,
+    AdminShare,
     CreateLink,
     Link,
     LinkTicketsRequest,
+    LinkView,
     PublicKey,
     Share,
+    ShareEntry,
+    parse_admin_links,
+    parse_admin_shares,
     parse_links,
+    parse_shares,
 )
 from coffer.protocol.api.tickets import MAX_REQUESTED_CHUNKS
 from coffer.protocol.encoding import b64encode
@@ -98,3 +107,72 @@ def test_a_link_round_trips_as_its_owner_sees_it() -> None:
 def test_a_link_listing_holds_at_most_the_limit_of_links() -> None:
     assert len(parse_links([_link()] * MAX_LISTED_LINKS)) == MAX_LISTED_LINKS
     assert refusal(parse_links, [_link()] * (MAX_LISTED_LINKS + 1))[0] == "invalid_answer"
+
+
+def test_a_share_listing_holds_at_most_the_limit_of_recipients() -> None:
+    entry = ShareEntry("bob", 12.5).to_json()
+    assert entry == {"user": "bob", "created_at": 12.5}
+    assert len(parse_shares([entry] * MAX_LISTED_SHARES)) == MAX_LISTED_SHARES
+    assert refusal(parse_shares, [entry] * (MAX_LISTED_SHARES + 1))[0] == "invalid_answer"
+    assert refusal(parse_shares, [{"user": 5, "created_at": 1}])[0] == "invalid_answer"
+
+
+def link_view(chunks: int = 2, listed: int = 2) -> dict[str, Any]:
+    chunk = {"index": 0, "hash": CHUNK, "size": 10, "fileservers": ["fs"]}
+    return {
+        "link": {
+            "id": "l",
+            "expires_at": 9.0,
+            "max_downloads": None,
+            "downloads": 0,
+            "protected": False,
+            "state": "active",
+        },
+        "file": {
+            "id": "f",
+            "size": 20,
+            "chunk_count": chunks,
+            "chunk_size": 10,
+            "metadata": "bQ",
+            "key_commitment": None,
+            "state": "complete",
+            "expires_at": 9.0,
+            "format": 1,
+            "shard": "hq",
+            "chunks": [chunk] * listed,
+        },
+    }
+
+
+def test_a_link_view_round_trips_in_the_servers_field_order() -> None:
+    body = link_view()
+    view = LinkView.parse(body)
+    assert view.to_json() == body
+    assert list(view.to_json()["file"]) == list(body["file"])
+    newer = link_view()
+    newer["file"]["cipher"] = "x"
+    assert LinkView.parse(newer).to_json()["file"]["cipher"] == "x"
+
+
+def test_a_linked_file_lists_at_most_its_chunk_count() -> None:
+    assert len(LinkView.parse(link_view(chunks=3, listed=3)).file.chunks) == 3
+    assert refusal(LinkView.parse, link_view(chunks=3, listed=4))[0] == "invalid_answer"
+    broken = link_view()
+    broken["link"]["protected"] = "no"
+    assert refusal(LinkView.parse, broken)[0] == "invalid_answer"
+
+
+def test_an_administrators_share_listing_holds_at_most_its_limit() -> None:
+    entry = AdminShare(DOWNLOAD, "alice", "bob", 3.0).to_json()
+    assert list(entry) == ["file", "owner", "user", "created_at"]
+    assert len(parse_admin_shares([entry] * MAX_ADMIN_SHARES)) == MAX_ADMIN_SHARES
+    assert refusal(parse_admin_shares, [entry] * (MAX_ADMIN_SHARES + 1))[0] == "invalid_answer"
+
+
+def test_an_administrators_link_listing_names_each_owner_last_and_holds_at_most_its_limit() -> None:
+    link = Link(DOWNLOAD, DOWNLOAD, 1.0, 2.0, None, 0, False, "active", owner="alice")
+    body = link.to_json()
+    assert list(body)[-1] == "owner"
+    assert "owner" not in Link.parse({k: v for k, v in body.items() if k != "owner"}).to_json()
+    assert len(parse_admin_links([body] * MAX_ADMIN_LINKS)) == MAX_ADMIN_LINKS
+    assert refusal(parse_admin_links, [body] * (MAX_ADMIN_LINKS + 1))[0] == "invalid_answer"

@@ -174,6 +174,30 @@ def test_a_users_files_are_invisible_to_others(harness: Harness, setup: tuple[st
     assert [f["id"] for f in harness.call("GET", "/api/files", token=user).json] == [file_id]
 
 
+def test_finalize_reports_a_missing_or_complete_file_before_a_bad_body(
+    harness: Harness, setup: tuple[str, FakeFileserver]
+) -> None:
+    user, fs = setup
+    missing = harness.call("POST", f"/api/files/{new_id()}/finalize", {"chunks": "bad"}, user)
+    assert (missing.status_code, missing.json["error"]) == (404, "file_not_found")
+    file_id = _new_file(harness, user, chunks=1).json["id"]
+    body = _finalize_body(fs, file_id, [os.urandom(CHUNK)], harness.clock())
+    assert harness.call("POST", f"/api/files/{file_id}/finalize", body, user).status_code == 200
+    again = harness.call("POST", f"/api/files/{file_id}/finalize", {"chunks": "bad"}, user)
+    assert (again.status_code, again.json["error"]) == (409, "file_complete")
+
+
+def test_finalize_lists_at_most_the_files_chunk_count(harness: Harness, setup: tuple[str, FakeFileserver]) -> None:
+    user, fs = setup
+    file_id = _new_file(harness, user, chunks=2).json["id"]
+    blobs = [os.urandom(CHUNK) for _ in range(3)]
+    over = _finalize_body(fs, file_id, blobs, harness.clock())
+    answer = harness.call("POST", f"/api/files/{file_id}/finalize", over, user)
+    assert answer.json == {"error": "invalid_chunks", "message": "'chunks' must list all 2 chunks of the file"}
+    at_max = _finalize_body(fs, file_id, blobs[:2], harness.clock())
+    assert harness.call("POST", f"/api/files/{file_id}/finalize", at_max, user).status_code == 200
+
+
 def test_file_records_are_validated(harness: Harness, setup: tuple[str, FakeFileserver]) -> None:
     user, _ = setup
     cases: dict[str, tuple[dict[str, Any], int]] = {

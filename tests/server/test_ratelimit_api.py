@@ -48,7 +48,7 @@ def retry_after(result: falcon.testing.Result) -> int:
 
 
 def logins(h: Harness, name: str) -> list[str]:
-    return [e["outcome"] for e in audit.query(h.db, user=name) if e["action"] == "login"]
+    return [e.outcome for e in audit.query(h.db, user=name) if e.action == "login"]
 
 
 # -- logins -------------------------------------------------------------------------------------
@@ -130,8 +130,8 @@ def test_one_address_failing_on_many_names_is_locked_out(make: Any) -> None:
     assert (refused.status_code, refused.json["error"]) == (429, "login_locked")
     assert 0 < retry_after(refused) <= 600
     assert login(h, "alice", remote_addr="10.0.0.7").status_code == 200, "other addresses are not affected"
-    address_events = [e for e in audit.query(h.db) if e["action"] == "login" and e["address"] == "10.0.0.66"]
-    assert any(e["outcome"] == "locked" and e["detail"]["scope"] == "address" for e in address_events)
+    address_events = [e for e in audit.query(h.db) if e.action == "login" and e.address == "10.0.0.66"]
+    assert any(e.outcome == "locked" and e.detail["scope"] == "address" for e in address_events)
 
 
 def test_successful_logins_from_one_address_do_not_count_against_it(make: Any) -> None:
@@ -146,9 +146,9 @@ def test_login_and_logout_are_audited_with_the_address(make: Any) -> None:
     token = h.make_user("alice")
     h.clock.now += 1
     assert h.call("POST", "/api/auth/logout", token=token).status_code == 204
-    events = [e for e in audit.query(h.db, user="alice") if e["action"] in ("login", "logout")]
-    assert [(e["action"], e["outcome"]) for e in events] == [("login", "ok"), ("logout", "ok")]
-    assert all(e["address"] and e["object"] == "user:alice" for e in events)
+    events = [e for e in audit.query(h.db, user="alice") if e.action in ("login", "logout")]
+    assert [(e.action, e.outcome) for e in events] == [("login", "ok"), ("logout", "ok")]
+    assert all(e.address and e.object == "user:alice" for e in events)
 
 
 # -- requests -------------------------------------------------------------------------------------
