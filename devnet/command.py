@@ -97,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
         print("\nstopping…")
         return 0
     finally:
+        # A second Ctrl-C or SIGTERM (a supervisor's, or `timeout`'s) must not cut the stopping short
+        # and leave the fileservers running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         net.stop()
 
 
