@@ -14,7 +14,20 @@ from typing import Any, TypeVar
 import httpx
 
 from coffer.protocol import routes
-from coffer.protocol.api.admin import Apply, NewUser, RegisteredFileserver, Rotate, parse_fileservers
+from coffer.protocol.api.admin import (
+    Applied,
+    Apply,
+    ClusterConfig,
+    ListedCluster,
+    ListedShard,
+    NewUser,
+    RegisteredFileserver,
+    Rotate,
+    parse_clusters,
+    parse_fileservers,
+    parse_shards,
+    parse_users,
+)
 from coffer.protocol.api.auth import Account, ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
 from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
 from coffer.protocol.api.lifecycle import (
@@ -228,29 +241,32 @@ class ServerApi:
     def admin_unlink(self, link_id: str) -> None:
         self.request("DELETE", routes.admin_link(link_id))
 
-    def admin_list(self, path: str) -> list[dict[str, Any]]:
-        """List shards, clusters or users (:data:`routes.ADMIN_SHARDS`, ``ADMIN_CLUSTERS``, ``ADMIN_USERS``)."""
-        rows: list[dict[str, Any]] = self.request("GET", path)
-        return rows
+    def users(self) -> list[Account]:
+        return _parsed(parse_users, self.request("GET", routes.ADMIN_USERS))
+
+    def shards(self) -> list[ListedShard]:
+        """List shards, each with the clusters that serve it."""
+        return _parsed(parse_shards, self.request("GET", routes.ADMIN_SHARDS))
+
+    def clusters(self) -> list[ListedCluster]:
+        """List clusters, each with its credential generation and shard links."""
+        return _parsed(parse_clusters, self.request("GET", routes.ADMIN_CLUSTERS))
 
     def create_user(self, user: NewUser) -> Account:
         """Create a user from :func:`client.api.new_user` (keys made here, never by the server)."""
         return _parsed(Account.parse, self.request("POST", routes.ADMIN_USERS, user.to_json()))
 
-    def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> dict[str, Any]:
+    def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> Applied:
         body = Apply(config, prune, dry_run).to_json()
-        answer: dict[str, Any] = self.request("POST", routes.ADMIN_APPLY, body)
-        return answer
+        return _parsed(Applied.parse, self.request("POST", routes.ADMIN_APPLY, body))
 
-    def cluster_config(self, cluster: str) -> dict[str, Any]:
+    def cluster_config(self, cluster: str) -> ClusterConfig:
         """Export a cluster's fileserver config. SECURITY: it holds the cluster's signing key."""
-        answer: dict[str, Any] = self.request("GET", routes.admin_cluster_config(cluster))
-        return answer
+        return _parsed(ClusterConfig.parse, self.request("GET", routes.admin_cluster_config(cluster)))
 
-    def rotate_cluster(self, cluster: str, grace_seconds: float) -> dict[str, Any]:
+    def rotate_cluster(self, cluster: str, grace_seconds: float) -> ClusterConfig:
         body = Rotate(grace_seconds).to_json()
-        answer: dict[str, Any] = self.request("POST", routes.admin_cluster_rotate(cluster), body)
-        return answer
+        return _parsed(ClusterConfig.parse, self.request("POST", routes.admin_cluster_rotate(cluster), body))
 
     def fileservers(self) -> list[RegisteredFileserver]:
         return _parsed(parse_fileservers, self.request("GET", routes.ADMIN_FILESERVERS))

@@ -69,10 +69,6 @@ def account(row: dict[str, Any]) -> Account:
     return Account(row["id"], row["name"], row["role"], row["created_at"])
 
 
-def user_json(row: dict[str, Any]) -> dict[str, Any]:
-    return account(row).to_json()
-
-
 def create_user(
     db: Database,
     name: object,
@@ -113,9 +109,9 @@ def create_user(
     return account(row)
 
 
-def list_users(db: Database) -> list[dict[str, Any]]:
+def list_users(db: Database) -> list[Account]:
     with db.transaction(readonly=True) as tx:
-        return [user_json(r) for r in tx.all("SELECT id, name, role, created_at FROM users ORDER BY name")]
+        return [account(r) for r in tx.all("SELECT id, name, role, created_at FROM users ORDER BY name")]
 
 
 def prelogin(db: Database, keys: ServerKeys, request: Prelogin) -> KdfAnswer:
