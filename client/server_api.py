@@ -28,8 +28,27 @@ from coffer.protocol.api.admin import (
     parse_shards,
     parse_users,
 )
-from coffer.protocol.api.auth import Account, ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
-from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
+from coffer.protocol.api.auth import (
+    Account,
+    ChangePassword,
+    KdfAnswer,
+    Login,
+    Me,
+    Prelogin,
+    ServerInfo,
+    Session,
+    SessionEntry,
+    WrappedKeys,
+    parse_sessions,
+)
+from coffer.protocol.api.files import (
+    CreateFile,
+    FileRecord,
+    Finalize,
+    ShardSummary,
+    parse_file_list,
+    parse_shard_summaries,
+)
 from coffer.protocol.api.lifecycle import (
     AuditEvent,
     Holds,
@@ -105,6 +124,10 @@ class ServerApi:
 
     # -- accounts ------------------------------------------------------------------------------
 
+    def info(self) -> ServerInfo:
+        """Read the server's version, signing key and the limits a client or fileserver works within."""
+        return _parsed(ServerInfo.parse, self._call("GET", routes.INFO))
+
     def prelogin(self, username: str, *, again: bool = False) -> KdfAnswer:
         """Ask for a user's salt and Argon2id parameters (*again*: resend if the connection dropped)."""
         body = Prelogin(username).to_json()
@@ -126,6 +149,10 @@ class ServerApi:
 
     def me(self) -> Me:
         return _parsed(Me.parse, self._call("GET", routes.ME))
+
+    def sessions(self) -> list[SessionEntry]:
+        """List the caller's open sessions, marking the one asking."""
+        return _parsed(parse_sessions, self._call("GET", routes.SESSIONS))
 
     def set_my_keys(self, keys: WrappedKeys) -> None:
         self.request("PUT", routes.MY_KEYS, keys.to_json())
@@ -153,6 +180,10 @@ class ServerApi:
 
     def finalize(self, file_id: str, request: Finalize) -> None:
         self._call("POST", routes.file_finalize(file_id), request.to_json(), retry=False)
+
+    def shards(self) -> list[ShardSummary]:
+        """List the shards with how many live fileservers read and write each."""
+        return _parsed(parse_shard_summaries, self._call("GET", routes.SHARDS))
 
     def shard_fileservers(self, shard: str, op: str = "read") -> list[LiveFileserver]:
         """List the live fileservers that may *op* ("read" or "write") the shard, with their load."""
@@ -241,14 +272,14 @@ class ServerApi:
     def admin_unlink(self, link_id: str) -> None:
         self.request("DELETE", routes.admin_link(link_id))
 
-    def users(self) -> list[Account]:
+    def admin_users(self) -> list[Account]:
         return _parsed(parse_users, self.request("GET", routes.ADMIN_USERS))
 
-    def shards(self) -> list[ListedShard]:
+    def admin_shards(self) -> list[ListedShard]:
         """List shards, each with the clusters that serve it."""
         return _parsed(parse_shards, self.request("GET", routes.ADMIN_SHARDS))
 
-    def clusters(self) -> list[ListedCluster]:
+    def admin_clusters(self) -> list[ListedCluster]:
         """List clusters, each with its credential generation and shard links."""
         return _parsed(parse_clusters, self.request("GET", routes.ADMIN_CLUSTERS))
 

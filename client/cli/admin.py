@@ -133,10 +133,10 @@ def do_fileservers(args: argparse.Namespace) -> int:
 
 def _listing(api: ServerApi, name: str) -> list[dict[str, Any]]:
     if name == "shards":
-        return [shard.to_json() for shard in api.shards()]
+        return [shard.to_json() for shard in api.admin_shards()]
     if name == "clusters":
-        return [cluster.to_json() for cluster in api.clusters()]
-    return [user.to_json() for user in api.users()]
+        return [cluster.to_json() for cluster in api.admin_clusters()]
+    return [user.to_json() for user in api.admin_users()]
 
 
 def do_list(args: argparse.Namespace) -> int:
