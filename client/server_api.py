@@ -14,9 +14,41 @@ from typing import Any, TypeVar
 import httpx
 
 from coffer.protocol import routes
-from coffer.protocol.api.admin import Apply, NewUser, RegisteredFileserver, Rotate, parse_fileservers
-from coffer.protocol.api.auth import Account, ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
-from coffer.protocol.api.files import CreateFile, FileRecord, Finalize, parse_file_list
+from coffer.protocol.api.admin import (
+    Applied,
+    Apply,
+    ClusterConfig,
+    ListedCluster,
+    ListedShard,
+    NewUser,
+    RegisteredFileserver,
+    Rotate,
+    parse_clusters,
+    parse_fileservers,
+    parse_shards,
+    parse_users,
+)
+from coffer.protocol.api.auth import (
+    Account,
+    ChangePassword,
+    KdfAnswer,
+    Login,
+    Me,
+    Prelogin,
+    ServerInfo,
+    Session,
+    SessionEntry,
+    WrappedKeys,
+    parse_sessions,
+)
+from coffer.protocol.api.files import (
+    CreateFile,
+    FileRecord,
+    Finalize,
+    ShardSummary,
+    parse_file_list,
+    parse_shard_summaries,
+)
 from coffer.protocol.api.lifecycle import (
     AuditEvent,
     Holds,
@@ -92,6 +124,10 @@ class ServerApi:
 
     # -- accounts ------------------------------------------------------------------------------
 
+    def info(self) -> ServerInfo:
+        """Read the server's version, signing key and the limits a client or fileserver works within."""
+        return _parsed(ServerInfo.parse, self._call("GET", routes.INFO))
+
     def prelogin(self, username: str, *, again: bool = False) -> KdfAnswer:
         """Ask for a user's salt and Argon2id parameters (*again*: resend if the connection dropped)."""
         body = Prelogin(username).to_json()
@@ -113,6 +149,10 @@ class ServerApi:
 
     def me(self) -> Me:
         return _parsed(Me.parse, self._call("GET", routes.ME))
+
+    def sessions(self) -> list[SessionEntry]:
+        """List the caller's open sessions, marking the one asking."""
+        return _parsed(parse_sessions, self._call("GET", routes.SESSIONS))
 
     def set_my_keys(self, keys: WrappedKeys) -> None:
         self.request("PUT", routes.MY_KEYS, keys.to_json())
@@ -140,6 +180,10 @@ class ServerApi:
 
     def finalize(self, file_id: str, request: Finalize) -> None:
         self._call("POST", routes.file_finalize(file_id), request.to_json(), retry=False)
+
+    def shards(self) -> list[ShardSummary]:
+        """List the shards with how many live fileservers read and write each."""
+        return _parsed(parse_shard_summaries, self._call("GET", routes.SHARDS))
 
     def shard_fileservers(self, shard: str, op: str = "read") -> list[LiveFileserver]:
         """List the live fileservers that may *op* ("read" or "write") the shard, with their load."""
@@ -228,29 +272,32 @@ class ServerApi:
     def admin_unlink(self, link_id: str) -> None:
         self.request("DELETE", routes.admin_link(link_id))
 
-    def admin_list(self, path: str) -> list[dict[str, Any]]:
-        """List shards, clusters or users (:data:`routes.ADMIN_SHARDS`, ``ADMIN_CLUSTERS``, ``ADMIN_USERS``)."""
-        rows: list[dict[str, Any]] = self.request("GET", path)
-        return rows
+    def admin_users(self) -> list[Account]:
+        return _parsed(parse_users, self.request("GET", routes.ADMIN_USERS))
+
+    def admin_shards(self) -> list[ListedShard]:
+        """List shards, each with the clusters that serve it."""
+        return _parsed(parse_shards, self.request("GET", routes.ADMIN_SHARDS))
+
+    def admin_clusters(self) -> list[ListedCluster]:
+        """List clusters, each with its credential generation and shard links."""
+        return _parsed(parse_clusters, self.request("GET", routes.ADMIN_CLUSTERS))
 
     def create_user(self, user: NewUser) -> Account:
         """Create a user from :func:`client.api.new_user` (keys made here, never by the server)."""
         return _parsed(Account.parse, self.request("POST", routes.ADMIN_USERS, user.to_json()))
 
-    def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> dict[str, Any]:
+    def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> Applied:
         body = Apply(config, prune, dry_run).to_json()
-        answer: dict[str, Any] = self.request("POST", routes.ADMIN_APPLY, body)
-        return answer
+        return _parsed(Applied.parse, self.request("POST", routes.ADMIN_APPLY, body))
 
-    def cluster_config(self, cluster: str) -> dict[str, Any]:
+    def cluster_config(self, cluster: str) -> ClusterConfig:
         """Export a cluster's fileserver config. SECURITY: it holds the cluster's signing key."""
-        answer: dict[str, Any] = self.request("GET", routes.admin_cluster_config(cluster))
-        return answer
+        return _parsed(ClusterConfig.parse, self.request("GET", routes.admin_cluster_config(cluster)))
 
-    def rotate_cluster(self, cluster: str, grace_seconds: float) -> dict[str, Any]:
+    def rotate_cluster(self, cluster: str, grace_seconds: float) -> ClusterConfig:
         body = Rotate(grace_seconds).to_json()
-        answer: dict[str, Any] = self.request("POST", routes.admin_cluster_rotate(cluster), body)
-        return answer
+        return _parsed(ClusterConfig.parse, self.request("POST", routes.admin_cluster_rotate(cluster), body))
 
     def fileservers(self) -> list[RegisteredFileserver]:
         return _parsed(parse_fileservers, self.request("GET", routes.ADMIN_FILESERVERS))

@@ -117,7 +117,7 @@ class Network:
         self.cluster_config = self.root / f"cluster-{self.cluster}.toml"
         fd = os.open(self.cluster_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(self.admin.cluster_config(self.cluster)["toml"])
+            f.write(self.admin.cluster_config(self.cluster).toml)
 
     def add_fileserver(
         self, port: int | None = None, *, config: Path | None = None, data_dir: Path | None = None

@@ -9,10 +9,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from coffer.protocol import routes
+from coffer.protocol.api.admin import ClusterConfig
 
 from ..api import new_user
 from ..errors import UsageError
+from ..server_api import ServerApi
 from . import lifecycle, sharing
 from .common import add_json_flag, client, print_json, read_secret, write_private
 
@@ -45,14 +46,14 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_json_flag(fileservers)
     fileservers.set_defaults(func=do_fileservers)
 
-    for name, path, text in (
-        ("shards", routes.ADMIN_SHARDS, "list shards and the clusters that serve them"),
-        ("clusters", routes.ADMIN_CLUSTERS, "list clusters and their shard links"),
-        ("users", routes.ADMIN_USERS, "list users"),
+    for name, text in (
+        ("shards", "list shards and the clusters that serve them"),
+        ("clusters", "list clusters and their shard links"),
+        ("users", "list users"),
     ):
         listing = sub.add_parser(name, help=text)
         add_json_flag(listing)
-        listing.set_defaults(func=do_list, path=path)
+        listing.set_defaults(func=do_list, listing=name)
 
     user = sub.add_parser("user", help="manage users")
     user_commands = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
@@ -76,9 +77,9 @@ def do_apply(args: argparse.Namespace) -> int:
     with client() as api:
         result = api.apply(config, prune=args.prune, dry_run=args.dry_run)
     if args.json:
-        print_json(result)
+        print_json(result.to_json())
         return 0
-    changes = result["changes"]
+    changes = [c.to_json() for c in result.changes]
     verb = "would change" if args.dry_run else "changed"
     for c in changes:
         print(f"{c['action']:>6} {c['kind']:<7} {c['name']}")
@@ -86,11 +87,11 @@ def do_apply(args: argparse.Namespace) -> int:
     return 0
 
 
-def _emit_config(result: dict[str, Any], output: Path | None) -> None:
+def _emit_config(result: ClusterConfig, output: Path | None) -> None:
     if output is None:
-        print(result["toml"], end="")
+        print(result.toml, end="")
     else:
-        write_private(output, result["toml"])
+        write_private(output, result.toml)
         print(f"wrote {output} (it holds the cluster credential: keep it private)")
 
 
@@ -130,9 +131,17 @@ def do_fileservers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listing(api: ServerApi, name: str) -> list[dict[str, Any]]:
+    if name == "shards":
+        return [shard.to_json() for shard in api.admin_shards()]
+    if name == "clusters":
+        return [cluster.to_json() for cluster in api.admin_clusters()]
+    return [user.to_json() for user in api.admin_users()]
+
+
 def do_list(args: argparse.Namespace) -> int:
     with client() as api:
-        rows = api.admin_list(args.path)
+        rows = _listing(api, args.listing)
     if args.json:
         print_json(rows)
     else:

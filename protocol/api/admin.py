@@ -1,4 +1,4 @@
-"""Administration: creating a user, applying a shard config, rotating a cluster's credential."""
+"""Administration: creating a user, applying a shard config, rotating a cluster's credential, and their answers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..encoding import b64encode
 from ..errors import ProtocolError
 from ..ids import check_username
 from ..messages import MAX_SHARDS
-from .auth import AUTH_KEY_BYTES, WrappedKeys
+from .auth import AUTH_KEY_BYTES, Account, WrappedKeys
 from .fields import answer_field, key_bytes, list_of, object_of
 
 ROLES = ("admin", "user")
@@ -177,3 +177,160 @@ class RegisteredFileserver:
 def parse_fileservers(value: object) -> list[RegisteredFileserver]:
     """Read ``GET /api/admin/fileservers``: every registered fileserver, by URL."""
     return [RegisteredFileserver.parse(s) for s in list_of(value, "the fileserver listing", MAX_LISTED_FILESERVERS)]
+
+
+MAX_LISTED_USERS = 1_000_000
+"""Users in the user listing: the server caps no count of users, so the bound of a held-user answer."""
+MAX_LISTED_SHARDS = 100_000
+"""Shards in the shard listing, or linked to one cluster: the server caps no count of shards."""
+MAX_LISTED_CLUSTERS = 100_000
+"""Clusters in the cluster listing, or serving one shard: the server caps no count of clusters."""
+MAX_CHANGES = 1_000_000
+"""Changes in one ``apply`` answer: one per shard, cluster and link the config adds, updates or removes."""
+
+
+def parse_users(value: object) -> list[Account]:
+    """Read ``GET /api/admin/users``: every user, by name."""
+    return [Account.parse(u) for u in list_of(value, "the user listing", MAX_LISTED_USERS)]
+
+
+@dataclass(frozen=True)
+class ShardLink:
+    """A link between a shard and a cluster, seen from either side: the other's name and the rights it gives."""
+
+    name: str
+    read: bool
+    write: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "read": self.read, "write": self.write}
+
+    @classmethod
+    def parse(cls, value: object) -> ShardLink:
+        body = object_of(value, "a shard link")
+        return cls(answer_field(body, "name", str), answer_field(body, "read", bool), answer_field(body, "write", bool))
+
+
+def _links(value: object, what: str, limit: int) -> tuple[ShardLink, ...]:
+    return tuple(ShardLink.parse(link) for link in list_of(value, what, limit))
+
+
+@dataclass(frozen=True)
+class ListedShard:
+    """``GET /api/admin/shards``: one shard, its description and the clusters that serve it, by name."""
+
+    name: str
+    description: str
+    clusters: tuple[ShardLink, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "clusters": [c.to_json() for c in self.clusters]}
+
+    @classmethod
+    def parse(cls, value: object) -> ListedShard:
+        body = object_of(value, "a shard")
+        return cls(
+            name=answer_field(body, "name", str),
+            description=answer_field(body, "description", str),
+            clusters=_links(body.get("clusters"), "a shard's 'clusters'", MAX_LISTED_CLUSTERS),
+        )
+
+
+def parse_shards(value: object) -> list[ListedShard]:
+    """Read ``GET /api/admin/shards``: every shard, by name."""
+    return [ListedShard.parse(s) for s in list_of(value, "the shard listing", MAX_LISTED_SHARDS)]
+
+
+@dataclass(frozen=True)
+class ListedCluster:
+    """``GET /api/admin/clusters``: one cluster, its credential generation and the shards it serves, by name."""
+
+    id: str
+    name: str
+    generation: int
+    shards: tuple[ShardLink, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "generation": self.generation,
+            "shards": [s.to_json() for s in self.shards],
+        }
+
+    @classmethod
+    def parse(cls, value: object) -> ListedCluster:
+        body = object_of(value, "a cluster")
+        return cls(
+            id=answer_field(body, "id", str),
+            name=answer_field(body, "name", str),
+            generation=answer_field(body, "generation", int),
+            shards=_links(body.get("shards"), "a cluster's 'shards'", MAX_LISTED_SHARDS),
+        )
+
+
+def parse_clusters(value: object) -> list[ListedCluster]:
+    """Read ``GET /api/admin/clusters``: every cluster, by name."""
+    return [ListedCluster.parse(c) for c in list_of(value, "the cluster listing", MAX_LISTED_CLUSTERS)]
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """One change an ``apply`` made or plans: its action and kind, the item's name and the kind's own fields.
+
+    ``detail`` holds the fields beside those three, flat on the wire: a shard's description,
+    or a link's cluster, shard and flags.
+    """
+
+    action: str
+    kind: str
+    name: str
+    detail: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "kind": self.kind, "name": self.name} | dict(self.detail)
+
+    @classmethod
+    def parse(cls, value: object) -> ConfigChange:
+        body = object_of(value, "a change")
+        detail = {k: v for k, v in body.items() if k not in ("action", "kind", "name")}
+        action, kind = answer_field(body, "action", str), answer_field(body, "kind", str)
+        return cls(action, kind, answer_field(body, "name", str), detail)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The ``POST /api/admin/apply`` answer: the changes made, or only planned when ``dry_run``."""
+
+    changes: tuple[ConfigChange, ...]
+    dry_run: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"changes": [c.to_json() for c in self.changes], "dry_run": self.dry_run}
+
+    @classmethod
+    def parse(cls, value: object) -> Applied:
+        body = object_of(value, "the apply answer")
+        changes = list_of(body.get("changes"), "'changes'", MAX_CHANGES)
+        return cls(tuple(ConfigChange.parse(c) for c in changes), answer_field(body, "dry_run", bool))
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """``GET /api/admin/clusters/{name}/config`` and the rotation answer: a fileserver's boot config.
+
+    ``config`` stays a mapping: it is the TOML table (server, cluster, shards) the fileserver
+    reads with its own settings loader; ``toml`` is that table written out with the fileserver's
+    default settings, ready to save. SECURITY: both hold the cluster's credential.
+    """
+
+    config: Mapping[str, Any]
+    toml: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": dict(self.config), "toml": self.toml}
+
+    @classmethod
+    def parse(cls, value: object) -> ClusterConfig:
+        body = object_of(value, "the cluster config answer")
+        return cls(answer_field(body, "config", dict), answer_field(body, "toml", str))

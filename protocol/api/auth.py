@@ -14,7 +14,7 @@ from .. import kdf
 from ..encoding import b64encode
 from ..errors import ProtocolError
 from ..ids import check_username
-from .fields import answer_field, key_bytes, object_of
+from .fields import answer_field, key_bytes, list_of, object_of
 
 AUTH_KEY_BYTES = 32
 PUBLIC_KEY_BYTES = 32
@@ -218,3 +218,75 @@ class ChangePassword:
                 at_most=MAX_WRAPPED_KEY_BYTES,
             ),
         )
+
+
+MAX_SESSIONS = 100_000
+"""Sessions in one user's listing: the server caps no count of a user's sessions."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """``GET /api/info``: what a client or fileserver needs to know before it talks to the server."""
+
+    version: str
+    public_key: str
+    kid: str
+    lease_seconds: float
+    heartbeat_interval: float
+    max_chunk_size: int
+    default_chunk_size: int
+    max_retention: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "public_key": self.public_key,
+            "kid": self.kid,
+            "lease_seconds": self.lease_seconds,
+            "heartbeat_interval": self.heartbeat_interval,
+            "max_chunk_size": self.max_chunk_size,
+            "default_chunk_size": self.default_chunk_size,
+            "max_retention": self.max_retention,
+        }
+
+    @classmethod
+    def parse(cls, value: object) -> ServerInfo:
+        body = object_of(value, "the server info")
+        return cls(
+            version=answer_field(body, "version", str),
+            public_key=answer_field(body, "public_key", str),
+            kid=answer_field(body, "kid", str),
+            lease_seconds=answer_field(body, "lease_seconds", (int, float)),
+            heartbeat_interval=answer_field(body, "heartbeat_interval", (int, float)),
+            max_chunk_size=answer_field(body, "max_chunk_size", int),
+            default_chunk_size=answer_field(body, "default_chunk_size", int),
+            max_retention=answer_field(body, "max_retention", (int, float)),
+        )
+
+
+@dataclass(frozen=True)
+class SessionEntry:
+    """``GET /api/auth/sessions``: one of the caller's open sessions, and whether it is the one asking."""
+
+    id: str
+    created_at: float
+    expires_at: float
+    current: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "created_at": self.created_at, "expires_at": self.expires_at, "current": self.current}
+
+    @classmethod
+    def parse(cls, value: object) -> SessionEntry:
+        body = object_of(value, "a session")
+        return cls(
+            id=answer_field(body, "id", str),
+            created_at=answer_field(body, "created_at", (int, float)),
+            expires_at=answer_field(body, "expires_at", (int, float)),
+            current=answer_field(body, "current", bool),
+        )
+
+
+def parse_sessions(value: object) -> list[SessionEntry]:
+    """Read ``GET /api/auth/sessions``: the caller's open sessions, oldest first."""
+    return [SessionEntry.parse(s) for s in list_of(value, "the session listing", MAX_SESSIONS)]

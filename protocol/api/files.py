@@ -295,3 +295,35 @@ def _claimed_index(item: object) -> int:
     """Sort a finalize body's chunks by the index they claim; anything without an integer one sorts first."""
     index = item.get("index") if isinstance(item, dict) else None
     return index if isinstance(index, int) else -1
+
+
+MAX_SHARDS_LISTED = 100_000
+"""Shards in ``GET /api/shards``: the server caps no count of shards."""
+
+
+@dataclass(frozen=True)
+class ShardSummary:
+    """``GET /api/shards``: one shard, its description and how many live fileservers read and write it."""
+
+    name: str
+    description: str
+    readers: int
+    writers: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "readers": self.readers, "writers": self.writers}
+
+    @classmethod
+    def parse(cls, value: object) -> ShardSummary:
+        body = object_of(value, "a shard")
+        return cls(
+            name=answer_field(body, "name", str),
+            description=answer_field(body, "description", str),
+            readers=answer_field(body, "readers", int),
+            writers=answer_field(body, "writers", int),
+        )
+
+
+def parse_shard_summaries(value: object) -> list[ShardSummary]:
+    """Read ``GET /api/shards``: every shard, by name."""
+    return [ShardSummary.parse(s) for s in list_of(value, "the shard listing", MAX_SHARDS_LISTED)]

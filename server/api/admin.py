@@ -32,7 +32,7 @@ class _Admin:
 class Users(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(resp, accounts.list_users(self.ctx.db))
+        send_json(resp, [user.to_json() for user in accounts.list_users(self.ctx.db)])
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = self.admin(req)
@@ -60,24 +60,24 @@ class Apply(_Admin):
         )
         if changes and not dry_run:
             audit.record_alone(self.ctx.db, "admin.apply", self.ctx.clock(), actor(req, who), changes=len(changes))
-        send_json(resp, {"changes": changes, "dry_run": dry_run})
+        send_json(resp, messages.Applied(tuple(changes), dry_run).to_json())
 
 
 class Shards(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(resp, topology.list_shards(self.ctx.db))
+        send_json(resp, [shard.to_json() for shard in topology.list_shards(self.ctx.db)])
 
 
 class Clusters(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(resp, topology.list_clusters(self.ctx.db))
+        send_json(resp, [cluster.to_json() for cluster in topology.list_clusters(self.ctx.db)])
 
 
 def _config_answer(ctx: Context, name: str) -> dict[str, Any]:
     config = topology.cluster_config(ctx.db, ctx.keys, name, ctx.settings.public_url)
-    return {"config": config, "toml": topology.render_toml(config, FILESERVER_DEFAULTS)}
+    return messages.ClusterConfig(config, topology.render_toml(config, FILESERVER_DEFAULTS)).to_json()
 
 
 class ClusterConfig(_Admin):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from coffer.protocol import __version__
-from coffer.protocol.api.auth import ChangePassword, WrappedKeys
+from coffer.protocol.api.auth import ChangePassword, ServerInfo, WrappedKeys
 from coffer.protocol.api.auth import Login as LoginRequest
 from coffer.protocol.api.auth import Prelogin as PreloginRequest
 from coffer.protocol.ids import check_id
@@ -30,19 +30,17 @@ class Info:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         s = self.ctx.settings
-        send_json(
-            resp,
-            {
-                "version": __version__,
-                "public_key": self.ctx.keys.signing.public_text,
-                "kid": self.ctx.keys.signing.kid,
-                "lease_seconds": s.lease_seconds,
-                "heartbeat_interval": s.heartbeat_interval,
-                "max_chunk_size": min(s.max_chunk_size, MAX_CHUNK_SIZE),
-                "default_chunk_size": s.default_chunk_size,
-                "max_retention": s.max_retention,
-            },
+        info = ServerInfo(
+            version=__version__,
+            public_key=self.ctx.keys.signing.public_text,
+            kid=self.ctx.keys.signing.kid,
+            lease_seconds=s.lease_seconds,
+            heartbeat_interval=s.heartbeat_interval,
+            max_chunk_size=min(s.max_chunk_size, MAX_CHUNK_SIZE),
+            default_chunk_size=s.default_chunk_size,
+            max_retention=s.max_retention,
         )
+        send_json(resp, info.to_json())
 
 
 class Prelogin:
@@ -105,7 +103,8 @@ class Sessions:
         self.ctx = ctx
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send_json(resp, accounts.list_sessions(self.ctx.db, principal(self.ctx, req), self.ctx.clock()))
+        sessions = accounts.list_sessions(self.ctx.db, principal(self.ctx, req), self.ctx.clock())
+        send_json(resp, [session.to_json() for session in sessions])
 
 
 class Session:

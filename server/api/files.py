@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from coffer.protocol.api.files import CreateFile
+from coffer.protocol.api.files import CreateFile, ShardSummary
 from coffer.protocol.api.files import Finalize as FinalizeBody
 from coffer.protocol.api.tickets import TicketRequest
 from coffer.protocol.ids import check_name
@@ -25,14 +25,15 @@ class Shards:
         with self.ctx.db.transaction(readonly=True) as tx:
             rows = tx.all("SELECT name, description FROM shards ORDER BY name")
             result = [
-                r
-                | {
-                    "readers": len(live_fileservers(tx, r["name"], "read", now, lease)),
-                    "writers": len(live_fileservers(tx, r["name"], "write", now, lease)),
-                }
+                ShardSummary(
+                    r["name"],
+                    r["description"],
+                    len(live_fileservers(tx, r["name"], "read", now, lease)),
+                    len(live_fileservers(tx, r["name"], "write", now, lease)),
+                )
                 for r in rows
             ]
-        send_json(resp, result)
+        send_json(resp, [shard.to_json() for shard in result])
 
 
 class ShardFileservers:

@@ -21,7 +21,16 @@ import nacl.pwhash.argon2id
 
 from coffer.protocol import kdf
 from coffer.protocol.api.admin import ROLES
-from coffer.protocol.api.auth import Account, ChangePassword, KdfAnswer, Me, Prelogin, Session, WrappedKeys
+from coffer.protocol.api.auth import (
+    Account,
+    ChangePassword,
+    KdfAnswer,
+    Me,
+    Prelogin,
+    Session,
+    SessionEntry,
+    WrappedKeys,
+)
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.ids import check_username, new_id
 
@@ -69,10 +78,6 @@ def account(row: dict[str, Any]) -> Account:
     return Account(row["id"], row["name"], row["role"], row["created_at"])
 
 
-def user_json(row: dict[str, Any]) -> dict[str, Any]:
-    return account(row).to_json()
-
-
 def create_user(
     db: Database,
     name: object,
@@ -113,9 +118,9 @@ def create_user(
     return account(row)
 
 
-def list_users(db: Database) -> list[dict[str, Any]]:
+def list_users(db: Database) -> list[Account]:
     with db.transaction(readonly=True) as tx:
-        return [user_json(r) for r in tx.all("SELECT id, name, role, created_at FROM users ORDER BY name")]
+        return [account(r) for r in tx.all("SELECT id, name, role, created_at FROM users ORDER BY name")]
 
 
 def prelogin(db: Database, keys: ServerKeys, request: Prelogin) -> KdfAnswer:
@@ -173,13 +178,13 @@ def authenticate(tx: Tx, token: str, now: float) -> Principal:
     return Principal(user_id=row["user_id"], name=row["name"], role=row["role"], session_id=row["session_id"])
 
 
-def list_sessions(db: Database, who: Principal, now: float) -> list[dict[str, Any]]:
+def list_sessions(db: Database, who: Principal, now: float) -> list[SessionEntry]:
     with db.transaction(readonly=True) as tx:
         rows = tx.all(
             "SELECT id, created_at, expires_at FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at",
             (who.user_id, now),
         )
-    return [r | {"current": r["id"] == who.session_id} for r in rows]
+    return [SessionEntry(r["id"], r["created_at"], r["expires_at"], r["id"] == who.session_id) for r in rows]
 
 
 def revoke_session(

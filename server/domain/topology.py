@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from coffer.protocol.api.admin import ConfigChange, ListedCluster, ListedShard, ShardLink
 from coffer.protocol.ids import check_name, new_id
 
 from ..errors import Conflict, NotFound
@@ -85,7 +87,7 @@ def _apply_one(tx: Tx, keys: ServerKeys, change: Change, now: float) -> None:
 
 def apply(
     db: Database, keys: ServerKeys, config: object, *, prune: bool, dry_run: bool, now: float
-) -> list[dict[str, Any]]:
+) -> list[ConfigChange]:
     """Bring shards and clusters to *config* in one transaction; return the changes made (or planned)."""
     with db.transaction() as tx:
         current = read_topology(tx)
@@ -94,38 +96,37 @@ def apply(
         if not dry_run:
             for change in changes:
                 _apply_one(tx, keys, change, now)
-    return [c.to_json() for c in changes]
+    return [ConfigChange(c.action, c.kind, c.name, c.detail) for c in changes]
 
 
-def list_shards(db: Database) -> list[dict[str, Any]]:
+def list_shards(db: Database) -> list[ListedShard]:
     with db.transaction(readonly=True) as tx:
         topology = read_topology(tx)
     return [
-        {
-            "name": name,
-            "description": description,
-            "clusters": [
-                {"name": cluster, "read": links[name].read, "write": links[name].write}
+        ListedShard(
+            name,
+            description,
+            tuple(
+                ShardLink(cluster, links[name].read, links[name].write)
                 for cluster, links in sorted(topology.clusters.items())
                 if name in links
-            ],
-        }
+            ),
+        )
         for name, description in sorted(topology.shards.items())
     ]
 
 
-def list_clusters(db: Database) -> list[dict[str, Any]]:
+def list_clusters(db: Database) -> list[ListedCluster]:
     with db.transaction(readonly=True) as tx:
         rows = tx.all("SELECT id, name, generation FROM clusters ORDER BY name")
         topology = read_topology(tx)
     return [
-        row
-        | {
-            "shards": [
-                {"name": s, "read": link.read, "write": link.write}
-                for s, link in sorted(topology.clusters[row["name"]].items())
-            ]
-        }
+        ListedCluster(
+            row["id"],
+            row["name"],
+            row["generation"],
+            tuple(ShardLink(s, link.read, link.write) for s, link in sorted(topology.clusters[row["name"]].items())),
+        )
         for row in rows
     ]
 
@@ -168,7 +169,7 @@ def rotate(db: Database, keys: ServerKeys, name: str, grace_seconds: float, now:
         _add_credential(tx, keys, cluster_id, generation + 1)
 
 
-def render_toml(config: dict[str, Any], fileserver_defaults: dict[str, Any]) -> str:
+def render_toml(config: Mapping[str, Any], fileserver_defaults: Mapping[str, Any]) -> str:
     """Write a cluster config as the TOML file ``coffer fileserver --config`` reads."""
 
     def value(v: Any) -> str:

@@ -91,3 +91,37 @@ def test_creating_a_file_is_not_sent_again_when_the_connection_dropped() -> None
     with pytest.raises(errors.ConnectionFailed):
         api.create_file(CreateFile(shard="hq", size=10, chunk_size=64, chunk_count=1, metadata="bQ"))
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "path", "answer"),
+    [
+        (
+            "info",
+            "/api/info",
+            {
+                "version": "0.1.0",
+                "public_key": "k",
+                "kid": "k1",
+                "lease_seconds": 30.0,
+                "heartbeat_interval": 10.0,
+                "max_chunk_size": 64,
+                "default_chunk_size": 64,
+                "max_retention": 60.0,
+            },
+        ),
+        ("shards", "/api/shards", [{"name": "hq", "description": "", "readers": 1, "writers": 1}]),
+        ("sessions", "/api/auth/sessions", [{"id": "s", "created_at": 1.0, "expires_at": 2.0, "current": True}]),
+        ("admin_users", "/api/admin/users", [{"id": "u", "name": "alice", "role": "user", "created_at": 1.0}]),
+        ("admin_shards", "/api/admin/shards", [{"name": "hq", "description": "", "clusters": []}]),
+        ("admin_clusters", "/api/admin/clusters", [{"id": "c", "name": "main", "generation": 1, "shards": []}]),
+    ],
+)
+def test_a_read_is_parsed_by_its_model_and_prints_back_the_same(call: str, path: str, answer: object) -> None:
+    seen: list[httpx.Request] = []
+    result = getattr(client(answer, seen), call)()
+    as_json = [r.to_json() for r in result] if isinstance(result, list) else result.to_json()
+    assert (seen[0].method, seen[0].url.path, as_json) == ("GET", path, answer)
+    with pytest.raises(errors.ApiError) as info:
+        getattr(client({"unexpected": True}, []), call)()
+    assert info.value.code == "invalid_answer"

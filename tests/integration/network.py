@@ -64,7 +64,7 @@ class Network(devnet.Network):
         """Write the config of *cluster* as exported, with a storage path set per shard if asked."""
         assert self.admin is not None
         paths = shard_paths or {}
-        config = self.admin.cluster_config(cluster)["config"]
+        config = self.admin.cluster_config(cluster).config
         for shard in config["shards"]:
             if shard["name"] in paths:
                 shard["path"] = paths[shard["name"]]

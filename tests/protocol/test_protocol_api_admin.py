@@ -7,13 +7,25 @@ from typing import Any
 import pytest
 
 from coffer.protocol.api.admin import (
+    MAX_CHANGES,
     MAX_GRACE_SECONDS,
+    MAX_LISTED_CLUSTERS,
     MAX_LISTED_FILESERVERS,
+    MAX_LISTED_SHARDS,
+    MAX_LISTED_USERS,
+    Applied,
     Apply,
+    ClusterConfig,
+    ConfigChange,
+    ListedCluster,
+    ListedShard,
     NewUser,
     RegisteredFileserver,
     Rotate,
+    parse_clusters,
     parse_fileservers,
+    parse_shards,
+    parse_users,
 )
 from coffer.protocol.api.auth import WrappedKeys
 from coffer.protocol.encoding import b64encode
@@ -96,3 +108,72 @@ def test_the_fileserver_listing_holds_at_most_its_limit() -> None:
     with pytest.raises(ProtocolError) as info:
         parse_fileservers([body] * (MAX_LISTED_FILESERVERS + 1))
     assert info.value.code == "invalid_answer"
+
+
+def refused_answer(parse: Any, value: object) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse(value)
+    assert info.value.code == "invalid_answer"
+
+
+USER = {"id": "u-1", "name": "alice", "role": "admin", "created_at": 1.5}
+LINK = {"name": "main", "read": True, "write": False}
+
+
+def shard(clusters: int = 1) -> dict[str, Any]:
+    return {"name": "hq", "description": "head office", "clusters": [LINK] * clusters}
+
+
+def cluster(shards: int = 1) -> dict[str, Any]:
+    return {"id": "c-1", "name": "main", "generation": 2, "shards": [LINK | {"name": "hq"}] * shards}
+
+
+def test_the_user_listing_holds_at_most_its_limit() -> None:
+    assert [u.to_json() for u in parse_users([USER])] == [USER]
+    assert len(parse_users([USER] * MAX_LISTED_USERS)) == MAX_LISTED_USERS
+    refused_answer(parse_users, [USER] * (MAX_LISTED_USERS + 1))
+
+
+def test_a_listed_shard_and_cluster_round_trip_in_the_servers_field_order() -> None:
+    for parse, body in ((ListedShard.parse, shard()), (ListedCluster.parse, cluster())):
+        assert list(parse(body).to_json().items()) == list(body.items())
+    refused_answer(ListedShard.parse, shard() | {"clusters": [LINK | {"read": "yes"}]})
+    refused_answer(ListedCluster.parse, cluster() | {"generation": True})
+
+
+def test_a_shard_lists_at_most_the_clusters_a_listing_may_hold() -> None:
+    assert len(ListedShard.parse(shard(MAX_LISTED_CLUSTERS)).clusters) == MAX_LISTED_CLUSTERS
+    refused_answer(ListedShard.parse, shard(MAX_LISTED_CLUSTERS + 1))
+    assert len(parse_clusters([cluster()] * MAX_LISTED_CLUSTERS)) == MAX_LISTED_CLUSTERS
+    refused_answer(parse_clusters, [cluster()] * (MAX_LISTED_CLUSTERS + 1))
+
+
+def test_a_cluster_lists_at_most_the_shards_a_listing_may_hold() -> None:
+    assert len(ListedCluster.parse(cluster(MAX_LISTED_SHARDS)).shards) == MAX_LISTED_SHARDS
+    refused_answer(ListedCluster.parse, cluster(MAX_LISTED_SHARDS + 1))
+    assert len(parse_shards([shard()] * MAX_LISTED_SHARDS)) == MAX_LISTED_SHARDS
+    refused_answer(parse_shards, [shard()] * (MAX_LISTED_SHARDS + 1))
+
+
+def test_a_change_keeps_its_kinds_fields_flat_on_the_wire() -> None:
+    body = {"action": "create", "kind": "link", "name": "main/hq", "cluster": "main", "shard": "hq", "read": True}
+    change = ConfigChange.parse(body)
+    assert change.detail == {"cluster": "main", "shard": "hq", "read": True}
+    assert list(change.to_json().items()) == list(body.items())
+    refused_answer(ConfigChange.parse, body | {"kind": None})
+
+
+def test_the_apply_answer_holds_at_most_its_limit_of_changes() -> None:
+    change = {"action": "remove", "kind": "cluster", "name": "old"}
+    answer = {"changes": [change], "dry_run": True}
+    assert Applied.parse(answer).to_json() == answer
+    assert len(Applied.parse({"changes": [change] * MAX_CHANGES, "dry_run": False}).changes) == MAX_CHANGES
+    refused_answer(Applied.parse, {"changes": [change] * (MAX_CHANGES + 1), "dry_run": False})
+    refused_answer(Applied.parse, {"changes": [], "dry_run": "no"})
+
+
+def test_a_cluster_config_keeps_its_table_as_a_mapping() -> None:
+    body = {"config": {"server": {"url": "http://x"}, "cluster": {"name": "main"}, "shards": []}, "toml": "[server]\n"}
+    assert ClusterConfig.parse(body).to_json() == body
+    refused_answer(ClusterConfig.parse, {"config": [], "toml": ""})
+    refused_answer(ClusterConfig.parse, {"config": {}})

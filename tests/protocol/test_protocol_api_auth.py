@@ -7,7 +7,20 @@ from typing import Any
 import pytest
 
 from coffer.protocol import kdf
-from coffer.protocol.api.auth import Account, ChangePassword, KdfAnswer, Login, Me, Prelogin, Session, WrappedKeys
+from coffer.protocol.api.auth import (
+    MAX_SESSIONS,
+    Account,
+    ChangePassword,
+    KdfAnswer,
+    Login,
+    Me,
+    Prelogin,
+    ServerInfo,
+    Session,
+    SessionEntry,
+    WrappedKeys,
+    parse_sessions,
+)
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
 
@@ -101,3 +114,33 @@ def test_a_password_change_round_trips_and_is_checked_salt_first() -> None:
         "invalid_wrapped_private_key",
         "'wrapped_private_key' must be 40 to 256 bytes",
     )
+
+
+INFO = {
+    "version": "0.1.0",
+    "public_key": "ed25519:abc",
+    "kid": "k1",
+    "lease_seconds": 30.0,
+    "heartbeat_interval": 10,
+    "max_chunk_size": 16777216,
+    "default_chunk_size": 4194304,
+    "max_retention": 2592000.0,
+}
+SESSION = {"id": "s-1", "created_at": 1.0, "expires_at": 2, "current": True}
+
+
+def test_the_server_info_round_trips_in_the_servers_field_order() -> None:
+    assert list(ServerInfo.parse(INFO).to_json().items()) == list(INFO.items())
+    with pytest.raises(ProtocolError) as info:
+        ServerInfo.parse(INFO | {"max_chunk_size": 1.5})
+    assert info.value.code == "invalid_answer"
+
+
+def test_the_session_listing_holds_at_most_its_limit() -> None:
+    assert [s.to_json() for s in parse_sessions([SESSION])] == [SESSION]
+    assert len(parse_sessions([SESSION] * MAX_SESSIONS)) == MAX_SESSIONS
+    for bad in ([SESSION] * (MAX_SESSIONS + 1), [SESSION | {"current": 1}]):
+        with pytest.raises(ProtocolError) as info:
+            parse_sessions(bad)
+        assert info.value.code == "invalid_answer"
+    assert SessionEntry.parse(SESSION).current

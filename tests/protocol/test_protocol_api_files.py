@@ -10,12 +10,15 @@ from coffer.protocol.api.files import (
     MAX_CHUNK_LOCATIONS,
     MAX_FILE_SIZE,
     MAX_RECEIPTS_PER_CHUNK,
+    MAX_SHARDS_LISTED,
     ChunkEntry,
     CreateFile,
     FileRecord,
     Finalize,
     FinalizedChunk,
+    ShardSummary,
     parse_file_list,
+    parse_shard_summaries,
 )
 from coffer.protocol.api.tickets import (
     MAX_LIVE_FILESERVERS,
@@ -234,3 +237,13 @@ def test_the_live_list_holds_at_most_the_limit_of_fileservers() -> None:
     one = {"id": FILE, "url": "http://fs", "active_transfers": 0, "bytes_per_s": 0, "free_bytes": None}
     assert len(parse_live_fileservers([one] * MAX_LIVE_FILESERVERS)) == MAX_LIVE_FILESERVERS
     assert refusal(parse_live_fileservers, [one] * (MAX_LIVE_FILESERVERS + 1))[0] == "invalid_answer"
+
+
+def test_the_shard_listing_holds_at_most_its_limit() -> None:
+    shard = {"name": "hq", "description": "", "readers": 2, "writers": 0}
+    assert list(ShardSummary.parse(shard).to_json().items()) == list(shard.items())
+    assert len(parse_shard_summaries([shard] * MAX_SHARDS_LISTED)) == MAX_SHARDS_LISTED
+    for bad in ([shard] * (MAX_SHARDS_LISTED + 1), [shard | {"readers": None}]):
+        with pytest.raises(ProtocolError) as info:
+            parse_shard_summaries(bad)
+        assert info.value.code == "invalid_answer"
