@@ -120,22 +120,6 @@ class ServerClient(ServerApi):
         return result
 
 
-def call(api: ServerClient, method: str, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
-    """Call the server's JSON API; send an idempotent request once more if the connection was dropped.
-
-    *retry* defaults to whether *method* is idempotent; pass True for a POST that is
-    safe to repeat (asking for tickets). The same requests wait out a 429 and are
-    sent again (see :meth:`ServerClient.request`).
-    """
-    again = method in IDEMPOTENT if retry is None else retry
-    try:
-        return api.request(method, path, body, retry=again)
-    except errors.ConnectionFailed as exc:
-        if not again or not isinstance(exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError):
-            raise
-    return api.request(method, path, body, retry=again)
-
-
 def new_user_body(username: str, password: str, role: str) -> dict[str, Any]:
     """Return :func:`new_user` as the JSON body, for a caller that hands it to another process."""
     return new_user(username, password, role).to_json()

@@ -48,9 +48,7 @@ class _Channel:
         self._fetch()
 
     def _offer(self, listed: Iterable[LiveFileserver], none_live: str) -> None:
-        servers = [
-            FileserverInfo(s.id, s.url.rstrip("/"), s.active_transfers, s.bytes_per_s, s.free_bytes) for s in listed
-        ]
+        servers = [FileserverInfo.of(s) for s in listed]
         if not servers:
             raise NoLiveFileserver(none_live)
         self._balancer.update(servers)

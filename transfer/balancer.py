@@ -31,9 +31,11 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from coffer.protocol.api.tickets import LiveFileserver
 
 from .errors import FileserverBusy, FileserverUnavailable
 
@@ -57,15 +59,9 @@ class FileserverInfo:
     free_bytes: int | None = None
 
     @classmethod
-    def from_json(cls, item: Mapping[str, Any]) -> FileserverInfo:
-        free = item.get("free_bytes")
-        return cls(
-            id=str(item["id"]),
-            url=str(item["url"]).rstrip("/"),
-            active_transfers=int(item.get("active_transfers") or 0),
-            bytes_per_s=int(item.get("bytes_per_s") or 0),
-            free_bytes=int(free) if isinstance(free, int) else None,
-        )
+    def of(cls, listed: LiveFileserver) -> FileserverInfo:
+        """Take a fileserver as the server listed it (its URL without a trailing slash)."""
+        return cls(listed.id, listed.url.rstrip("/"), listed.active_transfers, listed.bytes_per_s, listed.free_bytes)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coffer.protocol.api.tickets import LiveFileserver
 from coffer.transfer.balancer import Balancer, FileserverInfo, backoff_delay
 from coffer.transfer.errors import FileserverBusy, FileserverUnavailable
 
@@ -206,10 +207,16 @@ def test_backoff_is_jittered_between_half_and_all_of_a_capped_exponential(attemp
     assert ceiling / 2 <= delay <= ceiling
 
 
-def test_from_json_reads_the_servers_listing() -> None:
-    info = FileserverInfo.from_json(
-        {"id": "x", "url": "http://h:1/", "active_transfers": 2, "bytes_per_s": 5, "free_bytes": None, "last_seen": 1}
-    )
+def test_a_listed_fileserver_becomes_the_balancers_view_of_it() -> None:
+    listed = {
+        "id": "x",
+        "url": "http://h:1/",
+        "active_transfers": 2,
+        "bytes_per_s": 5,
+        "free_bytes": None,
+        "last_seen": 1,
+    }
+    info = FileserverInfo.of(LiveFileserver.parse(listed))
     assert info == FileserverInfo("x", "http://h:1", 2, 5, None)
 
 
