@@ -50,6 +50,10 @@ def admin_password(var: Path) -> str:
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    # The first Ctrl-C or SIGTERM stops the network; one more (a supervisor's, or `timeout`'s, which
+    # signal every process they match) must not cut that stopping short and leave fileservers running.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -97,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nstopping…")
         return 0
     finally:
-        # A second Ctrl-C or SIGTERM (a supervisor's, or `timeout`'s) must not cut the stopping short
-        # and leave the fileservers running.
+        # Likewise when it stops for another reason (a process died, a start-up step failed).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         net.stop()

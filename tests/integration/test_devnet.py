@@ -51,8 +51,10 @@ def test_two_terminations_in_a_row_still_stop_every_process_devnet_started(tmp_p
         descendants = _children(devnet.pid)
         assert len(descendants) >= 3, "a server and two fileservers"
         devnet.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
-        devnet.send_signal(signal.SIGTERM)
+        for line in devnet.stdout:
+            if "stopping" in line:
+                break
+        devnet.send_signal(signal.SIGTERM)  # while it stops what it started
         devnet.wait(60)
         wait_until(lambda: not any(_alive(pid) for pid in descendants), 30, "every process devnet started to stop")
     finally:
