@@ -220,8 +220,8 @@ class Coffer:
         return KnownKeys(self.config_dir, self.api.url, self.username or self.user_id)
 
     def _check_owner(self, name: str, public_key: bytes) -> None:
-        """Accept the public key of a file's owner if it is the pinned one; pin it on first sight."""
-        self.known_keys.trust(name, public_key)
+        """Accept a file owner's public key if it is the one pinned or seen; remember it as seen at first sight."""
+        self.known_keys.see(name, public_key)
 
     def upload(
         self,

@@ -210,6 +210,9 @@ def do_unlink(args: argparse.Namespace) -> int:
 
 _STATUS = {
     "pinned": "this is the key you pinned for {name}",
+    "seen": "you have seen this key only on files {name} shared with you, and never compared it: compare it with "
+    "{name} over another channel; your first share with {name} pins it, or pin it now with "
+    '`coffer fingerprint {name} --fingerprint "{fp}"`',
     "new": "you have not met {name} yet: compare this with {name} over another channel; "
     'sharing pins it, or pin it now with `coffer fingerprint {name} --fingerprint "{fp}"`',
     "changed": "this is NOT the key you pinned for {name}: the server may be handing out a false key. Compare "

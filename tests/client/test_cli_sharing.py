@@ -254,3 +254,12 @@ def test_fingerprint_of_a_user_says_whether_it_is_pinned_and_pins_the_compared_o
     world.net.user("bob", UserKeys.generate())
     assert "NOT the key you pinned" in world.run("alice", "fingerprint", "bob").err
     assert world.run("alice", "fingerprint", "bob", "--fingerprint", bob).code == 7
+
+
+def test_fingerprint_of_a_user_met_only_on_a_received_file_says_it_was_never_compared(world: World) -> None:
+    file_id, _ = world.upload("bob")
+    world.run("bob", "share", file_id, "alice")
+    assert world.run("alice", "download", file_id, "-o", str(world.tmp / "got"), "--quiet").code == 0
+    seen = world.run("alice", "fingerprint", "bob")
+    assert seen.code == 0 and "only on files bob shared with you, and never compared it" in seen.err
+    assert json.loads(world.run("alice", "fingerprint", "bob", "--json").out)["pin"] == "seen"

@@ -88,3 +88,40 @@ def test_a_damaged_file_is_an_error_never_an_empty_list_of_pins(tmp_path: Path, 
     with pytest.raises(errors.UsageError, match="damaged"):
         pins.trust("bob", key())
     assert path.read_text() == content
+
+
+def test_a_key_seen_on_a_received_file_is_checked_but_not_pinned(pins: KnownKeys) -> None:
+    frank, other = key(), key()
+    assert pins.see("frank", frank) is True
+    assert pins.see("frank", frank) is False
+    assert (pins.pinned("frank"), pins.seen("frank")) == (None, fingerprint(frank))
+    assert pins.status("frank", frank) == "seen"
+    assert pins.check("frank", frank) is True, "sharing to a user only seen is a first share"
+    assert pins.status("frank", other) == "changed"
+    with pytest.raises(errors.KeyChanged, match="frank's public key changed"):
+        pins.see("frank", other)
+    with pytest.raises(errors.KeyChanged):
+        pins.check("frank", other)
+
+
+def test_pinning_a_seen_key_moves_it_and_a_pinned_key_stays_pinned_when_seen_again(pins: KnownKeys) -> None:
+    frank = key()
+    pins.see("frank", frank)
+    pins.pin("frank", frank)
+    assert (pins.pinned("frank"), pins.seen("frank")) == (fingerprint(frank), None)
+    assert pins.see("frank", frank) is False
+    assert pins.status("frank", frank) == "pinned"
+
+
+def test_pins_of_a_version_1_file_are_read_as_seen_because_how_they_were_made_is_unknown(
+    tmp_path: Path, pins: KnownKeys
+) -> None:
+    bob = key()
+    path = tmp_path / "config" / FILE_NAME
+    path.parent.mkdir(mode=0o700)
+    path.write_text(json.dumps({"v": 1, "servers": {SERVER: {"alice": {"bob": fingerprint(bob)}}}}))
+    assert pins.status("bob", bob) == "seen"
+    assert pins.check("bob", bob) is True
+    pins.pin("bob", bob)
+    assert json.loads(path.read_text())["v"] == 2
+    assert pins.status("bob", bob) == "pinned"

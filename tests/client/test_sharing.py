@@ -124,7 +124,8 @@ def test_a_recipient_pins_the_owner_at_first_sight_and_refuses_a_changed_owner_k
     file_id, _ = uploaded(alice, tmp_path)
     alice.share(file_id, "bob")
     bob.download(file_id, out / "first.bin")
-    assert bob.known_keys.pinned("alice") == alice.fingerprint
+    assert bob.known_keys.seen("alice") == alice.fingerprint
+    assert bob.known_keys.pinned("alice") is None, "a key met on a received file is seen, never pinned"
     impostor = UserKeys.generate()
     net.user("alice", impostor)
     fetched = gets(net)
@@ -269,3 +270,22 @@ def test_a_shared_file_whose_owner_key_changed_is_listed_with_the_reason(
     net.user("alice", UserKeys.generate())
     [listed] = bob.list(shared=True)
     assert listed.name == "" and "changed" in listed.problem
+
+
+def test_a_key_seen_on_a_share_the_server_planted_does_not_make_the_next_share_to_that_user_trusted(
+    net: FakeNet, person: Person, tmp_path: Path, out: Path
+) -> None:
+    """The server makes a key pair for "frank", plants a file shared by it, and later hands bob that key for frank.
+
+    Bob's share to frank must still be a first share (its fingerprint shown to compare), not a
+    silent share to a key bob never compared.
+    """
+    frank, bob = person("frank"), person("bob")
+    file_id, _ = uploaded(frank, tmp_path)
+    frank.share(file_id, "bob")
+    bob.download(file_id, out / "planted.bin")
+    own_id, _ = uploaded(bob, tmp_path, name="mine.bin")
+    assert bob.known_keys.status("frank", frank.keys.public) == "seen"
+    assert bob.share(own_id, "frank").first_time is True
+    assert bob.known_keys.status("frank", frank.keys.public) == "pinned"
+    assert bob.share(own_id, "frank").first_time is False
