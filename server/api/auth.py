@@ -53,7 +53,7 @@ class Prelogin:
 
 
 class Login:
-    """Open a session, behind the brute-force guard; every attempt, refused or not, is audited."""
+    """Open a session, behind the brute-force guard; every attempt is audited, refusals counted per address."""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -66,7 +66,7 @@ class Login:
         try:
             attempt = self.ctx.limiter.login.begin(name, who.address or "-", now)
         except LoginRefused as exc:
-            audit.record_alone(
+            audit.record_refusal(
                 db, "login", now, who, object=f"user:{name}", outcome=exc.outcome, scope=exc.scope, wait=exc.retry_after
             )
             raise
@@ -75,7 +75,9 @@ class Login:
         except Unauthorized:
             locked = attempt.failed()
             outcome = "locked" if locked else "failed"
-            audit.record_alone(db, "login", now, who, object=f"user:{name}", outcome=outcome, failures=attempt.failures)
+            audit.record_refusal(
+                db, "login", now, who, object=f"user:{name}", outcome=outcome, failures=attempt.failures
+            )
             raise
         attempt.succeeded()
         send_json(resp, result.to_json())

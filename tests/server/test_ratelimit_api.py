@@ -48,7 +48,16 @@ def retry_after(result: falcon.testing.Result) -> int:
 
 
 def logins(h: Harness, name: str) -> list[str]:
-    return [e.outcome for e in audit.query(h.db, user=name) if e.action == "login"]
+    """The outcome of every login the audit log knows of, a counted refusal once per time it happened."""
+    events = [e for e in audit.query(h.db, user=name) if e.action == "login"]
+    return [e.outcome for e in events for _ in range(1 + e.detail.get("repeats", 0))]
+
+
+def audit_rows(h: Harness) -> int:
+    with h.db.transaction(readonly=True) as tx:
+        row = tx.one("SELECT COUNT(*) AS n FROM audit_log")
+    assert row is not None
+    return int(row["n"])
 
 
 # -- logins -------------------------------------------------------------------------------------
@@ -149,6 +158,24 @@ def test_login_and_logout_are_audited_with_the_address(make: Any) -> None:
     events = [e for e in audit.query(h.db, user="alice") if e.action in ("login", "logout")]
     assert [(e.action, e.outcome) for e in events] == [("login", "ok"), ("logout", "ok")]
     assert all(e.address and e.object == "user:alice" for e in events)
+
+
+def test_refused_logins_from_one_address_are_counted_in_one_row_per_kind_and_window(make: Any) -> None:
+    """2,000 wrong passwords from one address make two rows (failed, then locked), not 2,000."""
+    h = make(login_free_failures=10_000, login_lock_failures=0, login_address_failures=0, rate_limit_per_address=0)
+    h.make_user("alice")
+    before = audit_rows(h)
+    for i in range(2000):
+        login(h, "alice" if i % 2 else f"nobody{i}", WRONG)
+    rows = audit_rows(h) - before
+    assert rows == 1, "one refusal opened the window; the rest are counted against it"
+    (event,) = [e for e in audit.query(h.db, since=h.clock.now - 1) if e.outcome != "ok"]
+    assert (event.outcome, event.detail["repeats"]) == ("failed", 1999)
+    h.clock.now += audit.REFUSAL_WINDOW
+    login(h, "alice", WRONG)
+    assert audit_rows(h) - before == 2, "a new window opens a new row"
+    assert login(h, "alice").status_code == 200
+    assert audit_rows(h) - before == 3, "successes are never counted away"
 
 
 # -- requests -------------------------------------------------------------------------------------
