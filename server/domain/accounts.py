@@ -1,15 +1,15 @@
 """Users and their sessions.
 
 The client derives an auth key from the password (``format.kdf``) and sends
-only that; the server keeps its own Argon2id hash of the auth key, so a stolen
-database gives neither the password nor the auth key. Session tokens are 256
+only that; the server keeps a BLAKE2b hash of the auth key (see
+:func:`_hash_auth_key` for why not a second Argon2id), so a stolen database gives
+neither the password nor the auth key. Session tokens are 256
 random bits handed to the client once; the server keeps their SHA-256, so a
 database reader cannot replay a session either.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import secrets
@@ -39,15 +39,10 @@ from ..store.db import Database, IntegrityError, Tx
 from . import audit
 from .keys import ServerKeys
 
-
-@functools.cache
-def _dummy_hash() -> bytes:
-    """An Argon2id hash to check against when the user does not exist, so both cases cost the same.
-
-    Made on first use, not at import: importing the server (as every ``coffer``
-    command does, to list its subcommands) must not pay for an Argon2id run.
-    """
-    return nacl.pwhash.argon2id.str(b"\0" * 32)
+AUTH_HASH_PREFIX = "blake2b$"
+AUTH_HASH_PERSON = b"coffer auth v1"
+_NOBODY = AUTH_HASH_PREFIX + "0" * 64
+"""What an unknown name is checked against: the same fast comparison as for a real user."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +64,29 @@ def _token_hash(token: str) -> str:
 
 
 def _hash_auth_key(auth_key: bytes) -> str:
-    # SECURITY: Argon2id over the client's auth key; the key itself is never stored.
-    return nacl.pwhash.argon2id.str(auth_key).decode("ascii")
+    """Return what the server stores for an auth key: BLAKE2b-256 of it, not a second Argon2id.
+
+    SECURITY: the auth key is already the output of the client's Argon2id (``coffer.format.kdf``):
+    256 bits no one can guess, so a fast hash keeps a stolen database from logging in, and
+    guessing a password from it costs one client Argon2id per guess either way. An Argon2id
+    run on the server too would add little to that and let one valid account spend the
+    server's CPU and memory at 0.1 s and 64 MiB per login.
+    """
+    return AUTH_HASH_PREFIX + hashlib.blake2b(auth_key, digest_size=32, person=AUTH_HASH_PERSON).hexdigest()
+
+
+def _auth_key_matches(stored: str, auth_key: bytes) -> bool:
+    """Say whether *auth_key* is the one *stored* was made from, in constant time for a current hash.
+
+    A hash from before the fast one (Argon2id, ``$argon2id$…``) is checked at its own cost;
+    :func:`login` replaces it at the user's next login.
+    """
+    if stored.startswith(AUTH_HASH_PREFIX):
+        return hmac.compare_digest(stored, _hash_auth_key(auth_key))
+    try:
+        return bool(nacl.pwhash.argon2id.verify(stored.encode("ascii"), auth_key))
+    except nacl.exceptions.InvalidkeyError:
+        return False
 
 
 def account(row: dict[str, Any]) -> Account:
@@ -144,14 +160,9 @@ def login(
     name = check_username(name)
     with db.transaction(readonly=True) as tx:
         user = tx.one("SELECT id, name, role, auth_hash, created_at FROM users WHERE name = ?", (name,))
-    # The hash check runs outside the transaction: it takes ~0.1 s and must not hold a write lock.
-    stored = user["auth_hash"].encode("ascii") if user else _dummy_hash()
-    try:
-        nacl.pwhash.argon2id.verify(stored, auth_key)
-        ok = user is not None
-    except nacl.exceptions.InvalidkeyError:
-        ok = False
-    if not ok or user is None:
+    # An older Argon2id hash takes ~0.1 s to check: outside the transaction, so it holds no write lock.
+    stored = user["auth_hash"] if user else _NOBODY
+    if not _auth_key_matches(stored, auth_key) or user is None:
         raise Unauthorized("wrong user name or password", code="bad_credentials")
     token = secrets.token_urlsafe(32)
     session = {"id": new_id(), "expires_at": now + ttl}
@@ -160,6 +171,11 @@ def login(
             "INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
             (session["id"], user["id"], _token_hash(token), now, session["expires_at"]),
         )
+        if not stored.startswith(AUTH_HASH_PREFIX):
+            tx.execute(
+                "UPDATE users SET auth_hash = ? WHERE id = ? AND auth_hash = ?",
+                (_hash_auth_key(auth_key), user["id"], stored),
+            )
         audit.record(tx, "login", now, actor or audit.Actor(name), object=f"user:{name}", session=session["id"])
     return Session(token, now + ttl, account(user))
 
@@ -235,10 +251,8 @@ def change_password(db: Database, who: Principal, request: ChangePassword) -> No
     with db.transaction(readonly=True) as tx:
         row = tx.one("SELECT auth_hash, public_key FROM users WHERE id = ?", (who.user_id,))
     assert row is not None
-    try:
-        nacl.pwhash.argon2id.verify(row["auth_hash"].encode("ascii"), request.auth_key)
-    except nacl.exceptions.InvalidkeyError as exc:
-        raise Unauthorized("the current password is wrong; nothing was changed", code="bad_credentials") from exc
+    if not _auth_key_matches(row["auth_hash"], request.auth_key):
+        raise Unauthorized("the current password is wrong; nothing was changed", code="bad_credentials")
     if row["public_key"] is None:
         raise Conflict("set your keys before changing the password", code="keys_missing")
     new_hash = _hash_auth_key(request.new_auth_key)

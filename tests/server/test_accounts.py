@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import nacl.pwhash.argon2id
+import pytest
+
 from coffer.format import kdf
 from coffer.protocol.encoding import b64encode
 from coffer.server.domain import accounts
@@ -146,3 +149,39 @@ def test_oversized_headers_are_refused_with_json(harness: Harness) -> None:
     answer = harness.call("GET", "/api/health", headers={"X-Big": "a" * 9000})
     assert answer.status_code == 431
     assert answer.json["error"] == "headers_too_large"
+
+
+def test_the_server_stores_a_fast_hash_of_the_auth_key_so_a_login_costs_no_argon2id(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The auth key is the client's Argon2id output; a second Argon2id per login let one account spend the CPU."""
+    harness.make_user("alice")
+    with harness.db.transaction(readonly=True) as tx:
+        stored = tx.one("SELECT auth_hash FROM users WHERE name = 'alice'")
+    assert stored is not None and stored["auth_hash"].startswith(accounts.AUTH_HASH_PREFIX)
+    runs: list[str] = []
+    monkeypatch.setattr(nacl.pwhash.argon2id, "verify", lambda *a: runs.append("verify"))
+    monkeypatch.setattr(nacl.pwhash.argon2id, "str", lambda *a: runs.append("str"))
+    for _ in range(5):
+        harness.login("alice")
+    wrong = {"username": "alice", "auth_key": b64encode(b"w" * 32)}
+    nobody = {"username": "nobody", "auth_key": b64encode(b"w" * 32)}
+    assert harness.call("POST", "/api/auth/login", wrong).status_code == 401
+    assert harness.call("POST", "/api/auth/login", nobody).status_code == 401
+    assert runs == [], "no login, right or wrong, known name or not, runs Argon2id on the server"
+
+
+def test_an_argon2id_hash_from_before_still_logs_in_and_is_replaced_by_the_fast_one(harness: Harness) -> None:
+    harness.make_user("alice")
+    auth_key = harness._auth_keys["alice"]
+    with harness.db.transaction() as tx:
+        tx.execute(
+            "UPDATE users SET auth_hash = ? WHERE name = 'alice'", (nacl.pwhash.argon2id.str(auth_key).decode(),)
+        )
+    wrong = {"username": "alice", "auth_key": b64encode(b"w" * 32)}
+    assert harness.call("POST", "/api/auth/login", wrong).status_code == 401
+    harness.login("alice")
+    with harness.db.transaction(readonly=True) as tx:
+        stored = tx.one("SELECT auth_hash FROM users WHERE name = 'alice'")
+    assert stored is not None and stored["auth_hash"].startswith(accounts.AUTH_HASH_PREFIX)
+    harness.login("alice")
