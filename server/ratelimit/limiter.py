@@ -126,7 +126,9 @@ class LoginGuard:
                 f"login-name:{name}", lambda state: _claim(policy, state, now), policy.forget_after
             )
         except StoreDown as exc:
-            raise Unavailable(f"logins are paused: the rate-limit store is unavailable ({exc})") from exc
+            # SECURITY: the store's own text (its address) goes to the log, never to the client.
+            log.warning("logins refused: the rate-limit store is unavailable", extra={"kv": {"error": str(exc)}})
+            raise Unavailable("logins are paused: the rate-limit store is unavailable; try again shortly") from exc
         if isinstance(refusal, Refusal):
             raise LoginRefused(refusal, "name")
         return LoginAttempt(self, name, address, refusal, window)

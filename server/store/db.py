@@ -14,6 +14,7 @@ own after the fork.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +27,20 @@ import psycopg.rows
 import psycopg_pool
 
 from ..errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "the database is unavailable: try again shortly; the server's log says why"
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    """Log why the database failed and return the error clients see, which names no host, port or user.
+
+    SECURITY: the driver's text (addresses, user names, paths) is for the operator's log only.
+    """
+    log.warning("database unavailable", extra={"kv": {"error": type(exc).__name__, "reason": str(exc)}})
+    return Unavailable(UNAVAILABLE)
+
 
 Params = Sequence[Any] | Mapping[str, Any]
 Row = dict[str, Any]
@@ -138,7 +153,7 @@ class Database:
                 raise
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            raise Unavailable(f"the database is unavailable: {exc}") from exc
+            raise _unavailable(exc) from exc
         finally:
             conn.close()
 
@@ -162,7 +177,7 @@ class Database:
             with self._get_pool().connection() as conn, conn.transaction():
                 yield _PostgresTx(conn)
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            raise Unavailable(f"the database is unavailable: {exc}") from exc
+            raise _unavailable(exc) from exc
 
     def close(self) -> None:
         with self._lock:

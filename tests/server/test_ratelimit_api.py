@@ -264,6 +264,7 @@ def test_with_the_store_down_requests_pass_but_logins_are_refused(make: Any) -> 
     assert [h.call("GET", "/api/info").status_code for _ in range(3)] == [200, 200, 200]
     refused = h.call("POST", "/api/auth/login", {"username": "alice", "auth_key": WRONG})
     assert (refused.status_code, refused.json["error"]) == (503, "unavailable")
+    assert "127.0.0.1" not in refused.text and ":1" not in refused.text, "the store's address stays in the log"
 
 
 # -- settings -------------------------------------------------------------------------------------
