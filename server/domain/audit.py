@@ -8,8 +8,8 @@ refused request changes nothing else.
 
 Refusals anyone can cause without an account (a wrong password, a throttled login)
 are counted, not written one by one (:func:`record_refusal`): the first of each kind
-from an address in a :data:`REFUSAL_WINDOW` is a row, and the rest add to its
-``repeats``. One address at the default rate limit would otherwise append about 17
+from a client (an IPv4 address or an IPv6 /64) in a :data:`REFUSAL_WINDOW` is a row,
+and the rest add to its ``repeats``. One address at the default rate limit would otherwise append about 17
 million rows a day; now it appends at most one per kind of refusal per window.
 
 SECURITY: the ``detail`` of an event is plain facts (sizes, counts, names, ids).
@@ -25,6 +25,7 @@ from typing import Any
 
 from coffer.protocol.api.lifecycle import MAX_AUDIT_EVENTS, AuditEvent
 
+from ..proxies import client_key
 from ..store.db import Database, Row, Tx
 
 REFUSAL_WINDOW = 600
@@ -109,7 +110,7 @@ def record_refusal(db: Database, action: str, now: float, actor: Actor, *, outco
     """
     if outcome == "ok":
         raise ValueError("only refusals are counted: record a success with record()")
-    key = (int(now // REFUSAL_WINDOW), action, outcome, actor.address or "")
+    key = (int(now // REFUSAL_WINDOW), action, outcome, client_key(actor.address or ""))
     with db.transaction() as tx:
         claimed = tx.execute(
             "INSERT INTO audit_repeats (window_index, action, outcome, address) VALUES (?, ?, ?, ?) "
@@ -125,9 +126,9 @@ def record_refusal(db: Database, action: str, now: float, actor: Actor, *, outco
             return
         record(tx, action, now, actor, outcome=outcome, **kwargs)
         tx.execute(
-            "UPDATE audit_repeats SET first_at = ? "
+            "UPDATE audit_repeats SET first_at = ?, first_address = ? "
             "WHERE window_index = ? AND action = ? AND outcome = ? AND address = ?",
-            (now, *key),
+            (now, actor.address or "", *key),
         )
 
 
@@ -146,7 +147,7 @@ def query(db: Database, *, since: float | None = None, user: str | None = None, 
         rows = tx.all(
             "SELECT a.at, a.action, a.outcome, a.actor, a.address, a.object, a.detail, r.repeats FROM audit_log a "
             "LEFT JOIN audit_repeats r ON r.first_at = a.at AND r.action = a.action AND r.outcome = a.outcome "
-            "AND r.address = COALESCE(a.address, '') "
+            "AND r.first_address = COALESCE(a.address, '') "
             f"WHERE {' AND '.join(where)} "
             f"ORDER BY a.id DESC LIMIT {limit}",
             tuple(params),

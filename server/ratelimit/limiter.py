@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import RateLimited, Unavailable
+from ..proxies import client_key
 from ..settings import ServerSettings
 from ..store.db import Database
 from .policy import MINUTE, Failures, LoginPolicy, RateRule, Refusal, Window
@@ -113,7 +114,7 @@ class LoginGuard:
         name exists, so a refusal says nothing about either.
         """
         rule = self.limits.login_per_address
-        key = f"login-addr:{address}"
+        key = f"login-addr:{client_key(address)}"
         window: float | None = None
         try:
             if rule.enabled:
@@ -138,7 +139,8 @@ class LoginGuard:
             self.store.forget(f"login-name:{attempt.name}")
             if attempt.address_window is not None:
                 rule = self.limits.login_per_address
-                self.store.unhit(f"login-addr:{attempt.address}", attempt.address_window, rule.window.seconds)
+                key = f"login-addr:{client_key(attempt.address)}"
+                self.store.unhit(key, attempt.address_window, rule.window.seconds)
         except StoreDown as exc:
             log.warning("could not reset login failures after a success", extra={"kv": {"error": str(exc)}})
 
@@ -180,7 +182,7 @@ class Limiter:
         if not rule.enabled:
             return
         now = self.clock()
-        name = f"{bucket}:{key}"
+        name = f"{bucket}:{key if bucket == 'user' else client_key(key)}"
         try:
             count = self.store.hit(name, rule.window.start(name, now), rule.window.seconds)
             self._maybe_prune(now)

@@ -300,14 +300,16 @@ MIGRATIONS.append(
         6,
         "audit: refusals counted per address and window instead of one row each",
         [
-            # One row per (window, action, outcome, address): the refusal that opened the window is
-            # the audit_log row at first_at; every later one only adds to repeats.
+            # One row per (window, action, outcome, client): the refusal that opened the window is
+            # the audit_log row at first_at from first_address; every later one only adds to repeats.
+            # A client is an IPv4 address or an IPv6 /64 (coffer.server.proxies.client_key).
             """CREATE TABLE audit_repeats (
                 window_index BIGINT NOT NULL,
                 action TEXT NOT NULL,
                 outcome TEXT NOT NULL,
                 address TEXT NOT NULL,
                 first_at DOUBLE PRECISION,
+                first_address TEXT,
                 repeats BIGINT NOT NULL DEFAULT 0,
                 PRIMARY KEY (window_index, action, outcome, address))""",
             "CREATE INDEX audit_repeats_first ON audit_repeats(first_at)",

@@ -193,6 +193,16 @@ def test_requests_over_the_address_limit_get_429_with_retry_after(make: Any) -> 
     assert h.call("GET", "/api/info").status_code == 200, "the next window starts afresh"
 
 
+def test_addresses_of_one_ipv6_64_share_one_count_and_ipv4_written_as_ipv6_is_ipv4(make: Any) -> None:
+    h = make(rate_limit_per_address=3)
+    one_host = [f"2001:db8:1:2::{i:x}" for i in range(1, 4)] + ["2001:db8:1:2:ffff:ffff:ffff:ffff"]
+    codes = [h.call("GET", "/api/info", remote_addr=address).status_code for address in one_host]
+    assert codes == [200, 200, 200, 429], "one /64 is one client"
+    assert h.call("GET", "/api/info", remote_addr="2001:db8:1:3::1").status_code == 200, "the next /64 is another"
+    mapped = [h.call("GET", "/api/info", remote_addr=a).status_code for a in ("192.0.2.7", "::ffff:192.0.2.7") * 2]
+    assert mapped == [200, 200, 200, 429]
+
+
 def test_a_users_sessions_share_one_limit_wherever_they_come_from(make: Any) -> None:
     h = make(rate_limit_per_user=3, rate_limit_per_address=0)
     first = h.make_user("alice")
