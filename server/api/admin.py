@@ -81,9 +81,13 @@ def _config_answer(ctx: Context, name: str) -> dict[str, Any]:
 
 
 class ClusterConfig(_Admin):
+    """Export a cluster's config. SECURITY: it holds the cluster's credential, so every export is audited."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        self.admin(req)
-        send_json(resp, _config_answer(self.ctx, name))
+        who = self.admin(req)
+        answer = _config_answer(self.ctx, name)
+        audit.record_alone(self.ctx.db, "admin.export", self.ctx.clock(), actor(req, who), object=f"cluster:{name}")
+        send_json(resp, answer)
 
 
 class Rotate(_Admin):

@@ -114,7 +114,9 @@ class Session:
         self.ctx = ctx
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, session_id: str) -> None:
-        accounts.revoke_session(self.ctx.db, principal(self.ctx, req), check_id(session_id, "session_id"))
+        who = principal(self.ctx, req)
+        actor = audit.Actor(who.name, client_address(self.ctx, req))
+        accounts.revoke_session(self.ctx.db, who, check_id(session_id, "session_id"), self.ctx.clock(), actor)
         resp.status = falcon.HTTP_204
 
 
@@ -137,12 +139,30 @@ class MyKeys:
 
 
 class Password:
-    """Change the password: a new salt and auth key, and the private key re-wrapped by the client."""
+    """Change the password: a new salt and auth key, and the private key re-wrapped by the client.
+
+    SECURITY: the current password is checked behind the same guard as a login, so a
+    stolen session cannot be used to guess it at the request rate.
+    """
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
-        accounts.change_password(self.ctx.db, who, ChangePassword.parse(read_json(req)))
+        change = ChangePassword.parse(read_json(req))
+        db, now = self.ctx.db, self.ctx.clock()
+        actor = audit.Actor(who.name, client_address(self.ctx, req))
+        try:
+            attempt = self.ctx.limiter.login.begin(who.name, actor.address or "-", now)
+        except LoginRefused as exc:
+            audit.record_refusal(db, "password.changed", now, actor, object=f"user:{who.name}", outcome=exc.outcome)
+            raise
+        try:
+            accounts.change_password(db, who, change, now, actor)
+        except Unauthorized:
+            outcome = "locked" if attempt.failed() else "failed"
+            audit.record_refusal(db, "password.changed", now, actor, object=f"user:{who.name}", outcome=outcome)
+            raise
+        attempt.succeeded()
         resp.status = falcon.HTTP_204

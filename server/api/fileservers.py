@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from ..domain import registry
-from .base import Context, read_json, send_json
+from .base import Context, client_address, read_json, send_json
 
 
 class Register:
@@ -17,7 +17,12 @@ class Register:
         send_json(
             resp,
             registry.register(
-                self.ctx.db, read_json(req), self.ctx.clock(), s.lease_seconds, s.heartbeat_interval, req.remote_addr
+                self.ctx.db,
+                read_json(req),
+                self.ctx.clock(),
+                s.lease_seconds,
+                s.heartbeat_interval,
+                client_address(self.ctx, req),
             ),
         )
 

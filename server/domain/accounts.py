@@ -204,19 +204,13 @@ def list_sessions(db: Database, who: Principal, now: float) -> list[SessionEntry
 
 
 def revoke_session(
-    db: Database,
-    who: Principal,
-    session_id: str,
-    now: float = 0.0,
-    actor: audit.Actor | None = None,
-    action: str = "session.revoked",
+    db: Database, who: Principal, session_id: str, now: float, actor: audit.Actor, action: str = "session.revoked"
 ) -> None:
-    """End one of the caller's sessions; with an *actor*, audit it (as *action*) in the same transaction."""
+    """End one of the caller's sessions and audit it (as *action*) in the same transaction."""
     with db.transaction() as tx:
         if not tx.execute("DELETE FROM sessions WHERE id = ? AND user_id = ?", (session_id, who.user_id)):
             raise NotFound("no such session of yours", code="session_not_found")
-        if actor is not None:
-            audit.record(tx, action, now, actor, object=f"user:{who.name}", session=session_id)
+        audit.record(tx, action, now, actor, object=f"user:{who.name}", session=session_id)
 
 
 def me(db: Database, who: Principal) -> Me:
@@ -240,8 +234,11 @@ def set_keys(db: Database, who: Principal, keys: WrappedKeys) -> None:
         raise Conflict("your keys are already set; change your password to re-wrap them", code="keys_exist")
 
 
-def change_password(db: Database, who: Principal, request: ChangePassword) -> None:
-    """Replace the auth key and the wrapped private key together; other sessions end.
+def change_password(db: Database, who: Principal, request: ChangePassword, now: float, actor: audit.Actor) -> None:
+    """Replace the auth key and the wrapped private key together; other sessions end; audit it.
+
+    A wrong current password raises :class:`Unauthorized`; the caller counts and audits
+    it beside its brute-force guard, as for a login.
 
     The client re-wraps the same private key under the new master key, so no file
     key changes. The old auth key is required, so a stolen session alone cannot
@@ -262,4 +259,5 @@ def change_password(db: Database, who: Principal, request: ChangePassword) -> No
             "WHERE id = ?",
             (b64encode(params.salt), params.opslimit, params.memlimit, new_hash, b64encode(wrapped), who.user_id),
         )
-        tx.execute("DELETE FROM sessions WHERE user_id = ? AND id <> ?", (who.user_id, who.session_id))
+        ended = tx.execute("DELETE FROM sessions WHERE user_id = ? AND id <> ?", (who.user_id, who.session_id))
+        audit.record(tx, "password.changed", now, actor, object=f"user:{who.name}", sessions_ended=ended)

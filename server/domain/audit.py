@@ -56,6 +56,7 @@ ACTIONS = (
     "user.deleted",
     "admin.apply",
     "admin.rotate",
+    "admin.export",
     "fileserver.registered",
     "fileserver.lost",
 )

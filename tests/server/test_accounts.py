@@ -9,7 +9,7 @@ import pytest
 
 from coffer.format import kdf
 from coffer.protocol.encoding import b64encode
-from coffer.server.domain import accounts
+from coffer.server.domain import accounts, audit
 
 from .conftest import FAST_KDF, PASSWORD, Harness
 
@@ -76,6 +76,8 @@ def test_a_session_can_revoke_another_of_the_same_user(harness: Harness) -> None
     first_id = [s["id"] for s in harness.call("GET", "/api/auth/sessions", token=first).json if s["current"]][0]
     assert harness.call("DELETE", f"/api/auth/sessions/{first_id}", token=second["token"]).status_code == 204
     assert harness.call("GET", "/api/auth/sessions", token=first).status_code == 401
+    revoked = [e for e in audit.query(harness.db, user="alice") if e.action == "session.revoked"]
+    assert [(e.outcome, e.detail["session"]) for e in revoked] == [("ok", first_id)]
 
 
 def test_sessions_expire(harness: Harness) -> None:

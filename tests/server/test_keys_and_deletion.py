@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from coffer.format import kdf
-from coffer.protocol.encoding import b64encode
+from coffer.protocol.encoding import b64decode, b64encode
+from coffer.server.domain import audit
 
 from .conftest import FAST_KDF, PASSWORD, Harness
 
@@ -78,6 +79,31 @@ def test_password_change_needs_the_current_password(harness: Harness) -> None:
     answer = harness.call("POST", "/api/auth/password", body, token)
     assert answer.status_code == 401
     assert answer.json["error"] == "bad_credentials"
+
+
+def test_password_changes_are_audited_and_guessing_the_current_one_is_throttled_like_a_login(
+    harness: Harness,
+) -> None:
+    token = harness.make_user("alice")
+    harness.call("PUT", "/api/me/keys", KEYS, token)
+    wrong, _ = _password_body(os.urandom(32), "a new password", os.urandom(72))
+    codes = [harness.call("POST", "/api/auth/password", wrong, token).status_code for _ in range(12)]
+    assert codes[0] == 401 and codes[-1] == 429, "a stolen session cannot guess the password at the request rate"
+    events = [e for e in audit.query(harness.db, user="alice") if e.action == "password.changed"]
+    assert events and {e.outcome for e in events} <= {"failed", "throttled", "locked"}
+    assert sum(1 + e.detail.get("repeats", 0) for e in events) == 12
+
+
+def test_a_successful_password_change_is_audited_with_the_sessions_it_ended(harness: Harness) -> None:
+    token = harness.make_user("alice")
+    harness.login("alice")
+    harness.call("PUT", "/api/me/keys", KEYS, token)
+    pre = harness.call("POST", "/api/auth/prelogin", {"username": "alice"}).json
+    old = kdf.derive(PASSWORD, kdf.KdfParams(b64decode(pre["salt"]), **FAST_KDF)).auth_key
+    body, _ = _password_body(old, "a new password", os.urandom(72))
+    assert harness.call("POST", "/api/auth/password", body, token).status_code == 204
+    (event,) = [e for e in audit.query(harness.db, user="alice") if e.action == "password.changed"]
+    assert (event.outcome, event.detail) == ("ok", {"sessions_ended": 1})
 
 
 def _upload(harness: Harness, token: str, fs: object) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from coffer.protocol.messages import ShardAnnouncement
 from coffer.protocol.signing import SigningKey
+from coffer.server.domain import audit
 
 from .conftest import Harness
 
@@ -152,3 +153,18 @@ def test_heartbeat_with_bad_fields_changes_nothing(harness: Harness, admin: str)
     for bad in bad_fields:
         assert harness.beat(fs, **bad).status_code == 400, bad
     assert harness.call("GET", "/api/admin/fileservers", token=admin).json == before
+
+
+def test_a_registration_through_a_trusted_proxy_is_audited_from_the_fileservers_address(database_url: str) -> None:
+    h = Harness(database_url, trusted_proxies="127.0.0.1")
+    try:
+        admin = h.make_user("root", "admin")
+        assert h.apply(admin).status_code == 200
+        fs = h.fileserver(admin)
+        body = fs.signed("register", fs.registration(), h.clock())
+        answer = h.call("POST", "/api/fileservers/register", body, headers={"X-Forwarded-For": "198.51.100.7"})
+        assert answer.status_code == 200
+        (event,) = [e for e in audit.query(h.db) if e.action == "fileserver.registered"]
+        assert event.address == "198.51.100.7", "the fileserver's address, not the proxy's"
+    finally:
+        h.db.close()

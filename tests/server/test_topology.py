@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from coffer.server.domain import audit
 from coffer.server.domain.topology_plan import Link, Topology, parse, plan
 
 from .conftest import LOCAL_TOPOLOGY, Harness
@@ -123,3 +124,11 @@ def test_every_shipped_example_applies_and_is_idempotent(harness: Harness, examp
     assert first.status_code == 200, first.json
     assert first.json["changes"], "an example that changes nothing teaches nothing"
     assert harness.apply(admin, config).json["changes"] == []
+
+
+def test_every_export_of_a_cluster_config_is_audited_because_it_holds_the_credential(
+    harness: Harness, admin: str
+) -> None:
+    assert harness.call("GET", "/api/admin/clusters/local/config", token=admin).status_code == 200
+    exports = [e for e in audit.query(harness.db) if e.action == "admin.export"]
+    assert [(e.actor, e.object) for e in exports] == [("root", "cluster:local")]
