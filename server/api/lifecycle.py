@@ -92,18 +92,30 @@ class UserHold(_Admin):
         resp.status = falcon.HTTP_204
 
 
+LATEST_SINCE = 253402300799.0
+"""The last second of the year 9999, the last time an ISO 8601 date can name."""
+_SINCE_HINT = f"'since' must be Unix seconds from 0 to {LATEST_SINCE:.0f} or an ISO 8601 time (2026-11-23)"
+
+
 def parse_since(value: str | None) -> float | None:
-    """Accept Unix seconds or an ISO 8601 time (``2026-11-23``, ``2026-11-23T10:00:00+00:00``)."""
+    """Accept Unix seconds or an ISO 8601 time (``2026-11-23``, ``2026-11-23T10:00:00+00:00``).
+
+    Seconds must be a real time: ``nan``, ``inf`` and numbers past the year 9999 are refused.
+    """
     if value is None:
         return None
     try:
-        return float(value)
+        since = float(value)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError as exc:
-        raise BadRequest("'since' must be Unix seconds or an ISO 8601 time", code="invalid_since") from exc
+        since = None
+    if since is None:
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError as exc:
+            raise BadRequest(_SINCE_HINT, code="invalid_since") from exc
+    if not 0 <= since <= LATEST_SINCE:  # also false for nan
+        raise BadRequest(_SINCE_HINT, code="invalid_since")
+    return since
 
 
 class Audit(_Admin):
