@@ -8,6 +8,7 @@ import falcon
 
 from coffer.protocol.api.lifecycle import RemovedUser, SweepResult
 from coffer.protocol.api.quotas import SetQuota
+from coffer.protocol.serving import has_body
 
 from ..domain import audit, deletion, holds, quotas, user_admin
 from ..errors import BadRequest
@@ -69,7 +70,7 @@ class Holds(_Admin):
 
 
 def _reason(req: falcon.Request) -> object:
-    return read_json(req).get("reason") if req.content_length else None
+    return read_json(req).get("reason") if has_body(req) else None
 
 
 class FileHold(_Admin):
