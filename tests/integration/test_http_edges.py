@@ -63,6 +63,13 @@ def _answer(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
+def _whole(data: bytes) -> bool:
+    """Return whether *data* holds a whole answer framed by its Content-Length."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lengths = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    return bool(sep and lengths) and len(body) >= int(lengths[0].split(b":", 1)[1])
+
+
 def _json_error(raw: bytes) -> tuple[int, str, str]:
     status, headers, body = _answer(raw)
     assert headers["content-type"].startswith("application/json"), raw[:300]
@@ -155,6 +162,33 @@ def test_a_stalled_chunk_upload_is_answered_408_closed_in_time_and_stores_nothin
     assert _json_error(raw)[:2] == (408, "body_timeout")
     assert IDLE <= took < IDLE + 5, f"the stalled upload was held {took:.1f} s"
     assert _stored(data_dir) == before, "nothing of a stalled chunk may remain"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("program", ["server", "fileserver"])
+def test_after_a_stalled_body_the_connection_serves_no_further_request(net: Network, program: str) -> None:
+    """The rest of a timed-out body, arriving late, must never be read as a request of its own."""
+    if program == "server":
+        url, request, rest = net.url, _head("POST", routes.PRELOGIN, "Content-Length: 1000"), b"x" * 990
+    else:
+        data = os.urandom(1000)
+        url, request, _ = _chunk_put(net, data)
+        rest = data[10:]
+    request = request.replace(b"Connection: close\r\n", b"")
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=IDLE + 10) as sock:
+        sock.sendall(request + b"0123456789")
+        answer = sock.recv(65536)
+        while not _whole(answer):
+            answer += sock.recv(65536)
+        assert _answer(answer)[0] == 408
+        try:
+            sock.sendall(rest + _head("GET", routes.HEALTH))
+            late = sock.recv(65536)
+        except ConnectionResetError:
+            late = b""
+    assert late == b"", f"the connection answered again: {late[:80]!r}"
 
 
 @pytest.mark.slow
