@@ -23,7 +23,8 @@ The tree (ticket errors come from :mod:`coffer.protocol.tickets` and are answere
         ├── BadRange               416 range_not_satisfiable
         ├── UploadRejected         4xx: the body is not the chunk it claims to be
         │   ├── SizeMismatch       400 size_mismatch
-        │   └── HashMismatch       422 hash_mismatch
+        │   ├── HashMismatch       422 hash_mismatch
+        │   └── BodyStalled        408 body_timeout: no byte for body_idle_timeout seconds
         ├── StorageFull            507 storage_full
         ├── StorageUnavailable     503 storage_unavailable
         └── BackendUnavailable     500 backend_unavailable  (configuration: an unknown or uninstalled backend)
@@ -39,6 +40,7 @@ from coffer.protocol.tickets import TicketError
 
 from .storage.errors import BackendUnavailable as BackendUnavailable
 from .storage.errors import BadRange as BadRange
+from .storage.errors import BodyStalled as BodyStalled
 from .storage.errors import ChunkNotFound as ChunkNotFound
 from .storage.errors import HashMismatch as HashMismatch
 from .storage.errors import SizeMismatch as SizeMismatch

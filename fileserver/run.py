@@ -4,7 +4,7 @@ Process tree of a running fileserver::
 
     gunicorn master          binds, forks and replaces workers, forwards signals
     ├── agent                registration, heartbeats, scrub (forked once, in when_ready)
-    ├── worker 1 (gthread)   create_app() after fork; N threads serve chunks
+    ├── worker 1 (gthread)   create_app() after fork; N threads serve chunks (protocol.serving's worker)
     └── worker 2 …
 
 Before gunicorn starts, the master creates the shared transfer counters (so every
@@ -27,6 +27,7 @@ from gunicorn.app.base import BaseApplication
 
 from coffer.protocol.errors import CofferError
 from coffer.protocol.logs import KeyValueFormatter, configure
+from coffer.protocol.serving import WORKER_CLASS
 from coffer.protocol.settings import SettingsError
 
 from .agent.process import AgentProcess, agent_main
@@ -57,7 +58,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "bind": [fs.bind],
         "workers": fs.workers,
-        "worker_class": "gthread",
+        "worker_class": WORKER_CLASS,  # gthread, answering gunicorn's own refusals as JSON
         "threads": fs.threads,
         "keepalive": 2,
         "timeout": 30,

@@ -9,7 +9,8 @@ stops the fileserver with a message naming the file, the table and the key::
                    a cloud shard may add cache_dir, cache_bytes, write_back (a local cache)
     [fileserver]   bind, public_url, data_dir, heartbeat_interval, workers, threads,
                    max_chunk_size, scrub_bytes_per_second, scrub_interval,
-                   reconcile_interval, reconcile_delay, max_transfers, log_level
+                   reconcile_interval, reconcile_delay, max_transfers, body_idle_timeout,
+                   log_level
 
 Environment variables override the file: ``COFFER_FS_<NAME>`` for ``[fileserver]``
 keys (``COFFER_FS_BIND``), ``COFFER_FS_SERVER_<NAME>`` and ``COFFER_FS_CLUSTER_<NAME>``
@@ -151,6 +152,8 @@ class FileserverSettings:
     max_transfers: int | None = None
     """Chunk transfers (PUT, GET) at once, all workers together; more get 429 ``fileserver_busy``.
     Unset: workers × (threads − 1), so each worker keeps a thread to answer at once; 0: no cap."""
+    body_idle_timeout: float = wire.DEFAULT_BODY_IDLE_TIMEOUT
+    """Seconds a chunk upload may send nothing before it is answered 408, its connection closed, nothing stored."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -169,6 +172,8 @@ class FileserverSettings:
             raise ValueError("'reconcile_delay' must be 0 or a finite number of seconds")
         if self.max_transfers is not None and self.max_transfers < 0:
             raise ValueError("'max_transfers' must be 0 (no cap) or more; leave it unset for workers × (threads − 1)")
+        if not 0 < self.body_idle_timeout <= 3600:
+            raise ValueError("'body_idle_timeout' must be more than 0 and at most 3600 seconds")
         if self.log_level.lower() not in LOG_LEVELS:
             raise ValueError(f"'log_level' must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
 

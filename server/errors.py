@@ -14,6 +14,7 @@
         ├── Conflict                  409 the request contradicts the current state
         ├── Gone                      410 the file expired and is being deleted
         ├── Replay                    401 a signed request was seen before
+        ├── BodyTimeout               408 the request body stopped arriving (``body_idle_timeout``)
         ├── RateLimited               429 too many requests: retry after ``Retry-After`` seconds
         └── Unavailable               503 the database or a dependency is down
 
@@ -80,6 +81,11 @@ class Gone(ServerError):
 class Replay(ServerError):
     code = "replayed_request"
     status = 401
+
+
+class BodyTimeout(ServerError):
+    code = "body_timeout"
+    status = 408
 
 
 class Unavailable(ServerError):

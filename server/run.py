@@ -9,6 +9,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from coffer.protocol import logs
+from coffer.protocol.serving import WORKER_CLASS
 
 from .api.app import create_app
 from .api.base import Context
@@ -41,7 +42,7 @@ def gunicorn_options(bind: str, workers: int, threads: int, name: str) -> dict[s
         "bind": bind,
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": WORKER_CLASS,  # gthread, answering gunicorn's own refusals as JSON
         "keepalive": 2,
         "timeout": 60,
         "graceful_timeout": 5,

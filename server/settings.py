@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coffer.protocol import settings as loader
-from coffer.protocol.wire import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
+from coffer.protocol.wire import DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 
 from .proxies import TrustedProxies
 
@@ -59,6 +59,8 @@ class ServerSettings:
     redis_prefix: str = "coffer:"
     trusted_proxies: str = ""
     """Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed."""
+    body_idle_timeout: float = DEFAULT_BODY_IDLE_TIMEOUT
+    """Seconds a request body may send nothing before the request is answered 408 and its connection closed."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -85,6 +87,8 @@ class ServerSettings:
             raise loader.SettingsError("default_quota_bytes and default_quota_files must not be negative")
         if not 0 < self.default_chunk_size <= self.max_chunk_size <= MAX_CHUNK_SIZE:
             raise loader.SettingsError(f"need 0 < default_chunk_size <= max_chunk_size <= {MAX_CHUNK_SIZE}")
+        if not 0 < self.body_idle_timeout <= 3600:
+            raise loader.SettingsError("body_idle_timeout must be more than 0 and at most 3600 seconds")
         self._check_limits()
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise loader.SettingsError("log_level must be debug, info, warning or error")

@@ -19,6 +19,7 @@ import falcon
 
 from coffer.protocol import __version__, routes
 from coffer.protocol.errors import CofferError
+from coffer.protocol.serving import IdleBodyTimeout
 
 from ..counters import SlotCounters, private_counters
 from ..identity import Identity, load_or_create
@@ -36,6 +37,8 @@ CHUNK_ROUTE = routes.CHUNK
 
 
 class HealthResource:
+    """Tell the agent, load balancers and monitors the fileserver is up; HEAD answers alike without a body."""
+
     def __init__(self, identity: Identity, shards: Shards):
         self._body = {
             "status": "ok",
@@ -46,6 +49,8 @@ class HealthResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self._body
+
+    on_head = on_get
 
 
 def create_app(
@@ -59,7 +64,9 @@ def create_app(
     identity = identity or load_or_create(settings.data_dir)
     shards = Shards.open(settings)
     gate = TicketGate(settings.server.ticket_keys, RevocationList(settings.data_dir / REVOKED_FILE), clock)
-    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[TransferLog(), HeaderLimit()])
+    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
+        middleware=[IdleBodyTimeout(settings.fileserver.body_idle_timeout), TransferLog(), HeaderLimit()]
+    )
     app.add_route(routes.HEALTH, HealthResource(identity, shards))
     app.add_route(
         CHUNK_ROUTE,

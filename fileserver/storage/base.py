@@ -41,7 +41,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol, TypeVar
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_id, split_chunk_name
 
-from .errors import ChunkNotFound, HashMismatch, SizeMismatch, StorageFull, StorageUnavailable
+from .errors import BodyStalled, ChunkNotFound, HashMismatch, SizeMismatch, StorageFull, StorageUnavailable
 
 BLOCK_SIZE = 1 << 20
 """The largest piece read or written at once: memory stays flat whatever the chunk size."""
@@ -189,6 +189,11 @@ class VerifyingReader:
     def _guarded(self, read: Callable[[_Arg], _Result], arg: _Arg) -> _Result:
         try:
             return read(arg)
+        except TimeoutError as exc:
+            raise BodyStalled(
+                f"the body stopped arriving after {self.received} of the {self.size} bytes declared: the client "
+                "stalled or its link dropped; send the chunk again (nothing was stored)"
+            ) from exc
         except OSError as exc:
             # The client went away or stalled: the body is short, not our storage at fault.
             raise SizeMismatch(

@@ -8,7 +8,8 @@ They depend on nothing of the fileserver, so the backend package stands on its o
         ├── BadRange               416 range_not_satisfiable
         ├── UploadRejected         4xx: the body is not the chunk it claims to be
         │   ├── SizeMismatch       400 size_mismatch
-        │   └── HashMismatch       422 hash_mismatch
+        │   ├── HashMismatch       422 hash_mismatch
+        │   └── BodyStalled        408 body_timeout: no byte for body_idle_timeout seconds
         ├── StorageFull            507 storage_full
         ├── StorageUnavailable     503 storage_unavailable
         └── BackendUnavailable     500 backend_unavailable  (configuration: an unknown or uninstalled backend)
@@ -56,6 +57,13 @@ class SizeMismatch(UploadRejected):
 class HashMismatch(UploadRejected):
     code = "hash_mismatch"
     status = 422
+
+
+class BodyStalled(UploadRejected):
+    """The body stopped arriving for longer than the socket's read timeout; the connection is closed."""
+
+    code = "body_timeout"
+    status = 408
 
 
 class StorageFull(StorageError):

@@ -8,6 +8,11 @@ from typing import Any
 from ..encoding import DecodeError, b64decode
 from ..errors import ProtocolError
 
+MIN_LIFETIME = 60.0
+"""The shortest ``expires_in`` a file or link may ask for: one gone before it could be used is a mistake."""
+MAX_LIFETIME = 100 * 365 * 86400.0
+"""Far past any server's retention: bounds the number before the server checks its own maximum."""
+
 
 def bounded_int(body: Mapping[str, Any], key: str, low: int, high: int) -> int:
     """Return an integer field from *low* to *high* inclusive."""
@@ -40,14 +45,18 @@ def key_bytes(value: object, field: str, size: int, *, at_most: int | None = Non
     return raw
 
 
-def positive_number(body: Mapping[str, Any], key: str) -> float | None:
-    """Return a positive number of seconds, or None when the field is absent."""
+def seconds(body: Mapping[str, Any], key: str, low: float, high: float) -> float | None:
+    """Return a number of seconds from *low* to *high*, or None when the field is absent.
+
+    The bounds also refuse NaN and infinity (``1e400`` parses as infinity), and the
+    message quotes them, never the input: a 300-digit number is the sender's own.
+    """
     if key not in body:
         return None
     value = body[key]
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-        raise ProtocolError(f"'{key}' must be a positive number of seconds", code=f"invalid_{key}")
-    return value
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise ProtocolError(f"'{key}' must be a number of seconds from {low:.0f} to {high:.0f}", code=f"invalid_{key}")
+    return float(value)
 
 
 def answer_field(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:

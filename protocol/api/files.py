@@ -10,7 +10,17 @@ from typing import Any
 from ..errors import ProtocolError
 from ..ids import check_chunk_hash, check_name
 from ..wire import MAX_CHUNK_SIZE, MAX_METADATA_BYTES
-from .fields import answer_field, bounded_int, key_bytes, list_of, object_of, opaque, positive_number
+from .fields import (
+    MAX_LIFETIME,
+    MIN_LIFETIME,
+    answer_field,
+    bounded_int,
+    key_bytes,
+    list_of,
+    object_of,
+    opaque,
+    seconds,
+)
 
 MAX_FILE_SIZE = 1 << 40
 MAX_CHUNK_COUNT = 1 << 24
@@ -96,7 +106,7 @@ class CreateFile:
             sealed_key=sealed_key,
             key_commitment=key_commitment,
             format_version=file_format(body),
-            expires_in=positive_number(body, "expires_in"),
+            expires_in=seconds(body, "expires_in", MIN_LIFETIME, MAX_LIFETIME),
         )
 
 

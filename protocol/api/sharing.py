@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ProtocolError
 from ..ids import check_id
-from .fields import answer_field, key_bytes, list_of, object_of, opaque
+from .fields import MIN_LIFETIME, answer_field, key_bytes, list_of, object_of, opaque, seconds
 from .files import MAX_CHUNK_COUNT, MAX_SEALED_KEY_BYTES, ChunkEntry
 from .tickets import parse_wanted
 
@@ -76,16 +76,7 @@ class CreateLink:
     @classmethod
     def parse(cls, body: Mapping[str, Any], *, max_retention: float) -> CreateLink:
         """Check the body against the server's maximum retention, in the order the server always has."""
-        expires_in = body.get("expires_in")
-        if "expires_in" in body and (
-            not isinstance(expires_in, int | float)
-            or isinstance(expires_in, bool)
-            or not 0 < expires_in <= max_retention
-        ):
-            raise ProtocolError(
-                f"'expires_in' must be a number of seconds above 0 and at most {max_retention:.0f}",
-                code="invalid_expires_in",
-            )
+        expires_in = seconds(body, "expires_in", MIN_LIFETIME, max_retention)
         limit = body.get("max_downloads")
         bad_limit = not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_DOWNLOADS
         if limit is not None and bad_limit:
@@ -96,7 +87,7 @@ class CreateLink:
         protected = body.get("protected", False)
         if not isinstance(protected, bool):
             raise ProtocolError("'protected' must be true or false", code="invalid_protected")
-        return cls(None if expires_in is None else float(expires_in), limit, protected)
+        return cls(expires_in, limit, protected)
 
 
 @dataclass(frozen=True)

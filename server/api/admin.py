@@ -7,6 +7,7 @@ from typing import Any
 import falcon
 
 from coffer.protocol.api import admin as messages
+from coffer.protocol.serving import has_body
 
 from ..domain import accounts, audit, registry, topology
 from .base import Context, actor, principal, read_json, send_json
@@ -93,7 +94,7 @@ class ClusterConfig(_Admin):
 class Rotate(_Admin):
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         who = self.admin(req)
-        grace = messages.Rotate.parse(read_json(req) if req.content_length else {}).grace_seconds
+        grace = messages.Rotate.parse(read_json(req) if has_body(req) else {}).grace_seconds
         topology.rotate(self.ctx.db, self.ctx.keys, name, float(grace), self.ctx.clock())
         audit.record_alone(
             self.ctx.db, "admin.rotate", self.ctx.clock(), actor(req, who), object=f"cluster:{name}", grace_s=grace

@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from coffer.protocol import routes
+from coffer.protocol.serving import IdleBodyTimeout
 
 from . import admin as api_admin
 from . import auth as api_auth
@@ -18,7 +19,7 @@ from .ratelimit import RateLimit
 
 def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
-        middleware=[HeaderLimit(), AccessLog(), RateLimit(ctx)]
+        middleware=[IdleBodyTimeout(ctx.settings.body_idle_timeout), HeaderLimit(), AccessLog(), RateLimit(ctx)]
     )
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)

@@ -18,8 +18,12 @@ from .base import Context, client_address, principal, read_json, send_json
 
 
 class Health:
+    """Tell load balancers and monitors the server is up; HEAD, which many probes send, answers alike without a body."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         send_json(resp, {"status": "ok", "version": __version__})
+
+    on_head = on_get
 
 
 class Info:

@@ -13,11 +13,12 @@ import falcon
 
 from coffer.protocol.encoding import DecodeError, parse_json_object
 from coffer.protocol.errors import CofferError
+from coffer.protocol.serving import is_chunked
 from coffer.protocol.wire import BEARER_SCHEME, MAX_HEADER_BYTES, MAX_JSON_BODY
 
 from ..domain import accounts, audit
 from ..domain.keys import ServerKeys
-from ..errors import BadRequest, Unauthorized
+from ..errors import BadRequest, BodyTimeout, Unauthorized
 from ..proxies import TrustedProxies
 from ..ratelimit.limiter import Limiter
 from ..settings import ServerSettings
@@ -44,16 +45,32 @@ class Context:
 
 
 def read_json(req: falcon.Request) -> dict[str, Any]:
-    """Return the request's JSON object body, refusing anything else before reading too much."""
+    """Return the request's JSON object body, refusing anything else before reading too much.
+
+    A chunked body (no Content-Length) is read up to the same limit, one byte past it to tell it is over.
+    """
     length = req.content_length
-    if length is None or length == 0:
+    chunked = length is None and is_chunked(req)
+    if not length and not chunked:
         raise BadRequest("this request needs a JSON object body", code="invalid_json")
-    if length > MAX_JSON_BODY:
-        raise BadRequest(f"the JSON body is larger than {MAX_JSON_BODY} bytes", code="body_too_large", status=413)
+    if length is not None and length > MAX_JSON_BODY:
+        raise _too_large()
     try:
-        return parse_json_object(req.bounded_stream.read(length))
+        data = req.stream.read(MAX_JSON_BODY + 1) if chunked else req.bounded_stream.read(length)
+    except TimeoutError as exc:
+        raise BodyTimeout(
+            "the request body stopped arriving before its end: the connection stalled; send the request again"
+        ) from exc
+    if len(data) > MAX_JSON_BODY:
+        raise _too_large()
+    try:
+        return parse_json_object(data)
     except DecodeError as exc:
         raise BadRequest(f"the body is not a JSON object: {exc}", code="invalid_json") from exc
+
+
+def _too_large() -> BadRequest:
+    return BadRequest(f"the JSON body is larger than {MAX_JSON_BODY} bytes", code="body_too_large", status=413)
 
 
 def principal(ctx: Context, req: falcon.Request) -> accounts.Principal:

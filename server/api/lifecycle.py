@@ -8,6 +8,7 @@ import falcon
 
 from coffer.protocol.api.lifecycle import RemovedUser, SweepResult
 from coffer.protocol.api.quotas import SetQuota
+from coffer.protocol.serving import has_body
 
 from ..domain import audit, deletion, holds, quotas, user_admin
 from ..errors import BadRequest
@@ -69,7 +70,7 @@ class Holds(_Admin):
 
 
 def _reason(req: falcon.Request) -> object:
-    return read_json(req).get("reason") if req.content_length else None
+    return read_json(req).get("reason") if has_body(req) else None
 
 
 class FileHold(_Admin):
@@ -92,18 +93,30 @@ class UserHold(_Admin):
         resp.status = falcon.HTTP_204
 
 
+LATEST_SINCE = 253402300799.0
+"""The last second of the year 9999, the last time an ISO 8601 date can name."""
+_SINCE_HINT = f"'since' must be Unix seconds from 0 to {LATEST_SINCE:.0f} or an ISO 8601 time (2026-11-23)"
+
+
 def parse_since(value: str | None) -> float | None:
-    """Accept Unix seconds or an ISO 8601 time (``2026-11-23``, ``2026-11-23T10:00:00+00:00``)."""
+    """Accept Unix seconds or an ISO 8601 time (``2026-11-23``, ``2026-11-23T10:00:00+00:00``).
+
+    Seconds must be a real time: ``nan``, ``inf`` and numbers past the year 9999 are refused.
+    """
     if value is None:
         return None
     try:
-        return float(value)
+        since = float(value)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError as exc:
-        raise BadRequest("'since' must be Unix seconds or an ISO 8601 time", code="invalid_since") from exc
+        since = None
+    if since is None:
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError as exc:
+            raise BadRequest(_SINCE_HINT, code="invalid_since") from exc
+    if not 0 <= since <= LATEST_SINCE:  # also false for nan
+        raise BadRequest(_SINCE_HINT, code="invalid_since")
+    return since
 
 
 class Audit(_Admin):

@@ -12,6 +12,7 @@ from typing import Any
 import falcon
 
 from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, Share
+from coffer.protocol.serving import has_body
 
 from ..domain import links, sharing
 from ..domain.audit import Actor
@@ -20,7 +21,7 @@ from .base import Context, actor, principal, read_json, send_json
 
 def _optional_json(req: falcon.Request) -> dict[str, Any]:
     """Read a JSON object body that may also be left out (an empty body means ``{}``)."""
-    return read_json(req) if req.content_length else {}
+    return read_json(req) if has_body(req) else {}
 
 
 class _Resource:

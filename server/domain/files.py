@@ -141,7 +141,7 @@ def create(
     expires_in = max_retention if request.expires_in is None else request.expires_in
     if expires_in > max_retention:
         raise BadRequest(
-            f"'expires_in' ({expires_in:.0f} s) is beyond this server's maximum retention of "
+            "'expires_in' is beyond this server's maximum retention of "
             f"{max_retention / 86400:.4g} days ({max_retention:.0f} s)",
             code="retention_exceeded",
         )

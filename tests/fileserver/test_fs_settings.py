@@ -121,6 +121,8 @@ def test_the_credential_can_come_from_the_environment_and_is_never_printed() -> 
         ({"fileserver": {"reconcile_interval": float("inf")}}, "'reconcile_interval' must be 0 .* finite"),
         ({"fileserver": {"reconcile_delay": -5.0}}, "'reconcile_delay' must be 0 or"),
         ({"fileserver": {"reconcile_delay": float("nan")}}, "'reconcile_delay' must be 0 or"),
+        ({"fileserver": {"body_idle_timeout": 0}}, "'body_idle_timeout' must be more than 0"),
+        ({"fileserver": {"body_idle_timeout": float("nan")}}, "'body_idle_timeout' must be more than 0"),
         ({"fileservers": {}}, "unknown table\\(s\\) fileservers"),
     ],
 )

@@ -20,6 +20,7 @@ import pytest
 from coffer.fileserver.errors import (
     BackendUnavailable,
     BadRange,
+    BodyStalled,
     ChunkNotFound,
     HashMismatch,
     SizeMismatch,
@@ -88,15 +89,16 @@ def put(backend: Backend, data: bytes, name: str | None = None, size: int | None
 
 
 class Failing(io.RawIOBase):
-    """A body whose connection drops after *good* bytes."""
+    """A body whose connection drops (or, with a TimeoutError, stalls past the socket's timeout) after *good* bytes."""
 
-    def __init__(self, good: bytes):
+    def __init__(self, good: bytes, error: OSError | None = None):
         self._data = io.BytesIO(good)
+        self._error = error or ConnectionResetError("peer went away")
 
     def readinto(self, buffer: Any, /) -> int:
         got = self._data.readinto(buffer)
         if not got:
-            raise ConnectionResetError("peer went away")
+            raise self._error
         return got
 
 
@@ -299,6 +301,14 @@ def test_body_whose_connection_drops_leaves_nothing_stored(store: Store) -> None
     data, name = stored_chunk(BLOCK_SIZE + 10)
     with pytest.raises(SizeMismatch, match="ConnectionResetError"):
         store.backend.put(name, Failing(data[:5000]), len(data))
+    assert list(store.backend.list()) == [] and store.leftovers() == []
+
+
+def test_body_that_stalls_is_refused_as_timed_out_and_leaves_nothing_stored(store: Store) -> None:
+    data, name = stored_chunk(BLOCK_SIZE + 10)
+    with pytest.raises(BodyStalled, match="stopped arriving after 5000 of") as refused:
+        store.backend.put(name, Failing(data[:5000], TimeoutError("timed out")), len(data))
+    assert (refused.value.status, refused.value.code) == (408, "body_timeout")
     assert list(store.backend.list()) == [] and store.leftovers() == []
 
 

@@ -36,6 +36,9 @@ from coffer.protocol.tickets import MAX_TICKET_CHUNKS
 FILE = "0b7c4c2e-3f1a-4d5e-9a6b-7c8d9e0f1a2b"
 CHUNK = "ab" * 32
 
+LIFETIME = "'expires_in' must be a number of seconds from 60 to 3153600000"
+"""The refusal of a lifetime out of bounds: the bounds quoted, never the number sent."""
+
 
 def create(**changes: Any) -> dict[str, Any]:
     body = {"shard": "hq", "size": 100, "chunk_size": 64, "chunk_count": 2, "metadata": b64encode(b"m" * 40)}
@@ -89,7 +92,12 @@ def test_a_create_without_a_format_version_is_format_1() -> None:
         ({"chunk_count": 1}, "invalid_layout", "size, chunk_size and chunk_count do not agree"),
         ({"metadata": "***"}, "invalid_metadata", "'metadata' must be base64url of at most 65536 bytes"),
         ({"key_commitment": b64encode(b"c" * 31)}, "invalid_key_commitment", "'key_commitment' must be 32 bytes"),
-        ({"expires_in": -1}, "invalid_expires_in", "'expires_in' must be a positive number of seconds"),
+        ({"expires_in": -1}, "invalid_expires_in", LIFETIME),
+        # A file gone before it could be uploaded, and numbers quoted back 300 digits long, are both refused.
+        ({"expires_in": 1e-300}, "invalid_expires_in", LIFETIME),
+        ({"expires_in": 1e300}, "invalid_expires_in", LIFETIME),
+        ({"expires_in": 10**400}, "invalid_expires_in", LIFETIME),
+        ({"expires_in": float("inf")}, "invalid_expires_in", LIFETIME),
         (
             {"format": 2},
             "unknown_format",

@@ -72,6 +72,8 @@ def test_a_link_request_round_trips_and_defaults_to_the_servers_expiry() -> None
     ("body", "code"),
     [
         ({"expires_in": 101}, "invalid_expires_in"),
+        ({"expires_in": 1e-300}, "invalid_expires_in"),
+        ({"expires_in": float("nan")}, "invalid_expires_in"),
         ({"expires_in": None}, "invalid_expires_in"),
         ({"max_downloads": MAX_DOWNLOADS + 1}, "invalid_max_downloads"),
         ({"protected": "yes"}, "invalid_protected"),

@@ -219,6 +219,26 @@ def test_file_records_are_validated(harness: Harness, setup: tuple[str, FakeFile
     assert harness.call("GET", "/api/files/not-an-id", token=user).status_code == 400
 
 
+def test_a_lifetime_past_the_retention_is_refused_quoting_the_limit_not_the_input(
+    harness: Harness, setup: tuple[str, FakeFileserver]
+) -> None:
+    user, _ = setup
+    answer = _new_file(harness, user, expires_in=harness.settings.max_retention * 3 + 0.123)
+    assert (answer.status_code, answer.json["error"]) == (400, "retention_exceeded")
+    assert f"{harness.settings.max_retention * 3:.0f}" not in answer.json["message"]
+    assert f"{harness.settings.max_retention:.0f}" in answer.json["message"]
+    huge = _new_file(harness, user, expires_in=1e300)
+    assert (huge.status_code, huge.json["error"]) == (400, "invalid_expires_in")
+    assert len(huge.json["message"]) < 100
+
+
+def test_a_file_cannot_be_created_already_expired(harness: Harness, setup: tuple[str, FakeFileserver]) -> None:
+    user, _ = setup
+    answer = _new_file(harness, user, expires_in=1e-300)
+    assert (answer.status_code, answer.json["error"]) == (400, "invalid_expires_in")
+    assert harness.call("GET", "/api/files", token=user).json == []
+
+
 def test_expiry_defaults_to_the_maximum_retention(harness: Harness, setup: tuple[str, FakeFileserver]) -> None:
     user, _ = setup
     record = _new_file(harness, user).json

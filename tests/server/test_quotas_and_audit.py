@@ -149,6 +149,13 @@ def test_audit_since_filters_by_time(harness: Harness, admin: str) -> None:
     assert (bad.status_code, bad.json["error"]) == (400, "invalid_since")
 
 
+@pytest.mark.parametrize("since", ["nan", "inf", "-inf", "1e300", "-1"])
+def test_audit_since_must_be_a_real_time(harness: Harness, admin: str, since: str) -> None:
+    bad = harness.call("GET", f"/api/admin/audit?since={since}", token=admin)
+    assert (bad.status_code, bad.json["error"]) == (400, "invalid_since")
+    assert since not in bad.json["message"].split()
+
+
 def test_the_audit_log_is_append_only(harness: Harness, admin: str) -> None:
     from coffer.server.store.db import IntegrityError
 

@@ -298,6 +298,8 @@ def test_limits_come_from_the_environment() -> None:
         {"login_lock_seconds": 0.0},
         {"redis_url": "http://r:6379"},
         {"trusted_proxies": "not-an-address"},
+        {"body_idle_timeout": 0.0},
+        {"body_idle_timeout": float("inf")},
     ],
 )
 def test_impossible_limits_stop_the_server_with_a_reason(bad: dict[str, Any]) -> None:
