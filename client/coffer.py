@@ -236,15 +236,17 @@ class Coffer:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         in_flight: int = UPLOAD_IN_FLIGHT,
         copies: int = 1,
+        name: str | None = None,
     ) -> UploadResult:
         """Encrypt and upload the file at *path*; resume if the same upload of the same file was interrupted.
 
         ``on_progress(done, total)`` is called with plaintext bytes from this thread. At
         most *in_flight* chunks of *chunk_size* bytes are out at once (memory ≈ twice
-        that); each is stored on *copies* fileservers.
+        that); each is stored on *copies* fileservers. *name* is the name sealed in its metadata
+        (default: the file's own); a relative path with ``/`` is restored as such by downloads.
         """
         options = UploadOptions(shard, chunk_size, in_flight, copies, expires_in)
-        return self.uploader(options).upload(Path(path), on_progress)
+        return self.uploader(options).upload(Path(path), on_progress, name=name)
 
     def download(
         self,

@@ -257,3 +257,21 @@ def test_password_change_keeps_files_readable(network: Network, cli: dict[str, s
 def test_password_change_with_a_wrong_current_password_changes_nothing(cli: dict[str, str]) -> None:
     done = run(["passwd", "--password-stdin"], cli, "not the password\nanother new password\n")
     assert_one_line_error(done, 4, "current password")
+
+
+def test_a_directory_uploads_with_r_and_downloads_into_its_tree(cli: dict[str, str], tmp_path: Path) -> None:
+    tree = {"d/top.txt": os.urandom(700), "d/sub/inner.bin": os.urandom(5000)}
+    for relative, data in tree.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(data)
+    assert_one_line_error(run(["upload", str(tmp_path / "d")], cli), 2, "d is a directory: use -r")
+    done = run(["upload", "-r", str(tmp_path / "d")], cli)
+    assert done.returncode == 0, done.stderr
+    ids = done.stdout.split()
+    names = {f["id"]: f["name"] for f in json.loads(run(["ls", "--json"], cli).stdout)}
+    assert sorted(names[i] for i in ids) == sorted(tree)
+    out = tmp_path / "restored"
+    out.mkdir()
+    for file_id in ids:
+        assert run(["download", file_id, "-o", str(out), "-q"], cli).returncode == 0
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == tree
