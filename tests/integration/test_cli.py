@@ -183,7 +183,7 @@ def test_a_cached_session_the_server_ended_is_forgotten_and_the_next_command_log
     name, env = env_user(network, tmp_path)
     assert run(["ls"], env).returncode == 0
     network.sql("UPDATE sessions SET expires_at = 0 WHERE user_id = (SELECT id FROM users WHERE name = ?)", (name,))
-    assert_one_line_error(run(["ls"], env), 4, "expired", "forgotten", "run the command again")
+    assert_one_line_error(run(["ls"], env), 4, "log in again", "forgotten", "run the command again")
     assert run(["ls"], env).returncode == 0
     assert sessions_of(network, name) == 2
 
