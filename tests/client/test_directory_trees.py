@@ -52,7 +52,7 @@ def test_a_tree_round_trips_with_its_paths(coffer: Coffer, tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     "name",
-    ["../escaped.txt", "photos/../../escaped.txt", "/tmp/escaped.txt", "photos//x", "photos/./x", "a\\b/c", "x/"],
+    ["../escaped.txt", "photos/../../escaped.txt", "/escaped-absolute.txt", "photos//x", "photos/./x", "a\\b/c", "x/"],
 )
 def test_a_hostile_relative_name_is_refused_and_nothing_is_written(coffer: Coffer, tmp_path: Path, name: str) -> None:
     source = tmp_path / "payload"
@@ -63,7 +63,7 @@ def test_a_hostile_relative_name_is_refused_and_nothing_is_written(coffer: Coffe
     with pytest.raises(IntegrityError, match="-o FILE"):
         coffer.download(file_id, out)
     assert not list((tmp_path / "out").rglob("*escaped*")) and list(out.iterdir()) == []
-    assert not Path("/tmp/escaped.txt").exists()
+    assert not Path("/escaped-absolute.txt").exists()
 
 
 def test_a_symbolic_link_planted_below_the_target_is_not_followed(coffer: Coffer, tmp_path: Path) -> None:
