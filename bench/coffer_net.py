@@ -67,8 +67,11 @@ class CofferNet(Network):
     drop_database: str | None = None
 
     @classmethod
-    def start(cls, root: Path, engine: str, fileservers: int = 2) -> CofferNet:
-        """Start a network on *engine* (``sqlite`` or ``postgresql``) under *root*; stop it all on failure."""
+    def start(cls, root: Path, engine: str, fileservers: int = 2, *, throttled: bool = False) -> CofferNet:
+        """Start a network on *engine* (``sqlite`` or ``postgresql``) under *root*; stop it all on failure.
+
+        *throttled* keeps the server's production rate limits (for what a bulk client meets).
+        """
         root.mkdir(parents=True, exist_ok=True)
         drop = None
         if engine == "sqlite":
@@ -87,7 +90,7 @@ class CofferNet(Network):
             database_url=url,
             drop_database=drop,
             topology=TOPOLOGY,
-            server_extra=_known(ServerSettings, "COFFER_", UNTHROTTLED),
+            server_extra={} if throttled else _known(ServerSettings, "COFFER_", UNTHROTTLED),
             fileserver_extra=_known(FileserverSettings, "COFFER_FS_", UNCAPPED),
             installed_cli=True,
         )

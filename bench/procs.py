@@ -106,6 +106,7 @@ class Measured:
     stdout: str
     cpu_seconds: float = 0.0
     """User plus system CPU time of the command (wait4)."""
+    stderr: str = ""
 
 
 def _watch_peak(pid: int, done: threading.Event, peak: list[float], interval: float = 0.01) -> None:
@@ -152,7 +153,7 @@ def run_measured(args: Sequence[str], *, env: dict[str, str] | None = None, stdi
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"`{' '.join(args[:3])} …` exited with {proc.returncode}: {stderr.strip()[-800:]}")
-    return Measured(seconds, peak[0], stdout, usage.ru_utime + usage.ru_stime)
+    return Measured(seconds, peak[0], stdout, usage.ru_utime + usage.ru_stime, stderr)
 
 
 @dataclass

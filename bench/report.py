@@ -220,6 +220,8 @@ def tables(report: dict[str, Any]) -> str:
         out += ["", "### Many users at once", ""] + load_rows(report["load"])
     if "control_plane" in report:
         out += ["", "### Control plane", ""] + control_rows(report["control_plane"])
+    if "small_files" in report:
+        out += ["", "### Many small files in one upload", ""] + small_file_rows(report["small_files"])
     found = targets(report)
     if found:
         out += ["", "### Targets", "", "| target | measured | |", "|---|---|---|"]
@@ -230,6 +232,25 @@ def tables(report: dict[str, Any]) -> str:
     if report.get("failures"):
         out += ["", "Parts that failed: " + "; ".join(f"{k}: {v}" for k, v in report["failures"].items())]
     return "\n".join(out) + "\n"
+
+
+def small_file_rows(s: dict[str, Any]) -> list[str]:
+    """One upload of many small files: files/s unthrottled and under the default limits; where the time goes."""
+    rows = [
+        f"{s['files']} files of {s['size'] // 1000} KB in one `coffer upload` ({s['engine']}; "
+        f"{s['requests_per_file']} server requests and one chunk PUT a file; one command alone takes "
+        f"{s['one_command_s']} s).",
+        "",
+        "| server | files/s | seconds | rate-limit waits (s waited) |",
+        "|---|---|---|---|",
+    ]
+    for name, label_ in (("unthrottled", "rate limits lifted"), ("default_limits", "default rate limits")):
+        r = s[name]
+        waits = f"{r['rate_limit_waits']} ({r['seconds_waited']:.0f})"
+        rows.append(f"| {label_} | {r['files_s']} | {r['seconds']} | {waits} |")
+    shares = ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in s["profile"]["shares"].items())
+    rows += ["", f"Where the client's main thread spends an unthrottled upload (cProfile): {shares}."]
+    return rows
 
 
 def rewrite_docs(doc: Path, section: str) -> None:

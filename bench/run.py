@@ -2,7 +2,7 @@
 
 The full run: 3 interleaved rounds of 25 MB, 100 MB and 1 GB files through nginx +
 curl, rclone crypt and Coffer on SQLite and PostgreSQL; 400 users with 25 MB files;
-the control plane; a profile of the slowest Coffer path. It writes
+the control plane; 1,000 files of 10 KB in one upload; a profile of the slowest Coffer path. It writes
 ``bench/results/bench.json``, ``chart.png`` and ``profile.txt`` and rewrites the
 tables of ``docs/performance.md``. ``--quick`` runs every part at a tiny size in
 about a minute and writes under ``bench/results/quick/`` (not committed), so that
@@ -28,13 +28,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import control_plane, load, profile, report, transfer
+from . import control_plane, load, profile, report, small_files, transfer
 from .ceiling import tools_missing as ceiling_missing
 from .datafiles import check_room, label, parse_size
 from .peer import tools_missing as peer_missing
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("transfers", "load", "control_plane", "profile")
+PARTS = ("transfers", "load", "control_plane", "small_files", "profile")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--load-engines", help="databases to run the users against (default: --engines)")
     p.add_argument("--cp-threads", type=int, default=16, help="control-plane load: threads in the sender process")
     p.add_argument("--cp-seconds", type=float, help="control-plane load: seconds per endpoint (default 10; quick 2)")
+    p.add_argument("--small-files", type=int, help="small files: how many in one upload (default 1000; quick 40)")
+    p.add_argument("--small-size", help="small files: the size of each (default 10KB)")
     p.add_argument(
         "--profile",
         choices=("slowest", "up", "down"),
@@ -69,6 +71,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.size = parse_size(args.size or ("4MB" if q else "25MB"))
     args.concurrency = args.concurrency or (8 if q else 64)
     args.cp_seconds = args.cp_seconds or (2.0 if q else 10.0)
+    args.small_files = args.small_files or (40 if q else 1000)
+    args.small_size = parse_size(args.small_size or "10KB")
     if args.docs is None and args.out is None and not q:
         args.docs = HERE.parent / "docs" / "performance.md"
     args.out = args.out or (HERE / "results" / "quick" if q else HERE / "results")
@@ -137,6 +141,13 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             results,
             failures,
             lambda: control_plane.run(work / "cp", args.engines[0], args.cp_threads, args.cp_seconds, 10**6, log),
+        )
+    if "small_files" in args.parts:
+        _part(
+            "small_files",
+            results,
+            failures,
+            lambda: small_files.run(work / "small", args.engines[0], args.small_files, args.small_size, log),
         )
     if "profile" in args.parts:
         size, direction = max(args.sizes), "up" if args.profile == "slowest" else args.profile

@@ -24,10 +24,16 @@ from .server_api import IDEMPOTENT, ServerApi
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Below gunicorn's 2 s keep-alive, so we never send on a connection the server is closing.
 LIMITS = httpx.Limits(max_keepalive_connections=16, keepalive_expiry=1.5)
-RATE_LIMIT_RETRIES = 3
-"""Times a request safe to repeat is sent again after a 429, each after the wait the server asked for."""
-MAX_RATE_LIMIT_WAIT = 30.0
-"""A 429 asking for a longer wait than this is raised at once: the user decides, not a silent sleep."""
+RATE_LIMIT_RETRIES = 5
+"""Times one request is sent again after a 429, each after the wait the server asked for."""
+MAX_RATE_LIMIT_WAIT = 65.0
+"""A 429 asking for a longer wait than this is raised at once (request limits count per minute, so a
+request refused by them never needs more): the user decides, not a long sleep."""
+MAX_TOTAL_RATE_LIMIT_WAIT = 180.0
+"""The most one request waits in all, over its retries, before the 429 is raised."""
+REFUSED_BEFORE_ACTING = frozenset({"rate_limited"})
+"""429 codes the server answers before any handler runs (request limits): nothing was done, so any method,
+a POST included, is safe to send again. A refused login (``login_throttled``, ``login_locked``) is not."""
 
 
 class ServerClient(ServerApi):
@@ -40,6 +46,7 @@ class ServerClient(ServerApi):
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[float], None] | None = None,
     ):
         self.url = url.rstrip("/")
         self.token = token
@@ -47,6 +54,7 @@ class ServerClient(ServerApi):
             base_url=self.url, timeout=TIMEOUT, limits=LIMITS, transport=transport, verify=tls_context()
         )
         self._sleep = sleep
+        self._on_wait = on_wait
 
     def close(self) -> None:
         self._http.close()
@@ -68,21 +76,27 @@ class ServerClient(ServerApi):
     ) -> Any:
         """Send one API request and return its JSON answer, or raise the error it carries.
 
-        A 429 on a request that is safe to repeat (*retry*, which defaults to whether
-        *method* is idempotent) is sent again after the ``Retry-After`` the server
-        asked for, up to :data:`RATE_LIMIT_RETRIES` times while each wait is at most
-        :data:`MAX_RATE_LIMIT_WAIT`; otherwise it is raised as
+        A 429 is waited out and the request sent again when that is safe: the server refused
+        it before acting (a request limit, :data:`REFUSED_BEFORE_ACTING`), or *retry* says so
+        (by default, whether *method* is idempotent). Each wait is announced through
+        ``on_wait(seconds)`` first, so it is never silent, and bounded: at most
+        :data:`RATE_LIMIT_RETRIES` waits, each at most :data:`MAX_RATE_LIMIT_WAIT` and all
+        together at most :data:`MAX_TOTAL_RATE_LIMIT_WAIT`. Past that the 429 is raised as
         :class:`~client.errors.RateLimited`, saying when to try again.
         """
         again = method in IDEMPOTENT if retry is None else retry
+        waited = 0.0
         for attempt in range(RATE_LIMIT_RETRIES + 1):
             response = self._send(method, path, body, params)
-            if response.status_code != 429 or not again or attempt == RATE_LIMIT_RETRIES:
+            if response.status_code != 429 or attempt == RATE_LIMIT_RETRIES:
                 break
-            wait = retry_after(response.headers)
-            if wait is None or wait > MAX_RATE_LIMIT_WAIT:
+            wait = _wait_asked(response, again)
+            if wait is None or wait > MAX_RATE_LIMIT_WAIT or waited + wait > MAX_TOTAL_RATE_LIMIT_WAIT:
                 break
+            if self._on_wait is not None:
+                self._on_wait(wait)
             self._sleep(wait)
+            waited += wait
         return self._answer(response, path)
 
     def _send(self, method: str, path: str, body: Any, params: dict[str, str] | None) -> httpx.Response:
@@ -118,6 +132,18 @@ class ServerClient(ServerApi):
         result = self.open_session(Login(username, keys.auth_key))
         self.token = result.token
         return result
+
+
+def _wait_asked(response: httpx.Response, again: bool) -> float | None:
+    """Return how long to wait before sending a request refused with 429 again, or None if it must not be."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    parsed = parse_error_body(data)
+    if not (again or (parsed is not None and parsed[0] in REFUSED_BEFORE_ACTING)):
+        return None
+    return retry_after(response.headers, data)
 
 
 def new_user_body(username: str, password: str, role: str) -> dict[str, Any]:

@@ -126,8 +126,9 @@ class Coffer:
         config_dir: Path | None = None,
         transport: httpx.BaseTransport | None = None,
         chunk_transport: httpx.BaseTransport | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ):
-        self.api = ServerClient(server_url, token, transport=transport)
+        self.api = ServerClient(server_url, token, transport=transport, on_wait=on_wait)
         self.chunks = ChunkClient(transport=chunk_transport)
         self.keys = keys  # SECURITY: holds the private key
         self.username = username
@@ -145,9 +146,10 @@ class Coffer:
         config_dir: Path | None = None,
         transport: httpx.BaseTransport | None = None,
         chunk_transport: httpx.BaseTransport | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> Coffer:
         """Log in: derive the keys from the password, open a session, unwrap (or first create) the key pair."""
-        api = ServerClient(server, transport=transport)
+        api = ServerClient(server, transport=transport, on_wait=on_wait)
         try:
             params = checked_kdf_params(api.prelogin(username))
             derived = kdf.derive(password, params)  # SECURITY: the master key stays in this process
@@ -165,6 +167,7 @@ class Coffer:
             config_dir=config_dir,
             transport=transport,
             chunk_transport=chunk_transport,
+            on_wait=on_wait,
         )
         coffer._user_id = answer.user.id
         return coffer
@@ -233,15 +236,17 @@ class Coffer:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         in_flight: int = UPLOAD_IN_FLIGHT,
         copies: int = 1,
+        name: str | None = None,
     ) -> UploadResult:
         """Encrypt and upload the file at *path*; resume if the same upload of the same file was interrupted.
 
         ``on_progress(done, total)`` is called with plaintext bytes from this thread. At
         most *in_flight* chunks of *chunk_size* bytes are out at once (memory ≈ twice
-        that); each is stored on *copies* fileservers.
+        that); each is stored on *copies* fileservers. *name* is the name sealed in its metadata
+        (default: the file's own); a relative path with ``/`` is restored as such by downloads.
         """
         options = UploadOptions(shard, chunk_size, in_flight, copies, expires_in)
-        return self.uploader(options).upload(Path(path), on_progress)
+        return self.uploader(options).upload(Path(path), on_progress, name=name)
 
     def download(
         self,

@@ -56,7 +56,7 @@ from typing import Any
 from coffer.format.chunks import open_chunk_into
 from coffer.format.errors import IntegrityError
 from coffer.format.keys import UserKeys
-from coffer.format.metadata import safe_name
+from coffer.format.metadata import relative_path, safe_name
 from coffer.format.records import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record
 from coffer.format.sizes import plain_size
 from coffer.protocol.errors import CofferError
@@ -174,7 +174,7 @@ class Downloader:
         """Download *source* to *dest* (a file, a directory, or the metadata's name here)."""
         started = self.clock()
         file_id = source.layout.file_id
-        target = _destination(dest, safe_name(source.opened.metadata.name, f"coffer-{file_id}"))
+        target = _destination(dest, source.opened.metadata.name, f"coffer-{file_id}")
         if target.exists() and not overwrite:
             raise errors.UsageError(f"{target} exists: choose another destination, or overwrite it (--overwrite)")
         job = _Job(self, source, target, on_progress or (lambda done, total: None))
@@ -189,10 +189,39 @@ class Downloader:
         return result
 
 
-def _destination(dest: Path | None, name: str) -> Path:
-    if dest is None:
-        return Path.cwd() / name
-    return (dest / name if dest.is_dir() else dest).absolute()
+def _destination(dest: Path | None, name: str, fallback: str) -> Path:
+    """Return where to write a file named *name* in its metadata: *dest* if a file, else the name below *dest* or here.
+
+    A name with ``/`` is a relative path (``coffer upload -r``): its directories are made below the
+    destination directory. A plain name is used by its last component, as every version did.
+    """
+    if dest is not None and not dest.is_dir():
+        return dest.absolute()
+    base = (dest if dest is not None else Path.cwd()).absolute()
+    if "/" not in name:
+        return base / safe_name(name, fallback)
+    return _tree_destination(base, relative_path(name), name)
+
+
+def _tree_destination(base: Path, parts: tuple[str, ...], name: str) -> Path:
+    """Make the directories of *parts* below *base* and return the file's path there.
+
+    SECURITY: *parts* passed :func:`relative_path` (no ``..``, not absolute); besides, no directory on
+    the way may be a symbolic link, so a link planted below *base* cannot lead the file elsewhere.
+    """
+    here = base
+    for part in parts[:-1]:
+        here = here / part
+        if here.is_symlink():
+            raise IntegrityError(
+                f"the file's name {name!r} leads through {here}, a symbolic link: refusing to follow it; "
+                "download it with -o FILE to name it yourself"
+            )
+        here.mkdir(exist_ok=True)
+    target = here / parts[-1]
+    if not target.parent.resolve().is_relative_to(base.resolve()):
+        raise IntegrityError(f"the file's name {name!r} leads outside {base}: refusing to write it")
+    return target
 
 
 class _Job:

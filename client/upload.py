@@ -160,8 +160,13 @@ class Uploader:
         self.clock = clock
         self.rng = rng or random.Random()
 
-    def upload(self, path: Path, on_progress: ProgressCallback | None = None) -> UploadResult:
-        """Upload the file at *path*; resume an interrupted upload of the same unchanged file."""
+    def upload(
+        self, path: Path, on_progress: ProgressCallback | None = None, *, name: str | None = None
+    ) -> UploadResult:
+        """Upload the file at *path* as *name* (default: its own name); resume an interrupted upload of it.
+
+        *name* may be a relative path with ``/`` (a file of a directory uploaded whole).
+        """
         started = self.clock()
         source = path.resolve()
         if not source.is_file():
@@ -170,7 +175,7 @@ class Uploader:
         try:
             with open(source, "rb") as f:
                 st = os.fstat(f.fileno())
-                job = _Job(self, source, st, f, on_progress or (lambda done, total: None))
+                job = _Job(self, source, st, f, on_progress or (lambda done, total: None), name or source.name)
                 result = job.run()
         except OSError as exc:
             kept = job is not None and job.state_path is not None and job.state_path.exists()
@@ -188,9 +193,16 @@ class _Job:
     """One run of one upload: the state of the file being read and the chunks out."""
 
     def __init__(
-        self, up: Uploader, source: Path, st: os.stat_result, f: io.BufferedReader, progress: ProgressCallback
+        self,
+        up: Uploader,
+        source: Path,
+        st: os.stat_result,
+        f: io.BufferedReader,
+        progress: ProgressCallback,
+        name: str,
     ):
         self.up = up
+        self.name = name
         self.opts = up.options
         self.source = source
         self.st = st
@@ -213,7 +225,7 @@ class _Job:
 
     def run(self) -> UploadResult:
         state, resumed = self._resume_or_create()
-        result = UploadResult(state.file_id, self.source.name, self.size, self.count, resumed=resumed)
+        result = UploadResult(state.file_id, self.name, self.size, self.count, resumed=resumed)
         result.chunks_skipped = len(state.chunks)
         self.state = state
         self.result = result
@@ -225,7 +237,7 @@ class _Job:
 
     def _metadata(self, sha256: str) -> Metadata:
         kind = mimetypes.guess_type(self.source.name)[0] or "application/octet-stream"
-        return Metadata(self.source.name, self.size, kind, self.st.st_mtime, sha256)
+        return Metadata(self.name, self.size, kind, self.st.st_mtime, sha256)
 
     def _resume_or_create(self) -> tuple[resume.UploadState, bool]:
         opts, up = self.opts, self.up

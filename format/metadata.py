@@ -85,3 +85,21 @@ def safe_name(name: str, fallback: str) -> str:
     """Return the last component of a name from metadata, never a path. SECURITY: it is remote input."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].replace("\0", "")
     return base if base not in ("", ".", "..") else fallback
+
+
+def relative_path(name: str) -> tuple[str, ...]:
+    """Return the components of a name that holds a relative path (a file uploaded with its directory).
+
+    Such a name has ``/`` between its components; a client restoring the tree writes it below the
+    directory the user chose. SECURITY: the name is remote input (whoever holds the file key wrote
+    it, a sharer included), so an absolute name, an empty, ``.`` or ``..`` component, or a backslash
+    or NUL anywhere is refused: each could put the file outside that directory.
+    """
+    parts = tuple(name.split("/"))
+    if any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
+        raise IntegrityError(
+            f"the file's name {name!r} is not a safe relative path (it is absolute, or has an empty, '.' or '..' "
+            "part, a backslash or a NUL): refusing to write it; whoever holds the file's key chose that name, "
+            "so download it with -o FILE to name it yourself"
+        )
+    return parts

@@ -7,9 +7,10 @@ import os
 import sys
 
 from .. import session
+from ..api import ServerClient
 from ..coffer import Coffer
-from ..errors import UsageError
-from .common import add_json_flag, client, open_coffer, print_json, read_secret
+from ..errors import NotLoggedIn, UsageError
+from .common import add_json_flag, current_session, open_coffer, print_json, read_secret
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,9 +46,18 @@ def do_login(args: argparse.Namespace) -> int:
 
 
 def do_logout(args: argparse.Namespace) -> int:
-    with client() as api:
+    """End this command's session on the server, then forget it here: the login's, or the one cached for the env."""
+    stored = current_session()
+    with ServerClient(stored.server, stored.token) as api:
         api.logout()
-    session.forget()
+    try:
+        login: session.StoredSession | None = session.load()
+    except NotLoggedIn:
+        login = None
+    if login is not None and login.token == stored.token:
+        session.forget()
+    else:
+        session.forget_cached(stored.server, stored.username)
     print("logged out")
     return 0
 

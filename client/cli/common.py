@@ -7,13 +7,16 @@ import getpass
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from .. import session
 from ..api import ServerClient
 from ..coffer import Coffer
-from ..errors import NotLoggedIn
+from ..errors import NotLoggedIn, human_seconds
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -21,9 +24,9 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def client() -> ServerClient:
-    """Return a client for the logged-in server and session."""
-    stored = session.load()
-    return ServerClient(stored.server, stored.token)
+    """Return a client for the session every command uses (:func:`current_session`)."""
+    stored = current_session()
+    return ServerClient(stored.server, stored.token, on_wait=say_waiting)
 
 
 def print_json(value: Any) -> None:
@@ -48,14 +51,75 @@ def write_private(path: Path, text: str) -> None:
 
 
 def open_coffer() -> Coffer:
-    """Return a Coffer for the stored session, or log in from COFFER_SERVER/USER/PASSWORD."""
+    """Return a Coffer for the session every command uses (:func:`current_session`)."""
+    return Coffer.from_session(current_session(), on_wait=say_waiting)
+
+
+def env_credentials() -> tuple[str | None, str, str] | None:
+    """Return COFFER_SERVER (if set), COFFER_USER and COFFER_PASSWORD, or None unless both of the last are set."""
     server, user, password = (os.environ.get(k) for k in ("COFFER_SERVER", "COFFER_USER", "COFFER_PASSWORD"))
+    if not (user and password):
+        return None
+    return (server.rstrip("/") if server else None), user, password
+
+
+def current_session() -> session.StoredSession:
+    """Return the session of this command: the one way every command that needs one finds it.
+
+    Without COFFER_USER and COFFER_PASSWORD it is the session ``coffer login`` stored.
+    With them, it is that session if it is the same user (and server, if COFFER_SERVER
+    is set); else a session opened for them once and cached, private, in the config
+    directory, so a script of many commands opens one session, not one per command
+    (and runs Argon2id once).
+    """
+    creds = env_credentials()
+    if creds is None:
+        return session.load()
+    _, user, password = creds
+    stored, target = _env_session(creds)
+    if stored is not None:
+        return stored
+    # SECURITY: the cache is keyed to server and user; load_cached checks both again inside the file.
+    cached = session.load_cached(target, user, time.time())
+    if cached is not None:
+        return cached
+    with Coffer.login(target, user, password, on_wait=say_waiting) as coffer:
+        fresh = coffer.stored_session()
+    session.save_cached(fresh)
+    return fresh
+
+
+def _env_session(creds: tuple[str | None, str, str]) -> tuple[session.StoredSession | None, str]:
+    """Return the stored login session if it is the environment's user's (else None), and the server to use."""
+    server, user, _ = creds
     try:
         stored = session.load()
     except NotLoggedIn:
-        if user and password:
-            return Coffer.login(server or "http://127.0.0.1:8000", user, password)
-        raise
-    if user and password and (stored.username != user or (server and stored.server != server)):
-        return Coffer.login(server or stored.server, user, password)
-    return Coffer.from_session(stored)
+        return None, server or DEFAULT_SERVER
+    if stored.username == user and server in (None, stored.server):
+        return stored, stored.server
+    return None, server or stored.server
+
+
+def drop_cached_session() -> bool:
+    """Forget the environment user's cached session once the server refused it; say whether there was one."""
+    creds = env_credentials()
+    if creds is None:
+        return False
+    stored, target = _env_session(creds)
+    path = session.cached_path(target, creds[1])
+    if stored is not None or not path.exists():
+        return False
+    session.forget_cached(target, creds[1])
+    return True
+
+
+def say_waiting(seconds: float) -> None:
+    """Tell the person at the keyboard that the server asked us to wait, above any progress bar."""
+    line = f"coffer: the server is limiting requests from this client: waiting {human_seconds(seconds)}, then going on"
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr, flush=True)

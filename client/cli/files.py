@@ -21,6 +21,7 @@ from ..coffer import FileInfo
 from ..download import DownloadResult
 from ..errors import UsageError
 from ..link_download import download_link
+from ..trees import tree_files
 from .common import add_json_flag, open_coffer, print_json, read_secret
 from .progress import bar
 
@@ -40,6 +41,12 @@ def parse_duration(text: str) -> float:
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     upload = commands.add_parser("upload", help="encrypt and upload files; prints each file id")
     upload.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    upload.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="upload directories and everything in them; a download restores each file's path below the directory",
+    )
     upload.add_argument("--shard", default=os.environ.get("COFFER_SHARD", "default"), help="shard to store in")
     upload.add_argument(
         "--expires", type=parse_duration, help="keep the file this long (e.g. 7d); default: the maximum"
@@ -77,15 +84,31 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     remove.set_defaults(func=do_rm)
 
 
-def do_upload(args: argparse.Namespace) -> int:
-    for path in args.paths:
-        if not path.is_file():
+def upload_sources(paths: list[Path], recursive: bool) -> list[tuple[Path, str]]:
+    """Return each file to upload with the name to seal in its metadata; check them all before any is sent."""
+    sources: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            if not recursive:
+                raise UsageError(f"{path} is a directory: use -r to upload it and everything in it")
+            found = tree_files(path)
+            if not found:
+                raise UsageError(f"{path} has no files in it: nothing to upload")
+            sources.extend(found)
+        elif path.is_file():
+            sources.append((path, path.name))
+        else:
             raise UsageError(f"{path} is not a readable file")
+    return sources
+
+
+def do_upload(args: argparse.Namespace) -> int:
     results = []
+    sources = upload_sources(args.paths, args.recursive)
     with open_coffer() as coffer:
-        for path in args.paths:
-            with bar(path.name, not args.quiet) as progress:
-                result = coffer.upload(path, shard=args.shard, expires_in=args.expires, on_progress=progress)
+        for path, name in sources:
+            with bar(name, not args.quiet) as progress:
+                result = coffer.upload(path, shard=args.shard, expires_in=args.expires, on_progress=progress, name=name)
             results.append(result)
             if not args.quiet and not args.json:
                 rate = result.bytes / max(result.seconds, 1e-9) / 1e6

@@ -15,11 +15,13 @@ from coffer.format.errors import FormatError
 from coffer.protocol import __version__
 from coffer.transfer.errors import TransferError
 
-from ..errors import ClientError, exit_code, local_file_error
+from ..errors import AuthError, ClientError, exit_code, local_file_error
 from . import admin, auth, files, lifecycle, sharing
+from .common import drop_cached_session
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 CommandFunc = Callable[[argparse.Namespace], int]
+STALE_SESSION = frozenset({"session_invalid", "session_expired"})
 
 EXIT_CODES = """exit codes:
   0  done
@@ -60,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         code: int = args.func(args)
     except (ClientError, FormatError, TransferError) as exc:
-        print(f"coffer: {exc.message}", file=sys.stderr)
+        message = exc.message
+        if isinstance(exc, AuthError) and exc.code in STALE_SESSION and drop_cached_session():
+            message += "; the session kept for COFFER_USER was forgotten: run the command again to log in afresh"
+        print(f"coffer: {message}", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt:
         return 130

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from coffer.client import errors
-from coffer.client.api import MAX_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES, ServerClient
+from coffer.client.api import MAX_RATE_LIMIT_WAIT, MAX_TOTAL_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES, ServerClient
 from coffer.client.coffer import Coffer
 from coffer.transfer.errors import TransferFailed
 from coffer.transfer.failover import MAX_BUSY
@@ -40,8 +40,11 @@ class Script:
         return self.answers.pop(0) if self.answers else httpx.Response(200, json={"ok": True})
 
 
-def client(script: Script, slept: list[float]) -> ServerClient:
-    return ServerClient("http://server.test", "t", transport=httpx.MockTransport(script), sleep=slept.append)
+def client(script: Script, slept: list[float], told: list[float] | None = None) -> ServerClient:
+    on_wait = told.append if told is not None else None
+    return ServerClient(
+        "http://server.test", "t", transport=httpx.MockTransport(script), sleep=slept.append, on_wait=on_wait
+    )
 
 
 def test_an_idempotent_request_waits_out_a_429_and_is_sent_again() -> None:
@@ -58,13 +61,28 @@ def test_retries_after_429_are_bounded() -> None:
     assert caught.value.retry_after == 1 and caught.value.exit_code == 1
 
 
-def test_a_post_is_not_repeated_and_the_error_says_when_to_retry() -> None:
-    script, slept = Script(limited(wait=12)), list[float]()
+def test_a_post_refused_by_a_request_limit_waits_it_out_says_so_and_goes_on() -> None:
+    """The request limits refuse before any handler runs, so a POST refused by them was not acted on."""
+    script, slept, told = Script(limited(wait=42)), list[float](), list[float]()
+    assert client(script, slept, told).request("POST", "/api/files", {"x": 1}) == {"ok": True}
+    assert told == [42.0] and slept == [42.0] and script.seen == ["POST", "POST"]
+
+
+def test_a_post_refused_by_another_429_is_not_repeated_and_the_error_says_when_to_retry() -> None:
+    script, slept = Script(limited("overloaded", wait=12)), list[float]()
     with pytest.raises(errors.RateLimited) as caught:
         client(script, slept).request("POST", "/api/files", {"x": 1})
     assert slept == [] and script.seen == ["POST"]
-    assert caught.value.code == "rate_limited" and caught.value.status == 429
+    assert caught.value.code == "overloaded" and caught.value.status == 429
     assert "try again in 12 s" in caught.value.message
+
+
+def test_the_total_wait_of_one_request_is_bounded() -> None:
+    wait = int(MAX_RATE_LIMIT_WAIT)
+    script, slept = Script(*[limited(wait=wait)] * 10), list[float]()
+    with pytest.raises(errors.RateLimited):
+        client(script, slept).request("POST", "/api/files", {"x": 1})
+    assert sum(slept) <= MAX_TOTAL_RATE_LIMIT_WAIT and len(slept) == int(MAX_TOTAL_RATE_LIMIT_WAIT // wait)
 
 
 def test_a_post_marked_safe_to_repeat_is_retried() -> None:

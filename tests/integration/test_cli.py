@@ -133,6 +133,72 @@ def test_environment_lets_a_script_skip_login(network: Network, cli: dict[str, s
     assert json.loads(done.stdout) == []
 
 
+def env_user(network: Network, tmp_path: Path, role: str = "user") -> tuple[str, dict[str, str]]:
+    """A fresh user and the environment of a script that runs as them without `coffer login`."""
+    name = f"env{os.urandom(3).hex()}"
+    network.create_user(name, PASSWORD, role)
+    env = clean_env(
+        COFFER_CONFIG_DIR=str(tmp_path / f"config-{name}"),
+        COFFER_SERVER=network.url,
+        COFFER_USER=name,
+        COFFER_PASSWORD=PASSWORD,
+    )
+    return name, env
+
+
+def sessions_of(network: Network, name: str) -> int:
+    rows = network.sql(
+        "SELECT COUNT(*) AS n FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)", (name,)
+    )
+    return int(rows[0]["n"])
+
+
+def test_environment_credentials_serve_every_command_with_one_session(network: Network, tmp_path: Path) -> None:
+    name, env = env_user(network, tmp_path, "admin")
+    source = tmp_path / "one.txt"
+    source.write_bytes(os.urandom(500))
+    commands = [
+        ["quota"],
+        ["admin", "users"],
+        ["admin", "shards"],
+        ["admin", "clusters"],
+        ["admin", "fileservers"],
+        ["admin", "holds"],
+        ["upload", "-q", str(source)],
+        ["ls"],
+        ["links"],
+        ["fingerprint"],
+    ]
+    for command in commands:
+        done = run(command, env)
+        assert done.returncode == 0, (command, done.stderr)
+    assert sessions_of(network, name) == 1, "ten commands in a row reuse one cached session"
+    cached = list((tmp_path / f"config-{name}" / "env-sessions").iterdir())
+    assert len(cached) == 1 and cached[0].stat().st_mode & 0o077 == 0, "the cache is private to its owner"
+
+
+def test_a_cached_session_the_server_ended_is_forgotten_and_the_next_command_logs_in(
+    network: Network, tmp_path: Path
+) -> None:
+    name, env = env_user(network, tmp_path)
+    assert run(["ls"], env).returncode == 0
+    network.sql("UPDATE sessions SET expires_at = 0 WHERE user_id = (SELECT id FROM users WHERE name = ?)", (name,))
+    assert_one_line_error(run(["ls"], env), 4, "log in again", "forgotten", "run the command again")
+    assert run(["ls"], env).returncode == 0
+    assert sessions_of(network, name) == 2
+
+
+def test_logout_with_environment_credentials_ends_the_cached_session_only(
+    network: Network, cli: dict[str, str], tmp_path: Path
+) -> None:
+    name, env = env_user(network, tmp_path)
+    env["COFFER_CONFIG_DIR"] = cli["COFFER_CONFIG_DIR"]  # the same machine as a logged-in other user
+    assert run(["ls"], env).returncode == 0
+    assert run(["logout"], env).returncode == 0
+    assert not list((Path(cli["COFFER_CONFIG_DIR"]) / "env-sessions").iterdir())
+    assert run(["ls"], cli).returncode == 0, "the other user's login session is untouched"
+
+
 def test_a_config_directory_that_cannot_be_made_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "plain-file").write_text("")
     env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "plain-file" / "config"), COFFER_SERVER="http://127.0.0.1:9")
@@ -191,3 +257,21 @@ def test_password_change_keeps_files_readable(network: Network, cli: dict[str, s
 def test_password_change_with_a_wrong_current_password_changes_nothing(cli: dict[str, str]) -> None:
     done = run(["passwd", "--password-stdin"], cli, "not the password\nanother new password\n")
     assert_one_line_error(done, 4, "current password")
+
+
+def test_a_directory_uploads_with_r_and_downloads_into_its_tree(cli: dict[str, str], tmp_path: Path) -> None:
+    tree = {"d/top.txt": os.urandom(700), "d/sub/inner.bin": os.urandom(5000)}
+    for relative, data in tree.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(data)
+    assert_one_line_error(run(["upload", str(tmp_path / "d")], cli), 2, "d is a directory: use -r")
+    done = run(["upload", "-r", str(tmp_path / "d")], cli)
+    assert done.returncode == 0, done.stderr
+    ids = done.stdout.split()
+    names = {f["id"]: f["name"] for f in json.loads(run(["ls", "--json"], cli).stdout)}
+    assert sorted(names[i] for i in ids) == sorted(tree)
+    out = tmp_path / "restored"
+    out.mkdir()
+    for file_id in ids:
+        assert run(["download", file_id, "-o", str(out), "-q"], cli).returncode == 0
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == tree
