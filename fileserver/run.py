@@ -4,7 +4,7 @@ Process tree of a running fileserver::
 
     gunicorn master          binds, forks and replaces workers, forwards signals
     ├── agent                registration, heartbeats, scrub (forked once, in when_ready)
-    ├── worker 1 (gthread)   create_app() after fork; N threads serve chunks (protocol.serving's worker)
+    ├── worker 1 (gthread)   create_app() after fork; N threads serve chunks (coffer.serving.edges's worker)
     └── worker 2 …
 
 Before gunicorn starts, the master creates the shared transfer counters (so every
@@ -27,8 +27,8 @@ from gunicorn.app.base import BaseApplication
 
 from coffer.protocol.errors import CofferError
 from coffer.protocol.logs import KeyValueFormatter, configure
-from coffer.protocol.serving import WORKER_CLASS
 from coffer.protocol.settings import SettingsError
+from coffer.serving.edges import WORKER_CLASS
 
 from .agent.process import AgentProcess, agent_main
 from .counters import SharedCounters, SlotCounters, private_counters

@@ -9,7 +9,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from coffer.protocol import logs
-from coffer.protocol.serving import WORKER_CLASS
+from coffer.serving.edges import WORKER_CLASS
 
 from .api.app import create_app
 from .api.base import Context

@@ -19,7 +19,7 @@ import falcon
 
 from coffer.protocol import __version__, routes
 from coffer.protocol.errors import CofferError
-from coffer.protocol.serving import IdleBodyTimeout
+from coffer.serving.bodies import IdleBodyTimeout
 
 from ..counters import SlotCounters, private_counters
 from ..identity import Identity, load_or_create

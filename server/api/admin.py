@@ -7,7 +7,7 @@ from typing import Any
 import falcon
 
 from coffer.protocol.api import admin as messages
-from coffer.protocol.serving import has_body
+from coffer.serving.bodies import has_body
 
 from ..domain import accounts, audit, registry, topology
 from .base import Context, actor, principal, read_json, send_json

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from coffer.protocol import routes
-from coffer.protocol.serving import IdleBodyTimeout
+from coffer.serving.bodies import IdleBodyTimeout
 
 from . import admin as api_admin
 from . import auth as api_auth

@@ -13,8 +13,8 @@ import falcon
 
 from coffer.protocol.encoding import DecodeError, parse_json_object
 from coffer.protocol.errors import CofferError
-from coffer.protocol.serving import is_chunked
 from coffer.protocol.wire import BEARER_SCHEME, MAX_HEADER_BYTES, MAX_JSON_BODY
+from coffer.serving.bodies import is_chunked
 
 from ..domain import accounts, audit
 from ..domain.keys import ServerKeys

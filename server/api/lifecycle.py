@@ -8,7 +8,7 @@ import falcon
 
 from coffer.protocol.api.lifecycle import RemovedUser, SweepResult
 from coffer.protocol.api.quotas import SetQuota
-from coffer.protocol.serving import has_body
+from coffer.serving.bodies import has_body
 
 from ..domain import audit, deletion, holds, quotas, user_admin
 from ..errors import BadRequest

@@ -12,7 +12,7 @@ from typing import Any
 import falcon
 
 from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, Share
-from coffer.protocol.serving import has_body
+from coffer.serving.bodies import has_body
 
 from ..domain import links, sharing
 from ..domain.audit import Actor

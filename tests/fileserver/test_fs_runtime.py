@@ -103,7 +103,7 @@ def test_agent_process_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
 def test_gunicorn_runs_threaded_workers_without_a_control_socket(settings: Settings) -> None:
     options = gunicorn_options(settings)
     assert options["control_socket_disable"] is True
-    assert options["worker_class"] == "coffer.protocol.serving.JsonErrorWorker"
+    assert options["worker_class"] == "coffer.serving.edges.JsonErrorWorker"
     assert (options["workers"], options["threads"]) == (2, 8)
     assert options["keepalive"] == 2 and options["graceful_timeout"] == 5
     assert options["limit_request_field_size"] == 65536
@@ -116,5 +116,5 @@ def test_gunicorn_accepts_our_settings_and_hooks(settings: Settings) -> None:
 
     application = FileserverApplication(settings, load_or_create(settings.data_dir), SharedCounters(slots=2))
     cfg = application.cfg
-    assert cfg.control_socket_disable is True and cfg.worker_class_str == "coffer.protocol.serving.JsonErrorWorker"
+    assert cfg.control_socket_disable is True and cfg.worker_class_str == "coffer.serving.edges.JsonErrorWorker"
     assert cfg.when_ready == application._when_ready

@@ -11,7 +11,8 @@ import falcon.testing
 import pytest
 from gunicorn.http import errors as http_errors
 
-from coffer.protocol.serving import IdleBodyTimeout, edge_answer, has_body
+from coffer.serving.bodies import IdleBodyTimeout, has_body
+from coffer.serving.edges import edge_answer
 
 
 def _parse(raw: bytes) -> tuple[str, dict[str, str], dict[str, str]]:

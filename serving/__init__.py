@@ -1,0 +1,10 @@
+"""HTTP serving the server and the fileserver share under gunicorn: bounded request bodies and JSON errors.
+
+Both programs serve HTTP through gunicorn's threaded worker and must answer the same way
+at its edges, so that behaviour is written once, here, below both and beside the format
+and the transfer engine. It needs the programs' ``gunicorn`` extra; clients never import
+it (a contract in ``pyproject.toml`` holds that).
+
+- :mod:`.bodies`: an idle limit on request bodies, and how to tell a request has one.
+- :mod:`.edges`: gunicorn's own refusals answered as JSON like every other error.
+"""
