@@ -2,7 +2,8 @@
 
 It starts the server on SQLite, creates the administrator ``admin``, applies
 ``shard-config/local.toml``, exports the cluster config and starts two
-fileservers on local disk; then it waits until Ctrl-C and stops all it started.
+fileservers on local disk; then it keeps them running (a process that stops is
+started again, see :mod:`.supervise`) until Ctrl-C or SIGTERM, and stops all it started.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import signal
 import sys
 import time
 import tomllib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coffer.client.errors import ClientError
+from coffer.protocol import routes
 
-from .procs import port_free
+from .procs import http_ok, port_free
+from .supervise import Supervised, Supervisor
 
 if TYPE_CHECKING:
-    from .network import Network
+    from .network import Fileserver, Network
 
 SERVER_PORT = 8000
 FILESERVER_PORTS = (8101, 8102)
@@ -88,12 +93,10 @@ def run(args: argparse.Namespace) -> int:
         for port in FILESERVER_PORTS:
             net.add_fileserver(port)
         _welcome(net)
-        services = [s for s in (net.server, *(fs.proc for fs in net.fileservers)) if s is not None]
-        while all(s.alive() for s in services):
+        supervisor = Supervisor(_watch(net), say=lambda line: print(line, file=sys.stderr, flush=True))
+        while True:
+            supervisor.tick()
             time.sleep(0.5)
-        dead = [s.name for s in services if not s.alive()]
-        print(f"coffer devnet: {', '.join(dead)} stopped unexpectedly; see the logs in {var}/", file=sys.stderr)
-        return 1
     except (RuntimeError, ClientError) as exc:
         print(f"coffer devnet: {exc}\nsee the logs in {var}/", file=sys.stderr)
         return 1
@@ -105,6 +108,20 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         net.stop()
+
+
+def _watch(net: Network) -> list[tuple[Supervised, Callable[[], bool]]]:
+    """Every process of *net*, with how to tell it is back: it answers, and a fileserver is listed live."""
+    assert net.server is not None
+
+    def fileserver_back(fs: Fileserver) -> bool:
+        try:
+            return http_ok(fs.url + routes.HEALTH) and net.live(fs)
+        except ClientError:  # the server is down or restarting: not yet
+            return False
+
+    server: list[tuple[Supervised, Callable[[], bool]]] = [(net.server, lambda: http_ok(net.url + routes.HEALTH))]
+    return server + [(fs.proc, partial(fileserver_back, fs)) for fs in net.fileservers]
 
 
 def _welcome(net: Network) -> None:
@@ -121,6 +138,6 @@ Try, in another terminal:
   .venv/bin/coffer login admin --server {net.url}
   .venv/bin/coffer admin fileservers
 
-Ctrl-C stops everything.""",
+A server or fileserver that stops is started again; Ctrl-C stops everything.""",
         flush=True,
     )

@@ -96,6 +96,25 @@ class Service:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        """How the last process ended (negative: the signal that killed it); None while it runs or before it starts."""
+        return None if self.popen is None else self.popen.poll()
+
+    def restart(self) -> Service:
+        """Start again once the process has stopped, after SIGKILLing what is left of its group.
+
+        A gunicorn master killed alone leaves workers that still hold the port for a moment.
+        """
+        if self.popen is not None:
+            if self.popen.poll() is None:
+                raise RuntimeError(f"{self.name} is still running")
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return self.start()
+
     def kill(self, sig: int = signal.SIGKILL, timeout: float = 15.0) -> None:
         """Send *sig* to our process group and reap the leader; SIGKILL the group if it outlives *timeout*."""
         if self.popen is None:
