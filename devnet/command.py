@@ -1,6 +1,7 @@
 """``coffer devnet`` (what ``make run`` runs): a whole network on this machine, in the foreground.
 
-It starts the server on SQLite, creates the administrator ``admin``, applies
+It starts the server on SQLite, creates the administrator ``admin`` on the first
+run (the rule for its password is in :mod:`.accounts`), applies
 ``shard-config/local.toml``, exports the cluster config and starts two
 fileservers on local disk; then it keeps them running (a process that stops is
 started again, see :mod:`.supervise`) until Ctrl-C or SIGTERM, and stops all it started.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import sys
 import time
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from coffer.client.errors import ClientError
 from coffer.protocol import routes
 
+from . import accounts
 from .procs import http_ok, port_free
 from .supervise import Supervised, Supervisor
 
@@ -40,18 +41,6 @@ def register(commands: argparse._SubParsersAction, help_text: str) -> None:  # t
         "--shard-config", type=Path, default=Path("shard-config/local.toml"), help="shard definitions to apply"
     )
     parser.set_defaults(func=run)
-
-
-def admin_password(var: Path) -> str:
-    """Return the admin's password: COFFER_ADMIN_PASSWORD, or one generated once and kept in var/."""
-    saved = var / "admin-password"
-    password = os.environ.get("COFFER_ADMIN_PASSWORD") or (saved.read_text().strip() if saved.exists() else "")
-    if not password:
-        password = secrets.token_urlsafe(12)
-        fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password + "\n")
-    return password
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -84,15 +73,17 @@ def run(args: argparse.Namespace) -> int:
         database_url=f"sqlite:///{var / 'coffer.db'}",
         port=SERVER_PORT,
         topology=topology,
-        admin_password=admin_password(var),
+        admin_name=accounts.OPERATOR,
+        admin_password=accounts.operator_password(var),
         fileserver_label="fileserver",
     )
     try:
         net.start_server()
         net.bootstrap()
+        admin = _settle_admin(net, var)
         for port in FILESERVER_PORTS:
             net.add_fileserver(port)
-        _welcome(net)
+        _welcome(net, accounts.shown(var, admin))
         supervisor = Supervisor(_watch(net), say=lambda line: print(line, file=sys.stderr, flush=True))
         while True:
             supervisor.tick()
@@ -110,6 +101,20 @@ def run(args: argparse.Namespace) -> int:
         net.stop()
 
 
+def _settle_admin(net: Network, var: Path) -> accounts.AdminPassword:
+    """Create the person's ``admin`` on the first run; on a later one, say if COFFER_ADMIN_PASSWORD goes unused."""
+    assert net.admin is not None
+    exists = any(user.name == accounts.ADMIN for user in net.admin.admin_users())
+    # SECURITY: the password chooses the admin's credentials; it is never logged, only shown in the welcome.
+    admin, password = accounts.settle_admin(var, exists, os.environ.get("COFFER_ADMIN_PASSWORD") or None)
+    if password is not None:
+        net.create_admin(accounts.ADMIN, password)
+    warning = accounts.notice(var, admin)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    return admin
+
+
 def _watch(net: Network) -> list[tuple[Supervised, Callable[[], bool]]]:
     """Every process of *net*, with how to tell it is back: it answers, and a fileserver is listed live."""
     assert net.server is not None
@@ -124,8 +129,7 @@ def _watch(net: Network) -> list[tuple[Supervised, Callable[[], bool]]]:
     return server + [(fs.proc, partial(fileserver_back, fs)) for fs in net.fileservers]
 
 
-def _welcome(net: Network) -> None:
-    shown = "(from COFFER_ADMIN_PASSWORD)" if os.environ.get("COFFER_ADMIN_PASSWORD") else net.admin_password
+def _welcome(net: Network, shown: str) -> None:
     print(
         f"""
 Coffer is running.

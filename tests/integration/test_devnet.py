@@ -15,6 +15,7 @@ import pytest
 
 from coffer.client.api import ServerClient, new_user
 from coffer.client.coffer import Coffer
+from coffer.client.errors import AuthError
 from coffer.devnet.command import FILESERVER_PORTS, SERVER_PORT
 from coffer.devnet.procs import clean_env, coffer_command, port_free, wait_until
 
@@ -153,3 +154,28 @@ def test_a_fileserver_killed_mid_upload_is_started_again_and_the_upload_complete
             copy = carol.download(result.file_id, tmp_path / "copy.bin")
             assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(data).digest()
         assert net.popen.poll() is None
+
+
+def _signs_in(name: str, password: str) -> bool:
+    with ServerClient(URL) as client:
+        try:
+            client.login(name, password)
+        except AuthError:
+            return False
+    return True
+
+
+def test_the_admin_password_is_chosen_on_the_first_run_and_belongs_to_the_admin_after(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    with devnet(var, COFFER_ADMIN_PASSWORD="first-admin-pw") as net:
+        assert net.printed("admin / (from COFFER_ADMIN_PASSWORD)")
+        with Coffer.login(URL, "admin", "first-admin-pw", config_dir=tmp_path / "config") as admin:
+            admin.change_password("first-admin-pw", "changed-admin-pw")  # what `coffer passwd` does
+
+    with devnet(var) as net:  # after `coffer passwd`, with the variable unset
+        assert _signs_in("admin", "changed-admin-pw")
+
+    with devnet(var, COFFER_ADMIN_PASSWORD="another-admin-pw") as net:  # the variable set to a new value
+        assert net.printed("COFFER_ADMIN_PASSWORD is not used: admin exists already")
+        assert _signs_in("admin", "changed-admin-pw") and not _signs_in("admin", "another-admin-pw")
+    assert not (var / "admin-password").exists(), "no file names a password admin never had"
