@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from coffer.client.errors import ClientError
 from coffer.protocol import routes
+from coffer.protocol.settings import PRIVATE_UMASK
 
 from . import accounts
 from .procs import http_ok, port_free
@@ -57,8 +58,12 @@ def run(args: argparse.Namespace) -> int:
     # Ctrl-C and SIGTERM both stop the network cleanly, even when started with SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    # SECURITY: var/ holds the database with the ticket-signing seed, passwords and chunks: its owner's alone,
+    # whatever the umask, and whatever an older version left in it readable (the directory closes it all).
+    os.umask(PRIVATE_UMASK)
     var: Path = args.var.absolute()
-    var.mkdir(parents=True, exist_ok=True)
+    var.mkdir(mode=0o700, parents=True, exist_ok=True)
+    var.chmod(0o700)
     busy = [p for p in (SERVER_PORT, *FILESERVER_PORTS) if not port_free(p)]
     if busy:
         print(f"coffer devnet: port(s) {busy} on 127.0.0.1 are in use: is another network running?", file=sys.stderr)

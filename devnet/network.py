@@ -97,7 +97,7 @@ class Network:
         return clean_env(**(defaults | {"COFFER_PUBLIC_URL": self.url} | self.server_extra))
 
     def start_server(self, timeout: float = 60) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.server = Service("server", self.command("server"), self.root / "server.log", self.server_env())
         self.server.start().wait_ready(lambda: http_ok(self.url + routes.HEALTH), timeout)
 

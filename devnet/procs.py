@@ -81,8 +81,9 @@ class Service:
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
+        self.log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Logs name users, files' ids and paths: as private as the rest of the state, whatever the umask.
+        with os.fdopen(os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
             self.popen = subprocess.Popen(
                 self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )

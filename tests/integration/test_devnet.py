@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import stat
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -179,3 +180,25 @@ def test_the_admin_password_is_chosen_on_the_first_run_and_belongs_to_the_admin_
         assert net.printed("COFFER_ADMIN_PASSWORD is not used: admin exists already")
         assert _signs_in("admin", "changed-admin-pw") and not _signs_in("admin", "another-admin-pw")
     assert not (var / "admin-password").exists(), "no file names a password admin never had"
+
+
+def test_every_file_and_directory_of_the_network_is_its_owners_alone_whatever_the_umask(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    source = tmp_path / "small.bin"
+    source.write_bytes(os.urandom(3 * MiB))
+    old_umask = os.umask(0)  # the most permissive: every mode below is one a program chose
+    try:
+        with devnet(var):
+            with ServerClient(URL) as admin:
+                admin.login("admin", (var / "admin-password").read_text().strip())
+                admin.create_user(new_user("dave", "dave-devnet-pw", "user"))
+            with Coffer.login(URL, "dave", "dave-devnet-pw", config_dir=tmp_path / "config") as dave:
+                dave.upload(source, chunk_size=MiB)
+            made = [var, *var.rglob("*")]
+            modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.lstat().st_mode) for p in made}
+    finally:
+        os.umask(old_umask)
+    assert {"var/coffer.db", "var/admin-password", "var/fileserver1/identity.json", "var/server.log"} <= modes.keys()
+    assert sum(1 for p in made if p.is_file() and len(p.name) == 64) >= 3, "the chunks are among them"
+    exposed = {path: oct(mode) for path, mode in modes.items() if mode & 0o077}
+    assert exposed == {}
