@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coffer.client.errors import ClientError
+from coffer.client.errors import AuthError, ClientError
 from coffer.protocol import routes
 from coffer.protocol.settings import PRIVATE_UMASK
 
@@ -123,15 +123,24 @@ def _settle_admin(net: Network, var: Path) -> accounts.AdminPassword:
 def _watch(net: Network) -> list[tuple[Supervised, Callable[[], bool]]]:
     """Every process of *net*, with how to tell it is back: it answers, and a fileserver is listed live."""
     assert net.server is not None
-
-    def fileserver_back(fs: Fileserver) -> bool:
-        try:
-            return http_ok(fs.url + routes.HEALTH) and net.live(fs)
-        except ClientError:  # the server is down or restarting: not yet
-            return False
-
     server: list[tuple[Supervised, Callable[[], bool]]] = [(net.server, lambda: http_ok(net.url + routes.HEALTH))]
-    return server + [(fs.proc, partial(fileserver_back, fs)) for fs in net.fileservers]
+    return server + [(fs.proc, partial(fileserver_back, net, fs)) for fs in net.fileservers]
+
+
+def fileserver_back(net: Network, fs: Fileserver) -> bool:
+    """Return whether *fs* answers and the server lists it live; False while the server cannot tell."""
+    assert net.admin is not None
+    try:
+        return http_ok(fs.url + routes.HEALTH) and net.live(fs)
+    except AuthError:
+        # The devnet's session ran out (a network left running for half a day): sign in again, ask next time.
+        try:
+            net.admin.login(net.admin_name, net.admin_password)
+        except ClientError:
+            pass  # the server is down or restarting: the next tick tries again
+        return False
+    except ClientError:  # the server is down or restarting: not yet
+        return False
 
 
 def _welcome(net: Network, shown: str) -> None:
