@@ -1,10 +1,12 @@
 # Coffer: `make run` brings up a whole network on this machine, `make test` runs the suite.
-# Both create .venv and install what is missing first.
+# Both create .venv and install what is missing first: `make run` only what running needs,
+# `make test` the test tooling on top (the dev and bench extras, Azurite from npm).
 
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint typecheck unit clean bench bench-quick bench-tools
 
@@ -13,15 +15,22 @@ EMULATORS := tests/emulators
 # installed, and the benchmarks measure the start of the coffer command as a user has it.
 LINT_VENV := $(VENV)/import-linter
 
-$(STAMP): setup.cfg pyproject.toml $(EMULATORS)/package.json $(EMULATORS)/package-lock.json
+# What `coffer devnet` runs: the server and the fileserver (the client comes with either).
+$(RUN_STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[server,fileserver]'
+	touch $(RUN_STAMP)
+
+# What the suite, the linters and the benchmarks need on top: the cloud SDKs and emulators, pytest,
+# ruff, mypy, the chart and profile tools, and Azurite from npm.
+$(STAMP): $(RUN_STAMP) $(EMULATORS)/package.json $(EMULATORS)/package-lock.json
+	$(BIN)/python -m pip install --quiet -e '.[server,fileserver,dev,bench]'
 	@command -v npm >/dev/null || { echo "make: npm is needed for the Azure Blob emulator (Azurite): install Node.js and npm"; exit 1; }
 	npm ci --prefix $(EMULATORS) --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/coffer devnet
 
 $(LINT_VENV)/bin/lint-imports: $(STAMP)

@@ -87,6 +87,17 @@ DOWNLOAD = Wording(
 ProgressCallback = Callable[[int, int], None]
 
 
+def user_file_mode() -> int:
+    """Return the mode a new file of this user gets: 0666 less the umask.
+
+    The umask can only be read by setting it; the value set meanwhile is the most private
+    one, so a file another thread creates in that instant is only more private, never less.
+    """
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @dataclass
 class DownloadResult:
     """What a download did; ``chunks_skipped`` were already written by an interrupted run."""
@@ -253,6 +264,7 @@ class _Job:
         state = self._resume_or_start()
         self.result.chunks_skipped = len(state.done)
         self._fd = os.open(self.part, os.O_RDWR | os.O_NOFOLLOW)
+        os.fchmod(self._fd, 0o600)  # SECURITY: a part file resumed from an older coffer may be readable by others
         self.hash = OrderedHash(self.layout, self.plain, partial(os.pread, self._fd), on_disk=state.done)
         self._uncached = 0
         self._checkpoint: Future[None] | None = None
@@ -292,8 +304,9 @@ class _Job:
                 and self.part.stat().st_size == layout.size
             ):
                 return old
-        # Only verified plaintext is ever written here; it gets the mode any new file of the user gets.
-        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        # SECURITY: the part file fills with someone's plaintext over minutes, perhaps in a shared directory:
+        # its owner's alone until it is whole and verified; then _place gives it the mode any new file gets.
+        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
             os.ftruncate(fd, layout.size)
         finally:
@@ -507,7 +520,12 @@ class _Job:
             resume.discard(self.state_path)
 
     def _place(self, overwrite: bool) -> None:
-        """Move the verified part file to the destination; without *overwrite*, never replace a file."""
+        """Move the verified part file to the destination; without *overwrite*, never replace a file.
+
+        The file placed is the user's, not Coffer's state: it gets the mode any new file of theirs gets
+        (0666 less the umask), as ``cp`` or ``curl -o`` would give it.
+        """
+        os.chmod(self.part, user_file_mode())
         if overwrite:
             os.replace(self.part, self.target)
         else:

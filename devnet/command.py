@@ -1,28 +1,35 @@
 """``coffer devnet`` (what ``make run`` runs): a whole network on this machine, in the foreground.
 
-It starts the server on SQLite, creates the administrator ``admin``, applies
+It starts the server on SQLite, creates the administrator ``admin`` on the first
+run (the rule for its password is in :mod:`.accounts`), applies
 ``shard-config/local.toml``, exports the cluster config and starts two
-fileservers on local disk; then it waits until Ctrl-C and stops all it started.
+fileservers on local disk; then it keeps them running (a process that stops is
+started again, see :mod:`.supervise`) until Ctrl-C or SIGTERM, and stops all it started.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import sys
 import time
 import tomllib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coffer.client.errors import ClientError
+from coffer.client.errors import AuthError, ClientError
+from coffer.protocol import routes
+from coffer.protocol.settings import PRIVATE_UMASK
 
-from .procs import port_free
+from . import accounts
+from .procs import http_ok, port_free
+from .supervise import Supervised, Supervisor
 
 if TYPE_CHECKING:
-    from .network import Network
+    from .network import Fileserver, Network
 
 SERVER_PORT = 8000
 FILESERVER_PORTS = (8101, 8102)
@@ -35,18 +42,6 @@ def register(commands: argparse._SubParsersAction, help_text: str) -> None:  # t
         "--shard-config", type=Path, default=Path("shard-config/local.toml"), help="shard definitions to apply"
     )
     parser.set_defaults(func=run)
-
-
-def admin_password(var: Path) -> str:
-    """Return the admin's password: COFFER_ADMIN_PASSWORD, or one generated once and kept in var/."""
-    saved = var / "admin-password"
-    password = os.environ.get("COFFER_ADMIN_PASSWORD") or (saved.read_text().strip() if saved.exists() else "")
-    if not password:
-        password = secrets.token_urlsafe(12)
-        fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password + "\n")
-    return password
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -63,8 +58,12 @@ def run(args: argparse.Namespace) -> int:
     # Ctrl-C and SIGTERM both stop the network cleanly, even when started with SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    # SECURITY: var/ holds the database with the ticket-signing seed, passwords and chunks: its owner's alone,
+    # whatever the umask, and whatever an older version left in it readable (the directory closes it all).
+    os.umask(PRIVATE_UMASK)
     var: Path = args.var.absolute()
-    var.mkdir(parents=True, exist_ok=True)
+    var.mkdir(mode=0o700, parents=True, exist_ok=True)
+    var.chmod(0o700)
     busy = [p for p in (SERVER_PORT, *FILESERVER_PORTS) if not port_free(p)]
     if busy:
         print(f"coffer devnet: port(s) {busy} on 127.0.0.1 are in use: is another network running?", file=sys.stderr)
@@ -79,21 +78,21 @@ def run(args: argparse.Namespace) -> int:
         database_url=f"sqlite:///{var / 'coffer.db'}",
         port=SERVER_PORT,
         topology=topology,
-        admin_password=admin_password(var),
+        admin_name=accounts.OPERATOR,
+        admin_password=accounts.operator_password(var),
         fileserver_label="fileserver",
     )
     try:
         net.start_server()
         net.bootstrap()
+        admin = _settle_admin(net, var)
         for port in FILESERVER_PORTS:
             net.add_fileserver(port)
-        _welcome(net)
-        services = [s for s in (net.server, *(fs.proc for fs in net.fileservers)) if s is not None]
-        while all(s.alive() for s in services):
+        _welcome(net, accounts.shown(var, admin))
+        supervisor = Supervisor(_watch(net), say=lambda line: print(line, file=sys.stderr, flush=True))
+        while True:
+            supervisor.tick()
             time.sleep(0.5)
-        dead = [s.name for s in services if not s.alive()]
-        print(f"coffer devnet: {', '.join(dead)} stopped unexpectedly; see the logs in {var}/", file=sys.stderr)
-        return 1
     except (RuntimeError, ClientError) as exc:
         print(f"coffer devnet: {exc}\nsee the logs in {var}/", file=sys.stderr)
         return 1
@@ -107,8 +106,44 @@ def run(args: argparse.Namespace) -> int:
         net.stop()
 
 
-def _welcome(net: Network) -> None:
-    shown = "(from COFFER_ADMIN_PASSWORD)" if os.environ.get("COFFER_ADMIN_PASSWORD") else net.admin_password
+def _settle_admin(net: Network, var: Path) -> accounts.AdminPassword:
+    """Create the person's ``admin`` on the first run; on a later one, say if COFFER_ADMIN_PASSWORD goes unused."""
+    assert net.admin is not None
+    exists = any(user.name == accounts.ADMIN for user in net.admin.admin_users())
+    # SECURITY: the password chooses the admin's credentials; it is never logged, only shown in the welcome.
+    admin, password = accounts.settle_admin(var, exists, os.environ.get("COFFER_ADMIN_PASSWORD") or None)
+    if password is not None:
+        net.create_admin(accounts.ADMIN, password)
+    warning = accounts.notice(var, admin)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    return admin
+
+
+def _watch(net: Network) -> list[tuple[Supervised, Callable[[], bool]]]:
+    """Every process of *net*, with how to tell it is back: it answers, and a fileserver is listed live."""
+    assert net.server is not None
+    server: list[tuple[Supervised, Callable[[], bool]]] = [(net.server, lambda: http_ok(net.url + routes.HEALTH))]
+    return server + [(fs.proc, partial(fileserver_back, net, fs)) for fs in net.fileservers]
+
+
+def fileserver_back(net: Network, fs: Fileserver) -> bool:
+    """Return whether *fs* answers and the server lists it live; False while the server cannot tell."""
+    assert net.admin is not None
+    try:
+        return http_ok(fs.url + routes.HEALTH) and net.live(fs)
+    except AuthError:
+        # The devnet's session ran out (a network left running for half a day): sign in again, ask next time.
+        try:
+            net.admin.login(net.admin_name, net.admin_password)
+        except ClientError:
+            pass  # the server is down or restarting: the next tick tries again
+        return False
+    except ClientError:  # the server is down or restarting: not yet
+        return False
+
+
+def _welcome(net: Network, shown: str) -> None:
     print(
         f"""
 Coffer is running.
@@ -121,6 +156,6 @@ Try, in another terminal:
   .venv/bin/coffer login admin --server {net.url}
   .venv/bin/coffer admin fileservers
 
-Ctrl-C stops everything.""",
+A server or fileserver that stops is started again; Ctrl-C stops everything.""",
         flush=True,
     )

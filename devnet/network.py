@@ -48,6 +48,8 @@ class Network:
     port: int = field(default_factory=free_port)
     topology: dict[str, Any] = field(default_factory=lambda: ONE_SHARD)
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    admin_name: str = "admin"
+    """The administrator this launcher creates and signs in as to apply the topology and watch the registry."""
     server_extra: dict[str, str] = field(default_factory=dict)
     """Environment added to the server's (``COFFER_…`` settings), over the defaults."""
     fileserver_extra: dict[str, str] = field(default_factory=dict)
@@ -95,15 +97,26 @@ class Network:
         return clean_env(**(defaults | {"COFFER_PUBLIC_URL": self.url} | self.server_extra))
 
     def start_server(self, timeout: float = 60) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.server = Service("server", self.command("server"), self.root / "server.log", self.server_env())
         self.server.start().wait_ready(lambda: http_ok(self.url + routes.HEALTH), timeout)
 
     def bootstrap(self) -> None:
         """Create the admin (unless there is one), apply the topology and export the cluster config."""
+        self.create_admin(self.admin_name, self.admin_password)
+        self.admin = ServerClient(self.url)
+        self.admin.login(self.admin_name, self.admin_password)
+        self.admin.apply(self.topology, prune=False, dry_run=False)
+        self.cluster_config = self.root / f"cluster-{self.cluster}.toml"
+        fd = os.open(self.cluster_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.admin.cluster_config(self.cluster).toml)
+
+    def create_admin(self, name: str, password: str) -> None:
+        """Create administrator *name* on the server's host, as an operator does; keep one that exists already."""
         done = subprocess.run(
-            self.command("server", "create-admin", "admin", "--if-missing"),
-            input=self.admin_password + "\n",
+            self.command("server", "create-admin", name, "--if-missing"),
+            input=password + "\n",
             env=self.server_env(),
             capture_output=True,
             text=True,
@@ -111,13 +124,6 @@ class Network:
         )
         if done.returncode != 0:
             raise RuntimeError(f"coffer server create-admin failed: {done.stderr.strip()}")
-        self.admin = ServerClient(self.url)
-        self.admin.login("admin", self.admin_password)
-        self.admin.apply(self.topology, prune=False, dry_run=False)
-        self.cluster_config = self.root / f"cluster-{self.cluster}.toml"
-        fd = os.open(self.cluster_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.admin.cluster_config(self.cluster).toml)
 
     def add_fileserver(
         self, port: int | None = None, *, config: Path | None = None, data_dir: Path | None = None

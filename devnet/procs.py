@@ -81,8 +81,9 @@ class Service:
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
+        self.log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Logs name users, files' ids and paths: as private as the rest of the state, whatever the umask.
+        with os.fdopen(os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
             self.popen = subprocess.Popen(
                 self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -95,6 +96,25 @@ class Service:
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """How the last process ended (negative: the signal that killed it); None while it runs or before it starts."""
+        return None if self.popen is None else self.popen.poll()
+
+    def restart(self) -> Service:
+        """Start again once the process has stopped, after SIGKILLing what is left of its group.
+
+        A gunicorn master killed alone leaves workers that still hold the port for a moment.
+        """
+        if self.popen is not None:
+            if self.popen.poll() is None:
+                raise RuntimeError(f"{self.name} is still running")
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return self.start()
 
     def kill(self, sig: int = signal.SIGKILL, timeout: float = 15.0) -> None:
         """Send *sig* to our process group and reap the leader; SIGKILL the group if it outlives *timeout*."""

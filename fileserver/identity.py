@@ -22,7 +22,7 @@ from coffer.protocol.errors import CofferError
 from coffer.protocol.ids import check_id, new_id
 from coffer.protocol.signing import SigningKey
 
-from .storage.fsutil import atomic_write_json
+from .storage.fsutil import atomic_write_json, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def load_or_create(data_dir: Path) -> Identity:
         raw = path.read_bytes()
     except FileNotFoundError:
         identity = Identity(fileserver_id=new_id(), key=SigningKey.generate())
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         # SECURITY: 0600, written whole or not at all.
         atomic_write_json(path, {"v": VERSION, "id": identity.fileserver_id, "key": identity.key.to_text()})
         log.info("created fileserver identity", extra={"kv": {"fileserver": identity.fileserver_id}})

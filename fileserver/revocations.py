@@ -27,7 +27,7 @@ FILE_NAME = "revoked.json"
 
 def write_revocations(path: Path, revoked: dict[str, int]) -> None:
     """Replace the file with *revoked* (jti → expiry), atomically."""
-    atomic_write_json(path, [{"jti": jti, "exp": exp} for jti, exp in sorted(revoked.items())], mode=0o644)
+    atomic_write_json(path, [{"jti": jti, "exp": exp} for jti, exp in sorted(revoked.items())])
 
 
 class RevocationList:

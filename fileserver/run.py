@@ -27,7 +27,7 @@ from gunicorn.app.base import BaseApplication
 
 from coffer.protocol.errors import CofferError
 from coffer.protocol.logs import KeyValueFormatter, configure
-from coffer.protocol.settings import SettingsError
+from coffer.protocol.settings import PRIVATE_UMASK, SettingsError
 from coffer.serving.edges import WORKER_CLASS
 
 from .agent.process import AgentProcess, agent_main
@@ -67,6 +67,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "limit_request_field_size": 65536,
         # gunicorn 27 otherwise opens ~/.gunicorn/gunicorn.ctl, one path shared by every instance.
         "control_socket_disable": True,
+        "umask": PRIVATE_UMASK,  # gunicorn's own files (worker heartbeat files, unix sockets); ours inherit serve()'s
         "accesslog": None,
         "errorlog": "-",
         "loglevel": fs.log_level,
@@ -143,6 +144,7 @@ def serve(settings: Settings) -> int:
 
     This blocks: integration tests run it in a subprocess (``python -m coffer.fileserver``).
     """
+    os.umask(PRIVATE_UMASK)  # SECURITY: before the identity, the chunks and the workers exist
     configure(settings.fileserver.log_level)
     identity = load_or_create(settings.data_dir)
     for shard in Shards.open(settings):

@@ -19,6 +19,11 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 T = TypeVar("T")
 
 
+PRIVATE_UMASK = 0o077
+"""SECURITY: the umask the server, the fileserver and ``coffer devnet`` run under, whatever the user's:
+what they create (databases, keys, chunks, state, logs) is their owner's alone, 0600 files in 0700 directories."""
+
+
 class SettingsError(ValueError):
     """The configuration cannot be used; the message says which value and why."""
 

@@ -13,7 +13,7 @@ from coffer.format.kdf import derive
 from coffer.protocol import kdf
 from coffer.protocol.api.auth import Account
 from coffer.protocol.errors import CofferError
-from coffer.protocol.settings import SettingsError
+from coffer.protocol.settings import PRIVATE_UMASK, SettingsError
 
 from . import settings as server_settings
 
@@ -78,6 +78,7 @@ def create_admin_user(settings: server_settings.ServerSettings, name: str, passw
 
 
 def create_admin(args: argparse.Namespace) -> int:
+    os.umask(PRIVATE_UMASK)  # SECURITY: it may be the first to create the database
     settings = _settings(args)
     password = read_password(f"Password for {args.name}: ")
     try:

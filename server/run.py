@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from coffer.protocol import logs
+from coffer.protocol.settings import PRIVATE_UMASK
 from coffer.serving.edges import WORKER_CLASS
 
 from .api.app import create_app
@@ -49,6 +51,7 @@ def gunicorn_options(bind: str, workers: int, threads: int, name: str) -> dict[s
         "limit_request_field_size": 65536,
         "limit_request_line": 8190,
         "control_socket_disable": True,
+        "umask": PRIVATE_UMASK,  # gunicorn's own files (worker heartbeat files, unix sockets); ours inherit serve()'s
         "proc_name": name,
         "accesslog": None,
         "errorlog": "-",
@@ -73,6 +76,7 @@ def make_app(settings: ServerSettings) -> Any:
 
 
 def serve(settings: ServerSettings) -> None:
+    os.umask(PRIVATE_UMASK)  # SECURITY: before the database (it holds the ticket-signing seed) or a worker exists
     logs.configure(settings.log_level)
     prepare(settings).close()
     log.info("server starting", extra={"kv": {"bind": settings.bind, "database": settings.database_url.split(":")[0]}})

@@ -11,7 +11,8 @@ import os
 import secrets
 
 import psycopg
-import pytest
+
+from tests.services import unavailable
 
 ADMIN_URL = os.environ.get("COFFER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -53,7 +54,4 @@ def require() -> None:
     reason = available()
     if reason is None:
         return
-    message = f"PostgreSQL is not reachable at {ADMIN_URL}: {reason}"
-    if os.environ.get("CI"):
-        pytest.fail(message + " (CI needs it: start PostgreSQL)", pytrace=False)
-    pytest.skip(message)
+    unavailable(f"PostgreSQL is not reachable at {ADMIN_URL}: {reason}", "CI needs it: start PostgreSQL")

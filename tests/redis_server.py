@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import pytest
 import redis
+
+from tests.services import unavailable
 
 URL = os.environ.get("COFFER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -41,10 +42,7 @@ def require() -> None:
     reason = available()
     if reason is None:
         return
-    message = f"Redis is not reachable at {URL}: {reason}"
-    if os.environ.get("CI"):
-        pytest.fail(message + " (CI needs it: start redis-server on 127.0.0.1:6379)", pytrace=False)
-    pytest.skip(message)
+    unavailable(f"Redis is not reachable at {URL}: {reason}", "CI needs it: start redis-server on 127.0.0.1:6379")
 
 
 @contextmanager

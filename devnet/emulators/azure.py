@@ -1,6 +1,6 @@
 """Azurite (the Azure Blob emulator) as a subprocess on 127.0.0.1, for the Azure backend's tests and benchmarks.
 
-Azurite comes from npm (``tests/emulators``, installed by ``make``). It is started
+Azurite comes from npm (``tests/emulators``, installed by ``make test``). It is started
 in its own process group, logging to a file in a temp dir, with its data in that
 dir too, so :meth:`AzureEmulator.stop` and :meth:`AzureEmulator.start` bring it
 back on the same port with the same blobs: that is how the tests show that the
@@ -46,7 +46,7 @@ class AzureEmulator(EmulatorProcess):
 
     def start(self, timeout: float = 20.0) -> None:
         if not AZURITE.exists():
-            raise EmulatorMissing("Azurite is not installed: run `make` (npm ci --prefix tests/emulators)")
+            raise EmulatorMissing("Azurite is not installed: run `make test` (npm ci --prefix tests/emulators)")
         super().start(timeout)
 
     def command(self) -> list[str]:

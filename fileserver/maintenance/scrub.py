@@ -106,7 +106,7 @@ class Scrubber:
                 log.exception("scrub pass failed; the next one is due after the interval")
                 result = PassResult()
             if result.complete:
-                atomic_write_json(self._state, {"v": 1, "last_pass": started}, mode=0o644)
+                atomic_write_json(self._state, {"v": 1, "last_pass": started})
             log.info(
                 "scrub pass finished" if result.complete else "scrub pass interrupted",
                 extra={

@@ -310,7 +310,7 @@ class CachedBackend(Backend):
     def _set_aside(self, path: Path, name: str) -> None:
         """Move a queued chunk that no longer hashes to its name out of the queue, for inspection."""
         target = self.files.root / QUARANTINE
-        target.mkdir(exist_ok=True)
+        target.mkdir(mode=0o700, exist_ok=True)
         try:
             os.replace(path, target / f"{flat(name)}.{int(time.time())}")
         except FileNotFoundError:

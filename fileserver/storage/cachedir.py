@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .base import BLOCK_SIZE, is_chunk_name
-from .fsutil import fsync_dir
+from .fsutil import fsync_dir, private_dir
 
 TMP = "tmp"
 CACHE = "cache"
@@ -62,7 +62,7 @@ class CacheDir:
         self.root = root
         self.tmp, self.cache, self.pending, self.stats_dir = (root / d for d in (TMP, CACHE, PENDING, STATS))
         for directory in (self.tmp, self.cache, self.pending, self.stats_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
 
     def cached(self, name: str) -> Path:
         return self.cache / flat(name)

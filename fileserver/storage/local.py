@@ -27,7 +27,7 @@ from coffer.protocol.ids import CHUNK_HASH_RE, UUID_RE
 
 from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, VerifyingReader, check_name, label
 from .errors import BadRange, ChunkNotFound
-from .fsutil import fsync_dir
+from .fsutil import fsync_dir, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class LocalBackend(Backend):
     def __init__(self, root: Path):
         self.root = root
         self._tmp = root / TMP_DIR
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        private_dir(self._tmp)
 
     @classmethod
     def from_options(cls, options: Any, *, shard: str, data_dir: Path) -> LocalBackend:
@@ -131,7 +131,7 @@ class LocalBackend(Backend):
         changed: list[Path] = []
         for directory in (final.parent.parent, final.parent):
             try:
-                directory.mkdir()
+                directory.mkdir(mode=0o700)
                 changed.append(directory.parent)
             except FileExistsError:
                 pass
@@ -197,7 +197,7 @@ class LocalBackend(Backend):
         path = self._path(name)
         file_id, chunk_hash = check_name(name)
         target_dir = self.root / QUARANTINE_DIR / file_id
-        target_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(target_dir)
         try:
             os.replace(path, target_dir / f"{chunk_hash}.{int(time.time())}")
         except FileNotFoundError as exc:

@@ -26,6 +26,7 @@ import redis
 
 from ..errors import Unavailable
 from ..store.db import Database, Tx, _SqliteTx  # the package's own SQLite transaction, on our pinned connection
+from ..store.private import private_sqlite_file
 from .policy import Failures
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class _PinnedSqlite:
     def transaction(self) -> Iterator[Tx]:
         with self._lock:
             if self._conn is None:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite_file(self._path)
                 self._conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
                 self._conn.row_factory = sqlite3.Row
                 self._conn.execute("PRAGMA journal_mode=WAL")

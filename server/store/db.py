@@ -27,6 +27,7 @@ import psycopg.rows
 import psycopg_pool
 
 from ..errors import Unavailable
+from .private import private_sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class Database:
             raise ValueError(f"unsupported database URL {url!r}")
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] | None = None
         self._lock = threading.Lock()
+        self._private = False
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Tx]:
@@ -138,7 +140,9 @@ class Database:
 
     @contextmanager
     def _sqlite_transaction(self, readonly: bool) -> Iterator[Tx]:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._private:
+            private_sqlite_file(self._path)
+            self._private = True
         conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
             conn.row_factory = sqlite3.Row

@@ -13,6 +13,7 @@ from coffer.devnet.emulators.azure import ACCOUNT_KEY as ACCOUNT_KEY
 from coffer.devnet.emulators.azure import AzureEmulator as AzureEmulator
 from coffer.devnet.emulators.azure import make_azure_store as make_azure_store
 from coffer.devnet.emulators.process import Store
+from tests.services import start_emulator
 
 _shared: AzureEmulator | None = None
 
@@ -32,8 +33,11 @@ def shared_emulator() -> AzureEmulator:
 
 @pytest.fixture(scope="session")
 def azure_emulator() -> Iterator[AzureEmulator]:
-    """Azurite for the whole session, shared with the contract suite's ``azure`` store."""
-    yield shared_emulator()
+    """Azurite for the whole session, shared with the contract suite's ``azure`` store.
+
+    Not installed, it skips the tests that need it, or fails them under CI.
+    """
+    yield start_emulator(shared_emulator)
     global _shared
     if _shared is not None:
         _shared.close()

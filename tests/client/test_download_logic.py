@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -370,3 +371,21 @@ def test_a_file_in_a_newer_format_is_refused_by_name_before_any_chunk_is_fetched
     assert sum(fs.gets for fs in net.fileservers.values()) == 0
     assert not (tmp_path / "result.bin").exists()
     assert "format v2" in coffer.info(file_id).problem
+
+
+def test_a_part_file_is_private_while_it_fills_and_the_finished_file_follows_the_umask(
+    net: FakeNet, coffer: Coffer, tmp_path: Path
+) -> None:
+    file_id, data = uploaded(coffer, tmp_path, 20 * CHUNK)
+    dest = tmp_path / "result.bin"
+    part = resume.part_path(dest)
+    modes: list[int] = []
+    old_umask = os.umask(0o022)
+    try:
+        coffer.download_result(
+            file_id, dest, on_progress=lambda done, total: modes.append(stat.S_IMODE(part.stat().st_mode)), in_flight=2
+        )
+    finally:
+        os.umask(old_umask)
+    assert modes and set(modes) == {0o600}
+    assert dest.read_bytes() == data and stat.S_IMODE(dest.stat().st_mode) == 0o644

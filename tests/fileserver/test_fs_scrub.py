@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import stat
 import threading
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def test_scrub_run_records_its_pass_and_waits_for_the_interval(shards: list[Serv
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert json.loads((settings.data_dir / "scrub.json").read_text())["last_pass"] > 0
+    assert stat.S_IMODE((settings.data_dir / "scrub.json").stat().st_mode) == 0o600, "state is the fileserver's alone"
     assert 3500 < scrub.due_in() <= 3600
 
 
