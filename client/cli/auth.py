@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from .. import session
 from ..coffer import Coffer
-from ..errors import UsageError
-from .common import add_json_flag, client, open_coffer, print_json, read_secret
+from .common import add_json_flag, client, open_coffer, print_json, read_new_password, read_secret
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -54,11 +52,7 @@ def do_logout(args: argparse.Namespace) -> int:
 
 def do_passwd(args: argparse.Namespace) -> int:
     old = read_secret("Current password: ", args.password_stdin)
-    new = read_secret("New password: ", args.password_stdin)
-    if not args.password_stdin and sys.stdin.isatty() and read_secret("Repeat: ", False) != new:
-        raise UsageError("the new passwords differ; nothing was changed")
-    if len(new) < 8:
-        raise UsageError("the new password must have at least 8 characters; nothing was changed")
+    new = read_new_password("New password: ", args.password_stdin, then="nothing was changed")
     with open_coffer() as coffer:
         coffer.change_password(old, new)
     print("password changed; your other sessions have ended")
