@@ -7,6 +7,7 @@ import os
 
 from .. import session
 from ..coffer import Coffer
+from ..server_address import server_url
 from .common import add_json_flag, client, open_coffer, print_json, read_new_password, read_secret
 
 
@@ -16,7 +17,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     login.add_argument(
         "--server",
         default=os.environ.get("COFFER_SERVER", "http://127.0.0.1:8000"),
-        help="server URL [env COFFER_SERVER, default http://127.0.0.1:8000]",
+        help="server URL, https://HOST[:PORT]; a bare 127.0.0.1:PORT means http:// "
+        "[env COFFER_SERVER, default http://127.0.0.1:8000]",
     )
     login.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
     add_json_flag(login)
@@ -31,8 +33,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def do_login(args: argparse.Namespace) -> int:
+    server = server_url(args.server)  # a wrong address is refused before the password is asked
     password = read_secret(f"Password for {args.username}: ", args.password_stdin, "COFFER_PASSWORD")
-    with Coffer.login(args.server, args.username, password) as coffer:
+    with Coffer.login(server, args.username, password) as coffer:
         stored = coffer.stored_session()
     session.save(stored)
     if args.json:

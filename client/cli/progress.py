@@ -53,8 +53,8 @@ def warning_line(event: str, facts: Mapping[str, Any]) -> str:
     what = f"chunk {chunk} {event.removeprefix('chunk ')}" if chunk is not None else event
     where = f" on {fileserver}" if fileserver else ""
     why = f": {reason}" if reason else f" ({facts['error']})" if facts.get("error") else ""
-    then = "; trying another fileserver" if fileserver else ""
-    return f"coffer: warning: {what}{where}{why}{then} (shown once per fileserver and cause)"
+    then = "; trying another fileserver (shown once per fileserver and cause)" if fileserver else ""
+    return f"coffer: warning: {what}{where}{why}{then}"
 
 
 class TransferWarnings(logging.Handler):

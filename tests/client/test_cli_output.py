@@ -96,6 +96,7 @@ def test_each_fileserver_and_cause_is_told_once_however_often_it_fails() -> None
         ]:
             kv = {"chunk": chunk, "fs": fs, "error": code, "reason": reason}
             log.warning("chunk %s failed", "download", extra={"kv": kv})
+        log.warning("resume state unreadable", extra={"kv": {"error": "bad_json"}})
     finally:
         log.removeHandler(handler)
     tail = "; trying another fileserver (shown once per fileserver and cause)"
@@ -105,6 +106,7 @@ def test_each_fileserver_and_cause_is_told_once_however_often_it_fails() -> None
         f"coffer: warning: chunk 3 download failed on http://a: http://a: the disk is full{tail}",
         "coffer: warning: chunk 3 download failed on http://b: cannot reach the fileserver at http://b (ConnectError)"
         + tail,
+        "coffer: warning: resume state unreadable (bad_json)",
     ]
 
 

@@ -102,9 +102,17 @@ def test_a_server_address_of_another_scheme_is_refused() -> None:
 def test_login_to_a_remote_address_without_a_scheme_fails_as_usage(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO("a password\n"))
-    assert main.main(["login", "alice", "--server", "coffer.example:8000", "--password-stdin"]) == 2
+    asked: list[str] = []
+
+    def ask(prompt: str = "") -> str:
+        asked.append(prompt)
+        return "a password"
+
+    monkeypatch.setattr(getpass, "getpass", ask)
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    assert main.main(["login", "alice", "--server", "coffer.example:8000"]) == 2
     assert capsys.readouterr().err.startswith("coffer: the server address 'coffer.example:8000' has no scheme")
+    assert asked == [], "the address is refused before the password is asked"
 
 
 # -- admin user create -------------------------------------------------------------------------------
