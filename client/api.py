@@ -19,6 +19,7 @@ from coffer.protocol.errors import parse_error_body
 from coffer.transfer.http import retry_after, tls_context
 
 from . import errors
+from .server_address import server_url
 from .server_api import IDEMPOTENT, ServerApi
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -48,7 +49,7 @@ class ServerClient(ServerApi):
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[float], None] | None = None,
     ):
-        self.url = url.rstrip("/")
+        self.url = server_url(url)
         self.token = token
         self._http = httpx.Client(
             base_url=self.url, timeout=TIMEOUT, limits=LIMITS, transport=transport, verify=tls_context()

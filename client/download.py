@@ -449,7 +449,9 @@ class _Job:
             problem = self._check_and_write(chunk, into[: moved.result], plain)
             if problem is None:
                 return chunk.index, fs.url, move.retries
-            log.warning("chunk failed verification", extra={"kv": {"chunk": chunk.index, "fs": fs.url}})
+            log.warning(
+                "chunk failed verification", extra={"kv": {"chunk": chunk.index, "fs": fs.url, "reason": problem}}
+            )
             bad[fs.id] = f"{fs.url} ({problem})"
             move.exclude.add(fs.id)
 

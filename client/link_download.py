@@ -46,7 +46,12 @@ LINKS = "links"
 """Directory under the config dir that keeps the download id of an interrupted link download."""
 
 GONE = {
-    "link_not_found": "there is no such link on {server}: check that the whole link was copied",
+    # A cut link id never gets this far (parse_link refuses it): a whole id the server lacks is a link gone with its
+    # file, deleted by its owner (or the owner's account removed).
+    "link_not_found": (
+        "there is no such link on {server}: the file it shared was probably deleted, and its links went with it; "
+        "ask the person who shared it for a new link"
+    ),
     "link_revoked": "this link was revoked by the person who shared it: ask them for a new one",
     "link_expired": "this link has expired: ask the person who shared it for a new one",
     "link_exhausted": "this link was used for as many downloads as its owner allowed: ask them for a new one",

@@ -17,6 +17,7 @@ SECURITY: the credential is the cluster's secret; rotating it bumps ``gen``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -87,11 +88,9 @@ def open_request(http_body: dict[str, Any], public_key: bytes, action: Action, n
     ts, nonce, body = payload.get("ts"), payload.get("nonce"), payload.get("body")
     if not isinstance(ts, (int, float)) or isinstance(ts, bool):
         raise ProtocolError("request timestamp must be a number")
-    if not abs(now - ts) <= MAX_SKEW:  # also refuses NaN
-        raise RequestStale(
-            f"request time is {now - ts:+.0f} s off the server clock (limit {MAX_SKEW} s): "
-            "check that both hosts keep time with NTP"
-        )
+    ahead = ts - now
+    if not abs(ahead) <= MAX_SKEW:  # also refuses NaN
+        raise RequestStale(clock_skew(ahead))
     if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
         raise ProtocolError("request nonce is malformed")
     if not isinstance(body, dict):
@@ -104,4 +103,15 @@ def open_request(http_body: dict[str, Any], public_key: bytes, action: Action, n
         ts=float(ts),
         nonce=nonce,
         body=body,
+    )
+
+
+def clock_skew(ahead: float) -> str:
+    """Say whose clock is off and which way, for a request *ahead* seconds after the receiver's own time."""
+    if not math.isfinite(ahead):
+        return "the request's time is not a finite number: the sender's clock or its code is broken"
+    direction = "ahead of" if ahead > 0 else "behind"
+    return (
+        f"the sender's clock is {math.ceil(abs(ahead))} s {direction} the server's (at most {MAX_SKEW} s is accepted): "
+        "check that both hosts keep time with NTP"
     )

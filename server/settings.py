@@ -38,7 +38,8 @@ class ServerSettings:
     """Seconds a share link lives when its owner gives no ``expires_in`` (never past max_retention or its file)."""
     link_download_window: float = 6 * 3600.0
     """Seconds an anonymous download started through a link may keep asking for fresh tickets."""
-    default_quota_bytes: int = 100 << 30
+    default_quota_bytes: int = 100 * 10**9
+    """Bytes a user without an override may store: 100 GB, decimal like every figure Coffer prints."""
     default_quota_files: int = 100_000
     rate_limit_per_address: int = 12_000
     """Requests a minute from one client address (all users behind one NAT share it); 0 disables."""

@@ -190,7 +190,9 @@ class ChunkMove:
         """After a failure: give up after too many; when every candidate is cooling, refresh the list, then back off."""
         f, words = self._f, self._f.wording
         log.warning(
-            "chunk %s failed", words.transfer, extra={"kv": {"chunk": self.index, "fs": fs.url, "error": exc.code}}
+            "chunk %s failed",
+            words.transfer,
+            extra={"kv": {"chunk": self.index, "fs": fs.url, "error": exc.code, "reason": exc.message}},
         )
         if self.failures >= f.max_attempts:
             raise TransferFailed(

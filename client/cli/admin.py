@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from coffer.protocol.api.admin import ClusterConfig
+from coffer.protocol.errors import ProtocolError
+from coffer.protocol.ids import check_username
+from coffer.protocol.units import human_rate
 
 from ..api import new_user
 from ..errors import UsageError
 from ..server_api import ServerApi
 from . import lifecycle, sharing
-from .common import add_json_flag, client, print_json, read_secret, write_private
+from .common import add_json_flag, client, print_json, read_new_password, write_private
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,7 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     user_add = user_commands.add_parser(
         "create", help="create a user with an initial password (read from stdin or the terminal)"
     )
-    user_add.add_argument("username")
+    user_add.add_argument("username", type=parse_username)
     user_add.add_argument("--role", choices=("user", "admin"), default="user")
     user_add.add_argument("--password-stdin", action="store_true")
     add_json_flag(user_add)
@@ -126,7 +129,7 @@ def do_fileservers(args: argparse.Namespace) -> int:
         load = s["load"]
         print(
             f"{'live' if s['live'] else 'DEAD':<4}  {s['url']:<28} {s['id']}  seen {_ago(s['last_seen'])}  "
-            f"shards {shards or '-'}  transfers {load['active_transfers']}  {load['bytes_per_s'] / 1e6:.1f} MB/s"
+            f"shards {shards or '-'}  transfers {load['active_transfers']}  {human_rate(load['bytes_per_s'])}"
         )
     return 0
 
@@ -150,10 +153,21 @@ def do_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_username(text: str) -> str:
+    """Check a new user's name before anything is asked: the server would refuse it only after the password."""
+    try:
+        return check_username(text)
+    except ProtocolError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a user name: use 1-64 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        ) from None
+
+
 def do_user_add(args: argparse.Namespace) -> int:
-    password = read_secret(f"Password for {args.username}: ", args.password_stdin)
-    if len(password) < 8:
-        raise UsageError("the password must have at least 8 characters")
+    password = read_new_password(
+        f"Password for {args.username}: ", args.password_stdin, then=f"user {args.username} was not created"
+    )
     with client() as api:
         user = api.create_user(new_user(args.username, password, args.role))
     if args.json:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from .. import session
 from ..api import ServerClient
 from ..coffer import Coffer
-from ..errors import NotLoggedIn, UsageError
-from .common import add_json_flag, current_session, open_coffer, print_json, read_secret
+from ..errors import NotLoggedIn
+from ..server_address import server_url
+from .common import add_json_flag, current_session, open_coffer, print_json, read_new_password, read_secret
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,7 +19,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     login.add_argument(
         "--server",
         default=os.environ.get("COFFER_SERVER", "http://127.0.0.1:8000"),
-        help="server URL [env COFFER_SERVER, default http://127.0.0.1:8000]",
+        help="server URL, https://HOST[:PORT]; a bare 127.0.0.1:PORT means http:// "
+        "[env COFFER_SERVER, default http://127.0.0.1:8000]",
     )
     login.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
     add_json_flag(login)
@@ -34,8 +35,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def do_login(args: argparse.Namespace) -> int:
+    server = server_url(args.server)  # a wrong address is refused before the password is asked
     password = read_secret(f"Password for {args.username}: ", args.password_stdin, "COFFER_PASSWORD")
-    with Coffer.login(args.server, args.username, password) as coffer:
+    with Coffer.login(server, args.username, password) as coffer:
         stored = coffer.stored_session()
     session.save(stored)
     if args.json:
@@ -64,11 +66,7 @@ def do_logout(args: argparse.Namespace) -> int:
 
 def do_passwd(args: argparse.Namespace) -> int:
     old = read_secret("Current password: ", args.password_stdin)
-    new = read_secret("New password: ", args.password_stdin)
-    if not args.password_stdin and sys.stdin.isatty() and read_secret("Repeat: ", False) != new:
-        raise UsageError("the new passwords differ; nothing was changed")
-    if len(new) < 8:
-        raise UsageError("the new password must have at least 8 characters; nothing was changed")
+    new = read_new_password("New password: ", args.password_stdin, then="nothing was changed")
     with open_coffer() as coffer:
         coffer.change_password(old, new)
     print("password changed; your other sessions have ended")

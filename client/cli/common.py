@@ -8,19 +8,40 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .. import session
 from ..api import ServerClient
 from ..coffer import Coffer
-from ..errors import NotLoggedIn, human_seconds
+from ..errors import ApiError, NotLoggedIn, UsageError, human_seconds
+from ..server_address import server_url
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+@contextmanager
+def naming_flags(flags: Mapping[str, str]) -> Iterator[None]:
+    """Reword a server refusal that names a field of the API (``'expires_in'``) to name the option typed instead.
+
+    The server speaks to every client in its fields' names; a person at the command
+    line knows only the options (``--expires``), and must be told which one to change.
+    """
+    try:
+        yield
+    except ApiError as exc:
+        message = exc.message
+        for field, flag in flags.items():
+            message = message.replace(f"'{field}'", flag)
+        if message == exc.message:
+            raise
+        raise type(exc)(message, code=exc.code, status=exc.status, details=exc.details) from exc
 
 
 def client() -> ServerClient:
@@ -43,6 +64,22 @@ def read_secret(prompt: str, from_stdin: bool, env: str | None = None) -> str:
     return getpass.getpass(prompt)
 
 
+MIN_PASSWORD = 8
+
+
+def read_new_password(prompt: str, from_stdin: bool, *, then: str) -> str:
+    """Read a password being set; on a terminal ask for it twice, since a typo there nobody sees locks the user out.
+
+    *then* says what the refusal leaves as it was ("nothing was changed").
+    """
+    new = read_secret(prompt, from_stdin)
+    if not from_stdin and sys.stdin.isatty() and read_secret("Repeat: ", False) != new:
+        raise UsageError(f"the passwords differ; {then}")
+    if len(new) < MIN_PASSWORD:
+        raise UsageError(f"the password must have at least {MIN_PASSWORD} characters; {then}")
+    return new
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read. SECURITY: used for files holding credentials."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -60,7 +97,7 @@ def env_credentials() -> tuple[str | None, str, str] | None:
     server, user, password = (os.environ.get(k) for k in ("COFFER_SERVER", "COFFER_USER", "COFFER_PASSWORD"))
     if not (user and password):
         return None
-    return (server.rstrip("/") if server else None), user, password
+    return (server_url(server) if server else None), user, password
 
 
 def current_session() -> session.StoredSession:

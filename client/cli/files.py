@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from coffer.format import links
-from coffer.protocol.units import human_bytes
+from coffer.protocol.units import human_bytes, human_rate
 
 from ..coffer import FileInfo
 from ..download import DownloadResult
 from ..errors import UsageError
 from ..link_download import download_link
 from ..trees import tree_files
-from .common import add_json_flag, open_coffer, print_json, read_secret
+from ..upload import UploadResult
+from .common import add_json_flag, naming_flags, open_coffer, print_json, read_secret
 from .progress import bar
 
 LINK_PASSWORD_ENV = "COFFER_LINK_PASSWORD"
@@ -38,6 +39,18 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2)]
 
 
+def parse_expiry(text: str) -> float:
+    """Read how long to keep something (``--expires``): a duration, as :func:`parse_duration`, above zero."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} would expire at once: give how long to keep it, like 7d or 12h")
+    return seconds
+
+
+EXPIRY_FLAGS = {"expires_in": "--expires"}
+"""The API field each option of ``coffer upload`` sets, to name the option when the server refuses the field."""
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     upload = commands.add_parser("upload", help="encrypt and upload files; prints each file id")
     upload.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -48,9 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="upload directories and everything in them; a download restores each file's path below the directory",
     )
     upload.add_argument("--shard", default=os.environ.get("COFFER_SHARD", "default"), help="shard to store in")
-    upload.add_argument(
-        "--expires", type=parse_duration, help="keep the file this long (e.g. 7d); default: the maximum"
-    )
+    upload.add_argument("--expires", type=parse_expiry, help="keep the file this long (e.g. 7d); default: the maximum")
     upload.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     add_json_flag(upload)
     upload.set_defaults(func=do_upload)
@@ -103,17 +114,18 @@ def upload_sources(paths: list[Path], recursive: bool) -> list[tuple[Path, str]]
 
 
 def do_upload(args: argparse.Namespace) -> int:
-    results = []
+    results: list[UploadResult] = []
     sources = upload_sources(args.paths, args.recursive)
     with open_coffer() as coffer:
         for path, name in sources:
-            with bar(name, not args.quiet) as progress:
+            args.resume = _resume_upload(path, len(results), len(sources))
+            with bar(name, not args.quiet) as progress, naming_flags(EXPIRY_FLAGS):
                 result = coffer.upload(path, shard=args.shard, expires_in=args.expires, on_progress=progress, name=name)
             results.append(result)
             if not args.quiet and not args.json:
-                rate = result.bytes / max(result.seconds, 1e-9) / 1e6
+                rate = human_rate(result.bytes / max(result.seconds, 1e-9))
                 resumed = f", {result.chunks_skipped} chunk(s) already there" if result.chunks_skipped else ""
-                print(f"uploaded {path} ({human_bytes(result.bytes)}, {rate:.0f} MB/s{resumed})", file=sys.stderr)
+                print(f"uploaded {path} ({human_bytes(result.bytes)}, {rate}{resumed})", file=sys.stderr)
             if not args.json:
                 print(result.file_id, flush=True)
     if args.json:
@@ -121,8 +133,23 @@ def do_upload(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_upload(path: Path, done: int, total: int) -> str:
+    """What to tell a person who pressed Ctrl-C during the upload of *path*, after *done* of *total* files."""
+    if done == 0:
+        return RESUME.format(verb="upload")
+    return (
+        f"upload interrupted after {done} of {total} files: to resume, run it again with {path} and the files "
+        "after it (what was already sent of it is not sent again)"
+    )
+
+
+RESUME = "{verb} interrupted; run the same command again to resume: what was already transferred is not sent again"
+"""What Ctrl-C leaves behind (``coffer.client.cli.main`` prints it): resume state, kept by upload and download."""
+
+
 def do_download(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    args.resume = RESUME.format(verb="download")
     if links.is_link(args.file_id):
         path = _download_link(args).path
     else:
@@ -131,10 +158,8 @@ def do_download(args: argparse.Namespace) -> int:
                 path = coffer.download(args.file_id, args.output, on_progress=progress, overwrite=args.overwrite)
     if not args.quiet:
         size = path.stat().st_size
-        print(
-            f"downloaded {path} ({human_bytes(size)}, {size / max(time.monotonic() - started, 1e-9) / 1e6:.0f} MB/s)",
-            file=sys.stderr,
-        )
+        rate = human_rate(size / max(time.monotonic() - started, 1e-9))
+        print(f"downloaded {path} ({human_bytes(size)}, {rate})", file=sys.stderr)
     print(path)
     return 0
 
@@ -185,7 +210,8 @@ def do_info(args: argparse.Namespace) -> int:
         print_json(data)
     else:
         for key, value in data.items():
-            print(f"{key:>12}: {_readable(key, value)}")
+            if value != "":  # no blank lines: a file with no problem has none to show, an untyped file no type
+                print(f"{key:>12}: {_readable(key, value)}")
     return 0
 
 

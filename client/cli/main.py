@@ -23,7 +23,7 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 CommandFunc = Callable[[argparse.Namespace], int]
 STALE_SESSION = frozenset({"session_invalid", "session_expired"})
 
-EXIT_CODES = """exit codes:
+EPILOG = """exit codes:
   0  done
   1  the server or a fileserver refused the request (the message says why)
   2  usage: a wrong option, or a local file or directory that cannot be read or written
@@ -35,6 +35,11 @@ EXIT_CODES = """exit codes:
   7  integrity: a chunk or record failed its hash or decryption (nothing unverified was written),
      a user's key is not the one pinned for them, or a link's password or key is wrong
   8  the file was written in a newer format than this version of coffer reads: upgrade coffer
+
+units:
+  sizes and rates are decimal everywhere (bars, summaries, ls, info, quotas): 1 KB = 1000 bytes,
+  1 MB = 1000 KB, 1 GB = 1000 MB, as disks and cloud bills count. Options that take a size also
+  read binary units (512MiB).
 """
 
 
@@ -43,7 +48,7 @@ def build_parser(*more: Callable[[Commands], None]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coffer",
         description="Coffer: end-to-end encrypted, sharded file network",
-        epilog=EXIT_CODES,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"coffer {__version__}")
@@ -68,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"coffer: {message}", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt:
+        after_echo = "\n" if sys.stderr.isatty() else ""  # the terminal echoed ^C with no line break
+        print(f"{after_echo}coffer: {getattr(args, 'resume', None) or 'interrupted'}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`coffer ... | head`): not an error of ours.

@@ -14,8 +14,8 @@ from typing import Any
 
 from ..errors import UsageError
 from ..sharing import LinkInfo, file_id_of, link_id_of, user_name
-from .common import add_json_flag, client, open_coffer, print_json, read_secret
-from .files import LINK_PASSWORD_ENV, parse_duration
+from .common import add_json_flag, client, naming_flags, open_coffer, print_json, read_secret
+from .files import LINK_PASSWORD_ENV, parse_expiry
 
 LINK_STATES = ("active", "revoked", "expired", "exhausted")
 
@@ -53,7 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     link = commands.add_parser("link", help="make a link anyone can download the file with; prints the URL")
     link.add_argument("file_id", metavar="ID")
-    link.add_argument("--expires", type=parse_duration, help="how long the link works (e.g. 24h); default 7d")
+    link.add_argument("--expires", type=parse_expiry, help="how long the link works (e.g. 24h); default 7d")
     link.add_argument("--max-downloads", type=parse_max_downloads, metavar="N", help="downloads allowed")
     link.add_argument(
         "--password", action="store_true", help=f"lock the link with a password (asked twice, or ${LINK_PASSWORD_ENV})"
@@ -166,7 +166,7 @@ def _limits(link: LinkInfo) -> str:
 
 def do_link(args: argparse.Namespace) -> int:
     password = link_password(args)
-    with open_coffer() as coffer:
+    with open_coffer() as coffer, naming_flags({"expires_in": "--expires", "max_downloads": "--max-downloads"}):
         link = coffer.link(args.file_id, expires_in=args.expires, max_downloads=args.max_downloads, password=password)
     if args.json:
         print_json(link.to_json())

@@ -216,7 +216,10 @@ def _open(tx: Tx, link_id: object, now: float, *, started: bool) -> tuple[dict[s
         (link["file_id"],),
     )
     if link is None or file is None:
-        raise NotFound("no such link: check that the whole URL was copied", code="link_not_found")
+        raise NotFound(
+            "no such link: the file it shared was probably deleted, and its links with it; ask its owner for a new one",
+            code="link_not_found",
+        )
     now_state = state(link, now)
     if now_state == "revoked":
         raise Gone("this link was revoked by its owner", code="link_revoked")

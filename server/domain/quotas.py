@@ -42,7 +42,7 @@ class Quota:
                 details={"quota": "files", "used": self.files_used, "limit": self.files_limit, "requested": 1},
             )
         if self.bytes_used + size > self.bytes_limit:
-            used, limit, asked = (human_bytes(n, binary=True) for n in (self.bytes_used, self.bytes_limit, size))
+            used, limit, asked = (human_bytes(n) for n in (self.bytes_used, self.bytes_limit, size))
             raise QuotaExceeded(
                 f"byte quota exceeded: you use {used} of {limit}, and this upload needs {asked} more. "
                 "Delete files you no longer need, or ask an administrator for a larger quota",

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from coffer.client.cli.lifecycle import parse_since, parse_size
-from coffer.protocol.units import human_bytes
+from coffer.protocol.units import human_bytes, human_rate
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,7 @@ def test_since_reads_a_duration_back_from_now_or_a_date() -> None:
         parse_since("last tuesday")
 
 
-def test_human_sizes_use_decimal_or_binary_units() -> None:
+def test_human_sizes_and_rates_use_decimal_units_only() -> None:
     assert [human_bytes(n) for n in (999, 1000, 25 * 10**6, 10**15)] == ["999 B", "1.0 KB", "25.0 MB", "1.0 PB"]
-    assert [human_bytes(n, binary=True) for n in (1023, 1024, 9 << 20)] == ["1023 B", "1.0 KiB", "9.0 MiB"]
+    assert [human_bytes(n) for n in (1024, 100 * 10**9, 100 << 30)] == ["1.0 KB", "100.0 GB", "107.4 GB"]
+    assert human_rate(134_217_728) == "134.2 MB/s"

@@ -168,10 +168,18 @@ def test_an_expired_link_says_so(net: FakeNet, coffer: Coffer, tmp_path: Path, o
         stranger(link.url, out)
 
 
-def test_an_unknown_link_says_to_check_the_whole_link(coffer: Coffer, out: Path, stranger: Any) -> None:
-    url = f"{SERVER}/s/0b6c43f2-4b0e-4c36-9d55-3b0c8a9e2f10#v1.k.{b64encode(bytes(32))}"
-    with pytest.raises(errors.NotFoundError, match="no such link"):
-        stranger(url, out)
+def test_a_link_whose_file_was_deleted_says_the_file_is_gone_not_to_check_the_link(
+    coffer: Coffer, tmp_path: Path, out: Path, stranger: Any
+) -> None:
+    file_id, _ = uploaded(coffer, tmp_path)
+    link = coffer.link(file_id)
+    coffer.remove(file_id)
+    with pytest.raises(errors.NotFoundError) as raised:
+        stranger(link.url, out)
+    assert raised.value.message == (
+        f"there is no such link on {SERVER}: the file it shared was probably deleted, and its links went with it; "
+        "ask the person who shared it for a new link"
+    )
 
 
 def test_a_link_revoked_during_the_download_stops_it(

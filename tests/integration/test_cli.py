@@ -86,7 +86,8 @@ def test_info_shows_dates_and_sizes_a_person_reads(cli: dict[str, str], tmp_path
     file_id = run(["upload", str(source)], cli).stdout.strip().splitlines()[-1]
     fields = (line.partition(":") for line in run(["info", file_id], cli).stdout.splitlines())
     shown = {key.strip(): value.strip() for key, _, value in fields}
-    assert shown["size"].endswith(" (3000 bytes)") and shown["stored_size"].endswith(" (3028 bytes)")
+    assert shown["size"] == "3.0 KB (3000 bytes)" and shown["stored_size"] == "3.0 KB (3028 bytes)"
+    assert "problem" not in shown, "a readable file has no problem line, not an empty one"
     for key in ("created_at", "expires_at", "mtime"):
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}", shown[key]), shown[key]
 
@@ -237,6 +238,19 @@ def test_bad_duration_is_a_usage_error(cli: dict[str, str], tmp_path: Path) -> N
     done = run(["upload", str(tmp_path), "--expires", "soon"], cli)
     assert done.returncode == 2
     assert "duration" in done.stderr
+    at_once = run(["upload", str(tmp_path), "--expires", "0"], cli)
+    assert at_once.returncode == 2
+    assert "argument --expires: '0' would expire at once: give how long to keep it" in at_once.stderr
+
+
+def test_login_to_a_bare_loopback_address_assumes_http(network: Network, tmp_path: Path) -> None:
+    name = f"cli{os.urandom(3).hex()}"
+    network.create_user(name, PASSWORD)
+    bare = network.url.removeprefix("http://")
+    env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "config"))
+    done = run(["login", name, "--server", bare, "--password-stdin"], env, stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"logged in to http://{bare} as {name}\n"
 
 
 def test_password_change_keeps_files_readable(network: Network, cli: dict[str, str], tmp_path: Path) -> None:

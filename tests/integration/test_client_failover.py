@@ -9,8 +9,10 @@ directory. A fileserver killed by a test is started again before the next one.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +20,8 @@ import pytest
 
 from coffer.client.coffer import Coffer
 
-from .network import Fileserver, Network, start_network
+from .network import Fileserver, Network, clean_env, start_network
+from .network import coffer as coffer_command
 
 USER, PASSWORD = "bob", "bob-integration-pw"
 MiB = 1024 * 1024
@@ -144,3 +147,30 @@ def test_fileservers_on_shared_storage_each_serve_every_chunk(network: Network, 
             first.proc.kill(signal.SIGTERM)
     assert sha256_of(down.path) == digest
     assert set(down.per_fileserver) == {first.url}, "the survivor served the chunks the other one took"
+
+
+def test_the_cli_tells_of_a_dead_fileserver_once_with_the_chunk_the_fileserver_and_the_reason(
+    network: Network, tmp_path: Path, revive: list[Fileserver]
+) -> None:
+    """Killed just before the upload, it is still listed live (its lease runs on) and every chunk sent to it fails."""
+    victim = network.fileservers[0]
+    source = tmp_path / "big.bin"
+    random_file(source, 40_000_000)
+    env = clean_env(
+        COFFER_CONFIG_DIR=str(tmp_path / "cli"), COFFER_SERVER=network.url, COFFER_USER=USER, COFFER_PASSWORD=PASSWORD
+    )
+    victim.proc.kill(signal.SIGKILL)
+    revive.append(victim)
+    done = subprocess.run(
+        coffer_command("upload", "--json", str(source)), env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("coffer: warning:")]
+    assert len(warnings) == (1 if result["retries"] else 0), done.stderr
+    for line in warnings:
+        chunk = line.removeprefix("coffer: warning: chunk ").split(" ")[0]
+        assert line == (
+            f"coffer: warning: chunk {chunk} upload failed on {victim.url}: cannot reach the fileserver at "
+            f"{victim.url} (ConnectError); trying another fileserver (shown once per fileserver and cause)"
+        )

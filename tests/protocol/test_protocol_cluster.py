@@ -129,6 +129,22 @@ def test_request_beyond_the_clock_window_is_stale(offset: float) -> None:
     assert info.value.code == "request_stale"
 
 
+@pytest.mark.parametrize(
+    ("offset", "words"),
+    [
+        (-3600, "the sender's clock is 3600 s behind the server's"),
+        (3600, "the sender's clock is 3600 s ahead of the server's"),
+        (-MAX_SKEW - 0.5, f"the sender's clock is {MAX_SKEW + 1} s behind the server's"),
+    ],
+)
+def test_a_stale_request_says_whether_the_senders_clock_is_ahead_or_behind_and_by_how_much(
+    offset: float, words: str
+) -> None:
+    with pytest.raises(RequestStale) as info:
+        open_request(request(now=NOW + offset), CREDENTIAL.public_key, "heartbeat", NOW)
+    assert info.value.message == f"{words} (at most {MAX_SKEW} s is accepted): check that both hosts keep time with NTP"
+
+
 @pytest.mark.parametrize("ts", ["1700000000", None, True, False, [NOW]])
 def test_request_with_a_timestamp_that_is_not_a_number_is_refused(ts: object) -> None:
     with pytest.raises(ProtocolError, match="timestamp"):

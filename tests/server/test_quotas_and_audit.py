@@ -45,7 +45,7 @@ def test_quota_check_names_the_quota_the_usage_and_the_request() -> None:
         "limit": 10 * MiB,
         "requested": 2 * MiB,
     }
-    assert "9.0 MiB of 10.0 MiB" in str(error) and "2.0 MiB more" in str(error)
+    assert "you use 9.4 MB of 10.5 MB, and this upload needs 2.1 MB more" in str(error)
 
 
 def test_a_file_past_the_byte_quota_is_refused_and_nothing_is_stored(small: Harness) -> None:
