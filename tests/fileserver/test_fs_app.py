@@ -175,9 +175,12 @@ def test_forged_ticket_signed_with_another_key_under_our_kid_is_refused(
     data, chunk = chunk_of(10)
     upload(client, tickets_, data, chunk)
     genuine = tickets_.get(chunk)
+    from coffer.protocol import tickets
     from coffer.protocol.signing import peek_token
 
-    forged = SigningKey.generate().sign("ticket", peek_token(genuine) | {"kid": server_key.kid})
+    forged = SigningKey.generate().sign(
+        "ticket", peek_token(genuine, tickets.MAX_TOKEN_LENGTH) | {"kid": server_key.kid}
+    )
     assert_error(client.simulate_get(url(tickets_, chunk), headers=auth(forged)), 401, "ticket_invalid")
 
 
