@@ -83,6 +83,19 @@ def claimed_sender(http_body: dict[str, Any]) -> tuple[str, int]:
     return check_id(payload.get("cluster"), "cluster_id"), gen
 
 
+def claimed_fileserver(http_body: object) -> str | None:
+    """Return the fileserver id a request claims, or None if it names none readably: for a log line only.
+
+    SECURITY: unverified; never decide anything on it.
+    """
+    if not isinstance(http_body, dict):
+        return None
+    try:
+        return check_id(peek_token(http_body.get("token"), MAX_TOKEN_LENGTH).get("fs"), "fileserver_id")  # type: ignore[arg-type]
+    except ProtocolError:
+        return None
+
+
 def open_request(http_body: dict[str, Any], public_key: bytes, action: Action, now: float) -> ClusterRequest:
     """Return the request if *public_key* signed it for *action* within the clock window.
 
