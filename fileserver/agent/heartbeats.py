@@ -270,8 +270,11 @@ class Agent:
         """Offer at most half as much from now on (until a restart), and say so: each halving is one warning."""
         if isinstance(exc, TokenTooLarge):
             exc = ServerRefused(0, "not_sent", str(exc))  # our own limits failed us: same remedy, same warning
+        limit = max(1, max(corrupt, purged) // 2)
+        if self._report_refused and limit >= self.report_limit:
+            return  # refused at a page of one again: warned already, the plain beats keep the lease
         self._report_refused = True
-        self.report_limit = max(1, max(corrupt, purged) // 2)
+        self.report_limit = limit
         log.warning(
             "the server refused this fileserver's report; the lease is kept with a plain beat, and reports go "
             "in smaller pages from now on. If this repeats, compare the server's and the fileserver's versions",

@@ -573,3 +573,17 @@ def test_the_agent_beats_again_at_once_when_the_purger_finishes_a_batch(
             thread.join(timeout=5)
     assert agent.interval == 5.0
     assert fake.orders == [] and len(fake.confirmed) == MAX_PURGES * 2 + 200
+
+
+def test_a_report_refused_even_one_at_a_time_is_warned_about_once_and_the_lease_still_kept(
+    agent: Agent, fake: FakeServer, purger: Purger, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent.step()
+    purger.order([FilePurge("elsewhere", f) for f in _files(4)])
+    purger.run_pending()
+    fake.largest_report = 0
+    with caplog.at_level(logging.WARNING, logger="coffer.fileserver.agent.heartbeats"):
+        for _ in range(6):
+            assert agent.step() == agent.interval and agent.failures == 0
+    assert agent.report_limit == 1 and fake.refused_reports == 6
+    assert [r.kv["next_page"] for r in caplog.records] == [2, 1]  # type: ignore[attr-defined]
