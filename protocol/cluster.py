@@ -12,6 +12,13 @@ Replay protection: the server refuses a ``ts`` further than :data:`MAX_SKEW`
 seconds from its clock, and a ``nonce`` it has already seen within that window.
 ``action`` is signed too, so a captured registration cannot be sent as a heartbeat.
 
+Size: :data:`MAX_TOKEN_LENGTH` fits the largest request the message limits allow
+(a heartbeat with :data:`~.messages.MAX_SHARDS` shards, :data:`~.messages.MAX_CORRUPT_REPORTS`
+reports and :data:`~.messages.MAX_PURGES` confirmations, every name and figure at its
+longest), and the HTTP body carrying it fits the server's ``MAX_JSON_BODY``. A fileserver
+never sends more than those limits: it keeps the rest for its next beat, and pages
+reconciliation queries.
+
 SECURITY: the credential is the cluster's secret; rotating it bumps ``gen``.
 """
 
@@ -26,9 +33,11 @@ from . import PROTOCOL_VERSION
 from .encoding import b64encode
 from .errors import ProtocolError
 from .ids import check_id
-from .signing import SigningKey, TokenMalformed, open_token, peek_token
+from .signing import MAX_FIGURE, SigningKey, TokenMalformed, open_token, peek_token
 
 KIND = "cluster-request"
+MAX_TOKEN_LENGTH = 256 * 1024
+"""The largest heartbeat the message limits allow signs to about 227 KiB (a test pins it)."""
 MAX_SKEW = 60
 Action = Literal["register", "heartbeat", "reconcile"]
 
@@ -63,16 +72,29 @@ def sign_request(
         "nonce": b64encode(os.urandom(16)),
         "body": body,
     }
-    return {"token": credential.sign(KIND, payload)}
+    return {"token": credential.sign(KIND, payload, max_length=MAX_TOKEN_LENGTH)}
 
 
 def claimed_sender(http_body: dict[str, Any]) -> tuple[str, int]:
     """Return the (cluster id, credential generation) a request claims, to pick its key."""
-    payload = peek_token(http_body.get("token"))  # type: ignore[arg-type]
+    payload = peek_token(http_body.get("token"), MAX_TOKEN_LENGTH)  # type: ignore[arg-type]
     gen = payload.get("gen")
-    if not isinstance(gen, int) or isinstance(gen, bool):
-        raise TokenMalformed("credential generation must be an integer")
+    if not isinstance(gen, int) or isinstance(gen, bool) or not 0 <= gen <= MAX_FIGURE:
+        raise TokenMalformed("credential generation must be a non-negative 64-bit integer")
     return check_id(payload.get("cluster"), "cluster_id"), gen
+
+
+def claimed_fileserver(http_body: object) -> str | None:
+    """Return the fileserver id a request claims, or None if it names none readably: for a log line only.
+
+    SECURITY: unverified; never decide anything on it.
+    """
+    if not isinstance(http_body, dict):
+        return None
+    try:
+        return check_id(peek_token(http_body.get("token"), MAX_TOKEN_LENGTH).get("fs"), "fileserver_id")  # type: ignore[arg-type]
+    except ProtocolError:
+        return None
 
 
 def open_request(http_body: dict[str, Any], public_key: bytes, action: Action, now: float) -> ClusterRequest:
@@ -81,7 +103,7 @@ def open_request(http_body: dict[str, Any], public_key: bytes, action: Action, n
     The caller must still record the nonce and refuse one it has seen (the server
     keeps them in its database, shared by all server instances).
     """
-    payload = open_token(KIND, http_body.get("token"), [public_key])  # type: ignore[arg-type]
+    payload = open_token(KIND, http_body.get("token"), [public_key], MAX_TOKEN_LENGTH)  # type: ignore[arg-type]
     cluster, gen = claimed_sender(http_body)
     if type(payload.get("v")) is not int or payload.get("v") != PROTOCOL_VERSION or payload.get("action") != action:
         raise ProtocolError(f"this endpoint takes a signed '{action}' request", code="wrong_action")

@@ -8,11 +8,16 @@ from typing import Any
 from .encoding import DecodeError, b64decode, b64encode
 from .errors import ProtocolError
 from .ids import check_chunk_hash, check_id, check_name
+from .signing import MAX_FIGURE
 
 MAX_SHARDS = 256
-MAX_CORRUPT_REPORTS = 1000
+MAX_CORRUPT_REPORTS = 200
+"""Corrupt reports in one heartbeat; a fileserver keeps the rest for the next beats.
+
+At this limit the largest heartbeat signs to about 225 KiB, under ``cluster.MAX_TOKEN_LENGTH``
+(a test pins it); quarantines are rare, so paging them costs nothing in practice."""
 MAX_PURGES = 500
-"""Purge orders in one heartbeat answer, and confirmations in one heartbeat: a beat stays small."""
+"""Purge orders in one heartbeat answer, and confirmations in one heartbeat; a fileserver confirms the rest later."""
 MAX_RECONCILE_FILES = 1000
 MAX_URL = 2048
 BACKENDS = ("local", "s3", "gcs", "azure")
@@ -24,8 +29,8 @@ def _int(body: dict[str, Any], key: str, *, optional: bool = False) -> int | Non
     value = body.get(key)
     if value is None and optional:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ProtocolError(f"'{key}' must be a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_FIGURE:
+        raise ProtocolError(f"'{key}' must be a non-negative 64-bit integer")
     return value
 
 

@@ -4,6 +4,11 @@ A signed token is ``base64url(canonical JSON payload) "." base64url(signature)``
 The signature covers ``b"coffer:" + kind + b"\\n" + payload``, so a receipt can
 never pass for a ticket, nor a heartbeat for either, even under the same key.
 
+Each kind has its own length cap (``MAX_TOKEN_LENGTH`` in its module), derived from
+the largest message its list and field limits allow and pinned by a test that signs
+that message: a cap shared by every kind was either too small for the largest
+heartbeat or far too large for a ticket in an HTTP header.
+
 SECURITY: every trust decision between programs goes through :func:`open_token`.
 """
 
@@ -19,7 +24,9 @@ import nacl.signing
 from .encoding import DecodeError, b64decode, b64encode, canonical_json, parse_json_object
 from .errors import ProtocolError
 
-MAX_TOKEN_LENGTH = 16 * 1024
+MAX_FIGURE = 2**63 - 1
+"""The largest integer a signed message carries (a count, a size, a time): it bounds a message's size, and fits a
+database BIGINT."""
 
 
 class SignatureInvalid(ProtocolError):
@@ -34,6 +41,10 @@ class TokenMalformed(ProtocolError):
 
     code = "malformed_token"
     status = 400
+
+
+class TokenTooLarge(ValueError):
+    """A message signed here would exceed its kind's cap: a sender that breaks its own list limits (a bug)."""
 
 
 def key_id(public_key: bytes) -> str:
@@ -74,11 +85,18 @@ class SigningKey:
     def kid(self) -> str:
         return key_id(self.public_key)
 
-    def sign(self, kind: str, payload: dict[str, Any]) -> str:
-        """Return a signed token carrying *payload* for messages of *kind*."""
+    def sign(self, kind: str, payload: dict[str, Any], *, max_length: int | None = None) -> str:
+        """Return a signed token carrying *payload* for messages of *kind*.
+
+        With *max_length* (the kind's cap), refuse to make a token the receiver would refuse
+        as malformed: the sender learns of its bug here, not from a refusal it cannot act on.
+        """
         body = b64encode(canonical_json(payload))
         signature = nacl.signing.SigningKey(self.seed).sign(_signed_bytes(kind, body)).signature
-        return f"{body}.{b64encode(signature)}"
+        token = f"{body}.{b64encode(signature)}"
+        if max_length is not None and len(token) > max_length:
+            raise TokenTooLarge(f"a {kind} token of {len(token)} characters exceeds its cap of {max_length}")
+        return token
 
     def __repr__(self) -> str:
         return f"SigningKey(kid={self.kid!r})"
@@ -88,14 +106,17 @@ def _signed_bytes(kind: str, body: str) -> bytes:
     return b"coffer:" + kind.encode("ascii") + b"\n" + body.encode("ascii")
 
 
-def peek_token(token: str) -> dict[str, Any]:
+def peek_token(token: str, max_length: int) -> dict[str, Any]:
     """Return a token's payload without checking its signature.
 
     Only to pick the key to check it with (``kid``, ``cluster``, ``fs``); never trust
     anything else from the result before :func:`open_token` has accepted it.
+    *max_length* is the cap of the kind expected, checked before anything is decoded.
     """
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
+    if not isinstance(token, str) or token.count(".") != 1:
         raise TokenMalformed("a token is two base64url parts joined by '.'")
+    if len(token) > max_length:
+        raise TokenMalformed(f"the token has {len(token)} characters, more than the {max_length} its kind allows")
     body, _signature = token.split(".")
     try:
         raw = b64decode(body)
@@ -108,9 +129,9 @@ def peek_token(token: str) -> dict[str, Any]:
     return payload
 
 
-def open_token(kind: str, token: str, public_keys: list[bytes]) -> dict[str, Any]:
-    """Return the payload of *token* if one of *public_keys* signed it as *kind*."""
-    payload = peek_token(token)
+def open_token(kind: str, token: str, public_keys: list[bytes], max_length: int) -> dict[str, Any]:
+    """Return the payload of *token* if one of *public_keys* signed it as *kind* and it is within *max_length*."""
+    payload = peek_token(token, max_length)
     body, signature_text = token.split(".")
     try:
         signature = b64decode(signature_text)

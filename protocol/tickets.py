@@ -12,7 +12,9 @@ path needs no round trip to the server per chunk. A ticket names:
   server can revoke it; ``sub``: the user, or the share link, it was issued to (for logs and audit);
 - ``v`` and ``kid``: format version and the server key that signed it.
 
-Tickets travel in the ``Authorization: Ticket <token>`` header.
+Tickets travel in the ``Authorization: Ticket <token>`` header, so
+:data:`MAX_TOKEN_LENGTH` fits the largest ticket (a test pins it) with room
+to spare under the fileserver's header limit.
 
 SECURITY: a ticket is a bearer capability until it expires; keep lifetimes short.
 """
@@ -25,10 +27,12 @@ from typing import Any, Literal
 from . import PROTOCOL_VERSION
 from .errors import ProtocolError
 from .ids import check_chunk_hash, check_id, check_name
-from .signing import SignatureInvalid, SigningKey, TokenMalformed, open_token, peek_token
+from .signing import MAX_FIGURE, SignatureInvalid, SigningKey, TokenMalformed, open_token, peek_token
 
 KIND = "ticket"
 MAX_TICKET_CHUNKS = 32
+MAX_TOKEN_LENGTH = 4096
+"""The largest ticket (a get of MAX_TICKET_CHUNKS chunks) is about 3.4 KiB; a header may hold 8 KiB in all."""
 CLOCK_SKEW = 30
 Op = Literal["put", "get"]
 
@@ -104,19 +108,19 @@ def issue(key: SigningKey, ticket: Ticket) -> str:
     if len(ticket.chunks) > MAX_TICKET_CHUNKS or (ticket.op == "get" and not ticket.chunks):
         raise ValueError(f"a get ticket names 1..{MAX_TICKET_CHUNKS} chunks, a put ticket at most {MAX_TICKET_CHUNKS}")
     payload = ticket.payload() | {"kid": key.kid}
-    return key.sign(KIND, payload)
+    return key.sign(KIND, payload, max_length=MAX_TOKEN_LENGTH)
 
 
 def verify(token: str, keys: dict[str, bytes], now: float) -> Ticket:
     """Return the ticket in *token* if a key in *keys* (by kid) signed it and it is current."""
     try:
-        kid = peek_token(token).get("kid")
+        kid = peek_token(token, MAX_TOKEN_LENGTH).get("kid")
     except TokenMalformed as exc:
         raise TicketError(f"malformed ticket: {exc.message}") from exc
     if not isinstance(kid, str) or kid not in keys:
         raise TicketUnknownKey("the ticket is signed by a key this fileserver does not trust")
     try:
-        payload = open_token(KIND, token, [keys[kid]])
+        payload = open_token(KIND, token, [keys[kid]], MAX_TOKEN_LENGTH)
     except (SignatureInvalid, TokenMalformed) as exc:
         raise TicketError("the ticket signature is forged or damaged") from exc
     ticket = _parse(payload)
@@ -138,8 +142,8 @@ def _parse(payload: dict[str, Any]) -> Ticket:
         if not isinstance(chunks, list) or len(chunks) > MAX_TICKET_CHUNKS:
             raise TicketError("ticket chunk list is malformed")
         ints = [payload[k] for k in ("iat", "exp", "max_bytes")]
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ints):
-            raise TicketError("ticket times and sizes must be integers")
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= MAX_FIGURE for i in ints):
+            raise TicketError("ticket times and sizes must be non-negative 64-bit integers")
         return Ticket(
             op=op,
             file=check_id(payload["file"], "file_id"),

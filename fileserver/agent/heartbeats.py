@@ -9,6 +9,15 @@ orders, which it hands to the :class:`~coffer.fileserver.maintenance.purger.Purg
 for them. When the server is unreachable it keeps trying with capped
 exponential backoff and logs each change of state once (not a line per try); the
 workers meanwhile keep serving every ticket that is still valid.
+
+A beat never carries more than the message limits allow: what does not fit waits
+for the next beat, and while such a backlog remains (or the purger has a page of
+confirmations ready) the next beat comes at once rather than after the interval,
+so a bulk delete of thousands of files drains in seconds. Should the server still
+refuse a beat's report as malformed (an older server with a smaller cap, a bug),
+the agent keeps its lease with a plain beat at once, warns, and from then on
+offers reports in pages half as long: a report must never cost the fileserver
+its liveness.
 """
 
 from __future__ import annotations
@@ -24,7 +33,14 @@ import httpx
 
 from coffer.protocol import cluster, routes
 from coffer.protocol.errors import CofferError, parse_error_body
-from coffer.protocol.messages import parse_heartbeat_answer, parse_registration_answer
+from coffer.protocol.messages import (
+    MAX_CORRUPT_REPORTS,
+    MAX_PURGES,
+    FilePurge,
+    parse_heartbeat_answer,
+    parse_registration_answer,
+)
+from coffer.protocol.signing import TokenTooLarge
 
 from .. import reports
 from ..counters import Totals
@@ -42,6 +58,13 @@ REGISTER_PATH = routes.REGISTER
 HEARTBEAT_PATH = routes.HEARTBEAT
 MAX_CLOCK_SKEW = 10.0
 """Warn when the server's clock is this far off ours (it refuses requests 60 s off)."""
+MAX_REPORT = max(MAX_CORRUPT_REPORTS, MAX_PURGES)
+REPORT_REFUSALS = (400, 413)
+"""Statuses with which a server refuses a request as malformed or too large: a report it cannot read."""
+BACKLOG_GAP = 0.2
+"""The shortest time between beats while a backlog of reports drains."""
+WAKE_CHECK = 0.25
+"""How often a waiting agent looks for a ready backlog and its stop event."""
 
 
 class ServerRefused(Exception):
@@ -133,12 +156,29 @@ class Agent:
         self._problem: str | None = None
         self._down_since = 0.0
         self._skewed = False
+        self.report_limit = MAX_REPORT
+        """Reports (of each kind) a beat may carry: halved after each refusal, for the life of the process."""
+        self._report_refused = False
+        self._backlog = False
 
     def run(self, stop: threading.Event) -> None:
         """Register and heartbeat until *stop* is set."""
         delay = 0.0
-        while not stop.wait(delay):
+        while not self._wait(stop, delay):
             delay = self.step()
+
+    def _wait(self, stop: threading.Event, delay: float) -> bool:
+        """Wait *delay* seconds, less while reports are backlogged after a good round; return whether to stop."""
+        if self._problem is not None or self._report_refused:
+            return stop.wait(delay)  # failing, or the report was refused: keep the pace, never hammer
+        if stop.wait(min(delay, BACKLOG_GAP)):
+            return True
+        deadline = time.monotonic() + delay - BACKLOG_GAP
+        while not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._backlog or self._purger.wait_ready(min(remaining, WAKE_CHECK)):
+                break
+        return stop.is_set()
 
     def step(self) -> float:
         """Do one round (register if needed, then heartbeat); return the seconds until the next."""
@@ -185,22 +225,37 @@ class Agent:
         """Send one beat; on an answer, apply its revocations and queue its purge orders (never run them here)."""
         now = self._clock()
         totals = self._totals()
-        corrupt = self._corrupt.take()
-        purged = self._purger.take()
-        try:
+        corrupt = self._corrupt.take(min(self.report_limit, MAX_CORRUPT_REPORTS))
+        purged = self._purger.take(min(self.report_limit, MAX_PURGES))
+        rate, chunks = self._rate.update(totals.bytes, now), self._census.count(totals.created, now)
+
+        def send(corrupt: list[reports.CorruptChunk], purged: list[FilePurge]) -> dict[str, Any]:
             body = reports.heartbeat_body(
                 self._shards,
                 active_transfers=totals.active,
-                bytes_per_s=self._rate.update(totals.bytes, now),
-                chunk_count=self._census.count(totals.created, now),
+                bytes_per_s=rate,
+                chunk_count=chunks,
                 corrupt=corrupt,
                 purged=purged,
             )
-            answer = self._post("heartbeat", HEARTBEAT_PATH, body)
+            return self._post("heartbeat", HEARTBEAT_PATH, body)
+
+        try:
+            answer = send(corrupt, purged)
+        except (ServerRefused, TokenTooLarge) as exc:
+            self._corrupt.put_back(corrupt)
+            self._purger.put_back(purged)
+            if not (corrupt or purged) or (isinstance(exc, ServerRefused) and exc.status not in REPORT_REFUSALS):
+                raise
+            self._refused_report(exc, len(corrupt), len(purged))
+            corrupt, purged = [], []
+            answer = send([], [])  # no report, nothing the server cannot read: the lease is kept
         except BaseException:
             self._corrupt.put_back(corrupt)
             self._purger.put_back(purged)
             raise
+        else:
+            self._delivered_report(bool(corrupt or purged))
         try:
             beat = parse_heartbeat_answer(answer)
             self._check_clock(beat.server_time, now)
@@ -209,6 +264,36 @@ class Agent:
         finally:
             # The server has the confirmations (it answered 200) even if the rest of its answer is bad.
             self._purger.delivered(purged)
+        self._backlog = not self._report_refused and len(self._corrupt) > 0
+
+    def _refused_report(self, exc: ServerRefused | TokenTooLarge, corrupt: int, purged: int) -> None:
+        """Offer at most half as much from now on (until a restart), and say so: each halving is one warning."""
+        if isinstance(exc, TokenTooLarge):
+            exc = ServerRefused(0, "not_sent", str(exc))  # our own limits failed us: same remedy, same warning
+        limit = max(1, max(corrupt, purged) // 2)
+        if self._report_refused and limit >= self.report_limit:
+            return  # refused at a page of one again: warned already, the plain beats keep the lease
+        self._report_refused = True
+        self.report_limit = limit
+        log.warning(
+            "the server refused this fileserver's report; the lease is kept with a plain beat, and reports go "
+            "in smaller pages from now on. If this repeats, compare the server's and the fileserver's versions",
+            extra={
+                "kv": {
+                    "status": exc.status,
+                    "error": exc.code,
+                    "reason": exc.message,
+                    "corrupt": corrupt,
+                    "purged": purged,
+                    "next_page": self.report_limit,
+                }
+            },
+        )
+
+    def _delivered_report(self, carried: bool) -> None:
+        if carried and self._report_refused:
+            log.info("the server accepts this fileserver's reports again", extra={"kv": {"page": self.report_limit}})
+            self._report_refused = False
 
     def _post(self, action: cluster.Action, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return post_signed(self._client, self._settings, self._identity, action, path, body, self._clock())

@@ -17,6 +17,12 @@ ignored::
                     └── failed: logged once, dropped; the         └──▶ back to done
                         server's next repeat retries it
 
+Confirmations travel at most :data:`~coffer.protocol.messages.MAX_PURGES` a beat;
+the rest wait for the next. So that a bulk delete drains in seconds rather than
+one page per heartbeat interval, :meth:`Purger.wait_ready` tells the agent when a
+page is worth sending now: a full page is waiting, or the queue has run dry with
+confirmations waiting (the batch the last answer ordered is done).
+
 A shard this fileserver does not serve holds nothing of the file, so such an
 order is confirmed at once. Every served shard is purged whatever its flags: a
 read-only shard's disk holds the file's ciphertext just the same.
@@ -64,6 +70,8 @@ class Purger:
         self._done: list[FilePurge] = []
         self._sending: list[FilePurge] = []
         self._failed: set[FilePurge] = set()
+        self._ready = threading.Event()
+        """Set while confirmations are worth a heartbeat now (see the module docstring)."""
 
     # -- the agent's side ---------------------------------------------------------------------------
 
@@ -85,7 +93,18 @@ class Purger:
         with self._cond:
             taken, self._done = self._done[:limit], self._done[limit:]
             self._sending += taken
+            if not self._done:
+                self._ready.clear()  # more than a page stays ready: the agent beats again at once
             return taken
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait up to *timeout* seconds for confirmations worth a heartbeat now; return whether there are."""
+        return self._ready.wait(timeout)
+
+    def _update_ready(self) -> None:
+        """Under the lock: mark confirmations ready when a page is full or no order is left to carry out."""
+        if len(self._done) >= MAX_PURGES or (self._done and not self._queue):
+            self._ready.set()
 
     def put_back(self, purges: list[FilePurge]) -> None:
         """Return confirmations a failed heartbeat did not deliver, ahead of newer ones."""
@@ -93,6 +112,7 @@ class Purger:
             back = set(purges)
             self._sending = [p for p in self._sending if p not in back]
             self._done = purges + [p for p in self._done if p not in back]
+            self._update_ready()
 
     def delivered(self, purges: list[FilePurge]) -> None:
         """Forget confirmations the server has received: it will not order those purges again."""
@@ -172,11 +192,13 @@ class Purger:
         with self._cond:
             self._failed.discard(purge)
             self._done.append(purge)
+            self._update_ready()
 
     def _fail(self, purge: FilePurge, reason: str) -> None:
         """Drop a failed order (the server repeats it, which retries it); log it the first time only."""
         with self._cond:
             self._known.discard(purge)
+            self._update_ready()
             first = purge not in self._failed
             if first:
                 if len(self._failed) >= MAX_REMEMBERED_FAILURES:

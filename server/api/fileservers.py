@@ -1,11 +1,50 @@
-"""Endpoints fileservers call, authenticated by their cluster's signature, not by a session."""
+"""Endpoints fileservers call, authenticated by their cluster's signature, not by a session.
+
+Every refusal is logged as a warning naming the fileserver (as it claims to be) and the
+reason: a fileserver whose beats are refused drops out of the live list, and the
+operator who must act reads this log, not the fileserver's.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 import falcon
+
+from coffer.protocol import cluster as cluster_protocol
+from coffer.protocol.errors import CofferError
 
 from ..domain import registry
 from .base import Context, client_address, read_json, send_json
+
+log = logging.getLogger(__name__)
+
+
+def answer_logging_refusals(
+    req: falcon.Request, resp: falcon.Response, action: cluster_protocol.Action, handle: Callable[[dict[str, Any]], Any]
+) -> None:
+    """Answer a signed fileserver request with *handle*; log a refusal as a warning, then let it be answered."""
+    body: dict[str, Any] | None = None
+    try:
+        body = read_json(req)
+        send_json(resp, handle(body))
+    except CofferError as exc:
+        log.warning(
+            "a fileserver's request was refused",
+            extra={
+                "kv": {
+                    "claimed_fileserver": cluster_protocol.claimed_fileserver(body),
+                    "action": action,
+                    "status": exc.status,
+                    "error": exc.code,
+                    "reason": exc.message,
+                    "bytes": req.content_length,
+                }
+            },
+        )
+        raise
 
 
 class Register:
@@ -14,11 +53,13 @@ class Register:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         s = self.ctx.settings
-        send_json(
+        answer_logging_refusals(
+            req,
             resp,
-            registry.register(
+            "register",
+            lambda body: registry.register(
                 self.ctx.db,
-                read_json(req),
+                body,
                 self.ctx.clock(),
                 s.lease_seconds,
                 s.heartbeat_interval,
@@ -32,8 +73,9 @@ class Heartbeat:
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send_json(
-            resp, registry.heartbeat(self.ctx.db, read_json(req), self.ctx.clock(), self.ctx.settings.lease_seconds)
+        lease = self.ctx.settings.lease_seconds
+        answer_logging_refusals(
+            req, resp, "heartbeat", lambda body: registry.heartbeat(self.ctx.db, body, self.ctx.clock(), lease)
         )
 
 
@@ -44,6 +86,7 @@ class Reconcile:
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send_json(
-            resp, registry.reconcile(self.ctx.db, read_json(req), self.ctx.clock(), self.ctx.settings.orphan_grace)
+        grace = self.ctx.settings.orphan_grace
+        answer_logging_refusals(
+            req, resp, "reconcile", lambda body: registry.reconcile(self.ctx.db, body, self.ctx.clock(), grace)
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +24,7 @@ from coffer.fileserver.shards import ServedShard, Shards
 from coffer.fileserver.storage.backoff import Backoff
 from coffer.protocol import cluster
 from coffer.protocol.ids import new_id
-from coffer.protocol.messages import FilePurge, parse_heartbeat, parse_registration
+from coffer.protocol.messages import MAX_PURGES, FilePurge, parse_heartbeat, parse_registration
 from coffer.protocol.signing import SigningKey
 from tests.fileserver.fs_helpers import FILE, NOW, OTHER_FILE, stored_chunk
 
@@ -164,6 +166,9 @@ class FakeServer:
         """Purge orders, repeated in every answer until a heartbeat confirms them (as the server does)."""
         self.confirmed: list[dict[str, str]] = []
         self.extra: dict[str, Any] = {}
+        self.largest_report: int | None = None
+        """Refuse a beat whose report is longer than this as malformed, as a server with a smaller cap would."""
+        self.refused_reports = 0
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -180,11 +185,16 @@ class FakeServer:
             return httpx.Response(200, json={"fileserver_id": signed.fs, "lease_seconds": 30, "heartbeat_interval": 5})
         if signed.fs not in self.known:
             return httpx.Response(404, json={"error": "fileserver_unknown", "message": "register first"})
+        report = len(signed.body.get("purged", [])) + len(signed.body.get("corrupt", []))
+        if self.largest_report is not None and report > self.largest_report:
+            self.refused_reports += 1
+            return httpx.Response(400, json={"error": "malformed_token", "message": "the token is too long"})
         self.beats.append(signed.body)
         purged = parse_heartbeat(signed.body).purged
         self.confirmed += [p.to_json() for p in purged]
         self.orders = [o for o in self.orders if o not in self.confirmed]
-        answer = {"lease_seconds": 30, "server_time": NOW, "revoked_tickets": self.revoked, "purge": self.orders}
+        orders = self.orders[:MAX_PURGES]  # as the server pages them
+        answer = {"lease_seconds": 30, "server_time": NOW, "revoked_tickets": self.revoked, "purge": orders}
         return httpx.Response(200, json=answer | self.extra)
 
 
@@ -468,3 +478,112 @@ def test_confirmations_a_server_received_are_not_sent_again_even_if_its_answer_i
 def test_an_answer_without_purge_orders_is_fine(agent: Agent, fake: FakeServer, purger: Purger) -> None:
     fake.extra = {"purge": []}
     assert agent.step() == 1.0 and len(purger) == 0
+
+
+def _files(count: int) -> list[str]:
+    return sorted(new_id() for _ in range(count))
+
+
+def test_a_backlog_of_confirmations_goes_a_page_a_beat_and_says_it_is_ready_for_the_next(
+    agent: Agent, fake: FakeServer, purger: Purger
+) -> None:
+    orders = [_order("elsewhere", f) for f in _files(MAX_PURGES * 2 + 100)]  # a shard not served: confirmed at once
+    purger.order(FilePurge(**o) for o in orders)
+    assert purger.run_pending() == len(orders)
+    pages = []
+    for _ in range(4):
+        agent.step()
+        pages.append(len(fake.beats[-1]["purged"]))
+    assert pages == [MAX_PURGES, MAX_PURGES, 100, 0]
+    assert sorted(fake.confirmed, key=lambda o: o["file"]) == orders
+
+
+def test_the_purger_is_ready_for_a_beat_when_a_page_is_full_or_its_orders_are_done(purger: Purger) -> None:
+    purger.order([FilePurge("elsewhere", f) for f in _files(3)])
+    assert not purger.wait_ready(0)
+    purger.execute(purger._next(0))  # type: ignore[arg-type]
+    assert not purger.wait_ready(0)  # two orders still to carry out: no beat for one confirmation
+    purger.run_pending()
+    assert purger.wait_ready(0)
+    purger.take()
+    assert not purger.wait_ready(0)
+
+
+def test_a_report_the_server_refuses_costs_no_lease_and_is_offered_again_in_smaller_pages(
+    agent: Agent, fake: FakeServer, purger: Purger, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent.step()
+    orders = [_order("elsewhere", f) for f in _files(300)]
+    purger.order(FilePurge(**o) for o in orders)
+    purger.run_pending()
+    fake.largest_report = 100  # e.g. an older server whose token cap holds fewer entries
+    with caplog.at_level(logging.INFO, logger="coffer.fileserver.agent.heartbeats"):
+        for _ in range(12):
+            assert agent.step() == agent.interval  # every round keeps the lease: no failure, no backoff
+            assert agent.failures == 0
+    assert fake.refused_reports == 2  # 300 then 150 refused; pages of 75 pass from then on
+    assert [len(b["purged"]) for b in fake.beats[1:7]] == [0, 0, 75, 75, 75, 75]  # plain beats kept the lease
+    assert sorted(fake.confirmed, key=lambda o: o["file"]) == orders
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all("lease is kept" in w.getMessage() for w in warnings)
+    assert [w.kv["error"] for w in warnings] == ["malformed_token"] * 2  # type: ignore[attr-defined]
+
+
+def test_a_refusal_of_a_plain_beat_is_still_a_failure(agent: Agent, fake: FakeServer) -> None:
+    agent.step()
+    fake.refuse = (400, "invalid_shard")
+    assert agent.step() < agent.interval and agent.failures == 1
+
+
+def test_the_agent_beats_again_at_once_when_the_purger_finishes_a_batch(
+    make_settings: Callable[..., Settings],
+    identity: Identity,
+    fake: FakeServer,
+    table: SharedCounters,
+    corrupt: CorruptReports,
+) -> None:
+    """With a 5 s interval, 1,200 deletions are confirmed in about a second, not three intervals."""
+    settings = make_settings(heartbeat_interval=30.0)
+    shards = list(Shards.open(settings))
+    purger = Purger(shards)
+    client = make_client(settings, transport=httpx.MockTransport(fake.handle))
+    agent = Agent(
+        settings,
+        identity,
+        shards,
+        client=client,
+        totals=table.totals,
+        corrupt=corrupt,
+        purger=purger,
+        clock=lambda: NOW,
+        census=ChunkCensus(shards, spawn=now_),
+    )
+    fake.orders = [_order("elsewhere", f) for f in _files(MAX_PURGES * 2 + 200)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=job, args=(stop,)) for job in (agent.run, purger.run)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 4.0
+        while fake.orders and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+    assert agent.interval == 5.0
+    assert fake.orders == [] and len(fake.confirmed) == MAX_PURGES * 2 + 200
+
+
+def test_a_report_refused_even_one_at_a_time_is_warned_about_once_and_the_lease_still_kept(
+    agent: Agent, fake: FakeServer, purger: Purger, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent.step()
+    purger.order([FilePurge("elsewhere", f) for f in _files(4)])
+    purger.run_pending()
+    fake.largest_report = 0
+    with caplog.at_level(logging.WARNING, logger="coffer.fileserver.agent.heartbeats"):
+        for _ in range(6):
+            assert agent.step() == agent.interval and agent.failures == 0
+    assert agent.report_limit == 1 and fake.refused_reports == 6
+    assert [r.kv["next_page"] for r in caplog.records] == [2, 1]  # type: ignore[attr-defined]

@@ -13,9 +13,9 @@ from coffer.fileserver.counters import SlotCounters
 from coffer.fileserver.identity import Identity
 from coffer.fileserver.revocations import write_revocations
 from coffer.fileserver.settings import Settings
-from coffer.protocol import receipts
+from coffer.protocol import receipts, tickets
 from coffer.protocol.ids import new_id
-from coffer.protocol.signing import SigningKey
+from coffer.protocol.signing import MAX_FIGURE, SigningKey
 from tests.fileserver.fs_helpers import NOW, TicketMaker, auth, chunk_of, stored_files
 
 Client = falcon.testing.TestClient
@@ -175,9 +175,12 @@ def test_forged_ticket_signed_with_another_key_under_our_kid_is_refused(
     data, chunk = chunk_of(10)
     upload(client, tickets_, data, chunk)
     genuine = tickets_.get(chunk)
+    from coffer.protocol import tickets
     from coffer.protocol.signing import peek_token
 
-    forged = SigningKey.generate().sign("ticket", peek_token(genuine) | {"kid": server_key.kid})
+    forged = SigningKey.generate().sign(
+        "ticket", peek_token(genuine, tickets.MAX_TOKEN_LENGTH) | {"kid": server_key.kid}
+    )
     assert_error(client.simulate_get(url(tickets_, chunk), headers=auth(forged)), 401, "ticket_invalid")
 
 
@@ -383,6 +386,26 @@ def test_body_longer_than_declared_is_read_only_as_far_as_declared(
 
 
 # -- headers, ranges, and errors from Falcon or bugs ---------------------------------------------------------
+
+
+def test_the_largest_ticket_passes_the_header_limit_with_a_browsers_usual_headers(
+    client: Client, tickets_: TicketMaker
+) -> None:
+    data, chunk = chunk_of(5000)
+    assert upload(client, tickets_, data, chunk).status_code == 201
+    others = tuple(chunk_of(10, seed=i)[1] for i in range(1, tickets.MAX_TICKET_CHUNKS))
+    ticket = tickets_.get(chunk, *others, max_bytes=MAX_FIGURE)
+    browser = {
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0",
+        "Accept": "*/*",
+        "Accept-Language": "en-GB,en;q=0.9,de;q=0.8,fr;q=0.7",
+        "Accept-Encoding": "gzip, deflate, br, zstd",
+        "Origin": "https://coffer.example.org",
+        "Referer": "https://coffer.example.org/files/" + new_id(),
+        "Range": "bytes=0-99",
+    }
+    result = client.simulate_get(url(tickets_, chunk), headers=auth(ticket) | browser)
+    assert result.status_code == 206, result.text
 
 
 def test_oversized_headers_are_431(client: Client, tickets_: TicketMaker) -> None:

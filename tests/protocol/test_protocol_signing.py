@@ -12,14 +12,17 @@ from hypothesis import strategies as st
 from coffer.protocol.encoding import DecodeError, b64decode, b64encode, canonical_json
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.signing import (
-    MAX_TOKEN_LENGTH,
     SignatureInvalid,
     SigningKey,
     TokenMalformed,
+    TokenTooLarge,
     key_id,
     open_token,
     peek_token,
 )
+
+CAP = 4096
+"""A kind's length cap: each kind has its own (tests/protocol/test_protocol_limits.py pins them)."""
 
 FIXED_SEED = bytes(range(32))
 FIXED_KEY = SigningKey(FIXED_SEED)
@@ -57,14 +60,14 @@ def _with_signature(token: str, signature: bytes) -> str:
 
 def test_token_opens_with_the_key_that_signed_it(key: SigningKey) -> None:
     token = key.sign("receipt", {"chunk": "abc", "size": 3})
-    assert open_token("receipt", token, [key.public_key]) == {"chunk": "abc", "size": 3}
+    assert open_token("receipt", token, [key.public_key], CAP) == {"chunk": "abc", "size": 3}
 
 
 @settings(deadline=None)
 @given(payload=json_objects, kind=kinds)
 def test_any_json_object_round_trips_through_a_token(payload: dict[str, object], kind: str) -> None:
     token = FIXED_KEY.sign(kind, payload)
-    assert open_token(kind, token, [FIXED_KEY.public_key]) == payload
+    assert open_token(kind, token, [FIXED_KEY.public_key], CAP) == payload
 
 
 def test_token_is_base64url_canonical_payload_dot_signature(key: SigningKey) -> None:
@@ -91,7 +94,7 @@ def test_fixed_seed_gives_the_pinned_public_key_kid_and_token() -> None:
 def test_token_signed_for_one_kind_does_not_open_as_another(key: SigningKey) -> None:
     token = key.sign("receipt", {"a": 1})
     with pytest.raises(SignatureInvalid):
-        open_token("ticket", token, [key.public_key])
+        open_token("ticket", token, [key.public_key], CAP)
 
 
 @settings(deadline=None)
@@ -99,36 +102,36 @@ def test_token_signed_for_one_kind_does_not_open_as_another(key: SigningKey) -> 
 def test_no_kind_opens_a_token_signed_for_a_different_kind(signed_as: str, opened_as: str) -> None:
     token = FIXED_KEY.sign(signed_as, {"a": 1})
     if signed_as == opened_as:
-        assert open_token(opened_as, token, [FIXED_KEY.public_key]) == {"a": 1}
+        assert open_token(opened_as, token, [FIXED_KEY.public_key], CAP) == {"a": 1}
     else:
         with pytest.raises(SignatureInvalid):
-            open_token(opened_as, token, [FIXED_KEY.public_key])
+            open_token(opened_as, token, [FIXED_KEY.public_key], CAP)
 
 
 def test_token_from_another_key_is_refused(key: SigningKey, other_key: SigningKey) -> None:
     token = other_key.sign("ticket", {"a": 1})
     with pytest.raises(SignatureInvalid) as info:
-        open_token("ticket", token, [key.public_key])
+        open_token("ticket", token, [key.public_key], CAP)
     assert info.value.status == 401
     assert info.value.code == "bad_signature"
 
 
 def test_token_opens_if_any_trusted_key_signed_it(key: SigningKey, other_key: SigningKey) -> None:
     token = key.sign("ticket", {"a": 1})
-    assert open_token("ticket", token, [other_key.public_key, key.public_key]) == {"a": 1}
+    assert open_token("ticket", token, [other_key.public_key, key.public_key], CAP) == {"a": 1}
 
 
 def test_token_is_refused_when_no_key_is_trusted(key: SigningKey) -> None:
     with pytest.raises(SignatureInvalid):
-        open_token("ticket", key.sign("ticket", {"a": 1}), [])
+        open_token("ticket", key.sign("ticket", {"a": 1}), [], CAP)
 
 
 @pytest.mark.parametrize("bad_key", [b"", b"\x00" * 31, b"\x00" * 33], ids=["empty", "short", "long"])
 def test_malformed_trusted_key_is_skipped_not_crashed_on(key: SigningKey, bad_key: bytes) -> None:
     token = key.sign("ticket", {"a": 1})
     with pytest.raises(SignatureInvalid):
-        open_token("ticket", token, [bad_key])
-    assert open_token("ticket", token, [bad_key, key.public_key]) == {"a": 1}
+        open_token("ticket", token, [bad_key], CAP)
+    assert open_token("ticket", token, [bad_key, key.public_key], CAP) == {"a": 1}
 
 
 def test_tampered_payload_is_refused(key: SigningKey) -> None:
@@ -136,7 +139,7 @@ def test_tampered_payload_is_refused(key: SigningKey) -> None:
     signature = token.split(".")[1]
     forged = b64encode(canonical_json({"shard": "europe-2"})) + "." + signature
     with pytest.raises(SignatureInvalid):
-        open_token("ticket", forged, [key.public_key])
+        open_token("ticket", forged, [key.public_key], CAP)
 
 
 def test_tampered_signature_is_refused(key: SigningKey) -> None:
@@ -144,21 +147,21 @@ def test_tampered_signature_is_refused(key: SigningKey) -> None:
     signature = bytearray(b64decode(token.split(".")[1]))
     signature[10] ^= 0x01
     with pytest.raises(SignatureInvalid):
-        open_token("ticket", _with_signature(token, bytes(signature)), [key.public_key])
+        open_token("ticket", _with_signature(token, bytes(signature)), [key.public_key], CAP)
 
 
 @pytest.mark.parametrize("signature", [b"", b"\x00" * 63, b"\x00" * 65, b"\x00" * 64])
 def test_signature_of_wrong_length_or_zeroes_is_refused(key: SigningKey, signature: bytes) -> None:
     token = _with_signature(key.sign("ticket", {"a": 1}), signature)
     with pytest.raises(SignatureInvalid):
-        open_token("ticket", token, [key.public_key])
+        open_token("ticket", token, [key.public_key], CAP)
 
 
 def test_signature_of_one_token_does_not_fit_another(key: SigningKey) -> None:
     first, second = key.sign("ticket", {"a": 1}), key.sign("ticket", {"a": 2})
     spliced = second.split(".")[0] + "." + first.split(".")[1]
     with pytest.raises(SignatureInvalid):
-        open_token("ticket", spliced, [key.public_key])
+        open_token("ticket", spliced, [key.public_key], CAP)
 
 
 GOOD_BODY = b64encode(b'{"a":1}')
@@ -177,57 +180,63 @@ GOOD_BODY = b64encode(b'{"a":1}')
         pytest.param(b64encode(b"{") + ".AA", id="payload-not-json"),
         pytest.param(b64encode(b'{"a":"\xff"}') + ".AA", id="payload-invalid-utf8"),
         pytest.param(".AA", id="payload-empty"),
-        pytest.param(GOOD_BODY + "." + "A" * MAX_TOKEN_LENGTH, id="oversized"),
+        pytest.param(GOOD_BODY + "." + "A" * CAP, id="oversized"),
     ],
 )
 def test_malformed_token_is_refused_before_any_signature_check(token: str) -> None:
     with pytest.raises(TokenMalformed) as info:
-        peek_token(token)
+        peek_token(token, CAP)
     assert info.value.status == 400
     assert info.value.code == "malformed_token"
     with pytest.raises(TokenMalformed):
-        open_token("ticket", token, [FIXED_KEY.public_key])
+        open_token("ticket", token, [FIXED_KEY.public_key], CAP)
 
 
 @pytest.mark.parametrize("token", [None, 42, b"abc.def", ["a", "b"]])
 def test_token_that_is_not_a_string_is_malformed(token: object) -> None:
     with pytest.raises(TokenMalformed):
-        peek_token(token)  # type: ignore[arg-type]
+        peek_token(token, CAP)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("signature", ["!!!", "AA==", "A", "AA AA"])
 def test_signature_that_is_not_base64url_is_malformed(key: SigningKey, signature: str) -> None:
     token = key.sign("ticket", {"a": 1}).split(".")[0] + "." + signature
     with pytest.raises(TokenMalformed):
-        open_token("ticket", token, [key.public_key])
+        open_token("ticket", token, [key.public_key], CAP)
+
+
+def test_signing_refuses_a_token_over_the_cap_it_is_given(key: SigningKey) -> None:
+    with pytest.raises(TokenTooLarge, match="ticket"):
+        key.sign("ticket", {"pad": "x" * CAP}, max_length=CAP)
+    assert len(key.sign("ticket", {"pad": "x"}, max_length=CAP)) <= CAP
 
 
 def test_token_of_exactly_the_maximum_length_is_read() -> None:
     body = b64encode(canonical_json({"pad": "x" * 100}))
-    token = body + "." + "A" * (MAX_TOKEN_LENGTH - len(body) - 1)
-    assert len(token) == MAX_TOKEN_LENGTH
-    assert peek_token(token) == {"pad": "x" * 100}
+    token = body + "." + "A" * (CAP - len(body) - 1)
+    assert len(token) == CAP
+    assert peek_token(token, CAP) == {"pad": "x" * 100}
 
 
 def test_peek_reads_the_payload_without_checking_the_signature(key: SigningKey) -> None:
     forged = b64encode(canonical_json({"kid": "k"})) + ".AA"
-    assert peek_token(forged) == {"kid": "k"}
+    assert peek_token(forged, CAP) == {"kid": "k"}
     with pytest.raises(SignatureInvalid):
-        open_token("ticket", forged, [key.public_key])
+        open_token("ticket", forged, [key.public_key], CAP)
 
 
 @settings(deadline=None)
 @given(st.text(max_size=200))
 def test_open_token_on_any_text_raises_only_protocol_errors(text: str) -> None:
     with pytest.raises((TokenMalformed, SignatureInvalid)):
-        open_token("ticket", text, [FIXED_KEY.public_key])
+        open_token("ticket", text, [FIXED_KEY.public_key], CAP)
 
 
 @settings(deadline=None)
 @given(body=st.binary(max_size=120), signature=st.binary(max_size=80))
 def test_open_token_on_any_base64_parts_raises_only_protocol_errors(body: bytes, signature: bytes) -> None:
     with pytest.raises((TokenMalformed, SignatureInvalid)):
-        open_token("ticket", b64encode(body) + "." + b64encode(signature), [FIXED_KEY.public_key])
+        open_token("ticket", b64encode(body) + "." + b64encode(signature), [FIXED_KEY.public_key], CAP)
 
 
 def test_both_token_errors_are_protocol_errors() -> None:

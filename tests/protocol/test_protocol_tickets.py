@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from coffer.protocol import PROTOCOL_VERSION, receipts, wire
 from coffer.protocol.encoding import b64encode, canonical_json
-from coffer.protocol.signing import MAX_TOKEN_LENGTH, SigningKey
+from coffer.protocol.signing import SigningKey
 from coffer.protocol.tickets import (
     CLOCK_SKEW,
     KIND,
     MAX_TICKET_CHUNKS,
+    MAX_TOKEN_LENGTH,
     Ticket,
     TicketError,
     TicketExpired,

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
-from coffer.protocol.messages import ShardAnnouncement
+import pytest
+
+from coffer.protocol.ids import new_id
+from coffer.protocol.messages import (
+    MAX_CORRUPT_REPORTS,
+    MAX_PURGES,
+    MAX_RECONCILE_FILES,
+    FilePurge,
+    ReconcileQuery,
+    ShardAnnouncement,
+)
 from coffer.protocol.signing import SigningKey
 from coffer.server.domain import audit
 
@@ -168,3 +179,52 @@ def test_a_registration_through_a_trusted_proxy_is_audited_from_the_fileservers_
         assert event.address == "198.51.100.7", "the fileserver's address, not the proxy's"
     finally:
         h.db.close()
+
+
+def test_heartbeat_at_every_list_limit_is_accepted_over_http(harness: Harness, admin: str) -> None:
+    """The largest report a fileserver may send keeps it live: no list limit outgrows a cap or a body limit."""
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    ids = [new_id() for _ in range(max(MAX_CORRUPT_REPORTS, MAX_PURGES))]
+    corrupt = [{"shard": "default", "file": f, "chunk": "c" * 64} for f in ids[:MAX_CORRUPT_REPORTS]]
+    purged = [FilePurge("default", f).to_json() for f in ids[:MAX_PURGES]]
+    harness.clock.now += 5
+    answer = harness.beat(fs, corrupt=corrupt, purged=purged)
+    assert answer.status_code == 200, answer.json
+    listed = harness.call("GET", "/api/admin/fileservers", token=admin).json
+    assert listed[0]["live"] is True and listed[0]["last_seen"] == harness.clock.now
+
+
+def test_reconcile_query_at_its_limit_is_answered(harness: Harness, admin: str) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    files = [new_id() for _ in range(MAX_RECONCILE_FILES)]
+    body = fs.signed("reconcile", ReconcileQuery("default", files).to_json(), harness.clock())
+    answer = harness.call("POST", "/api/fileservers/reconcile", body)
+    assert answer.status_code == 200, answer.json
+    assert sorted(answer.json["unknown"]) == sorted(files)
+
+
+def test_a_refused_heartbeat_is_a_warning_naming_the_fileserver_and_the_reason(
+    harness: Harness, admin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    with caplog.at_level(logging.INFO, logger="coffer.server.api.fileservers"):
+        assert harness.beat(fs, corrupt=[{"shard": "x"}]).status_code == 400
+    [record] = [r for r in caplog.records if r.name == "coffer.server.api.fileservers"]
+    assert record.levelno == logging.WARNING
+    kv = record.kv  # type: ignore[attr-defined]
+    assert kv["claimed_fileserver"] == fs.id
+    assert kv["action"] == "heartbeat" and kv["status"] == 400
+    assert kv["error"] == "invalid_file" and "file" in kv["reason"]
+
+
+def test_a_refused_registration_of_unreadable_junk_is_a_warning_too(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="coffer.server.api.fileservers"):
+        assert harness.call("POST", "/api/fileservers/register", {"token": "x"}).status_code == 400
+    [record] = [r for r in caplog.records if r.name == "coffer.server.api.fileservers"]
+    assert record.levelno == logging.WARNING
+    assert record.kv["claimed_fileserver"] is None and record.kv["error"] == "malformed_token"  # type: ignore[attr-defined]
