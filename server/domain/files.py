@@ -30,7 +30,7 @@ FILE_COLUMNS = (
 )
 
 
-def _file_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
+def owner_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
     """Return the owner's view of a file record."""
     return {
         "id": row["id"],
@@ -57,7 +57,7 @@ def shared_json(row: dict[str, Any]) -> dict[str, Any]:
     SECURITY: ``sealed_key`` is the file key sealed to the owner; a recipient gets
     only ``share_key``, the box the owner sealed to them.
     """
-    return _file_json(row, row["shard_name"], row["owner_name"]) | {
+    return owner_json(row, row["shard_name"], row["owner_name"]) | {
         "access": "shared",
         "sealed_key": "",
         "share_key": row["share_key"],
@@ -68,7 +68,7 @@ def shared_json(row: dict[str, Any]) -> dict[str, Any]:
 def view_json(row: dict[str, Any], who: Principal) -> dict[str, Any]:
     """Return the record as the caller may see it: the owner's view, or a recipient's."""
     if row["owner_id"] == who.user_id:
-        return _file_json(row, row["shard_name"], row["owner_name"])
+        return owner_json(row, row["shard_name"], row["owner_name"])
     return shared_json(row)
 
 
@@ -177,17 +177,7 @@ def create(
     except QuotaExceeded as exc:
         audit.record_alone(db, "quota.exceeded", now, actor, outcome="denied", shard=shard, size=size, **exc.details)
         raise
-    return _file_json(row, shard, who.name)
-
-
-def list_files(db: Database, who: Principal) -> list[dict[str, Any]]:
-    with db.transaction(readonly=True) as tx:
-        rows = tx.all(
-            f"SELECT {', '.join('f.' + c for c in FILE_COLUMNS.split(', '))}, s.name AS shard_name "
-            "FROM files f JOIN shards s ON s.id = f.shard_id WHERE f.owner_id = ? ORDER BY f.created_at",
-            (who.user_id,),
-        )
-    return [_file_json(r, r["shard_name"], who.name) for r in rows]
+    return owner_json(row, shard, who.name)
 
 
 def get(db: Database, who: Principal, file_id: str) -> dict[str, Any]:

@@ -295,6 +295,14 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        6,
+        "files: an index that pages an owner's listing by (created_at, id)",
+        ["CREATE INDEX files_owner_created ON files(owner_id, created_at, id)"],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 
