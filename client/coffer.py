@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from coffer.format.records import OwnerCheck, open_record
 from coffer.format.shares import fingerprint
 from coffer.format.sizes import DEFAULT_CHUNK_SIZE, file_plain_size
 from coffer.protocol.api.auth import ChangePassword, Login, WrappedKeys
+from coffer.protocol.api.files import FileFilter
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.transfer.http import ChunkClient
 
@@ -42,6 +43,7 @@ from .api import ServerClient, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
 from .download import Downloader, DownloadResult, file_source
 from .pins import KnownKeys
+from .server_api import NO_FILTER
 from .sharing import LinkInfo, PublicKeyInfo, ShareInfo, ShareResult
 from .upload import DEFAULT_IN_FLIGHT as UPLOAD_IN_FLIGHT
 from .upload import Uploader, UploadOptions, UploadResult
@@ -285,10 +287,19 @@ class Coffer:
         wrapped = wrap_private_key(new.master_key, self.keys)
         self.api.change_password(ChangePassword(old.auth_key, params, new.auth_key, wrapped))
 
-    def list(self, shared: bool = False) -> list[FileInfo]:
+    def pages(self, shared: bool = False, only: FileFilter = NO_FILTER) -> Iterator[builtins.list[FileInfo]]:
+        """Yield the user's files a page at a time, oldest first, names decrypted; or, if *shared*, those shared.
+
+        A page is fetched only once the one before was consumed, so an account of
+        100,000 files is shown as it arrives and never held whole. *only* keeps the
+        files in one state and/or shard, as the server filters them.
+        """
+        for page in self.api.file_pages(shared=shared, only=only):
+            yield [FileInfo.from_record(r.to_json(), self.keys, self._check_owner) for r in page.files]
+
+    def list(self, shared: bool = False, only: FileFilter = NO_FILTER) -> builtins.list[FileInfo]:
         """Return the user's files, oldest first, with names decrypted; or, if *shared*, the files shared with them."""
-        records = self.api.list_files(shared=shared)
-        return [FileInfo.from_record(r.to_json(), self.keys, self._check_owner) for r in records]
+        return [f for page in self.pages(shared, only) for f in page]
 
     def info(self, file_id: str) -> FileInfo:
         return FileInfo.from_record(self.api.get_file(file_id).to_json(), self.keys, self._check_owner)

@@ -8,8 +8,9 @@ these methods; they go through its ``request``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -43,10 +44,11 @@ from coffer.protocol.api.auth import (
 )
 from coffer.protocol.api.files import (
     CreateFile,
+    FileFilter,
+    FilePage,
     FileRecord,
     Finalize,
     ShardSummary,
-    parse_file_list,
     parse_shard_summaries,
 )
 from coffer.protocol.api.lifecycle import (
@@ -58,6 +60,7 @@ from coffer.protocol.api.lifecycle import (
     parse_audit,
     parse_purges,
 )
+from coffer.protocol.api.pages import MAX_PAGE_SIZE
 from coffer.protocol.api.quotas import Quota, SetQuota
 from coffer.protocol.api.sharing import (
     AdminShare,
@@ -78,6 +81,7 @@ from coffer.protocol.errors import ProtocolError
 
 from . import errors
 
+NO_FILTER = FileFilter()
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 T = TypeVar("T")
 
@@ -166,10 +170,34 @@ class ServerApi:
     def get_file(self, file_id: str) -> FileRecord:
         return _parsed(FileRecord.parse, self._call("GET", routes.file(file_id)))
 
+    def file_pages(
+        self, *, shared: bool = False, only: FileFilter = NO_FILTER, limit: int = MAX_PAGE_SIZE
+    ) -> Iterator[FilePage]:
+        """Walk ``GET /api/files`` a page at a time, oldest first; each page is asked for once the last is consumed.
+
+        *shared* lists the files shared with the caller instead of their own, which
+        *only* may narrow by state and shard. A server that predates pages answers
+        the whole listing as one page.
+        """
+        query = {"limit": str(limit), **only.to_params()} | ({"shared": "true"} if shared else {})
+        after: str | None = None
+        while True:
+            params = query if after is None else query | {"after": after}
+            page = _parsed(FilePage.parse, self._call("GET", f"{routes.FILES}?{urlencode(params)}"))
+            yield page
+            if page.next is None:
+                return
+            if page.next == after:
+                raise errors.ApiError(
+                    "the server answered the same page of files twice: it is not walking its listing forward; "
+                    "report this to its operator",
+                    code="invalid_answer",
+                )
+            after = page.next
+
     def list_files(self, *, shared: bool = False) -> list[FileRecord]:
-        """List the caller's own files, or those others shared with the caller."""
-        path = routes.FILES + "?shared=true" if shared else routes.FILES
-        return _parsed(parse_file_list, self._call("GET", path))
+        """Return every file of the listing at once: :meth:`file_pages` for an account too large to hold."""
+        return [record for page in self.file_pages(shared=shared) for record in page.files]
 
     def delete_file(self, file_id: str) -> None:
         self._call("DELETE", routes.file(file_id))

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from coffer.format import links
+from coffer.protocol.api.files import STATES, FileFilter
 from coffer.protocol.units import human_bytes
 
 from ..coffer import FileInfo
 from ..download import DownloadResult
 from ..errors import UsageError
 from ..link_download import download_link
-from .common import add_json_flag, open_coffer, print_json, read_secret
+from .common import add_json_flag, open_coffer, print_json, print_json_pages, read_secret
 from .progress import bar
 
 LINK_PASSWORD_ENV = "COFFER_LINK_PASSWORD"
@@ -62,8 +63,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     download.set_defaults(func=do_download)
 
-    listing = commands.add_parser("ls", help="list your files")
+    listing = commands.add_parser("ls", help="list your files, oldest first, as they arrive")
     listing.add_argument("--shared", action="store_true", help="list the files others shared with you instead")
+    listing.add_argument("--state", choices=STATES, help="only the files in this state")
+    listing.add_argument("--shard", help="only the files in this shard")
     add_json_flag(listing)
     listing.set_defaults(func=do_ls)
 
@@ -144,13 +147,17 @@ def _row(f: FileInfo) -> str:
 
 
 def do_ls(args: argparse.Namespace) -> int:
+    """Print each page of the listing as it arrives: an account of 100,000 files starts printing at once."""
+    only = FileFilter(state=args.state, shard=args.shard)
     with open_coffer() as coffer:
-        files = coffer.list(shared=args.shared)
-    if args.json:
-        print_json([f.to_json() for f in files])
-    else:
-        for f in files:
-            print(_row(f))
+        pages = coffer.pages(shared=args.shared, only=only)
+        if args.json:
+            print_json_pages([f.to_json() for f in page] for page in pages)
+            return 0
+        for page in pages:
+            for f in page:
+                print(_row(f))
+            sys.stdout.flush()
     return 0
 
 

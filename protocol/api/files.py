@@ -226,7 +226,7 @@ def parse_file_list(value: object) -> list[FileRecord]:
 
 @dataclass(frozen=True)
 class FileFilter:
-    """``GET /api/files?state=&shard=``: the caller's own files in one state and/or one shard (None: any)."""
+    """``GET /api/files?state=&shard=``: only the files in one state and/or one shard (None: any)."""
 
     state: str | None = None
     shard: str | None = None

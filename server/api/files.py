@@ -68,10 +68,11 @@ class Files:
         who = principal(self.ctx, req)
         paged = PageRequest.asked(req.params)
         page = PageRequest.parse(req.params) if paged else PageRequest(limit=MAX_PAGE_SIZE)
+        only = FileFilter.parse(req.params)
         if req.get_param_as_bool("shared", default=False):
-            result = listing.shared_files(self.ctx.db, who, page, self.ctx.clock())
+            result = listing.shared_files(self.ctx.db, who, page, only, self.ctx.clock())
         else:
-            result = listing.own_files(self.ctx.db, who, page, FileFilter.parse(req.params))
+            result = listing.own_files(self.ctx.db, who, page, only)
         send_json(resp, result.to_json() if paged else result.records)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -53,27 +53,36 @@ def _cut(rows: list[Row], limit: int) -> tuple[list[Row], str | None]:
     return rows[:limit], encode_cursor(Position(float(last["created_at"]), last["id"]))
 
 
+def _narrow(only: FileFilter) -> tuple[str, list[Any]]:
+    """Return the SQL that keeps only the files in the state and shard *only* names."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if only.state is not None:
+        clauses, params = [*clauses, " AND f.state = ?"], [*params, only.state]
+    if only.shard is not None:
+        clauses, params = [*clauses, " AND s.name = ?"], [*params, only.shard]
+    return "".join(clauses), params
+
+
 def own_files(db: Database, who: Principal, page: PageRequest, only: FileFilter) -> Page:
     """Return a page of the caller's files, oldest first, in one state and/or shard if *only* says so."""
-    sql, params = OWN_FILES_SQL, [who.user_id]
-    if only.state is not None:
-        sql, params = sql + " AND f.state = ?", [*params, only.state]
-    if only.shard is not None:
-        sql, params = sql + " AND s.name = ?", [*params, only.shard]
+    narrow, params = _narrow(only)
     tail, more = _keyset(page)
     with db.transaction(readonly=True) as tx:
-        rows, cursor = _cut(tx.all(sql + tail, (*params, *more)), page.limit)
+        rows = tx.all(OWN_FILES_SQL + narrow + tail, (who.user_id, *params, *more))
+    rows, cursor = _cut(rows, page.limit)
     return Page([files.owner_json(r, r["shard_name"], who.name) for r in rows], cursor)
 
 
-def shared_files(db: Database, who: Principal, page: PageRequest, now: float) -> Page:
+def shared_files(db: Database, who: Principal, page: PageRequest, only: FileFilter, now: float) -> Page:
     """Return a page of the files shared with the caller that can still be read (complete, unexpired), oldest first."""
+    narrow, params = _narrow(only)
     tail, more = _keyset(page)
     with db.transaction(readonly=True) as tx:
         rows = tx.all(
             files.VISIBLE_FILE_SQL + "WHERE sh.user_id IS NOT NULL AND f.state = 'complete' "
-            "AND (f.expires_at > ? OR f.hold = ?)" + tail,
-            (who.user_id, now, True, *more),
+            "AND (f.expires_at > ? OR f.hold = ?)" + narrow + tail,
+            (who.user_id, now, True, *params, *more),
         )
     rows, cursor = _cut(rows, page.limit)
     return Page([files.shared_json(r) for r in rows], cursor)

@@ -129,5 +129,7 @@ def test_the_files_shared_with_a_user_are_listed_in_pages(harness: Harness, alic
     share_files(harness.db, ids, "bob")
     seen = _walk(harness, bob, MAX_PAGE_SIZE, shared="true")
     assert seen == ids
+    assert _walk(harness, bob, MAX_PAGE_SIZE, shared="true", shard="default") == ids
+    assert _walk(harness, bob, MAX_PAGE_SIZE, shared="true", shard="archive") == []
     first = _page(harness, bob, limit=MAX_PAGE_SIZE, shared="true").json["files"][0]
     assert (first["access"], first["sealed_key"], first["owner"]) == ("shared", "", "alice")
