@@ -42,6 +42,7 @@ from coffer.protocol.api.auth import (
     WrappedKeys,
     parse_sessions,
 )
+from coffer.protocol.api.deletions import DeleteFiles, Deletions
 from coffer.protocol.api.files import (
     CreateFile,
     FileFilter,
@@ -201,6 +202,10 @@ class ServerApi:
 
     def delete_file(self, file_id: str) -> None:
         self._call("DELETE", routes.file(file_id))
+
+    def delete_files(self, request: DeleteFiles) -> Deletions:
+        """Delete up to a page of files in one request; each is deleted or refused on its own."""
+        return _parsed(Deletions.parse, self._call("POST", routes.FILE_DELETIONS, request.to_json(), retry=True))
 
     def tickets(self, file_id: str, request: TicketRequest) -> Tickets:
         """Ask for tickets; safe to repeat, as a ticket grants nothing the caller may not already do."""

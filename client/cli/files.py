@@ -16,11 +16,12 @@ from typing import Any
 
 from coffer.format import links
 from coffer.protocol.api.files import STATES, FileFilter
+from coffer.protocol.ids import UUID_RE
 from coffer.protocol.units import human_bytes
 
 from ..coffer import FileInfo
 from ..download import DownloadResult
-from ..errors import UsageError
+from ..errors import ApiError, UsageError, exit_code
 from ..link_download import download_link
 from .common import add_json_flag, open_coffer, print_json, print_json_pages, read_secret
 from .progress import bar
@@ -187,8 +188,25 @@ def _readable(key: str, value: Any) -> str:
 
 
 def do_rm(args: argparse.Namespace) -> int:
+    """Delete one file, or many a page per request: each refusal is reported and the rest still go.
+
+    The exit code is that of the first file refused, so a script sees a failure.
+    """
+    file_ids = list(dict.fromkeys(args.file_ids))
+    if len(file_ids) > 1:
+        for file_id in file_ids:
+            if not UUID_RE.match(file_id):
+                raise UsageError(f"{file_id!r} is not a file id: `coffer ls` shows them (nothing was deleted)")
+    first: ApiError | None = None
     with open_coffer() as coffer:
-        for file_id in args.file_ids:
-            coffer.remove(file_id)
-            print(f"deleted {file_id}", file=sys.stderr)
-    return 0
+        if len(file_ids) == 1:
+            coffer.remove(file_ids[0])
+            print(f"deleted {file_ids[0]}", file=sys.stderr)
+            return 0
+        for file_id, error in coffer.remove_many(file_ids):
+            if error is None:
+                print(f"deleted {file_id}", file=sys.stderr)
+            else:
+                print(f"coffer: {file_id} was not deleted: {error.message}", file=sys.stderr)
+                first = first or error
+    return exit_code(first) if first else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 
+from coffer.protocol.api.deletions import DeleteFiles
 from coffer.protocol.api.files import CreateFile, FileFilter, ShardSummary
 from coffer.protocol.api.files import Finalize as FinalizeBody
 from coffer.protocol.api.pages import MAX_PAGE_SIZE, PageRequest
@@ -95,6 +96,17 @@ class File:
         who = principal(self.ctx, req)
         files.delete(self.ctx.db, who, actor(req, who), file_id, self.ctx.clock())
         resp.status = falcon.HTTP_204
+
+
+class FileDeletions:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Delete up to a page of the caller's files; each deleted or refused on its own, as its DELETE would be."""
+        who = principal(self.ctx, req)
+        request = DeleteFiles.parse(read_json(req))
+        send_json(resp, files.delete_many(self.ctx.db, who, actor(req, who), request, self.ctx.clock()).to_json())
 
 
 class Tickets:
