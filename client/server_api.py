@@ -9,7 +9,7 @@ these methods; they go through its ``request``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -67,6 +67,7 @@ from coffer.protocol.api.sharing import (
     AdminShare,
     CreateLink,
     Link,
+    LinkPage,
     LinkTicketsRequest,
     LinkView,
     PublicKey,
@@ -74,7 +75,6 @@ from coffer.protocol.api.sharing import (
     ShareEntry,
     parse_admin_links,
     parse_admin_shares,
-    parse_links,
     parse_shares,
 )
 from coffer.protocol.api.tickets import LiveFileserver, TicketRequest, Tickets, parse_live_fileservers
@@ -85,6 +85,14 @@ from . import errors
 NO_FILTER = FileFilter()
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 T = TypeVar("T")
+
+
+class _Page(Protocol):
+    @property
+    def next(self) -> str | None: ...
+
+
+P = TypeVar("P", bound=_Page)
 
 
 def _parsed(parse: Callable[[Any], T], answer: Any) -> T:
@@ -181,16 +189,20 @@ class ServerApi:
         the whole listing as one page.
         """
         query = {"limit": str(limit), **only.to_params()} | ({"shared": "true"} if shared else {})
+        return self._walk(routes.FILES, query, FilePage.parse)
+
+    def _walk(self, path: str, query: dict[str, str], parse: Callable[[Any], P]) -> Iterator[P]:
+        """Ask for page after page of a listing, each after the ``next`` of the one before, until it is None."""
         after: str | None = None
         while True:
             params = query if after is None else query | {"after": after}
-            page = _parsed(FilePage.parse, self._call("GET", f"{routes.FILES}?{urlencode(params)}"))
+            page = _parsed(parse, self._call("GET", f"{path}?{urlencode(params)}"))
             yield page
             if page.next is None:
                 return
             if page.next == after:
                 raise errors.ApiError(
-                    "the server answered the same page of files twice: it is not walking its listing forward; "
+                    "the server answered the same page twice: it is not walking its listing forward; "
                     "report this to its operator",
                     code="invalid_answer",
                 )
@@ -240,9 +252,13 @@ class ServerApi:
     def create_link(self, file_id: str, link: CreateLink) -> Link:
         return _parsed(Link.parse, self._call("POST", routes.file_links(file_id), link.to_json(), retry=False))
 
+    def link_pages(self, file_id: str | None = None, *, limit: int = MAX_PAGE_SIZE) -> Iterator[LinkPage]:
+        """Walk ``GET /api/links`` a page at a time, newest first (of one file, if given)."""
+        query = {"limit": str(limit)} | ({"file": file_id} if file_id else {})
+        return self._walk(routes.LINKS, query, LinkPage.parse)
+
     def links(self, file_id: str | None = None) -> list[Link]:
-        path = f"{routes.LINKS}?file={file_id}" if file_id else routes.LINKS
-        return _parsed(parse_links, self._call("GET", path))
+        return [link for page in self.link_pages(file_id) for link in page.links]
 
     def delete_link(self, link_id: str) -> None:
         self._call("DELETE", routes.link(link_id))

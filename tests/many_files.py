@@ -78,3 +78,21 @@ def share_files(db: Database, file_ids: list[str], recipient: str, *, at: float 
                 + ", ".join(["(?, ?, ?, ?)"] * len(batch)),
                 tuple(v for file_id in batch for v in (file_id, user["id"], b64encode(b"box"), at)),
             )
+
+
+def insert_links(db: Database, owner: str, file_id: str, count: int, *, start: float = 1_700_000_000.0) -> list[str]:
+    """Insert *count* links to one file of *owner*, several made in each instant; return their ids newest first."""
+    with db.transaction() as tx:
+        user = tx.one("SELECT id FROM users WHERE name = ?", (owner,))
+        assert user is not None
+        rows = [
+            (new_id(), file_id, user["id"], start + n // SAME_SECOND, start + 10 * 365 * 86400) for n in range(count)
+        ]
+        for at in range(0, count, ROWS_PER_STATEMENT):
+            batch = rows[at : at + ROWS_PER_STATEMENT]
+            tx.execute(
+                "INSERT INTO links (id, file_id, owner_id, created_at, expires_at) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(batch)),
+                tuple(v for row in batch for v in row),
+            )
+    return [row[0] for row in sorted(rows, key=lambda r: (r[3], r[0]), reverse=True)]

@@ -74,7 +74,7 @@ class Files:
             result = listing.shared_files(self.ctx.db, who, page, only, self.ctx.clock())
         else:
             result = listing.own_files(self.ctx.db, who, page, only)
-        send_json(resp, result.to_json() if paged else result.records)
+        send_json(resp, result.to_json("files") if paged else result.records)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)

@@ -1,56 +1,28 @@
 """The file listings of one account, a page at a time: the caller's own files, and the files shared with them.
 
 An account may hold a hundred thousand files, so no listing is answered whole.
-Each page is a keyset query over ``(created_at, id)`` that starts strictly after
-the cursor and reads one row past the page to learn whether another follows:
-no offset to count through, and records deleted between pages move nothing.
-The index ``files_owner_created`` makes the own listing a range scan.
+Each page is a keyset query over ``(created_at, id)`` (:mod:`.paging`) that
+starts strictly after the cursor: no offset to count through, and records
+deleted between pages move nothing. The index ``files_owner_created`` makes the
+own listing a range scan.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from coffer.protocol.api.files import FileFilter
-from coffer.protocol.api.pages import PageRequest, Position, encode_cursor
+from coffer.protocol.api.pages import PageRequest
 
-from ..store.db import Database, Row
+from ..store.db import Database
 from . import files
 from .accounts import Principal
+from .paging import Page, cut, keyset
 
 OWN_FILES_SQL = (
     f"SELECT {', '.join('f.' + c for c in files.FILE_COLUMNS.split(', '))}, s.name AS shard_name "
     "FROM files f JOIN shards s ON s.id = f.shard_id WHERE f.owner_id = ?"
 )
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of records as the caller may see them, and the cursor of the next page (None: this was the last)."""
-
-    records: list[dict[str, Any]]
-    next: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"files": self.records, "next": self.next}
-
-
-def _keyset(page: PageRequest) -> tuple[str, tuple[Any, ...]]:
-    """Return the SQL that starts a page after its cursor, in the listing's order, one row past its end."""
-    where: str = ""
-    params: tuple[Any, ...] = ()
-    if page.after is not None:
-        where, params = " AND (f.created_at, f.id) > (?, ?)", (page.after.created_at, page.after.id)
-    return where + " ORDER BY f.created_at, f.id LIMIT ?", (*params, page.limit + 1)
-
-
-def _cut(rows: list[Row], limit: int) -> tuple[list[Row], str | None]:
-    """Return the page's rows and, if a row was read past its end, the cursor after its last one."""
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(Position(float(last["created_at"]), last["id"]))
 
 
 def _narrow(only: FileFilter) -> tuple[str, list[Any]]:
@@ -67,22 +39,22 @@ def _narrow(only: FileFilter) -> tuple[str, list[Any]]:
 def own_files(db: Database, who: Principal, page: PageRequest, only: FileFilter) -> Page:
     """Return a page of the caller's files, oldest first, in one state and/or shard if *only* says so."""
     narrow, params = _narrow(only)
-    tail, more = _keyset(page)
+    tail, more = keyset(page, "f")
     with db.transaction(readonly=True) as tx:
         rows = tx.all(OWN_FILES_SQL + narrow + tail, (who.user_id, *params, *more))
-    rows, cursor = _cut(rows, page.limit)
+    rows, cursor = cut(rows, page.limit)
     return Page([files.owner_json(r, r["shard_name"], who.name) for r in rows], cursor)
 
 
 def shared_files(db: Database, who: Principal, page: PageRequest, only: FileFilter, now: float) -> Page:
     """Return a page of the files shared with the caller that can still be read (complete, unexpired), oldest first."""
     narrow, params = _narrow(only)
-    tail, more = _keyset(page)
+    tail, more = keyset(page, "f")
     with db.transaction(readonly=True) as tx:
         rows = tx.all(
             files.VISIBLE_FILE_SQL + "WHERE sh.user_id IS NOT NULL AND f.state = 'complete' "
             "AND (f.expires_at > ? OR f.hold = ?)" + narrow + tail,
             (who.user_id, now, True, *params, *more),
         )
-    rows, cursor = _cut(rows, page.limit)
+    rows, cursor = cut(rows, page.limit)
     return Page([files.shared_json(r) for r in rows], cursor)

@@ -298,8 +298,11 @@ MIGRATIONS.append(
 MIGRATIONS.append(
     (
         6,
-        "files: an index that pages an owner's listing by (created_at, id)",
-        ["CREATE INDEX files_owner_created ON files(owner_id, created_at, id)"],
+        "files and links: indexes that page an owner's listings by (created_at, id)",
+        [
+            "CREATE INDEX files_owner_created ON files(owner_id, created_at, id)",
+            "CREATE INDEX links_owner_created ON links(owner_id, created_at, id)",
+        ],
     )
 )
 

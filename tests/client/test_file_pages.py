@@ -67,7 +67,7 @@ def test_a_server_that_hands_back_the_same_cursor_is_stopped_not_followed_foreve
         return httpx.Response(200, json={"files": [_record(1)], "next": "same"})
 
     api = ServerClient("http://server", "token", transport=httpx.MockTransport(handle))
-    with pytest.raises(errors.ApiError, match="same page of files twice"):
+    with pytest.raises(errors.ApiError, match="same page twice"):
         list(api.file_pages())
 
 
@@ -141,3 +141,36 @@ def test_ls_refuses_a_state_that_is_not_one() -> None:
     files.register(top.add_subparsers())
     with pytest.raises(SystemExit):
         top.parse_args(["ls", "--state", "lost"])
+
+
+def _link(n: int) -> dict[str, Any]:
+    return {
+        "id": f"{n:08x}-aaaa-4bbb-8ccc-dddddddddddd",
+        "file": RECORD["id"],
+        "created_at": float(n),
+        "expires_at": 9e9,
+        "max_downloads": None,
+        "downloads": 0,
+        "protected": False,
+        "state": "active",
+        "revoked_at": None,
+    }
+
+
+def test_the_links_are_walked_a_page_at_a_time_and_joined() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        at = int(request.url.params.get("after", "0"))
+        page = [_link(n) for n in range(at * 3, at * 3 + 3)]
+        return httpx.Response(200, json={"links": page, "next": str(at + 1) if at < 2 else None})
+
+    api = ServerClient("http://server", "token", transport=httpx.MockTransport(handle))
+    assert [link.created_at for link in api.links(str(RECORD["id"]))] == [float(n) for n in range(9)]
+    assert [(r.url.path, r.url.params.get("after")) for r in seen] == [
+        ("/api/links", None),
+        ("/api/links", "1"),
+        ("/api/links", "2"),
+    ]
+    assert {(r.url.params["file"], r.url.params["limit"]) for r in seen} == {(RECORD["id"], str(MAX_PAGE_SIZE))}

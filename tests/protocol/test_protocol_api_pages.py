@@ -18,6 +18,7 @@ from coffer.protocol.api.pages import (
     decode_cursor,
     encode_cursor,
 )
+from coffer.protocol.api.sharing import LinkPage
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import new_id
 
@@ -87,3 +88,22 @@ def test_a_page_of_files_round_trips_and_holds_at_most_the_largest_page() -> Non
 def test_a_bare_list_from_a_server_without_pages_is_the_whole_listing() -> None:
     page = FilePage.parse([RECORD] * (MAX_PAGE_SIZE + 1))
     assert len(page.files) == MAX_PAGE_SIZE + 1 and page.next is None
+
+
+def test_a_page_of_links_round_trips_and_a_bare_list_is_the_whole_listing() -> None:
+    link = {
+        "id": new_id(),
+        "file": new_id(),
+        "created_at": 1.0,
+        "expires_at": 2.0,
+        "max_downloads": None,
+        "downloads": 0,
+        "protected": False,
+        "state": "active",
+        "revoked_at": None,
+    }
+    page = LinkPage.parse({"links": [link] * MAX_PAGE_SIZE, "next": "abc"})
+    assert LinkPage.parse(page.to_json()) == page
+    assert LinkPage.parse([link, link]).next is None
+    with pytest.raises(ProtocolError):
+        LinkPage.parse({"links": [link] * (MAX_PAGE_SIZE + 1), "next": None})
