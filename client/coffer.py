@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ from coffer.format.records import OwnerCheck, open_record
 from coffer.format.shares import fingerprint
 from coffer.format.sizes import DEFAULT_CHUNK_SIZE, file_plain_size
 from coffer.protocol.api.auth import ChangePassword, Login, WrappedKeys
+from coffer.protocol.api.deletions import MAX_DELETIONS, DeleteFiles
+from coffer.protocol.api.files import FileFilter
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.transfer.http import ChunkClient
 
@@ -42,6 +44,7 @@ from .api import ServerClient, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
 from .download import Downloader, DownloadResult, file_source
 from .pins import KnownKeys
+from .server_api import NO_FILTER
 from .sharing import LinkInfo, PublicKeyInfo, ShareInfo, ShareResult
 from .upload import DEFAULT_IN_FLIGHT as UPLOAD_IN_FLIGHT
 from .upload import Uploader, UploadOptions, UploadResult
@@ -105,6 +108,12 @@ class FileInfo:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+UNANSWERED = errors.ApiError(
+    "the server neither deleted nor refused this file: list your files to see whether it is still there",
+    code="invalid_answer",
+)
 
 
 class Coffer:
@@ -290,10 +299,19 @@ class Coffer:
         wrapped = wrap_private_key(new.master_key, self.keys)
         self.api.change_password(ChangePassword(old.auth_key, params, new.auth_key, wrapped))
 
-    def list(self, shared: bool = False) -> list[FileInfo]:
+    def pages(self, shared: bool = False, only: FileFilter = NO_FILTER) -> Iterator[builtins.list[FileInfo]]:
+        """Yield the user's files a page at a time, oldest first, names decrypted; or, if *shared*, those shared.
+
+        A page is fetched only once the one before was consumed, so an account of
+        100,000 files is shown as it arrives and never held whole. *only* keeps the
+        files in one state and/or shard, as the server filters them.
+        """
+        for page in self.api.file_pages(shared=shared, only=only):
+            yield [FileInfo.from_record(r.to_json(), self.keys, self._check_owner) for r in page.files]
+
+    def list(self, shared: bool = False, only: FileFilter = NO_FILTER) -> builtins.list[FileInfo]:
         """Return the user's files, oldest first, with names decrypted; or, if *shared*, the files shared with them."""
-        records = self.api.list_files(shared=shared)
-        return [FileInfo.from_record(r.to_json(), self.keys, self._check_owner) for r in records]
+        return [f for page in self.pages(shared, only) for f in page]
 
     def info(self, file_id: str) -> FileInfo:
         return FileInfo.from_record(self.api.get_file(file_id).to_json(), self.keys, self._check_owner)
@@ -311,6 +329,40 @@ class Coffer:
                 code=exc.code,
                 status=exc.status,
             ) from exc
+        self._forget_upload(file_id)
+
+    def remove_many(self, file_ids: Sequence[str]) -> Iterator[tuple[str, errors.ApiError | None]]:
+        """Delete files a page at a time, one request each; yield every id with the error that refused it, or None.
+
+        A file refused (not found, shared with the user, under hold) leaves the others
+        deleted. A server that predates batches gets one ``DELETE`` per file.
+        """
+        for start in range(0, len(file_ids), MAX_DELETIONS):
+            batch = tuple(file_ids[start : start + MAX_DELETIONS])
+            try:
+                result = self.api.delete_files(DeleteFiles(batch))
+            except errors.ApiError as exc:
+                if exc.status != 405:
+                    raise
+                yield from self._remove_each(batch)
+                continue
+            refused = {r.id: errors.from_response(r.status, r.error, r.message) for r in result.refused}
+            deleted = set(result.deleted)
+            for file_id in batch:
+                if file_id in deleted:
+                    self._forget_upload(file_id)
+                yield file_id, None if file_id in deleted else refused.get(file_id, UNANSWERED)
+
+    def _remove_each(self, file_ids: Sequence[str]) -> Iterator[tuple[str, errors.ApiError | None]]:
+        for file_id in file_ids:
+            try:
+                self.remove(file_id)
+            except errors.ApiError as exc:
+                yield file_id, exc
+            else:
+                yield file_id, None
+
+    def _forget_upload(self, file_id: str) -> None:
         for path in resume.states_of_file(self.config_dir, file_id):
             resume.discard(path)
 

@@ -8,8 +8,9 @@ these methods; they go through its ``request``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -41,12 +42,14 @@ from coffer.protocol.api.auth import (
     WrappedKeys,
     parse_sessions,
 )
+from coffer.protocol.api.deletions import DeleteFiles, Deletions
 from coffer.protocol.api.files import (
     CreateFile,
+    FileFilter,
+    FilePage,
     FileRecord,
     Finalize,
     ShardSummary,
-    parse_file_list,
     parse_shard_summaries,
 )
 from coffer.protocol.api.lifecycle import (
@@ -58,11 +61,13 @@ from coffer.protocol.api.lifecycle import (
     parse_audit,
     parse_purges,
 )
+from coffer.protocol.api.pages import MAX_PAGE_SIZE
 from coffer.protocol.api.quotas import Quota, SetQuota
 from coffer.protocol.api.sharing import (
     AdminShare,
     CreateLink,
     Link,
+    LinkPage,
     LinkTicketsRequest,
     LinkView,
     PublicKey,
@@ -70,7 +75,6 @@ from coffer.protocol.api.sharing import (
     ShareEntry,
     parse_admin_links,
     parse_admin_shares,
-    parse_links,
     parse_shares,
 )
 from coffer.protocol.api.tickets import LiveFileserver, TicketRequest, Tickets, parse_live_fileservers
@@ -78,8 +82,17 @@ from coffer.protocol.errors import ProtocolError
 
 from . import errors
 
+NO_FILTER = FileFilter()
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 T = TypeVar("T")
+
+
+class _Page(Protocol):
+    @property
+    def next(self) -> str | None: ...
+
+
+P = TypeVar("P", bound=_Page)
 
 
 def _parsed(parse: Callable[[Any], T], answer: Any) -> T:
@@ -166,13 +179,45 @@ class ServerApi:
     def get_file(self, file_id: str) -> FileRecord:
         return _parsed(FileRecord.parse, self._call("GET", routes.file(file_id)))
 
+    def file_pages(
+        self, *, shared: bool = False, only: FileFilter = NO_FILTER, limit: int = MAX_PAGE_SIZE
+    ) -> Iterator[FilePage]:
+        """Walk ``GET /api/files`` a page at a time, oldest first; each page is asked for once the last is consumed.
+
+        *shared* lists the files shared with the caller instead of their own, which
+        *only* may narrow by state and shard. A server that predates pages answers
+        the whole listing as one page.
+        """
+        query = {"limit": str(limit), **only.to_params()} | ({"shared": "true"} if shared else {})
+        return self._walk(routes.FILES, query, FilePage.parse)
+
+    def _walk(self, path: str, query: dict[str, str], parse: Callable[[Any], P]) -> Iterator[P]:
+        """Ask for page after page of a listing, each after the ``next`` of the one before, until it is None."""
+        after: str | None = None
+        while True:
+            params = query if after is None else query | {"after": after}
+            page = _parsed(parse, self._call("GET", f"{path}?{urlencode(params)}"))
+            yield page
+            if page.next is None:
+                return
+            if page.next == after:
+                raise errors.ApiError(
+                    "the server answered the same page twice: it is not walking its listing forward; "
+                    "report this to its operator",
+                    code="invalid_answer",
+                )
+            after = page.next
+
     def list_files(self, *, shared: bool = False) -> list[FileRecord]:
-        """List the caller's own files, or those others shared with the caller."""
-        path = routes.FILES + "?shared=true" if shared else routes.FILES
-        return _parsed(parse_file_list, self._call("GET", path))
+        """Return every file of the listing at once: :meth:`file_pages` for an account too large to hold."""
+        return [record for page in self.file_pages(shared=shared) for record in page.files]
 
     def delete_file(self, file_id: str) -> None:
         self._call("DELETE", routes.file(file_id))
+
+    def delete_files(self, request: DeleteFiles) -> Deletions:
+        """Delete up to a page of files in one request; each is deleted or refused on its own."""
+        return _parsed(Deletions.parse, self._call("POST", routes.FILE_DELETIONS, request.to_json(), retry=True))
 
     def tickets(self, file_id: str, request: TicketRequest) -> Tickets:
         """Ask for tickets; safe to repeat, as a ticket grants nothing the caller may not already do."""
@@ -207,9 +252,13 @@ class ServerApi:
     def create_link(self, file_id: str, link: CreateLink) -> Link:
         return _parsed(Link.parse, self._call("POST", routes.file_links(file_id), link.to_json(), retry=False))
 
+    def link_pages(self, file_id: str | None = None, *, limit: int = MAX_PAGE_SIZE) -> Iterator[LinkPage]:
+        """Walk ``GET /api/links`` a page at a time, newest first (of one file, if given)."""
+        query = {"limit": str(limit)} | ({"file": file_id} if file_id else {})
+        return self._walk(routes.LINKS, query, LinkPage.parse)
+
     def links(self, file_id: str | None = None) -> list[Link]:
-        path = f"{routes.LINKS}?file={file_id}" if file_id else routes.LINKS
-        return _parsed(parse_links, self._call("GET", path))
+        return [link for page in self.link_pages(file_id) for link in page.links]
 
     def delete_link(self, link_id: str) -> None:
         self._call("DELETE", routes.link(link_id))

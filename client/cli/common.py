@@ -7,8 +7,9 @@ import getpass
 import json
 import os
 import sys
+import textwrap
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,22 @@ def client() -> ServerClient:
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def print_json_pages(pages: Iterable[Iterable[Any]]) -> None:
+    """Print one JSON array of every item of *pages* as they come, flushing each page: what :func:`print_json` prints.
+
+    Scripts read the same array they always did; a listing of 100,000 files is never
+    held whole, and a reader sees the first items before the last page is fetched.
+    """
+    opened = False
+    for page in pages:
+        for item in page:
+            sys.stdout.write(",\n" if opened else "[\n")
+            sys.stdout.write(textwrap.indent(json.dumps(item, indent=2), "  "))
+            opened = True
+        sys.stdout.flush()
+    sys.stdout.write("\n]\n" if opened else "[]\n")
 
 
 def read_secret(prompt: str, from_stdin: bool, env: str | None = None) -> str:

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from coffer.format import links
+from coffer.protocol.api.files import STATES, FileFilter
+from coffer.protocol.ids import UUID_RE
 from coffer.protocol.units import human_bytes, human_rate
 
 from ..coffer import FileInfo
 from ..download import DownloadResult
-from ..errors import UsageError
+from ..errors import ApiError, UsageError, exit_code
 from ..link_download import download_link
 from ..trees import tree_files
 from ..upload import UploadResult
-from .common import add_json_flag, naming_flags, open_coffer, print_json, read_secret
+from .common import add_json_flag, naming_flags, open_coffer, print_json, print_json_pages, read_secret
 from .progress import bar
 
 LINK_PASSWORD_ENV = "COFFER_LINK_PASSWORD"
@@ -80,8 +82,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     download.set_defaults(func=do_download)
 
-    listing = commands.add_parser("ls", help="list your files")
+    listing = commands.add_parser("ls", help="list your files, oldest first, as they arrive")
     listing.add_argument("--shared", action="store_true", help="list the files others shared with you instead")
+    listing.add_argument("--state", choices=STATES, help="only the files in this state")
+    listing.add_argument("--shard", help="only the files in this shard")
     add_json_flag(listing)
     listing.set_defaults(func=do_ls)
 
@@ -192,13 +196,17 @@ def _row(f: FileInfo) -> str:
 
 
 def do_ls(args: argparse.Namespace) -> int:
+    """Print each page of the listing as it arrives: an account of 100,000 files starts printing at once."""
+    only = FileFilter(state=args.state, shard=args.shard)
     with open_coffer() as coffer:
-        files = coffer.list(shared=args.shared)
-    if args.json:
-        print_json([f.to_json() for f in files])
-    else:
-        for f in files:
-            print(_row(f))
+        pages = coffer.pages(shared=args.shared, only=only)
+        if args.json:
+            print_json_pages([f.to_json() for f in page] for page in pages)
+            return 0
+        for page in pages:
+            for f in page:
+                print(_row(f))
+            sys.stdout.flush()
     return 0
 
 
@@ -229,8 +237,25 @@ def _readable(key: str, value: Any) -> str:
 
 
 def do_rm(args: argparse.Namespace) -> int:
+    """Delete one file, or many a page per request: each refusal is reported and the rest still go.
+
+    The exit code is that of the first file refused, so a script sees a failure.
+    """
+    file_ids = list(dict.fromkeys(args.file_ids))
+    if len(file_ids) > 1:
+        for file_id in file_ids:
+            if not UUID_RE.match(file_id):
+                raise UsageError(f"{file_id!r} is not a file id: `coffer ls` shows them (nothing was deleted)")
+    first: ApiError | None = None
     with open_coffer() as coffer:
-        for file_id in args.file_ids:
-            coffer.remove(file_id)
-            print(f"deleted {file_id}", file=sys.stderr)
-    return 0
+        if len(file_ids) == 1:
+            coffer.remove(file_ids[0])
+            print(f"deleted {file_ids[0]}", file=sys.stderr)
+            return 0
+        for file_id, error in coffer.remove_many(file_ids):
+            if error is None:
+                print(f"deleted {file_id}", file=sys.stderr)
+            else:
+                print(f"coffer: {file_id} was not deleted: {error.message}", file=sys.stderr)
+                first = first or error
+    return exit_code(first) if first else 0

@@ -21,6 +21,7 @@ from .fields import (
     opaque,
     seconds,
 )
+from .pages import MAX_PAGE_SIZE
 
 MAX_FILE_SIZE = 1 << 40
 MAX_CHUNK_COUNT = 1 << 24
@@ -229,8 +230,49 @@ _RECORD_FIELDS = frozenset(FileRecord.__dataclass_fields__) - {"extra"}
 
 
 def parse_file_list(value: object) -> list[FileRecord]:
-    """Read ``GET /api/files`` (own or shared): a list of records without chunk lists."""
+    """Read the bare list ``GET /api/files`` answers a request that asks for no page (as every server before pages)."""
     return [FileRecord.parse(item) for item in list_of(value, "the file listing", MAX_LISTED_FILES)]
+
+
+@dataclass(frozen=True)
+class FileFilter:
+    """``GET /api/files?state=&shard=``: only the files in one state and/or one shard (None: any)."""
+
+    state: str | None = None
+    shard: str | None = None
+
+    def to_params(self) -> dict[str, str]:
+        return {k: v for k, v in (("state", self.state), ("shard", self.shard)) if v is not None}
+
+    @classmethod
+    def parse(cls, params: Mapping[str, object]) -> FileFilter:
+        state, shard = params.get("state"), params.get("shard")
+        if state is not None and (not isinstance(state, str) or state not in STATES):
+            raise ProtocolError(f"'state' must be one of {', '.join(STATES)}", code="invalid_state")
+        return cls(state=state, shard=check_name(shard, "shard") if shard is not None else None)
+
+
+@dataclass(frozen=True)
+class FilePage:
+    """``GET /api/files?limit=&after=``: one page of records, oldest first, and the cursor of the next (None: done)."""
+
+    files: tuple[FileRecord, ...]
+    next: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"files": [f.to_json() for f in self.files], "next": self.next}
+
+    @classmethod
+    def parse(cls, value: object) -> FilePage:
+        """Read a page; a bare list is the whole listing from a server that predates pages."""
+        if isinstance(value, list):
+            return cls(files=tuple(parse_file_list(value)), next=None)
+        body = object_of(value, "a page of files")
+        listed = list_of(body.get("files"), "the page's 'files'", MAX_PAGE_SIZE)
+        return cls(
+            files=tuple(FileRecord.parse(item) for item in listed),
+            next=answer_field(body, "next", str, optional=True),
+        )
 
 
 MAX_FINALIZE_CHUNKS = 16384

@@ -10,6 +10,7 @@ from ..errors import ProtocolError
 from ..ids import check_id
 from .fields import MIN_LIFETIME, answer_field, key_bytes, list_of, object_of, opaque, seconds
 from .files import MAX_CHUNK_COUNT, MAX_SEALED_KEY_BYTES, ChunkEntry
+from .pages import MAX_PAGE_SIZE
 from .tickets import parse_wanted
 
 PUBLIC_KEY_BYTES = 32
@@ -162,8 +163,31 @@ class Link:
 
 
 def parse_links(value: object) -> list[Link]:
-    """Read ``GET /api/links``: the caller's links, newest first."""
+    """Read the bare list ``GET /api/links`` answers a request that asks for no page: links, newest first."""
     return [Link.parse(item) for item in list_of(value, "the link listing", MAX_LISTED_LINKS)]
+
+
+@dataclass(frozen=True)
+class LinkPage:
+    """``GET /api/links?limit=&after=``: a page of the caller's links, newest first, and the next cursor or None."""
+
+    links: tuple[Link, ...]
+    next: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"links": [link.to_json() for link in self.links], "next": self.next}
+
+    @classmethod
+    def parse(cls, value: object) -> LinkPage:
+        """Read a page; a bare list is the whole listing from a server that predates pages."""
+        if isinstance(value, list):
+            return cls(links=tuple(parse_links(value)), next=None)
+        body = object_of(value, "a page of links")
+        listed = list_of(body.get("links"), "the page's 'links'", MAX_PAGE_SIZE)
+        return cls(
+            links=tuple(Link.parse(item) for item in listed),
+            next=answer_field(body, "next", str, optional=True),
+        )
 
 
 MAX_LISTED_SHARES = 100_000

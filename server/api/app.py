@@ -41,6 +41,7 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         (routes.SHARDS, api_files.Shards(ctx)),
         (routes.SHARD_FILESERVERS, api_files.ShardFileservers(ctx)),
         (routes.FILES, api_files.Files(ctx)),
+        (routes.FILE_DELETIONS, api_files.FileDeletions(ctx)),
         (routes.FILE, api_files.File(ctx)),
         (routes.FILE_TICKETS, api_files.Tickets(ctx)),
         (routes.FILE_FINALIZE, api_files.Finalize(ctx)),

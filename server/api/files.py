@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import falcon
 
-from coffer.protocol.api.files import CreateFile, ShardSummary
+from coffer.protocol.api.deletions import DeleteFiles
+from coffer.protocol.api.files import CreateFile, FileFilter, ShardSummary
 from coffer.protocol.api.files import Finalize as FinalizeBody
+from coffer.protocol.api.pages import MAX_PAGE_SIZE, PageRequest
 from coffer.protocol.api.tickets import TicketRequest
 from coffer.protocol.ids import check_name
 
-from ..domain import files, sharing
+from ..domain import files, listing
 from ..domain.registry import live_fileservers
 from ..errors import BadRequest
 from .base import Context, actor, principal, read_json, send_json
@@ -59,12 +61,20 @@ class Files:
         self.ctx = ctx
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """List the caller's own files, or with ``?shared=true`` the files others shared with the caller."""
+        """List a page of the caller's own files, or with ``?shared=true`` of the files others shared with the caller.
+
+        A request with ``limit`` or ``after`` gets ``{"files", "next"}``; one with neither,
+        as every client sent before pages, gets the first page at the largest size as a bare list.
+        """
         who = principal(self.ctx, req)
+        paged = PageRequest.asked(req.params)
+        page = PageRequest.parse(req.params) if paged else PageRequest(limit=MAX_PAGE_SIZE)
+        only = FileFilter.parse(req.params)
         if req.get_param_as_bool("shared", default=False):
-            send_json(resp, sharing.shared_with(self.ctx.db, who, self.ctx.clock()))
+            result = listing.shared_files(self.ctx.db, who, page, only, self.ctx.clock())
         else:
-            send_json(resp, files.list_files(self.ctx.db, who))
+            result = listing.own_files(self.ctx.db, who, page, only)
+        send_json(resp, result.to_json("files") if paged else result.records)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
@@ -86,6 +96,17 @@ class File:
         who = principal(self.ctx, req)
         files.delete(self.ctx.db, who, actor(req, who), file_id, self.ctx.clock())
         resp.status = falcon.HTTP_204
+
+
+class FileDeletions:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Delete up to a page of the caller's files; each deleted or refused on its own, as its DELETE would be."""
+        who = principal(self.ctx, req)
+        request = DeleteFiles.parse(read_json(req))
+        send_json(resp, files.delete_many(self.ctx.db, who, actor(req, who), request, self.ctx.clock()).to_json())
 
 
 class Tickets:

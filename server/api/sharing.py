@@ -11,6 +11,7 @@ from typing import Any
 
 import falcon
 
+from coffer.protocol.api.pages import MAX_PAGE_SIZE, PageRequest
 from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, Share
 from coffer.serving.bodies import has_body
 
@@ -79,7 +80,10 @@ class FileLinks(_Resource):
 class Links(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
-        send_json(resp, links.list_links(self.ctx.db, who, req.get_param("file"), self.ctx.clock()))
+        paged = PageRequest.asked(req.params)
+        page = PageRequest.parse(req.params) if paged else PageRequest(limit=MAX_PAGE_SIZE)
+        result = links.list_links(self.ctx.db, who, req.get_param("file"), page, self.ctx.clock())
+        send_json(resp, result.to_json("links") if paged else result.records)
 
 
 class Link(_Resource):

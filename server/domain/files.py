@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coffer.protocol import receipts
+from coffer.protocol.api.deletions import DeleteFiles, Deletions, Refusal
 from coffer.protocol.api.files import CreateFile, Finalize
 from coffer.protocol.api.tickets import TicketRequest
 from coffer.protocol.encoding import b64decode
@@ -30,7 +31,7 @@ FILE_COLUMNS = (
 )
 
 
-def _file_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
+def owner_json(row: dict[str, Any], shard: str, owner: str) -> dict[str, Any]:
     """Return the owner's view of a file record."""
     return {
         "id": row["id"],
@@ -57,7 +58,7 @@ def shared_json(row: dict[str, Any]) -> dict[str, Any]:
     SECURITY: ``sealed_key`` is the file key sealed to the owner; a recipient gets
     only ``share_key``, the box the owner sealed to them.
     """
-    return _file_json(row, row["shard_name"], row["owner_name"]) | {
+    return owner_json(row, row["shard_name"], row["owner_name"]) | {
         "access": "shared",
         "sealed_key": "",
         "share_key": row["share_key"],
@@ -68,7 +69,7 @@ def shared_json(row: dict[str, Any]) -> dict[str, Any]:
 def view_json(row: dict[str, Any], who: Principal) -> dict[str, Any]:
     """Return the record as the caller may see it: the owner's view, or a recipient's."""
     if row["owner_id"] == who.user_id:
-        return _file_json(row, row["shard_name"], row["owner_name"])
+        return owner_json(row, row["shard_name"], row["owner_name"])
     return shared_json(row)
 
 
@@ -177,17 +178,7 @@ def create(
     except QuotaExceeded as exc:
         audit.record_alone(db, "quota.exceeded", now, actor, outcome="denied", shard=shard, size=size, **exc.details)
         raise
-    return _file_json(row, shard, who.name)
-
-
-def list_files(db: Database, who: Principal) -> list[dict[str, Any]]:
-    with db.transaction(readonly=True) as tx:
-        rows = tx.all(
-            f"SELECT {', '.join('f.' + c for c in FILE_COLUMNS.split(', '))}, s.name AS shard_name "
-            "FROM files f JOIN shards s ON s.id = f.shard_id WHERE f.owner_id = ? ORDER BY f.created_at",
-            (who.user_id,),
-        )
-    return [_file_json(r, r["shard_name"], who.name) for r in rows]
+    return owner_json(row, shard, who.name)
 
 
 def get(db: Database, who: Principal, file_id: str) -> dict[str, Any]:
@@ -326,6 +317,9 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
     return get(db, who, file_id)
 
 
+HOLD_MESSAGE = "this file is under legal hold: it cannot be deleted until an administrator releases it"
+
+
 def delete(db: Database, who: Principal, actor: audit.Actor, file_id: str, now: float) -> None:
     """Drop the caller's file at once (a pending one too: that aborts the upload and frees its quota)."""
     with db.transaction() as tx:
@@ -336,7 +330,33 @@ def delete(db: Database, who: Principal, actor: audit.Actor, file_id: str, now: 
             audit.record(tx, "file.deleted", now, actor, object=f"file:{file_id}", shard=shard, size=row["size"])
     if held:
         audit.record_alone(db, "file.deleted", now, actor, object=f"file:{file_id}", outcome="denied", why="hold")
-        raise OnHold("this file is under legal hold: it cannot be deleted until an administrator releases it")
+        raise OnHold(HOLD_MESSAGE)
+
+
+def delete_many(db: Database, who: Principal, actor: audit.Actor, request: DeleteFiles, now: float) -> Deletions:
+    """Delete each file as :func:`delete` does, in one transaction: a file refused leaves the others deleted.
+
+    A file not found, not the caller's or under hold is answered in ``refused`` with
+    the error its own ``DELETE`` would have had, and audited as that would be.
+    """
+    deleted: list[str] = []
+    refused: list[Refusal] = []
+    with db.transaction() as tx:
+        user_held = is_user_held(tx, who.user_id)
+        for file_id in request.ids:
+            try:
+                row, shard = _own_file(tx, who, file_id)
+            except (NotFound, Forbidden) as exc:
+                refused.append(Refusal(file_id, exc.code, exc.message, exc.status))
+                continue
+            if row["hold"] or user_held:
+                audit.record(tx, "file.deleted", now, actor, object=f"file:{file_id}", outcome="denied", why="hold")
+                refused.append(Refusal(file_id, OnHold.code, HOLD_MESSAGE, OnHold.status))
+                continue
+            deletion.drop_file(tx, file_id, row["shard_id"], "deleted", now)
+            audit.record(tx, "file.deleted", now, actor, object=f"file:{file_id}", shard=shard, size=row["size"])
+            deleted.append(file_id)
+    return Deletions(tuple(deleted), tuple(refused))
 
 
 def is_user_held(tx: Tx, user_id: str) -> bool:

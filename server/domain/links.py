@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coffer.protocol.api.files import ChunkEntry
+from coffer.protocol.api.pages import PageRequest
 from coffer.protocol.api.sharing import CreateLink, Link, LinkedFile, LinkTicketsRequest, LinkView, PublicLink
 from coffer.protocol.ids import check_id, check_username, new_id
 from coffer.protocol.signing import SigningKey
@@ -31,6 +32,7 @@ from ..errors import BadRequest, Conflict, Gone, NotFound
 from ..store.db import Database, Tx
 from . import audit, files, tickets
 from .accounts import Principal
+from .paging import Page, cut, keyset
 from .registry import live_fileservers
 
 STATES = ("active", "revoked", "expired", "exhausted")
@@ -123,15 +125,17 @@ def create(
     return link_json(link, now)
 
 
-def list_links(db: Database, who: Principal, file_id: object, now: float) -> list[dict[str, Any]]:
-    """Return the caller's links, of one file or all, newest first."""
-    where, params = "owner_id = ?", [who.user_id]
+def list_links(db: Database, who: Principal, file_id: object, page: PageRequest, now: float) -> Page:
+    """Return a page of the caller's links, of one file or all, newest first (:mod:`.paging`)."""
+    where, params = "links.owner_id = ?", [who.user_id]
     if file_id is not None:
-        where += " AND file_id = ?"
+        where += " AND links.file_id = ?"
         params.append(check_id(file_id, "file_id"))
+    tail, more = keyset(page, "links", newest_first=True)
     with db.transaction(readonly=True) as tx:
-        rows = tx.all(f"SELECT {LINK_COLUMNS} FROM links WHERE {where} ORDER BY created_at DESC, id", tuple(params))
-    return [link_json(r, now) for r in rows]
+        rows = tx.all(f"SELECT {LINK_COLUMNS} FROM links WHERE {where}{tail}", (*params, *more))
+    rows, cursor = cut(rows, page.limit)
+    return Page([link_json(r, now) for r in rows], cursor)
 
 
 def _revoke(tx: Tx, actor: audit.Actor, row: dict[str, Any], now: float) -> None:

@@ -118,17 +118,6 @@ def unshare(db: Database, who: Principal, actor: audit.Actor, file_id: object, n
         remove(tx, actor, row["id"], name, now)
 
 
-def shared_with(db: Database, who: Principal, now: float) -> list[dict[str, Any]]:
-    """Return the files shared with the caller that can still be read (complete, not expired), oldest first."""
-    with db.transaction(readonly=True) as tx:
-        rows = tx.all(
-            files.VISIBLE_FILE_SQL + "WHERE sh.user_id IS NOT NULL AND f.state = 'complete' "
-            "AND (f.expires_at > ? OR f.hold = ?) ORDER BY f.created_at, f.id",
-            (who.user_id, now, True),
-        )
-    return [files.shared_json(r) for r in rows]
-
-
 def admin_list(db: Database, owner: object, recipient: object, file_id: object) -> list[AdminShare]:
     """Return every share, optionally of one owner, to one recipient or of one file (never a box)."""
     where: list[str] = ["1 = 1"]

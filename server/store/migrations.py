@@ -317,6 +317,17 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        7,
+        "files and links: indexes that page an owner's listings by (created_at, id)",
+        [
+            "CREATE INDEX files_owner_created ON files(owner_id, created_at, id)",
+            "CREATE INDEX links_owner_created ON links(owner_id, created_at, id)",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

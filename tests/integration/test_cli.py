@@ -6,9 +6,14 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+
+from coffer.protocol.api.pages import MAX_PAGE_SIZE
+from coffer.server.store.db import Database
+from tests.many_files import insert_files
 
 from .network import Network, clean_env, coffer
 
@@ -289,3 +294,33 @@ def test_a_directory_uploads_with_r_and_downloads_into_its_tree(cli: dict[str, s
     for file_id in ids:
         assert run(["download", file_id, "-o", str(out), "-q"], cli).returncode == 0
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == tree
+
+
+def test_ls_prints_the_first_page_of_thousands_of_files_before_it_fetches_the_last(
+    network: Network, cli: dict[str, str], tmp_path: Path
+) -> None:
+    """A file deleted once the first line is out, while ls waits on a full pipe, is not listed: pages stream."""
+    db = Database(network.database_url)
+    try:
+        ids = insert_files(db, cli["CLI_USER"], 5 * MAX_PAGE_SIZE, start=time.time())
+    finally:
+        db.close()
+    errors = tmp_path / "stderr"
+    with (
+        errors.open("w") as stderr,
+        subprocess.Popen(coffer("ls"), env=cli, stdout=subprocess.PIPE, stderr=stderr, text=True) as listing,
+    ):
+        assert listing.stdout is not None
+        try:
+            first = listing.stdout.readline()
+            assert first.startswith(ids[0]) and "upload in progress" in first, first
+            assert run(["rm", ids[-1]], cli).returncode == 0
+            rest = listing.stdout.read()
+        except BaseException:
+            listing.kill()
+            raise
+    assert listing.returncode == 0, errors.read_text()
+    assert [line.split()[0] for line in [first, *rest.splitlines()]] == ids[:-1]
+    done = run(["ls", "--json", "--state", "pending"], cli)
+    assert [f["id"] for f in json.loads(done.stdout)] == ids[:-1]
+    assert run(["ls", "--state", "complete", "--shard", "archive"], cli).stdout == ""
