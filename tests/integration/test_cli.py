@@ -153,8 +153,10 @@ def env_user(network: Network, tmp_path: Path, role: str = "user") -> tuple[str,
 
 
 def sessions_of(network: Network, name: str) -> int:
+    """Count the sessions opened for *name*: its logins in the audit log (the housekeeper may drop ended sessions)."""
     rows = network.sql(
-        "SELECT COUNT(*) AS n FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)", (name,)
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'login' AND outcome = 'ok' AND object = ?",
+        (f"user:{name}",),
     )
     return int(rows[0]["n"])
 
