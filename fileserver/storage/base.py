@@ -22,6 +22,8 @@ A backend implements the ``_verbs``; callers use the public verbs:
 - ``list_file(file_id)`` and ``delete_file(file_id)``: one file's chunks, and their
   verified removal (a purge order, an orphan). The defaults here walk ``list``;
   backends that can list one file cheaply (a directory, a key prefix) override them.
+- ``file_sizes(file_id)``: one file's chunks with their sizes, which bounds what a
+  pending upload may store here; the default lists the file and stats each chunk.
 - optional ``quarantine``, ``free_bytes``, ``volume`` and ``cleanup`` have defaults.
 """
 
@@ -312,6 +314,22 @@ class Backend(abc.ABC):
         for name in self._list_file(file_id):
             if name.startswith(prefix) and is_chunk_name(name):
                 yield name
+
+    def file_sizes(self, file_id: str) -> dict[str, int]:
+        """Return the chunks stored for file *file_id*, name to size in bytes.
+
+        What is stored is the count that holds across workers and restarts, so the
+        bound on a pending upload is taken from here rather than kept beside it.
+        """
+        file_id = check_id(file_id, "file_id")
+        sizes: dict[str, int] = {}
+        with storage_errors(f"listing the chunks of file {file_id}"):
+            for name in self.list_file(file_id):
+                try:
+                    sizes[name] = self._stat(name).size
+                except ChunkNotFound:
+                    continue  # deleted since it was listed: it no longer counts
+        return sizes
 
     def delete_file(self, file_id: str) -> int:
         """Delete every chunk of file *file_id*, then list again to prove none is left; return how many went.
