@@ -218,6 +218,19 @@ def test_file_sizes_gives_each_chunk_of_that_file_with_its_size_and_no_other(sto
     assert store.backend.file_sizes("0f11e000-0000-4000-8000-000000000003") == {}
 
 
+def test_file_sizes_takes_the_sizes_from_the_listing_not_a_lookup_per_chunk(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every put of a pending upload counts its file: one stat (or HEAD) per chunk would make that quadratic."""
+    names = _store_file(store.backend, FILE, 3)
+
+    def no_lookup(name: str) -> None:
+        raise AssertionError(f"file_sizes looked {name} up one by one")
+
+    monkeypatch.setattr(store.backend, "_stat", no_lookup)
+    assert sorted(store.backend.file_sizes(FILE)) == sorted(names)
+
+
 def test_list_file_of_a_file_with_no_chunks_is_empty(store: Store) -> None:
     _store_file(store.backend, OTHER_FILE, 1)
     assert list(store.backend.list_file(FILE)) == []
