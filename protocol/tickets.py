@@ -125,12 +125,15 @@ class Ticket:
         if stored_chunks + 1 > self.max_chunks:
             raise UploadExceedsDeclared(
                 f"this fileserver already holds {stored_chunks} chunks of the file, which declared "
-                f"{self.max_chunks}: nothing was stored. Finalize the file, or upload the rest to another fileserver"
+                f"{self.max_chunks}: nothing was stored. An earlier, interrupted run may have left chunks here; "
+                "send this one to another fileserver, or delete the file and upload it again"
             )
         if stored_bytes + size > self.max_total:
             raise UploadExceedsDeclared(
                 f"this chunk of {size} bytes would take the file to {stored_bytes + size} bytes on this fileserver, "
-                f"past the {self.max_total} it declared: nothing was stored. Create the file with its real size"
+                f"past the {self.max_total} it declared: nothing was stored. An earlier, interrupted run may have "
+                "left chunks here; send this one to another fileserver, or delete the file and upload it again "
+                "with its real size"
             )
 
 

@@ -199,7 +199,7 @@ def _check_room(served: ServedShard, ticket: Ticket, name: str, size: int) -> No
 
     The count is taken from what the backend holds of the file, so it holds across
     gunicorn workers and restarts; a chunk already stored is a retry and always
-    answered, so resuming an upload never trips the bound.
+    answered, so sending a chunk again never trips the bound.
     """
     stored = served.backend.file_sizes(split_chunk_name(name)[0])
     if name not in stored:
