@@ -254,8 +254,7 @@ class _Job:
                     chunk_size=opts.chunk_size,
                     copies=opts.copies,
                 )
-                if same and self._still_pending(old):
-                    self._connect(old.file_id)
+                if same and self._still_pending(old) and self._reconnected(old):
                     old.chunks = self._confirmed(old)
                     self._save(old)
                     return old, True
@@ -275,6 +274,14 @@ class _Job:
             and record.chunk_size == ciphertext_size(self.opts.chunk_size)
             and record.size == file_ciphertext_size(self.size, self.count)
         )
+
+    def _reconnected(self, state: resume.UploadState) -> bool:
+        """Get a put ticket for the recorded upload; False if the server gives none (past its deadline, or gone)."""
+        try:
+            self._connect(state.file_id)
+        except errors.NotFoundError:
+            return False
+        return True
 
     def _abandon(self, state: resume.UploadState) -> None:
         """Forget a stale state, and delete the pending record it points at (best effort)."""

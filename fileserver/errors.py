@@ -9,6 +9,7 @@ The tree (ticket errors come from :mod:`coffer.protocol.tickets` and are answere
     │       ├── TicketUnknownKey   401 ticket_unknown_key
     │       ├── TicketRevoked      401 ticket_revoked
     │       ├── TicketScope        403 ticket_scope
+    │       ├── UploadExceedsDeclared 413 upload_exceeds_declared: past the file's declared count or bytes
     │       └── TicketMissing      401 ticket_missing              (here)
     ├── FileserverError            500 fileserver_error
     │   ├── ShardNotServed         404 shard_not_served

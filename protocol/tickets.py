@@ -8,6 +8,10 @@ path needs no round trip to the server per chunk. A ticket names:
 - ``chunks``: for ``get``, the chunk hashes it may read (at most
   :data:`MAX_TICKET_CHUNKS`, so a ticket fits in one HTTP header);
 - ``max_bytes``: for ``put``, the largest chunk body it may store;
+- ``max_chunks`` and ``max_total``: for ``put``, the chunk count and the ciphertext
+  bytes the file declared when it was created. A fileserver stores no more than
+  that for the file, counting what it already holds of it, so a pending upload
+  cannot store more than the quota reserved for it (0 on a get ticket);
 - ``iat``/``exp``: issue and expiry time (Unix seconds); ``jti``: its id, so the
   server can revoke it; ``sub``: the user, or the share link, it was issued to (for logs and audit);
 - ``v`` and ``kid``: format version and the server key that signed it.
@@ -63,6 +67,13 @@ class TicketRevoked(TicketError):
     code = "ticket_revoked"
 
 
+class UploadExceedsDeclared(TicketError):
+    """The chunk would take the file past the chunk count or bytes it declared, on this fileserver."""
+
+    code = "upload_exceeds_declared"
+    status = 413
+
+
 @dataclass(frozen=True)
 class Ticket:
     op: Op
@@ -74,6 +85,8 @@ class Ticket:
     jti: str
     chunks: tuple[str, ...] = ()
     max_bytes: int = 0
+    max_chunks: int = 0
+    max_total: int = 0
     kid: str = ""
 
     def payload(self) -> dict[str, Any]:
@@ -89,6 +102,8 @@ class Ticket:
             "jti": self.jti,
             "chunks": list(self.chunks),
             "max_bytes": self.max_bytes,
+            "max_chunks": self.max_chunks,
+            "max_total": self.max_total,
         }
 
     def require(self, op: Op, shard: str, file: str, chunk: str | None = None) -> None:
@@ -101,6 +116,29 @@ class Ticket:
             raise TicketScope("this ticket is for another file")
         if op == "get" and chunk is not None and chunk not in self.chunks:
             raise TicketScope("this ticket does not cover that chunk")
+
+    def require_room(self, stored_chunks: int, stored_bytes: int, size: int) -> None:
+        """Raise :class:`UploadExceedsDeclared` unless one more chunk of *size* bytes fits the declaration.
+
+        *stored_chunks* and *stored_bytes* are what this fileserver already holds of
+        the file, not counting the chunk itself.
+
+        SECURITY: without this bound one put ticket could fill a disk while the
+        quota counts only the size the file declared.
+        """
+        if stored_chunks + 1 > self.max_chunks:
+            raise UploadExceedsDeclared(
+                f"this fileserver already holds {stored_chunks} chunks of the file, which declared "
+                f"{self.max_chunks}: nothing was stored. An earlier, interrupted run may have left chunks here; "
+                "send this one to another fileserver, or delete the file and upload it again"
+            )
+        if stored_bytes + size > self.max_total:
+            raise UploadExceedsDeclared(
+                f"this chunk of {size} bytes would take the file to {stored_bytes + size} bytes on this fileserver, "
+                f"past the {self.max_total} it declared: nothing was stored. An earlier, interrupted run may have "
+                "left chunks here; send this one to another fileserver, or delete the file and upload it again "
+                "with its real size"
+            )
 
 
 def issue(key: SigningKey, ticket: Ticket) -> str:
@@ -141,7 +179,7 @@ def _parse(payload: dict[str, Any]) -> Ticket:
         chunks = payload["chunks"]
         if not isinstance(chunks, list) or len(chunks) > MAX_TICKET_CHUNKS:
             raise TicketError("ticket chunk list is malformed")
-        ints = [payload[k] for k in ("iat", "exp", "max_bytes")]
+        ints = [payload[k] for k in ("iat", "exp", "max_bytes", "max_chunks", "max_total")]
         if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= MAX_FIGURE for i in ints):
             raise TicketError("ticket times and sizes must be non-negative 64-bit integers")
         return Ticket(
@@ -154,6 +192,8 @@ def _parse(payload: dict[str, Any]) -> Ticket:
             jti=check_id(payload["jti"], "ticket_id"),
             chunks=tuple(check_chunk_hash(c) for c in chunks),
             max_bytes=payload["max_bytes"],
+            max_chunks=payload["max_chunks"],
+            max_total=payload["max_total"],
             kid=payload["kid"],
         )
     except KeyError as exc:

@@ -32,6 +32,8 @@ class ServerSettings:
     """Seconds between runs of the lifecycle job (expiry, abandoned uploads, lost fileservers); 0 disables it."""
     upload_grace: float = 86400.0
     """An upload not finalized this long after its last put ticket expired is abandoned and collected."""
+    upload_deadline: float = 86400.0
+    """An upload not finalized this long after its file was created gets no more put tickets and is collected."""
     orphan_grace: float = 86400.0
     """Chunks of a file the server does not know are deleted by reconciliation once this old."""
     link_default_expiry: float = 7 * 86400.0
@@ -78,8 +80,8 @@ class ServerSettings:
                 raise loader.SettingsError(f"{name} must be at least 1")
         if self.heartbeat_interval <= 0 or self.lease_seconds < self.heartbeat_interval:
             raise loader.SettingsError("lease_seconds must be at least heartbeat_interval, and both positive")
-        if self.session_ttl <= 0 or self.ticket_ttl <= 0 or self.max_retention <= 0:
-            raise loader.SettingsError("session_ttl, ticket_ttl and max_retention must be positive")
+        if self.session_ttl <= 0 or self.ticket_ttl <= 0 or self.max_retention <= 0 or self.upload_deadline <= 0:
+            raise loader.SettingsError("session_ttl, ticket_ttl, max_retention and upload_deadline must be positive")
         if self.link_default_expiry <= 0 or self.link_download_window <= 0:
             raise loader.SettingsError("link_default_expiry and link_download_window must be positive")
         if self.lifecycle_interval < 0 or self.upload_grace < 0 or self.orphan_grace < 0:

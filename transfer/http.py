@@ -43,6 +43,7 @@ RETRY_ELSEWHERE = {
     "shard_write_only",
     "size_mismatch",
     "hash_mismatch",
+    "upload_exceeds_declared",
 }
 TICKET_CODES = {"ticket_expired", "ticket_revoked"}
 SEND_PIECE = 1 << 20

@@ -2,7 +2,9 @@
 
 Every request is checked in the same order: the ids in the path (so nothing odd
 ever reaches a backend), the ticket (genuine, current, not revoked), its scope
-(operation, shard, file, chunk), then the shard and its read/write flag. Uploads
+(operation, shard, file, chunk), then the shard and its read/write flag, and
+for an upload that the file stays within the chunk count and bytes its ticket
+says it declared, counted from what this fileserver holds of it. Uploads
 stream through a hashing reader into the backend and are answered with a signed
 receipt; downloads stream out in 1 MiB blocks and are not hashed here (clients
 verify every chunk they download). The backend keeps the chunk under its file,
@@ -17,11 +19,11 @@ from collections.abc import Callable
 import falcon
 
 from coffer.protocol import receipts, wire
-from coffer.protocol.ids import check_chunk_hash, check_id, check_name, chunk_name
-from coffer.protocol.tickets import Op, Ticket
+from coffer.protocol.ids import check_chunk_hash, check_id, check_name, chunk_name, split_chunk_name
+from coffer.protocol.tickets import Op, Ticket, UploadExceedsDeclared
 
 from ..counters import SlotCounters
-from ..errors import ChunkTooLarge, FileserverBusy, LengthRequired
+from ..errors import ChunkNotFound, ChunkTooLarge, FileserverBusy, LengthRequired
 from ..identity import Identity
 from ..shards import ServedShard, Shards
 from ..storage import ChunkStream, Readable, filler
@@ -120,16 +122,19 @@ class ChunkResource:
         ticket.require("put", shard, file_id)  # SECURITY: a put ticket for this shard and file
         served = self._shards.for_write(shard)
         size = self._declared_size(req, ticket)
+        name = chunk_name(file_id, chunk_hash)
+        _check_room(served, ticket, name, size)  # SECURITY: never more than the file declared
         stream = request_body(req)
         self._counters.begin()
         try:
             body = _CountingBody(stream, self._counters, record_of(req))
-            created = served.backend.put(chunk_name(file_id, chunk_hash), body, size)
+            created = served.backend.put(name, body, size)
         finally:
             self._counters.end()
             if isinstance(stream, SocketBody):
                 stream.close()
         if created:
+            _recheck_room(served, ticket, name)  # SECURITY: puts racing in other workers
             self._counters.created()
         receipt = receipts.Receipt(
             fs=self._identity.fileserver_id,
@@ -187,6 +192,38 @@ class ChunkResource:
         op: Op = "put" if ticket.op == "put" else "get"
         ticket.require(op, shard, file_id, chunk_hash)  # SECURITY
         return self._shards.for_write(shard) if op == "put" else self._shards.for_read(shard)
+
+
+def _check_room(served: ServedShard, ticket: Ticket, name: str, size: int) -> None:
+    """Refuse a new chunk that would take its file past the chunk count or bytes its put ticket declares.
+
+    The count is taken from what the backend holds of the file, so it holds across
+    gunicorn workers and restarts; a chunk already stored is a retry and always
+    answered, so sending a chunk again never trips the bound.
+    """
+    stored = served.backend.file_sizes(split_chunk_name(name)[0])
+    if name not in stored:
+        ticket.require_room(len(stored), sum(stored.values()), size)
+
+
+def _recheck_room(served: ServedShard, ticket: Ticket, name: str) -> None:
+    """Take back a chunk just created if puts racing in other workers took the file past its declaration.
+
+    :func:`_check_room` runs before the body arrives, so concurrent puts of one
+    file can each pass it; counting again once stored and withdrawing the chunk
+    that went over keeps the bound exact (each racing chunk may be refused, none
+    is kept past it).
+    """
+    stored = served.backend.file_sizes(split_chunk_name(name)[0])
+    others = {n: s for n, s in stored.items() if n != name}
+    try:
+        ticket.require_room(len(others), sum(others.values()), stored.get(name, 0))
+    except UploadExceedsDeclared:
+        try:
+            served.backend.delete(name)
+        except ChunkNotFound:
+            pass  # a racing put withdrew the same chunk: it is gone either way
+        raise
 
 
 def _describe(resp: falcon.Response, chunk_hash: str, length: int) -> None:

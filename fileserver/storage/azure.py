@@ -256,8 +256,20 @@ class AzureBackend(Backend):
             if (name := self.chunk_of(key)) is not None:
                 yield name
 
+    def _file_sizes(self, file_id: str) -> dict[str, int]:
+        """Take the sizes from the listing: one request per page of chunks, not one per chunk."""
+        sizes = {}
+        for key, size in self._sized_keys(f"{self._root}{file_id}/"):
+            if (name := self.chunk_of(key)) is not None:
+                sizes[name] = size
+        return sizes
+
     def _keys(self, prefix: str) -> Iterator[str]:
         """Yield the name of every blob under *prefix*, a page at a time."""
+        for key, _ in self._sized_keys(prefix):
+            yield key
+
+    def _sized_keys(self, prefix: str) -> Iterator[tuple[str, int]]:
         marker: str | None = None
         while True:
             keys, marker = self._call("listing chunks", functools.partial(self._page, prefix, marker))
@@ -265,9 +277,9 @@ class AzureBackend(Backend):
             if not marker:
                 return
 
-    def _page(self, prefix: str, marker: str | None) -> tuple[list[str], str | None]:
+    def _page(self, prefix: str, marker: str | None) -> tuple[list[tuple[str, int]], str | None]:
         pages = self._container.list_blobs(name_starts_with=prefix).by_page(continuation_token=marker)
-        keys = [blob.name for blob in next(pages)]
+        keys = [(blob.name, int(blob.size or 0)) for blob in next(pages)]
         token: str | None = pages.continuation_token  # type: ignore[attr-defined]
         return keys, token
 

@@ -22,6 +22,9 @@ A backend implements the ``_verbs``; callers use the public verbs:
 - ``list_file(file_id)`` and ``delete_file(file_id)``: one file's chunks, and their
   verified removal (a purge order, an orphan). The defaults here walk ``list``;
   backends that can list one file cheaply (a directory, a key prefix) override them.
+- ``file_sizes(file_id)``: one file's chunks with their sizes, which bounds what a
+  pending upload may store here (counted before and after each put); the default
+  lists the file and stats each chunk, the cloud backends take sizes from the listing.
 - optional ``quarantine``, ``free_bytes``, ``volume`` and ``cleanup`` have defaults.
 """
 
@@ -313,6 +316,18 @@ class Backend(abc.ABC):
             if name.startswith(prefix) and is_chunk_name(name):
                 yield name
 
+    def file_sizes(self, file_id: str) -> dict[str, int]:
+        """Return the chunks stored for file *file_id*, name to size in bytes.
+
+        What is stored is the count that holds across workers and restarts, so the
+        bound on a pending upload is taken from here rather than kept beside it.
+        """
+        file_id = check_id(file_id, "file_id")
+        prefix = f"{file_id}/"
+        with storage_errors(f"listing the chunks of file {file_id}"):
+            sizes = self._file_sizes(file_id)
+        return {name: size for name, size in sizes.items() if name.startswith(prefix) and is_chunk_name(name)}
+
     def delete_file(self, file_id: str) -> int:
         """Delete every chunk of file *file_id*, then list again to prove none is left; return how many went.
 
@@ -385,6 +400,16 @@ class Backend(abc.ABC):
         """Yield the names of one file's chunks; this default walks everything, backends narrow it."""
         prefix = f"{file_id}/"
         return (name for name in self._list() if name.startswith(prefix))
+
+    def _file_sizes(self, file_id: str) -> dict[str, int]:
+        """Return one file's chunks and sizes; this default stats each listed chunk, services list sizes at once."""
+        sizes: dict[str, int] = {}
+        for name in self.list_file(file_id):
+            try:
+                sizes[name] = self._stat(name).size
+            except ChunkNotFound:
+                continue  # deleted since it was listed: it no longer counts
+        return sizes
 
     def _delete_file(self, file_id: str) -> int:
         """Delete the chunks of one file; return how many were there. Backends with a bulk delete override it."""

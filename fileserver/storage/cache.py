@@ -244,6 +244,16 @@ class CachedBackend(Backend):
             if name not in queued:
                 yield name
 
+    def _file_sizes(self, file_id: str) -> dict[str, int]:
+        """Count the chunks still queued for the cloud from pending/, the rest from the cloud's own listing."""
+        sizes = self.inner.file_sizes(file_id)
+        for name in self.files.chunks(self.files.pending, file_id):
+            try:
+                sizes[name] = os.stat(self.files.queued(name)).st_size
+            except FileNotFoundError:
+                continue  # flushed (and so listed in the cloud) or purged meanwhile
+        return sizes
+
     def _delete_file(self, file_id: str) -> int:
         """Drop the file's queued chunks, its cached copies, then its cloud objects; see the module docstring."""
         queued = set(self.files.chunks(self.files.pending, file_id))

@@ -341,8 +341,16 @@ class GcsBackend(Backend):
             deleted += 1
         return deleted
 
+    def _file_sizes(self, file_id: str) -> dict[str, int]:
+        """Take the sizes from the listing: one request per page of chunks, not one per chunk."""
+        return {key[len(self._root) :]: size for key, size in self._sized_keys(f"{self._root}{file_id}/")}
+
     def _keys(self, prefix: str) -> Iterator[str]:
         """Yield the name of every object under *prefix*, a page at a time."""
+        for key, _ in self._sized_keys(prefix):
+            yield key
+
+    def _sized_keys(self, prefix: str) -> Iterator[tuple[str, int]]:
         token: str | None = None
         while True:
             page_iter = self._client.list_blobs(
@@ -350,7 +358,7 @@ class GcsBackend(Backend):
             )
             page = self._call("listing chunks", functools.partial(next, page_iter.pages, None))
             for blob in page or ():
-                yield str(blob.name)
+                yield str(blob.name), int(blob.size or 0)
             token = page_iter.next_page_token
             if not token:
                 return

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -168,6 +169,24 @@ class LocalBackend(Backend):
     def _list_file(self, file_id: str) -> Iterator[str]:
         for chunk_hash in _chunk_files(self._file_dir(file_id)):
             yield f"{file_id}/{chunk_hash}"
+
+    def _file_sizes(self, file_id: str) -> dict[str, int]:
+        """Stat the entries of the file's directory as they are listed: one pass, no path built per chunk."""
+        sizes: dict[str, int] = {}
+        try:
+            with os.scandir(self._file_dir(file_id)) as entries:
+                for entry in entries:
+                    if not CHUNK_HASH_RE.match(entry.name):
+                        continue
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # deleted since it was listed: it no longer counts
+                    if stat.S_ISREG(st.st_mode):
+                        sizes[f"{file_id}/{entry.name}"] = st.st_size
+        except FileNotFoundError:
+            pass  # no chunk of the file here yet
+        return sizes
 
     def _delete_file(self, file_id: str) -> int:
         """Unlink every chunk in the file's directory, then the directory itself once it is empty."""

@@ -125,6 +125,7 @@ class Tickets:
             ttl=self.ctx.settings.ticket_ttl,
             lease=self.ctx.settings.lease_seconds,
             now=self.ctx.clock(),
+            upload_deadline=self.ctx.settings.upload_deadline,
         )
         send_json(resp, result)
 

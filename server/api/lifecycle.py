@@ -143,5 +143,11 @@ class Sweep(_Admin):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
         s = self.ctx.settings
-        result = retention.sweep(self.ctx.db, self.ctx.clock(), upload_grace=s.upload_grace, lease=s.lease_seconds)
+        result = retention.sweep(
+            self.ctx.db,
+            self.ctx.clock(),
+            upload_grace=s.upload_grace,
+            lease=s.lease_seconds,
+            upload_deadline=s.upload_deadline,
+        )
         send_json(resp, SweepResult(result.expired, result.abandoned, result.lost).to_json())

@@ -217,11 +217,14 @@ def issue_tickets(
     ttl: float,
     lease: float,
     now: float,
+    upload_deadline: float | None = None,
 ) -> dict[str, Any]:
     """Sign tickets for a file: one put ticket (owner only), or get tickets of at most 32 chunks each.
 
     A recipient of the file may ask for get tickets; each ticket is recorded with
-    its holder (the caller), so ending the share revokes them.
+    its holder (the caller), so ending the share revokes them. A put ticket lives
+    no later than the upload's deadline (*upload_deadline* seconds after the file
+    was created; None: no deadline), and none is issued past it.
     """
     op = request.op
     exp = int(now + ttl)
@@ -230,6 +233,8 @@ def issue_tickets(
         shard = row["shard_name"]
         if op == "put":
             require_owner(row, who)
+            if upload_deadline is not None:
+                exp = min(exp, upload_due(row, upload_deadline, now))  # SECURITY: no upload outlives its deadline
         refuse_expired(row, now)
         groups = tickets.groups(tx, row, op, request.chunks)
         issued = tickets.sign(tx, key, row, op, groups, holder=who.user_id, exp=exp, now=now)
@@ -240,6 +245,23 @@ def issue_tickets(
             audit.record(tx, "file.download_ticket", now, actor, object=f"file:{file_id}", chunks=chunks)
         servers = live_fileservers(tx, shard, "write" if op == "put" else "read", now, lease)
     return {"tickets": issued, "fileservers": servers}
+
+
+def upload_due(row: dict[str, Any], upload_deadline: float, now: float) -> int:
+    """Return when a pending file's upload must be finalized by; refuse it once that time has passed.
+
+    Put tickets are renewed as an upload goes on, so without a deadline a
+    pending file (and the chunks its tickets stored) could outlive any sweep.
+    """
+    due = int(row["created_at"] + upload_deadline)
+    if now >= due:
+        hours = upload_deadline / 3600
+        raise Gone(
+            f"this upload was not finalized within {hours:.4g} h of its creation, the server's upload deadline: "
+            "it is being collected. Upload the file again (in smaller files if it cannot finish in time)",
+            code="upload_expired",
+        )
+    return due
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ their heartbeat answers (``server.registry``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from coffer.protocol import tickets as ticket_protocol
@@ -55,6 +56,7 @@ def sign(
     link can revoke exactly the tickets it handed out.
     """
     issued = []
+    bounds = _put_bounds(row) if op == "put" else _NO_BOUNDS
     for group in groups:
         ticket = ticket_protocol.Ticket(
             op=op,
@@ -65,7 +67,9 @@ def sign(
             exp=exp,
             jti=new_id(),
             chunks=tuple(group),
-            max_bytes=row["chunk_size"] if op == "put" else 0,
+            max_bytes=bounds.max_bytes,
+            max_chunks=bounds.max_chunks,
+            max_total=bounds.max_total,
         )
         tx.execute(
             "INSERT INTO tickets (jti, file_id, op, expires_at, revoked, holder) VALUES (?, ?, ?, ?, ?, ?)",
@@ -73,6 +77,27 @@ def sign(
         )
         issued.append({"ticket": ticket_protocol.issue(key, ticket), "chunks": list(group), "expires_at": exp})
     return issued
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    max_bytes: int
+    max_chunks: int
+    max_total: int
+
+
+_NO_BOUNDS = _Bounds(0, 0, 0)
+"""A get ticket stores nothing."""
+
+
+def _put_bounds(row: dict[str, Any]) -> _Bounds:
+    """Return what a put ticket lets one fileserver store of the file: its declared layout, no more.
+
+    SECURITY: the quota reserved ``size`` at create, so that is all the ticket
+    covers: no chunk above the declared chunk size (nor above the whole file), no
+    more chunks than declared, no more bytes than declared.
+    """
+    return _Bounds(max_bytes=min(row["chunk_size"], row["size"]), max_chunks=row["chunk_count"], max_total=row["size"])
 
 
 def revoke(tx: Tx, holder: str, file_id: str | None = None) -> int:

@@ -61,7 +61,9 @@ class Housekeeper:
         try:
             if not try_lease(self._db, LIFECYCLE, self.holder, 3 * s.lifecycle_interval, now):
                 return None
-            return retention.sweep(self._db, now, upload_grace=s.upload_grace, lease=s.lease_seconds)
+            return retention.sweep(
+                self._db, now, upload_grace=s.upload_grace, lease=s.lease_seconds, upload_deadline=s.upload_deadline
+            )
         except Unavailable as exc:
             log.warning("lifecycle sweep skipped: the database is unavailable", extra={"kv": {"reason": str(exc)}})
             return None

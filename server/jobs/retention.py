@@ -9,7 +9,9 @@ overlapped would only repeat a query, never a deletion.
 - A file whose ``expires_at`` has passed is dropped unless it, or its owner, is
   under legal hold; released, it goes at the next sweep.
 - An upload that was never finalized is dropped once ``upload_grace`` has passed
-  since its last put ticket expired (``active_at``), which frees its quota.
+  since its last put ticket expired (``active_at``), or once ``upload_deadline``
+  has passed since its file was created, however often its tickets were renewed;
+  either frees its quota and orders the purge of what it stored.
 - A fileserver whose lease ran out is recorded as lost, once, in the audit log.
 - A download started through a share link is forgotten once its window closed.
 """
@@ -36,8 +38,11 @@ class SweepResult:
     lost: int = 0
 
 
-def sweep(db: Database, now: float, *, upload_grace: float, lease: float) -> SweepResult:
-    """Run one lifecycle pass at time *now*; return what it did."""
+def sweep(
+    db: Database, now: float, *, upload_grace: float, lease: float, upload_deadline: float | None = None
+) -> SweepResult:
+    """Run one lifecycle pass at time *now*; return what it did (*upload_deadline* None: uploads have none)."""
+    deadline_passed = -1.0 if upload_deadline is None else now - upload_deadline
     result = SweepResult(
         expired=_drop_due(
             db,
@@ -50,8 +55,8 @@ def sweep(db: Database, now: float, *, upload_grace: float, lease: float) -> Swe
             db,
             now,
             "abandoned",
-            "f.state = 'pending' AND f.active_at <= ?",
-            (now - upload_grace,),
+            "f.state = 'pending' AND (f.active_at <= ? OR f.created_at <= ?)",
+            (now - upload_grace, deadline_passed),
         ),
         lost=_note_lost(db, now, lease),
     )

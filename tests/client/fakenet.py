@@ -84,6 +84,8 @@ class FakeNet:
         """Every server request: (method, path, whether it carried a bearer token)."""
         self.ticket_requests = 0
         self.deleted: list[str] = []
+        self.past_deadline: set[str] = set()
+        """Pending files whose upload deadline has passed: put tickets for them answer 410 upload_expired."""
         self.faults: dict[str, Fault] = {}
         self.in_flight = 0
         self.max_in_flight = 0
@@ -407,6 +409,8 @@ class FakeNet:
         if body["op"] == "put":
             if self.files[file_id]["state"] != "pending":
                 return _error(409, "file_complete")
+            if file_id in self.past_deadline:
+                return _error(410, "upload_expired")
             tickets = [{"ticket": ticket, "chunks": [], "expires_at": 0}]
         else:
             hashes = [c["hash"] for c in self.chunk_rows[file_id]]

@@ -256,6 +256,23 @@ def test_a_state_whose_record_is_gone_starts_over(net: FakeNet, coffer: Coffer, 
     assert not result.resumed and result.chunks_sent == 4
 
 
+def test_a_state_whose_upload_deadline_passed_starts_over_and_deletes_the_stale_record(
+    net: FakeNet, coffer: Coffer, tmp_path: Path
+) -> None:
+    """The server gives a pending file no put ticket past its deadline: resuming it could never finish."""
+    path = source(tmp_path, 4 * CHUNK)
+    with pytest.raises(Interrupt):
+        coffer.upload(path, chunk_size=CHUNK, in_flight=1, on_progress=interrupt_at(0.5))  # type: ignore[arg-type]
+    [state_path] = state_files(tmp_path)
+    old = resume.load_upload(state_path)
+    assert old is not None
+    net.past_deadline.add(old.file_id)
+    result = coffer.upload(path, chunk_size=CHUNK, in_flight=1)
+    assert not result.resumed and result.file_id != old.file_id and result.chunks_sent == 4
+    assert net.deleted == [old.file_id]
+    assert reassemble(net, coffer, result.file_id)[0] == path.read_bytes()
+
+
 def test_other_options_do_not_resume_the_state_of_different_ones(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
     path = source(tmp_path, 4 * CHUNK)
     with pytest.raises(Interrupt):

@@ -36,8 +36,9 @@ class TicketMaker:
         self.key = key
         self.file = new_id()
 
-    def put(self, *, max_bytes: int = 64 << 20, **kw: Any) -> str:
-        return self.issue("put", max_bytes=max_bytes, **kw)
+    def put(self, *, max_bytes: int = 64 << 20, max_chunks: int = 1 << 24, max_total: int = 1 << 40, **kw: Any) -> str:
+        """Return a put ticket; unless a test narrows them, its bounds are far above anything it stores."""
+        return self.issue("put", max_bytes=max_bytes, max_chunks=max_chunks, max_total=max_total, **kw)
 
     def get(self, *chunks: str, **kw: Any) -> str:
         return self.issue("get", chunks=chunks, **kw)

@@ -208,6 +208,29 @@ def test_list_file_yields_that_files_chunks_and_no_other(store: Store) -> None:
     assert sorted(store.backend.list()) == sorted(mine + theirs)
 
 
+def test_file_sizes_gives_each_chunk_of_that_file_with_its_size_and_no_other(store: Store) -> None:
+    small, small_name = stored_chunk(10, seed=1)
+    large, large_name = stored_chunk(3000, seed=2)
+    put(store.backend, small, small_name)
+    put(store.backend, large, large_name)
+    _store_file(store.backend, OTHER_FILE, 2, seed=10)
+    assert store.backend.file_sizes(FILE) == {small_name: 10, large_name: 3000}
+    assert store.backend.file_sizes("0f11e000-0000-4000-8000-000000000003") == {}
+
+
+def test_file_sizes_takes_the_sizes_from_the_listing_not_a_lookup_per_chunk(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every put of a pending upload counts its file: one stat (or HEAD) per chunk would make that quadratic."""
+    names = _store_file(store.backend, FILE, 3)
+
+    def no_lookup(name: str) -> None:
+        raise AssertionError(f"file_sizes looked {name} up one by one")
+
+    monkeypatch.setattr(store.backend, "_stat", no_lookup)
+    assert sorted(store.backend.file_sizes(FILE)) == sorted(names)
+
+
 def test_list_file_of_a_file_with_no_chunks_is_empty(store: Store) -> None:
     _store_file(store.backend, OTHER_FILE, 1)
     assert list(store.backend.list_file(FILE)) == []
@@ -264,7 +287,11 @@ def test_a_chunk_stored_again_after_delete_file_is_a_new_chunk(store: Store) -> 
 
 @pytest.mark.parametrize("bad_id", ["", "../etc", "a" * 64, FILE.upper(), f"{FILE}/", f"{FILE}/{HASH}", "tmp"])
 def test_file_verbs_refuse_an_invalid_file_id_before_the_backend_runs(store: Store, bad_id: str) -> None:
-    for call in (lambda: list(store.backend.list_file(bad_id)), lambda: store.backend.delete_file(bad_id)):
+    for call in (
+        lambda: list(store.backend.list_file(bad_id)),
+        lambda: store.backend.delete_file(bad_id),
+        lambda: store.backend.file_sizes(bad_id),
+    ):
         with pytest.raises(ProtocolError) as caught:
             call()
         assert caught.value.status == 400

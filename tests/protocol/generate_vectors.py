@@ -77,9 +77,21 @@ def flipped(token: str) -> str:
 
 def ticket_vectors() -> Vector:
     get = tickets.Ticket("get", FILE_ID, SHARD, USER_ID, NOW, NOW + 300, TICKET_ID, chunks=(CHUNK, OTHER_CHUNK))
-    put = tickets.Ticket("put", FILE_ID, SHARD, USER_ID, NOW, NOW + 300, TICKET_ID, max_bytes=8388636)
+    put = tickets.Ticket(
+        "put",
+        FILE_ID,
+        SHARD,
+        USER_ID,
+        NOW,
+        NOW + 300,
+        TICKET_ID,
+        max_bytes=8388636,
+        max_chunks=3,
+        max_total=20971604,
+    )
     valid = []
-    for about, ticket in (("a get ticket for two chunks", get), ("a put ticket for chunks of at most 8 MiB + 28", put)):
+    put_about = "a put ticket for a file of 3 chunks of at most 8 MiB + 28 and 20 MiB + 84 bytes in all"
+    for about, ticket in (("a get ticket for two chunks", get), (put_about, put)):
         token = tickets.issue(SERVER, ticket)
         valid.append(
             {

@@ -23,6 +23,7 @@ from coffer.protocol.tickets import (
     TicketRevoked,
     TicketScope,
     TicketUnknownKey,
+    UploadExceedsDeclared,
     issue,
     verify,
 )
@@ -44,21 +45,30 @@ TRUSTED = {SERVER.kid: SERVER.public_key}
 FIXED_GET_TICKET = (
     "eyJjaHVua3MiOlsiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYiJdLCJleHAi"
     "OjE3MDAwMDAzMDAsImZpbGUiOiIxMTExMTExMS0xMTExLTQxMTEtODExMS0xMTExMTExMTExMTEiLCJpYXQiOjE3MDAwMDAwMDAsImp0aSI6IjMz"
-    "MzMzMzMzLTMzMzMtNDMzMy1iMzMzLTMzMzMzMzMzMzMzMyIsImtpZCI6IjU2NDc1YWE3NTQ2MzQ3NGMiLCJtYXhfYnl0ZXMiOjAsIm9wIjoiZ2V0"
-    "Iiwic2hhcmQiOiJldXJvcGUtMSIsInN1YiI6IjIyMjIyMjIyLTIyMjItNDIyMi1hMjIyLTIyMjIyMjIyMjIyMiIsInYiOjF9.fz1BWWiJXBQFxYa4"
-    "of4VqQ68f0KX9YGRIMqWOg87RIVkKHm3UJV1ENpSbgb2tR8srjdY1eVxSLXFTpyabcnrCA"
+    "MzMzMzMzLTMzMzMtNDMzMy1iMzMzLTMzMzMzMzMzMzMzMyIsImtpZCI6IjU2NDc1YWE3NTQ2MzQ3NGMiLCJtYXhfYnl0ZXMiOjAsIm1heF9jaHVu"
+    "a3MiOjAsIm1heF90b3RhbCI6MCwib3AiOiJnZXQiLCJzaGFyZCI6ImV1cm9wZS0xIiwic3ViIjoiMjIyMjIyMjItMjIyMi00MjIyLWEyMjItMjIy"
+    "MjIyMjIyMjIyIiwidiI6MX0.zRW-fcgORWOF5RtXC4VrSKsKbykaaASwEfjF59pl-9_-YrRFquYzXjOroiPYKjfqHUHyNyUlivRlqm2JhAmIAA"
 )
 
 
 def put_ticket(**changes: Any) -> Ticket:
     fields: dict[str, Any] = dict(
-        op="put", file=FILE, shard=SHARD, sub=USER, iat=NOW, exp=NOW + 300, jti=JTI, max_bytes=8 << 20
+        op="put",
+        file=FILE,
+        shard=SHARD,
+        sub=USER,
+        iat=NOW,
+        exp=NOW + 300,
+        jti=JTI,
+        max_bytes=8 << 20,
+        max_chunks=4,
+        max_total=20 << 20,
     )
     return Ticket(**(fields | changes))
 
 
 def get_ticket(**changes: Any) -> Ticket:
-    return put_ticket(**({"op": "get", "chunks": (CHUNK,), "max_bytes": 0} | changes))
+    return put_ticket(**({"op": "get", "chunks": (CHUNK,), "max_bytes": 0, "max_chunks": 0, "max_total": 0} | changes))
 
 
 def signed_payload(**changes: Any) -> str:
@@ -91,7 +101,50 @@ def test_fixed_get_ticket_is_pinned_byte_for_byte() -> None:
 def test_ticket_payload_carries_version_and_every_documented_field() -> None:
     payload = put_ticket().payload()
     assert payload["v"] == PROTOCOL_VERSION
-    assert set(payload) == {"v", "kid", "op", "file", "shard", "sub", "iat", "exp", "jti", "chunks", "max_bytes"}
+    assert set(payload) == {
+        "v",
+        "kid",
+        "op",
+        "file",
+        "shard",
+        "sub",
+        "iat",
+        "exp",
+        "jti",
+        "chunks",
+        "max_bytes",
+        "max_chunks",
+        "max_total",
+    }
+
+
+def test_put_ticket_carries_the_files_declared_chunk_count_and_bytes_signed() -> None:
+    ticket = verify(issue(SERVER, put_ticket(max_chunks=3, max_total=1000)), TRUSTED, NOW)
+    assert (ticket.max_chunks, ticket.max_total) == (3, 1000)
+
+
+def test_put_ticket_has_room_for_chunks_up_to_exactly_what_the_file_declared() -> None:
+    ticket = put_ticket(max_chunks=3, max_total=1000)
+    ticket.require_room(0, 0, 1000)
+    ticket.require_room(2, 600, 400)
+
+
+def test_put_ticket_refuses_a_chunk_past_the_declared_chunk_count() -> None:
+    ticket = put_ticket(max_chunks=3, max_total=1000)
+    with pytest.raises(UploadExceedsDeclared, match="declared 3") as info:
+        ticket.require_room(3, 3, 1)
+    assert (info.value.status, info.value.code) == (413, "upload_exceeds_declared")
+
+
+def test_put_ticket_refuses_a_chunk_past_the_declared_bytes() -> None:
+    ticket = put_ticket(max_chunks=3, max_total=1000)
+    with pytest.raises(UploadExceedsDeclared, match="past the 1000"):
+        ticket.require_room(1, 600, 401)
+
+
+def test_a_ticket_without_bounds_has_room_for_nothing() -> None:
+    with pytest.raises(UploadExceedsDeclared):
+        put_ticket(max_chunks=0, max_total=0).require_room(0, 0, 1)
 
 
 def test_ticket_verifies_with_any_trusted_kid_during_key_rotation() -> None:
@@ -210,6 +263,14 @@ MALFORMED_FIELDS = [
     ("max_bytes", 1.0),
     ("max_bytes", "8388608"),
     ("max_bytes", None),
+    ("max_bytes", -1),
+    ("max_chunks", True),
+    ("max_chunks", 2.0),
+    ("max_chunks", None),
+    ("max_chunks", -1),
+    ("max_total", "100"),
+    ("max_total", None),
+    ("max_total", -5),
 ]
 
 
@@ -219,7 +280,9 @@ def test_ticket_with_a_malformed_field_is_a_ticket_error(field: str, value: obje
         verify(signed_payload(**{field: value}), TRUSTED, NOW)
 
 
-@pytest.mark.parametrize("field", ["v", "op", "file", "shard", "sub", "iat", "exp", "jti", "chunks", "max_bytes"])
+@pytest.mark.parametrize(
+    "field", ["v", "op", "file", "shard", "sub", "iat", "exp", "jti", "chunks", "max_bytes", "max_chunks", "max_total"]
+)
 def test_ticket_missing_a_field_is_a_ticket_error(field: str) -> None:
     with pytest.raises(TicketError, match=field):
         verify(signed_without(field), TRUSTED, NOW)
@@ -234,7 +297,10 @@ json_values = st.recursive(
     max_leaves=8,
 )
 valid_hashes = st.text("0123456789abcdef", min_size=64, max_size=64)
-TICKET_FIELDS = ["v", "op", "file", "shard", "sub", "iat", "exp", "jti", "chunks", "max_bytes"]
+TICKET_FIELDS = [
+    *("v", "op", "file", "shard", "sub", "iat", "exp", "jti", "chunks"),
+    *("max_bytes", "max_chunks", "max_total"),
+]
 
 
 @settings(deadline=None)

@@ -77,6 +77,31 @@ def test_upload_flow_completes_with_receipts(harness: Harness, setup: tuple[str,
     assert get["tickets"][0]["chunks"] == [hashlib.sha256(b).hexdigest() for b in blobs]
 
 
+def _put_ticket(harness: Harness, user: str, file_id: str) -> tickets.Ticket:
+    put = harness.call("POST", f"/api/files/{file_id}/tickets", {"op": "put"}, user).json
+    keys = {harness.keys.signing.kid: harness.keys.signing.public_key}
+    return tickets.verify(put["tickets"][0]["ticket"], keys, harness.clock())
+
+
+def test_put_ticket_bounds_the_upload_to_the_declared_chunk_count_and_size(
+    harness: Harness, setup: tuple[str, FakeFileserver]
+) -> None:
+    user, _ = setup
+    file_id = _new_file(harness, user, chunks=3, size=CHUNK * 2 + 5).json["id"]
+    ticket = _put_ticket(harness, user, file_id)
+    assert (ticket.max_bytes, ticket.max_chunks, ticket.max_total) == (CHUNK, 3, CHUNK * 2 + 5)
+
+
+def test_put_ticket_of_a_file_smaller_than_its_chunk_size_allows_no_larger_chunk(
+    harness: Harness, setup: tuple[str, FakeFileserver]
+) -> None:
+    """A 1-byte file declared with 1 KiB chunks gets a ticket for one chunk of 1 byte, not 1 KiB."""
+    user, _ = setup
+    file_id = _new_file(harness, user, chunks=1, size=1).json["id"]
+    ticket = _put_ticket(harness, user, file_id)
+    assert (ticket.max_bytes, ticket.max_chunks, ticket.max_total) == (1, 1, 1)
+
+
 def test_finalize_revokes_the_put_tickets_for_fileservers(harness: Harness, setup: tuple[str, FakeFileserver]) -> None:
     user, fs = setup
     file_id = _new_file(harness, user, chunks=1).json["id"]

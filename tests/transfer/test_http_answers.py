@@ -31,3 +31,17 @@ def test_a_429_from_a_fileserver_is_busy_with_its_retry_after() -> None:
         chunks.head("http://fs.test", "default", "f", "c" * 64, "ticket")
     assert caught.value.retry_after == 3.0 and caught.value.code == "fileserver_busy"
     assert isinstance(caught.value, errors.FileserverUnavailable), "every engine path that moves a chunk on still does"
+
+
+def test_a_fileserver_that_holds_all_a_file_declared_sends_the_chunk_to_another() -> None:
+    """A resumed upload may have left unrecorded chunks on one fileserver; the rest fit on the others."""
+
+    def full(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(413, json={"error": "upload_exceeds_declared", "message": "the file is full here"})
+
+    with (
+        ChunkClient(transport=httpx.MockTransport(full)) as chunks,
+        pytest.raises(errors.FileserverUnavailable) as caught,
+    ):
+        chunks.put("http://fs.test", "fs-1", "default", "f", "c" * 64, b"sealed chunk", "ticket")
+    assert (caught.value.code, caught.value.status) == ("upload_exceeds_declared", 413)
