@@ -13,6 +13,7 @@ prints the request, as curl, and the answer.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,11 @@ def error_body_as_documented(response: Any) -> None:
     assert isinstance(body.get("message"), str) and body["message"], body
 
 
-def fuzz(operation: Any, base_url: str, headers: dict[str, str], **fixed: Any) -> None:
+def fuzz(operation: Any, base_url: str, headers: dict[str, str], tally: Counter[int], **fixed: Any) -> None:
     """Send EXAMPLES valid and EXAMPLES invalid requests of *operation*; fail on the first answer off the document.
 
-    *fixed* pins parts of the request (``path_parameters``), so a real ticket meets the path it names.
+    *fixed* pins parts of the request (``path_parameters``), so a real ticket meets the path it names;
+    *tally* counts the answers by status.
     """
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     has_input = bool(operation.path_parameters or operation.query or operation.headers or operation.body)
@@ -135,6 +137,7 @@ def fuzz(operation: Any, base_url: str, headers: dict[str, str], **fixed: Any) -
         @given(case=operation.as_strategy(generation_mode=mode, **fixed))
         def send(case: Any) -> None:
             response = case.call(base_url=base_url, headers=headers, timeout=15)
+            tally[response.status_code] += 1
             try:
                 case.validate_response(response, checks=checks)
                 error_body_as_documented(response)
@@ -150,13 +153,17 @@ def test_no_server_answer_is_a_5xx_or_off_the_document(network: Network, tickets
     admin = {"Authorization": f"Bearer {network.admin.token}"}
     server_ops = operations("server")
     assert len(server_ops) > 50, "every server operation of the document is fuzzed"
+    tally: Counter[int] = Counter()
     for operation in [op for op in server_ops if key(op) not in ENDS_SESSION]:
-        fuzz(operation, network.url, admin)
+        fuzz(operation, network.url, admin, tally)
     for operation in [op for op in server_ops if key(op) in ENDS_SESSION]:
         own = ServerClient(network.url)
         own.login("admin", ADMIN_PASSWORD)
-        fuzz(operation, network.url, {"Authorization": f"Bearer {own.token}"})
+        fuzz(operation, network.url, {"Authorization": f"Bearer {own.token}"}, tally)
         own.close()
+    print(f"server: {sum(tally.values())} requests, answers by status {sorted(tally.items())}")
+    assert sum(tally.values()) > 10 * len(server_ops), "the fuzzer sent requests"
+    assert sum(n for status, n in tally.items() if status < 300) > 50, "with a session, requests got through"
 
 
 def test_no_fileserver_answer_is_a_5xx_or_off_the_document(
@@ -165,10 +172,15 @@ def test_no_fileserver_answer_is_a_5xx_or_off_the_document(
     fileserver = network.fileservers[0].url
     chunk_ops = {op.method.upper(): op for op in operations("fileserver") if op.path.startswith("/api/chunks/")}
     assert set(chunk_ops) == {"PUT", "GET", "HEAD"}
+    ticketed: Counter[int] = Counter()
+    tally: Counter[int] = Counter()
     for method, (ticket, file_id) in tickets.items():
         with_ticket = {"Authorization": f"Ticket {ticket}"}
-        fuzz(chunk_ops[method], fileserver, with_ticket, path_parameters={"shard": "default", "file_id": file_id})
-        fuzz(chunk_ops[method], fileserver, with_ticket)
+        in_scope = {"shard": "default", "file_id": file_id}
+        fuzz(chunk_ops[method], fileserver, with_ticket, ticketed, path_parameters=in_scope)
+        fuzz(chunk_ops[method], fileserver, with_ticket, tally)
     for operation in operations("fileserver"):
         if not operation.path.startswith("/api/chunks/"):
-            fuzz(operation, fileserver, {})
+            fuzz(operation, fileserver, {}, tally)
+    print(f"fileserver: {sum((ticketed + tally).values())} requests, with tickets in scope {sorted(ticketed.items())}")
+    assert set(ticketed) - {401, 403}, "requests with a ticket in scope got past the ticket check"
