@@ -1,6 +1,6 @@
 # Coffer: `make run` brings up a whole network on this machine, `make test` runs the suite.
 # Both create .venv and install what is missing first: `make run` only what running needs,
-# `make test` the test tooling on top (the dev and bench extras, Azurite from npm).
+# `make test` the test tooling on top (the dev and bench extras, Azurite from npm, libfaketime from apt).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck unit clean bench bench-quick bench-tools
+.PHONY: run test lint typecheck unit clean bench bench-quick bench-tools test-tools
 
 EMULATORS := tests/emulators
 # import-linter lives apart: it brings rich, which httpx imports at start-up whenever it is
@@ -45,9 +45,19 @@ lint: $(STAMP) $(LINT_VENV)/bin/lint-imports
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck test-tools
 	$(BIN)/python -m pytest
 	$(MAKE) bench-quick
+
+# The fault tests run a fileserver with its clock moved by libfaketime; install the Debian package when missing.
+test-tools:
+	@if ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime >/dev/null; \
+	else \
+		echo "make: the clock tests need libfaketime, and apt-get is not usable here (not root, or not Debian):"; \
+		echo "      install the package libfaketime, or run without it (those tests skip outside CI)"; \
+	fi
 
 # The benchmarks start nginx (WebDAV module) and rclone themselves; install the Debian packages when missing.
 bench-tools:

@@ -217,6 +217,8 @@ class _Job:
         self.throttle = resume.Throttle(up.clock)
         self.stop = threading.Event()
         self.keep_state = True
+        self.finished = False
+        """Set when a rerun finds the record already complete (the last run's finalize answer was lost)."""
         largest = min(self.opts.chunk_size, self.size)
         self.plain = BufferPool(largest, self.opts.in_flight)
         self.sealed = BufferPool(ciphertext_size(largest), self.opts.in_flight)
@@ -226,11 +228,14 @@ class _Job:
     def run(self) -> UploadResult:
         state, resumed = self._resume_or_create()
         result = UploadResult(state.file_id, self.name, self.size, self.count, resumed=resumed)
-        result.chunks_skipped = len(state.chunks)
         self.state = state
         self.result = result
-        plaintext_hash = self._send_all()
-        self._finalize(plaintext_hash)
+        if self.finished:
+            result.chunks_skipped = self.count
+        else:
+            result.chunks_skipped = len(state.chunks)
+            plaintext_hash = self._send_all()
+            self._finalize(plaintext_hash)
         if self.state_path is not None:
             resume.discard(self.state_path)
         return result
@@ -254,26 +259,33 @@ class _Job:
                     chunk_size=opts.chunk_size,
                     copies=opts.copies,
                 )
-                if same and self._still_pending(old) and self._reconnected(old):
+                standing = self._standing(old) if same else None
+                if standing == "complete":
+                    # The last run finalized it but never heard the answer (the server or the
+                    # connection died): the file is whole, and deleting it to start over would lose it.
+                    self.finished = True
+                    return old, True
+                if standing == "pending" and self._reconnected(old):
                     old.chunks = self._confirmed(old)
                     self._save(old)
                     return old, True
                 self._abandon(old)
         return self._create(), False
 
-    def _still_pending(self, state: resume.UploadState) -> bool:
+    def _standing(self, state: resume.UploadState) -> str | None:
+        """Say whether the state's record is still ``pending``, already ``complete``, or gone or not this upload's."""
         try:
             record = self.up.api.get_file(state.file_id)
         except errors.NotFoundError:
-            return False
-        return bool(
-            record.state == "pending"
-            and record.key_commitment == b64encode(key_commitment(state.file_key))
+            return None
+        ours = bool(
+            record.key_commitment == b64encode(key_commitment(state.file_key))
             and record.shard == self.opts.shard
             and record.chunk_count == self.count
             and record.chunk_size == ciphertext_size(self.opts.chunk_size)
             and record.size == file_ciphertext_size(self.size, self.count)
         )
+        return record.state if ours and record.state in ("pending", "complete") else None
 
     def _reconnected(self, state: resume.UploadState) -> bool:
         """Get a put ticket for the recorded upload; False if the server gives none (past its deadline, or gone)."""
@@ -284,11 +296,16 @@ class _Job:
         return True
 
     def _abandon(self, state: resume.UploadState) -> None:
-        """Forget a stale state, and delete the pending record it points at (best effort)."""
+        """Forget a stale state, and delete the record it points at if it is still pending (best effort).
+
+        A record the state points at may be complete (finalized by an earlier run whose answer was
+        lost, before the source changed): that is a whole file of the user's, never deleted here.
+        """
         assert self.state_path is not None
         resume.discard(self.state_path)
         try:
-            self.up.api.delete_file(state.file_id)
+            if self.up.api.get_file(state.file_id).state == "pending":
+                self.up.api.delete_file(state.file_id)
         except errors.ClientError:
             pass
 

@@ -126,9 +126,19 @@ class Network:
             raise RuntimeError(f"coffer server create-admin failed: {done.stderr.strip()}")
 
     def add_fileserver(
-        self, port: int | None = None, *, config: Path | None = None, data_dir: Path | None = None
+        self,
+        port: int | None = None,
+        *,
+        config: Path | None = None,
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        live: bool = True,
     ) -> Fileserver:
-        """Start one more fileserver, from the exported cluster config or from *config*, and wait until it is live."""
+        """Start one more fileserver, from the exported cluster config or from *config*, and wait until it is live.
+
+        *env* is added to its environment alone; with *live* false, wait only until it answers (the server
+        may refuse it, which is what a test of that wants to see).
+        """
         name = f"{self.fileserver_label}{len(self.fileservers) + 1}"
         port = port or free_port()
         data_dir = data_dir or self.root / name
@@ -140,18 +150,20 @@ class Network:
         config = config or self.cluster_config
         assert config is not None, "bootstrap() exports the cluster config"
         args = self.command("fileserver", "--config", str(config))
-        proc = Service(name, args, self.root / f"{name}.log", clean_env(**(defaults | self.fileserver_extra)))
+        environment = clean_env(**(defaults | self.fileserver_extra | (env or {})))
+        proc = Service(name, args, self.root / f"{name}.log", environment)
         fs = Fileserver(name, port, data_dir, proc)
         self.fileservers.append(fs)
-        self.start_fileserver(fs)
+        self.start_fileserver(fs, live=live)
         return fs
 
-    def start_fileserver(self, fs: Fileserver, timeout: float = 60) -> None:
-        """Start (or restart) *fs*; wait until it answers and the server lists it as live."""
+    def start_fileserver(self, fs: Fileserver, timeout: float = 60, *, live: bool = True) -> None:
+        """Start (or restart) *fs*; wait until it answers and (with *live*) the server lists it as live."""
         fs.proc.start()
         # A restarted fileserver may still look live from its last beat: wait for it to answer too.
         fs.proc.wait_ready(lambda: http_ok(fs.url + routes.HEALTH), timeout)
-        fs.proc.wait_ready(lambda: self.live(fs), timeout)
+        if live:
+            fs.proc.wait_ready(lambda: self.live(fs), timeout)
 
     def listing(self) -> list[dict[str, Any]]:
         """Return the registry listing as the server sent it, for tests that read it as JSON."""

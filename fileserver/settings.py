@@ -10,7 +10,7 @@ stops the fileserver with a message naming the file, the table and the key::
     [fileserver]   bind, public_url, data_dir, heartbeat_interval, workers, threads,
                    max_chunk_size, scrub_bytes_per_second, scrub_interval,
                    reconcile_interval, reconcile_delay, max_transfers, body_idle_timeout,
-                   log_level
+                   min_free_bytes, log_level
 
 Environment variables override the file: ``COFFER_FS_<NAME>`` for ``[fileserver]``
 keys (``COFFER_FS_BIND``), ``COFFER_FS_SERVER_<NAME>`` and ``COFFER_FS_CLUSTER_<NAME>``
@@ -154,6 +154,10 @@ class FileserverSettings:
     Unset: workers × (threads − 1), so each worker keeps a thread to answer at once; 0: no cap."""
     body_idle_timeout: float = wire.DEFAULT_BODY_IDLE_TIMEOUT
     """Seconds a chunk upload may send nothing before it is answered 408, its connection closed, nothing stored."""
+    min_free_bytes: int = wire.MAX_CHUNK_SIZE
+    """Free bytes a local shard's disk keeps: below them the shard counts as full, its heartbeats announce it not
+    writable and every chunk upload is refused with 507 ``storage_full``, until space is freed. Default: one chunk
+    of the largest size, which could no longer be sure to fit."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -172,6 +176,8 @@ class FileserverSettings:
             raise ValueError("'reconcile_delay' must be 0 or a finite number of seconds")
         if self.max_transfers is not None and self.max_transfers < 0:
             raise ValueError("'max_transfers' must be 0 (no cap) or more; leave it unset for workers × (threads − 1)")
+        if self.min_free_bytes < 0:
+            raise ValueError("'min_free_bytes' must be 0 (full only when nothing fits) or more")
         if not 0 < self.body_idle_timeout <= 3600:
             raise ValueError("'body_idle_timeout' must be more than 0 and at most 3600 seconds")
         if self.log_level.lower() not in LOG_LEVELS:

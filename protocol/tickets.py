@@ -25,6 +25,7 @@ SECURITY: a ticket is a bearer capability until it expires; keep lifetimes short
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -163,9 +164,17 @@ def verify(token: str, keys: dict[str, bytes], now: float) -> Ticket:
         raise TicketError("the ticket signature is forged or damaged") from exc
     ticket = _parse(payload)
     if now > ticket.exp:
-        raise TicketExpired("the ticket has expired: ask the server for a new one")
+        raise TicketExpired(
+            f"the ticket expired {math.ceil(now - ticket.exp)} s ago by this fileserver's clock: ask the server for "
+            "a new one; if a fresh ticket is refused the same way, this fileserver's clock is ahead of the server's: "
+            "keep both hosts in time with NTP"
+        )
     if ticket.iat > now + CLOCK_SKEW:
-        raise TicketError("the ticket is issued in the future: check the clocks")
+        raise TicketError(
+            f"the ticket is issued {math.ceil(ticket.iat - now)} s in the future by this fileserver's clock (at most "
+            f"{CLOCK_SKEW} s is accepted): this fileserver's clock is behind the server's: keep both hosts in time "
+            "with NTP"
+        )
     return ticket
 
 

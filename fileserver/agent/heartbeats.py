@@ -2,7 +2,8 @@
 
 One agent runs per fileserver (see :mod:`coffer.fileserver.agent.process`), never one per
 gunicorn worker. Each round it sends a signed heartbeat with the load the workers
-record in the shared counters, the free space, the chunk count, any chunks the
+record in the shared counters, the free space (a shard whose storage is below its
+``min_free_bytes`` reserve is announced not writable), the chunk count, any chunks the
 scrub quarantined and the purges carried out since the last beat; the answer
 carries the revoked tickets, which it writes for the workers to enforce, and purge
 orders, which it hands to the :class:`~coffer.fileserver.maintenance.purger.Purger` without waiting
@@ -160,6 +161,7 @@ class Agent:
         """Reports (of each kind) a beat may carry: halved after each refusal, for the life of the process."""
         self._report_refused = False
         self._backlog = False
+        self._full: set[str] = set()
 
     def run(self, stop: threading.Event) -> None:
         """Register and heartbeat until *stop* is set."""
@@ -223,6 +225,7 @@ class Agent:
 
     def heartbeat(self) -> None:
         """Send one beat; on an answer, apply its revocations and queue its purge orders (never run them here)."""
+        self._note_full()
         now = self._clock()
         totals = self._totals()
         corrupt = self._corrupt.take(min(self.report_limit, MAX_CORRUPT_REPORTS))
@@ -294,6 +297,20 @@ class Agent:
         if carried and self._report_refused:
             log.info("the server accepts this fileserver's reports again", extra={"kv": {"page": self.report_limit}})
             self._report_refused = False
+
+    def _note_full(self) -> None:
+        """Log once when a writable shard's storage fills up (the beat announces it not writable), once when freed."""
+        for shard in self._shards:
+            full = shard.full() if shard.write else None
+            if full is not None and shard.name not in self._full:
+                self._full.add(shard.name)
+                log.warning(
+                    "storage full: chunk uploads refused and the shard announced not writable until space is freed",
+                    extra={"kv": {"shard": shard.name, "min_free_bytes": shard.min_free}},
+                )
+            elif full is None and shard.name in self._full:
+                self._full.discard(shard.name)
+                log.info("storage has room again: the shard takes uploads", extra={"kv": {"shard": shard.name}})
 
     def _post(self, action: cluster.Action, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return post_signed(self._client, self._settings, self._identity, action, path, body, self._clock())

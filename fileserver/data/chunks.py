@@ -120,7 +120,7 @@ class ChunkResource:
     def on_put(self, req: falcon.Request, resp: falcon.Response, shard: str, file_id: str, chunk_hash: str) -> None:
         ticket = self._admit(req, shard, file_id, chunk_hash)
         ticket.require("put", shard, file_id)  # SECURITY: a put ticket for this shard and file
-        served = self._shards.for_write(shard)
+        served = self._shards.for_put(shard)
         size = self._declared_size(req, ticket)
         name = chunk_name(file_id, chunk_hash)
         _check_room(served, ticket, name, size)  # SECURITY: never more than the file declared

@@ -247,6 +247,23 @@ def test_a_changed_source_starts_over_and_deletes_the_stale_record(
     assert reassemble(net, coffer, result.file_id)[0] == path.read_bytes()
 
 
+def test_a_changed_source_never_deletes_the_record_an_earlier_run_finalized(
+    net: FakeNet, coffer: Coffer, tmp_path: Path
+) -> None:
+    """A state left by a run whose finalize answer was lost points at a whole file: a new upload keeps it."""
+    path = source(tmp_path, 4 * CHUNK)
+    with pytest.raises(Interrupt):
+        coffer.upload(path, chunk_size=CHUNK, in_flight=1, on_progress=interrupt_at(0.5))  # type: ignore[arg-type]
+    [state_path] = state_files(tmp_path)
+    left = state_path.read_bytes()
+    finished = coffer.upload(path, chunk_size=CHUNK, in_flight=1)
+    state_path.write_bytes(left)
+    path.write_bytes(os.urandom(4 * CHUNK))
+    result = coffer.upload(path, chunk_size=CHUNK, in_flight=1)
+    assert result.file_id != finished.file_id and finished.file_id not in net.deleted
+    assert net.files[finished.file_id]["state"] == "complete"
+
+
 def test_a_state_whose_record_is_gone_starts_over(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
     path = source(tmp_path, 4 * CHUNK)
     with pytest.raises(Interrupt):

@@ -123,6 +123,7 @@ def test_the_credential_can_come_from_the_environment_and_is_never_printed() -> 
         ({"fileserver": {"reconcile_delay": float("nan")}}, "'reconcile_delay' must be 0 or"),
         ({"fileserver": {"body_idle_timeout": 0}}, "'body_idle_timeout' must be more than 0"),
         ({"fileserver": {"body_idle_timeout": float("nan")}}, "'body_idle_timeout' must be more than 0"),
+        ({"fileserver": {"min_free_bytes": -1}}, "'min_free_bytes' must be 0"),
         ({"fileservers": {}}, "unknown table\\(s\\) fileservers"),
     ],
 )
