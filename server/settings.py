@@ -7,6 +7,7 @@ from pathlib import Path
 
 from coffer.protocol import settings as loader
 from coffer.protocol.wire import DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
+from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
 
 from .proxies import TrustedProxies
 
@@ -62,6 +63,10 @@ class ServerSettings:
     """Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed."""
     body_idle_timeout: float = DEFAULT_BODY_IDLE_TIMEOUT
     """Seconds a request body may send nothing before the request is answered 408 and its connection closed."""
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    """Seconds a connection may take to send a whole request head before it is answered 408 and closed."""
+    connections_per_address: int = DEFAULT_CONNECTIONS_PER_ADDRESS
+    """Connections one client address may hold open in one worker (trusted proxies exempt); 0: no cap."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -91,6 +96,10 @@ class ServerSettings:
         if not 0 < self.body_idle_timeout <= 3600:
             raise loader.SettingsError("body_idle_timeout must be more than 0 and at most 3600 seconds")
         self._check_limits()
+        try:
+            self.edge_limits()
+        except ValueError as exc:
+            raise loader.SettingsError(str(exc)) from exc
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise loader.SettingsError("log_level must be debug, info, warning or error")
 
@@ -113,6 +122,11 @@ class ServerSettings:
             TrustedProxies.parse(self.trusted_proxies)
         except ValueError as exc:
             raise loader.SettingsError(f"trusted_proxies: {exc}") from exc
+
+    def edge_limits(self) -> EdgeLimits:
+        """Return the limits the worker holds connections to before a request reaches the app."""
+        trusted = TrustedProxies.parse(self.trusted_proxies)
+        return EdgeLimits(self.header_timeout, self.connections_per_address, exempt=trusted.trusts)
 
 
 def load(path: Path | None = None) -> ServerSettings:

@@ -1,22 +1,35 @@
-"""gunicorn's threaded worker, answering the errors it meets before the application as JSON.
+"""gunicorn's threaded worker, answering the errors it meets before the application as JSON, and slow heads.
 
 The errors gunicorn answers itself, before the application sees a request (a negative
 Content-Length, a malformed request line, oversized headers), are ``{"error": code,
 "message": text}`` like every other error, not an HTML page.
+
+gunicorn's own worker reads a request head in a thread, blocking, with no deadline, so
+200 clients sending their headers a byte at a time hold every thread. This one gathers
+a head from what the socket already holds and hands the connection back to the poller
+between bytes, so a thread is taken only once the head is whole; a head not whole within
+:attr:`~.limits.EdgeLimits.header_timeout` is answered 408 and closed, and a connection
+beyond :attr:`~.limits.EdgeLimits.per_address` from one address is refused at accept.
+The limits come from the gunicorn application's ``edge_limits`` attribute.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from gunicorn import util
 from gunicorn.http import errors as http_errors
+from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
+
+from .limits import MAX_HEAD_BYTES, EdgeLimits, OpenConnections, address_key, head_end
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +58,12 @@ class EdgeAnswer:
 
 
 _MALFORMED = "the request is not valid HTTP/1.1"
+_HEADERS_TOO_LARGE = EdgeAnswer(
+    431,
+    "Request Header Fields Too Large",
+    "headers_too_large",
+    "the request has too many or too large headers: send only the standard ones",
+)
 _EDGES: list[tuple[type[BaseException], EdgeAnswer]] = [
     (
         http_errors.InvalidResponseHeader,  # the application's fault, not the client's: before InvalidHeader
@@ -58,15 +77,7 @@ _EDGES: list[tuple[type[BaseException], EdgeAnswer]] = [
         http_errors.LimitRequestLine,
         EdgeAnswer(414, "URI Too Long", "uri_too_long", "the request line is too long: shorten the URL"),
     ),
-    (
-        http_errors.LimitRequestHeaders,
-        EdgeAnswer(
-            431,
-            "Request Header Fields Too Large",
-            "headers_too_large",
-            "the request has too many or too large headers: send only the standard ones",
-        ),
-    ),
+    (http_errors.LimitRequestHeaders, _HEADERS_TOO_LARGE),
     (
         http_errors.UnsupportedTransferCoding,
         EdgeAnswer(
@@ -122,8 +133,149 @@ def edge_answer(exc: BaseException) -> EdgeAnswer:
     return EdgeAnswer(500, "Internal Server Error", "internal", "the server failed; the error is logged")
 
 
+_TOO_MANY = EdgeAnswer(
+    503,
+    "Service Unavailable",
+    "too_many_connections",
+    "this address holds too many open connections: close idle ones, or ask the admin to raise "
+    "connections_per_address (many users behind one NAT address need more)",
+)
+
+
+def _head_timeout(seconds: float) -> EdgeAnswer:
+    return EdgeAnswer(
+        408,
+        "Request Timeout",
+        "header_timeout",
+        f"the request headers did not arrive within {seconds:g} s: check the network, then retry",
+    )
+
+
+class _Conn(gthread.TConn):  # type: ignore[misc]
+    """A connection that gathers its request head before a thread parses it, and frees its address on close."""
+
+    def __init__(self, cfg: Any, sock: socket.socket, client: Any, server: Any, key: str | None, deadline: float):
+        super().__init__(cfg, sock, client, server)
+        self.key = key
+        self.head = bytearray()
+        self.searched = 0
+        self.head_deadline: float | None = deadline
+        self.release: Any = None
+
+    def close(self, graceful: bool = False) -> None:
+        release, self.release = self.release, None
+        if release is not None:
+            release(self.key)
+        super().close(graceful)
+
+
 class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
-    """gunicorn's threaded worker, answering its own refusals as JSON like the application does."""
+    """gunicorn's threaded worker, answering its own refusals as JSON and keeping slow heads off its threads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limits = getattr(self.app, "edge_limits", None)
+        self.limits = limits if isinstance(limits, EdgeLimits) else EdgeLimits()
+        self.open_connections = OpenConnections(self.limits)
+
+    def _gathers_heads(self) -> bool:
+        """Whether heads can be gathered from raw bytes: not under TLS or HTTP/2, which read the socket first."""
+        return not self.cfg.is_ssl and getattr(self.cfg, "http2_cleartext", "off") in ("off", None, "")
+
+    def accept(self, listener: socket.socket) -> None:
+        """Take a new connection, or refuse it at once if its address is at its cap (no thread is used)."""
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        key = address_key(client_addr)
+        if not self.open_connections.take(key, client_addr[0] if key else ""):
+            log.warning("connection refused", extra={"kv": {"error": _TOO_MANY.code}})
+            _refuse(client_sock, _TOO_MANY)
+            return
+        self.nr_conns += 1
+        client_sock.setblocking(True)
+        deadline = time.monotonic() + self.limits.header_timeout
+        conn = _Conn(self.cfg, client_sock, client_addr, listener.getsockname(), key, deadline)
+        conn.release = self.open_connections.release
+        self.enqueue_req(conn)
+
+    def handle(self, conn: Any) -> Any:
+        """Serve a request once its head is whole; until then give the connection back to the poller."""
+        if not isinstance(conn, _Conn) or not self._gathers_heads():
+            return super().handle(conn)
+        try:
+            ready = self._gather_head(conn)
+        except OSError:
+            return False  # reset or gone: nothing to answer
+        if ready is None:
+            return False
+        if not ready:
+            return gthread._DEFER
+        return super().handle(conn)
+
+    def _gather_head(self, conn: _Conn) -> bool | None:
+        """Read what the socket holds towards a whole head: True when whole, False for more, None when closed.
+
+        Answers 408 (past the deadline) or 431 (too large) itself, returning None.
+        """
+        if conn.head_deadline is None:
+            conn.head_deadline = time.monotonic() + self.limits.header_timeout
+        conn.init()
+        conn.head += conn.parser.unreader.take_buffered()
+        conn.sock.setblocking(False)
+        try:
+            while head_end(conn.head, conn.searched) < 0 and len(conn.head) <= MAX_HEAD_BYTES:
+                conn.searched = len(conn.head)
+                try:
+                    data = conn.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                if not data:
+                    return None
+                conn.head += data
+        finally:
+            conn.sock.setblocking(True)
+        if head_end(conn.head, conn.searched) >= 0:
+            conn.parser.unreader.unread(bytes(conn.head))
+            conn.head.clear()
+            conn.searched = 0
+            conn.head_deadline = None
+            return True
+        if len(conn.head) > MAX_HEAD_BYTES:
+            _refuse(conn.sock, _HEADERS_TOO_LARGE, close=False)
+            return None
+        if time.monotonic() >= conn.head_deadline:
+            _refuse(conn.sock, _head_timeout(self.limits.header_timeout), close=False)
+            return None
+        return False
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """Let a connection waiting for the rest of its head wait until its head deadline, not the keepalive."""
+        super().finish_request(conn, fs)
+        if isinstance(conn, _Conn) and conn.head_deadline is not None and self.pending_conns:
+            if self.pending_conns[-1] is conn:
+                conn.timeout = conn.head_deadline
+
+    def murder_pending(self) -> None:
+        """Close the connections whose head did not come in time, answering 408 to those that sent part of one.
+
+        Deadlines differ per connection, so the whole queue is searched, not just its head.
+        """
+        now = time.monotonic()
+        for conn in [c for c in self.pending_conns if c.timeout <= now]:
+            self.pending_conns.remove(conn)
+            try:
+                self.poller.unregister(conn.sock)
+            except (OSError, KeyError, ValueError):
+                pass  # already unregistered
+            self.nr_conns -= 1
+            if isinstance(conn, _Conn) and conn.head:
+                log.info("request head timed out", extra={"kv": {"status": 408, "error": "header_timeout"}})
+                _refuse(conn.sock, _head_timeout(self.limits.header_timeout), close=False)
+            conn.close()
 
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
         answer = edge_answer(exc)
@@ -135,3 +287,13 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
             util.write_nonblock(client, answer.render())
         except OSError:
             log.debug("the refused client was gone before its answer")
+
+
+def _refuse(sock: socket.socket, answer: EdgeAnswer, *, close: bool = True) -> None:
+    """Send *answer* without blocking (a full send buffer drops it), then close the socket if asked."""
+    try:
+        util.write_nonblock(sock, answer.render())
+    except OSError:
+        log.debug("the refused client was gone before its answer")
+    if close:
+        util.close(sock)
