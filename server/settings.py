@@ -46,6 +46,9 @@ class ServerSettings:
     """Requests a minute from one client address (all users behind one NAT share it); 0 disables."""
     rate_limit_per_user: int = 1_800
     """Requests a minute from one user's sessions together; 0 disables."""
+    rate_limit_lookups: int = 120
+    """Lookups of other users by name (public keys, shares) a minute from one user; 0 disables.
+    Each tells whether a name is a user with keys, so a tighter limit keeps a directory from being walked."""
     rate_limit_fileservers: int = 6_000
     """Requests a minute to /api/fileservers/* from one address (a site's fileservers); 0 disables."""
     login_free_failures: int = 5
@@ -104,7 +107,7 @@ class ServerSettings:
             raise loader.SettingsError("log_level must be debug, info, warning or error")
 
     def _check_limits(self) -> None:
-        for name in ("rate_limit_per_address", "rate_limit_per_user", "rate_limit_fileservers"):
+        for name in ("rate_limit_per_address", "rate_limit_per_user", "rate_limit_fileservers", "rate_limit_lookups"):
             if getattr(self, name) < 0:
                 raise loader.SettingsError(f"{name} must be 0 (no limit) or more requests a minute")
         if self.login_address_failures < 0 or self.login_lock_failures < 0 or self.login_free_failures < 0:

@@ -35,7 +35,8 @@ class _Resource:
 
 class UserPublicKey(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        principal(self.ctx, req)
+        who = principal(self.ctx, req)
+        self.ctx.limiter.check("lookups", who.user_id)
         send_json(resp, sharing.public_key_of(self.ctx.db, name))
 
 
@@ -48,6 +49,7 @@ class FileShares(_Resource):
 class FileShare(_Resource):
     def on_put(self, req: falcon.Request, resp: falcon.Response, file_id: str, name: str) -> None:
         who = principal(self.ctx, req)
+        self.ctx.limiter.check("lookups", who.user_id)
         result, created = sharing.share(
             self.ctx.db, who, actor(req, who), file_id, name, Share.parse(read_json(req)), self.ctx.clock()
         )

@@ -269,10 +269,8 @@ class FakeNet:
 
     def _public_key(self, name: str) -> httpx.Response:
         user = self.users.get(name)
-        if user is None:
+        if user is None or not user.public_key:
             return _error(404, "user_not_found")
-        if not user.public_key:
-            return _error(409, "user_has_no_keys")
         return _json(200, {"name": name, "public_key": user.public_key})
 
     def _shares(self, file_id: str, method: str, name: str, body: dict[str, Any]) -> httpx.Response:
@@ -297,7 +295,7 @@ class FakeNet:
         if record["state"] != "complete":
             return _error(409, "file_incomplete")
         if not user.public_key:
-            return _error(409, "user_has_no_keys")
+            return _error(404, "user_not_found")
         if body.get("public_key") != user.public_key:
             return _error(409, "public_key_changed")
         new = (file_id, user.id) not in self.shares
