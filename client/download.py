@@ -51,7 +51,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from coffer.format.chunks import open_chunk_into
 from coffer.format.errors import IntegrityError
@@ -121,7 +121,12 @@ class DownloadResult:
         return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
 
 
-ChannelFactory = Callable[[Balancer, Callable[[], float]], ReadChannel]
+class ChannelFactory(Protocol):
+    """Make the channel of a download, told which chunks it still lacks (renewals of link tickets ask for those)."""
+
+    def __call__(
+        self, balancer: Balancer, clock: Callable[[], float], *, still_needed: Callable[[], list[str]]
+    ) -> ReadChannel: ...
 
 
 @dataclass(frozen=True)
@@ -325,7 +330,9 @@ class _Job:
         if not missing:
             return
         try:
-            self.channel = self.source.channel(self.balancer, self.down.clock)
+            self.channel = self.source.channel(
+                self.balancer, self.down.clock, still_needed=partial(self._lacking, state)
+            )
         except BaseException:
             if not state.done:
                 self._remove_partial()  # refused before a byte came: leave nothing behind
@@ -408,6 +415,11 @@ class _Job:
         running, self._checkpoint = self._checkpoint, None
         if running is not None:
             running.result()
+
+    def _lacking(self, state: resume.DownloadState) -> list[str]:
+        """Return the hashes of the chunks not yet on disk, in file order; called from the channel's threads."""
+        done = set(state.done)  # one copy of a set of ints, which holds the GIL: safe beside _record adding to it
+        return [c.hash for c in self.layout.chunks if c.index not in done]
 
     def _record(self, state: resume.DownloadState, outcome: tuple[int, str, int]) -> int:
         index, url, failures = outcome

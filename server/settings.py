@@ -39,6 +39,9 @@ class ServerSettings:
     """Seconds a share link lives when its owner gives no ``expires_in`` (never past max_retention or its file)."""
     link_download_window: float = 6 * 3600.0
     """Seconds an anonymous download started through a link may keep asking for fresh tickets."""
+    link_ticket_passes: int = 3
+    """Passes over the file one started link download may be given tickets for: its first, then renewals
+    of the chunks it still lacks once its tickets ran out. Bounds what one counted download can fetch."""
     default_quota_bytes: int = 100 * 10**9
     """Bytes a user without an override may store: 100 GB, decimal like every figure Coffer prints."""
     default_quota_files: int = 100_000
@@ -107,6 +110,8 @@ class ServerSettings:
             raise loader.SettingsError("log_level must be debug, info, warning or error")
 
     def _check_limits(self) -> None:
+        if self.link_ticket_passes < 1:
+            raise loader.SettingsError("link_ticket_passes must be at least 1 (the download's first pass)")
         for name in ("rate_limit_per_address", "rate_limit_per_user", "rate_limit_fileservers", "rate_limit_lookups"):
             if getattr(self, name) < 0:
                 raise loader.SettingsError(f"{name} must be 0 (no limit) or more requests a minute")

@@ -30,7 +30,9 @@ class _Resource:
 
     def transfer(self) -> links.Transfer:
         s = self.ctx.settings
-        return links.Transfer(self.ctx.keys.signing, s.ticket_ttl, s.lease_seconds, s.link_download_window)
+        return links.Transfer(
+            self.ctx.keys.signing, s.ticket_ttl, s.lease_seconds, s.link_download_window, s.link_ticket_passes
+        )
 
 
 class UserPublicKey(_Resource):

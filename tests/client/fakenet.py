@@ -78,6 +78,8 @@ class FakeNet:
         """(file id, user id) → {"share_key", "created_at"}."""
         self.links: dict[str, dict[str, Any]] = {}
         self.link_downloads: dict[str, dict[str, Any]] = {}
+        self.link_renewals: list[list[str] | None] = []
+        """The chunks each link ticket renewal named (None: all)."""
         self.valid_tickets: dict[str, str] = {}
         """Ticket → its holder (a user id, or a link id)."""
         self.seen: list[tuple[str, str, bool]] = []
@@ -386,15 +388,16 @@ class FakeNet:
                 return _error(404, "download_not_found")
             if download["expires_at"] <= time.time():
                 return _error(410, "download_expired")
-            return _json(200, self._get(link))
+            self.link_renewals.append(body.get("chunks"))
+            return _json(200, self._get(link, body.get("chunks")))
         return _error(404, "no_route")
 
-    def _get(self, link: dict[str, Any]) -> dict[str, Any]:
-        """Get tickets for a link's file, held by the link."""
+    def _get(self, link: dict[str, Any], wanted: list[str] | None = None) -> dict[str, Any]:
+        """Get tickets for a link's file (all its chunks, or the *wanted* ones), held by the link."""
         self.ticket_requests += 1
         ticket = f"ticket-link-{self.ticket_requests}"
         self.valid_tickets[ticket] = link["id"]
-        hashes = [c["hash"] for c in self.chunk_rows[link["file"]]]
+        hashes = [c["hash"] for c in self.chunk_rows[link["file"]] if wanted is None or c["hash"] in wanted]
         groups = [{"ticket": ticket, "chunks": hashes[i : i + 32], "expires_at": 0} for i in range(0, len(hashes), 32)]
         return {"tickets": groups, "fileservers": self.listing()}
 
