@@ -56,7 +56,6 @@ from typing import Any, Protocol
 from coffer.format.chunks import open_chunk_into
 from coffer.format.errors import IntegrityError
 from coffer.format.keys import UserKeys
-from coffer.format.metadata import relative_path, safe_name
 from coffer.format.records import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record
 from coffer.format.sizes import plain_size
 from coffer.protocol.errors import CofferError
@@ -69,6 +68,7 @@ from . import errors, resume
 from .api import ServerClient
 from .buffers import BufferPool
 from .channels import GetChannel, ReadChannel
+from .local_names import local_name, local_parts
 from .ordered_hash import OrderedHash
 
 log = logging.getLogger(__name__)
@@ -209,20 +209,21 @@ def _destination(dest: Path | None, name: str, fallback: str) -> Path:
     """Return where to write a file named *name* in its metadata: *dest* if a file, else the name below *dest* or here.
 
     A name with ``/`` is a relative path (``coffer upload -r``): its directories are made below the
-    destination directory. A plain name is used by its last component, as every version did.
+    destination directory. A plain name is used by its last component, as every version did. Either is
+    made safe first (:mod:`.local_names`): no control characters, no hidden dot-names.
     """
     if dest is not None and not dest.is_dir():
         return dest.absolute()
     base = (dest if dest is not None else Path.cwd()).absolute()
     if "/" not in name:
-        return base / safe_name(name, fallback)
-    return _tree_destination(base, relative_path(name), name)
+        return base / local_name(name, fallback)
+    return _tree_destination(base, local_parts(name), name)
 
 
 def _tree_destination(base: Path, parts: tuple[str, ...], name: str) -> Path:
     """Make the directories of *parts* below *base* and return the file's path there.
 
-    SECURITY: *parts* passed :func:`relative_path` (no ``..``, not absolute); besides, no directory on
+    SECURITY: *parts* passed :func:`.local_names.local_parts` (no ``..``, not absolute); besides, no directory on
     the way may be a symbolic link, so a link planted below *base* cannot lead the file elsewhere.
     """
     here = base
