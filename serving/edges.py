@@ -10,7 +10,10 @@ a head from what the socket already holds and hands the connection back to the p
 between bytes, so a thread is taken only once the head is whole; a head not whole within
 :attr:`~.limits.EdgeLimits.header_timeout` is answered 408 and closed, and a connection
 beyond :attr:`~.limits.EdgeLimits.per_address` from one address is refused at accept.
-The limits come from the gunicorn application's ``edge_limits`` attribute.
+Bodies that keep moving never trip the idle body timeout, so one address may also have
+at most half the threads (:class:`~.limits.BusyAddresses`): its further requests wait,
+parked without a thread, for up to :data:`~.limits.PARK_SECONDS`. The limits come from
+the gunicorn application's ``edge_limits`` attribute.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import logging
 import socket
 import ssl
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +33,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
 
-from .limits import MAX_HEAD_BYTES, EdgeLimits, OpenConnections, address_key, head_end
+from .limits import MAX_HEAD_BYTES, PARK_SECONDS, BusyAddresses, EdgeLimits, OpenConnections, address_key, head_end
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +146,21 @@ _TOO_MANY = EdgeAnswer(
 )
 
 
+def _busy_address(seconds: float) -> EdgeAnswer:
+    return EdgeAnswer(
+        503,
+        "Service Unavailable",
+        "address_busy",
+        f"this address already has as many requests in progress as it may, and this one waited {seconds:g} s "
+        "for its turn: retry later; many users behind one NAT address need the admin to raise or lift "
+        "connections_per_address",
+    )
+
+
+_PARK = object()
+"""What a thread returns for a connection whose address already has its share of the threads."""
+
+
 def _head_timeout(seconds: float) -> EdgeAnswer:
     return EdgeAnswer(
         408,
@@ -157,9 +176,12 @@ class _Conn(gthread.TConn):  # type: ignore[misc]
     def __init__(self, cfg: Any, sock: socket.socket, client: Any, server: Any, key: str | None, deadline: float):
         super().__init__(cfg, sock, client, server)
         self.key = key
+        self.held = False
+        """Whether this connection's requests count against its address's share of the threads."""
         self.head = bytearray()
         self.searched = 0
         self.head_deadline: float | None = deadline
+        self.parked_until = 0.0
         self.release: Any = None
 
     def close(self, graceful: bool = False) -> None:
@@ -177,6 +199,9 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
         limits = getattr(self.app, "edge_limits", None)
         self.limits = limits if isinstance(limits, EdgeLimits) else EdgeLimits()
         self.open_connections = OpenConnections(self.limits)
+        self.busy = BusyAddresses(self.limits, self.cfg.threads)
+        self.parked: deque[_Conn] = deque()
+        """Connections with a whole head, waiting for their address to have a thread free (main thread only)."""
 
     def _gathers_heads(self) -> bool:
         """Whether heads can be gathered from raw bytes: not under TLS or HTTP/2, which read the socket first."""
@@ -200,10 +225,15 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
         deadline = time.monotonic() + self.limits.header_timeout
         conn = _Conn(self.cfg, client_sock, client_addr, listener.getsockname(), key, deadline)
         conn.release = self.open_connections.release
+        conn.held = self.busy.counts(key, client_addr[0] if key else "")
         self.enqueue_req(conn)
 
     def handle(self, conn: Any) -> Any:
-        """Serve a request once its head is whole; until then give the connection back to the poller."""
+        """Serve a request once its head is whole and its address has a thread to spare.
+
+        Until the head is whole the connection goes back to the poller; until the
+        address has room it is parked (see :meth:`finish_request`).
+        """
         if not isinstance(conn, _Conn) or not self._gathers_heads():
             return super().handle(conn)
         try:
@@ -214,7 +244,15 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
             return False
         if not ready:
             return gthread._DEFER
-        return super().handle(conn)
+        if not conn.held or conn.key is None:
+            return super().handle(conn)
+        key: str = conn.key
+        if not self.busy.enter(key):
+            return _PARK
+        try:
+            return super().handle(conn)
+        finally:
+            self.busy.leave(key)
 
     def _gather_head(self, conn: _Conn) -> bool | None:
         """Read what the socket holds towards a whole head: True when whole, False for more, None when closed.
@@ -253,11 +291,32 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
         return False
 
     def finish_request(self, conn: Any, fs: Any) -> None:
-        """Let a connection waiting for the rest of its head wait until its head deadline, not the keepalive."""
-        super().finish_request(conn, fs)
-        if isinstance(conn, _Conn) and conn.head_deadline is not None and self.pending_conns:
-            if self.pending_conns[-1] is conn:
-                conn.timeout = conn.head_deadline
+        """After a thread: park a connection that found its address busy, else let gunicorn go on.
+
+        A connection waiting for the rest of its head waits until its head deadline,
+        not the keepalive. Whenever a request ends, parked connections whose address
+        now has room are handed to the threads again, as many as the room.
+        """
+        if not fs.cancelled() and fs.exception() is None and fs.result() is _PARK:
+            conn.parked_until = time.monotonic() + PARK_SECONDS
+            self.parked.append(conn)
+        else:
+            super().finish_request(conn, fs)
+            if isinstance(conn, _Conn) and conn.head_deadline is not None and self.pending_conns:
+                if self.pending_conns[-1] is conn:
+                    conn.timeout = conn.head_deadline
+        self._unpark()
+
+    def _unpark(self) -> None:
+        room: dict[str, int] = {}
+        for conn in list(self.parked):
+            key = str(conn.key)  # parked connections are held ones, which have an address
+            if key not in room:
+                room[key] = self.busy.room(key)
+            if room[key] > 0:
+                room[key] -= 1
+                self.parked.remove(conn)
+                self.enqueue_req(conn)
 
     def murder_pending(self) -> None:
         """Close the connections whose head did not come in time, answering 408 to those that sent part of one.
@@ -275,6 +334,12 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
             if isinstance(conn, _Conn) and conn.head:
                 log.info("request head timed out", extra={"kv": {"status": 408, "error": "header_timeout"}})
                 _refuse(conn.sock, _head_timeout(self.limits.header_timeout), close=False)
+            conn.close()
+        for conn in [c for c in self.parked if c.parked_until <= now]:
+            self.parked.remove(conn)
+            self.nr_conns -= 1
+            log.warning("request refused", extra={"kv": {"status": 503, "error": "address_busy"}})
+            _refuse(conn.sock, _busy_address(PARK_SECONDS), close=False)
             conn.close()
 
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:

@@ -13,6 +13,7 @@ module is the pure part: the limits, the counting and the head framing.
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ request) to a whole request head: far above any real client, short enough that a
 DEFAULT_CONNECTIONS_PER_ADDRESS = 64
 """Connections one address may hold open in one worker: a browser opens 6 to a host and the CLI
 about 16; an office behind one NAT address may need more (raise it), a trusted proxy is exempt."""
+
+PARK_SECONDS = 60.0
+"""Seconds a request with a whole head may wait for its address to have a thread free: waiting holds no
+thread, and a slow upload from the same address may take this long to end."""
 
 MAX_HEAD_BYTES = 80 * 1024
 """Bytes gathered while waiting for the end of a head: both programs refuse heads over 8 KiB anyway."""
@@ -105,6 +110,45 @@ class OpenConnections:
 
     def count(self, key: str) -> int:
         return self._open[key]
+
+
+class BusyAddresses:
+    """Count the requests each address has in the worker's threads, and hold each to half of them.
+
+    A body that keeps moving, however slowly, never trips the idle body timeout, so
+    without this one address could hold every thread with a few slow uploads. Threads
+    enter and leave; the worker's main thread asks for room, hence the lock. The cap
+    follows the per-address connection cap: none when that is off or for an exempt proxy.
+    """
+
+    def __init__(self, limits: EdgeLimits, threads: int):
+        self.limits = limits
+        self.cap = max(1, threads // 2)
+        self._busy: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def counts(self, key: str | None, host: str) -> bool:
+        """Return whether requests from *key* are held to the cap at all."""
+        return key is not None and bool(self.limits.per_address) and not self.limits.exempt(host)
+
+    def enter(self, key: str) -> bool:
+        """Take a thread for a request of *key*; False (and nothing taken) if it already has its share."""
+        with self._lock:
+            if self._busy[key] >= self.cap:
+                return False
+            self._busy[key] += 1
+            return True
+
+    def leave(self, key: str) -> None:
+        with self._lock:
+            self._busy[key] -= 1
+            if self._busy[key] <= 0:
+                del self._busy[key]
+
+    def room(self, key: str) -> int:
+        """Return how many more requests of *key* may take a thread now."""
+        with self._lock:
+            return max(0, self.cap - self._busy[key])
 
 
 def head_end(buffer: bytes | bytearray, searched: int = 0) -> int:

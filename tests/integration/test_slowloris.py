@@ -175,3 +175,32 @@ def test_a_kept_alive_connection_serves_requests_whose_heads_arrive_in_pieces(ne
                 time.sleep(0.2)
             answer = sock.recv(65536)
             assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
+class BodyTrickler(Trickler):
+    """Send every socket a whole request head with a 1,000-byte body, then the body a byte per *pause* seconds."""
+
+    def _run(self) -> None:
+        head = (
+            f"POST {routes.PRELOGIN} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: 1000\r\n\r\n"
+        ).encode()
+        for sock in self.socks:
+            sock.sendall(head)
+        while not self.stopped.wait(self.pause):
+            for sock in self.socks:
+                try:
+                    sock.send(b" ")
+                except OSError:
+                    pass
+
+
+@pytest.mark.slow
+def test_trickled_bodies_from_one_address_leave_threads_for_everyone_else(net: Network) -> None:
+    """Bodies that keep moving never trip the idle timeout: one address must still not hold every thread."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(_connect(net.url, "127.0.0.40")) for _ in range(PER_ADDRESS)]
+        with BodyTrickler(socks, pause=0.5):
+            time.sleep(1.0)
+            waits = [_probe(net.url) for _ in range(5)]
+        assert max(waits) < 1.0, f"the server answered in {waits} s while one address trickled 20 bodies"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coffer.serving.limits import EdgeLimits, OpenConnections, address_key, head_end
+from coffer.serving.limits import BusyAddresses, EdgeLimits, OpenConnections, address_key, head_end
 
 
 def test_a_head_ends_after_its_blank_line_and_not_before() -> None:
@@ -50,3 +50,19 @@ def test_an_exempt_proxy_and_a_cap_of_zero_are_never_refused() -> None:
 def test_limits_out_of_range_are_refused_with_the_settings_name(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="header_timeout|connections_per_address"):
         EdgeLimits(**bad)  # type: ignore[arg-type]
+
+
+def test_one_address_may_hold_half_the_threads_and_gets_room_back_as_its_requests_end() -> None:
+    busy = BusyAddresses(EdgeLimits(per_address=64), threads=8)
+    assert [busy.enter("10.0.0.1") for _ in range(5)] == [True] * 4 + [False]
+    assert busy.room("10.0.0.1") == 0 and busy.room("10.0.0.2") == 4
+    busy.leave("10.0.0.1")
+    assert busy.room("10.0.0.1") == 1 and busy.enter("10.0.0.1")
+
+
+def test_the_thread_share_is_not_applied_to_exempt_proxies_nor_with_the_cap_off() -> None:
+    proxy = EdgeLimits(per_address=64, exempt=lambda host: host == "10.0.0.9")
+    assert not BusyAddresses(proxy, 8).counts("10.0.0.9", "10.0.0.9")
+    assert BusyAddresses(proxy, 8).counts("10.0.0.1", "10.0.0.1")
+    assert not BusyAddresses(EdgeLimits(per_address=0), 8).counts("10.0.0.1", "10.0.0.1")
+    assert BusyAddresses(EdgeLimits(), 1).cap == 1, "a one-thread worker still serves"
