@@ -1,8 +1,8 @@
 """gunicorn's threaded worker, answering the errors it meets before the application as JSON, and slow heads.
 
 The errors gunicorn answers itself, before the application sees a request (a negative
-Content-Length, a malformed request line, oversized headers), are ``{"error": code,
-"message": text}`` like every other error, not an HTML page.
+Content-Length, a malformed request line, oversized headers), are answered as JSON
+like every other error (:mod:`.answers`).
 
 gunicorn's own worker reads a request head in a thread, blocking, with no deadline, so
 200 clients sending their headers a byte at a time hold every thread. This one gathers
@@ -19,20 +19,19 @@ the gunicorn application's ``edge_limits`` attribute.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import socket
-import ssl
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from gunicorn import util
-from gunicorn.http import errors as http_errors
 from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
 
+from .answers import HEADERS_TOO_LARGE, TOO_MANY_CONNECTIONS, busy_address, head_timeout, refuse
+from .answers import EdgeAnswer as EdgeAnswer  # re-exported, with edge_answer: where both were first written
+from .answers import edge_answer as edge_answer
 from .limits import MAX_HEAD_BYTES, PARK_SECONDS, BusyAddresses, EdgeLimits, OpenConnections, address_key, head_end
 
 log = logging.getLogger(__name__)
@@ -41,133 +40,8 @@ WORKER_CLASS = f"{__name__}.JsonErrorWorker"
 """The ``worker_class`` both programs give gunicorn."""
 
 
-@dataclass(frozen=True)
-class EdgeAnswer:
-    """What gunicorn's own refusal of a request is answered with."""
-
-    status: int
-    reason: str
-    code: str
-    message: str
-
-    def render(self) -> bytes:
-        body = json.dumps({"error": self.code, "message": self.message}).encode()
-        head = (
-            f"HTTP/1.1 {self.status} {self.reason}\r\n"
-            "Connection: close\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
-        return head.encode("latin-1") + body
-
-
-_MALFORMED = "the request is not valid HTTP/1.1"
-_HEADERS_TOO_LARGE = EdgeAnswer(
-    431,
-    "Request Header Fields Too Large",
-    "headers_too_large",
-    "the request has too many or too large headers: send only the standard ones",
-)
-_EDGES: list[tuple[type[BaseException], EdgeAnswer]] = [
-    (
-        http_errors.InvalidResponseHeader,  # the application's fault, not the client's: before InvalidHeader
-        EdgeAnswer(500, "Internal Server Error", "internal", "the server failed; the error is logged"),
-    ),
-    (
-        http_errors.InvalidResponseHeaderName,
-        EdgeAnswer(500, "Internal Server Error", "internal", "the server failed; the error is logged"),
-    ),
-    (
-        http_errors.LimitRequestLine,
-        EdgeAnswer(414, "URI Too Long", "uri_too_long", "the request line is too long: shorten the URL"),
-    ),
-    (http_errors.LimitRequestHeaders, _HEADERS_TOO_LARGE),
-    (
-        http_errors.UnsupportedTransferCoding,
-        EdgeAnswer(
-            501,
-            "Not Implemented",
-            "unsupported_transfer_coding",
-            "the Transfer-Encoding is not supported: send the body with a Content-Length, or chunked",
-        ),
-    ),
-    (
-        http_errors.ExpectationFailed,
-        EdgeAnswer(417, "Expectation Failed", "expectation_failed", "only 'Expect: 100-continue' is supported"),
-    ),
-    (
-        http_errors.ForbiddenProxyRequest,
-        EdgeAnswer(403, "Forbidden", "forbidden", "this address may not send a PROXY protocol header"),
-    ),
-    (
-        ssl.SSLError,
-        EdgeAnswer(403, "Forbidden", "tls_failed", "the TLS handshake or record failed: check the client's TLS setup"),
-    ),
-    (
-        http_errors.ConfigurationProblem,
-        EdgeAnswer(500, "Internal Server Error", "internal", "the server is misconfigured; the error is logged"),
-    ),
-]
-
-
-def edge_answer(exc: BaseException) -> EdgeAnswer:
-    """Return the JSON answer to an error gunicorn met outside the application.
-
-    Messages name the header or rule broken, never quote the request: its bytes are the sender's own.
-    """
-    for kind, answer in _EDGES:
-        if isinstance(exc, kind):
-            return answer
-    if isinstance(exc, http_errors.InvalidHeader) and str(getattr(exc, "hdr", "")).upper() == "CONTENT-LENGTH":
-        return EdgeAnswer(
-            400,
-            "Bad Request",
-            "invalid_content_length",
-            "the Content-Length header must be one whole number of bytes, 0 or more, and must not come with "
-            "Transfer-Encoding: fix the client's framing of the body",
-        )
-    if isinstance(exc, http_errors.InvalidHeader | http_errors.InvalidHeaderName | http_errors.ObsoleteFolding):
-        return EdgeAnswer(400, "Bad Request", "invalid_header", f"{_MALFORMED}: a header is malformed")
-    if isinstance(
-        exc, http_errors.InvalidChunkSize | http_errors.ChunkMissingTerminator | http_errors.InvalidChunkExtension
-    ):
-        return EdgeAnswer(400, "Bad Request", "invalid_chunk", f"{_MALFORMED}: the chunked body is malformed")
-    if isinstance(exc, http_errors.ParseException):
-        return EdgeAnswer(400, "Bad Request", "bad_request", f"{_MALFORMED} ({type(exc).__name__})")
-    return EdgeAnswer(500, "Internal Server Error", "internal", "the server failed; the error is logged")
-
-
-_TOO_MANY = EdgeAnswer(
-    503,
-    "Service Unavailable",
-    "too_many_connections",
-    "this address holds too many open connections: close idle ones, or ask the admin to raise "
-    "connections_per_address (many users behind one NAT address need more)",
-)
-
-
-def _busy_address(seconds: float) -> EdgeAnswer:
-    return EdgeAnswer(
-        503,
-        "Service Unavailable",
-        "address_busy",
-        f"this address already has as many requests in progress as it may, and this one waited {seconds:g} s "
-        "for its turn: retry later; many users behind one NAT address need the admin to raise or lift "
-        "connections_per_address",
-    )
-
-
 _PARK = object()
 """What a thread returns for a connection whose address already has its share of the threads."""
-
-
-def _head_timeout(seconds: float) -> EdgeAnswer:
-    return EdgeAnswer(
-        408,
-        "Request Timeout",
-        "header_timeout",
-        f"the request headers did not arrive within {seconds:g} s: check the network, then retry",
-    )
 
 
 class _Conn(gthread.TConn):  # type: ignore[misc]
@@ -217,8 +91,8 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
             return
         key = address_key(client_addr)
         if not self.open_connections.take(key, client_addr[0] if key else ""):
-            log.warning("connection refused", extra={"kv": {"error": _TOO_MANY.code}})
-            _refuse(client_sock, _TOO_MANY)
+            log.warning("connection refused", extra={"kv": {"error": TOO_MANY_CONNECTIONS.code}})
+            refuse(client_sock, TOO_MANY_CONNECTIONS)
             return
         self.nr_conns += 1
         client_sock.setblocking(True)
@@ -283,10 +157,10 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
             conn.head_deadline = None
             return True
         if len(conn.head) > MAX_HEAD_BYTES:
-            _refuse(conn.sock, _HEADERS_TOO_LARGE, close=False)
+            refuse(conn.sock, HEADERS_TOO_LARGE, close=False)
             return None
         if time.monotonic() >= conn.head_deadline:
-            _refuse(conn.sock, _head_timeout(self.limits.header_timeout), close=False)
+            refuse(conn.sock, head_timeout(self.limits.header_timeout), close=False)
             return None
         return False
 
@@ -333,13 +207,13 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
             self.nr_conns -= 1
             if isinstance(conn, _Conn) and conn.head:
                 log.info("request head timed out", extra={"kv": {"status": 408, "error": "header_timeout"}})
-                _refuse(conn.sock, _head_timeout(self.limits.header_timeout), close=False)
+                refuse(conn.sock, head_timeout(self.limits.header_timeout), close=False)
             conn.close()
         for conn in [c for c in self.parked if c.parked_until <= now]:
             self.parked.remove(conn)
             self.nr_conns -= 1
             log.warning("request refused", extra={"kv": {"status": 503, "error": "address_busy"}})
-            _refuse(conn.sock, _busy_address(PARK_SECONDS), close=False)
+            refuse(conn.sock, busy_address(PARK_SECONDS), close=False)
             conn.close()
 
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
@@ -352,13 +226,3 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
             util.write_nonblock(client, answer.render())
         except OSError:
             log.debug("the refused client was gone before its answer")
-
-
-def _refuse(sock: socket.socket, answer: EdgeAnswer, *, close: bool = True) -> None:
-    """Send *answer* without blocking (a full send buffer drops it), then close the socket if asked."""
-    try:
-        util.write_nonblock(sock, answer.render())
-    except OSError:
-        log.debug("the refused client was gone before its answer")
-    if close:
-        util.close(sock)
