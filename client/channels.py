@@ -27,6 +27,10 @@ from . import errors
 from .api import ServerClient
 
 REFRESH_INTERVAL = 1.0
+RENEWAL_CHUNKS = 8192
+"""Chunk hashes one link ticket renewal names at most (well inside a 1 MiB body); the earliest lacking first."""
+DOWNLOAD_ENDED = frozenset({"download_not_found", "download_expired", "download_used_up"})
+"""What the server says of a remembered link download id that gets no more tickets: start a new download."""
 
 
 class _Channel:
@@ -96,6 +100,8 @@ class ReadChannel(_Channel):
     """Get tickets by chunk hash (32 chunks per ticket) and the shard's live readers."""
 
     tickets: dict[str, str]
+    still_needed: Callable[[], list[str]] | None = None
+    """The chunks the download still lacks, from the downloader: a link download's renewals ask for no more."""
 
     def _take(self, answer: Tickets) -> None:
         """Keep the tickets and live readers of a ticket answer (file tickets and link downloads have one shape)."""
@@ -114,9 +120,19 @@ class ReadChannel(_Channel):
 class GetChannel(ReadChannel):
     """Read a file as its owner or a recipient: tickets from the file, the live list from its shard."""
 
-    def __init__(self, api: ServerClient, file_id: str, shard: str, balancer: Balancer, clock: Callable[[], float]):
+    def __init__(
+        self,
+        api: ServerClient,
+        file_id: str,
+        shard: str,
+        balancer: Balancer,
+        clock: Callable[[], float],
+        *,
+        still_needed: Callable[[], list[str]] | None = None,
+    ):
         self._api = api
         self._file_id = file_id
+        self.still_needed = still_needed  # unused: a file's own tickets are not budgeted
         super().__init__(shard, balancer, clock)
 
     def _fetch(self) -> None:
@@ -133,8 +149,10 @@ class LinkChannel(ReadChannel):
     and answers with tickets and a download id (*on_started* keeps that id, so an
     interrupted download run again resumes without counting twice). Renewals and the
     live list come from ``POST /api/links/{id}/tickets`` with the download id, which
-    counts nothing; ``/api/shards`` is not asked, as it needs a login. A remembered
-    download id that the server no longer knows starts a new download.
+    counts nothing but is held to what one download needs, so a renewal asks only for
+    the chunks still lacking; ``/api/shards`` is not asked, as it needs a login. A
+    remembered download id that the server no longer knows, or whose tickets are used
+    up, starts a new download.
     """
 
     def __init__(
@@ -147,11 +165,13 @@ class LinkChannel(ReadChannel):
         *,
         download: str | None = None,
         on_started: Callable[[dict[str, Any]], None] = lambda answer: None,
+        still_needed: Callable[[], list[str]] | None = None,
     ):
         self._api = api
         self._link_id = link_id
         self.download = download
         self._on_started = on_started
+        self.still_needed = still_needed
         super().__init__(shard, balancer, clock)
 
     def _fetch(self) -> None:
@@ -160,7 +180,7 @@ class LinkChannel(ReadChannel):
                 self._take(self._tickets(self.download))
                 return
             except errors.NotFoundError as exc:
-                if exc.code not in ("download_not_found", "download_expired") or self.generation:
+                if exc.code not in DOWNLOAD_ENDED or self.generation:
                     raise
         answer = self._api.start_link_download(self._link_id)
         self.download = str(answer.extra["download"])
@@ -168,7 +188,11 @@ class LinkChannel(ReadChannel):
         self._take(answer)
 
     def _tickets(self, download: str) -> Tickets:
-        return self._api.link_tickets(self._link_id, download)
+        """Ask for tickets for the chunks still lacking (the first of them, if too many for one request)."""
+        needed = self.still_needed() if self.still_needed is not None else []
+        if not needed:
+            return self._api.link_tickets(self._link_id, download)
+        return self._api.link_tickets(self._link_id, download, tuple(needed[:RENEWAL_CHUNKS]))
 
     def _refresh(self) -> None:
         self._fetch()

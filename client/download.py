@@ -51,12 +51,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from coffer.format.chunks import open_chunk_into
 from coffer.format.errors import IntegrityError
 from coffer.format.keys import UserKeys
-from coffer.format.metadata import relative_path, safe_name
 from coffer.format.records import ChunkRef, Layout, OpenedFile, OwnerCheck, check_layout, open_record
 from coffer.format.sizes import plain_size
 from coffer.protocol.errors import CofferError
@@ -69,6 +68,7 @@ from . import errors, resume
 from .api import ServerClient
 from .buffers import BufferPool
 from .channels import GetChannel, ReadChannel
+from .local_names import local_name, local_parts
 from .ordered_hash import OrderedHash
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,12 @@ class DownloadResult:
         return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
 
 
-ChannelFactory = Callable[[Balancer, Callable[[], float]], ReadChannel]
+class ChannelFactory(Protocol):
+    """Make the channel of a download, told which chunks it still lacks (renewals of link tickets ask for those)."""
+
+    def __call__(
+        self, balancer: Balancer, clock: Callable[[], float], *, still_needed: Callable[[], list[str]]
+    ) -> ReadChannel: ...
 
 
 @dataclass(frozen=True)
@@ -204,20 +209,21 @@ def _destination(dest: Path | None, name: str, fallback: str) -> Path:
     """Return where to write a file named *name* in its metadata: *dest* if a file, else the name below *dest* or here.
 
     A name with ``/`` is a relative path (``coffer upload -r``): its directories are made below the
-    destination directory. A plain name is used by its last component, as every version did.
+    destination directory. A plain name is used by its last component, as every version did. Either is
+    made safe first (:mod:`.local_names`): no control characters, no hidden dot-names.
     """
     if dest is not None and not dest.is_dir():
         return dest.absolute()
     base = (dest if dest is not None else Path.cwd()).absolute()
     if "/" not in name:
-        return base / safe_name(name, fallback)
-    return _tree_destination(base, relative_path(name), name)
+        return base / local_name(name, fallback)
+    return _tree_destination(base, local_parts(name), name)
 
 
 def _tree_destination(base: Path, parts: tuple[str, ...], name: str) -> Path:
     """Make the directories of *parts* below *base* and return the file's path there.
 
-    SECURITY: *parts* passed :func:`relative_path` (no ``..``, not absolute); besides, no directory on
+    SECURITY: *parts* passed :func:`.local_names.local_parts` (no ``..``, not absolute); besides, no directory on
     the way may be a symbolic link, so a link planted below *base* cannot lead the file elsewhere.
     """
     here = base
@@ -325,7 +331,9 @@ class _Job:
         if not missing:
             return
         try:
-            self.channel = self.source.channel(self.balancer, self.down.clock)
+            self.channel = self.source.channel(
+                self.balancer, self.down.clock, still_needed=partial(self._lacking, state)
+            )
         except BaseException:
             if not state.done:
                 self._remove_partial()  # refused before a byte came: leave nothing behind
@@ -408,6 +416,11 @@ class _Job:
         running, self._checkpoint = self._checkpoint, None
         if running is not None:
             running.result()
+
+    def _lacking(self, state: resume.DownloadState) -> list[str]:
+        """Return the hashes of the chunks not yet on disk, in file order; called from the channel's threads."""
+        done = set(state.done)  # one copy of a set of ints, which holds the GIL: safe beside _record adding to it
+        return [c.hash for c in self.layout.chunks if c.index not in done]
 
     def _record(self, state: resume.DownloadState, outcome: tuple[int, str, int]) -> int:
         index, url, failures = outcome

@@ -58,6 +58,9 @@ GONE = {
     "file_expired": "the file behind this link has expired and was deleted",
     "download_expired": "this download took longer than the link allows: run it again (it resumes, as a new download)",
     "download_not_found": "the server no longer knows this download: run it again (it resumes, as a new download)",
+    "download_used_up": (
+        "this download was given all the tickets one download may have: run it again (it resumes, as a new download)"
+    ),
 }
 
 

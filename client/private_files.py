@@ -18,13 +18,23 @@ from typing import Any
 def write_json(path: Path, data: Any, *, compact: bool = False) -> None:
     """Write *data* as JSON at *path* atomically, readable by its owner only. SECURITY."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)  # mode 0600
+    if compact:
+        text = json.dumps(data, separators=(",", ":"))
+    else:
+        text = json.dumps(data, indent=1, sort_keys=True)
+    write_text(path, text)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write *text* at *path* atomically as a new file readable by its owner only; its directory must exist.
+
+    SECURITY: an existing file is replaced, never truncated and rewritten, so a
+    credential written over a 0644 file does not keep that file's mode.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # mode 0600
     try:
         with os.fdopen(fd, "w") as f:
-            if compact:
-                json.dump(data, f, separators=(",", ":"))
-            else:
-                json.dump(data, f, indent=1, sort_keys=True)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

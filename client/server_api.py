@@ -271,9 +271,9 @@ class ServerApi:
         """Count one download of a link and get its first tickets; sent once, as it counts."""
         return _parsed(Tickets.parse, self._call("POST", routes.link_downloads(link_id), {}, retry=False))
 
-    def link_tickets(self, link_id: str, download: str) -> Tickets:
-        """Get fresh tickets for a started link download; counts nothing, so safe to repeat."""
-        body = LinkTicketsRequest(download).to_json()
+    def link_tickets(self, link_id: str, download: str, chunks: tuple[str, ...] | None = None) -> Tickets:
+        """Get fresh tickets for a started link download (for *chunks*, else all); counts no download."""
+        body = LinkTicketsRequest(download, chunks).to_json()
         return _parsed(Tickets.parse, self._call("POST", routes.link_tickets(link_id), body, retry=True))
 
     # -- quotas, holds and lifecycle -----------------------------------------------------------

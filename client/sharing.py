@@ -135,9 +135,10 @@ def public_key_of(api: ServerClient, name: str) -> PublicKeyInfo:
     try:
         answer = api.user_public_key(user_name(name))
     except errors.ApiError as exc:
-        if exc.code == "user_has_no_keys":
-            raise errors.ApiError(
-                f"{name} has no keys yet (they have never logged in): ask them to log in once, then try again",
+        if exc.code in ("user_not_found", "user_has_no_keys"):  # older servers told the two apart
+            raise errors.NotFoundError(
+                f"{name} is not a user with keys: check the name; someone who has never logged in has no keys "
+                "yet, so ask them to log in once, then try again",
                 code=exc.code,
                 status=exc.status,
             ) from exc

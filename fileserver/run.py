@@ -87,6 +87,7 @@ class FileserverApplication(BaseApplication):  # type: ignore[misc]
         self._worker_counters: SlotCounters | None = None
         self._master_pid = os.getpid()
         self.agent = AgentProcess(self._agent_main)
+        self.edge_limits = settings.fileserver.edge_limits()  # read by coffer.serving.edges's worker
         super().__init__()
 
     def load_config(self) -> None:

@@ -10,7 +10,7 @@ stops the fileserver with a message naming the file, the table and the key::
     [fileserver]   bind, public_url, data_dir, heartbeat_interval, workers, threads,
                    max_chunk_size, scrub_bytes_per_second, scrub_interval,
                    reconcile_interval, reconcile_delay, max_transfers, body_idle_timeout,
-                   min_free_bytes, log_level
+                   min_free_bytes, header_timeout, connections_per_address, log_level
 
 Environment variables override the file: ``COFFER_FS_<NAME>`` for ``[fileserver]``
 keys (``COFFER_FS_BIND``), ``COFFER_FS_SERVER_<NAME>`` and ``COFFER_FS_CLUSTER_<NAME>``
@@ -34,6 +34,7 @@ from coffer.protocol.errors import CofferError
 from coffer.protocol.ids import check_id, check_name
 from coffer.protocol.settings import SettingsError, load, read_toml
 from coffer.protocol.signing import SigningKey, key_id
+from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
 
 from . import storage
 from .storage.cache import CacheOptions
@@ -158,6 +159,10 @@ class FileserverSettings:
     """Free bytes a local shard's disk keeps: below them the shard counts as full, its heartbeats announce it not
     writable and every chunk upload is refused with 507 ``storage_full``, until space is freed. Default: one chunk
     of the largest size, which could no longer be sure to fit."""
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    """Seconds a connection may take to send a whole request head before it is answered 408 and closed."""
+    connections_per_address: int = DEFAULT_CONNECTIONS_PER_ADDRESS
+    """Connections one client address may hold open in one worker; 0: no cap (behind a load balancer)."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -180,8 +185,13 @@ class FileserverSettings:
             raise ValueError("'min_free_bytes' must be 0 (full only when nothing fits) or more")
         if not 0 < self.body_idle_timeout <= 3600:
             raise ValueError("'body_idle_timeout' must be more than 0 and at most 3600 seconds")
+        self.edge_limits()
         if self.log_level.lower() not in LOG_LEVELS:
             raise ValueError(f"'log_level' must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+
+    def edge_limits(self) -> EdgeLimits:
+        """Return the limits the worker holds connections to before a request reaches the app."""
+        return EdgeLimits(self.header_timeout, self.connections_per_address)
 
     @property
     def transfer_cap(self) -> int:

@@ -12,6 +12,7 @@ from gunicorn.app.base import BaseApplication
 from coffer.protocol import logs
 from coffer.protocol.settings import PRIVATE_UMASK
 from coffer.serving.edges import WORKER_CLASS
+from coffer.serving.limits import EdgeLimits
 
 from .api.app import create_app
 from .api.base import Context
@@ -25,9 +26,10 @@ log = logging.getLogger(__name__)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, factory: Callable[[], Any], options: dict[str, Any]):
+    def __init__(self, factory: Callable[[], Any], options: dict[str, Any], edge_limits: EdgeLimits):
         self._factory = factory
         self._options = options
+        self.edge_limits = edge_limits  # read by coffer.serving.edges's worker
         super().__init__()
 
     def load_config(self) -> None:
@@ -81,4 +83,4 @@ def serve(settings: ServerSettings) -> None:
     prepare(settings).close()
     log.info("server starting", extra={"kv": {"bind": settings.bind, "database": settings.database_url.split(":")[0]}})
     options = gunicorn_options(settings.bind, settings.workers, settings.threads, "coffer-server")
-    _Gunicorn(lambda: make_app(settings), options).run()
+    _Gunicorn(lambda: make_app(settings), options, settings.edge_limits()).run()

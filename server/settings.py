@@ -7,6 +7,7 @@ from pathlib import Path
 
 from coffer.protocol import settings as loader
 from coffer.protocol.wire import DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
+from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
 
 from .proxies import TrustedProxies
 
@@ -40,6 +41,9 @@ class ServerSettings:
     """Seconds a share link lives when its owner gives no ``expires_in`` (never past max_retention or its file)."""
     link_download_window: float = 6 * 3600.0
     """Seconds an anonymous download started through a link may keep asking for fresh tickets."""
+    link_ticket_passes: int = 3
+    """Passes over the file one started link download may be given tickets for: its first, then renewals
+    of the chunks it still lacks once its tickets ran out. Bounds what one counted download can fetch."""
     default_quota_bytes: int = 100 * 10**9
     """Bytes a user without an override may store: 100 GB, decimal like every figure Coffer prints."""
     default_quota_files: int = 100_000
@@ -47,6 +51,9 @@ class ServerSettings:
     """Requests a minute from one client address (all users behind one NAT share it); 0 disables."""
     rate_limit_per_user: int = 1_800
     """Requests a minute from one user's sessions together; 0 disables."""
+    rate_limit_lookups: int = 120
+    """Lookups of other users by name (public keys, shares) a minute from one user; 0 disables.
+    Each tells whether a name is a user with keys, so a tighter limit keeps a directory from being walked."""
     rate_limit_fileservers: int = 6_000
     """Requests a minute to /api/fileservers/* from one address (a site's fileservers); 0 disables."""
     login_free_failures: int = 5
@@ -64,6 +71,10 @@ class ServerSettings:
     """Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed."""
     body_idle_timeout: float = DEFAULT_BODY_IDLE_TIMEOUT
     """Seconds a request body may send nothing before the request is answered 408 and its connection closed."""
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    """Seconds a connection may take to send a whole request head before it is answered 408 and closed."""
+    connections_per_address: int = DEFAULT_CONNECTIONS_PER_ADDRESS
+    """Connections one client address may hold open in one worker (trusted proxies exempt); 0: no cap."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -93,11 +104,17 @@ class ServerSettings:
         if not 0 < self.body_idle_timeout <= 3600:
             raise loader.SettingsError("body_idle_timeout must be more than 0 and at most 3600 seconds")
         self._check_limits()
+        try:
+            self.edge_limits()
+        except ValueError as exc:
+            raise loader.SettingsError(str(exc)) from exc
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise loader.SettingsError("log_level must be debug, info, warning or error")
 
     def _check_limits(self) -> None:
-        for name in ("rate_limit_per_address", "rate_limit_per_user", "rate_limit_fileservers"):
+        if self.link_ticket_passes < 1:
+            raise loader.SettingsError("link_ticket_passes must be at least 1 (the download's first pass)")
+        for name in ("rate_limit_per_address", "rate_limit_per_user", "rate_limit_fileservers", "rate_limit_lookups"):
             if getattr(self, name) < 0:
                 raise loader.SettingsError(f"{name} must be 0 (no limit) or more requests a minute")
         if self.login_address_failures < 0 or self.login_lock_failures < 0 or self.login_free_failures < 0:
@@ -115,6 +132,11 @@ class ServerSettings:
             TrustedProxies.parse(self.trusted_proxies)
         except ValueError as exc:
             raise loader.SettingsError(f"trusted_proxies: {exc}") from exc
+
+    def edge_limits(self) -> EdgeLimits:
+        """Return the limits the worker holds connections to before a request reaches the app."""
+        trusted = TrustedProxies.parse(self.trusted_proxies)
+        return EdgeLimits(self.header_timeout, self.connections_per_address, exempt=trusted.trusts)
 
 
 def load(path: Path | None = None) -> ServerSettings:

@@ -1,4 +1,4 @@
-"""HTTP serving the server and the fileserver share under gunicorn: bounded request bodies and JSON errors.
+"""HTTP serving the server and the fileserver share under gunicorn: bounded heads and bodies, JSON errors.
 
 Both programs serve HTTP through gunicorn's threaded worker and must answer the same way
 at its edges, so that behaviour is written once, here, below both and beside the format
@@ -6,5 +6,7 @@ and the transfer engine. It needs the programs' ``gunicorn`` extra; clients neve
 it (a contract in ``pyproject.toml`` holds that).
 
 - :mod:`.bodies`: an idle limit on request bodies, and how to tell a request has one.
-- :mod:`.edges`: gunicorn's own refusals answered as JSON like every other error.
+- :mod:`.answers`: gunicorn's own refusals, and the edge limits', answered as JSON like every other error.
+- :mod:`.limits`: the header timeout, the per-address connection cap and thread share (pure).
+- :mod:`.edges`: the gthread worker both programs run, enforcing them.
 """

@@ -8,7 +8,7 @@ import os
 from .. import session
 from ..api import ServerClient
 from ..coffer import Coffer
-from ..errors import NotLoggedIn
+from ..errors import AuthError, ConnectionFailed, NotLoggedIn
 from ..server_address import server_url
 from .common import add_json_flag, current_session, open_coffer, print_json, read_new_password, read_secret
 
@@ -48,10 +48,35 @@ def do_login(args: argparse.Namespace) -> int:
 
 
 def do_logout(args: argparse.Namespace) -> int:
-    """End this command's session on the server, then forget it here: the login's, or the one cached for the env."""
-    stored = current_session()
-    with ServerClient(stored.server, stored.token) as api:
-        api.logout()
+    """Forget this command's session here, then end it on the server: the login's, or the one cached for the env.
+
+    SECURITY: the session file holds the user's private key, so it is deleted first,
+    whatever the server then answers: an expired or revoked token, or a server that
+    cannot be reached, must not leave the key on disk.
+    """
+    try:
+        stored = current_session()
+    except NotLoggedIn:
+        session.forget()  # a damaged file may still hold a key
+        raise
+    _forget_here(stored)
+    try:
+        with ServerClient(stored.server, stored.token) as api:
+            api.logout()
+    except AuthError:
+        print("logged out (the session had already ended on the server)")
+        return 0
+    except ConnectionFailed as exc:
+        raise ConnectionFailed(
+            f"logged out on this machine, but the server could not be told ({exc}): "
+            "the session ends there by itself when it expires"
+        ) from exc
+    print("logged out")
+    return 0
+
+
+def _forget_here(stored: session.StoredSession) -> None:
+    """Delete the file *stored* came from: the login's session file, or the environment's cached session."""
     try:
         login: session.StoredSession | None = session.load()
     except NotLoggedIn:
@@ -60,8 +85,6 @@ def do_logout(args: argparse.Namespace) -> int:
         session.forget()
     else:
         session.forget_cached(stored.server, stored.username)
-    print("logged out")
-    return 0
 
 
 def do_passwd(args: argparse.Namespace) -> int:

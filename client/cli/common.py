@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .. import session
+from .. import private_files, session
 from ..api import ServerClient
 from ..coffer import Coffer
 from ..errors import ApiError, NotLoggedIn, UsageError, human_seconds
@@ -98,10 +98,8 @@ def read_new_password(prompt: str, from_stdin: bool, *, then: str) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read. SECURITY: used for files holding credentials."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    """Write a file only its owner can read, replacing any old one. SECURITY: used for files holding credentials."""
+    private_files.write_text(path, text)
 
 
 def open_coffer() -> Coffer:

@@ -23,6 +23,7 @@ from ..coffer import FileInfo
 from ..download import DownloadResult
 from ..errors import ApiError, UsageError, exit_code
 from ..link_download import download_link
+from ..local_names import shown
 from ..trees import tree_files
 from ..upload import UploadResult
 from .common import add_json_flag, naming_flags, open_coffer, print_json, print_json_pages, read_secret
@@ -183,7 +184,7 @@ def _download_link(args: argparse.Namespace) -> DownloadResult:
 def _row(f: FileInfo) -> str:
     expires = time.strftime("%Y-%m-%d", time.localtime(f.expires_at))
     if f.name:
-        name = f.name
+        name = shown(f.name)  # SECURITY: chosen by whoever holds the key, a sharer included
     elif f.state == "pending":
         name = "(upload in progress: its name is sealed at the end)"
     elif f.problem:
@@ -233,7 +234,7 @@ def _readable(key: str, value: Any) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(value))
     if key in SIZES and isinstance(value, int):
         return f"{human_bytes(value)} ({value} bytes)"
-    return str(value)
+    return shown(str(value))  # SECURITY: the name and type come from metadata, remote input
 
 
 def do_rm(args: argparse.Namespace) -> int:

@@ -31,12 +31,15 @@ class _Resource:
 
     def transfer(self) -> links.Transfer:
         s = self.ctx.settings
-        return links.Transfer(self.ctx.keys.signing, s.ticket_ttl, s.lease_seconds, s.link_download_window)
+        return links.Transfer(
+            self.ctx.keys.signing, s.ticket_ttl, s.lease_seconds, s.link_download_window, s.link_ticket_passes
+        )
 
 
 class UserPublicKey(_Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        principal(self.ctx, req)
+        who = principal(self.ctx, req)
+        self.ctx.limiter.check("lookups", who.user_id)
         send_json(resp, sharing.public_key_of(self.ctx.db, name))
 
 
@@ -49,6 +52,7 @@ class FileShares(_Resource):
 class FileShare(_Resource):
     def on_put(self, req: falcon.Request, resp: falcon.Response, file_id: str, name: str) -> None:
         who = principal(self.ctx, req)
+        self.ctx.limiter.check("lookups", who.user_id)
         result, created = sharing.share(
             self.ctx.db, who, actor(req, who), file_id, name, Share.parse(read_json(req)), self.ctx.clock()
         )

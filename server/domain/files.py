@@ -298,12 +298,13 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
         metadata = row["metadata"] if request.metadata is None else request.metadata
         fs_ids = {receipts.fileserver_of(r) for _, _, _, proofs in chunks for r in proofs}
         marks = ",".join("?" * len(fs_ids))
+        # SECURITY: only a cluster that may write the shard is handed put tickets, so only its receipts count.
         keys = {
             r["id"]: b64decode(r["public_key"])
             for r in tx.all(
                 "SELECT f.id, f.public_key FROM fileservers f JOIN cluster_shards l ON l.cluster_id = f.cluster_id "
-                f"WHERE l.shard_id = ? AND f.id IN ({marks})",
-                (row["shard_id"], *fs_ids),
+                f"WHERE l.shard_id = ? AND l.can_write = ? AND f.id IN ({marks})",
+                (row["shard_id"], True, *fs_ids),
             )
         }
     # Signatures are checked outside the transaction: no lock is held for CPU work.
@@ -313,7 +314,7 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
             fs = receipts.fileserver_of(token)
             if fs not in keys:
                 raise receipts.ReceiptInvalid(
-                    f"chunk {index}: the receipt names a fileserver that does not serve this shard"
+                    f"chunk {index}: the receipt names a fileserver whose cluster may not write this shard"
                 )
             receipt = receipts.verify(token, keys[fs])
             if (receipt.file, receipt.shard, receipt.chunk, receipt.size) != (file_id, shard, chunk_hash, size):

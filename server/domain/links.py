@@ -8,10 +8,15 @@ an optional number of downloads, and whether the fragment is password-protected
 An anonymous download is *started* once, which counts it: one ``UPDATE`` whose
 ``WHERE`` holds every condition (not revoked, not expired, downloads left, file
 alive), so two starts racing for the last download cannot both win on either
-engine. The start hands out a download id; later ticket requests with it count
-nothing, for up to ``link_download_window``. Revocation and expiry are checked
-on every request, a started download included; running out of downloads stops
-only new starts.
+engine. The start hands out a download id and tickets for one pass over the
+file. Later ticket requests with the id count no download, for up to
+``link_download_window``, but they are held to what one download needs, so that
+``max_downloads`` means whole downloads and not starts: while the download's
+tickets still hold, renewed ones expire with them (a refresh grants no time);
+once they ran out, the chunks renewed are counted, up to ``link_ticket_passes``
+passes over the file in all (the client asks only for the chunks it lacks).
+Revocation and expiry are checked on every request, a started download
+included; running out of downloads stops only new starts.
 
 Tickets handed out through a link are issued to the link (``holder`` and
 ``sub`` are its id), so revoking it revokes them.
@@ -272,14 +277,24 @@ class Transfer:
     ticket_ttl: float
     lease: float
     download_window: float
+    passes: int = 3
+    """Passes over the file one download may be given tickets for (``link_ticket_passes``)."""
+
+    def expiry(self, link: dict[str, Any], download_expires_at: float, now: float) -> int:
+        """Return when tickets issued now expire: after their lifetime, never past the link or the download."""
+        return int(min(now + self.ticket_ttl, link["expires_at"], download_expires_at))
 
 
 def _tickets(
-    tx: Tx, transfer: Transfer, link: dict[str, Any], file: dict[str, Any], wanted: object, now: float
+    tx: Tx,
+    transfer: Transfer,
+    link: dict[str, Any],
+    file: dict[str, Any],
+    groups: list[list[str]],
+    exp: int,
+    now: float,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Sign get tickets issued to the link, living no longer than it, and list the live readers."""
-    groups = tickets.groups(tx, file, "get", wanted)
-    exp = int(min(now + transfer.ticket_ttl, link["expires_at"]))
+    """Sign get tickets issued to the link, expiring at *exp*, and list the live readers."""
     issued = tickets.sign(tx, transfer.key, file, "get", groups, holder=link["id"], exp=exp, now=now)
     return issued, live_fileservers(tx, file["shard_name"], "read", now, transfer.lease)
 
@@ -298,11 +313,14 @@ def start_download(db: Database, transfer: Transfer, actor: audit.Actor, link_id
         if not counted:
             raise Gone("this link has no downloads left: ask its owner for a new one", code="link_exhausted")
         download = {"id": new_id(), "expires_at": min(now + transfer.download_window, link["expires_at"])}
+        groups = tickets.groups(tx, file, "get", None)
+        exp = transfer.expiry(link, download["expires_at"], now)
         tx.execute(
-            "INSERT INTO link_downloads (id, link_id, started_at, expires_at) VALUES (?, ?, ?, ?)",
-            (download["id"], link_id, now, download["expires_at"]),
+            "INSERT INTO link_downloads (id, link_id, started_at, expires_at, chunk_tickets, tickets_exp) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (download["id"], link_id, now, download["expires_at"], sum(map(len, groups)), exp),
         )
-        issued, servers = _tickets(tx, transfer, link, file, None, now)
+        issued, servers = _tickets(tx, transfer, link, file, groups, exp, now)
         audit.record(tx, "link.download", now, actor, object=f"link:{link_id}", file=file["id"])
     return {"download": download["id"], "expires_at": download["expires_at"], "tickets": issued, "fileservers": servers}
 
@@ -310,17 +328,58 @@ def start_download(db: Database, transfer: Transfer, actor: audit.Actor, link_id
 def download_tickets(
     db: Database, transfer: Transfer, link_id: object, request: LinkTicketsRequest, now: float
 ) -> dict[str, Any]:
-    """Hand fresh get tickets to a download already started (and counted); count nothing."""
+    """Hand fresh get tickets to a download already started (and counted), within what one download needs.
+
+    SECURITY: tickets are bearer capabilities for their whole lifetime, so without
+    this bound one counted start would fetch the file as often as it liked for the
+    whole download window.
+    """
     link_id = check_id(link_id, "link_id")
     download_id = request.download
     with db.transaction() as tx:
         link, file = _open(tx, link_id, now, started=True)
-        download = tx.one("SELECT expires_at FROM link_downloads WHERE id = ? AND link_id = ?", (download_id, link_id))
+        download = tx.one(
+            "SELECT expires_at, tickets_exp FROM link_downloads WHERE id = ? AND link_id = ?", (download_id, link_id)
+        )
         if download is None:
             raise NotFound("no such download of this link: start the download again", code="download_not_found")
         if download["expires_at"] <= now:
             raise Gone(
                 "this download's time is up: start it again (that counts as a new download)", code="download_expired"
             )
-        issued, servers = _tickets(tx, transfer, link, file, request.chunks, now)
+        groups = tickets.groups(tx, file, "get", request.chunks)
+        exp = _renewal_expiry(tx, transfer, link, file, download_id, download, sum(map(len, groups)), now)
+        issued, servers = _tickets(tx, transfer, link, file, groups, exp, now)
     return {"tickets": issued, "fileservers": servers}
+
+
+def _renewal_expiry(
+    tx: Tx,
+    transfer: Transfer,
+    link: dict[str, Any],
+    file: dict[str, Any],
+    download_id: str,
+    download: dict[str, Any],
+    chunks: int,
+    now: float,
+) -> int:
+    """Return when renewed tickets expire: with the download's current ones while they hold, else counted anew.
+
+    A renewal past the download's budget of ``passes`` × chunk count changes
+    nothing and is refused; the check and the count are one ``UPDATE``, so
+    renewals racing each other cannot overdraw it.
+    """
+    if now < download["tickets_exp"]:
+        return int(download["tickets_exp"])
+    exp = transfer.expiry(link, download["expires_at"], now)
+    if not tx.execute(
+        "UPDATE link_downloads SET chunk_tickets = chunk_tickets + ?, tickets_exp = ? "
+        "WHERE id = ? AND chunk_tickets + ? <= ?",
+        (chunks, exp, download_id, chunks, transfer.passes * file["chunk_count"]),
+    ):
+        raise Gone(
+            f"this download was given tickets for {transfer.passes} passes over the file, all it may have: "
+            "start it again (it resumes, and counts as a new download)",
+            code="download_used_up",
+        )
+    return exp

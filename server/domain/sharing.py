@@ -25,28 +25,30 @@ from . import audit, files, tickets
 from .accounts import Principal
 
 
-def _user(tx: Tx, name: str) -> dict[str, Any]:
+def _user_with_keys(tx: Tx, name: str) -> tuple[dict[str, Any], str]:
+    """Return the user named *name* and their public key; one answer whether the name is unknown or keyless.
+
+    SECURITY: any logged-in user may ask, so a name that is no user and a user who
+    has never logged in (and so has no keys) must look alike, or every account
+    created would be visible. What stays knowable is what sharing by name needs:
+    whether a name is a user with keys; those lookups have their own rate limit.
+    """
     row = tx.one("SELECT id, name, public_key FROM users WHERE name = ?", (name,))
-    if row is None:
-        raise NotFound(f"no user named {name!r}", code="user_not_found")
-    return row
-
-
-def _require_keys(user: dict[str, Any]) -> str:
-    if not user["public_key"]:
-        raise Conflict(
-            f"user {user['name']!r} has no keys yet: they must log in once before anything can be shared with them",
-            code="user_has_no_keys",
+    if row is None or not row["public_key"]:
+        raise NotFound(
+            f"no user {name!r} with keys: check the name; a user who has never logged in has no keys yet, "
+            "and must log in once before anything can be shared with them",
+            code="user_not_found",
         )
-    return str(user["public_key"])
+    return row, str(row["public_key"])
 
 
 def public_key_of(db: Database, name: object) -> dict[str, Any]:
     """Return a user's public key, for the caller's client to check (fingerprint) and seal a file key to."""
     name = check_username(name)
     with db.transaction(readonly=True) as tx:
-        user = _user(tx, name)
-    return {"name": name, "public_key": _require_keys(user)}
+        _, public_key = _user_with_keys(tx, name)
+    return {"name": name, "public_key": public_key}
 
 
 def share(
@@ -69,8 +71,8 @@ def share(
         files.refuse_expired(row, now)
         if row["state"] != "complete":
             raise Conflict("the file is not complete yet: finalize it before sharing it", code="file_incomplete")
-        user = _user(tx, name)
-        if _require_keys(user) != public_key:
+        user, current_key = _user_with_keys(tx, name)
+        if current_key != public_key:
             raise Conflict(
                 f"the public key of {name!r} is not the one the share was sealed to: fetch it again and check it",
                 code="public_key_changed",

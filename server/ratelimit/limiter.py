@@ -30,7 +30,9 @@ PRUNE_EVERY = 300.0
 WARN_EVERY = 60.0
 """At most one warning per this many seconds while the store is down."""
 
-BUCKETS = ("address", "fileservers", "user")
+BUCKETS = ("address", "fileservers", "user", "lookups")
+USER_BUCKETS = frozenset({"user", "lookups"})
+"""The buckets counted per account, not per address."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Limits:
     per_address: RateRule
     per_user: RateRule
     fileservers: RateRule
+    lookups: RateRule
     login: LoginPolicy
     login_per_address: RateRule
 
@@ -49,6 +52,7 @@ class Limits:
             per_address=RateRule(s.rate_limit_per_address),
             per_user=RateRule(s.rate_limit_per_user),
             fileservers=RateRule(s.rate_limit_fileservers),
+            lookups=RateRule(s.rate_limit_lookups),
             login=LoginPolicy(
                 free_failures=s.login_free_failures,
                 lock_failures=s.login_lock_failures,
@@ -177,12 +181,13 @@ class Limiter:
             "address": self.limits.per_address,
             "fileservers": self.limits.fileservers,
             "user": self.limits.per_user,
+            "lookups": self.limits.lookups,
         }
         rule = rules[bucket]
         if not rule.enabled:
             return
         now = self.clock()
-        name = f"{bucket}:{key if bucket == 'user' else client_key(key)}"
+        name = f"{bucket}:{key if bucket in USER_BUCKETS else client_key(key)}"
         try:
             count = self.store.hit(name, rule.window.start(name, now), rule.window.seconds)
             self._maybe_prune(now)
@@ -191,7 +196,7 @@ class Limiter:
             return
         decision = rule.judge(name, count, now)
         if not decision.allowed:
-            whose = "from this address" if bucket != "user" else "for this account"
+            whose = "for this account" if bucket in USER_BUCKETS else "from this address"
             raise RateLimited(
                 f"too many requests {whose} (the limit is {rule.limit} a minute): "
                 f"retry in {max(1, int(decision.retry_after + 0.999))} s",

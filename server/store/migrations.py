@@ -328,6 +328,17 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        8,
+        "link_downloads: the chunk tickets handed to each download, and until when they hold",
+        [
+            "ALTER TABLE link_downloads ADD COLUMN chunk_tickets INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE link_downloads ADD COLUMN tickets_exp DOUBLE PRECISION NOT NULL DEFAULT 0",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

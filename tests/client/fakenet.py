@@ -78,6 +78,8 @@ class FakeNet:
         """(file id, user id) → {"share_key", "created_at"}."""
         self.links: dict[str, dict[str, Any]] = {}
         self.link_downloads: dict[str, dict[str, Any]] = {}
+        self.link_renewals: list[list[str] | None] = []
+        """The chunks each link ticket renewal named (None: all)."""
         self.valid_tickets: dict[str, str] = {}
         """Ticket → its holder (a user id, or a link id)."""
         self.seen: list[tuple[str, str, bool]] = []
@@ -271,10 +273,8 @@ class FakeNet:
 
     def _public_key(self, name: str) -> httpx.Response:
         user = self.users.get(name)
-        if user is None:
+        if user is None or not user.public_key:
             return _error(404, "user_not_found")
-        if not user.public_key:
-            return _error(409, "user_has_no_keys")
         return _json(200, {"name": name, "public_key": user.public_key})
 
     def _shares(self, file_id: str, method: str, name: str, body: dict[str, Any]) -> httpx.Response:
@@ -299,7 +299,7 @@ class FakeNet:
         if record["state"] != "complete":
             return _error(409, "file_incomplete")
         if not user.public_key:
-            return _error(409, "user_has_no_keys")
+            return _error(404, "user_not_found")
         if body.get("public_key") != user.public_key:
             return _error(409, "public_key_changed")
         new = (file_id, user.id) not in self.shares
@@ -390,15 +390,16 @@ class FakeNet:
                 return _error(404, "download_not_found")
             if download["expires_at"] <= time.time():
                 return _error(410, "download_expired")
-            return _json(200, self._get(link))
+            self.link_renewals.append(body.get("chunks"))
+            return _json(200, self._get(link, body.get("chunks")))
         return _error(404, "no_route")
 
-    def _get(self, link: dict[str, Any]) -> dict[str, Any]:
-        """Get tickets for a link's file, held by the link."""
+    def _get(self, link: dict[str, Any], wanted: list[str] | None = None) -> dict[str, Any]:
+        """Get tickets for a link's file (all its chunks, or the *wanted* ones), held by the link."""
         self.ticket_requests += 1
         ticket = f"ticket-link-{self.ticket_requests}"
         self.valid_tickets[ticket] = link["id"]
-        hashes = [c["hash"] for c in self.chunk_rows[link["file"]]]
+        hashes = [c["hash"] for c in self.chunk_rows[link["file"]] if wanted is None or c["hash"] in wanted]
         groups = [{"ticket": ticket, "chunks": hashes[i : i + 32], "expires_at": 0} for i in range(0, len(hashes), 32)]
         return {"tickets": groups, "fileservers": self.listing()}
 

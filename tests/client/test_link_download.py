@@ -226,9 +226,12 @@ def test_an_interrupted_link_download_resumes_without_counting_twice(
     [state_path] = (tmp_path / "stranger" / resume.DOWNLOADS).glob("*.json")
     state = resume.load_download(state_path)
     assert state is not None and state.user == f"link:{link.id}" and state.done
+    net.link_renewals.clear()
     result = stranger(link.url, out, in_flight=2)
     assert result.chunks_skipped == len(state.done) and result.path.read_bytes() == data
     assert counted(net, link.url) == 1, "the rerun reused its download id"
+    lacking = [c["hash"] for c in net.chunk_rows[file_id] if c["index"] not in state.done]
+    assert net.link_renewals[0] == lacking, "it asked for tickets for the chunks it lacked, not the whole file"
 
 
 def test_a_forgotten_download_id_starts_a_new_counted_download(

@@ -207,6 +207,27 @@ def test_logout_with_environment_credentials_ends_the_cached_session_only(
     assert run(["ls"], cli).returncode == 0, "the other user's login session is untouched"
 
 
+def test_logout_with_an_expired_session_still_deletes_the_session_file(network: Network, cli: dict[str, str]) -> None:
+    """SECURITY: the file holds the private key; a session the server already ended must not keep it on disk."""
+    network.sql(
+        "UPDATE sessions SET expires_at = 0 WHERE user_id = (SELECT id FROM users WHERE name = ?)", (cli["CLI_USER"],)
+    )
+    done = run(["logout"], cli)
+    assert done.returncode == 0, done.stderr
+    assert "already ended" in done.stdout
+    assert not (Path(cli["COFFER_CONFIG_DIR"]) / "session.json").exists()
+
+
+def test_logout_with_the_server_unreachable_deletes_the_file_and_says_the_server_was_not_told(
+    cli: dict[str, str],
+) -> None:
+    session_file = Path(cli["COFFER_CONFIG_DIR"]) / "session.json"
+    stored = json.loads(session_file.read_text())
+    session_file.write_text(json.dumps(stored | {"server": "http://127.0.0.1:9"}))
+    assert_one_line_error(run(["logout"], cli), 3, "logged out on this machine", "could not be told")
+    assert not session_file.exists()
+
+
 def test_a_config_directory_that_cannot_be_made_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "plain-file").write_text("")
     env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "plain-file" / "config"), COFFER_SERVER="http://127.0.0.1:9")

@@ -11,8 +11,9 @@ import pytest
 from coffer.protocol import receipts, tickets
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.ids import new_id
+from coffer.protocol.messages import ShardAnnouncement
 
-from .conftest import FakeFileserver, Harness
+from .conftest import LOCAL_TOPOLOGY, FakeFileserver, Harness
 
 CHUNK = 1024
 
@@ -279,3 +280,27 @@ def test_get_tickets_need_a_complete_file(harness: Harness, setup: tuple[str, Fa
     assert answer.status_code == 409
     assert answer.json["error"] == "file_incomplete"
     assert harness.call("POST", f"/api/files/{file_id}/tickets", {"op": "delete"}, user).status_code == 400
+
+
+def test_finalize_refuses_receipts_from_a_cluster_that_only_reads_the_shard(
+    harness: Harness, admin: str, setup: tuple[str, FakeFileserver]
+) -> None:
+    """SECURITY: a read-only cluster's fileservers never get put tickets, so their receipts prove no upload."""
+    user, fs = setup
+    branch = {"name": "branch", "shards": [{"name": "default", "read": True}]}
+    two_sites = LOCAL_TOPOLOGY | {"clusters": [*LOCAL_TOPOLOGY["clusters"], branch]}  # type: ignore[misc]
+    assert harness.apply(admin, two_sites).status_code == 200
+    reader = harness.fileserver(admin, "branch")
+    assert harness.register(reader, shards=[ShardAnnouncement("default", True, False)]).status_code == 200
+    file_id = _new_file(harness, user, chunks=1).json["id"]
+    blob = os.urandom(CHUNK)
+    answer = harness.call("POST", f"/api/files/{file_id}/finalize", _finalize_body(reader, file_id, [blob], 0), user)
+    assert answer.status_code == 400, answer.json
+    assert "write" in answer.json["message"]
+    assert harness.call("GET", f"/api/files/{file_id}", token=user).json["state"] == "pending"
+    assert (
+        harness.call("POST", f"/api/files/{file_id}/finalize", _finalize_body(fs, file_id, [blob], 0), user).json[
+            "state"
+        ]
+        == "complete"
+    )

@@ -7,6 +7,7 @@ the harness's; nothing sleeps.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from typing import Any
 
@@ -17,7 +18,7 @@ from coffer.protocol.ids import new_id
 from coffer.server.jobs import retention
 
 from .conftest import PASSWORD, FakeFileserver, Harness, People
-from .test_files import _new_file
+from .test_files import _finalize_body, _new_file
 from .test_lifecycle import _complete_file
 from .test_sharing import BOX, DAY, error, events, get_tickets, revoked, rows, share, shared_file, ticket_ids
 
@@ -154,6 +155,65 @@ def test_max_downloads_stops_new_downloads_but_not_one_already_counted(
     assert downloads(harness, link_id) == 2
     assert len(events(harness, "link.download")) == 2
     assert harness.call("GET", "/api/links", token=people.alice).json[0]["state"] == "exhausted"
+
+
+def _four_chunk_file(harness: Harness, token: str, fs: FakeFileserver) -> str:
+    file_id: str = _new_file(harness, token, chunks=4).json["id"]
+    body = _finalize_body(fs, file_id, [os.urandom(1024) for _ in range(4)], harness.clock())
+    assert harness.call("POST", f"/api/files/{file_id}/finalize", body, token).status_code == 200
+    return file_id
+
+
+def _chunks(answer: falcon.testing.Result) -> list[str]:
+    return [h for t in answer.json["tickets"] for h in t["chunks"]]
+
+
+def test_one_started_download_gets_tickets_for_its_passes_over_the_file_and_no_more(
+    harness: Harness, fs: FakeFileserver, people: People
+) -> None:
+    """SECURITY: one counted start must not fetch the file without end for the whole download window."""
+    file_id = _four_chunk_file(harness, people.alice, fs)
+    link_id = link(harness, people.alice, file_id, max_downloads=1).json["id"]
+    started = start(harness, link_id).json
+    download, every = started["download"], [h for t in started["tickets"] for h in t["chunks"]]
+    ttl, passes = harness.settings.ticket_ttl, harness.settings.link_ticket_passes
+    assert passes == 3
+    for _ in range(passes - 1):  # each lifetime, a whole pass renewed: each is counted
+        harness.clock.now += ttl
+        assert _chunks(more(harness, link_id, download)) == every
+    harness.clock.now += ttl
+    assert error(more(harness, link_id, download)) == (410, "download_used_up")
+    assert error(more(harness, link_id, download, chunks=every[:1])) == (410, "download_used_up")
+    assert downloads(harness, link_id) == 1
+
+
+def test_renewals_while_the_tickets_hold_expire_with_them_and_count_nothing(
+    harness: Harness, fs: FakeFileserver, people: People
+) -> None:
+    file_id = _four_chunk_file(harness, people.alice, fs)
+    link_id = link(harness, people.alice, file_id).json["id"]
+    started = start(harness, link_id).json
+    expiry = started["tickets"][0]["expires_at"]
+    for _ in range(20):  # a client refreshing its live list during an outage
+        harness.clock.now += 1
+        again = more(harness, link_id, started["download"])
+        assert again.status_code == 200 and again.json["tickets"][0]["expires_at"] == expiry
+    with harness.db.transaction(readonly=True) as tx:
+        row = tx.one("SELECT chunk_tickets FROM link_downloads WHERE id = ?", (started["download"],))
+    assert row is not None and row["chunk_tickets"] == 4, "only the start's pass is counted"
+
+
+def test_a_slow_download_renewing_only_what_it_lacks_gets_further_than_one_renewing_everything(
+    harness: Harness, fs: FakeFileserver, people: People
+) -> None:
+    """Four chunks, three passes: 12 chunk tickets; the start takes 4, renewals of the lacking 3, 2, 1 take 6."""
+    file_id = _four_chunk_file(harness, people.alice, fs)
+    link_id = link(harness, people.alice, file_id, max_downloads=1).json["id"]
+    started = start(harness, link_id).json
+    every = [h for t in started["tickets"] for h in t["chunks"]]
+    for lacking in (every[1:], every[2:], every[3:]):
+        harness.clock.now += harness.settings.ticket_ttl
+        assert _chunks(more(harness, link_id, started["download"], chunks=lacking)) == lacking
 
 
 def test_max_downloads_is_enforced_under_concurrent_starts(

@@ -217,6 +217,17 @@ def test_a_users_sessions_share_one_limit_wherever_they_come_from(make: Any) -> 
     assert h.call("GET", "/api/me", token=bob).status_code == 200
 
 
+def test_looking_users_up_by_name_has_a_tighter_limit_of_its_own(make: Any) -> None:
+    """Each lookup tells whether a name is a user with keys: a script must not walk the user directory."""
+    h = make(rate_limit_lookups=3, rate_limit_per_address=0)
+    alice = h.make_user("alice")
+    h.give_keys(h.make_user("bob"))
+    codes = [h.call("GET", f"/api/users/{n}/public-key", token=alice).status_code for n in ("bob", "x", "y", "z")]
+    assert codes == [200, 404, 404, 429]
+    assert "account" in h.call("GET", "/api/users/bob/public-key", token=alice).json["message"]
+    assert h.call("GET", "/api/me", token=alice).status_code == 200, "other requests are not held back"
+
+
 def test_fileserver_calls_have_their_own_bucket_beside_the_users_of_an_address(make: Any) -> None:
     h = make(rate_limit_per_address=4, rate_limit_fileservers=100)
     admin = h.make_user("root", "admin")

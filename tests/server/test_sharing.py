@@ -71,11 +71,17 @@ def error(answer: falcon.testing.Result) -> tuple[int, str]:
 def test_any_logged_in_user_gets_a_users_public_key(harness: Harness, people: People) -> None:
     answer = harness.call("GET", "/api/users/bob/public-key", token=people.alice)
     assert (answer.status_code, answer.json) == (200, {"name": "bob", "public_key": people.keys["bob"]})
-    assert error(harness.call("GET", "/api/users/nobody/public-key", token=people.alice)) == (404, "user_not_found")
-    harness.make_user("dave")
-    assert error(harness.call("GET", "/api/users/dave/public-key", token=people.alice)) == (409, "user_has_no_keys")
     assert harness.call("GET", "/api/users/bob/public-key").status_code == 401
     assert error(harness.call("GET", "/api/users/Bob!/public-key", token=people.alice)) == (400, "invalid_username")
+
+
+def test_a_name_that_is_no_user_and_a_user_without_keys_get_the_same_answer(harness: Harness, people: People) -> None:
+    """SECURITY: any logged-in user may look names up; accounts created but never used must not show."""
+    harness.make_user("dave")
+    nobody = harness.call("GET", "/api/users/nobody/public-key", token=people.alice)
+    dave = harness.call("GET", "/api/users/dave/public-key", token=people.alice)
+    assert error(nobody) == error(dave) == (404, "user_not_found")
+    assert nobody.json["message"].replace("nobody", "dave") == dave.json["message"]
 
 
 def test_owner_shares_a_complete_file_and_a_new_box_replaces_the_old(
@@ -232,7 +238,7 @@ def test_a_share_needs_another_user_with_the_key_it_was_sealed_to(
     cases = {
         "self": (share(harness, people.alice, file_id, "alice", people.keys["alice"]), 400, "cannot_share_with_self"),
         "unknown user": (share(harness, people.alice, file_id, "nobody", people.keys["bob"]), 404, "user_not_found"),
-        "no keys yet": (share(harness, people.alice, file_id, "dave", people.keys["bob"]), 409, "user_has_no_keys"),
+        "no keys yet": (share(harness, people.alice, file_id, "dave", people.keys["bob"]), 404, "user_not_found"),
         "another key": (share(harness, people.alice, file_id, "bob", people.keys["carol"]), 409, "public_key_changed"),
     }
     for what, (answer, status, code) in cases.items():
