@@ -44,6 +44,7 @@ from coffer.protocol.signing import TokenTooLarge
 
 from .. import reports
 from ..counters import Totals
+from ..identity import FILE_NAME as IDENTITY_FILE
 from ..identity import Identity
 from ..maintenance.purger import Purger
 from ..revocations import FILE_NAME as REVOKED_FILE
@@ -329,6 +330,20 @@ class Agent:
                 )
             elif exc is not None:
                 log.error("heartbeat round failed; retrying with backoff", exc_info=exc, extra={"kv": kv})
+            elif problem.endswith("fileserver_key_mismatch"):
+                # SECURITY: another key speaks for this id, or ours was replaced; only an administrator may decide.
+                log.error(
+                    "the server holds another identity key for this fileserver's id and refuses it: restore the "
+                    "identity file from a backup, or have an administrator forget the old key",
+                    extra={
+                        "kv": kv
+                        | {
+                            "fileserver": self._identity.fileserver_id,
+                            "identity_file": self._settings.data_dir / IDENTITY_FILE,
+                            "forget": f"coffer admin fileserver forget {self._identity.fileserver_id}",
+                        }
+                    },
+                )
             elif problem == "bad answer":
                 log.error(
                     "the server's answer breaks the protocol (a different version?); retrying with backoff",

@@ -135,11 +135,12 @@ def test_heartbeat_body_is_what_the_server_parses(shards: list[ServedShard]) -> 
     assert all(s.free_bytes for s in beat.shards)
 
 
-def test_requests_are_signed_with_the_cluster_credential(
+def test_requests_are_signed_with_the_cluster_credential_and_proven_with_the_identity_key(
     settings: Settings, identity: Identity, cluster_key: SigningKey
 ) -> None:
     body = reports.signed(settings, identity, "heartbeat", {"x": 1}, NOW)
     request = cluster.open_request(body, cluster_key.public_key, "heartbeat", NOW)
+    cluster.check_proof(body, identity.key.public_key)
     assert (request.fs, request.cluster, request.gen, request.body) == (
         identity.fileserver_id,
         settings.cluster.id,
@@ -307,6 +308,19 @@ def test_agent_reports_a_refusal_with_the_servers_reason(
     [record] = caplog.records
     assert record.kv["problem"] == "refused: 403 shard_not_allowed"  # type: ignore[attr-defined]
     assert record.kv["detail"] == "refused: shard_not_allowed"  # type: ignore[attr-defined]
+
+
+def test_a_refusal_for_a_mismatched_identity_key_says_which_file_to_restore_and_what_an_admin_can_do(
+    agent: Agent, fake: FakeServer, settings: Settings, identity: Identity, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.refuse = (409, "fileserver_key_mismatch")
+    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.agent.heartbeats"):
+        agent.step()
+    [record] = caplog.records
+    assert "restore the identity file" in record.getMessage()
+    kv = record.kv  # type: ignore[attr-defined]
+    assert kv["identity_file"] == settings.data_dir / "identity.json"
+    assert kv["forget"] == f"coffer admin fileserver forget {identity.fileserver_id}"
 
 
 def test_heartbeat_answer_revocations_reach_the_workers(agent: Agent, fake: FakeServer, settings: Settings) -> None:

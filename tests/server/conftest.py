@@ -58,9 +58,10 @@ class FakeFileserver:
     url: str = "http://127.0.0.1:8101"
 
     def signed(self, action: cluster_protocol.Action, body: dict[str, Any], now: float) -> dict[str, str]:
-        return cluster_protocol.sign_request(
+        request = cluster_protocol.sign_request(
             self.credential, self.cluster_id, self.generation, self.id, action, body, now
         )
+        return cluster_protocol.prove(self.key, request)
 
     def registration(self, shards: list[ShardAnnouncement] | None = None) -> dict[str, Any]:
         shards = shards or [ShardAnnouncement("default", True, True), ShardAnnouncement("archive", True, False)]
