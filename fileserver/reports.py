@@ -57,6 +57,7 @@ def heartbeat_body(
     chunk_count: int,
     corrupt: list[CorruptChunk],
     purged: list[FilePurge] | None = None,
+    revocations_after: int = 0,
 ) -> dict[str, Any]:
     return Heartbeat(
         version=__version__,
@@ -67,6 +68,7 @@ def heartbeat_body(
         chunk_count=chunk_count,
         corrupt=corrupt,
         purged=purged or [],
+        revocations_after=revocations_after,
     ).to_json()
 
 

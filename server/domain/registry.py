@@ -26,7 +26,7 @@ from coffer.protocol.signing import SignatureInvalid, key_id
 
 from ..errors import Conflict, FileserverUnknown, NotFound, Replay, ShardNotAllowed, Unauthorized
 from ..store.db import Database, IntegrityError, Tx
-from . import audit, deletion
+from . import audit, deletion, revocations
 from .topology import read_topology
 
 log = logging.getLogger(__name__)
@@ -195,10 +195,9 @@ def heartbeat(db: Database, body: dict[str, Any], now: float, lease: float) -> d
         confirmed = deletion.confirm(tx, request.fs, beat.purged)
         if confirmed:
             log.info("purges confirmed", extra={"kv": {"fileserver": request.fs, "files": confirmed}})
-        revoked = tx.all("SELECT jti, expires_at FROM tickets WHERE revoked = ? AND expires_at > ?", (True, now))
+        revoked = revocations.page(tx, beat.revocations_after, now)
         purge = deletion.orders(tx, request.fs, now)
-    revocations = {r["jti"]: int(r["expires_at"]) for r in revoked}
-    return messages.HeartbeatAnswer(lease, now, revocations, purge).to_json()
+    return messages.HeartbeatAnswer(lease, now, revoked, purge).to_json()
 
 
 def reconcile(db: Database, body: dict[str, Any], now: float, grace: float) -> dict[str, Any]:
