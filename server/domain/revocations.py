@@ -5,8 +5,9 @@ ticket issued up to that moment that matches, so ending a share revokes one row'
 however many tickets its holder minted. Rows are numbered (``seq``); each heartbeat
 carries the last number its fileserver holds and the answer carries the rows after it,
 at most :data:`~coffer.protocol.messages.MAX_REVOCATIONS_PAGE` at a time, with ``more``
-when the fileserver should ask again at once. A row is kept until the tickets it covers
-have expired, then dropped (the newest is always kept, so the numbering never goes back).
+when the fileserver should ask again at once. A row is sent until the tickets it covers
+have expired; the lifecycle job then drops it (the newest is always kept, so the
+numbering never goes back).
 """
 
 from __future__ import annotations
@@ -56,10 +57,17 @@ def revoke(tx: Tx, now: float, *, holder: str | None = None, file_id: str | None
     return int(live["n"])
 
 
+def forget_expired(tx: Tx, now: float) -> int:
+    """Drop the revocations whose tickets have all expired, but the newest: the numbering must never go back."""
+    return tx.execute(
+        "DELETE FROM revocations WHERE expires_at <= ? AND seq < (SELECT MAX(seq) FROM revocations)",
+        (int(now) - CLOCK_MARGIN,),
+    )
+
+
 def page(tx: Tx, after: int, now: float) -> messages.RevocationPage:
     """Return the live revocations after *after*, a page at most; restart from 0 for a cursor never issued."""
     horizon = int(now) - CLOCK_MARGIN
-    tx.execute("DELETE FROM revocations WHERE expires_at <= ? AND seq < (SELECT MAX(seq) FROM revocations)", (horizon,))
     top = tx.one("SELECT MAX(seq) AS seq FROM revocations")
     newest = int(top["seq"]) if top and top["seq"] is not None else 0
     if after > newest:
