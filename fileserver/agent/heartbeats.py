@@ -151,6 +151,8 @@ class Agent:
         self._census = census or reports.ChunkCensus(shards)
         self._revoked_path = settings.data_dir / revocations.FILE_NAME
         self._revoked = revocations.load(self._revoked_path)
+        self._revoked_written = False
+        """Whether this process wrote the file yet: the first answer rewrites it whatever it held (an older format)."""
         self._more_revocations = False
         self.interval = settings.fileserver.heartbeat_interval
         self.registered = False
@@ -306,9 +308,9 @@ class Agent:
         if page is None:
             return
         merged = self._revoked.merge(page, now)
-        if merged != self._revoked or not self._revoked_path.exists():
+        if merged != self._revoked or not self._revoked_written:
             revocations.write_revocations(self._revoked_path, merged)  # SECURITY: the workers refuse what it lists
-            self._revoked = merged
+            self._revoked, self._revoked_written = merged, True
         self._more_revocations = page.more
 
     def _check_clock(self, server_time: object, now: float) -> None:

@@ -395,6 +395,27 @@ def test_a_server_that_starts_its_numbering_over_replaces_what_the_fileserver_ho
     assert workers_view.is_revoked(_ticket(new)) and not workers_view.is_revoked(_ticket(old))
 
 
+def test_a_revocation_file_of_the_older_format_is_replaced_at_the_first_answer(
+    settings: Settings, fake: FakeServer, identity: Identity, shards: list[ServedShard]
+) -> None:
+    path = settings.data_dir / "revoked.json"
+    path.write_text(json.dumps([{"jti": new_id(), "exp": NOW + 60}]))
+    agent = Agent(
+        settings,
+        identity,
+        shards,
+        client=make_client(settings, transport=httpx.MockTransport(fake.handle)),
+        totals=lambda: Totals(0, 0, 0),
+        corrupt=CorruptReports(),
+        purger=Purger(shards),
+        clock=lambda: NOW,
+        census=ChunkCensus(shards, spawn=now_),
+    )
+    agent.step()
+    assert fake.beats[-1]["revocations_after"] == 0
+    assert json.loads(path.read_text()) == {"v": 2, "cursor": 0, "entries": []}
+
+
 def test_expired_revocations_are_dropped(agent: Agent, fake: FakeServer, settings: Settings) -> None:
     fake.revoked = [Revocation(int(NOW), int(NOW) - 1, holder=new_id()), Revocation(int(NOW), int(NOW) + 9, file=FILE)]
     agent.step()
