@@ -348,5 +348,9 @@ class ServerApi:
         body = Rotate(grace_seconds).to_json()
         return _parsed(ClusterConfig.parse, self.request("POST", routes.admin_cluster_rotate(cluster), body))
 
+    def forget_fileserver(self, fileserver_id: str) -> None:
+        """Unpin a fileserver's identity key, so its next registration pins a new one."""
+        self.request("POST", routes.admin_fileserver_forget(fileserver_id))
+
     def fileservers(self) -> list[RegisteredFileserver]:
         return _parsed(parse_fileservers, self.request("GET", routes.ADMIN_FILESERVERS))

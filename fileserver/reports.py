@@ -57,6 +57,7 @@ def heartbeat_body(
     chunk_count: int,
     corrupt: list[CorruptChunk],
     purged: list[FilePurge] | None = None,
+    revocations_after: int = 0,
 ) -> dict[str, Any]:
     return Heartbeat(
         version=__version__,
@@ -67,15 +68,20 @@ def heartbeat_body(
         chunk_count=chunk_count,
         corrupt=corrupt,
         purged=purged or [],
+        revocations_after=revocations_after,
     ).to_json()
 
 
 def signed(
     settings: Settings, identity: Identity, action: cluster.Action, body: dict[str, Any], now: float
 ) -> dict[str, str]:
-    """Return the HTTP body of a cluster-signed request. SECURITY: signs with the cluster credential."""
+    """Return the HTTP body of a cluster-signed request, proven by this fileserver's identity key.
+
+    SECURITY: signs with the cluster credential, and proves with the identity key that no peer holds.
+    """
     c = settings.cluster
-    return cluster.sign_request(c.signing_key, c.id, c.generation, identity.fileserver_id, action, body, now)
+    request = cluster.sign_request(c.signing_key, c.id, c.generation, identity.fileserver_id, action, body, now)
+    return cluster.prove(identity.key, request)
 
 
 class RateMeter:

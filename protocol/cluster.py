@@ -19,11 +19,20 @@ longest), and the HTTP body carrying it fits the server's ``MAX_JSON_BODY``. A f
 never sends more than those limits: it keeps the rest for its next beat, and pages
 reconciliation queries.
 
+Identity: every fileserver of a cluster holds the same credential, so the token alone
+cannot tell one fileserver from another. Each request therefore also carries
+``"proof"``: a token of kind :data:`PROOF_KIND` signed by the fileserver's own identity
+key (the key it registered, which also signs its receipts) over the SHA-256 of the
+exact outer token. The server checks the proof of a registration with the key being
+registered (proof of possession) and of every other request with the key it has on
+record for that id, so no peer can speak for another fileserver.
+
 SECURITY: the credential is the cluster's secret; rotating it bumps ``gen``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -36,10 +45,20 @@ from .ids import check_id
 from .signing import MAX_FIGURE, SigningKey, TokenMalformed, open_token, peek_token
 
 KIND = "cluster-request"
+PROOF_KIND = "fileserver-proof"
+MAX_PROOF_LENGTH = 512
+"""A proof carries one SHA-256 in hex: about 220 characters."""
 MAX_TOKEN_LENGTH = 256 * 1024
 """The largest heartbeat the message limits allow signs to about 227 KiB (a test pins it)."""
 MAX_SKEW = 60
 Action = Literal["register", "heartbeat", "reconcile"]
+
+
+class ProofInvalid(ProtocolError):
+    """The request carries no identity proof, or one made for another request."""
+
+    code = "fileserver_proof_invalid"
+    status = 401
 
 
 class RequestStale(ProtocolError):
@@ -73,6 +92,36 @@ def sign_request(
         "body": body,
     }
     return {"token": credential.sign(KIND, payload, max_length=MAX_TOKEN_LENGTH)}
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def prove(identity_key: SigningKey, http_body: dict[str, str]) -> dict[str, str]:
+    """Return *http_body* with the proof that the fileserver holding *identity_key* sent it.
+
+    SECURITY: signs with the fileserver's own identity key, which no peer of its cluster holds.
+    """
+    proof = identity_key.sign(PROOF_KIND, {"token": _token_digest(http_body["token"])}, max_length=MAX_PROOF_LENGTH)
+    return http_body | {"proof": proof}
+
+
+def check_proof(http_body: dict[str, Any], public_key: bytes) -> None:
+    """Refuse a request whose proof is missing or made for another token (:class:`ProofInvalid`), or not signed by
+    *public_key* (:class:`~.signing.SignatureInvalid`: another fileserver's key).
+
+    SECURITY: call it only after :func:`open_request` accepted the token.
+    """
+    proof = http_body.get("proof")
+    if not isinstance(proof, str):
+        raise ProofInvalid(
+            "this request carries no proof of the fileserver's identity key: upgrade the fileserver "
+            "to the server's version"
+        )
+    payload = open_token(PROOF_KIND, proof, [public_key], MAX_PROOF_LENGTH)
+    if payload.get("token") != _token_digest(http_body["token"]):
+        raise ProofInvalid("the identity proof was made for another request")
 
 
 def claimed_sender(http_body: dict[str, Any]) -> tuple[str, int]:

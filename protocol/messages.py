@@ -150,9 +150,12 @@ class Heartbeat:
     """``(shard, file id, chunk hash)`` of each chunk the scrub quarantined."""
     purged: list[FilePurge] = field(default_factory=list)
     """Files whose chunks this fileserver deleted and verified gone since the last beat."""
+    revocations_after: int = 0
+    """The last revocation sequence this fileserver holds (0: none, start from the beginning)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "revocations_after": self.revocations_after,
             "version": self.version,
             "shards": [s.to_json() for s in self.shards],
             "active_transfers": self.active_transfers,
@@ -188,6 +191,7 @@ def parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
         chunk_count=_int(body, "chunk_count") or 0,
         corrupt=corrupt,
         purged=parse_purges(body.get("purged", []), "purged"),
+        revocations_after=_int(body, "revocations_after", optional=True) or 0,
     )
 
 
@@ -286,42 +290,123 @@ def parse_registration_answer(body: dict[str, Any]) -> RegistrationAnswer:
     )
 
 
-MAX_REVOKED_TICKETS = 100_000
-"""Revoked, unexpired tickets in one heartbeat answer (and in a fileserver's revocation file)."""
+MAX_REVOCATIONS_PAGE = 2000
+"""Revocations in one heartbeat answer; a fileserver behind by more fetches the next pages at once.
+
+At this limit, every field at its longest, a page serializes to about 330 KiB (a test pins it under
+``wire.MAX_JSON_BODY``)."""
+OPS = ("put", "get")
 
 
-def parse_revoked_tickets(value: object) -> dict[str, int]:
-    """Return ticket id → expiry from ``[{"jti", "exp"}]``; anything malformed is a ProtocolError."""
-    if not isinstance(value, list) or len(value) > MAX_REVOKED_TICKETS:
-        raise ProtocolError(f"revoked tickets must be a list of at most {MAX_REVOKED_TICKETS} entries")
-    revoked: dict[str, int] = {}
-    for item in value:
-        if not isinstance(item, dict):
-            raise ProtocolError("each revoked ticket must be an object")
-        exp = item.get("exp")
-        if not isinstance(exp, int) or isinstance(exp, bool):
-            raise ProtocolError("a revoked ticket's 'exp' must be an integer")
-        revoked[check_id(item.get("jti"), "ticket_id")] = exp
-    return revoked
+@dataclass(frozen=True)
+class Revocation:
+    """Revoke every ticket that matches: issued at or before ``before`` to ``holder`` for ``file`` and ``op``.
+
+    A field left None matches any value, so one entry covers all the tickets of a file,
+    of a holder, or of a holder for a file, however many were minted. ``exp`` is the
+    latest expiry of the tickets it covers: after it the entry is dead weight and is dropped.
+
+    SECURITY: a fileserver refuses a ticket any live entry matches.
+    """
+
+    before: int
+    exp: int
+    holder: str | None = None
+    file: str | None = None
+    op: str | None = None
+
+    def covers(self, file: str, holder: str, op: str, iat: int) -> bool:
+        return (
+            iat <= self.before
+            and (self.file is None or self.file == file)
+            and (self.holder is None or self.holder == holder)
+            and (self.op is None or self.op == op)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"before": self.before, "exp": self.exp}
+        for key in ("holder", "file", "op"):
+            if getattr(self, key) is not None:
+                body[key] = getattr(self, key)
+        return body
+
+
+def parse_revocation(item: object) -> Revocation:
+    if not isinstance(item, dict):
+        raise ProtocolError("each revocation must be an object")
+    holder, file, op = item.get("holder"), item.get("file"), item.get("op")
+    if holder is None and file is None:
+        raise ProtocolError("a revocation names a holder, a file or both")
+    if op is not None and op not in OPS:
+        raise ProtocolError(f"a revocation's 'op' must be one of {', '.join(OPS)}")
+    return Revocation(
+        before=_int(item, "before") or 0,
+        exp=_int(item, "exp") or 0,
+        holder=None if holder is None else check_id(holder, "holder"),
+        file=None if file is None else check_id(file, "file"),
+        op=op,
+    )
+
+
+@dataclass(frozen=True)
+class RevocationPage:
+    """The revocations after a fileserver's cursor: ``after`` is the cursor this page starts from.
+
+    ``after`` differs from the cursor the fileserver sent when the server cannot continue from
+    it (its database was replaced): the fileserver then drops what it holds and starts anew.
+    """
+
+    after: int = 0
+    next: int = 0
+    more: bool = False
+    entries: list[Revocation] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "after": self.after,
+            "next": self.next,
+            "more": self.more,
+            "entries": [e.to_json() for e in self.entries],
+        }
+
+
+def parse_revocation_page(value: object) -> RevocationPage:
+    if not isinstance(value, dict):
+        raise ProtocolError("'revocations' must be an object")
+    entries, more = value.get("entries"), value.get("more")
+    if not isinstance(entries, list) or len(entries) > MAX_REVOCATIONS_PAGE:
+        raise ProtocolError(f"revocation 'entries' must be a list of at most {MAX_REVOCATIONS_PAGE}")
+    if not isinstance(more, bool):
+        raise ProtocolError("revocation 'more' must be a boolean")
+    after, next_ = _int(value, "after") or 0, _int(value, "next") or 0
+    if next_ < after:
+        raise ProtocolError("revocation 'next' must not be before 'after'")
+    return RevocationPage(after, next_, more, [parse_revocation(e) for e in entries])
 
 
 @dataclass(frozen=True)
 class HeartbeatAnswer:
-    """The server's answer to a beat: the tickets it revoked, the files to purge, and its clock.
+    """The server's answer to a beat: the revocations after the fileserver's cursor, the files to purge, its clock.
+
+    ``revoked_tickets`` stays in the JSON, always empty: tickets are revoked by
+    file and holder in ``revocations`` now, since a list of every revoked ticket grew with
+    what one user could mint.
 
     SECURITY: the revocations are what lets a fileserver refuse a ticket before it expires.
     """
 
     lease_seconds: float | None
     server_time: float | None
-    revoked_tickets: dict[str, int] = field(default_factory=dict)
+    revocations: RevocationPage | None = None
+    """None from an older server, which sends none this fileserver can use: what it holds stays as it is."""
     purge: list[FilePurge] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "lease_seconds": self.lease_seconds,
             "server_time": self.server_time,
-            "revoked_tickets": [{"jti": jti, "exp": exp} for jti, exp in self.revoked_tickets.items()],
+            "revoked_tickets": [],
+            "revocations": None if self.revocations is None else self.revocations.to_json(),
             "purge": [p.to_json() for p in self.purge],
         }
 
@@ -331,6 +416,6 @@ def parse_heartbeat_answer(body: dict[str, Any]) -> HeartbeatAnswer:
     return HeartbeatAnswer(
         lease_seconds=_seconds(body.get("lease_seconds")),
         server_time=server_time if isinstance(server_time, int | float) and not isinstance(server_time, bool) else None,
-        revoked_tickets=parse_revoked_tickets(body.get("revoked_tickets", [])),
+        revocations=None if body.get("revocations") is None else parse_revocation_page(body["revocations"]),
         purge=parse_purges(body.get("purge", [])),
     )

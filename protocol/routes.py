@@ -70,6 +70,7 @@ ADMIN_CLUSTERS = "/api/admin/clusters"
 ADMIN_CLUSTER_CONFIG = "/api/admin/clusters/{name}/config"
 ADMIN_CLUSTER_ROTATE = "/api/admin/clusters/{name}/rotate"
 ADMIN_FILESERVERS = "/api/admin/fileservers"
+ADMIN_FILESERVER_FORGET = "/api/admin/fileservers/{fileserver_id}/forget"
 
 # Fileserver
 CHUNKS_PREFIX = "/api/chunks/"
@@ -146,6 +147,10 @@ def admin_share(file_id: str, name: str) -> str:
 
 def admin_link(link_id: str) -> str:
     return ADMIN_LINK.format(link_id=link_id)
+
+
+def admin_fileserver_forget(fileserver_id: str) -> str:
+    return ADMIN_FILESERVER_FORGET.format(fileserver_id=fileserver_id)
 
 
 def admin_cluster_config(name: str) -> str:

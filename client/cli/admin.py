@@ -49,6 +49,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_json_flag(fileservers)
     fileservers.set_defaults(func=do_fileservers)
 
+    fileserver = sub.add_parser("fileserver", help="act on one registered fileserver")
+    fileserver_commands = fileserver.add_subparsers(dest="fileserver_command", required=True, metavar="COMMAND")
+    forget = fileserver_commands.add_parser(
+        "forget",
+        help="unpin a fileserver's identity key (its identity file was lost): its next registration pins a new one",
+    )
+    forget.add_argument("fileserver_id", metavar="ID")
+    forget.set_defaults(func=do_fileserver_forget)
+
     for name, text in (
         ("shards", "list shards and the clusters that serve them"),
         ("clusters", "list clusters and their shard links"),
@@ -131,6 +140,16 @@ def do_fileservers(args: argparse.Namespace) -> int:
             f"{'live' if s['live'] else 'DEAD':<4}  {s['url']:<28} {s['id']}  seen {_ago(s['last_seen'])}  "
             f"shards {shards or '-'}  transfers {load['active_transfers']}  {human_rate(load['bytes_per_s'])}"
         )
+    return 0
+
+
+def do_fileserver_forget(args: argparse.Namespace) -> int:
+    with client() as api:
+        api.forget_fileserver(args.fileserver_id)
+    print(
+        f"forgot the identity key of fileserver {args.fileserver_id}: the next fileserver to register under this id "
+        "pins its own key, so restart the right one now"
+    )
     return 0
 
 

@@ -4,8 +4,10 @@ One agent runs per fileserver (see :mod:`coffer.fileserver.agent.process`), neve
 gunicorn worker. Each round it sends a signed heartbeat with the load the workers
 record in the shared counters, the free space (a shard whose storage is below its
 ``min_free_bytes`` reserve is announced not writable), the chunk count, any chunks the
-scrub quarantined and the purges carried out since the last beat; the answer
-carries the revoked tickets, which it writes for the workers to enforce, and purge
+scrub quarantined, the purges carried out since the last beat, and the cursor of the
+revocations it holds; the answer carries the revocations after that cursor, which it
+merges and writes for the workers to enforce (asking for the next page at once while
+the server says there is ``more``), and purge
 orders, which it hands to the :class:`~coffer.fileserver.maintenance.purger.Purger` without waiting
 for them. When the server is unreachable it keeps trying with capped
 exponential backoff and logs each change of state once (not a line per try); the
@@ -32,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from coffer.protocol import cluster, routes
+from coffer.protocol import cluster, messages, routes
 from coffer.protocol.errors import CofferError, parse_error_body
 from coffer.protocol.messages import (
     MAX_CORRUPT_REPORTS,
@@ -43,12 +45,11 @@ from coffer.protocol.messages import (
 )
 from coffer.protocol.signing import TokenTooLarge
 
-from .. import reports
+from .. import reports, revocations
 from ..counters import Totals
+from ..identity import FILE_NAME as IDENTITY_FILE
 from ..identity import Identity
 from ..maintenance.purger import Purger
-from ..revocations import FILE_NAME as REVOKED_FILE
-from ..revocations import write_revocations
 from ..settings import Settings
 from ..shards import ServedShard
 from ..storage.backoff import Backoff
@@ -149,8 +150,11 @@ class Agent:
         self._backoff = Backoff(cap=max(settings.fileserver.heartbeat_interval, 1.0))
         self._rate = reports.RateMeter()
         self._census = census or reports.ChunkCensus(shards)
-        self._revoked_path = settings.data_dir / REVOKED_FILE
-        self._revoked: dict[str, int] | None = None
+        self._revoked_path = settings.data_dir / revocations.FILE_NAME
+        self._revoked = revocations.load(self._revoked_path)
+        self._revoked_written = False
+        """Whether this process wrote the file yet: the first answer rewrites it whatever it held (an older format)."""
+        self._more_revocations = False
         self.interval = settings.fileserver.heartbeat_interval
         self.registered = False
         self.failures = 0
@@ -240,6 +244,7 @@ class Agent:
                 chunk_count=chunks,
                 corrupt=corrupt,
                 purged=purged,
+                revocations_after=self._revoked.cursor,
             )
             return self._post("heartbeat", HEARTBEAT_PATH, body)
 
@@ -262,12 +267,12 @@ class Agent:
         try:
             beat = parse_heartbeat_answer(answer)
             self._check_clock(beat.server_time, now)
-            self._store_revocations(beat.revoked_tickets)
+            self._store_revocations(beat.revocations, now)
             self._purger.order(beat.purge)
         finally:
             # The server has the confirmations (it answered 200) even if the rest of its answer is bad.
             self._purger.delivered(purged)
-        self._backlog = not self._report_refused and len(self._corrupt) > 0
+        self._backlog = (not self._report_refused and len(self._corrupt) > 0) or self._more_revocations
 
     def _refused_report(self, exc: ServerRefused | TokenTooLarge, corrupt: int, purged: int) -> None:
         """Offer at most half as much from now on (until a restart), and say so: each halving is one warning."""
@@ -315,10 +320,15 @@ class Agent:
     def _post(self, action: cluster.Action, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return post_signed(self._client, self._settings, self._identity, action, path, body, self._clock())
 
-    def _store_revocations(self, revoked: dict[str, int]) -> None:
-        if revoked != self._revoked:
-            write_revocations(self._revoked_path, revoked)
-            self._revoked = revoked
+    def _store_revocations(self, page: messages.RevocationPage | None, now: float) -> None:
+        """Merge a page of revocations and hand it to the workers; ask for the next page at once if there is one."""
+        if page is None:
+            return
+        merged = self._revoked.merge(page, now)
+        if merged != self._revoked or not self._revoked_written:
+            revocations.write_revocations(self._revoked_path, merged)  # SECURITY: the workers refuse what it lists
+            self._revoked, self._revoked_written = merged, True
+        self._more_revocations = page.more
 
     def _check_clock(self, server_time: object, now: float) -> None:
         if not isinstance(server_time, (int, float)) or isinstance(server_time, bool):
@@ -346,6 +356,20 @@ class Agent:
                 )
             elif exc is not None:
                 log.error("heartbeat round failed; retrying with backoff", exc_info=exc, extra={"kv": kv})
+            elif problem.endswith("fileserver_key_mismatch"):
+                # SECURITY: another key speaks for this id, or ours was replaced; only an administrator may decide.
+                log.error(
+                    "the server holds another identity key for this fileserver's id and refuses it: restore the "
+                    "identity file from a backup, or have an administrator forget the old key",
+                    extra={
+                        "kv": kv
+                        | {
+                            "fileserver": self._identity.fileserver_id,
+                            "identity_file": self._settings.data_dir / IDENTITY_FILE,
+                            "forget": f"coffer admin fileserver forget {self._identity.fileserver_id}",
+                        }
+                    },
+                )
             elif problem == "bad answer":
                 log.error(
                     "the server's answer breaks the protocol (a different version?); retrying with backoff",

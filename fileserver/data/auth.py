@@ -37,6 +37,6 @@ class TicketGate:
     def admit(self, authorization: str | None) -> Ticket:
         """Return the ticket in the header if it is genuine, current and not revoked."""
         ticket = tickets.verify(token_from_header(authorization), self._keys, self._clock())  # SECURITY
-        if self._revocations.is_revoked(ticket.jti):  # SECURITY
+        if self._revocations.is_revoked(ticket):  # SECURITY
             raise TicketRevoked(f"this ticket was revoked by the server: {_HOW}")
         return ticket

@@ -7,6 +7,7 @@ from typing import Any
 import falcon
 
 from coffer.protocol.api import admin as messages
+from coffer.protocol.ids import check_id
 from coffer.serving.bodies import has_body
 
 from ..domain import accounts, audit, registry, topology
@@ -107,3 +108,13 @@ class Fileservers(_Admin):
         self.admin(req)
         servers = registry.list_fileservers(self.ctx.db, self.ctx.clock(), self.ctx.settings.lease_seconds)
         send_json(resp, [server.to_json() for server in servers])
+
+
+class ForgetFileserver(_Admin):
+    """Unpin a fileserver's identity key (its identity file was lost). SECURITY: audited."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, fileserver_id: str) -> None:
+        who = self.admin(req)
+        fs_id = check_id(fileserver_id, "fileserver_id")
+        registry.forget(self.ctx.db, fs_id, actor(req, who), self.ctx.clock())
+        resp.status = falcon.HTTP_204

@@ -72,6 +72,7 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         (routes.ADMIN_CLUSTER_CONFIG, api_admin.ClusterConfig(ctx)),
         (routes.ADMIN_CLUSTER_ROTATE, api_admin.Rotate(ctx)),
         (routes.ADMIN_FILESERVERS, api_admin.Fileservers(ctx)),
+        (routes.ADMIN_FILESERVER_FORGET, api_admin.ForgetFileserver(ctx)),
     ]
     for path, resource in table:
         app.add_route(path, resource)

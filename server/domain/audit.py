@@ -57,6 +57,7 @@ ACTIONS = (
     "admin.apply",
     "admin.rotate",
     "admin.export",
+    "admin.fileserver_forget",
     "fileserver.registered",
     "fileserver.lost",
 )

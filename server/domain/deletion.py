@@ -23,6 +23,7 @@ from coffer.protocol import messages
 from coffer.protocol.api.lifecycle import PurgeBacklog
 
 from ..store.db import Tx
+from . import revocations
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def drop_file(tx: Tx, file_id: str, shard_id: str, reason: Reason, now: float) -
         "WHERE holder IS NOT NULL ON CONFLICT (fileserver_id, file_id) DO NOTHING",
         (file_id, shard_id, reason, now, shard_id, file_id),
     )
-    tx.execute("UPDATE tickets SET revoked = ? WHERE file_id = ?", (True, file_id))
+    revocations.revoke(tx, now, file_id=file_id)
     tx.execute("DELETE FROM files WHERE id = ?", (file_id,))
     log.info("file dropped", extra={"kv": {"file": file_id, "reason": reason, "purges": queued}})
     return queued

@@ -336,7 +336,7 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id, hash, fileserver_id) DO NOTHING",
                 (file_id, chunk_hash, fs, row["shard_id"], now),
             )
-        tickets.revoke_puts(tx, file_id)
+        tickets.revoke_puts(tx, file_id, now)
     return get(db, who, file_id)
 
 

@@ -146,7 +146,7 @@ def list_links(db: Database, who: Principal, file_id: object, page: PageRequest,
 def _revoke(tx: Tx, actor: audit.Actor, row: dict[str, Any], now: float) -> None:
     """Revoke a link and the tickets handed out through it; a link already revoked stays as it was."""
     if tx.execute("UPDATE links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, row["id"])):
-        tickets.revoke(tx, row["id"], row["file_id"])
+        tickets.revoke(tx, row["id"], row["file_id"], now=now)
         audit.record(tx, "link.revoked", now, actor, object=f"link:{row['id']}", file=row["file_id"])
 
 

@@ -4,6 +4,13 @@ Liveness is a lease: a fileserver is handed to clients only while its last
 heartbeat is younger than ``lease_seconds``. Rows are keyed by the id the
 fileserver persists on its own disk, so a restart updates its row instead of
 adding one.
+
+Identity: a fileserver's identity key is pinned at its first registration (proven by
+a signature with that key), and every later request for that id must be proven with
+the same key. Every fileserver of a cluster shares its credential, so without this
+one could re-register a peer's id with its own address and receipt key. Only an
+administrator changes a pinned key: :func:`forget` unpins it, and the next
+registration pins a new one.
 """
 
 from __future__ import annotations
@@ -15,14 +22,17 @@ from coffer.protocol import cluster as cluster_protocol
 from coffer.protocol import messages
 from coffer.protocol.api.admin import FileserverShard, RegisteredFileserver
 from coffer.protocol.encoding import b64decode, b64encode
+from coffer.protocol.signing import SignatureInvalid, key_id
 
-from ..errors import Conflict, FileserverUnknown, Replay, ShardNotAllowed, Unauthorized
+from ..errors import Conflict, FileserverUnknown, NotFound, Replay, ShardNotAllowed, Unauthorized
 from ..store.db import Database, IntegrityError, Tx
-from . import audit, deletion
+from . import audit, deletion, revocations
 from .topology import read_topology
 
 log = logging.getLogger(__name__)
 
+UNPINNED = ""
+"""The public key on record of a fileserver an administrator forgot: its next registration pins a new one."""
 NONCE_MEMORY = 2 * cluster_protocol.MAX_SKEW
 
 
@@ -49,6 +59,37 @@ def _authenticate(
     except IntegrityError as exc:
         raise Replay("this signed request was already received: replay refused") from exc
     return request
+
+
+def _key_mismatch(fs_id: str, registered: str, offered: bytes | None) -> Conflict:
+    """Say which keys disagree and what each person who may read this should do."""
+    offered_text = f"identity key {key_id(offered)}" if offered is not None else "another identity key"
+    return Conflict(
+        f"fileserver {fs_id} is registered with identity key {key_id(b64decode(registered))}, but this request "
+        f"is proven with {offered_text}: refused. If this is that fileserver and its identity file "
+        "(identity.json in its data directory) was lost or replaced, restore it from a backup, or have an "
+        f"administrator run `coffer admin fileserver forget {fs_id}` and restart the fileserver. Otherwise another "
+        "host is claiming this fileserver's id: the server's log names the address it came from",
+        code="fileserver_key_mismatch",
+    )
+
+
+def _prove(body: dict[str, Any], fs_id: str, registered: str, offered: bytes | None = None) -> None:
+    """Refuse a request not proven by the key on record for *fs_id* (or, at first registration, by *offered*).
+
+    SECURITY: this is what stops a peer of the cluster from speaking for another fileserver.
+    """
+    if registered != UNPINNED and offered is not None and b64encode(offered) != registered:
+        cluster_protocol.check_proof(body, offered)  # proven, yet not the pinned key: a mismatch, not a forgery
+        raise _key_mismatch(fs_id, registered, offered)
+    key = offered if registered == UNPINNED else b64decode(registered)
+    assert key is not None
+    try:
+        cluster_protocol.check_proof(body, key)
+    except SignatureInvalid as exc:
+        if registered == UNPINNED:
+            raise  # the registration does not prove possession of the key it registers
+        raise _key_mismatch(fs_id, registered, None) from exc
 
 
 def _check_shards(tx: Tx, cluster_id: str, shards: list[messages.ShardAnnouncement]) -> dict[str, str]:
@@ -86,9 +127,10 @@ def register(
         request = _authenticate(tx, body, "register", now)
         registration = messages.parse_registration(request.body)
         ids = _check_shards(tx, request.cluster, registration.shards)
-        existing = tx.one("SELECT cluster_id FROM fileservers WHERE id = ?", (request.fs,))
+        existing = tx.one("SELECT cluster_id, public_key FROM fileservers WHERE id = ?", (request.fs,))
         if existing and existing["cluster_id"] != request.cluster:
             raise Conflict("this fileserver id belongs to another cluster", code="fileserver_conflict")
+        _prove(body, request.fs, existing["public_key"] if existing else UNPINNED, registration.public_key)
         tx.execute(
             "INSERT INTO fileservers (id, cluster_id, url, public_key, version, registered_at, last_seen) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET url = excluded.url, "
@@ -121,17 +163,19 @@ def register(
     return messages.RegistrationAnswer(request.fs, lease, interval).to_json()
 
 
-def _require_registered(tx: Tx, request: cluster_protocol.ClusterRequest) -> None:
-    row = tx.one("SELECT cluster_id FROM fileservers WHERE id = ?", (request.fs,))
-    if row is None or row["cluster_id"] != request.cluster:
+def _require_registered(tx: Tx, request: cluster_protocol.ClusterRequest, body: dict[str, Any]) -> None:
+    """Refuse a request from a fileserver not registered (or forgotten), or not proven by its pinned key."""
+    row = tx.one("SELECT cluster_id, public_key FROM fileservers WHERE id = ?", (request.fs,))
+    if row is None or row["cluster_id"] != request.cluster or row["public_key"] == UNPINNED:
         raise FileserverUnknown("this fileserver is not registered: register first")
+    _prove(body, request.fs, row["public_key"])  # SECURITY
 
 
 def heartbeat(db: Database, body: dict[str, Any], now: float, lease: float) -> dict[str, Any]:
     with db.transaction() as tx:
         request = _authenticate(tx, body, "heartbeat", now)
         beat = messages.parse_heartbeat(request.body)
-        _require_registered(tx, request)
+        _require_registered(tx, request, body)
         ids = _check_shards(tx, request.cluster, beat.shards)
         tx.execute(
             "UPDATE fileservers SET last_seen = ?, version = ?, active_transfers = ?, bytes_per_s = ?, "
@@ -151,10 +195,9 @@ def heartbeat(db: Database, body: dict[str, Any], now: float, lease: float) -> d
         confirmed = deletion.confirm(tx, request.fs, beat.purged)
         if confirmed:
             log.info("purges confirmed", extra={"kv": {"fileserver": request.fs, "files": confirmed}})
-        revoked = tx.all("SELECT jti, expires_at FROM tickets WHERE revoked = ? AND expires_at > ?", (True, now))
+        revoked = revocations.page(tx, beat.revocations_after, now)
         purge = deletion.orders(tx, request.fs, now)
-    revocations = {r["jti"]: int(r["expires_at"]) for r in revoked}
-    return messages.HeartbeatAnswer(lease, now, revocations, purge).to_json()
+    return messages.HeartbeatAnswer(lease, now, revoked, purge).to_json()
 
 
 def reconcile(db: Database, body: dict[str, Any], now: float, grace: float) -> dict[str, Any]:
@@ -162,7 +205,7 @@ def reconcile(db: Database, body: dict[str, Any], now: float, grace: float) -> d
     with db.transaction() as tx:
         request = _authenticate(tx, body, "reconcile", now)
         query = messages.parse_reconcile_query(request.body)
-        _require_registered(tx, request)
+        _require_registered(tx, request, body)
         unknown = deletion.unknown_files(tx, query.shard, query.files)
     log.info(
         "reconcile",
@@ -171,6 +214,34 @@ def reconcile(db: Database, body: dict[str, Any], now: float, grace: float) -> d
         },
     )
     return messages.ReconcileAnswer(unknown, grace).to_json()
+
+
+def forget(db: Database, fs_id: str, actor: audit.Actor, now: float) -> None:
+    """Unpin a fileserver's identity key, so that its next registration pins a new one; audited.
+
+    For a fileserver whose identity file was lost or replaced. Until it registers again it
+    is refused as unknown (and drops out of the live list when its lease ends); its chunk
+    locations are kept, since the same fileserver is expected back under the same id.
+    SECURITY: whoever registers this id first afterwards owns it: forget only when that is about to be the
+    real fileserver.
+    """
+    with db.transaction() as tx:
+        row = tx.one("SELECT public_key FROM fileservers WHERE id = ?", (fs_id,))
+        if row is None:
+            raise NotFound(
+                f"no fileserver {fs_id} is registered: list them with `coffer admin fileservers`",
+                code="fileserver_not_found",
+            )
+        tx.execute("UPDATE fileservers SET public_key = ? WHERE id = ?", (UNPINNED, fs_id))
+        audit.record(
+            tx,
+            "admin.fileserver_forget",
+            now,
+            actor,
+            object=f"fileserver:{fs_id}",
+            forgotten_kid=key_id(b64decode(row["public_key"])) if row["public_key"] != UNPINNED else None,
+        )
+    log.warning("fileserver identity key forgotten by an administrator", extra={"kv": {"fileserver": fs_id}})
 
 
 def live_fileservers(tx: Tx, shard: str, op: str, now: float, lease: float) -> list[dict[str, Any]]:

@@ -106,7 +106,7 @@ def remove(tx: Tx, actor: audit.Actor, file_id: str, name: str, now: float) -> N
     user = tx.one("SELECT id FROM users WHERE name = ?", (name,))
     if user is None or not tx.execute("DELETE FROM shares WHERE file_id = ? AND user_id = ?", (file_id, user["id"])):
         raise NotFound(f"the file is not shared with {name!r}", code="share_not_found")
-    tickets.revoke(tx, user["id"], file_id)
+    tickets.revoke(tx, user["id"], file_id, now=now)
     audit.record(tx, "file.unshared", now, actor, object=f"file:{file_id}", user=name)
 
 

@@ -2,8 +2,12 @@
 
 Every ticket is recorded with its ``holder``: the user it was issued to, or the
 share link it was issued through. Ending a share or revoking a link revokes
-exactly that holder's tickets of the file; fileservers learn revocations from
-their heartbeat answers (``server.registry``).
+exactly that holder's tickets of the file, with one revocation however many there
+are; fileservers learn revocations from their heartbeat answers (``domain.revocations``).
+
+Minting is bounded per file: a holder has at most :data:`MAX_LIVE_TICKETS` unexpired
+tickets of one file and op, so the tickets table (and what a revocation covers) grows
+with files and holders, not with requests.
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ from coffer.protocol import tickets as ticket_protocol
 from coffer.protocol.ids import check_chunk_hash, new_id
 from coffer.protocol.signing import SigningKey
 
-from ..errors import BadRequest, Conflict
+from ..errors import BadRequest, Conflict, RateLimited
 from ..store.db import Tx
+from . import revocations
+
+MAX_LIVE_TICKETS = 1000
+"""Unexpired tickets one holder may have of one file and op: a download of a 128 GiB file at 4 MiB chunks, twice."""
 
 
 def groups(tx: Tx, row: dict[str, Any], op: Literal["put", "get"], wanted: object) -> list[list[str]]:
@@ -55,6 +63,7 @@ def sign(
     SECURITY: every ticket is recorded with its holder, so ending a share or a
     link can revoke exactly the tickets it handed out.
     """
+    _check_bound(tx, row["id"], op, holder, len(groups), now)
     issued = []
     bounds = _put_bounds(row) if op == "put" else _NO_BOUNDS
     for group in groups:
@@ -100,16 +109,33 @@ def _put_bounds(row: dict[str, Any]) -> _Bounds:
     return _Bounds(max_bytes=min(row["chunk_size"], row["size"]), max_chunks=row["chunk_count"], max_total=row["size"])
 
 
-def revoke(tx: Tx, holder: str, file_id: str | None = None) -> int:
-    """Revoke the tickets *holder* still has (of one file, or of all); fileservers learn it from their heartbeat."""
-    if file_id is None:
-        return tx.execute("UPDATE tickets SET revoked = ? WHERE holder = ? AND revoked = ?", (True, holder, False))
-    return tx.execute(
-        "UPDATE tickets SET revoked = ? WHERE file_id = ? AND holder = ? AND revoked = ?",
-        (True, file_id, holder, False),
+def _check_bound(tx: Tx, file_id: str, op: str, holder: str, wanted: int, now: float) -> None:
+    """Refuse to mint past :data:`MAX_LIVE_TICKETS` live tickets of one file, op and holder.
+
+    SECURITY: without a bound one user minted 100,000 tickets a minute, and every one of them
+    had to reach every fileserver when it was revoked.
+    """
+    live = tx.one(
+        "SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM tickets "
+        "WHERE holder = ? AND file_id = ? AND op = ? AND revoked = ? AND expires_at > ?",
+        (holder, file_id, op, False, now),
     )
+    held = int(live["n"]) if live else 0
+    if held + wanted > MAX_LIVE_TICKETS:
+        assert live is not None
+        raise RateLimited(
+            f"you already hold {held} unexpired {op} tickets for this file, and at most {MAX_LIVE_TICKETS} are "
+            "allowed: use the tickets you have, or ask again when some have expired",
+            retry_after=max(float(live["first"]) - now, 1.0) if live["first"] is not None else 1.0,
+            code="too_many_tickets",
+        )
 
 
-def revoke_puts(tx: Tx, file_id: str) -> None:
+def revoke(tx: Tx, holder: str, file_id: str | None = None, *, now: float) -> int:
+    """Revoke the tickets *holder* still has (of one file, or of all); fileservers learn it from their heartbeat."""
+    return revocations.revoke(tx, now, holder=holder, file_id=file_id)
+
+
+def revoke_puts(tx: Tx, file_id: str, now: float) -> None:
     """Revoke a file's put tickets: once it is complete its chunks never change."""
-    tx.execute("UPDATE tickets SET revoked = ? WHERE file_id = ? AND op = 'put'", (True, file_id))
+    revocations.revoke(tx, now, file_id=file_id, op="put")

@@ -69,7 +69,7 @@ def remove(db: Database, admin: Principal, actor: audit.Actor, name: object, now
         for r in rows:
             deletion.drop_file(tx, r["id"], r["shard_id"], "user_removed", now)
         # Files others shared with the user: the shares go with the user row, their tickets go now.
-        tickets.revoke(tx, user["id"])
+        tickets.revoke(tx, user["id"], now=now)
         tx.execute("DELETE FROM users WHERE id = ?", (user["id"],))
         audit.record(tx, "user.deleted", now, actor, object=f"user:{name}", files=len(rows))
     return len(rows)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..domain import audit, deletion
+from ..domain import audit, deletion, revocations
 from ..store.db import Database
 
 log = logging.getLogger(__name__)
@@ -118,9 +118,10 @@ def _note_lost(db: Database, now: float, lease: float) -> int:
 
 
 def _tidy(db: Database, now: float) -> None:
-    """Forget what no longer matters: spent nonces, long-expired tickets, sessions and link downloads."""
+    """Forget what no longer matters: spent nonces, long-expired tickets and revocations, sessions, link downloads."""
     with db.transaction() as tx:
         tx.execute("DELETE FROM request_nonces WHERE seen_at < ?", (now - NONCE_MEMORY,))
         tx.execute("DELETE FROM tickets WHERE expires_at < ?", (now - TICKET_MEMORY,))
+        revocations.forget_expired(tx, now)
         tx.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
         tx.execute("DELETE FROM link_downloads WHERE expires_at <= ?", (now,))

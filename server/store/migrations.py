@@ -339,6 +339,25 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        9,
+        "revocations: by file and holder, numbered so fileservers fetch only what is new",
+        [
+            # One row revokes every ticket it matches (a NULL column matches anything) issued at or before
+            # issued_before; expires_at is the latest expiry among them. seq is the fileservers' cursor.
+            {
+                "sqlite": "CREATE TABLE revocations (seq INTEGER PRIMARY KEY AUTOINCREMENT, holder TEXT, "
+                "file_id TEXT, op TEXT, issued_before BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+                "postgresql": "CREATE TABLE revocations (seq BIGSERIAL PRIMARY KEY, holder TEXT, "
+                "file_id TEXT, op TEXT, issued_before BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+            },
+            "CREATE INDEX revocations_expires ON revocations(expires_at)",
+            "CREATE INDEX tickets_holder_file ON tickets(holder, file_id)",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

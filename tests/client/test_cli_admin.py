@@ -89,3 +89,20 @@ def test_cluster_config_and_rotate_print_the_toml(
     assert run(["cluster-config", "main"], capsys) == "[server]\n"
     assert run(["rotate", "main", "--grace", "60"], capsys) == "[server]\n"
     assert json.loads(seen[1].content) == {"grace_seconds": 60.0}
+
+
+def test_fileserver_forget_posts_to_the_server_and_says_what_to_do_next(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fs_id = "5b3a6c1e-0d4f-4a8b-9c2d-1e0f3a4b5c6d"
+    requests: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(204)
+
+    transport = httpx.MockTransport(handle)
+    monkeypatch.setattr(admin, "client", lambda: ServerClient("http://server", "token", transport=transport))
+    out = run(["fileserver", "forget", fs_id], capsys)
+    assert [(r.method, r.url.path) for r in requests] == [("POST", f"/api/admin/fileservers/{fs_id}/forget")]
+    assert f"forgot the identity key of fileserver {fs_id}" in out and "restart" in out

@@ -24,8 +24,16 @@ from coffer.fileserver.shards import ServedShard, Shards
 from coffer.fileserver.storage.backoff import Backoff
 from coffer.protocol import cluster
 from coffer.protocol.ids import new_id
-from coffer.protocol.messages import MAX_PURGES, FilePurge, parse_heartbeat, parse_registration
+from coffer.protocol.messages import (
+    MAX_PURGES,
+    FilePurge,
+    Revocation,
+    RevocationPage,
+    parse_heartbeat,
+    parse_registration,
+)
 from coffer.protocol.signing import SigningKey
+from coffer.protocol.tickets import Ticket
 from tests.fileserver.fs_helpers import FILE, NOW, OTHER_FILE, stored_chunk
 
 # -- backoff ---------------------------------------------------------------------------------------------
@@ -135,11 +143,12 @@ def test_heartbeat_body_is_what_the_server_parses(shards: list[ServedShard]) -> 
     assert all(s.free_bytes for s in beat.shards)
 
 
-def test_requests_are_signed_with_the_cluster_credential(
+def test_requests_are_signed_with_the_cluster_credential_and_proven_with_the_identity_key(
     settings: Settings, identity: Identity, cluster_key: SigningKey
 ) -> None:
     body = reports.signed(settings, identity, "heartbeat", {"x": 1}, NOW)
     request = cluster.open_request(body, cluster_key.public_key, "heartbeat", NOW)
+    cluster.check_proof(body, identity.key.public_key)
     assert (request.fs, request.cluster, request.gen, request.body) == (
         identity.fileserver_id,
         settings.cluster.id,
@@ -161,7 +170,11 @@ class FakeServer:
         self.registrations = 0
         self.down = False
         self.refuse: tuple[int, str] | None = None
-        self.revoked: list[dict[str, Any]] = []
+        self.revoked: list[Revocation] = []
+        """Revocation number i + 1 is revoked[i], as the server numbers them."""
+        self.revocation_page = 3
+        self.revocations_from = 0
+        """The numbering starts over after this (a replaced database)."""
         self.orders: list[dict[str, str]] = []
         """Purge orders, repeated in every answer until a heartbeat confirms them (as the server does)."""
         self.confirmed: list[dict[str, str]] = []
@@ -194,7 +207,11 @@ class FakeServer:
         self.confirmed += [p.to_json() for p in purged]
         self.orders = [o for o in self.orders if o not in self.confirmed]
         orders = self.orders[:MAX_PURGES]  # as the server pages them
-        answer = {"lease_seconds": 30, "server_time": NOW, "revoked_tickets": self.revoked, "purge": orders}
+        after = parse_heartbeat(signed.body).revocations_after
+        after = after if after <= len(self.revoked) else self.revocations_from
+        entries = self.revoked[after : after + self.revocation_page]
+        page = RevocationPage(after, after + len(entries), after + len(entries) < len(self.revoked), entries)
+        answer = {"lease_seconds": 30, "server_time": NOW, "revocations": page.to_json(), "purge": orders}
         return httpx.Response(200, json=answer | self.extra)
 
 
@@ -309,15 +326,100 @@ def test_agent_reports_a_refusal_with_the_servers_reason(
     assert record.kv["detail"] == "refused: shard_not_allowed"  # type: ignore[attr-defined]
 
 
+def test_a_refusal_for_a_mismatched_identity_key_says_which_file_to_restore_and_what_an_admin_can_do(
+    agent: Agent, fake: FakeServer, settings: Settings, identity: Identity, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.refuse = (409, "fileserver_key_mismatch")
+    with caplog.at_level(logging.ERROR, logger="coffer.fileserver.agent.heartbeats"):
+        agent.step()
+    [record] = caplog.records
+    assert "restore the identity file" in record.getMessage()
+    kv = record.kv  # type: ignore[attr-defined]
+    assert kv["identity_file"] == settings.data_dir / "identity.json"
+    assert kv["forget"] == f"coffer admin fileserver forget {identity.fileserver_id}"
+
+
+def _ticket(holder: str, file: str = FILE, iat: int = int(NOW) - 5) -> Ticket:
+    return Ticket("get", file, "default", holder, iat, int(NOW) + 60, new_id())
+
+
 def test_heartbeat_answer_revocations_reach_the_workers(agent: Agent, fake: FakeServer, settings: Settings) -> None:
-    jti = new_id()
-    fake.revoked = [{"jti": jti, "exp": NOW + 60}]
+    holder = new_id()
+    fake.revoked = [Revocation(int(NOW), int(NOW) + 60, holder=holder, file=FILE)]
     agent.step()
     workers_view = RevocationList(settings.data_dir / "revoked.json")
-    assert workers_view.is_revoked(jti)
-    fake.revoked = []
+    assert workers_view.is_revoked(_ticket(holder))
+    assert not workers_view.is_revoked(_ticket(holder, file=OTHER_FILE))
+    assert fake.beats[-1]["revocations_after"] == 0
     agent.step()
-    assert not workers_view.is_revoked(jti)
+    assert fake.beats[-1]["revocations_after"] == 1  # only what is new is sent again
+
+
+def test_a_long_revocation_list_is_fetched_a_page_a_beat_at_once_and_survives_a_restart(
+    agent: Agent, fake: FakeServer, settings: Settings, identity: Identity, shards: list[ServedShard]
+) -> None:
+    holders = [new_id() for _ in range(7)]
+    fake.revoked = [Revocation(int(NOW), int(NOW) + 60, holder=h) for h in holders]
+    agent.step()
+    assert agent._backlog  # more pages: the next beat comes at once
+    agent.step()
+    agent.step()
+    assert not agent._backlog
+    assert [b["revocations_after"] for b in fake.beats] == [0, 3, 6]
+    workers_view = RevocationList(settings.data_dir / "revoked.json")
+    assert all(workers_view.is_revoked(_ticket(h)) for h in holders)
+    restarted = Agent(
+        settings,
+        identity,
+        shards,
+        client=make_client(settings, transport=httpx.MockTransport(fake.handle)),
+        totals=lambda: Totals(0, 0, 0),
+        corrupt=CorruptReports(),
+        purger=Purger(shards),
+        clock=lambda: NOW,
+        census=ChunkCensus(shards, spawn=now_),
+    )
+    restarted.step()
+    assert fake.beats[-1]["revocations_after"] == 7
+
+
+def test_a_server_that_starts_its_numbering_over_replaces_what_the_fileserver_holds(
+    agent: Agent, fake: FakeServer, settings: Settings
+) -> None:
+    old, new = new_id(), new_id()
+    fake.revoked = [Revocation(int(NOW), int(NOW) + 60, holder=old)] * 2
+    agent.step()
+    fake.revoked = [Revocation(int(NOW), int(NOW) + 60, holder=new)]  # a new database: our cursor 2 is ahead of it
+    agent.step()
+    workers_view = RevocationList(settings.data_dir / "revoked.json")
+    assert workers_view.is_revoked(_ticket(new)) and not workers_view.is_revoked(_ticket(old))
+
+
+def test_a_revocation_file_of_the_older_format_is_replaced_at_the_first_answer(
+    settings: Settings, fake: FakeServer, identity: Identity, shards: list[ServedShard]
+) -> None:
+    path = settings.data_dir / "revoked.json"
+    path.write_text(json.dumps([{"jti": new_id(), "exp": NOW + 60}]))
+    agent = Agent(
+        settings,
+        identity,
+        shards,
+        client=make_client(settings, transport=httpx.MockTransport(fake.handle)),
+        totals=lambda: Totals(0, 0, 0),
+        corrupt=CorruptReports(),
+        purger=Purger(shards),
+        clock=lambda: NOW,
+        census=ChunkCensus(shards, spawn=now_),
+    )
+    agent.step()
+    assert fake.beats[-1]["revocations_after"] == 0
+    assert json.loads(path.read_text()) == {"v": 2, "cursor": 0, "entries": []}
+
+
+def test_expired_revocations_are_dropped(agent: Agent, fake: FakeServer, settings: Settings) -> None:
+    fake.revoked = [Revocation(int(NOW), int(NOW) - 1, holder=new_id()), Revocation(int(NOW), int(NOW) + 9, file=FILE)]
+    agent.step()
+    assert [e["exp"] for e in json.loads((settings.data_dir / "revoked.json").read_text())["entries"]] == [NOW + 9]
 
 
 def test_corrupt_chunks_are_reported_once_delivered(agent: Agent, fake: FakeServer, corrupt: CorruptReports) -> None:
@@ -467,7 +569,7 @@ def test_confirmations_a_server_received_are_not_sent_again_even_if_its_answer_i
     fake.orders = [_order()]
     agent.step()
     purger.run_pending()
-    fake.extra = {"revoked_tickets": "not a list"}
+    fake.extra = {"revocations": "not an object"}
     agent.step()
     assert fake.beats[-1]["purged"] == [_order()]
     fake.extra = {}

@@ -11,10 +11,11 @@ import pytest
 
 from coffer.fileserver.counters import SlotCounters
 from coffer.fileserver.identity import Identity
-from coffer.fileserver.revocations import write_revocations
+from coffer.fileserver.revocations import Revocations, write_revocations
 from coffer.fileserver.settings import Settings
 from coffer.protocol import receipts, tickets
 from coffer.protocol.ids import new_id
+from coffer.protocol.messages import Revocation
 from coffer.protocol.signing import MAX_FIGURE, SigningKey
 from tests.fileserver.fs_helpers import NOW, TicketMaker, auth, chunk_of, stored_files
 
@@ -202,13 +203,33 @@ def test_revoked_ticket_is_refused_as_soon_as_the_list_changes(
 ) -> None:
     data, chunk = chunk_of(10)
     upload(client, tickets_, data, chunk)
-    jti = new_id()
-    ticket = tickets_.get(chunk, jti=jti)
+    holder = new_id()
+    ticket = tickets_.get(chunk, sub=holder)
     assert client.simulate_get(url(tickets_, chunk), headers=auth(ticket)).status_code == 200
-    write_revocations(settings.data_dir / "revoked.json", {jti: NOW + 300})
+    write_revocations(settings.data_dir / "revoked.json", _revoking(holder=holder, file=tickets_.file))
     assert_error(client.simulate_get(url(tickets_, chunk), headers=auth(ticket)), 401, "ticket_revoked")
-    write_revocations(settings.data_dir / "revoked.json", {})
+    write_revocations(settings.data_dir / "revoked.json", Revocations(2))
     assert client.simulate_get(url(tickets_, chunk), headers=auth(ticket)).status_code == 200
+
+
+def _revoking(**match: Any) -> Revocations:
+    return Revocations(1, (Revocation(before=NOW, exp=NOW + 300, **match),))
+
+
+def test_a_revocation_covers_exactly_the_tickets_it_names_issued_before_it(
+    client: Client, tickets_: TicketMaker, settings: Settings
+) -> None:
+    data, chunk = chunk_of(10)
+    upload(client, tickets_, data, chunk)
+    holder, other = new_id(), new_id()
+    write_revocations(settings.data_dir / "revoked.json", _revoking(holder=holder, file=tickets_.file, op="get"))
+    revoked = tickets_.get(chunk, sub=holder, iat=NOW - 1)
+    assert_error(client.simulate_get(url(tickets_, chunk), headers=auth(revoked)), 401, "ticket_revoked")
+    for fine in (tickets_.get(chunk, sub=other), tickets_.get(chunk, sub=holder, iat=NOW + 1)):
+        assert client.simulate_get(url(tickets_, chunk), headers=auth(fine)).status_code == 200
+    write_revocations(settings.data_dir / "revoked.json", _revoking(file=tickets_.file))
+    anyone = tickets_.get(chunk, sub=other)
+    assert_error(client.simulate_get(url(tickets_, chunk), headers=auth(anyone)), 401, "ticket_revoked")
 
 
 def test_a_damaged_revocation_list_keeps_what_was_revoked(
@@ -216,9 +237,9 @@ def test_a_damaged_revocation_list_keeps_what_was_revoked(
 ) -> None:
     data, chunk = chunk_of(10)
     upload(client, tickets_, data, chunk)
-    jti = new_id()
-    write_revocations(settings.data_dir / "revoked.json", {jti: NOW + 300})
-    ticket = tickets_.get(chunk, jti=jti)
+    holder = new_id()
+    write_revocations(settings.data_dir / "revoked.json", _revoking(holder=holder))
+    ticket = tickets_.get(chunk, sub=holder)
     assert_error(client.simulate_get(url(tickets_, chunk), headers=auth(ticket)), 401, "ticket_revoked")
     (settings.data_dir / "revoked.json").write_text("[{oops")
     assert_error(client.simulate_get(url(tickets_, chunk), headers=auth(ticket)), 401, "ticket_revoked")

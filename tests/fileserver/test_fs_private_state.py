@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from coffer.fileserver.identity import load_or_create
-from coffer.fileserver.revocations import write_revocations
+from coffer.fileserver.revocations import Revocations, write_revocations
 from coffer.fileserver.storage.local import LocalBackend
+from coffer.protocol.ids import new_id
+from coffer.protocol.messages import Revocation
 from tests.fileserver.fs_helpers import stored_chunk
 
 
@@ -30,7 +32,7 @@ def test_identity_revocations_and_chunks_are_private_under_a_permissive_umask(
 ) -> None:
     data_dir = tmp_path / "data"
     load_or_create(data_dir)
-    write_revocations(data_dir / "revoked.json", {"jti": 2_000_000_000})
+    write_revocations(data_dir / "revoked.json", Revocations(1, (Revocation(0, 2_000_000_000, holder=new_id()),)))
     backend = LocalBackend(data_dir / "chunks")
     data, name = stored_chunk(1000)
     assert backend.put(name, io.BytesIO(data), len(data))

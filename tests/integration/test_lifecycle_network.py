@@ -9,6 +9,7 @@ verifying, its confirmation in the next beat.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import time
@@ -228,3 +229,35 @@ def test_deleted_chunks_leave_the_disks_within_a_minute_with_default_settings(tm
         assert time.monotonic() - deleted < 60
     finally:
         network.stop()
+
+
+def test_a_deleted_file_leaves_the_disks_while_the_revocation_list_is_large(
+    net: Network, coffer: Coffer, tmp_path: Path
+) -> None:
+    """104,000 revoked tickets (as one user once minted in 67 s) and 5,000 revocations: purges still flow."""
+    assert net.database_url.startswith("sqlite:")
+    far = time.time() + DAY
+    net.sql(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 104000) "
+        "INSERT INTO tickets (jti, file_id, op, expires_at, revoked, holder) "
+        "SELECT printf('minted-%d', i), '00000000-0000-4000-8000-000000000000', 'get', ?, 1, "
+        "'00000000-0000-4000-8000-000000000001' FROM n",
+        (far,),
+    )
+    net.sql(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+        "INSERT INTO revocations (holder, file_id, op, issued_before, expires_at) "
+        "SELECT printf('%08x-0000-4000-8000-000000000000', i), NULL, NULL, ?, ? FROM n",
+        (int(time.time()), int(far)),
+    )
+    newest = net.sql("SELECT MAX(seq) AS seq FROM revocations")[0]["seq"]
+    file_id = _upload(coffer, tmp_path)
+    coffer.remove(file_id)
+    _gone(net, file_id)
+
+    def caught_up(fs: Fileserver) -> bool:
+        held = json.loads((fs.data_dir / "revoked.json").read_text())
+        return bool(held["cursor"] >= newest and len(held["entries"]) >= 5000)
+
+    wait_until(lambda: all(caught_up(fs) for fs in net.fileservers), 30, "every fileserver to page in the list")
+    assert all(fs.proc.alive() and net.live(fs) for fs in net.fileservers)

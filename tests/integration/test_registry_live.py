@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
-from coffer.devnet.procs import wait_until
+from coffer.devnet.procs import Service, wait_until
+from coffer.protocol.signing import SigningKey
 
-from .network import LEASE, Network, clean_env, coffer
+from .network import LEASE, Network, clean_env, coffer, free_port
 
 
 def test_fileservers_register_and_heartbeat(network: Network) -> None:
@@ -59,3 +61,37 @@ def test_fileserver_survives_a_server_outage_and_comes_back_live(network: Networ
     assert all(fs.proc.alive() for fs in network.fileservers)
     network.start_server()
     wait_until(lambda: all(network.live(fs) for fs in network.fileservers), 15, "fileservers to be live again")
+
+
+def test_a_peer_claiming_anothers_id_with_its_own_key_is_refused_and_the_real_one_keeps_its_address(
+    network: Network, tmp_path: Path
+) -> None:
+    """The confirmed attack: a second fileserver of the cluster re-registers a peer's id with its own key and URL."""
+    real = network.fileservers[0]
+    real_id = network.fileserver_id(real)
+    data_dir = tmp_path / "impostor"
+    data_dir.mkdir(mode=0o700)
+    identity = {"v": 1, "id": real_id, "key": SigningKey.generate().to_text()}
+    fd = os.open(data_dir / "identity.json", os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(identity, f)
+    port = free_port()
+    env = clean_env(
+        COFFER_FS_BIND=f"127.0.0.1:{port}",
+        COFFER_FS_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        COFFER_FS_DATA_DIR=str(data_dir),
+        COFFER_FS_HEARTBEAT_INTERVAL="0.5",
+    )
+    log = tmp_path / "impostor.log"
+    impostor = Service("impostor", coffer("fileserver", "--config", str(network.cluster_config)), log, env).start()
+    try:
+        wait_until(lambda: "fileserver_key_mismatch" in impostor.tail(20000), 60, "the impostor to be refused")
+        assert f"coffer admin fileserver forget {real_id}" in impostor.tail(20000)
+        time.sleep(1.0)
+        mine = [(s["url"], s["live"]) for s in network.listing() if s["id"] == real_id]
+        assert mine == [(real.url, True)]
+        assert real.proc.alive()
+    finally:
+        impostor.stop()
+    server_log = network.root / "server.log"
+    assert "fileserver_key_mismatch" in server_log.read_text(errors="replace")

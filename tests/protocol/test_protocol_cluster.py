@@ -15,9 +15,12 @@ from coffer.protocol.cluster import (
     KIND,
     MAX_SKEW,
     ClusterRequest,
+    ProofInvalid,
     RequestStale,
+    check_proof,
     claimed_sender,
     open_request,
+    prove,
     sign_request,
 )
 from coffer.protocol.encoding import b64decode, b64encode, canonical_json
@@ -257,3 +260,25 @@ def test_forged_canonical_request_with_the_right_shape_is_still_refused() -> Non
     forged = b64encode(canonical_json(payload())) + "." + CREDENTIAL.sign(KIND, payload(gen=4)).split(".")[1]
     with pytest.raises(SignatureInvalid):
         open_request({"token": forged}, CREDENTIAL.public_key, "heartbeat", NOW)
+
+
+IDENTITY = SigningKey(bytes(range(2, 34)))
+
+
+def test_a_proof_by_the_fileservers_identity_key_covers_exactly_its_request() -> None:
+    proven = prove(IDENTITY, request())
+    check_proof(proven, IDENTITY.public_key)
+    with pytest.raises(SignatureInvalid):
+        check_proof(proven, CREDENTIAL.public_key)  # a peer's key (here the cluster's) is not this fileserver's
+    with pytest.raises(ProofInvalid, match="another request"):
+        check_proof(request() | {"proof": proven["proof"]}, IDENTITY.public_key)
+    with pytest.raises(ProofInvalid, match="no proof"):
+        check_proof(request(), IDENTITY.public_key)
+
+
+def test_a_proof_signed_as_another_kind_is_refused() -> None:
+    token = request()["token"]
+    digest = json.loads(b64decode(prove(IDENTITY, {"token": token})["proof"].split(".")[0]))["token"]
+    forged = IDENTITY.sign(KIND, {"token": digest})  # the right key and digest, signed as a cluster request
+    with pytest.raises(SignatureInvalid):
+        check_proof({"token": token, "proof": forged}, IDENTITY.public_key)

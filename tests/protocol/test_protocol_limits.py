@@ -72,14 +72,14 @@ def largest_reconcile_query() -> ReconcileQuery:
 
 
 def largest_cluster_request(action: cluster.Action) -> tuple[dict[str, Any], dict[str, str]]:
-    """Return the largest body *action* allows, and the HTTP body that carries it signed."""
+    """Return the largest body *action* allows, and the HTTP body that carries it signed and proven."""
     if action == "heartbeat":
         body = largest_heartbeat().to_json()
     elif action == "register":
         body = largest_registration().to_json()
     else:
         body = largest_reconcile_query().to_json()
-    return body, cluster.sign_request(KEY, ID, MAX_FIGURE, ID, action, body, NOW)
+    return body, cluster.prove(KEY, cluster.sign_request(KEY, ID, MAX_FIGURE, ID, action, body, NOW))
 
 
 PARSERS: dict[cluster.Action, Callable[[dict[str, Any]], Any]] = {
@@ -95,6 +95,7 @@ def test_largest_cluster_request_fits_its_cap_and_the_server_body_limit_and_open
     assert len(http_body["token"]) <= cluster.MAX_TOKEN_LENGTH
     assert len(json.dumps(http_body).encode()) <= wire.MAX_JSON_BODY
     request = cluster.open_request(http_body, KEY.public_key, action, NOW)
+    cluster.check_proof(http_body, KEY.public_key)
     assert PARSERS[action](request.body).to_json() == body
 
 

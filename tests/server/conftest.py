@@ -12,9 +12,10 @@ import pytest
 
 from coffer.format import kdf
 from coffer.protocol import cluster as cluster_protocol
+from coffer.protocol import tickets as ticket_protocol
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.ids import new_id
-from coffer.protocol.messages import Heartbeat, Registration, ShardAnnouncement
+from coffer.protocol.messages import Heartbeat, Registration, Revocation, ShardAnnouncement, parse_revocation
 from coffer.protocol.signing import SigningKey
 from coffer.server.api.app import create_app
 from coffer.server.api.base import Context
@@ -58,9 +59,10 @@ class FakeFileserver:
     url: str = "http://127.0.0.1:8101"
 
     def signed(self, action: cluster_protocol.Action, body: dict[str, Any], now: float) -> dict[str, str]:
-        return cluster_protocol.sign_request(
+        request = cluster_protocol.sign_request(
             self.credential, self.cluster_id, self.generation, self.id, action, body, now
         )
+        return cluster_protocol.prove(self.key, request)
 
     def registration(self, shards: list[ShardAnnouncement] | None = None) -> dict[str, Any]:
         shards = shards or [ShardAnnouncement("default", True, True), ShardAnnouncement("archive", True, False)]
@@ -84,6 +86,7 @@ class Harness:
         self.clock = Clock()
         self.settings = ServerSettings(database_url=database_url, **settings)
         self._auth_keys: dict[str, bytes] = {}
+        self.issued: list[ticket_protocol.Ticket] = []
         self.db = Database(database_url)
         migrations.migrate(self.db)
         self.keys = keys.load_or_create(self.db)
@@ -97,7 +100,27 @@ class Harness:
         headers = kw.pop("headers", {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return self.client.simulate_request(method, path, json=body, headers=headers, **kw)
+        result = self.client.simulate_request(method, path, json=body, headers=headers, **kw)
+        self._note_tickets(result)
+        return result
+
+    def _note_tickets(self, result: falcon.testing.Result) -> None:
+        """Keep every ticket the server hands out, to ask later which of them fileservers are told to refuse."""
+        answer = result.json if 200 <= result.status_code < 300 and result.content else None
+        if isinstance(answer, dict) and isinstance(answer.get("tickets"), list):
+            keys = {self.keys.signing.kid: self.keys.signing.public_key}
+            for t in answer["tickets"]:
+                self.issued.append(ticket_protocol.verify(t["ticket"], keys, self.clock()))
+
+    def revoked(self, fs: FakeFileserver) -> set[str]:
+        """Return the ids of the tickets handed out so far that the heartbeat answers tell *fs* to refuse."""
+        entries: list[Revocation] = []
+        after, more = 0, True
+        while more:
+            page = self.beat(fs, revocations_after=after).json["revocations"]
+            entries += [parse_revocation(e) for e in page["entries"]]
+            after, more = page["next"], page["more"]
+        return {t.jti for t in self.issued if any(e.covers(t.file, t.sub, t.op, t.iat) for e in entries)}
 
     def make_user(self, name: str, role: str = "user") -> str:
         """Create a user with cheap KDF parameters and return a session token for it."""

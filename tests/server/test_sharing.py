@@ -60,8 +60,8 @@ def ticket_ids(harness: Harness, answer: dict[str, Any]) -> set[str]:
 
 
 def revoked(harness: Harness, fs: FakeFileserver) -> set[str]:
-    """Return the ticket ids the server tells fileservers to refuse."""
-    return {r["jti"] for r in harness.beat(fs).json["revoked_tickets"]}
+    """Return the ids of the tickets handed out so far that the server tells fileservers to refuse."""
+    return harness.revoked(fs)
 
 
 def error(answer: falcon.testing.Result) -> tuple[int, str]:
