@@ -37,7 +37,7 @@ from coffer.protocol.api.auth import ChangePassword, Login, WrappedKeys
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.transfer.http import ChunkClient
 
-from . import errors, resume, session, sharing
+from . import errors, invitations, resume, session, sharing
 from .api import ServerClient, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
 from .download import Downloader, DownloadResult, file_source
@@ -170,6 +170,44 @@ class Coffer:
             on_wait=on_wait,
         )
         coffer._user_id = answer.user.id
+        return coffer
+
+    @classmethod
+    def join(
+        cls,
+        server: str,
+        code: str,
+        password: str,
+        *,
+        config_dir: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        chunk_transport: httpx.BaseTransport | None = None,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> Coffer:
+        """Spend invitation *code*: make the password's keys and a key pair here, create the account, log in.
+
+        SECURITY: the key pair is born in this process; the server gets the private key only
+        wrapped under a master key derived from *password*, which never leaves it.
+        """
+        joining = invitations.prepare(code, password)
+        api = ServerClient(server, transport=transport, on_wait=on_wait)
+        try:
+            account = api.join(joining.request)
+            answer = api.open_session(Login(account.name, joining.derived.auth_key))
+        finally:
+            api.close()
+        coffer = cls(
+            server,
+            answer.token,
+            joining.keys,
+            username=account.name,
+            expires_at=float(answer.expires_at),
+            config_dir=config_dir,
+            transport=transport,
+            chunk_transport=chunk_transport,
+            on_wait=on_wait,
+        )
+        coffer._user_id = account.id
         return coffer
 
     @classmethod

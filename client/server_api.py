@@ -20,7 +20,6 @@ from coffer.protocol.api.admin import (
     ClusterConfig,
     ListedCluster,
     ListedShard,
-    NewUser,
     RegisteredFileserver,
     Rotate,
     parse_clusters,
@@ -49,6 +48,7 @@ from coffer.protocol.api.files import (
     parse_file_list,
     parse_shard_summaries,
 )
+from coffer.protocol.api.invitations import Invitation, Invite, Join
 from coffer.protocol.api.lifecycle import (
     AuditEvent,
     Holds,
@@ -140,6 +140,10 @@ class ServerApi:
     def open_session(self, login: Login) -> Session:
         """Open a session with the auth key derived from the password (SECURITY: never the password)."""
         return _parsed(Session.parse, self.request("POST", routes.LOGIN, login.to_json()))
+
+    def join(self, join: Join) -> Account:
+        """Spend an invitation code on an account whose password and keys this client made."""
+        return _parsed(Account.parse, self.request("POST", routes.JOIN, join.to_json()))
 
     def logout(self) -> None:
         self.request("POST", routes.LOGOUT)
@@ -283,9 +287,9 @@ class ServerApi:
         """List clusters, each with its credential generation and shard links."""
         return _parsed(parse_clusters, self.request("GET", routes.ADMIN_CLUSTERS))
 
-    def create_user(self, user: NewUser) -> Account:
-        """Create a user from :func:`client.api.new_user` (keys made here, never by the server)."""
-        return _parsed(Account.parse, self.request("POST", routes.ADMIN_USERS, user.to_json()))
+    def invite(self, invite: Invite) -> Invitation:
+        """Invite a user; the answer holds the one-time code (SECURITY: a secret for that user alone)."""
+        return _parsed(Invitation.parse, self.request("POST", routes.ADMIN_INVITATIONS, invite.to_json()))
 
     def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> Applied:
         body = Apply(config, prune, dry_run).to_json()

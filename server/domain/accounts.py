@@ -22,6 +22,7 @@ import nacl.pwhash.argon2id
 from coffer.protocol import kdf
 from coffer.protocol.api.admin import ROLES
 from coffer.protocol.api.auth import (
+    KEY_ORIGINS,
     Account,
     ChangePassword,
     KdfAnswer,
@@ -105,33 +106,56 @@ def create_user(
     keys: WrappedKeys | None = None,
     actor: audit.Actor = audit.SYSTEM,
 ) -> Account:
-    """Create a user from a client-derived auth key (and, usually, client-made keys); the name must be free."""
+    """Create a user from a client-derived auth key (and, usually, client-made keys); the name must be free.
+
+    Only the server's own tests call this directly: accounts are made by :mod:`.invitations`.
+    """
+    with db.transaction() as tx:
+        made = insert_user(tx, name, role, params or kdf.KdfParams(salt=salt), auth_key, keys, now, "legacy")
+        audit.record(tx, "user.created", now, actor, object=f"user:{made.name}", role=made.role)
+    return made
+
+
+def insert_user(
+    tx: Tx,
+    name: object,
+    role: object,
+    params: kdf.KdfParams,
+    auth_key: bytes,
+    keys: WrappedKeys | None,
+    now: float,
+    key_origin: str,
+) -> Account:
+    """Insert a user row in *tx*; Conflict (``user_exists``) if the name is taken."""
     name = check_username(name)
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
-    params = params or kdf.KdfParams(salt=salt)
+    if key_origin not in KEY_ORIGINS:
+        raise ValueError(f"unknown key origin {key_origin!r}")
+    if user_exists(tx, name):
+        raise Conflict(f"a user named {name!r} already exists", code="user_exists")
     row = {
         "id": new_id(),
         "name": name,
         "role": role,
-        "auth_salt": b64encode(salt),
+        "auth_salt": b64encode(params.salt),
         "opslimit": params.opslimit,
         "memlimit": params.memlimit,
         "auth_hash": _hash_auth_key(auth_key),
         "created_at": now,
         "public_key": b64encode(keys.public_key) if keys else None,
         "wrapped_private_key": b64encode(keys.wrapped_private_key) if keys else None,
+        "key_origin": key_origin,
     }
     try:
-        with db.transaction() as tx:
-            tx.execute(
-                f"INSERT INTO users ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                tuple(row.values()),
-            )
-            audit.record(tx, "user.created", now, actor, object=f"user:{name}", role=role)
+        tx.execute(f"INSERT INTO users ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
     except IntegrityError as exc:
         raise Conflict(f"a user named {name!r} already exists", code="user_exists") from exc
     return account(row)
+
+
+def user_exists(tx: Tx, name: str) -> bool:
+    return tx.one("SELECT id FROM users WHERE name = ?", (name,)) is not None
 
 
 def list_users(db: Database) -> list[Account]:
@@ -217,10 +241,11 @@ def me(db: Database, who: Principal) -> Me:
     """Return the caller's account with their public key and wrapped private key (null before set)."""
     with db.transaction(readonly=True) as tx:
         row = tx.one(
-            "SELECT id, name, role, created_at, public_key, wrapped_private_key FROM users WHERE id = ?", (who.user_id,)
+            "SELECT id, name, role, created_at, public_key, wrapped_private_key, key_origin FROM users WHERE id = ?",
+            (who.user_id,),
         )
     assert row is not None
-    return Me(account(row), row["public_key"], row["wrapped_private_key"])
+    return Me(account(row), row["public_key"], row["wrapped_private_key"], row["key_origin"])
 
 
 def set_keys(db: Database, who: Principal, keys: WrappedKeys) -> None:

@@ -317,6 +317,28 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        7,
+        "invitations, and where each user's key pair was made",
+        [
+            # Only a hash of the one-time code is kept; a spent or replaced invitation keeps its row for the record.
+            """CREATE TABLE invitations (
+                id TEXT PRIMARY KEY,
+                code_hash TEXT NOT NULL UNIQUE,
+                username TEXT NOT NULL,
+                role TEXT NOT NULL,
+                created_by TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                used_at DOUBLE PRECISION)""",
+            "CREATE INDEX invitations_username ON invitations(username)",
+            # Accounts made before invitations: an administrator's client may have made the key pair.
+            "ALTER TABLE users ADD COLUMN key_origin TEXT NOT NULL DEFAULT 'legacy'",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 
