@@ -387,7 +387,7 @@ class Coffer:
     def shares(self, file_id: str) -> builtins.list[ShareInfo]:
         """Return who file *file_id* is shared with, by name."""
         rows = self.api.file_shares(sharing.file_id_of(file_id))
-        return [ShareInfo(r.user, float(r.created_at)) for r in rows]
+        return [ShareInfo(r.user, float(r.created_at), r.stale) for r in rows]
 
     def link(
         self,

@@ -49,6 +49,7 @@ from coffer.protocol.api.files import (
     parse_shard_summaries,
 )
 from coffer.protocol.api.invitations import Invitation, Invite, Join
+from coffer.protocol.api.keys import Reseal, Resealed, RotateKeys, RotationDone
 from coffer.protocol.api.lifecycle import (
     AuditEvent,
     Holds,
@@ -160,6 +161,16 @@ class ServerApi:
 
     def set_my_keys(self, keys: WrappedKeys) -> None:
         self.request("PUT", routes.MY_KEYS, keys.to_json())
+
+    def start_key_rotation(self, request: RotateKeys) -> None:
+        """Switch to a new password and key pair, the old pair kept wrapped until the rotation finishes."""
+        self.request("POST", routes.MY_KEY_ROTATION, request.to_json())
+
+    def reseal_file_keys(self, request: Reseal) -> Resealed:
+        return _parsed(Resealed.parse, self.request("PUT", routes.MY_FILE_KEYS, request.to_json()))
+
+    def finish_key_rotation(self) -> RotationDone:
+        return _parsed(RotationDone.parse, self.request("DELETE", routes.MY_KEY_ROTATION))
 
     # -- files and tickets ---------------------------------------------------------------------
 

@@ -56,10 +56,11 @@ class ShareResult:
 
 @dataclass(frozen=True)
 class ShareInfo:
-    """Someone a file is shared with."""
+    """Someone a file is shared with; ``stale`` when a key rotation means the box must be made again."""
 
     user: str
     created_at: float
+    stale: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

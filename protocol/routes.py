@@ -24,6 +24,8 @@ SESSION = "/api/auth/sessions/{session_id}"
 PASSWORD = "/api/auth/password"
 ME = "/api/me"
 MY_KEYS = "/api/me/keys"
+MY_KEY_ROTATION = "/api/me/keys/rotation"
+MY_FILE_KEYS = "/api/me/keys/files"
 MY_QUOTA = "/api/me/quota"
 
 # Server: fileservers reporting in (cluster-signed)

@@ -163,16 +163,24 @@ class Me:
     """``GET /api/me``: the caller's account with their public key and wrapped private key (null before set).
 
     ``key_origin`` is one of :data:`KEY_ORIGINS`; None from a server older than invitations.
+    ``previous_*`` hold the old pair while a key rotation is unfinished (the private key wrapped
+    under the current master key), so that ``coffer keys rotate`` run again can finish it.
     """
 
     account: Account
     public_key: str | None
     wrapped_private_key: str | None
     key_origin: str | None = None
+    previous_public_key: str | None = None
+    previous_wrapped_private_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         keys = {"public_key": self.public_key, "wrapped_private_key": self.wrapped_private_key}
-        return self.account.to_json() | keys | {"key_origin": self.key_origin}
+        previous = {
+            "previous_public_key": self.previous_public_key,
+            "previous_wrapped_private_key": self.previous_wrapped_private_key,
+        }
+        return self.account.to_json() | keys | {"key_origin": self.key_origin} | previous
 
     @classmethod
     def parse(cls, value: object) -> Me:
@@ -182,6 +190,8 @@ class Me:
             public_key=answer_field(body, "public_key", str, optional=True),
             wrapped_private_key=answer_field(body, "wrapped_private_key", str, optional=True),
             key_origin=answer_field(body, "key_origin", str, optional=True),
+            previous_public_key=answer_field(body, "previous_public_key", str, optional=True),
+            previous_wrapped_private_key=answer_field(body, "previous_wrapped_private_key", str, optional=True),
         )
 
 

@@ -12,6 +12,7 @@ from . import auth as api_auth
 from . import files as api_files
 from . import fileservers as api_fileservers
 from . import invitations as api_invitations
+from . import keys as api_keys
 from . import lifecycle as api_lifecycle
 from . import sharing as api_sharing
 from .base import AccessLog, Context, HeaderLimit, install_error_handlers
@@ -36,6 +37,8 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         (routes.PASSWORD, api_auth.Password(ctx)),
         (routes.ME, api_auth.Me(ctx)),
         (routes.MY_KEYS, api_auth.MyKeys(ctx)),
+        (routes.MY_KEY_ROTATION, api_keys.Rotation(ctx)),
+        (routes.MY_FILE_KEYS, api_keys.FileKeys(ctx)),
         (routes.MY_QUOTA, api_lifecycle.MyQuota(ctx)),
         (routes.REGISTER, api_fileservers.Register(ctx)),
         (routes.HEARTBEAT, api_fileservers.Heartbeat(ctx)),
