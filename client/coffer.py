@@ -82,7 +82,9 @@ class FileInfo:
         problem = ""
         try:
             meta: Metadata | None = open_record(record, keys, check_owner).metadata
-        except (IntegrityError, UnknownFormatVersion, errors.KeyChanged) as exc:
+        except IntegrityError as exc:
+            meta, problem = None, sharing.stale_share_problem(record, exc).message
+        except (UnknownFormatVersion, errors.KeyChanged) as exc:
             meta, problem = None, exc.message
         return cls(
             id=record["id"],

@@ -88,7 +88,7 @@ def invite_admin(settings: server_settings.ServerSettings, name: str, lifetime: 
     db = prepare(settings)
     try:
         request = Invite(check_username(name), "admin", lifetime)
-        return invitations.invite(db, request, time.time(), audit.Actor("server-host"))
+        return invitations.invite(db, request, time.time(), audit.SYSTEM)
     finally:
         db.close()
 

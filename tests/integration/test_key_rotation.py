@@ -99,6 +99,8 @@ def test_a_legacy_account_rotates_its_keys_and_every_file_and_share_follows(netw
     assert (tmp_path / "ivo-copy.txt").read_bytes() == b"hana's notes"
 
     # Ivo's share to her was boxed for her old key: he shares it again, and she reads it.
+    early = run(["download", ivos, "-o", str(tmp_path / "too-early.txt")], hana)
+    assert early.returncode == 7 and "ask ivo to share it again" in early.stderr, early.stderr
     listed = json.loads(run(["shares", ivos, "--json"], ivo).stdout)
     assert [(s["user"], s["stale"]) for s in listed] == [("hana", True)]
     assert run(["share", ivos, "hana", "--fingerprint", report["fingerprint"]], ivo).returncode == 0
