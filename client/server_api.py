@@ -48,7 +48,7 @@ from coffer.protocol.api.files import (
     parse_file_list,
     parse_shard_summaries,
 )
-from coffer.protocol.api.invitations import Invitation, Invite, Join
+from coffer.protocol.api.invitations import Invitation, Invite, Join, OpenInvitation, parse_open_invitations
 from coffer.protocol.api.keys import Reseal, Resealed, RotateKeys, RotationDone
 from coffer.protocol.api.lifecycle import (
     AuditEvent,
@@ -301,6 +301,13 @@ class ServerApi:
     def invite(self, invite: Invite) -> Invitation:
         """Invite a user; the answer holds the one-time code (SECURITY: a secret for that user alone)."""
         return _parsed(Invitation.parse, self.request("POST", routes.ADMIN_INVITATIONS, invite.to_json()))
+
+    def invitations(self) -> list[OpenInvitation]:
+        """List the invitations neither spent nor expired (never their codes)."""
+        return _parsed(parse_open_invitations, self.request("GET", routes.ADMIN_INVITATIONS))
+
+    def revoke_invitation(self, name: str) -> None:
+        self.request("DELETE", routes.admin_invitation(name))
 
     def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> Applied:
         body = Apply(config, prune, dry_run).to_json()

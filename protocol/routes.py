@@ -55,6 +55,7 @@ LINK_TICKETS = "/api/links/{link_id}/tickets"
 # Server: administration
 ADMIN_USERS = "/api/admin/users"
 ADMIN_INVITATIONS = "/api/admin/invitations"
+ADMIN_INVITATION = "/api/admin/invitations/{name}"
 ADMIN_USER = "/api/admin/users/{name}"
 ADMIN_USER_QUOTA = "/api/admin/users/{name}/quota"
 ADMIN_HOLDS = "/api/admin/holds"
@@ -129,6 +130,10 @@ def link_tickets(link_id: str) -> str:
 
 def admin_user(name: str) -> str:
     return ADMIN_USER.format(name=name)
+
+
+def admin_invitation(name: str) -> str:
+    return ADMIN_INVITATION.format(name=name)
 
 
 def admin_user_quota(name: str) -> str:

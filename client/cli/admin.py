@@ -77,6 +77,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         add_json_flag(parser)
         parser.set_defaults(func=do_invite)
     create.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS)
+    pending = user_commands.add_parser("invitations", help="list the invitations not yet used nor expired")
+    add_json_flag(pending)
+    pending.set_defaults(func=do_invitations)
+    uninvite = user_commands.add_parser("uninvite", help="withdraw NAME's open invitation: its code stops working")
+    uninvite.add_argument("username", type=parse_username)
+    uninvite.set_defaults(func=do_uninvite)
     lifecycle.register_admin(sub, user_commands)
     sharing.register_admin(sub)
 
@@ -192,4 +198,25 @@ def do_invite(args: argparse.Namespace) -> int:
     print(f"{invitation.username} invited ({invitation.role}); the code works once, until {expires}.")
     print(f"Give {invitation.username} this command to run on their own machine:\n\n    {command}\n")
     print("Their client asks for their password and makes their key pair; you never see either.")
+    return 0
+
+
+def do_invitations(args: argparse.Namespace) -> int:
+    with client() as api:
+        rows = [i.to_json() for i in api.invitations()]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no open invitation")
+    for row in rows:
+        expires = datetime.fromtimestamp(row["expires_at"], UTC).strftime("%Y-%m-%d %H:%M UTC")
+        print(f"{row['username']:<24} {row['role']:<6} until {expires}  by {row['created_by'] or '-'}")
+    return 0
+
+
+def do_uninvite(args: argparse.Namespace) -> int:
+    with client() as api:
+        api.revoke_invitation(args.username)
+    print(f"the invitation for {args.username} was withdrawn; its code no longer works")
     return 0

@@ -19,7 +19,7 @@ from ..errors import ProtocolError
 from ..ids import check_username
 from .admin import ROLES
 from .auth import AUTH_KEY_BYTES, WrappedKeys, parse_kdf_params
-from .fields import answer_field, key_bytes, object_of, seconds
+from .fields import answer_field, key_bytes, list_of, object_of, seconds
 
 DEFAULT_INVITE_SECONDS = 7 * 86400.0
 MIN_INVITE_SECONDS = 60.0
@@ -115,3 +115,43 @@ class Join:
         params = parse_kdf_params(body)
         auth_key = key_bytes(body.get("auth_key"), "auth_key", AUTH_KEY_BYTES)
         return cls(code, params, auth_key, WrappedKeys.parse(body))
+
+
+MAX_LISTED_INVITATIONS = 1_000_000
+"""Open invitations in one listing: the server caps no count of them."""
+
+
+@dataclass(frozen=True)
+class OpenInvitation:
+    """``GET /api/admin/invitations``: an invitation not yet spent nor expired (never its code)."""
+
+    username: str
+    role: str
+    created_by: str | None
+    created_at: float
+    expires_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "role": self.role,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def parse(cls, value: object) -> OpenInvitation:
+        body = object_of(value, "an invitation")
+        return cls(
+            username=answer_field(body, "username", str),
+            role=answer_field(body, "role", str),
+            created_by=answer_field(body, "created_by", str, optional=True),
+            created_at=answer_field(body, "created_at", (int, float)),
+            expires_at=answer_field(body, "expires_at", (int, float)),
+        )
+
+
+def parse_open_invitations(value: object) -> list[OpenInvitation]:
+    """Read ``GET /api/admin/invitations``: the open invitations, by name."""
+    return [OpenInvitation.parse(i) for i in list_of(value, "the invitation listing", MAX_LISTED_INVITATIONS)]

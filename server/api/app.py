@@ -59,6 +59,7 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         (routes.LINK_TICKETS, api_sharing.LinkTickets(ctx)),
         (routes.ADMIN_USERS, api_admin.Users(ctx)),
         (routes.ADMIN_INVITATIONS, api_invitations.AdminInvitations(ctx)),
+        (routes.ADMIN_INVITATION, api_invitations.AdminInvitation(ctx)),
         (routes.ADMIN_USER, api_lifecycle.User(ctx)),
         (routes.ADMIN_USER_QUOTA, api_lifecycle.UserQuota(ctx)),
         (routes.ADMIN_HOLDS, api_lifecycle.Holds(ctx)),

@@ -21,12 +21,27 @@ class AdminInvitations:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        principal(self.ctx, req).require_admin()
+        send_json(resp, [i.to_json() for i in invitations.list_open(self.ctx.db, self.ctx.clock())])
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
         who.require_admin()
         request = Invite.parse(read_json(req))
         answer = invitations.invite(self.ctx.db, request, self.ctx.clock(), actor(req, who))
         send_json(resp, answer.to_json(), 201)
+
+
+class AdminInvitation:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        who = principal(self.ctx, req)
+        who.require_admin()
+        invitations.revoke(self.ctx.db, name, self.ctx.clock(), actor(req, who))
+        resp.status = falcon.HTTP_204
 
 
 class Join:

@@ -54,6 +54,7 @@ ACTIONS = (
     "quota.set",
     "user.created",
     "user.invited",
+    "user.uninvited",
     "user.joined",
     "user.deleted",
     "keys.rotated",

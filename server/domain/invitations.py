@@ -19,10 +19,10 @@ import hmac
 import secrets
 
 from coffer.protocol.api.auth import Account
-from coffer.protocol.api.invitations import Invitation, Invite, Join
-from coffer.protocol.ids import new_id
+from coffer.protocol.api.invitations import Invitation, Invite, Join, OpenInvitation
+from coffer.protocol.ids import check_username, new_id
 
-from ..errors import Conflict, Unauthorized
+from ..errors import Conflict, NotFound, Unauthorized
 from ..store.db import Database
 from . import accounts, audit
 
@@ -63,6 +63,26 @@ def invite(db: Database, request: Invite, now: float, actor: audit.Actor) -> Inv
             replaced=replaced,
         )
     return Invitation(request.username, request.role, code, expires_at)
+
+
+def list_open(db: Database, now: float) -> list[OpenInvitation]:
+    """Return the invitations neither spent nor expired, by name (never a code or its hash)."""
+    with db.transaction(readonly=True) as tx:
+        rows = tx.all(
+            "SELECT username, role, created_by, created_at, expires_at FROM invitations "
+            "WHERE used_at IS NULL AND expires_at > ? ORDER BY username",
+            (now,),
+        )
+    return [OpenInvitation(r["username"], r["role"], r["created_by"], r["created_at"], r["expires_at"]) for r in rows]
+
+
+def revoke(db: Database, name: object, now: float, actor: audit.Actor) -> None:
+    """Withdraw the open invitation for *name* (a code sent to the wrong place, say); audit it."""
+    name = check_username(name)
+    with db.transaction() as tx:
+        if not tx.execute("DELETE FROM invitations WHERE username = ? AND used_at IS NULL", (name,)):
+            raise NotFound(f"no open invitation for {name!r}", code="invitation_not_found")
+        audit.record(tx, "user.uninvited", now, actor, object=f"user:{name}")
 
 
 def join(db: Database, request: Join, now: float, actor_address: str | None = None) -> Account:

@@ -127,3 +127,15 @@ def test_admin_user_create_is_an_invitation_too(network: Network, admin_env: dic
     assert "erin invited (admin)" in created.stdout and f"coffer join {network.url} " in created.stdout
     refused = run(["admin", "user", "create", "fred", "--password-stdin"], admin_env, stdin="fred-password\n")
     assert refused.returncode == 2 and "coffer admin user invite fred" in refused.stderr
+
+
+def test_an_open_invitation_is_listed_and_withdrawn_and_its_code_then_fails(
+    network: Network, admin_env: dict[str, str], tmp_path: Path
+) -> None:
+    code = json.loads(run(["admin", "user", "invite", "gus", "--json"], admin_env).stdout)["code"]
+    listed = json.loads(run(["admin", "user", "invitations", "--json"], admin_env).stdout)
+    assert "gus" in {i["username"] for i in listed} and code not in json.dumps(listed)
+    withdrawn = run(["admin", "user", "uninvite", "gus"], admin_env)
+    assert withdrawn.returncode == 0 and "no longer works" in withdrawn.stdout
+    late = run(["join", network.url, code, "--password-stdin"], config_env(network, tmp_path / "gus"), "gus-pw-123\n")
+    assert late.returncode == 4 and "ask your administrator for a new invitation" in late.stderr

@@ -14,7 +14,9 @@ from coffer.protocol.api.invitations import (
     Invitation,
     Invite,
     Join,
+    OpenInvitation,
     check_code,
+    parse_open_invitations,
 )
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
@@ -81,3 +83,11 @@ def test_a_join_checks_the_code_first_then_the_kdf_then_the_keys() -> None:
 @pytest.mark.parametrize("code", [None, 7, "", "x" * 15, "x" * 129, "é" * 20])
 def test_a_code_of_the_wrong_shape_is_refused(code: object) -> None:
     assert refusal(check_code, code)[0] == "invalid_code"
+
+
+def test_an_open_invitation_listing_round_trips_and_holds_no_code() -> None:
+    listed = OpenInvitation("carol", "user", None, 1.0, 2.0)
+    assert set(listed.to_json()) == {"username", "role", "created_by", "created_at", "expires_at"}
+    assert parse_open_invitations([listed.to_json()]) == [listed]
+    with pytest.raises(ProtocolError):
+        parse_open_invitations([{"username": "carol"}])

@@ -179,3 +179,27 @@ def test_wrong_codes_are_counted_and_slowed_per_address_like_logins(database_url
         assert refusals, "the refusals are audited"
     finally:
         h.db.close()
+
+
+def test_open_invitations_are_listed_without_codes_and_can_be_withdrawn(harness: Harness) -> None:
+    admin = harness.make_user("root", "admin")
+    carols = invite(harness, admin, "carol").json["code"]
+    invite(harness, admin, "dave", role="admin", expires_in=60)
+    spent = invite(harness, admin, "erin").json["code"]
+    assert join(harness, spent).status_code == 201
+    listed = harness.call("GET", "/api/admin/invitations", token=admin)
+    assert listed.status_code == 200
+    assert [(i["username"], i["role"], i["created_by"]) for i in listed.json] == [
+        ("carol", "user", "root"),
+        ("dave", "admin", "root"),
+    ]
+    assert carols not in repr(listed.json)
+    harness.clock.now += 61
+    assert [i["username"] for i in harness.call("GET", "/api/admin/invitations", token=admin).json] == ["carol"]
+    assert harness.call("DELETE", "/api/admin/invitations/carol", token=admin).status_code == 204
+    assert join(harness, carols).json["error"] == "invitation_invalid", "a withdrawn code no longer works"
+    again = harness.call("DELETE", "/api/admin/invitations/carol", token=admin)
+    assert again.status_code == 404 and again.json["error"] == "invitation_not_found"
+    user = harness.make_user("alice")
+    assert harness.call("GET", "/api/admin/invitations", token=user).status_code == 403
+    assert harness.call("DELETE", "/api/admin/invitations/dave", token=user).status_code == 403
