@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from coffer.client.api import new_user_body
+from coffer.client.invitations import join_body
 
 from . import procs
 from .coffer_net import CofferNet, clean_env
@@ -36,7 +36,8 @@ SOURCES = 4
 def _make_users(net: CofferNet, names: list[str]) -> None:
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=spawn) as pool:
-        bodies = list(pool.map(new_user_body, names, [PASSWORD] * len(names), ["user"] * len(names), chunksize=8))
+        codes = [net.invite(name) for name in names]
+        bodies = list(pool.map(join_body, codes, [PASSWORD] * len(names), chunksize=8))
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(net.add_user, bodies))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,9 +10,7 @@ from typing import Any
 import httpx
 
 from coffer.format import kdf
-from coffer.format.keys import UserKeys, wrap_private_key
-from coffer.protocol.api.admin import NewUser
-from coffer.protocol.api.auth import KdfAnswer, Login, Session, WrappedKeys
+from coffer.protocol.api.auth import KdfAnswer, Login, Session
 from coffer.protocol.encoding import b64decode
 from coffer.protocol.errors import parse_error_body
 from coffer.transfer.http import retry_after, tls_context
@@ -145,25 +142,6 @@ def _wait_asked(response: httpx.Response, again: bool) -> float | None:
     if not (again or (parsed is not None and parsed[0] in REFUSED_BEFORE_ACTING)):
         return None
     return retry_after(response.headers, data)
-
-
-def new_user_body(username: str, password: str, role: str) -> dict[str, Any]:
-    """Return :func:`new_user` as the JSON body, for a caller that hands it to another process."""
-    return new_user(username, password, role).to_json()
-
-
-def new_user(username: str, password: str, role: str) -> NewUser:
-    """Make what creates a user: salt, auth key and a fresh key pair, all made here.
-
-    The private key is wrapped under the master key of the initial password, so the
-    user can read what is shared with them from their first login; the password and
-    the master key never leave this machine.
-    """
-    params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
-    derived = kdf.derive(password, params)
-    pair = UserKeys.generate()
-    keys = WrappedKeys(pair.public, wrap_private_key(derived.master_key, pair))
-    return NewUser(username, role, params.salt, derived.auth_key, keys)
 
 
 def checked_kdf_params(prelogin: KdfAnswer) -> kdf.KdfParams:

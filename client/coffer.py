@@ -39,7 +39,7 @@ from coffer.protocol.api.files import FileFilter
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.transfer.http import ChunkClient
 
-from . import errors, resume, session, sharing
+from . import errors, invitations, resume, session, sharing
 from .api import ServerClient, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
 from .download import Downloader, DownloadResult, file_source
@@ -85,7 +85,9 @@ class FileInfo:
         problem = ""
         try:
             meta: Metadata | None = open_record(record, keys, check_owner).metadata
-        except (IntegrityError, UnknownFormatVersion, errors.KeyChanged) as exc:
+        except IntegrityError as exc:
+            meta, problem = None, sharing.stale_share_problem(record, exc).message
+        except (UnknownFormatVersion, errors.KeyChanged) as exc:
             meta, problem = None, exc.message
         return cls(
             id=record["id"],
@@ -179,6 +181,44 @@ class Coffer:
             on_wait=on_wait,
         )
         coffer._user_id = answer.user.id
+        return coffer
+
+    @classmethod
+    def join(
+        cls,
+        server: str,
+        code: str,
+        password: str,
+        *,
+        config_dir: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        chunk_transport: httpx.BaseTransport | None = None,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> Coffer:
+        """Spend invitation *code*: make the password's keys and a key pair here, create the account, log in.
+
+        SECURITY: the key pair is born in this process; the server gets the private key only
+        wrapped under a master key derived from *password*, which never leaves it.
+        """
+        joining = invitations.prepare(code, password)
+        api = ServerClient(server, transport=transport, on_wait=on_wait)
+        try:
+            account = api.join(joining.request)
+            answer = api.open_session(Login(account.name, joining.derived.auth_key))
+        finally:
+            api.close()
+        coffer = cls(
+            server,
+            answer.token,
+            joining.keys,
+            username=account.name,
+            expires_at=float(answer.expires_at),
+            config_dir=config_dir,
+            transport=transport,
+            chunk_transport=chunk_transport,
+            on_wait=on_wait,
+        )
+        coffer._user_id = account.id
         return coffer
 
     @classmethod
@@ -401,7 +441,7 @@ class Coffer:
     def shares(self, file_id: str) -> builtins.list[ShareInfo]:
         """Return who file *file_id* is shared with, by name."""
         rows = self.api.file_shares(sharing.file_id_of(file_id))
-        return [ShareInfo(r.user, float(r.created_at)) for r in rows]
+        return [ShareInfo(r.user, float(r.created_at), r.stale) for r in rows]
 
     def link(
         self,

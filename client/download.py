@@ -70,6 +70,7 @@ from .buffers import BufferPool
 from .channels import GetChannel, ReadChannel
 from .local_names import local_name, local_parts
 from .ordered_hash import OrderedHash
+from .sharing import stale_share_problem
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,10 @@ def file_source(
     record = api.get_file(file_id).to_json()
     if record.get("state") != "complete":
         raise errors.UsageError(f"file {file_id} is not complete: finish its upload (run it again) first")
-    opened = open_record(record, keys, check_owner)
+    try:
+        opened = open_record(record, keys, check_owner)
+    except IntegrityError as exc:
+        raise stale_share_problem(record, exc) from exc
     layout = check_layout(record, opened.metadata)
     return Source(opened, layout, api.url, user_id, partial(GetChannel, api, layout.file_id, layout.shard))
 

@@ -21,7 +21,6 @@ from coffer.protocol.api.admin import (
     ClusterConfig,
     ListedCluster,
     ListedShard,
-    NewUser,
     RegisteredFileserver,
     Rotate,
     parse_clusters,
@@ -52,6 +51,8 @@ from coffer.protocol.api.files import (
     ShardSummary,
     parse_shard_summaries,
 )
+from coffer.protocol.api.invitations import Invitation, Invite, Join, OpenInvitation, parse_open_invitations
+from coffer.protocol.api.keys import Reseal, Resealed, RotateKeys, RotationDone
 from coffer.protocol.api.lifecycle import (
     AuditEvent,
     Holds,
@@ -154,6 +155,10 @@ class ServerApi:
         """Open a session with the auth key derived from the password (SECURITY: never the password)."""
         return _parsed(Session.parse, self.request("POST", routes.LOGIN, login.to_json()))
 
+    def join(self, join: Join) -> Account:
+        """Spend an invitation code on an account whose password and keys this client made."""
+        return _parsed(Account.parse, self.request("POST", routes.JOIN, join.to_json()))
+
     def logout(self) -> None:
         self.request("POST", routes.LOGOUT)
 
@@ -169,6 +174,16 @@ class ServerApi:
 
     def set_my_keys(self, keys: WrappedKeys) -> None:
         self.request("PUT", routes.MY_KEYS, keys.to_json())
+
+    def start_key_rotation(self, request: RotateKeys) -> None:
+        """Switch to a new password and key pair, the old pair kept wrapped until the rotation finishes."""
+        self.request("POST", routes.MY_KEY_ROTATION, request.to_json())
+
+    def reseal_file_keys(self, request: Reseal) -> Resealed:
+        return _parsed(Resealed.parse, self.request("PUT", routes.MY_FILE_KEYS, request.to_json()))
+
+    def finish_key_rotation(self) -> RotationDone:
+        return _parsed(RotationDone.parse, self.request("DELETE", routes.MY_KEY_ROTATION))
 
     # -- files and tickets ---------------------------------------------------------------------
 
@@ -332,9 +347,16 @@ class ServerApi:
         """List clusters, each with its credential generation and shard links."""
         return _parsed(parse_clusters, self.request("GET", routes.ADMIN_CLUSTERS))
 
-    def create_user(self, user: NewUser) -> Account:
-        """Create a user from :func:`client.api.new_user` (keys made here, never by the server)."""
-        return _parsed(Account.parse, self.request("POST", routes.ADMIN_USERS, user.to_json()))
+    def invite(self, invite: Invite) -> Invitation:
+        """Invite a user; the answer holds the one-time code (SECURITY: a secret for that user alone)."""
+        return _parsed(Invitation.parse, self.request("POST", routes.ADMIN_INVITATIONS, invite.to_json()))
+
+    def invitations(self) -> list[OpenInvitation]:
+        """List the invitations neither spent nor expired (never their codes)."""
+        return _parsed(parse_open_invitations, self.request("GET", routes.ADMIN_INVITATIONS))
+
+    def revoke_invitation(self, name: str) -> None:
+        self.request("DELETE", routes.admin_invitation(name))
 
     def apply(self, config: dict[str, Any], *, prune: bool, dry_run: bool) -> Applied:
         body = Apply(config, prune, dry_run).to_json()

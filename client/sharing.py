@@ -56,10 +56,11 @@ class ShareResult:
 
 @dataclass(frozen=True)
 class ShareInfo:
-    """Someone a file is shared with."""
+    """Someone a file is shared with; ``stale`` when a key rotation means the box must be made again."""
 
     user: str
     created_at: float
+    stale: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -225,3 +226,18 @@ def _revoke_quietly(api: ServerClient, link_id: str) -> None:
         api.delete_link(link_id)
     except errors.ClientError:
         pass
+
+
+def stale_share_problem(record: dict[str, Any], exc: IntegrityError) -> IntegrityError:
+    """Say what a share box that does not open means when a key rotation left it stale, or keep *exc*.
+
+    ``share_stale``: the owner boxed the key for a pair that was rotated away since (theirs or
+    this user's), so only the owner can help, by sharing the file again.
+    """
+    if record.get("access") != "shared" or not record.get("share_stale"):
+        return exc
+    owner = record.get("owner") or "its owner"
+    return IntegrityError(
+        f"file {record.get('id')} was shared with you for a key pair that was rotated since (`coffer keys rotate`): "
+        f"ask {owner} to share it again"
+    )

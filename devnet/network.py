@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from coffer.client.api import ServerClient, new_user
+from coffer.client import invitations
+from coffer.client.api import ServerClient
 from coffer.protocol import routes
-from coffer.protocol.api.admin import NewUser
+from coffer.protocol.api.auth import Account
+from coffer.protocol.api.invitations import Invite, Join
 
 from .procs import Service, clean_env, coffer_command, free_port, http_ok
 
@@ -113,10 +115,13 @@ class Network:
             f.write(self.admin.cluster_config(self.cluster).toml)
 
     def create_admin(self, name: str, password: str) -> None:
-        """Create administrator *name* on the server's host, as an operator does; keep one that exists already."""
+        """Invite administrator *name* on the server's host, as an operator does, and join as them with *password*.
+
+        Joining runs here, in the person's own client (this process), which makes the key pair;
+        an administrator that exists already is kept as it is.
+        """
         done = subprocess.run(
-            self.command("server", "create-admin", name, "--if-missing"),
-            input=password + "\n",
+            self.command("server", "create-admin", name, "--if-missing", "--json"),
             env=self.server_env(),
             capture_output=True,
             text=True,
@@ -124,6 +129,13 @@ class Network:
         )
         if done.returncode != 0:
             raise RuntimeError(f"coffer server create-admin failed: {done.stderr.strip()}")
+        answer = json.loads(done.stdout)
+        if not answer.get("exists"):
+            self.join(answer["code"], password)
+
+    def join(self, code: str, password: str) -> Account:
+        """Accept an invitation as the invited user's client does: password keys and key pair made here."""
+        return self.add_user(invitations.join_body(code, password))
 
     def add_fileserver(
         self,
@@ -177,14 +189,19 @@ class Network:
         """Return the id the fileserver persisted on its own disk."""
         return str(json.loads((fs.data_dir / "identity.json").read_text())["id"])
 
-    def add_user(self, user: NewUser | dict[str, Any]) -> None:
-        """Create an account from what :func:`coffer.client.api.new_user` made (perhaps in another process, as JSON)."""
+    def add_user(self, join: dict[str, Any]) -> Account:
+        """Send a join request that :func:`coffer.client.invitations.join_body` made (perhaps in another process)."""
+        with ServerClient(self.url) as client:
+            return client.join(Join.parse(join))
+
+    def invite(self, name: str, role: str = "user") -> str:
+        """Invite *name* as the network's administrator; return the one-time code."""
         assert self.admin is not None
-        self.admin.create_user(user if isinstance(user, NewUser) else NewUser.parse(user))
+        return self.admin.invite(Invite(name, role)).code
 
     def create_user(self, name: str, password: str, role: str = "user") -> None:
-        """Create an account as ``coffer admin user create`` does (the Argon2id step runs here)."""
-        self.add_user(new_user(name, password, role))
+        """Invite *name* and join as them, as ``coffer admin user invite`` and ``coffer join`` do (Argon2id here)."""
+        self.join(self.invite(name, role), password)
 
     def cli_env(self, config_dir: Path, **extra: str) -> dict[str, str]:
         """Return the environment for ``coffer`` commands of the user whose session lives in *config_dir*."""

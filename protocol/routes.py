@@ -18,11 +18,14 @@ INFO = "/api/info"
 PRELOGIN = "/api/auth/prelogin"
 LOGIN = "/api/auth/login"
 LOGOUT = "/api/auth/logout"
+JOIN = "/api/auth/join"
 SESSIONS = "/api/auth/sessions"
 SESSION = "/api/auth/sessions/{session_id}"
 PASSWORD = "/api/auth/password"
 ME = "/api/me"
 MY_KEYS = "/api/me/keys"
+MY_KEY_ROTATION = "/api/me/keys/rotation"
+MY_FILE_KEYS = "/api/me/keys/files"
 MY_QUOTA = "/api/me/quota"
 
 # Server: fileservers reporting in (cluster-signed)
@@ -52,6 +55,8 @@ LINK_TICKETS = "/api/links/{link_id}/tickets"
 
 # Server: administration
 ADMIN_USERS = "/api/admin/users"
+ADMIN_INVITATIONS = "/api/admin/invitations"
+ADMIN_INVITATION = "/api/admin/invitations/{name}"
 ADMIN_USER = "/api/admin/users/{name}"
 ADMIN_USER_QUOTA = "/api/admin/users/{name}/quota"
 ADMIN_HOLDS = "/api/admin/holds"
@@ -127,6 +132,10 @@ def link_tickets(link_id: str) -> str:
 
 def admin_user(name: str) -> str:
     return ADMIN_USER.format(name=name)
+
+
+def admin_invitation(name: str) -> str:
+    return ADMIN_INVITATION.format(name=name)
 
 
 def admin_user_quota(name: str) -> str:

@@ -1,18 +1,25 @@
-"""``coffer server``: run the central server, or create the first administrator on its host."""
+"""``coffer server``: run the central server, or invite the first administrator on its host."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
+import json
 import os
+import re
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from coffer.format.kdf import derive
-from coffer.protocol import kdf
-from coffer.protocol.api.auth import Account
+from coffer.protocol.api.invitations import (
+    DEFAULT_INVITE_SECONDS,
+    MAX_INVITE_SECONDS,
+    MIN_INVITE_SECONDS,
+    Invitation,
+    Invite,
+)
 from coffer.protocol.errors import CofferError
+from coffer.protocol.ids import check_username
 from coffer.protocol.settings import PRIVATE_UMASK, SettingsError
 
 from . import settings as server_settings
@@ -28,13 +35,31 @@ def register(commands: argparse._SubParsersAction, help_text: str) -> None:  # t
     )
     parser.set_defaults(func=run_server)
     sub = parser.add_subparsers(dest="server_command")
-    create = sub.add_parser("create-admin", help="create an administrator; the password is read from stdin")
+    create = sub.add_parser(
+        "create-admin",
+        help="invite an administrator: prints a one-time `coffer join` command; the password is chosen there",
+    )
     create.add_argument("name")
     create.add_argument(
         "--if-missing", action="store_true", help="succeed without a change when the user exists already"
     )
+    create.add_argument(
+        "--expires", type=parse_lifetime, default=DEFAULT_INVITE_SECONDS, help="how long the code works (default 7d)"
+    )
+    create.add_argument("--json", action="store_true", help="print the invitation as JSON")
     create.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="server settings file (TOML)")
     create.set_defaults(func=create_admin)
+
+
+def parse_lifetime(text: str) -> float:
+    """Read ``7d``, ``12h``, ``30m`` or seconds, within what an invitation may last."""
+    match = re.fullmatch(r"(\d+)([smhd]?)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 7d, 12h or 30m")
+    lifetime = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    if not MIN_INVITE_SECONDS <= lifetime <= MAX_INVITE_SECONDS:
+        raise argparse.ArgumentTypeError(f"an invitation lasts from 1m to {MAX_INVITE_SECONDS / 86400:.0f}d")
+    return lifetime
 
 
 def _settings(args: argparse.Namespace) -> server_settings.ServerSettings:
@@ -51,28 +76,19 @@ def run_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_password(prompt: str) -> str:
-    """Read a password from the terminal without echo, or as one line from a pipe."""
-    if sys.stdin.isatty():
-        first = getpass.getpass(prompt)
-        if getpass.getpass("Repeat: ") != first:
-            raise SystemExit("the passwords differ; nothing was changed")
-        return first
-    return sys.stdin.readline().rstrip("\r\n")
+def invite_admin(settings: server_settings.ServerSettings, name: str, lifetime: float) -> Invitation:
+    """Invite administrator *name* straight in the database, as no administrator exists yet to do it.
 
-
-def create_admin_user(settings: server_settings.ServerSettings, name: str, password: str) -> Account:
-    """Create an administrator directly in the database, deriving the auth key as a client would."""
-    from .domain import accounts  # the database driver loads here, not with every `coffer` command
+    SECURITY: no password and no key is made here: the person runs the printed ``coffer join``
+    on their own machine, whose client makes them (``coffer.server.domain.invitations``).
+    """
+    from .domain import audit, invitations  # the database driver loads here, not with every `coffer` command
     from .run import prepare
 
-    if len(password) < 8:
-        raise SystemExit("the password must have at least 8 characters; nothing was changed")
     db = prepare(settings)
     try:
-        params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
-        keys = derive(password, params)
-        return accounts.create_user(db, name, "admin", params.salt, keys.auth_key, time.time(), params)
+        request = Invite(check_username(name), "admin", lifetime)
+        return invitations.invite(db, request, time.time(), audit.SYSTEM)
     finally:
         db.close()
 
@@ -80,14 +96,21 @@ def create_admin_user(settings: server_settings.ServerSettings, name: str, passw
 def create_admin(args: argparse.Namespace) -> int:
     os.umask(PRIVATE_UMASK)  # SECURITY: it may be the first to create the database
     settings = _settings(args)
-    password = read_password(f"Password for {args.name}: ")
     try:
-        user = create_admin_user(settings, args.name, password)
+        invitation = invite_admin(settings, args.name, args.expires)
     except CofferError as exc:
         if exc.code == "user_exists" and args.if_missing:
-            print(f"user {args.name} exists already; nothing was changed")
+            said = f"user {args.name} exists already; nothing was changed"
+            print(json.dumps({"exists": True}) if args.json else said)
             return 0
         print(f"coffer server create-admin: {exc.message}", file=sys.stderr)
         return 1
-    print(f"administrator {user.name} created")
+    command = f"coffer join {settings.public_url} {invitation.code}"
+    if args.json:
+        print(json.dumps(invitation.to_json() | {"server": settings.public_url, "command": command}))
+        return 0
+    expires = datetime.fromtimestamp(invitation.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"administrator {invitation.username} invited; the code works once, until {expires}.")
+    print(f"On {invitation.username}'s own machine, run:\n\n    {command}\n")
+    print("That client asks for a new password and makes the key pair; neither ever reaches this server.")
     return 0

@@ -6,19 +6,21 @@ import argparse
 import json
 import time
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from coffer.protocol.api.admin import ClusterConfig
+from coffer.protocol.api.invitations import DEFAULT_INVITE_SECONDS, Invite
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_username
 from coffer.protocol.units import human_rate
 
-from ..api import new_user
 from ..errors import UsageError
 from ..server_api import ServerApi
 from . import lifecycle, sharing
-from .common import add_json_flag, client, print_json, read_new_password, write_private
+from .common import add_json_flag, client, print_json, write_private
+from .files import parse_expiry
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,14 +71,27 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     user = sub.add_parser("user", help="manage users")
     user_commands = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
-    user_add = user_commands.add_parser(
-        "create", help="create a user with an initial password (read from stdin or the terminal)"
+    invite = user_commands.add_parser(
+        "invite", help="invite a user: prints a one-time `coffer join` command; they choose their own password"
     )
-    user_add.add_argument("username", type=parse_username)
-    user_add.add_argument("--role", choices=("user", "admin"), default="user")
-    user_add.add_argument("--password-stdin", action="store_true")
-    add_json_flag(user_add)
-    user_add.set_defaults(func=do_user_add)
+    create = user_commands.add_parser(
+        "create", help="the same as `invite` (users are invited: no administrator sets their password or keys)"
+    )
+    for parser in (invite, create):
+        parser.add_argument("username", type=parse_username)
+        parser.add_argument("--role", choices=("user", "admin"), default="user")
+        parser.add_argument(
+            "--expires", type=parse_expiry, default=DEFAULT_INVITE_SECONDS, help="how long the code works (default 7d)"
+        )
+        add_json_flag(parser)
+        parser.set_defaults(func=do_invite)
+    create.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS)
+    pending = user_commands.add_parser("invitations", help="list the invitations not yet used nor expired")
+    add_json_flag(pending)
+    pending.set_defaults(func=do_invitations)
+    uninvite = user_commands.add_parser("uninvite", help="withdraw NAME's open invitation: its code stops working")
+    uninvite.add_argument("username", type=parse_username)
+    uninvite.set_defaults(func=do_uninvite)
     lifecycle.register_admin(sub, user_commands)
     sharing.register_admin(sub)
 
@@ -183,14 +198,44 @@ def parse_username(text: str) -> str:
         ) from None
 
 
-def do_user_add(args: argparse.Namespace) -> int:
-    password = read_new_password(
-        f"Password for {args.username}: ", args.password_stdin, then=f"user {args.username} was not created"
-    )
+def do_invite(args: argparse.Namespace) -> int:
+    """Invite a user and print the command they run; the password and the key pair are made on their machine."""
+    if getattr(args, "password_stdin", False):
+        raise UsageError(
+            "`coffer admin user create` no longer takes a password: users are invited, and choose their own "
+            f"password on their own machine. Run `coffer admin user invite {args.username}` and give them the "
+            "command it prints"
+        )
     with client() as api:
-        user = api.create_user(new_user(args.username, password, args.role))
+        invitation = api.invite(Invite(args.username, args.role, args.expires))
+        server = api.url
+    command = f"coffer join {server} {invitation.code}"
     if args.json:
-        print_json(user.to_json())
-    else:
-        print(f"user {user.name} created ({user.role})")
+        print_json(invitation.to_json() | {"server": server, "command": command})
+        return 0
+    expires = datetime.fromtimestamp(invitation.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{invitation.username} invited ({invitation.role}); the code works once, until {expires}.")
+    print(f"Give {invitation.username} this command to run on their own machine:\n\n    {command}\n")
+    print("Their client asks for their password and makes their key pair; you never see either.")
+    return 0
+
+
+def do_invitations(args: argparse.Namespace) -> int:
+    with client() as api:
+        rows = [i.to_json() for i in api.invitations()]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no open invitation")
+    for row in rows:
+        expires = datetime.fromtimestamp(row["expires_at"], UTC).strftime("%Y-%m-%d %H:%M UTC")
+        print(f"{row['username']:<24} {row['role']:<6} until {expires}  by {row['created_by'] or '-'}")
+    return 0
+
+
+def do_uninvite(args: argparse.Namespace) -> int:
+    with client() as api:
+        api.revoke_invitation(args.username)
+    print(f"the invitation for {args.username} was withdrawn; its code no longer works")
     return 0

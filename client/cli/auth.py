@@ -1,14 +1,17 @@
-"""``coffer login`` and ``coffer logout``."""
+"""``coffer login``, ``coffer join`` (an invitation), ``coffer passwd`` and ``coffer logout``."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
+from coffer.protocol.api.invitations import check_code
+from coffer.protocol.errors import ProtocolError
+
 from .. import session
 from ..api import ServerClient
 from ..coffer import Coffer
-from ..errors import AuthError, ConnectionFailed, NotLoggedIn
+from ..errors import AuthError, ConnectionFailed, NotLoggedIn, UsageError
 from ..server_address import server_url
 from .common import add_json_flag, current_session, open_coffer, print_json, read_new_password, read_secret
 
@@ -25,6 +28,14 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     login.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
     add_json_flag(login)
     login.set_defaults(func=do_login)
+    join = commands.add_parser(
+        "join", help="accept an invitation: choose your password; your key pair is made on this machine"
+    )
+    join.add_argument("server", help="the server URL the invitation names, https://HOST[:PORT]")
+    join.add_argument("code", help="the one-time invitation code your administrator gave you")
+    join.add_argument("--password-stdin", action="store_true", help="read the new password as one line from stdin")
+    add_json_flag(join)
+    join.set_defaults(func=do_join)
     passwd = commands.add_parser("passwd", help="change your password (your files and keys stay as they are)")
     passwd.add_argument(
         "--password-stdin", action="store_true", help="read the current and the new password as two lines"
@@ -45,6 +56,31 @@ def do_login(args: argparse.Namespace) -> int:
     else:
         print(f"logged in to {stored.server} as {args.username}")
     return 0
+
+
+def do_join(args: argparse.Namespace) -> int:
+    """Spend an invitation: the password is asked here and the key pair made here; then log in as after `login`."""
+    server = server_url(args.server)
+    code = check_invitation_code(args.code)
+    password = read_new_password("Choose your password: ", args.password_stdin, then="you have not joined yet")
+    with Coffer.join(server, code, password) as coffer:
+        stored = coffer.stored_session()
+        fingerprint = coffer.fingerprint
+    session.save(stored)
+    if args.json:
+        print_json({"server": stored.server, "user": stored.username, "fingerprint": fingerprint})
+    else:
+        print(f"joined {stored.server} as {stored.username}, and logged in")
+        print(f"your key pair was made on this machine; its fingerprint is {fingerprint}")
+    return 0
+
+
+def check_invitation_code(text: str) -> str:
+    """Refuse what cannot be an invitation code before the password is asked."""
+    try:
+        return check_code(text.strip())
+    except ProtocolError as exc:
+        raise UsageError(exc.message) from None
 
 
 def do_logout(args: argparse.Namespace) -> int:

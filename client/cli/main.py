@@ -16,7 +16,7 @@ from coffer.protocol import __version__
 from coffer.transfer.errors import TransferError
 
 from ..errors import AuthError, ClientError, exit_code, local_file_error
-from . import admin, auth, files, lifecycle, sharing
+from . import admin, auth, files, keys, lifecycle, sharing
 from .common import drop_cached_session
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -53,7 +53,15 @@ def build_parser(*more: Callable[[Commands], None]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"coffer {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (auth.register, files.register, sharing.register, lifecycle.register_user, admin.register, *more):
+    for register in (
+        auth.register,
+        files.register,
+        sharing.register,
+        keys.register,
+        lifecycle.register_user,
+        admin.register,
+        *more,
+    ):
         register(commands)
     return parser
 

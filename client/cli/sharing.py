@@ -133,7 +133,8 @@ def do_shares(args: argparse.Namespace) -> int:
         print_json([s.to_json() for s in shares])
         return 0
     for s in shares:
-        print(f"{s.user:<24} since {_when(s.created_at)}")
+        again = f"  (a key was rotated: run `coffer share {args.file_id} {s.user}` again)" if s.stale else ""
+        print(f"{s.user:<24} since {_when(s.created_at)}{again}")
     if not shares:
         print(f"file {args.file_id} is not shared with anyone", file=sys.stderr)
     return 0

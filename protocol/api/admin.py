@@ -1,4 +1,4 @@
-"""Administration: creating a user, applying a shard config, rotating a cluster's credential, and their answers."""
+"""Administration: applying a shard config, rotating a cluster's credential, and their answers."""
 
 from __future__ import annotations
 
@@ -6,54 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..encoding import b64encode
 from ..errors import ProtocolError
-from ..ids import check_username
 from ..messages import MAX_SHARDS
-from .auth import AUTH_KEY_BYTES, Account, WrappedKeys
-from .fields import answer_field, key_bytes, list_of, object_of
+from .auth import Account
+from .fields import answer_field, list_of, object_of
 
 ROLES = ("admin", "user")
-SALT_BYTES = 16
 MAX_GRACE_SECONDS = 30 * 86400
-
-
-@dataclass(frozen=True)
-class NewUser:
-    """``POST /api/admin/users``: a user made by an administrator's client.
-
-    SECURITY: the salt, auth key and key pair are made on the administrator's machine
-    from the initial password; the server never sees the password or a private key in clear.
-    """
-
-    username: str
-    role: str
-    salt: bytes
-    auth_key: bytes
-    keys: WrappedKeys | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "username": self.username,
-            "role": self.role,
-            "salt": b64encode(self.salt),
-            "auth_key": b64encode(self.auth_key),
-        }
-        if self.keys is not None:
-            body |= self.keys.to_json()
-        return body
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> NewUser:
-        """Check the fields in the order the server always has: salt, auth key, key pair, name, role."""
-        salt = key_bytes(body.get("salt"), "salt", SALT_BYTES)
-        auth_key = key_bytes(body.get("auth_key"), "auth_key", AUTH_KEY_BYTES)
-        keys = WrappedKeys.parse(body) if "public_key" in body else None
-        username = check_username(body.get("username"))
-        role = body.get("role", "user")
-        if role not in ROLES:
-            raise ProtocolError(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
-        return cls(username, str(role), salt, auth_key, keys)
 
 
 @dataclass(frozen=True)

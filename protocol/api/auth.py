@@ -148,17 +148,39 @@ class Session:
         )
 
 
+KEY_ORIGINS = ("invitation", "rotation", "legacy")
+"""Where an account's current key pair was made (``Me.key_origin``):
+
+- ``invitation``: on the owner's client, when they joined with an invitation code;
+- ``rotation``: on the owner's client, by ``coffer keys rotate``;
+- ``legacy``: before invitations, when an administrator's client made new users' key pairs
+  and initial passwords, so whoever created the account may hold the private key.
+"""
+
+
 @dataclass(frozen=True)
 class Me:
-    """``GET /api/me``: the caller's account with their public key and wrapped private key (null before set)."""
+    """``GET /api/me``: the caller's account with their public key and wrapped private key (null before set).
+
+    ``key_origin`` is one of :data:`KEY_ORIGINS`; None from a server older than invitations.
+    ``previous_*`` hold the old pair while a key rotation is unfinished (the private key wrapped
+    under the current master key), so that ``coffer keys rotate`` run again can finish it.
+    """
 
     account: Account
     public_key: str | None
     wrapped_private_key: str | None
+    key_origin: str | None = None
+    previous_public_key: str | None = None
+    previous_wrapped_private_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         keys = {"public_key": self.public_key, "wrapped_private_key": self.wrapped_private_key}
-        return self.account.to_json() | keys
+        previous = {
+            "previous_public_key": self.previous_public_key,
+            "previous_wrapped_private_key": self.previous_wrapped_private_key,
+        }
+        return self.account.to_json() | keys | {"key_origin": self.key_origin} | previous
 
     @classmethod
     def parse(cls, value: object) -> Me:
@@ -167,6 +189,9 @@ class Me:
             account=Account.parse(body),
             public_key=answer_field(body, "public_key", str, optional=True),
             wrapped_private_key=answer_field(body, "wrapped_private_key", str, optional=True),
+            key_origin=answer_field(body, "key_origin", str, optional=True),
+            previous_public_key=answer_field(body, "previous_public_key", str, optional=True),
+            previous_wrapped_private_key=answer_field(body, "previous_wrapped_private_key", str, optional=True),
         )
 
 

@@ -197,18 +197,23 @@ caps neither, so this is the same bound as a listing of links."""
 
 @dataclass(frozen=True)
 class ShareEntry:
-    """One recipient in ``GET /api/files/{id}/shares``: who, and since when (never the box)."""
+    """One recipient in ``GET /api/files/{id}/shares``: who, since when, and whether the box must be made again.
+
+    ``stale``: the box was made with or for a key pair that was rotated away since (never the box itself).
+    """
 
     user: str
     created_at: float
+    stale: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"user": self.user, "created_at": self.created_at}
+        return {"user": self.user, "created_at": self.created_at, "stale": self.stale}
 
     @classmethod
     def parse(cls, value: object) -> ShareEntry:
         body = object_of(value, "a share")
-        return cls(answer_field(body, "user", str), answer_field(body, "created_at", (int, float)))
+        stale = answer_field(body, "stale", bool, optional=True)
+        return cls(answer_field(body, "user", str), answer_field(body, "created_at", (int, float)), bool(stale))
 
 
 def parse_shares(value: object) -> list[ShareEntry]:

@@ -6,11 +6,13 @@ from typing import Any
 
 import falcon
 
+from coffer.protocol import routes
 from coffer.protocol.api import admin as messages
 from coffer.protocol.ids import check_id
 from coffer.serving.bodies import has_body
 
 from ..domain import accounts, audit, registry, topology
+from ..errors import Gone
 from .base import Context, actor, principal, read_json, send_json
 
 FILESERVER_DEFAULTS = {
@@ -37,19 +39,16 @@ class Users(_Admin):
         send_json(resp, [user.to_json() for user in accounts.list_users(self.ctx.db)])
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        who = self.admin(req)
-        new = messages.NewUser.parse(read_json(req))
-        user = accounts.create_user(
-            self.ctx.db,
-            new.username,
-            new.role,
-            new.salt,
-            new.auth_key,
-            self.ctx.clock(),
-            keys=new.keys,
-            actor=actor(req, who),
+        """Refuse to take a user whose password and keys someone else's client made: users are invited now.
+
+        SECURITY: accepting them would let whoever created the account keep the user's private key.
+        """
+        self.admin(req)
+        raise Gone(
+            "users are no longer created with a password and keys made by an administrator: invite them "
+            f"(`coffer admin user invite NAME`, POST {routes.ADMIN_INVITATIONS}) and they choose their own password",
+            code="use_invitation",
         )
-        send_json(resp, user.to_json(), 201)
 
 
 class Apply(_Admin):

@@ -11,6 +11,8 @@ from . import admin as api_admin
 from . import auth as api_auth
 from . import files as api_files
 from . import fileservers as api_fileservers
+from . import invitations as api_invitations
+from . import keys as api_keys
 from . import lifecycle as api_lifecycle
 from . import sharing as api_sharing
 from .base import AccessLog, Context, HeaderLimit, install_error_handlers
@@ -29,11 +31,14 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         (routes.PRELOGIN, api_auth.Prelogin(ctx)),
         (routes.LOGIN, api_auth.Login(ctx)),
         (routes.LOGOUT, api_auth.Logout(ctx)),
+        (routes.JOIN, api_invitations.Join(ctx)),
         (routes.SESSIONS, api_auth.Sessions(ctx)),
         (routes.SESSION, api_auth.Session(ctx)),
         (routes.PASSWORD, api_auth.Password(ctx)),
         (routes.ME, api_auth.Me(ctx)),
         (routes.MY_KEYS, api_auth.MyKeys(ctx)),
+        (routes.MY_KEY_ROTATION, api_keys.Rotation(ctx)),
+        (routes.MY_FILE_KEYS, api_keys.FileKeys(ctx)),
         (routes.MY_QUOTA, api_lifecycle.MyQuota(ctx)),
         (routes.REGISTER, api_fileservers.Register(ctx)),
         (routes.HEARTBEAT, api_fileservers.Heartbeat(ctx)),
@@ -54,6 +59,8 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         (routes.LINK_DOWNLOADS, api_sharing.LinkDownloads(ctx)),
         (routes.LINK_TICKETS, api_sharing.LinkTickets(ctx)),
         (routes.ADMIN_USERS, api_admin.Users(ctx)),
+        (routes.ADMIN_INVITATIONS, api_invitations.AdminInvitations(ctx)),
+        (routes.ADMIN_INVITATION, api_invitations.AdminInvitation(ctx)),
         (routes.ADMIN_USER, api_lifecycle.User(ctx)),
         (routes.ADMIN_USER_QUOTA, api_lifecycle.UserQuota(ctx)),
         (routes.ADMIN_HOLDS, api_lifecycle.Holds(ctx)),

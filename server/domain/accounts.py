@@ -2,7 +2,7 @@
 
 The client derives an auth key from the password (``format.kdf``) and sends
 only that; the server keeps a BLAKE2b hash of the auth key (see
-:func:`_hash_auth_key` for why not a second Argon2id), so a stolen database gives
+:func:`hash_auth_key` for why not a second Argon2id), so a stolen database gives
 neither the password nor the auth key. Session tokens are 256
 random bits handed to the client once; the server keeps their SHA-256, so a
 database reader cannot replay a session either.
@@ -22,6 +22,7 @@ import nacl.pwhash.argon2id
 from coffer.protocol import kdf
 from coffer.protocol.api.admin import ROLES
 from coffer.protocol.api.auth import (
+    KEY_ORIGINS,
     Account,
     ChangePassword,
     KdfAnswer,
@@ -63,7 +64,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def _hash_auth_key(auth_key: bytes) -> str:
+def hash_auth_key(auth_key: bytes) -> str:
     """Return what the server stores for an auth key: BLAKE2b-256 of it, not a second Argon2id.
 
     SECURITY: the auth key is already the output of the client's Argon2id (``coffer.format.kdf``):
@@ -75,14 +76,14 @@ def _hash_auth_key(auth_key: bytes) -> str:
     return AUTH_HASH_PREFIX + hashlib.blake2b(auth_key, digest_size=32, person=AUTH_HASH_PERSON).hexdigest()
 
 
-def _auth_key_matches(stored: str, auth_key: bytes) -> bool:
+def auth_key_matches(stored: str, auth_key: bytes) -> bool:
     """Say whether *auth_key* is the one *stored* was made from, in constant time for a current hash.
 
     A hash from before the fast one (Argon2id, ``$argon2id$…``) is checked at its own cost;
     :func:`login` replaces it at the user's next login.
     """
     if stored.startswith(AUTH_HASH_PREFIX):
-        return hmac.compare_digest(stored, _hash_auth_key(auth_key))
+        return hmac.compare_digest(stored, hash_auth_key(auth_key))
     try:
         return bool(nacl.pwhash.argon2id.verify(stored.encode("ascii"), auth_key))
     except nacl.exceptions.InvalidkeyError:
@@ -105,33 +106,56 @@ def create_user(
     keys: WrappedKeys | None = None,
     actor: audit.Actor = audit.SYSTEM,
 ) -> Account:
-    """Create a user from a client-derived auth key (and, usually, client-made keys); the name must be free."""
+    """Create a user from a client-derived auth key (and, usually, client-made keys); the name must be free.
+
+    Only the server's own tests call this directly: accounts are made by :mod:`.invitations`.
+    """
+    with db.transaction() as tx:
+        made = insert_user(tx, name, role, params or kdf.KdfParams(salt=salt), auth_key, keys, now, "legacy")
+        audit.record(tx, "user.created", now, actor, object=f"user:{made.name}", role=made.role)
+    return made
+
+
+def insert_user(
+    tx: Tx,
+    name: object,
+    role: object,
+    params: kdf.KdfParams,
+    auth_key: bytes,
+    keys: WrappedKeys | None,
+    now: float,
+    key_origin: str,
+) -> Account:
+    """Insert a user row in *tx*; Conflict (``user_exists``) if the name is taken."""
     name = check_username(name)
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
-    params = params or kdf.KdfParams(salt=salt)
+    if key_origin not in KEY_ORIGINS:
+        raise ValueError(f"unknown key origin {key_origin!r}")
+    if user_exists(tx, name):
+        raise Conflict(f"a user named {name!r} already exists", code="user_exists")
     row = {
         "id": new_id(),
         "name": name,
         "role": role,
-        "auth_salt": b64encode(salt),
+        "auth_salt": b64encode(params.salt),
         "opslimit": params.opslimit,
         "memlimit": params.memlimit,
-        "auth_hash": _hash_auth_key(auth_key),
+        "auth_hash": hash_auth_key(auth_key),
         "created_at": now,
         "public_key": b64encode(keys.public_key) if keys else None,
         "wrapped_private_key": b64encode(keys.wrapped_private_key) if keys else None,
+        "key_origin": key_origin,
     }
     try:
-        with db.transaction() as tx:
-            tx.execute(
-                f"INSERT INTO users ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                tuple(row.values()),
-            )
-            audit.record(tx, "user.created", now, actor, object=f"user:{name}", role=role)
+        tx.execute(f"INSERT INTO users ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
     except IntegrityError as exc:
         raise Conflict(f"a user named {name!r} already exists", code="user_exists") from exc
     return account(row)
+
+
+def user_exists(tx: Tx, name: str) -> bool:
+    return tx.one("SELECT id FROM users WHERE name = ?", (name,)) is not None
 
 
 def list_users(db: Database) -> list[Account]:
@@ -162,7 +186,7 @@ def login(
         user = tx.one("SELECT id, name, role, auth_hash, created_at FROM users WHERE name = ?", (name,))
     # An older Argon2id hash takes ~0.1 s to check: outside the transaction, so it holds no write lock.
     stored = user["auth_hash"] if user else _NOBODY
-    if not _auth_key_matches(stored, auth_key) or user is None:
+    if not auth_key_matches(stored, auth_key) or user is None:
         raise Unauthorized("wrong user name or password", code="bad_credentials")
     token = secrets.token_urlsafe(32)
     session = {"id": new_id(), "expires_at": now + ttl}
@@ -174,7 +198,7 @@ def login(
         if not stored.startswith(AUTH_HASH_PREFIX):
             tx.execute(
                 "UPDATE users SET auth_hash = ? WHERE id = ? AND auth_hash = ?",
-                (_hash_auth_key(auth_key), user["id"], stored),
+                (hash_auth_key(auth_key), user["id"], stored),
             )
         audit.record(tx, "login", now, actor or audit.Actor(name), object=f"user:{name}", session=session["id"])
     return Session(token, now + ttl, account(user))
@@ -217,10 +241,19 @@ def me(db: Database, who: Principal) -> Me:
     """Return the caller's account with their public key and wrapped private key (null before set)."""
     with db.transaction(readonly=True) as tx:
         row = tx.one(
-            "SELECT id, name, role, created_at, public_key, wrapped_private_key FROM users WHERE id = ?", (who.user_id,)
+            "SELECT id, name, role, created_at, public_key, wrapped_private_key, key_origin, previous_public_key, "
+            "previous_wrapped_private_key FROM users WHERE id = ?",
+            (who.user_id,),
         )
     assert row is not None
-    return Me(account(row), row["public_key"], row["wrapped_private_key"])
+    return Me(
+        account(row),
+        row["public_key"],
+        row["wrapped_private_key"],
+        row["key_origin"],
+        row["previous_public_key"],
+        row["previous_wrapped_private_key"],
+    )
 
 
 def set_keys(db: Database, who: Principal, keys: WrappedKeys) -> None:
@@ -246,13 +279,18 @@ def change_password(db: Database, who: Principal, request: ChangePassword, now: 
     """
     params, wrapped = request.params, request.wrapped_private_key
     with db.transaction(readonly=True) as tx:
-        row = tx.one("SELECT auth_hash, public_key FROM users WHERE id = ?", (who.user_id,))
+        row = tx.one("SELECT auth_hash, public_key, previous_public_key FROM users WHERE id = ?", (who.user_id,))
     assert row is not None
-    if not _auth_key_matches(row["auth_hash"], request.auth_key):
+    if not auth_key_matches(row["auth_hash"], request.auth_key):
         raise Unauthorized("the current password is wrong; nothing was changed", code="bad_credentials")
     if row["public_key"] is None:
         raise Conflict("set your keys before changing the password", code="keys_missing")
-    new_hash = _hash_auth_key(request.new_auth_key)
+    if row["previous_public_key"] is not None:  # its old key is wrapped under the current password
+        raise Conflict(
+            "a key rotation of yours is unfinished: run `coffer keys rotate` to finish it, then change the password",
+            code="rotation_unfinished",
+        )
+    new_hash = hash_auth_key(request.new_auth_key)
     with db.transaction() as tx:
         tx.execute(
             "UPDATE users SET auth_salt = ?, opslimit = ?, memlimit = ?, auth_hash = ?, wrapped_private_key = ? "

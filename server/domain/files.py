@@ -63,6 +63,7 @@ def shared_json(row: dict[str, Any]) -> dict[str, Any]:
         "sealed_key": "",
         "share_key": row["share_key"],
         "owner_public_key": row["owner_public_key"] or "",
+        "share_stale": bool(row["share_stale"]),
     }
 
 
@@ -75,7 +76,7 @@ def view_json(row: dict[str, Any], who: Principal) -> dict[str, Any]:
 
 VISIBLE_FILE_SQL = (
     f"SELECT {', '.join('f.' + c for c in FILE_COLUMNS.split(', '))}, s.name AS shard_name, "
-    "u.name AS owner_name, u.public_key AS owner_public_key, sh.share_key "
+    "u.name AS owner_name, u.public_key AS owner_public_key, sh.share_key, sh.stale AS share_stale "
     "FROM files f JOIN shards s ON s.id = f.shard_id JOIN users u ON u.id = f.owner_id "
     "LEFT JOIN shares sh ON sh.file_id = f.id AND sh.user_id = ? "
 )

@@ -80,8 +80,8 @@ def share(
         existing = tx.one("SELECT created_at FROM shares WHERE file_id = ? AND user_id = ?", (file_id, user["id"]))
         tx.execute(
             "INSERT INTO shares (file_id, user_id, share_key, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (file_id, user_id) DO UPDATE SET share_key = excluded.share_key",
-            (file_id, user["id"], share_key, now),
+            "ON CONFLICT (file_id, user_id) DO UPDATE SET share_key = excluded.share_key, stale = ?",
+            (file_id, user["id"], share_key, now, False),
         )
         audit.record(tx, "file.shared", now, actor, object=f"file:{file_id}", user=name)
     created_at = existing["created_at"] if existing else now
@@ -94,11 +94,11 @@ def list_shares(db: Database, who: Principal, file_id: object) -> list[ShareEntr
         row = files.visible_file(tx, who, file_id)
         files.require_owner(row, who)
         rows = tx.all(
-            "SELECT u.name AS user, sh.created_at FROM shares sh JOIN users u ON u.id = sh.user_id "
+            "SELECT u.name AS user, sh.created_at, sh.stale FROM shares sh JOIN users u ON u.id = sh.user_id "
             "WHERE sh.file_id = ? ORDER BY u.name",
             (row["id"],),
         )
-    return [ShareEntry(r["user"], r["created_at"]) for r in rows]
+    return [ShareEntry(r["user"], r["created_at"], bool(r["stale"])) for r in rows]
 
 
 def remove(tx: Tx, actor: audit.Actor, file_id: str, name: str, now: float) -> None:

@@ -358,6 +358,33 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        10,
+        "invitations, where each user's key pair was made, and key rotation",
+        [
+            # Only a hash of the one-time code is kept; a spent or replaced invitation keeps its row for the record.
+            """CREATE TABLE invitations (
+                id TEXT PRIMARY KEY,
+                code_hash TEXT NOT NULL UNIQUE,
+                username TEXT NOT NULL,
+                role TEXT NOT NULL,
+                created_by TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                used_at DOUBLE PRECISION)""",
+            "CREATE INDEX invitations_username ON invitations(username)",
+            # Accounts made before invitations: an administrator's client may have made the key pair.
+            "ALTER TABLE users ADD COLUMN key_origin TEXT NOT NULL DEFAULT 'legacy'",
+            # While a rotation runs: the old pair, its private key wrapped under the new master key.
+            "ALTER TABLE users ADD COLUMN previous_public_key TEXT",
+            "ALTER TABLE users ADD COLUMN previous_wrapped_private_key TEXT",
+            # A share box made with or for a key pair that was rotated away: its owner must box it again.
+            "ALTER TABLE shares ADD COLUMN stale BOOLEAN NOT NULL DEFAULT FALSE",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

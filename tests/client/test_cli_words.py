@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from coffer.client.api import ServerClient
-from coffer.client.cli import admin, common, files, main, sharing
+from coffer.client.cli import admin, auth, common, files, main, sharing
+from coffer.client.coffer import Coffer
 from coffer.client.errors import ApiError, NotFoundError, UsageError
 from coffer.client.server_address import server_url
 
@@ -25,7 +26,7 @@ class Terminal(io.StringIO):
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="coffer")
     commands = top.add_subparsers(dest="command", required=True)
-    for register in (files.register, sharing.register, admin.register):
+    for register in (files.register, sharing.register, admin.register, auth.register):
         register(commands)
     return top
 
@@ -115,7 +116,7 @@ def test_login_to_a_remote_address_without_a_scheme_fails_as_usage(
     assert asked == [], "the address is refused before the password is asked"
 
 
-# -- admin user create -------------------------------------------------------------------------------
+# -- admin user create, join ----------------------------------------------------------------------------------
 
 
 def test_a_bad_user_name_is_refused_before_the_password_is_asked(
@@ -136,7 +137,17 @@ def test_a_bad_user_name_is_refused_before_the_password_is_asked(
     assert asked == []
 
 
-def test_user_create_asks_for_the_password_twice_and_refuses_a_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_create_takes_no_password_and_points_to_invite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An administrator's password for a user is what invitations remove: refused before anything is sent."""
+    monkeypatch.setattr(admin, "client", lambda: pytest.fail("nothing may reach the server"))
+    args = parser().parse_args(["admin", "user", "create", "alice", "--password-stdin"])
+    with pytest.raises(UsageError) as raised:
+        args.func(args)
+    assert "no longer takes a password" in raised.value.message
+    assert "`coffer admin user invite alice`" in raised.value.message
+
+
+def test_join_asks_for_the_new_password_twice_and_refuses_a_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
     answers = iter(["first password", "second password"])
     asked: list[str] = []
 
@@ -146,9 +157,18 @@ def test_user_create_asks_for_the_password_twice_and_refuses_a_mismatch(monkeypa
 
     monkeypatch.setattr(getpass, "getpass", ask)
     monkeypatch.setattr(sys, "stdin", Terminal())
-    monkeypatch.setattr(admin, "client", lambda: pytest.fail("nothing may reach the server"))
-    args = parser().parse_args(["admin", "user", "create", "alice"])
+    monkeypatch.setattr(Coffer, "join", lambda *a, **k: pytest.fail("nothing may reach the server"))
+    args = parser().parse_args(["join", "http://127.0.0.1:8000", "A" * 32])
     with pytest.raises(UsageError) as raised:
         args.func(args)
-    assert raised.value.message == "the passwords differ; user alice was not created"
-    assert asked == ["Password for alice: ", "Repeat: "]
+    assert raised.value.message == "the passwords differ; you have not joined yet"
+    assert asked == ["Choose your password: ", "Repeat: "]
+
+
+def test_join_refuses_a_malformed_code_before_the_password_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": pytest.fail("no password may be asked"))
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    args = parser().parse_args(["join", "http://127.0.0.1:8000", "short"])
+    with pytest.raises(UsageError) as raised:
+        args.func(args)
+    assert "invitation code" in raised.value.message

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from coffer.client.api import ServerClient, new_user
+from coffer.client.api import ServerClient
 from coffer.client.coffer import Coffer
 from coffer.client.errors import AuthError
 from coffer.devnet.command import FILESERVER_PORTS, SERVER_PORT
 from coffer.devnet.procs import clean_env, coffer_command, port_free, wait_until
+from coffer.protocol.api.invitations import Invite
 
 pytestmark = pytest.mark.slow
 
@@ -129,7 +130,8 @@ def test_a_fileserver_killed_mid_upload_is_started_again_and_the_upload_complete
     with devnet(tmp_path / "var", COFFER_ADMIN_PASSWORD="devnet-admin-pw") as net:
         with ServerClient(URL) as admin:
             admin.login("admin", "devnet-admin-pw")
-            admin.create_user(new_user("carol", "carol-devnet-pw", "user"))
+            code = admin.invite(Invite("carol")).code
+        Coffer.join(URL, code, "carol-devnet-pw", config_dir=tmp_path / "config").close()
         victim = net.group_on_port(FILESERVER_PORTS[1])
         source = tmp_path / "big.bin"
         data = os.urandom(48 * MiB)
@@ -191,7 +193,8 @@ def test_every_file_and_directory_of_the_network_is_its_owners_alone_whatever_th
         with devnet(var):
             with ServerClient(URL) as admin:
                 admin.login("admin", (var / "admin-password").read_text().strip())
-                admin.create_user(new_user("dave", "dave-devnet-pw", "user"))
+                code = admin.invite(Invite("dave")).code
+            Coffer.join(URL, code, "dave-devnet-pw", config_dir=tmp_path / "config").close()
             with Coffer.login(URL, "dave", "dave-devnet-pw", config_dir=tmp_path / "config") as dave:
                 dave.upload(source, chunk_size=MiB)
             made = [var, *var.rglob("*")]

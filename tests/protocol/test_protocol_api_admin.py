@@ -1,4 +1,4 @@
-"""Administration messages: a new user, an applied config, a rotation, checked as the server always did."""
+"""Administration messages: an applied config, a rotation, checked as the server always did."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from coffer.protocol.api.admin import (
     ConfigChange,
     ListedCluster,
     ListedShard,
-    NewUser,
     RegisteredFileserver,
     Rotate,
     parse_clusters,
@@ -27,8 +26,6 @@ from coffer.protocol.api.admin import (
     parse_shards,
     parse_users,
 )
-from coffer.protocol.api.auth import WrappedKeys
-from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.messages import MAX_SHARDS
 
@@ -38,22 +35,6 @@ def refusal(parse: Any, body: dict[str, Any]) -> tuple[str, str]:
         parse(body)
     assert info.value.status == 400
     return info.value.code, info.value.message
-
-
-def test_a_new_user_round_trips_with_and_without_keys() -> None:
-    user = NewUser("bob", "admin", bytes(16), bytes(32), WrappedKeys(bytes(32), bytes(72)))
-    assert NewUser.parse(user.to_json()) == user
-    bare = NewUser("bob", "user", bytes(16), bytes(32))
-    assert NewUser.parse(bare.to_json()) == bare
-
-
-def test_a_new_users_fields_are_checked_salt_first() -> None:
-    body = {"username": "Bad Name", "role": "king", "salt": b64encode(bytes(15)), "auth_key": b64encode(bytes(32))}
-    assert refusal(NewUser.parse, body) == ("invalid_salt", "'salt' must be 16 bytes")
-    body["salt"] = b64encode(bytes(16))
-    assert refusal(NewUser.parse, body)[0] == "invalid_username"
-    body["username"] = "bob"
-    assert refusal(NewUser.parse, body) == ("invalid_role", "role must be one of admin, user")
 
 
 def test_apply_refuses_a_flag_that_is_not_a_boolean() -> None:

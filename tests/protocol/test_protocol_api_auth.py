@@ -89,7 +89,10 @@ def test_a_session_and_an_account_round_trip_in_the_servers_field_order() -> Non
     assert list(session.to_json()) == ["token", "expires_at", "user"]
     assert Session.parse(session.to_json()) == session
     me = Me(account, None, None)
-    assert list(me.to_json()) == ["id", "name", "role", "created_at", "public_key", "wrapped_private_key"]
+    assert list(me.to_json()) == [
+        *["id", "name", "role", "created_at", "public_key", "wrapped_private_key", "key_origin"],
+        *["previous_public_key", "previous_wrapped_private_key"],
+    ]
     assert Me.parse(me.to_json()) == me
     with pytest.raises(ProtocolError) as info:
         Session.parse({"token": 5, "expires_at": 1, "user": account.to_json()})

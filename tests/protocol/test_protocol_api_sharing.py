@@ -113,7 +113,8 @@ def test_a_link_listing_holds_at_most_the_limit_of_links() -> None:
 
 def test_a_share_listing_holds_at_most_the_limit_of_recipients() -> None:
     entry = ShareEntry("bob", 12.5).to_json()
-    assert entry == {"user": "bob", "created_at": 12.5}
+    assert entry == {"user": "bob", "created_at": 12.5, "stale": False}
+    assert ShareEntry.parse({"user": "bob", "created_at": 12.5}) == ShareEntry("bob", 12.5), "an older server's"
     assert len(parse_shares([entry] * MAX_LISTED_SHARES)) == MAX_LISTED_SHARES
     assert refusal(parse_shares, [entry] * (MAX_LISTED_SHARES + 1))[0] == "invalid_answer"
     assert refusal(parse_shares, [{"user": 5, "created_at": 1}])[0] == "invalid_answer"

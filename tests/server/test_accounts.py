@@ -103,21 +103,6 @@ def test_admin_endpoints_refuse_plain_users(harness: Harness) -> None:
     assert answer.json["error"] == "forbidden"
 
 
-def test_admin_creates_a_user_who_can_log_in(harness: Harness) -> None:
-    admin = harness.make_user("root", "admin")
-    salt = os.urandom(16)
-    auth_key = kdf.derive(PASSWORD, kdf.KdfParams(salt=salt)).auth_key
-    body = {"username": "carol", "role": "user", "salt": b64encode(salt), "auth_key": b64encode(auth_key)}
-    created = harness.call("POST", "/api/admin/users", body, admin)
-    assert created.status_code == 201
-    assert created.json["name"] == "carol"
-    again = harness.call("POST", "/api/admin/users", body, admin)
-    assert again.status_code == 409
-    assert again.json["error"] == "user_exists"
-    login = harness.call("POST", "/api/auth/login", {"username": "carol", "auth_key": b64encode(auth_key)})
-    assert login.status_code == 200
-
-
 def test_bad_usernames_and_keys_are_refused(harness: Harness) -> None:
     for name in ("../etc", "Alice", "", "a" * 65, 7):
         answer = harness.call("POST", "/api/auth/prelogin", {"username": name})

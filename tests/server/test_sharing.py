@@ -99,7 +99,7 @@ def test_owner_shares_a_complete_file_and_a_new_box_replaces_the_old(
     share(harness, people.alice, file_id, "carol", people.keys["carol"])
     listed = harness.call("GET", f"/api/files/{file_id}/shares", token=people.alice).json
     assert [s["user"] for s in listed] == ["bob", "carol"]
-    assert set(listed[0]) == {"user", "created_at"}
+    assert set(listed[0]) == {"user", "created_at", "stale"}
 
 
 def test_recipient_sees_the_shared_form_of_the_record(harness: Harness, fs: FakeFileserver, people: People) -> None:
