@@ -50,28 +50,6 @@ class TrustedProxies:
         return address
 
 
-IPV6_CLIENT_PREFIX = 64
-"""The IPv6 prefix one client is held to: providers hand each customer at least a /64."""
-
-
-def client_key(address: str) -> str:
-    """Return what per-address limits count *address* as: an IPv6 address's /64, an IPv4 address itself.
-
-    SECURITY: one host gets a whole /64 from its provider and may send from any of its 2^64
-    addresses; counting each alone would let it sidestep every per-address limit. An IPv4
-    address written as IPv6 (``::ffff:192.0.2.1``) is the IPv4 address it carries.
-    """
-    try:
-        ip = ipaddress.ip_address(address.strip("[]"))
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
-    return str(ip)
-
-
 def _is_address(text: str) -> bool:
     try:
         ipaddress.ip_address(text.strip("[]"))

@@ -34,7 +34,7 @@ MAX_HEAD_BYTES = 80 * 1024
 """Bytes gathered while waiting for the end of a head: both programs refuse heads over 8 KiB anyway."""
 
 IPV6_CLIENT_PREFIX = 64
-"""The IPv6 prefix counted as one address: a provider hands each customer at least a /64."""
+"""The IPv6 prefix one client is held to: a provider hands each customer at least a /64."""
 
 
 def _never(address: str) -> bool:
@@ -58,23 +58,41 @@ class EdgeLimits:
             raise ValueError("connections_per_address must be 0 (no cap) or more")
 
 
-def address_key(peer: object) -> str | None:
-    """Return what the per-address cap counts *peer* (a socket's peer address) as, or None for no cap.
+def client_key(address: str) -> str:
+    """Return what per-address limits count *address* as: an IPv6 address's /64, an IPv4 address itself.
 
-    An IPv6 address counts as its /64, an IPv4 address as itself; a Unix socket
-    peer has no address and is not counted.
+    SECURITY: one host gets a whole /64 from its provider and may send from any of its 2^64
+    addresses; counting each alone would let it sidestep every per-address limit. An IPv4
+    address written as IPv6 (``::ffff:192.0.2.1``) is the IPv4 address it carries. Text that
+    is no address (``-``) is its own key.
     """
-    if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
-        return None
     try:
-        ip = ipaddress.ip_address(peer[0].split("%", 1)[0])
+        ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
     except ValueError:
-        return None
+        return address
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
     return str(ip)
+
+
+def address_key(peer: object) -> str | None:
+    """Return what the per-address cap counts *peer* (a socket's peer address) as, or None for no cap.
+
+    A Unix socket peer, or anything else that is no IP address, has no address and is not counted.
+    """
+    if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
+        return None
+    return client_key(peer[0]) if _is_ip(peer[0]) else None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 class OpenConnections:

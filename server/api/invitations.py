@@ -6,10 +6,10 @@ import falcon
 
 from coffer.protocol.api.invitations import Invite
 from coffer.protocol.api.invitations import Join as JoinRequest
+from coffer.serving.limits import client_key
 
 from ..domain import audit, invitations
 from ..errors import Unauthorized
-from ..proxies import client_key
 from ..ratelimit.limiter import LoginRefused
 from .base import Context, actor, client_address, principal, read_json, send_json
 

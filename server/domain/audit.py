@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from coffer.protocol.api.lifecycle import MAX_AUDIT_EVENTS, AuditEvent
+from coffer.serving.limits import client_key
 
-from ..proxies import client_key
 from ..store.db import Database, Row, Tx
 
 REFUSAL_WINDOW = 600

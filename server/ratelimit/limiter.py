@@ -16,8 +16,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from coffer.serving.limits import client_key
+
 from ..errors import RateLimited, Unavailable
-from ..proxies import client_key
 from ..settings import ServerSettings
 from ..store.db import Database
 from .policy import MINUTE, Failures, LoginPolicy, RateRule, Refusal, Window

@@ -302,7 +302,7 @@ MIGRATIONS.append(
         [
             # One row per (window, action, outcome, client): the refusal that opened the window is
             # the audit_log row at first_at from first_address; every later one only adds to repeats.
-            # A client is an IPv4 address or an IPv6 /64 (coffer.server.proxies.client_key).
+            # A client is an IPv4 address or an IPv6 /64 (coffer.serving.limits.client_key).
             """CREATE TABLE audit_repeats (
                 window_index BIGINT NOT NULL,
                 action TEXT NOT NULL,

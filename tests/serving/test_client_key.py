@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coffer.server.proxies import client_key
+from coffer.serving.limits import client_key
 
 
 @pytest.mark.parametrize(
