@@ -245,8 +245,19 @@ class CachedBackend(Backend):
                 yield name
 
     def _file_sizes(self, file_id: str) -> dict[str, int]:
-        """Count the chunks still queued for the cloud from pending/, the rest from the cloud's own listing."""
-        sizes = self.inner.file_sizes(file_id)
+        """Count the chunks still queued for the cloud from pending/, the rest from the cloud's own listing.
+
+        A write-back shard takes chunks while its cloud is away, so then it counts what it
+        knows here: the queue and the read cache. What was flushed before the cloud went
+        away goes uncounted until it is back (a bound looser by at most that, never a refusal).
+        """
+        try:
+            sizes = self.inner.file_sizes(file_id)
+        except StorageUnavailable:
+            if not self.write_back:
+                raise
+            log.warning("counting a file's chunks without its cloud (unavailable)", extra={"kv": {"file": file_id}})
+            sizes = self._cached_sizes(file_id)
         for name in self.files.chunks(self.files.pending, file_id):
             try:
                 sizes[name] = os.stat(self.files.queued(name)).st_size
@@ -266,6 +277,16 @@ class CachedBackend(Backend):
         if left:
             log.info("dropped chunks a read refetched during a purge", extra={"kv": {"file": file_id, "count": left}})
         return len(queued | in_cloud)
+
+    def _cached_sizes(self, file_id: str) -> dict[str, int]:
+        """The chunks of *file_id* in the read cache now, with their sizes (any may be evicted meanwhile)."""
+        sizes: dict[str, int] = {}
+        for name in self.files.chunks(self.files.cache, file_id):
+            try:
+                sizes[name] = os.stat(self.files.cached(name)).st_size
+            except FileNotFoundError:
+                continue
+        return sizes
 
     def _uncache(self, file_id: str) -> int:
         """Remove the read cache's copies of one file's chunks; return how many there were."""

@@ -89,7 +89,7 @@ def test_rotation_retires_the_old_credential_after_the_grace(harness: Harness, a
     rotated = harness.call("POST", "/api/admin/clusters/local/rotate", {"grace_seconds": 60}, admin).json
     assert rotated["config"]["cluster"]["generation"] == 2
     new = harness.fileserver(admin)
-    new.id = old.id
+    new.id, new.key = old.id, old.key  # the same fileserver, its identity kept, under the new credential
     assert new.credential != old.credential
     assert harness.beat(old).status_code == 200, "within the grace the old credential still works"
     assert harness.beat(new).status_code == 200
