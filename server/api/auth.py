@@ -14,7 +14,7 @@ from coffer.protocol.wire import MAX_CHUNK_SIZE
 from ..domain import accounts, audit
 from ..errors import Unauthorized
 from ..ratelimit.limiter import LoginRefused
-from .base import Context, client_address, principal, read_json, send_json
+from .base import Context, client_address, principal, read_json, send_json, with_current_password
 
 
 class Health:
@@ -155,18 +155,13 @@ class Password:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
         change = ChangePassword.parse(read_json(req))
-        db, now = self.ctx.db, self.ctx.clock()
-        actor = audit.Actor(who.name, client_address(self.ctx, req))
-        try:
-            attempt = self.ctx.limiter.login.begin(who.name, actor.address or "-", now)
-        except LoginRefused as exc:
-            audit.record_refusal(db, "password.changed", now, actor, object=f"user:{who.name}", outcome=exc.outcome)
-            raise
-        try:
-            accounts.change_password(db, who, change, now, actor)
-        except Unauthorized:
-            outcome = "locked" if attempt.failed() else "failed"
-            audit.record_refusal(db, "password.changed", now, actor, object=f"user:{who.name}", outcome=outcome)
-            raise
-        attempt.succeeded()
+        now = self.ctx.clock()
+        with_current_password(
+            self.ctx,
+            req,
+            who,
+            "password.changed",
+            now,
+            lambda actor: accounts.change_password(self.ctx.db, who, change, now, actor),
+        )
         resp.status = falcon.HTTP_204

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import falcon
 
@@ -20,11 +20,13 @@ from ..domain import accounts, audit
 from ..domain.keys import ServerKeys
 from ..errors import BadRequest, BodyTimeout, Unauthorized
 from ..proxies import TrustedProxies
-from ..ratelimit.limiter import Limiter
+from ..ratelimit.limiter import Limiter, LoginRefused
 from ..settings import ServerSettings
 from ..store.db import Database
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -165,3 +167,33 @@ def install_error_handlers(app: falcon.App[falcon.Request, falcon.Response]) -> 
     app.add_error_handler(Exception, unexpected)
     app.add_error_handler(falcon.HTTPError, http_error)
     app.add_error_handler(CofferError, coffer_error)
+
+
+def with_current_password(
+    ctx: Context,
+    req: falcon.Request,
+    who: accounts.Principal,
+    action: str,
+    now: float,
+    check: Callable[[audit.Actor], T],
+) -> T:
+    """Run *check*, which proves the caller's current password, behind the same guard as a login.
+
+    A wrong password (:class:`Unauthorized` from *check*) is counted and audited as a refused
+    *action*, as is an attempt the guard turns away. SECURITY: a stolen session alone must
+    not be able to guess the password at the request rate.
+    """
+    actor = audit.Actor(who.name, client_address(ctx, req))
+    try:
+        attempt = ctx.limiter.login.begin(who.name, actor.address or "-", now)
+    except LoginRefused as exc:
+        audit.record_refusal(ctx.db, action, now, actor, object=f"user:{who.name}", outcome=exc.outcome)
+        raise
+    try:
+        result = check(actor)
+    except Unauthorized:
+        outcome = "locked" if attempt.failed() else "failed"
+        audit.record_refusal(ctx.db, action, now, actor, object=f"user:{who.name}", outcome=outcome)
+        raise
+    attempt.succeeded()
+    return result

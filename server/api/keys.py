@@ -6,10 +6,8 @@ import falcon
 
 from coffer.protocol.api.keys import Reseal, Resealed, RotateKeys
 
-from ..domain import audit, key_rotation
-from ..errors import Unauthorized
-from ..ratelimit.limiter import LoginRefused
-from .base import Context, client_address, principal, read_json, send_json
+from ..domain import key_rotation
+from .base import Context, principal, read_json, send_json, with_current_password
 
 
 class Rotation:
@@ -25,20 +23,15 @@ class Rotation:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         who = principal(self.ctx, req)
         request = RotateKeys.parse(read_json(req))
-        db, now = self.ctx.db, self.ctx.clock()
-        actor = audit.Actor(who.name, client_address(self.ctx, req))
-        try:
-            attempt = self.ctx.limiter.login.begin(who.name, actor.address or "-", now)
-        except LoginRefused as exc:
-            audit.record_refusal(db, "keys.rotated", now, actor, object=f"user:{who.name}", outcome=exc.outcome)
-            raise
-        try:
-            stale = key_rotation.start(db, who, request, now, actor)
-        except Unauthorized:
-            outcome = "locked" if attempt.failed() else "failed"
-            audit.record_refusal(db, "keys.rotated", now, actor, object=f"user:{who.name}", outcome=outcome)
-            raise
-        attempt.succeeded()
+        now = self.ctx.clock()
+        stale = with_current_password(
+            self.ctx,
+            req,
+            who,
+            "keys.rotated",
+            now,
+            lambda actor: key_rotation.start(self.ctx.db, who, request, now, actor),
+        )
         send_json(resp, {"stale_shares": stale}, 201)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
