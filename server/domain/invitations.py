@@ -27,6 +27,7 @@ from ..store.db import Database
 from . import accounts, audit
 
 CODE_BYTES = 24
+"""192 random bits, written in hex: base64url may begin with '-', which a command line reads as an option."""
 
 
 def _code_hash(code: str) -> str:
@@ -38,7 +39,7 @@ def invite(db: Database, request: Invite, now: float, actor: audit.Actor) -> Inv
 
     SECURITY: the code is returned once and stored only hashed.
     """
-    code = secrets.token_urlsafe(CODE_BYTES)
+    code = secrets.token_hex(CODE_BYTES)
     expires_at = now + request.expires_in
     with db.transaction() as tx:
         if accounts.user_exists(tx, request.username):

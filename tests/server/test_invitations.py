@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 from typing import Any
 
 import falcon.testing
@@ -65,6 +66,13 @@ def test_an_invited_user_joins_with_keys_their_client_made_and_logs_in(harness: 
     assert me["public_key"] == b64encode(pair.public)
     assert me["wrapped_private_key"] == body["wrapped_private_key"]
     assert me["key_origin"] == "invitation"
+
+
+def test_a_code_is_hex_so_it_never_reads_as_an_option_on_a_command_line(harness: Harness) -> None:
+    """A base64url code began with '-' one time in 64, and `coffer join SERVER -Xy…` took it for an option."""
+    admin = harness.make_user("root", "admin")
+    codes = [invite(harness, admin, f"user{i}").json["code"] for i in range(20)]
+    assert all(re.fullmatch(r"[0-9a-f]{48}", code) for code in codes), codes
 
 
 def test_the_server_keeps_only_a_hash_of_the_code(harness: Harness) -> None:
