@@ -20,6 +20,13 @@ AUTH_KEY_BYTES = 32
 PUBLIC_KEY_BYTES = 32
 MIN_WRAPPED_KEY_BYTES = 40
 MAX_WRAPPED_KEY_BYTES = 256
+
+
+def wrapped_key(body: Mapping[str, Any], field: str) -> bytes:
+    """Read a private key wrapped under a master key: opaque to the server, but of a wrapped key's size."""
+    return key_bytes(body.get(field), field, MIN_WRAPPED_KEY_BYTES, at_most=MAX_WRAPPED_KEY_BYTES)
+
+
 MAX_OPSLIMIT = 20
 MAX_MEMLIMIT = 1 << 30
 
@@ -53,12 +60,7 @@ class WrappedKeys:
     def parse(cls, body: Mapping[str, Any]) -> WrappedKeys:
         return cls(
             key_bytes(body.get("public_key"), "public_key", PUBLIC_KEY_BYTES),
-            key_bytes(
-                body.get("wrapped_private_key"),
-                "wrapped_private_key",
-                MIN_WRAPPED_KEY_BYTES,
-                at_most=MAX_WRAPPED_KEY_BYTES,
-            ),
+            wrapped_key(body, "wrapped_private_key"),
         )
 
 
@@ -236,12 +238,7 @@ class ChangePassword:
             key_bytes(body.get("auth_key"), "auth_key", AUTH_KEY_BYTES),
             params,
             key_bytes(body.get("new_auth_key"), "new_auth_key", AUTH_KEY_BYTES),
-            key_bytes(
-                body.get("wrapped_private_key"),
-                "wrapped_private_key",
-                MIN_WRAPPED_KEY_BYTES,
-                at_most=MAX_WRAPPED_KEY_BYTES,
-            ),
+            wrapped_key(body, "wrapped_private_key"),
         )
 
 

@@ -16,7 +16,7 @@ from .. import kdf
 from ..encoding import b64encode
 from ..errors import ProtocolError
 from ..ids import check_id
-from .auth import AUTH_KEY_BYTES, MAX_WRAPPED_KEY_BYTES, MIN_WRAPPED_KEY_BYTES, WrappedKeys, parse_kdf_params
+from .auth import AUTH_KEY_BYTES, WrappedKeys, parse_kdf_params, wrapped_key
 from .fields import answer_field, key_bytes, list_of, object_of, opaque
 from .files import MAX_SEALED_KEY_BYTES
 
@@ -56,12 +56,7 @@ class RotateKeys:
             params,
             key_bytes(body.get("new_auth_key"), "new_auth_key", AUTH_KEY_BYTES),
             WrappedKeys.parse(body),
-            key_bytes(
-                body.get("previous_wrapped_private_key"),
-                "previous_wrapped_private_key",
-                MIN_WRAPPED_KEY_BYTES,
-                at_most=MAX_WRAPPED_KEY_BYTES,
-            ),
+            wrapped_key(body, "previous_wrapped_private_key"),
         )
 
 
