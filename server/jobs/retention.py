@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 BATCH = 200
 NONCE_MEMORY = 120.0
 TICKET_MEMORY = 3600.0
+SESSION_MEMORY = 86400.0
+"""Seconds an ended session is kept, so a client that comes back with it is told it expired, not that it is unknown."""
 
 
 @dataclass
@@ -123,5 +125,5 @@ def _tidy(db: Database, now: float) -> None:
         tx.execute("DELETE FROM request_nonces WHERE seen_at < ?", (now - NONCE_MEMORY,))
         tx.execute("DELETE FROM tickets WHERE expires_at < ?", (now - TICKET_MEMORY,))
         revocations.forget_expired(tx, now)
-        tx.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+        tx.execute("DELETE FROM sessions WHERE expires_at < ?", (now - SESSION_MEMORY,))
         tx.execute("DELETE FROM link_downloads WHERE expires_at <= ?", (now,))

@@ -264,3 +264,16 @@ def test_reconcile_counts_a_file_of_another_shard_as_unknown(harness: Harness, f
     live = _complete_file(harness, harness.make_user("alice"), fs)
     body = fs.signed("reconcile", {"shard": "archive", "files": [live]}, harness.clock())
     assert harness.call("POST", "/api/fileservers/reconcile", body).json["unknown"] == [live]
+
+
+def test_an_ended_session_outlives_the_sweep_for_a_day_so_its_holder_is_told_it_expired(harness: Harness) -> None:
+    """The sweep used to delete it at once, and the client then heard "unknown or revoked" instead of "expired"."""
+    token = harness.make_user("alice")
+    harness.clock.now += harness.settings.session_ttl + 1
+    _sweep(harness, harness.clock.now)
+    answer = harness.call("GET", "/api/me", token=token)
+    assert (answer.status_code, answer.json["error"]) == (401, "session_expired")
+    _sweep(harness, harness.clock.now + retention.SESSION_MEMORY + 1)
+    with harness.db.transaction(readonly=True) as tx:
+        left = tx.one("SELECT COUNT(*) AS n FROM sessions")
+    assert left is not None and left["n"] == 0, "a day later it is forgotten"
