@@ -10,7 +10,7 @@ stops the fileserver with a message naming the file, the table and the key::
     [fileserver]   bind, public_url, data_dir, heartbeat_interval, workers, threads,
                    max_chunk_size, scrub_bytes_per_second, scrub_interval,
                    reconcile_interval, reconcile_delay, max_transfers, body_idle_timeout,
-                   min_free_bytes, header_timeout, connections_per_address, log_level
+                   min_free_bytes, header_timeout, connections_per_address, web_origins, log_level
 
 Environment variables override the file: ``COFFER_FS_<NAME>`` for ``[fileserver]``
 keys (``COFFER_FS_BIND``), ``COFFER_FS_SERVER_<NAME>`` and ``COFFER_FS_CLUSTER_<NAME>``
@@ -35,6 +35,7 @@ from coffer.protocol.ids import check_id, check_name
 from coffer.protocol.settings import SettingsError, load, read_toml
 from coffer.protocol.signing import SigningKey, key_id
 from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
+from coffer.serving.origins import parse_origins
 
 from . import storage
 from .storage.cache import CacheOptions
@@ -163,6 +164,9 @@ class FileserverSettings:
     """Seconds a connection may take to send a whole request head before it is answered 408 and closed."""
     connections_per_address: int = DEFAULT_CONNECTIONS_PER_ADDRESS
     """Connections one client address may hold open in one worker; 0: no cap (behind a load balancer)."""
+    web_origins: str = ""
+    """Comma-separated origins of the web page (the server's address, e.g. https://coffer.example.com) whose
+    browsers may send and fetch chunks here: answered with CORS headers, preflight included. Empty: no CORS."""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -186,12 +190,20 @@ class FileserverSettings:
         if not 0 < self.body_idle_timeout <= 3600:
             raise ValueError("'body_idle_timeout' must be more than 0 and at most 3600 seconds")
         self.edge_limits()
+        try:
+            self.cors_origins()
+        except ValueError as exc:
+            raise ValueError(f"'web_origins': {exc}") from exc
         if self.log_level.lower() not in LOG_LEVELS:
             raise ValueError(f"'log_level' must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
 
     def edge_limits(self) -> EdgeLimits:
         """Return the limits the worker holds connections to before a request reaches the app."""
         return EdgeLimits(self.header_timeout, self.connections_per_address)
+
+    def cors_origins(self) -> tuple[str, ...]:
+        """Return the web page origins this fileserver answers CORS for (none: no CORS headers at all)."""
+        return parse_origins(self.web_origins)
 
     @property
     def transfer_cap(self) -> int:

@@ -29,6 +29,7 @@ from ..settings import Settings
 from ..shards import Shards
 from .auth import TicketGate
 from .chunks import ChunkResource
+from .cors import cors_middleware
 from .middleware import HeaderLimit, TransferLog
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ def create_app(
     identity = identity or load_or_create(settings.data_dir)
     shards = Shards.open(settings)
     gate = TicketGate(settings.server.ticket_keys, RevocationList(settings.data_dir / REVOKED_FILE), clock)
+    origins = settings.fileserver.cors_origins()
+    cors = [cors_middleware(origins)] if origins else []
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
-        middleware=[IdleBodyTimeout(settings.fileserver.body_idle_timeout), TransferLog(), HeaderLimit()]
+        middleware=[*cors, IdleBodyTimeout(settings.fileserver.body_idle_timeout), TransferLog(), HeaderLimit()]
     )
     app.add_route(routes.HEALTH, HealthResource(identity, shards))
     app.add_route(

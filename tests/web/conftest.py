@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.network import Network, start_network
+
 from .browser import CHROMIUM_ARGS, build, chromium_path, unavailable
 
 
@@ -31,3 +33,13 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def web_network(tmp_path_factory: pytest.TempPathFactory, web_build: Path) -> Iterator[Network]:
+    """A server serving the built page, and two fileservers that answer CORS for the page's origin."""
+    net = start_network(tmp_path_factory.mktemp("net-web"), 2, server_extra={"COFFER_WEB_DIR": str(web_build)})
+    try:
+        yield net
+    finally:
+        net.stop()
