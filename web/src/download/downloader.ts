@@ -6,7 +6,7 @@
  */
 import { ApiError } from "../api/http";
 import type { TicketAnswer } from "../api/links";
-import { IntegrityError } from "../format/errors";
+import { FormatError, IntegrityError } from "../format/errors";
 import type { Layout, OpenedFile } from "../format/records";
 import { StreamingSha256 } from "../format/sha256";
 import type { FileWriter } from "../save/writer";
@@ -49,7 +49,10 @@ export class Downloader {
       let written = 0;
       const pending = new Map<number, Promise<Uint8Array<ArrayBuffer>>>();
       const ask = (index: number): void => {
-        if (index < layout.chunks.length) pending.set(index, this.fetchOpen(opened, layout, index));
+        if (index >= layout.chunks.length) return;
+        const chunk = this.fetchOpen(opened, layout, index);
+        chunk.catch(() => undefined); // awaited in order below; a later chunk may fail before its turn
+        pending.set(index, chunk);
       };
       for (let i = 0; i < IN_FLIGHT; i++) ask(i);
       for (let index = 0; index < layout.chunks.length; index++) {
@@ -113,8 +116,9 @@ export class Downloader {
         try {
           return await this.opener.open(opened.key, layout.fileId, index, last, blob);
         } catch (error) {
-          // A bad copy or a wrong record: try another fileserver that holds the chunk.
-          failed.add(fs.id);
+          // A bad copy or a wrong record: try another fileserver that holds the chunk
+          // (a chunk worker that stopped is not the fileserver's fault: the chunk is fetched again).
+          if (error instanceof FormatError) failed.add(fs.id);
           lastError = error;
           continue;
         }

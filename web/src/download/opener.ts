@@ -13,6 +13,7 @@ export interface ChunkOpener {
 
 class WorkerOpener implements ChunkOpener {
   private next = 0;
+  private broken = false;
   private readonly waiting = new Map<number, (reply: OpenReply) => void>();
 
   constructor(private readonly worker: Worker) {
@@ -20,13 +21,21 @@ class WorkerOpener implements ChunkOpener {
       this.waiting.get(event.data.id)?.(event.data);
       this.waiting.delete(event.data.id);
     };
+    // A worker that fails to load (or dies) fails what it held; those chunks are fetched again and opened here.
+    worker.onerror = () => {
+      this.broken = true;
+      for (const [id, answer] of this.waiting) answer({ id, error: "the chunk worker stopped", code: "worker" });
+      this.waiting.clear();
+    };
   }
 
   open(key: CryptoKey, fileId: string, index: number, last: boolean, blob: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+    if (this.broken) return openChunk(key, fileId, index, last, blob);
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, (reply) => {
         if ("plain" in reply) resolve(reply.plain);
+        else if (reply.code === "worker") reject(new Error(reply.error));
         else reject(reply.code === "integrity" ? new IntegrityError(reply.error) : new FormatError(reply.error));
       });
       const request: OpenRequest = { id, key, fileId, index, last, blob };
