@@ -9,7 +9,8 @@ page uses once the whole file checked out.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from coffer.client.coffer import Coffer
+from coffer.client.link_download import download_link
 from tests.integration.network import Network
 
 PASSWORD = "web-link-user-password"
@@ -116,11 +118,54 @@ def test_a_locked_link_explains_a_wrong_password_then_opens_with_the_right_one(
     assert _download(page, tmp_path) == data
 
 
-def test_a_revoked_link_says_so_in_words(owner: Coffer, visit: Visit, tmp_path: Path) -> None:
-    file_id, _ = _upload(owner, tmp_path, 10)
-    url = owner.link(file_id).url
+def _revoked(network: Network, owner: Coffer, url: str, tmp_path: Path) -> str:
     owner.unlink(url)
-    page = visit.open(url)
-    alert = page.get_by_role("alert")
-    alert.filter(has_text="revoked by the person who shared it").wait_for(timeout=30_000)
+    return url
+
+
+def _expired(network: Network, owner: Coffer, url: str, tmp_path: Path) -> str:
+    """A link's expiry is moved into the past in the database, as time would."""
+    network.sql("UPDATE links SET expires_at = ? WHERE id = ?", (time.time() - 1, url.split("/s/")[1].split("#")[0]))
+    return url
+
+
+def _used_up(network: Network, owner: Coffer, url: str, tmp_path: Path) -> str:
+    download_link(url, tmp_path / "first.bin", state_dir=tmp_path / "state")
+    return url
+
+
+def _key_changed(network: Network, owner: Coffer, url: str, tmp_path: Path) -> str:
+    base, key = url.split("#")
+    return f"{base}#{key[:10]}{'A' if key[10] != 'A' else 'B'}{key[11:]}"
+
+
+def _key_cut(network: Network, owner: Coffer, url: str, tmp_path: Path) -> str:
+    return url.split("#")[0]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "code", "words"),
+    [
+        (_revoked, "link_revoked", "revoked by the person who shared it"),
+        (_expired, "link_expired", "This link has expired"),
+        (_used_up, "link_exhausted", "used for as many downloads as its owner allowed"),
+        (_key_changed, "key_mismatch", "does not match this file"),
+        (_key_cut, "link_key_missing", "no key after its '#'"),
+    ],
+)
+def test_a_link_that_cannot_work_is_explained_in_words_and_offers_no_download(
+    web_network: Network,
+    owner: Coffer,
+    visit: Visit,
+    tmp_path: Path,
+    spoil: Callable[[Network, Coffer, str, Path], str],
+    code: str,
+    words: str,
+) -> None:
+    file_id, _ = _upload(owner, tmp_path, 10)
+    page = visit.open(spoil(web_network, owner, owner.link(file_id, max_downloads=1).url, tmp_path))
+    page.get_by_role("alert").filter(has_text=words).wait_for(timeout=30_000)
+    assert page.evaluate("document.body.dataset.error") == code
     assert page.get_by_role("button", name="Download").is_hidden()
+    if code in ("key_mismatch", "link_key_missing"):
+        assert owner.links(file_id)[0].downloads == 0, "a link that cannot decrypt uses up no download"

@@ -21,6 +21,8 @@ const WORDS: Readonly<Record<string, string>> = {
     "This link has no key after its '#'. Some apps cut off that part when they pass a link on: ask the sender for the whole link, or copy it again whole.",
   link_malformed:
     "The key after the link's '#' is not one Coffer can read: it was cut or changed on the way. Ask the sender for the whole link, or copy it again whole.",
+  link_address:
+    "This address is not a whole Coffer link: the part after /s/ was cut or changed on the way. Ask the sender for the whole link, or copy it again whole.",
   link_password_needed: "This link is locked with a password: type the password the sender gave you.",
   link_password_wrong:
     "The password is wrong, or the link was changed on the way: check the password with the sender, and that you have the whole link.",
@@ -39,10 +41,16 @@ const WORDS: Readonly<Record<string, string>> = {
 /** Return the sentence to show for *error*. */
 export function explain(error: unknown): string {
   if (error instanceof ApiError || error instanceof FormatError) {
-    const code = error.code === "link_malformed" && /newer|format v/.test(error.message) ? "unknown_format" : error.code;
+    const code = error.code === "link_malformed" ? malformed(error.message) : error.code;
     return WORDS[code] ?? `Something went wrong: ${error.message}.`;
   }
   return "Something went wrong in this page. Reload it and try again.";
+}
+
+/** Tell a link of a newer format, and an address that is not a link, from a key that was cut. */
+function malformed(message: string): string {
+  if (/in format v\d+/.test(message)) return "unknown_format";
+  return message.includes("after '#'") ? "link_malformed" : "link_address";
 }
 
 /** Return the error's code, for tests and the page's data attributes. */
