@@ -20,7 +20,12 @@ export class ApiError extends Error {
 /** The code of a request that got no answer at all (offline, refused, CORS). */
 export const NETWORK = "network";
 
-export async function requestJson(method: string, url: string, body?: unknown): Promise<unknown> {
+export async function requestJson(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, {
@@ -28,13 +33,13 @@ export async function requestJson(method: string, url: string, body?: unknown): 
       credentials: "omit",
       referrerPolicy: "no-referrer",
       cache: "no-store",
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers: body === undefined ? { ...headers } : { ...headers, "Content-Type": "application/json" },
       body: body === undefined ? null : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(NETWORK, 0, "the server could not be reached");
   }
-  const data: unknown = await response.json().catch(() => null);
+  const data: unknown = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
     throw errorOf(response.status, data);
   }
