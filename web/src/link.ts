@@ -18,7 +18,8 @@ import { safeName } from "./format/metadata";
 import { type FileRecord, type Layout, type OpenedFile, checkLayout, openWithKey } from "./format/records";
 import { ready } from "./format/sodium";
 import { codeOf, explain } from "./link/messages";
-import { LinkView, humanSize } from "./link/view";
+import { LinkView } from "./link/view";
+import { humanSize } from "./ui/sizes";
 import { chooseWriter } from "./save/writer";
 
 const view = new LinkView();

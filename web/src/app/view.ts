@@ -1,5 +1,5 @@
 /** The app page's elements, and drawing the file list. */
-import { humanSize } from "../link/view";
+import { humanSize } from "../ui/sizes";
 import type { FileRow } from "./files";
 
 function element<T extends HTMLElement>(id: string, kind: new () => T): T {
