@@ -39,3 +39,12 @@ def test_a_program_command_still_parses_with_its_own_options() -> None:
     argv = ["server", "create-admin", "root", "--if-missing"]
     args = build_parser(argv).parse_args(argv)
     assert (args.command, args.name, args.if_missing) == ("server", "root", True)
+
+
+def test_the_installed_program_leaves_httpx_own_command_line_client_unloaded() -> None:
+    probe = run_entry(
+        "import atexit; atexit.register(lambda: print(' '.join(m for m in ('rich', 'click', 'pygments', "
+        "'httpx._main') if sys.modules.get(m) is not None)))"
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines()[-1].strip() == "", f"loaded: {probe.stdout}"
