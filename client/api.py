@@ -13,7 +13,8 @@ from coffer.format import kdf
 from coffer.protocol.api.auth import KdfAnswer, Login, Session
 from coffer.protocol.encoding import b64decode
 from coffer.protocol.errors import parse_error_body
-from coffer.transfer.http import retry_after, tls_context
+from coffer.transfer.connections import ClientTransport
+from coffer.transfer.http import retry_after
 
 from . import errors
 from .server_address import server_url
@@ -48,9 +49,7 @@ class ServerClient(ServerApi):
     ):
         self.url = server_url(url)
         self.token = token
-        self._http = httpx.Client(
-            base_url=self.url, timeout=TIMEOUT, limits=LIMITS, transport=transport, verify=tls_context()
-        )
+        self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT, transport=transport or ClientTransport(LIMITS))
         self._sleep = sleep
         self._on_wait = on_wait
 
