@@ -227,7 +227,11 @@ class Coffer:
         if not stored.private_key or not stored.public_key:
             raise errors.NotLoggedIn("the stored session has no keys (an older version made it): run `coffer login`")
         keys = UserKeys(b64decode(stored.private_key), b64decode(stored.public_key))
-        return cls(stored.server, stored.token, keys, username=stored.username, expires_at=stored.expires_at, **kwargs)
+        coffer = cls(
+            stored.server, stored.token, keys, username=stored.username, expires_at=stored.expires_at, **kwargs
+        )
+        coffer._user_id = stored.user_id or None  # a command needs no round trip to learn whose session it is
+        return coffer
 
     def stored_session(self) -> session.StoredSession:
         """Return what to store so a later command can resume this session. SECURITY: holds the private key."""
@@ -239,6 +243,7 @@ class Coffer:
             expires_at=self.expires_at,
             public_key=b64encode(self.keys.public),
             private_key=b64encode(self.keys.private),
+            user_id=self._user_id or "",
         )
 
     def close(self) -> None:
