@@ -84,8 +84,20 @@ from coffer.protocol.errors import ProtocolError
 from . import errors
 
 NO_FILTER = FileFilter()
+WITH_TICKETS = "?tickets=true"
+"""Ask a file's create or record for its tickets too: one round trip instead of two before the first chunk moves."""
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 T = TypeVar("T")
+
+
+def tickets_beside(record: FileRecord) -> Tickets | None:
+    """Return the tickets a record was answered with (``?tickets=true``), or None if the server sent none.
+
+    A server of an earlier version ignores the flag: the caller then asks ``POST .../tickets`` as before.
+    """
+    if "tickets" not in record.extra:
+        return None
+    return _parsed(Tickets.parse, {key: record.extra.get(key) for key in ("tickets", "fileservers")})
 
 
 class _Page(Protocol):
@@ -187,12 +199,17 @@ class ServerApi:
 
     # -- files and tickets ---------------------------------------------------------------------
 
-    def create_file(self, file: CreateFile) -> FileRecord:
-        """Record a pending file; sent once, as a lost answer cannot tell whether it was made."""
-        return _parsed(FileRecord.parse, self._call("POST", routes.FILES, file.to_json(), retry=False))
+    def create_file(self, file: CreateFile, *, tickets: bool = False) -> FileRecord:
+        """Record a pending file; sent once, as a lost answer cannot tell whether it was made.
 
-    def get_file(self, file_id: str) -> FileRecord:
-        return _parsed(FileRecord.parse, self._call("GET", routes.file(file_id)))
+        With *tickets*, the answer carries the put ticket and the live writers too (:func:`tickets_beside`).
+        """
+        path = routes.FILES + (WITH_TICKETS if tickets else "")
+        return _parsed(FileRecord.parse, self._call("POST", path, file.to_json(), retry=False))
+
+    def get_file(self, file_id: str, *, tickets: bool = False) -> FileRecord:
+        """Read a file's record; with *tickets*, a complete file's get tickets and live readers come with it."""
+        return _parsed(FileRecord.parse, self._call("GET", routes.file(file_id) + (WITH_TICKETS if tickets else "")))
 
     def file_pages(
         self, *, shared: bool = False, only: FileFilter = NO_FILTER, limit: int = MAX_PAGE_SIZE

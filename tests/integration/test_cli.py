@@ -369,8 +369,7 @@ def test_an_upload_and_a_download_ask_the_server_only_what_they_must(
     assert run(["download", "--quiet", file_id, "-o", str(tmp_path / "copy.bin")], cli).returncode == 0
     assert _client_requests(network, before, uploaded) == [
         "POST /api/files",
-        "POST /api/files/{file_id}/tickets",
         "POST /api/files/{file_id}/finalize",
     ]
-    assert _client_requests(network, uploaded) == ["GET /api/files/{file_id}", "POST /api/files/{file_id}/tickets"]
+    assert _client_requests(network, uploaded) == ["GET /api/files/{file_id}"]
     assert (tmp_path / "copy.bin").read_bytes() == source.read_bytes()
