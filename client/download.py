@@ -72,7 +72,6 @@ from .channels import GetChannel, ReadChannel
 from .local_names import local_name, local_parts
 from .ordered_hash import OrderedHash
 from .server_api import tickets_beside
-from .sharing import stale_share_problem
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +158,8 @@ def file_source(
     try:
         opened = open_record(record, keys, check_owner)
     except IntegrityError as exc:
+        from .sharing import stale_share_problem  # an error path: sharing's modules load only when it is taken
+
         raise stale_share_problem(record, exc) from exc
     layout = check_layout(record, opened.metadata)
     first = tickets_beside(answer)
