@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from coffer.format import kdf
-from coffer.protocol.api.auth import KdfAnswer, Login, Session
 from coffer.protocol.encoding import b64decode
 from coffer.protocol.errors import parse_error_body
-from coffer.transfer.http import retry_after, tls_context
+from coffer.transfer.connections import ClientTransport
+from coffer.transfer.http import retry_after
 
 from . import errors
 from .server_address import server_url
 from .server_api import IDEMPOTENT, ServerApi
+
+if TYPE_CHECKING:
+    from coffer.protocol.api.auth import KdfAnswer, Session
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Below gunicorn's 2 s keep-alive, so we never send on a connection the server is closing.
@@ -48,9 +51,7 @@ class ServerClient(ServerApi):
     ):
         self.url = server_url(url)
         self.token = token
-        self._http = httpx.Client(
-            base_url=self.url, timeout=TIMEOUT, limits=LIMITS, transport=transport, verify=tls_context()
-        )
+        self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT, transport=transport or ClientTransport(LIMITS))
         self._sleep = sleep
         self._on_wait = on_wait
 
@@ -125,6 +126,8 @@ class ServerClient(ServerApi):
 
     def login(self, username: str, password: str) -> Session:
         """Derive the auth key from the password (Argon2id, the server's salt) and open a session."""
+        from coffer.protocol.api.auth import Login
+
         params = checked_kdf_params(self.prelogin(username))
         keys = kdf.derive(password, params)
         result = self.open_session(Login(username, keys.auth_key))

@@ -36,16 +36,23 @@ DOWNLOAD_ENDED = frozenset({"download_not_found", "download_expired", "download_
 class _Channel:
     """Tickets and live fileservers for one shard; subclasses say where to ask for them."""
 
-    def __init__(self, shard: str, balancer: Balancer, clock: Callable[[], float]):
+    def __init__(self, shard: str, balancer: Balancer, clock: Callable[[], float], first: Tickets | None = None):
         self._shard = shard
         self._balancer = balancer
         self._clock = clock
         self._lock = threading.Lock()
         self.generation = 0
-        self._fetch()
+        if first is None:
+            self._fetch()
+        else:
+            self._take(first)  # answered with the file's create or record: no request of its own
         self._refreshed = -math.inf
 
     def _fetch(self) -> None:
+        raise NotImplementedError
+
+    def _take(self, answer: Tickets) -> None:
+        """Keep the tickets and live fileservers of a ticket answer."""
         raise NotImplementedError
 
     def _refresh(self) -> None:
@@ -76,17 +83,27 @@ class PutChannel(_Channel):
 
     ticket: str
 
-    def __init__(self, api: ServerClient, file_id: str, shard: str, balancer: Balancer, clock: Callable[[], float]):
+    def __init__(
+        self,
+        api: ServerClient,
+        file_id: str,
+        shard: str,
+        balancer: Balancer,
+        clock: Callable[[], float],
+        first: Tickets | None = None,
+    ):
         self._api = api
         self._file_id = file_id
-        super().__init__(shard, balancer, clock)
+        super().__init__(shard, balancer, clock, first)
 
     def ticket_for(self, chunk_hash: str) -> str:
         """Return the put ticket: one ticket covers every chunk of the file."""
         return self.ticket
 
     def _fetch(self) -> None:
-        answer = self._api.tickets(self._file_id, TicketRequest("put"))
+        self._take(self._api.tickets(self._file_id, TicketRequest("put")))
+
+    def _take(self, answer: Tickets) -> None:
         self.generation += 1
         self.ticket = answer.tickets[0].ticket  # SECURITY: a bearer capability until it expires
         self._offer(
@@ -129,11 +146,12 @@ class GetChannel(ReadChannel):
         clock: Callable[[], float],
         *,
         still_needed: Callable[[], list[str]] | None = None,
+        first: Tickets | None = None,
     ):
         self._api = api
         self._file_id = file_id
         self.still_needed = still_needed  # unused: a file's own tickets are not budgeted
-        super().__init__(shard, balancer, clock)
+        super().__init__(shard, balancer, clock, first)
 
     def _fetch(self) -> None:
         self._take(self._api.tickets(self._file_id, TicketRequest("get")))

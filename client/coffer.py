@@ -13,6 +13,9 @@ sees sizes, hashes and sealed blobs only. Transfers resume: an interrupted uploa
 download run again moves only what is missing (:mod:`client.resume`). Sharing is in
 :mod:`client.sharing`, the pins of other users' keys in :mod:`client.pins`, and a download
 by link, which needs no account, in :mod:`client.link_download`.
+
+What only accounts, sharing and deletion use is imported by the method that uses it, as
+in :mod:`client.server_api`: a ``coffer upload`` process never loads those modules.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -33,21 +36,21 @@ from coffer.format.metadata import Metadata
 from coffer.format.records import OwnerCheck, open_record
 from coffer.format.shares import fingerprint
 from coffer.format.sizes import DEFAULT_CHUNK_SIZE, file_plain_size
-from coffer.protocol.api.auth import ChangePassword, Login, WrappedKeys
-from coffer.protocol.api.deletions import MAX_DELETIONS, DeleteFiles
 from coffer.protocol.api.files import FileFilter
 from coffer.protocol.encoding import b64decode, b64encode
 from coffer.transfer.http import ChunkClient
 
-from . import errors, invitations, resume, session, sharing
+from . import errors, resume, session
 from .api import ServerClient, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
 from .download import Downloader, DownloadResult, file_source
 from .pins import KnownKeys
 from .server_api import NO_FILTER
-from .sharing import LinkInfo, PublicKeyInfo, ShareInfo, ShareResult
 from .upload import DEFAULT_IN_FLIGHT as UPLOAD_IN_FLIGHT
 from .upload import Uploader, UploadOptions, UploadResult
+
+if TYPE_CHECKING:
+    from .sharing import LinkInfo, PublicKeyInfo, ShareInfo, ShareResult
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -81,6 +84,8 @@ class FileInfo:
 
     @classmethod
     def from_record(cls, record: dict[str, Any], keys: UserKeys, check_owner: OwnerCheck | None = None) -> FileInfo:
+        from . import sharing
+
         count = int(record["chunk_count"])
         problem = ""
         try:
@@ -160,6 +165,8 @@ class Coffer:
         on_wait: Callable[[float], None] | None = None,
     ) -> Coffer:
         """Log in: derive the keys from the password, open a session, unwrap (or first create) the key pair."""
+        from coffer.protocol.api.auth import Login
+
         api = ServerClient(server, transport=transport, on_wait=on_wait)
         try:
             params = checked_kdf_params(api.prelogin(username))
@@ -200,6 +207,10 @@ class Coffer:
         SECURITY: the key pair is born in this process; the server gets the private key only
         wrapped under a master key derived from *password*, which never leaves it.
         """
+        from coffer.protocol.api.auth import Login
+
+        from . import invitations
+
         joining = invitations.prepare(code, password)
         api = ServerClient(server, transport=transport, on_wait=on_wait)
         try:
@@ -227,7 +238,11 @@ class Coffer:
         if not stored.private_key or not stored.public_key:
             raise errors.NotLoggedIn("the stored session has no keys (an older version made it): run `coffer login`")
         keys = UserKeys(b64decode(stored.private_key), b64decode(stored.public_key))
-        return cls(stored.server, stored.token, keys, username=stored.username, expires_at=stored.expires_at, **kwargs)
+        coffer = cls(
+            stored.server, stored.token, keys, username=stored.username, expires_at=stored.expires_at, **kwargs
+        )
+        coffer._user_id = stored.user_id or None  # a command needs no round trip to learn whose session it is
+        return coffer
 
     def stored_session(self) -> session.StoredSession:
         """Return what to store so a later command can resume this session. SECURITY: holds the private key."""
@@ -239,6 +254,7 @@ class Coffer:
             expires_at=self.expires_at,
             public_key=b64encode(self.keys.public),
             private_key=b64encode(self.keys.private),
+            user_id=self._user_id or "",
         )
 
     def close(self) -> None:
@@ -332,6 +348,8 @@ class Coffer:
 
         The server ends this user's other sessions; this one stays valid.
         """
+        from coffer.protocol.api.auth import ChangePassword
+
         pre = self.api.prelogin(self.username, again=True)
         old = kdf.derive(old_password, checked_kdf_params(pre))
         params = kdf.KdfParams(salt=os.urandom(kdf.SALT_BYTES))
@@ -377,6 +395,8 @@ class Coffer:
         A file refused (not found, shared with the user, under hold) leaves the others
         deleted. A server that predates batches gets one ``DELETE`` per file.
         """
+        from coffer.protocol.api.deletions import MAX_DELETIONS, DeleteFiles
+
         for start in range(0, len(file_ids), MAX_DELETIONS):
             batch = tuple(file_ids[start : start + MAX_DELETIONS])
             try:
@@ -415,6 +435,8 @@ class Coffer:
 
     def public_key_of(self, name: str) -> PublicKeyInfo:
         """Return *name*'s public key as the server hands it out (not checked against the pins)."""
+        from . import sharing
+
         return sharing.public_key_of(self.api, name)
 
     def trust(self, name: str, expect_fingerprint: str) -> PublicKeyInfo:
@@ -430,18 +452,24 @@ class Coffer:
         to compare); a key that differs from the pin raises :class:`~client.errors.KeyChanged`
         unless it is *expect_fingerprint*, which then replaces the pin.
         """
+        from . import sharing
+
         if name == self.username:
             raise errors.UsageError("that is you: a file is shared with other users")
         return sharing.share(self.api, self.keys, self.known_keys, file_id, name, expect_fingerprint=expect_fingerprint)
 
     def unshare(self, file_id: str, name: str) -> None:
         """End *name*'s access to file *file_id* (as its owner), or drop a file shared with you (your own name)."""
+        from . import sharing
+
         self.api.delete_share(sharing.file_id_of(file_id), sharing.user_name(name))
 
     def shares(self, file_id: str) -> builtins.list[ShareInfo]:
         """Return who file *file_id* is shared with, by name."""
+        from . import sharing
+
         rows = self.api.file_shares(sharing.file_id_of(file_id))
-        return [ShareInfo(r.user, float(r.created_at), r.stale) for r in rows]
+        return [sharing.ShareInfo(r.user, float(r.created_at), r.stale) for r in rows]
 
     def link(
         self,
@@ -456,17 +484,23 @@ class Coffer:
         The server's default expiry applies without *expires_in*, no download limit without
         *max_downloads*. SECURITY: the URL is shown once and kept nowhere.
         """
+        from . import sharing
+
         return sharing.create_link(
             self.api, self.keys, file_id, expires_in=expires_in, max_downloads=max_downloads, password=password
         )
 
     def links(self, file_id: str | None = None) -> builtins.list[LinkInfo]:
         """Return this user's links, newest first (of file *file_id* only, if given); without their keys."""
+        from . import sharing
+
         rows = self.api.links(sharing.file_id_of(file_id) if file_id else None)
-        return [LinkInfo.from_json(r.to_json()) for r in rows]
+        return [sharing.LinkInfo.from_json(r.to_json()) for r in rows]
 
     def unlink(self, link_or_url: str) -> str:
         """Revoke a link, given by id or by URL, at once (downloads in progress stop too); return its id."""
+        from . import sharing
+
         link_id = sharing.link_id_of(link_or_url, self.api.url)
         self.api.delete_link(link_id)
         return link_id
@@ -474,6 +508,8 @@ class Coffer:
 
 def _user_keys(api: ServerClient, master_key: bytes) -> UserKeys:
     """Unwrap the user's key pair, or make and store one if the account has none yet."""
+    from coffer.protocol.api.auth import WrappedKeys
+
     me = api.me()
     if not (me.public_key and me.wrapped_private_key):
         fresh = UserKeys.generate()

@@ -1,14 +1,15 @@
 """Download a file: fetch its chunks in parallel, verify each, write it beside the destination, then rename.
 
 1. A :class:`Source`: the record, its chunks and the fileservers holding each, from
-   ``GET /api/files/{id}`` (:func:`file_source`, for the owner or a recipient) or from a
+   ``GET /api/files/{id}?tickets=true`` (:func:`file_source`, for the owner or a recipient; its get tickets
+   and the live readers come with it) or from a
    share link (:mod:`client.link_download`). The file key is opened (sealed to the owner,
    boxed to a recipient, or carried by the link) and held to the record's key
    commitment, the metadata opened with it, and
    :func:`~client.layout.check_layout` holds the record to the metadata (sizes and chunk count), so
    a record whose chunk list was shortened or padded fails before any byte moves.
 2. Get tickets (32 chunks per ticket) and the shard's live readers from the source's
-   channel (:mod:`client.channels`).
+   channel (:mod:`client.channels`), which starts with those the record came with.
 3. Workers fetch chunks from the fileservers that hold them, fastest first (the
    :class:`~coffer.transfer.balancer.Balancer`), then from the other holders, then from any
    other live reader of the shard (fileservers on shared storage serve every chunk).
@@ -70,7 +71,7 @@ from .buffers import BufferPool
 from .channels import GetChannel, ReadChannel
 from .local_names import local_name, local_parts
 from .ordered_hash import OrderedHash
-from .sharing import stale_share_problem
+from .server_api import tickets_beside
 
 log = logging.getLogger(__name__)
 
@@ -150,15 +151,19 @@ def file_source(
     api: ServerClient, keys: UserKeys, user_id: str, file_id: str, check_owner: OwnerCheck | None = None
 ) -> Source:
     """Fetch the record of file *file_id*, open it as its owner or a recipient, and check its layout."""
-    record = api.get_file(file_id).to_json()
+    answer = api.get_file(file_id, tickets=True)
+    record = answer.to_json()
     if record.get("state") != "complete":
         raise errors.UsageError(f"file {file_id} is not complete: finish its upload (run it again) first")
     try:
         opened = open_record(record, keys, check_owner)
     except IntegrityError as exc:
+        from .sharing import stale_share_problem  # an error path: sharing's modules load only when it is taken
+
         raise stale_share_problem(record, exc) from exc
     layout = check_layout(record, opened.metadata)
-    return Source(opened, layout, api.url, user_id, partial(GetChannel, api, layout.file_id, layout.shard))
+    first = tickets_beside(answer)
+    return Source(opened, layout, api.url, user_id, partial(GetChannel, api, layout.file_id, layout.shard, first=first))
 
 
 class Downloader:

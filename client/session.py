@@ -34,6 +34,8 @@ class StoredSession:
     expires_at: float
     public_key: str = ""
     private_key: str = ""
+    user_id: str = ""
+    """The account's id, which keys the resume states; empty in a session an older version stored (then asked for)."""
 
     def __repr__(self) -> str:
         return f"StoredSession(server={self.server!r}, username={self.username!r})"

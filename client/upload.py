@@ -4,11 +4,11 @@ The flow, for a file of ``n`` plaintext bytes and a plaintext chunk size ``c``:
 
 1. ``count = sizes.chunk_count(n, c)``; each sealed chunk is at most ``c + 28`` bytes
    (``sizes.CHUNK_OVERHEAD``), the whole ciphertext ``n + 28 × count``.
-2. A random file key; ``POST /api/files`` with the layout, the key sealed to the owner's
+2. A random file key; ``POST /api/files?tickets=true`` with the layout, the key sealed to the owner's
    public key, the key's commitment (``keys.key_commitment``, which every reader checks
    the key against) and a placeholder metadata blob (the real one needs the plaintext SHA-256,
    known only at the end; the record must exist first because its id is bound into
-   every chunk).
+   every chunk). The answer carries the put ticket and the shard's live writers too.
 3. The main thread reads the file chunk by chunk, hashing the plaintext as it goes; a
    pool of workers seals, hashes and ``PUT`` s each chunk to the fileserver the
    :class:`~coffer.transfer.balancer.Balancer` picks, collecting receipts.
@@ -64,6 +64,7 @@ from coffer.format.sizes import (
 from coffer.format.version import FORMAT_VERSION
 from coffer.protocol import receipts as receipt_protocol
 from coffer.protocol.api.files import CreateFile, Finalize, FinalizedChunk
+from coffer.protocol.api.tickets import Tickets
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.wire import MAX_CHUNK_SIZE
@@ -77,6 +78,7 @@ from .api import ServerClient
 from .buffers import BufferPool
 from .channels import PutChannel
 from .sender import UPLOAD, ChunkSender, Sent
+from .server_api import tickets_beside
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +353,7 @@ class _Job:
             metadata=b64encode(placeholder),
             format_version=FORMAT_VERSION,
         )
-        record = up.api.create_file(body)
+        record = up.api.create_file(body, tickets=True)
         state = resume.UploadState(
             server=up.api.url,
             user=up.user_id,
@@ -365,13 +367,13 @@ class _Job:
             file_key=key,
         )
         self._save(state)  # before anything else can fail, so a rerun resumes this record
-        self._connect(state.file_id)
+        self._connect(state.file_id, tickets_beside(record))
         return state
 
-    def _connect(self, file_id: str) -> None:
-        """Get a put ticket and the live writers; set up the chunk sender."""
+    def _connect(self, file_id: str, first: Tickets | None = None) -> None:
+        """Get a put ticket and the live writers (unless the create answered with them); set up the chunk sender."""
         opts, up = self.opts, self.up
-        self.channel = PutChannel(up.api, file_id, opts.shard, self.balancer, up.clock)
+        self.channel = PutChannel(up.api, file_id, opts.shard, self.balancer, up.clock, first)
         failover = Failover(
             up.chunks,
             self.balancer,

@@ -18,9 +18,7 @@ more at once. The keep-alive expiry stays below gunicorn's 2 s for the same reas
 
 from __future__ import annotations
 
-import functools
 import socket
-import ssl
 import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from coffer.protocol.errors import ProtocolError, parse_error_body
 from coffer.protocol.wire import TICKET_SCHEME
 
 from . import errors
+from .connections import ClientTransport
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 KEEPALIVE_EXPIRY = 1.5
@@ -48,18 +47,6 @@ RETRY_ELSEWHERE = {
 TICKET_CODES = {"ticket_expired", "ticket_revoked"}
 SEND_PIECE = 1 << 20
 """Bytes of an upload body handed to httpx at a time: h11 copies each piece it sends, so this bounds the copy."""
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The TLS context every HTTP client of this process shares, made as httpx makes its default.
-
-    Chunk clients and a program's other clients (the client's server API) take it from here.
-
-    Loading the CA bundle costs some 15 ms, and each httpx client would load its own:
-    a command that talks to the server and to fileservers paid it twice at start-up.
-    """
-    return httpx.create_ssl_context()
 
 
 @dataclass(frozen=True)
@@ -79,7 +66,7 @@ class ChunkClient:
             max_keepalive_connections=max_connections,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        self._http = httpx.Client(timeout=TIMEOUT, limits=limits, transport=transport, verify=tls_context())
+        self._http = httpx.Client(timeout=TIMEOUT, transport=transport or ClientTransport(limits))
 
     def close(self) -> None:
         self._http.close()

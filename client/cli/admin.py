@@ -8,10 +8,8 @@ import time
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coffer.protocol.api.admin import ClusterConfig
-from coffer.protocol.api.invitations import DEFAULT_INVITE_SECONDS, Invite
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.ids import check_username
 from coffer.protocol.units import human_rate
@@ -21,6 +19,9 @@ from ..server_api import ServerApi
 from . import lifecycle, sharing
 from .common import add_json_flag, client, print_json, write_private
 from .files import parse_expiry
+
+if TYPE_CHECKING:
+    from coffer.protocol.api.admin import ClusterConfig
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -80,9 +81,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     for parser in (invite, create):
         parser.add_argument("username", type=parse_username)
         parser.add_argument("--role", choices=("user", "admin"), default="user")
-        parser.add_argument(
-            "--expires", type=parse_expiry, default=DEFAULT_INVITE_SECONDS, help="how long the code works (default 7d)"
-        )
+        parser.add_argument("--expires", type=parse_expiry, default=None, help="how long the code works (default 7d)")
         add_json_flag(parser)
         parser.set_defaults(func=do_invite)
     create.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS)
@@ -200,6 +199,8 @@ def parse_username(text: str) -> str:
 
 def do_invite(args: argparse.Namespace) -> int:
     """Invite a user and print the command they run; the password and the key pair are made on their machine."""
+    from coffer.protocol.api.invitations import DEFAULT_INVITE_SECONDS, Invite
+
     if getattr(args, "password_stdin", False):
         raise UsageError(
             "`coffer admin user create` no longer takes a password: users are invited, and choose their own "
@@ -207,7 +208,8 @@ def do_invite(args: argparse.Namespace) -> int:
             "command it prints"
         )
     with client() as api:
-        invitation = api.invite(Invite(args.username, args.role, args.expires))
+        expires = DEFAULT_INVITE_SECONDS if args.expires is None else args.expires
+        invitation = api.invite(Invite(args.username, args.role, expires))
         server = api.url
     command = f"coffer join {server} {invitation.code}"
     if args.json:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from coffer.protocol.api.invitations import check_code
 from coffer.protocol.errors import ProtocolError
 
 from .. import session
@@ -77,6 +76,8 @@ def do_join(args: argparse.Namespace) -> int:
 
 def check_invitation_code(text: str) -> str:
     """Refuse what cannot be an invitation code before the password is asked."""
+    from coffer.protocol.api.invitations import check_code
+
     try:
         return check_code(text.strip())
     except ProtocolError as exc:

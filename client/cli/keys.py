@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from coffer.format.keys import UserKeys
 
-from .. import key_rotation, session
+from .. import session
 from ..coffer import Coffer
 from ..errors import NotLoggedIn
 from .common import add_json_flag, open_coffer, print_json, read_new_password, read_secret
+
+if TYPE_CHECKING:
+    from .. import key_rotation
 
 ORIGINS = {
     "invitation": "on your own client, when you joined with an invitation: only you have ever held it",
@@ -39,6 +43,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def do_keys(args: argparse.Namespace) -> int:
+    from .. import key_rotation
+
     with open_coffer() as coffer:
         me = coffer.api.me()
     origin, unfinished = me.key_origin or "unknown", key_rotation.unfinished(me)
@@ -71,6 +77,8 @@ def _keep(coffer: Coffer) -> Callable[[UserKeys], None]:
 
 
 def do_rotate(args: argparse.Namespace) -> int:
+    from .. import key_rotation
+
     with open_coffer() as coffer:
         finishing = key_rotation.unfinished(coffer.api.me())
         current = read_secret("Current password: ", args.password_stdin)

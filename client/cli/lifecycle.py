@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from coffer.protocol import routes
-from coffer.protocol.api.quotas import SetQuota
 from coffer.protocol.units import human_bytes
 
 from ..errors import UsageError
@@ -132,6 +131,8 @@ def do_quota(args: argparse.Namespace) -> int:
 
 
 def do_admin_quota(args: argparse.Namespace) -> int:
+    from coffer.protocol.api.quotas import SetQuota
+
     body: dict[str, int | None] = {}
     for key in ("bytes", "files"):
         value = getattr(args, key)

@@ -10,12 +10,14 @@ import argparse
 import os
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from ..sharing import LinkInfo, file_id_of, link_id_of, user_name
 from .common import add_json_flag, client, naming_flags, open_coffer, print_json, read_secret
 from .files import LINK_PASSWORD_ENV, parse_expiry
+
+if TYPE_CHECKING:
+    from ..sharing import LinkInfo
 
 LINK_STATES = ("active", "revoked", "expired", "exhausted")
 
@@ -262,6 +264,8 @@ def do_admin_shares(args: argparse.Namespace) -> int:
 
 
 def do_admin_unshare(args: argparse.Namespace) -> int:
+    from ..sharing import file_id_of, user_name  # sharing's modules load only for the commands that share
+
     with client() as api:
         api.admin_unshare(file_id_of(args.file_id), user_name(args.user))
     print(f"file {args.file_id} is no longer shared with {args.user}", file=sys.stderr)
@@ -282,6 +286,8 @@ def do_admin_links(args: argparse.Namespace) -> int:
 
 
 def do_admin_unlink(args: argparse.Namespace) -> int:
+    from ..sharing import link_id_of
+
     with client() as api:
         link_id = link_id_of(args.link, api.url)
         api.admin_unlink(link_id)

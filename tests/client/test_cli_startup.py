@@ -39,3 +39,26 @@ def test_a_program_command_still_parses_with_its_own_options() -> None:
     argv = ["server", "create-admin", "root", "--if-missing"]
     args = build_parser(argv).parse_args(argv)
     assert (args.command, args.name, args.if_missing) == ("server", "root", True)
+
+
+def test_the_installed_program_leaves_httpx_own_command_line_client_unloaded() -> None:
+    probe = run_entry(
+        "import atexit; atexit.register(lambda: print(' '.join(m for m in ('rich', 'click', 'pygments', "
+        "'httpx._main') if sys.modules.get(m) is not None)))"
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines()[-1].strip() == "", f"loaded: {probe.stdout}"
+
+
+def test_the_transfer_commands_load_no_model_of_accounts_sharing_keys_or_administration() -> None:
+    """A ``coffer upload`` or ``download`` is a new process: building models it never uses costs its start-up."""
+    probe = (
+        "import sys; from coffer.cli import build_parser; build_parser(); "
+        "import coffer.client.cli.files, coffer.client.coffer, coffer.client.upload, coffer.client.download; "
+        "late = [m for m in sys.modules if m.startswith(('coffer.protocol.api.', 'coffer.client.'))"
+        " and m.rsplit('.', 1)[1] in ('admin', 'auth', 'sharing', 'keys', 'lifecycle', 'invitations', 'quotas',"
+        " 'deletions', 'key_rotation') and not m.startswith('coffer.client.cli.')]; "
+        "late += [m for m in ('coffer.protocol.messages',) if m in sys.modules]; print(' '.join(sorted(late)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "", f"loaded at start-up: {done.stdout.strip()}"

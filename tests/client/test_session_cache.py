@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from coffer.client import session
+from coffer.client.api import ServerClient
+from coffer.client.coffer import Coffer
 from coffer.client.session import REUSE_MARGIN, StoredSession
+from coffer.protocol.encoding import b64encode
 
 NOW = 1_800_000_000.0
 
@@ -59,3 +65,33 @@ def test_the_cache_is_readable_by_its_owner_only(config: Path) -> None:
     path = session.save_cached(kept())
     assert path.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
     assert path.parent.parent == config
+
+
+def with_keys(stored: StoredSession, user_id: str = "") -> StoredSession:
+    return replace(stored, public_key=b64encode(bytes(32)), private_key=b64encode(bytes(range(32))), user_id=user_id)
+
+
+def test_a_session_stored_with_its_user_id_needs_no_request_to_name_its_user() -> None:
+    asked: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return httpx.Response(500)
+
+    nothing = httpx.MockTransport(refuse)
+    with Coffer.from_session(with_keys(kept(), user_id="a1b2"), transport=nothing) as coffer:
+        assert coffer.user_id == "a1b2" and coffer.stored_session().user_id == "a1b2"
+    assert asked == []
+
+
+def test_a_session_an_older_version_stored_asks_the_server_whose_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def me(api: ServerClient) -> SimpleNamespace:
+        asked.append("me")
+        return SimpleNamespace(account=SimpleNamespace(id="from-the-server"))
+
+    monkeypatch.setattr(ServerClient, "me", me)
+    with Coffer.from_session(with_keys(kept())) as coffer:
+        assert (coffer.user_id, coffer.user_id) == ("from-the-server", "from-the-server")
+    assert asked == ["me"]

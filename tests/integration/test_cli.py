@@ -347,3 +347,29 @@ def test_ls_prints_the_first_page_of_thousands_of_files_before_it_fetches_the_la
     done = run(["ls", "--json", "--state", "pending"], cli)
     assert [f["id"] for f in json.loads(done.stdout)] == ids[:-1]
     assert run(["ls", "--state", "complete", "--shard", "archive"], cli).stdout == ""
+
+
+def _client_requests(network: Network, since: int, until: int | None = None) -> list[str]:
+    """The requests clients (not fileservers) made of the server in lines *since* to *until* of its log."""
+    lines = (network.root / "server.log").read_text().splitlines()[since:until]
+    asked = [re.search(r"method=(\S+) route=(\S+)", line) for line in lines if "event=request" in line]
+    return [f"{m[1]} {m[2]}" for m in asked if m is not None and not m[2].startswith("/api/fileservers")]
+
+
+def test_an_upload_and_a_download_ask_the_server_only_what_they_must(
+    network: Network, cli: dict[str, str], tmp_path: Path
+) -> None:
+    """Each request to the server is a round trip a small file waits for: pin how many a transfer makes."""
+    source = tmp_path / "counted.bin"
+    source.write_bytes(os.urandom(3 * 1024 * 1024))
+    log = network.root / "server.log"
+    before = len(log.read_text().splitlines())
+    file_id = run(["upload", "--quiet", str(source)], cli).stdout.split()[-1]
+    uploaded = len(log.read_text().splitlines())
+    assert run(["download", "--quiet", file_id, "-o", str(tmp_path / "copy.bin")], cli).returncode == 0
+    assert _client_requests(network, before, uploaded) == [
+        "POST /api/files",
+        "POST /api/files/{file_id}/finalize",
+    ]
+    assert _client_requests(network, uploaded) == ["GET /api/files/{file_id}"]
+    assert (tmp_path / "copy.bin").read_bytes() == source.read_bytes()

@@ -304,3 +304,34 @@ def test_finalize_refuses_receipts_from_a_cluster_that_only_reads_the_shard(
         ]
         == "complete"
     )
+
+
+def test_a_create_asked_for_tickets_answers_with_the_put_ticket_and_the_live_writers(
+    harness: Harness, setup: tuple[str, FakeFileserver]
+) -> None:
+    user, fs = setup
+    body = {"shard": "default", "size": CHUNK * 3, "chunk_count": 3, "chunk_size": CHUNK, "metadata": "bWV0YQ"}
+    created = harness.call("POST", "/api/files", body, user, params={"tickets": "true"})
+    assert created.status_code == 201, created.json
+    assert created.json["state"] == "pending" and [f["id"] for f in created.json["fileservers"]] == [fs.id]
+    keys = {harness.keys.signing.kid: harness.keys.signing.public_key}
+    ticket = tickets.verify(created.json["tickets"][0]["ticket"], keys, harness.clock())
+    assert (ticket.op, ticket.file, ticket.max_chunks, ticket.max_total) == ("put", created.json["id"], 3, CHUNK * 3)
+    assert "tickets" not in _new_file(harness, user).json, "no tickets unless asked for"
+
+
+def test_a_record_asked_for_tickets_carries_get_tickets_once_the_file_is_complete(
+    harness: Harness, setup: tuple[str, FakeFileserver]
+) -> None:
+    user, fs = setup
+    file_id = _new_file(harness, user).json["id"]
+    pending = harness.call("GET", f"/api/files/{file_id}", token=user, params={"tickets": "true"})
+    assert pending.status_code == 200 and "tickets" not in pending.json
+    blobs = [os.urandom(CHUNK) for _ in range(3)]
+    harness.call("POST", f"/api/files/{file_id}/finalize", _finalize_body(fs, file_id, blobs, harness.clock()), user)
+    record = harness.call("GET", f"/api/files/{file_id}", token=user, params={"tickets": "true"}).json
+    assert record["tickets"][0]["chunks"] == [c["hash"] for c in record["chunks"]]
+    assert [f["id"] for f in record["fileservers"]] == [fs.id]
+    assert "tickets" not in harness.call("GET", f"/api/files/{file_id}", token=user).json
+    others = harness.call("GET", f"/api/files/{file_id}", token=harness.make_user("bob"), params={"tickets": "true"})
+    assert others.status_code == 404 and "tickets" not in (others.json or {})
