@@ -11,6 +11,7 @@ import falcon
 
 from coffer.protocol import routes, wire
 
+from .. import metrics
 from ..errors import HeadersTooLarge
 
 log = logging.getLogger("coffer.fileserver.transfer")
@@ -46,6 +47,7 @@ class TransferRecord:
         if self.error:
             kv["error"] = self.error
         log.info("transfer", extra={"kv": kv})
+        metrics.count_transfer(self.method, self.shard, status, self.error, self.bytes)
 
 
 def record_of(req: falcon.Request) -> TransferRecord:

@@ -11,6 +11,7 @@ from coffer.protocol.api.pages import MAX_PAGE_SIZE, PageRequest
 from coffer.protocol.api.tickets import TicketRequest
 from coffer.protocol.ids import check_name
 
+from .. import metrics
 from ..domain import files, listing
 from ..domain.registry import live_fileservers
 from ..errors import BadRequest
@@ -114,20 +115,22 @@ class Tickets:
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
-        who = principal(self.ctx, req)
-        result = files.issue_tickets(
-            self.ctx.db,
-            self.ctx.keys.signing,
-            who,
-            actor(req, who),
-            file_id,
-            TicketRequest.parse(read_json(req)),
-            ttl=self.ctx.settings.ticket_ttl,
-            lease=self.ctx.settings.lease_seconds,
-            now=self.ctx.clock(),
-            upload_deadline=self.ctx.settings.upload_deadline,
-        )
-        send_json(resp, result)
+        with metrics.ticket_refusals():
+            who = principal(self.ctx, req)
+            request = TicketRequest.parse(read_json(req))
+            result = files.issue_tickets(
+                self.ctx.db,
+                self.ctx.keys.signing,
+                who,
+                actor(req, who),
+                file_id,
+                request,
+                ttl=self.ctx.settings.ticket_ttl,
+                lease=self.ctx.settings.lease_seconds,
+                now=self.ctx.clock(),
+                upload_deadline=self.ctx.settings.upload_deadline,
+            )
+        send_json(resp, metrics.tickets_issued(request.op, result))
 
 
 class Finalize:
