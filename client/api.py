@@ -13,7 +13,7 @@ from coffer.format import kdf
 from coffer.protocol.api.auth import KdfAnswer, Login, Session
 from coffer.protocol.encoding import b64decode
 from coffer.protocol.errors import parse_error_body
-from coffer.transfer.http import retry_after, tls_context
+from coffer.transfer.http import retry_after, stamp_request_id, tls_context
 
 from . import errors
 from .server_address import server_url
@@ -49,7 +49,12 @@ class ServerClient(ServerApi):
         self.url = server_url(url)
         self.token = token
         self._http = httpx.Client(
-            base_url=self.url, timeout=TIMEOUT, limits=LIMITS, transport=transport, verify=tls_context()
+            base_url=self.url,
+            timeout=TIMEOUT,
+            limits=LIMITS,
+            transport=transport,
+            verify=tls_context(),
+            event_hooks={"request": [stamp_request_id]},
         )
         self._sleep = sleep
         self._on_wait = on_wait

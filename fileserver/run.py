@@ -28,7 +28,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from coffer.protocol.errors import CofferError
-from coffer.protocol.logs import KeyValueFormatter, configure
+from coffer.protocol.logs import KeyValueFormatter, RequestIdFilter, configure
 from coffer.protocol.settings import PRIVATE_UMASK, SettingsError
 from coffer.serving import metrics
 from coffer.serving.edges import WORKER_CLASS
@@ -56,6 +56,7 @@ class _KeyValueLogger(glogging.Logger):  # type: ignore[misc]
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 handler.setFormatter(KeyValueFormatter())
+                handler.addFilter(RequestIdFilter())
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:

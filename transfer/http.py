@@ -29,7 +29,7 @@ from typing import Any, cast
 
 import httpx
 
-from coffer.protocol import receipts, routes
+from coffer.protocol import receipts, requestids, routes
 from coffer.protocol.errors import ProtocolError, parse_error_body
 from coffer.protocol.wire import TICKET_SCHEME
 
@@ -62,6 +62,11 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def stamp_request_id(request: httpx.Request) -> None:
+    """Send the command's request id (``X-Request-Id``) with every request, so the programs log it."""
+    requestids.stamp(request.headers)
+
+
 @dataclass(frozen=True)
 class Stored:
     """A fileserver's answer to a chunk PUT."""
@@ -79,7 +84,13 @@ class ChunkClient:
             max_keepalive_connections=max_connections,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        self._http = httpx.Client(timeout=TIMEOUT, limits=limits, transport=transport, verify=tls_context())
+        self._http = httpx.Client(
+            timeout=TIMEOUT,
+            limits=limits,
+            transport=transport,
+            verify=tls_context(),
+            event_hooks={"request": [stamp_request_id]},
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -21,6 +21,7 @@ from coffer.protocol import __version__, routes
 from coffer.protocol.errors import CofferError
 from coffer.serving.bodies import IdleBodyTimeout
 from coffer.serving.metrics import RequestMetrics
+from coffer.serving.requestids import RequestIds
 
 from ..beacon import Beacon
 from ..counters import SlotCounters, private_counters
@@ -102,6 +103,7 @@ def create_app(
     gate = TicketGate(settings.server.ticket_keys, RevocationList(settings.data_dir / REVOKED_FILE), clock)
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
         middleware=[
+            RequestIds(),
             RequestMetrics(),
             IdleBodyTimeout(settings.fileserver.body_idle_timeout),
             TransferLog(),

@@ -7,6 +7,7 @@ import falcon
 from coffer.protocol import routes
 from coffer.serving.bodies import IdleBodyTimeout
 from coffer.serving.metrics import RequestMetrics
+from coffer.serving.requestids import RequestIds
 
 from . import admin as api_admin
 from . import auth as api_auth
@@ -23,6 +24,7 @@ from .ratelimit import RateLimit
 def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
         middleware=[
+            RequestIds(),
             RequestMetrics(),
             IdleBodyTimeout(ctx.settings.body_idle_timeout),
             HeaderLimit(),
