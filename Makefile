@@ -1,6 +1,6 @@
 # Coffer: `make run` brings up a whole network on this machine, `make test` runs the suite.
 # Both create .venv and install what is missing first: `make run` only what running needs,
-# `make test` the test tooling on top (the dev and bench extras, Azurite from npm, libfaketime from apt).
+# `make test` the test tooling on top (the dev and bench extras, Azurite from npm, libfaketime and prometheus from apt).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -49,14 +49,18 @@ test: lint typecheck test-tools
 	$(BIN)/python -m pytest
 	$(MAKE) bench-quick
 
-# The fault tests run a fileserver with its clock moved by libfaketime; install the Debian package when missing.
+# The fault tests run a fileserver with its clock moved by libfaketime, and the monitoring tests run promtool and
+# a real Prometheus; install the Debian packages (libfaketime, prometheus) when missing.
 test-tools:
-	@if ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1; then exit 0; fi; \
+	@missing=""; \
+	ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || missing="$$missing libfaketime"; \
+	command -v promtool >/dev/null && command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else \
-		echo "make: the clock tests need libfaketime, and apt-get is not usable here (not root, or not Debian):"; \
-		echo "      install the package libfaketime, or run without it (those tests skip outside CI)"; \
+		echo "make: the clock and monitoring tests need$$missing, and apt-get is not usable here (not root, or not Debian):"; \
+		echo "      install the package(s)$$missing, or run without them (those tests skip outside CI)"; \
 	fi
 
 # The benchmarks start nginx (WebDAV module) and rclone themselves; install the Debian packages when missing.

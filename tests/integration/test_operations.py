@@ -7,7 +7,9 @@ and its metrics listener on a port of its own.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,10 +19,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from coffer.client.coffer import Coffer
-from coffer.protocol import routes
+from coffer.devnet.procs import Service
+from coffer.protocol import requestids, routes
 from coffer.protocol.api.auth import AUTH_KEY_BYTES, Login
 
-from .network import Network, free_port, start_network
+from .network import Network, coffer, free_port, start_network
 
 USER, PASSWORD = "metrics-user-quokka", "metrics-user-pw"
 FILE_NAME = "secret-plans-wombat.bin"
@@ -151,3 +154,64 @@ def test_a_fileserver_is_not_ready_before_it_registers_nor_while_a_shard_cannot_
         assert "shard 'default' cannot be written" in message and "archive" not in message  # archive is read-only
     finally:
         fs.proc.stop()
+
+
+def test_one_uploads_request_id_is_in_the_server_and_both_fileservers_logs(metered: Metered, tmp_path: Path) -> None:
+    source = tmp_path / "traced.bin"
+    source.write_bytes(os.urandom(6 * MiB))
+    request_id = requestids.begin()
+    try:
+        with Coffer.login(metered.net.url, USER, PASSWORD, config_dir=tmp_path / "config") as coffer:
+            coffer.upload(source, chunk_size=MiB)
+    finally:
+        requestids.end()
+    marker = f"request_id={request_id}"
+    assert metered.net.server is not None
+    assert marker in metered.net.server.tail(10**7)
+    for fs in metered.net.fileservers[:2]:
+        lines = [line for line in fs.proc.tail(10**7).splitlines() if marker in line]
+        assert any("event=transfer" in line and "method=PUT" in line for line in lines), fs.name
+
+
+def test_the_cli_prints_the_request_id_with_an_error_and_the_server_logged_it(metered: Metered, tmp_path: Path) -> None:
+    env = metered.net.cli_env(tmp_path / "config", COFFER_USER=USER, COFFER_PASSWORD=PASSWORD)
+    done = subprocess.run(coffer("info", "f" * 32), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    found = re.search(r"\(request id: ([0-9a-f]{16})\)$", done.stderr.strip())
+    assert found, done.stderr
+    assert metered.net.server is not None
+    assert f"request_id={found.group(1)}" in metered.net.server.tail(10**7)
+
+
+def test_a_real_prometheus_scrapes_the_server_and_answers_a_coffer_metric(metered: Metered, tmp_path: Path) -> None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("prometheus is not installed (Debian's prometheus package: make test-tools installs it)")
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: coffer-server\n    static_configs: [{{targets: ['{metered.server}']}}]\n"
+    )
+    args = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    prometheus = Service("prometheus", args, tmp_path / "prometheus.log").start()
+    try:
+
+        def live_fileservers() -> float | None:
+            try:
+                got = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": "coffer_fileservers_live"})
+            except httpx.TransportError:
+                return None
+            result = got.json()["data"]["result"] if got.status_code == 200 else []
+            return float(result[0]["value"][1]) if result else None
+
+        prometheus.wait_ready(lambda: live_fileservers() is not None, timeout=30)
+        assert live_fileservers() == 2
+    finally:
+        prometheus.stop()
