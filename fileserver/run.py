@@ -165,6 +165,8 @@ def serve(settings: Settings) -> int:
     identity = load_or_create(settings.data_dir)
     for shard in Shards.open(settings):
         shard.backend.cleanup(older_than=0)
+    if settings.fileserver.metrics_bind:
+        metrics.probe(settings.fileserver.metrics_bind)
     application = FileserverApplication(settings, identity, SharedCounters(max_active=settings.fileserver.transfer_cap))
     try:
         application.run()

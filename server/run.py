@@ -120,6 +120,7 @@ def serve(settings: ServerSettings) -> None:
     options = gunicorn_options(settings.bind, settings.workers, settings.threads, "coffer-server")
     sidecar = directory = None
     if settings.metrics_bind:
+        metrics.probe(settings.metrics_bind)
         directory = metrics.prepare(Path(settings.metrics_dir).absolute())
         sidecar = Sidecar(partial(metrics_main, settings, directory, os.getpid()), name="metrics")
     _Gunicorn(lambda: make_app(settings), options, settings.edge_limits(), sidecar, directory).run()

@@ -26,9 +26,10 @@ a token or a key.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import shutil
+import socket
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -61,14 +62,17 @@ BYTES_OUT = Counter("coffer_http_response_bytes", "Response body bytes, by route
 
 
 def prepare(directory: Path) -> Path:
-    """Empty (or make) *directory* and have every process forked after this count into it; return it.
+    """Make *directory*, drop the metric files an earlier run left in it, and have every process forked after
+    this count into it; return it.
 
-    Call in the master before any worker exists. Metrics whose values were made
-    before (unlabelled ones at import) keep them in memory: every metric here is labelled.
+    Call in the master before any worker exists. Only ``*.db`` files are removed, so a
+    directory set by mistake to one holding other files loses nothing else. Metrics
+    whose values were made before (unlabelled ones at import) would keep them in
+    memory: every metric here is labelled.
     """
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(mode=0o700, parents=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
     os.environ[ENV] = str(directory)
     values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
     return directory
@@ -86,9 +90,30 @@ def worker_exited(pid: int) -> None:
 
 
 def finish(directory: Path | None) -> None:
-    """Remove the run's directory when the program stops."""
-    if directory is not None:
-        shutil.rmtree(directory, ignore_errors=True)
+    """Remove the run's metric files, and the directory if that leaves it empty, when the program stops."""
+    if directory is None:
+        return
+    for done in directory.glob("*.db"):
+        done.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        directory.rmdir()
+
+
+def probe(bind: str) -> None:
+    """Raise OSError now if *bind* cannot be listened on (in use, no such address), before any process starts.
+
+    The listener itself is opened later in a sidecar process, where a failure would
+    only be logged; an operator should learn of a wrong ``metrics_bind`` at start.
+    """
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, int(port)))
+        except OSError as exc:
+            raise OSError(exc.errno, f"metrics_bind {bind}: {exc.strerror}") from exc
 
 
 def registry(directory: Path, collectors: Iterable[Collector] = ()) -> CollectorRegistry:

@@ -90,7 +90,10 @@ def agent_main(
         listener = None
         if metrics_dir is not None:
             state = AgentState(lambda: agent.registered, counters.active, lambda: len(purger))
-            listener = serve_metrics(fs.metrics_bind, metrics_dir, [AgentCollector(shards, state)])
+            try:
+                listener = serve_metrics(fs.metrics_bind, metrics_dir, [AgentCollector(shards, state)])
+            except OSError as exc:  # taken since the start's check: heartbeats matter more than metrics
+                log.error("cannot serve metrics", extra={"kv": {"bind": fs.metrics_bind, "error": exc}})
         log.info("agent started", extra={"kv": {"pid": os.getpid(), "fileserver": identity.fileserver_id}})
         while not stop.wait(1.0):
             if os.getppid() != master_pid:
