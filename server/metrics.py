@@ -5,7 +5,7 @@ and link resources, refusals in the rate limiter, failed logins in the login
 resource, expiries in the lifecycle job); :mod:`coffer.serving.metrics` sums
 them over the workers. :class:`DatabaseCollector` runs in the metrics process:
 what is true of the whole network (live fileservers, the age of each one's last
-heartbeat, the purge backlog) is read from the database when Prometheus asks,
+heartbeat, the purge backlog, the files and bytes stored per shard) is read from the database when Prometheus asks,
 so every server instance reports the same figures and none must keep them.
 
 SECURITY: labels hold ticket operations, error codes, rate-limit buckets,
@@ -58,6 +58,10 @@ class DatabaseCollector(Collector):
                     "JOIN clusters c ON c.id = f.cluster_id"
                 )
                 backlog = tx.one("SELECT COUNT(*) AS n, MIN(queued_at) AS oldest FROM purges") or {}
+                stored = tx.all(
+                    "SELECT s.name AS shard, f.state, COUNT(*) AS files, COALESCE(SUM(f.size), 0) AS bytes "
+                    "FROM files f JOIN shards s ON s.id = f.shard_id GROUP BY s.name, f.state"
+                )
         except Exception as exc:  # a scrape must still answer, saying the database is away
             log.warning("metrics cannot read the database", extra={"kv": {"error": type(exc).__name__}})
             up.add_metric([], 0)
@@ -85,6 +89,20 @@ class DatabaseCollector(Collector):
         queued = backlog.get("oldest")
         oldest.add_metric([], max(0.0, now - float(queued)) if queued is not None else 0.0)
         yield oldest
+        yield from _stored(stored)
+
+
+def _stored(rows: list[dict[str, Any]]) -> Iterator[Metric]:
+    """The files and plaintext bytes stored, per shard and state: what all quotas draw on together."""
+    files = GaugeMetricFamily("coffer_files", "Files recorded, by shard and state", labels=["shard", "state"])
+    size = GaugeMetricFamily(
+        "coffer_stored_bytes", "Plaintext bytes of the files recorded, by shard and state", labels=["shard", "state"]
+    )
+    for row in rows:
+        files.add_metric([str(row["shard"]), str(row["state"])], int(row["files"]))
+        size.add_metric([str(row["shard"]), str(row["state"])], int(row["bytes"]))
+    yield files
+    yield size
 
 
 @contextmanager

@@ -99,6 +99,7 @@ def test_an_upload_is_counted_on_the_server_and_the_fileservers_and_names_nothin
     assert samples(server, "coffer_tickets_issued_total", op="put") >= 1
     assert samples(server, "coffer_fileservers_live") == 2
     assert samples(server, "coffer_purge_backlog") == 0
+    assert samples(server, "coffer_stored_bytes", shard="default", state="complete") >= 3 * MiB
     ages = [s for f in text_string_to_metric_families(server) for s in f.samples if s.name.endswith("age_seconds")]
     assert len(ages) == 2 and all(0 <= s.value < 30 for s in ages)
     fileservers = [scrape(bind) for bind in metered.fileservers]
