@@ -12,9 +12,17 @@ from coffer.protocol import requestids
 
 
 class RequestIds:
-    """Falcon middleware: adopt or make the request's id, and send it back in ``X-Request-Id``."""
+    """Falcon middleware: adopt or make the request's id, send it back in ``X-Request-Id``, forget it at the end.
+
+    Put it first, so its ``process_response`` runs last, after every other middleware
+    has logged. A streamed body is logged when it closes, later: whatever logs then
+    keeps the id itself (the fileserver's transfer record does).
+    """
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         request_id = requestids.adopt(req.get_header(requestids.HEADER))
         req.context.request_id = request_id
         resp.set_header(requestids.HEADER, request_id)
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool) -> None:
+        requestids.current.set(None)

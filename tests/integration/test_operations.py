@@ -157,21 +157,28 @@ def test_a_fileserver_is_not_ready_before_it_registers_nor_while_a_shard_cannot_
         fs.proc.stop()
 
 
-def test_one_uploads_request_id_is_in_the_server_and_both_fileservers_logs(metered: Metered, tmp_path: Path) -> None:
+def test_one_transfers_request_id_is_in_the_server_and_both_fileservers_logs(metered: Metered, tmp_path: Path) -> None:
+    """An upload's id on its PUTs; a download's on its GETs, logged when each streamed body closes."""
     source = tmp_path / "traced.bin"
     source.write_bytes(os.urandom(6 * MiB))
-    request_id = requestids.begin()
-    try:
-        with Coffer.login(metered.net.url, USER, PASSWORD, config_dir=tmp_path / "config") as coffer:
-            coffer.upload(source, chunk_size=MiB)
-    finally:
-        requestids.end()
-    marker = f"request_id={request_id}"
+    ids = {}
+    with Coffer.login(metered.net.url, USER, PASSWORD, config_dir=tmp_path / "config") as coffer:
+        for method in ("PUT", "GET"):
+            ids[method] = requestids.begin()
+            try:
+                if method == "PUT":
+                    file_id = coffer.upload(source, chunk_size=MiB).file_id
+                else:
+                    coffer.download(file_id, tmp_path / "copy.bin")
+            finally:
+                requestids.end()
     assert metered.net.server is not None
-    assert marker in metered.net.server.tail(10**7)
-    for fs in metered.net.fileservers[:2]:
-        lines = [line for line in fs.proc.tail(10**7).splitlines() if marker in line]
-        assert any("event=transfer" in line and "method=PUT" in line for line in lines), fs.name
+    for method, request_id in ids.items():
+        marker = f"request_id={request_id}"
+        assert marker in metered.net.server.tail(10**7)
+        for fs in metered.net.fileservers[:2]:
+            lines = [line for line in fs.proc.tail(10**7).splitlines() if marker in line]
+            assert any("event=transfer" in line and f"method={method}" in line for line in lines), (fs.name, method)
 
 
 def test_the_cli_prints_the_request_id_with_an_error_and_the_server_logged_it(metered: Metered, tmp_path: Path) -> None:

@@ -52,6 +52,11 @@ def test_a_missing_or_odd_id_is_replaced_by_a_fresh_one(incoming: str | None) ->
     assert answered != incoming and requestids.sane(answered) and len(answered) == 16
 
 
+def test_the_id_is_forgotten_when_the_request_ends() -> None:
+    _client().simulate_get("/echo", headers={"X-Request-Id": "trace-done"})
+    assert seen[-1] == "trace-done" and requestids.current.get() is None
+
+
 def test_an_error_answer_carries_the_id_too() -> None:
     got = _client().simulate_get("/nowhere", headers={"X-Request-Id": "trace-404"})
     assert got.status_code == 404 and got.headers["X-Request-Id"] == "trace-404"
