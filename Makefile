@@ -1,6 +1,7 @@
 # Coffer: `make run` brings up a whole network on this machine, `make test` runs the suite.
-# Both create .venv and install what is missing first: `make run` only what running needs,
-# `make test` the test tooling on top (the dev and bench extras, Azurite from npm, libfaketime and prometheus from apt).
+# Both create .venv and install what is missing first: `make run` only what running needs (and builds
+# the web page with npm), `make test` the test tooling on top (the dev and bench extras, Azurite from
+# npm, libfaketime, chromium and prometheus from apt).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck unit clean bench bench-quick bench-tools test-tools
+.PHONY: run test lint typecheck unit clean bench bench-quick bench-tools test-tools web
 
 EMULATORS := tests/emulators
 # import-linter lives apart: it brings rich, which httpx imports at start-up whenever it is
@@ -30,7 +31,20 @@ $(STAMP): $(RUN_STAMP) $(EMULATORS)/package.json $(EMULATORS)/package-lock.json
 	npm ci --prefix $(EMULATORS) --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
-run: $(RUN_STAMP)
+# The web page: TypeScript bundled by esbuild into web/dist (hashed asset names), which the server serves.
+WEB := web
+WEB_STAMP := $(WEB)/node_modules/.installed
+NPM_MISSING := make: the web page is built with Node.js and npm, which are not installed: install them (Debian: apt-get install nodejs npm) and run make again
+
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "$(NPM_MISSING)"; exit 1; }
+	npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+	node $(WEB)/build.mjs
+
+run: $(RUN_STAMP) web
 	$(BIN)/coffer devnet
 
 $(LINT_VENV)/bin/lint-imports: $(STAMP)
@@ -42,25 +56,28 @@ lint: $(STAMP) $(LINT_VENV)/bin/lint-imports
 	$(BIN)/ruff format --check .
 	PYTHONPATH=src $(LINT_VENV)/bin/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(STAMP) $(WEB_STAMP)
 	$(BIN)/mypy
+	cd $(WEB) && node_modules/.bin/tsc --noEmit -p .
 
-test: lint typecheck test-tools
+test: lint typecheck test-tools web
 	$(BIN)/python -m pytest
 	$(MAKE) bench-quick
 
-# The fault tests run a fileserver with its clock moved by libfaketime, and the monitoring tests run promtool and
-# a real Prometheus; install the Debian packages (libfaketime, prometheus) when missing.
+# The fault tests run a fileserver with its clock moved by libfaketime, the web page's tests drive Debian's
+# chromium (Playwright never downloads a browser here), and the monitoring tests run promtool and a real
+# Prometheus; install the Debian packages when missing.
 test-tools:
 	@missing=""; \
 	ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || missing="$$missing libfaketime"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v promtool >/dev/null && command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else \
-		echo "make: the clock and monitoring tests need$$missing, and apt-get is not usable here (not root, or not Debian):"; \
-		echo "      install the package(s)$$missing, or run without them (those tests skip outside CI)"; \
+		echo "make: the tests need$$missing, and apt-get is not usable here (not root, or not Debian):"; \
+		echo "      install those packages, or run without them (their tests skip outside CI)"; \
 	fi
 
 # The benchmarks start nginx (WebDAV module) and rclone themselves; install the Debian packages when missing.

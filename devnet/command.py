@@ -155,6 +155,7 @@ def _welcome(net: Network, shown: str) -> None:
         f"""
 Coffer is running.
   server       {net.url}
+  web page     {net.url}/  (share links open at {net.url}/s/…)
   fileservers  {", ".join(fs.url for fs in net.fileservers)}  (shard "default", local disk)
   admin        admin / {shown}
   state, logs  {net.root}/

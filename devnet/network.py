@@ -158,6 +158,8 @@ class Network:
             "COFFER_FS_BIND": f"127.0.0.1:{port}",
             "COFFER_FS_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "COFFER_FS_DATA_DIR": str(data_dir),
+            # The web page the server serves sends and fetches chunks here from its own origin (CORS).
+            "COFFER_FS_WEB_ORIGINS": self.url,
         }
         config = config or self.cluster_config
         assert config is not None, "bootstrap() exports the cluster config"

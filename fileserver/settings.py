@@ -10,7 +10,7 @@ stops the fileserver with a message naming the file, the table and the key::
     [fileserver]   bind, public_url, data_dir, heartbeat_interval, workers, threads,
                    max_chunk_size, scrub_bytes_per_second, scrub_interval,
                    reconcile_interval, reconcile_delay, max_transfers, body_idle_timeout,
-                   min_free_bytes, header_timeout, connections_per_address, log_level,
+                   min_free_bytes, header_timeout, connections_per_address, web_origins, log_level,
                    metrics_bind
 
 Environment variables override the file: ``COFFER_FS_<NAME>`` for ``[fileserver]``
@@ -37,6 +37,7 @@ from coffer.protocol.settings import SettingsError, load, read_toml
 from coffer.protocol.signing import SigningKey, key_id
 from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
 from coffer.serving.metrics import check_bind
+from coffer.serving.origins import parse_origins
 
 from . import storage
 from .storage.cache import CacheOptions
@@ -165,6 +166,9 @@ class FileserverSettings:
     """Seconds a connection may take to send a whole request head before it is answered 408 and closed."""
     connections_per_address: int = DEFAULT_CONNECTIONS_PER_ADDRESS
     """Connections one client address may hold open in one worker; 0: no cap (behind a load balancer)."""
+    web_origins: str = ""
+    """Comma-separated origins of the web page (the server's address, e.g. https://coffer.example.com) whose
+    browsers may send and fetch chunks here: answered with CORS headers, preflight included. Empty: no CORS."""
     log_level: str = "info"
     metrics_bind: str = ""
     """Where the agent serves Prometheus metrics (``127.0.0.1:9101``); empty: no metrics listener."""
@@ -191,12 +195,20 @@ class FileserverSettings:
         if not 0 < self.body_idle_timeout <= 3600:
             raise ValueError("'body_idle_timeout' must be more than 0 and at most 3600 seconds")
         self.edge_limits()
+        try:
+            self.cors_origins()
+        except ValueError as exc:
+            raise ValueError(f"'web_origins': {exc}") from exc
         if self.log_level.lower() not in LOG_LEVELS:
             raise ValueError(f"'log_level' must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
 
     def edge_limits(self) -> EdgeLimits:
         """Return the limits the worker holds connections to before a request reaches the app."""
         return EdgeLimits(self.header_timeout, self.connections_per_address)
+
+    def cors_origins(self) -> tuple[str, ...]:
+        """Return the web page origins this fileserver answers CORS for (none: no CORS headers at all)."""
+        return parse_origins(self.web_origins)
 
     @property
     def transfer_cap(self) -> int:

@@ -9,6 +9,7 @@ from coffer.protocol import settings as loader
 from coffer.protocol.wire import DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
 from coffer.serving.metrics import check_bind
+from coffer.serving.origins import parse_origins
 
 from .proxies import TrustedProxies
 
@@ -76,6 +77,12 @@ class ServerSettings:
     """Seconds a connection may take to send a whole request head before it is answered 408 and closed."""
     connections_per_address: int = DEFAULT_CONNECTIONS_PER_ADDRESS
     """Connections one client address may hold open in one worker (trusted proxies exempt); 0: no cap."""
+    web_dir: str = ""
+    """The built web page (index.html, link.html, assets/) served at / and /s/{link id}; empty: this
+    checkout's web/dist, where `make web` builds it."""
+    web_connect_origins: str = ""
+    """Comma-separated origins the page may fetch chunks from besides the registered fileservers' own
+    (say, a load balancer in front of them): added to the page's Content-Security-Policy connect-src."""
     log_level: str = "info"
     metrics_bind: str = ""
     """Where a process beside the workers serves Prometheus metrics (``127.0.0.1:9100``); empty: none."""
@@ -141,6 +148,14 @@ class ServerSettings:
             check_bind(self.metrics_bind)
         except ValueError as exc:
             raise loader.SettingsError(str(exc)) from exc
+        try:
+            self.connect_origins()
+        except ValueError as exc:
+            raise loader.SettingsError(f"web_connect_origins: {exc}") from exc
+
+    def connect_origins(self) -> tuple[str, ...]:
+        """Return the origins of ``web_connect_origins``."""
+        return parse_origins(self.web_connect_origins)
 
     def edge_limits(self) -> EdgeLimits:
         """Return the limits the worker holds connections to before a request reaches the app."""

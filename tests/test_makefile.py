@@ -29,14 +29,22 @@ def planned(target: str, venv: Path) -> str:
 def test_make_run_installs_the_server_and_fileserver_and_no_test_tooling(tmp_path: Path) -> None:
     commands = planned("run", tmp_path / "venv")
     assert "pip install --quiet -e '.[server,fileserver]'" in commands
-    assert "npm" not in commands and ",dev" not in commands and "bench" not in commands
+    assert "tests/emulators" not in commands and ",dev" not in commands and "bench" not in commands
     assert commands.rstrip().endswith("coffer devnet")
+
+
+def test_make_run_builds_the_web_page_and_says_so_when_npm_is_missing(tmp_path: Path) -> None:
+    commands = planned("run", tmp_path / "venv")
+    assert "node web/build.mjs" in commands
+    assert "npm ci --prefix web" in commands or (REPO / "web/node_modules/.installed").exists()
+    assert "install them (Debian: apt-get install nodejs npm)" in (REPO / "Makefile").read_text()
 
 
 def test_make_test_sets_up_everything_on_a_fresh_clone(tmp_path: Path) -> None:
     commands = planned("test", tmp_path / "venv")
     assert "'.[server,fileserver]'" in commands and "'.[server,fileserver,dev,bench]'" in commands
     assert "npm ci --prefix tests/emulators" in commands
+    assert "tsc --noEmit" in commands and "node web/build.mjs" in commands
     assert "-m pytest" in commands
 
 

@@ -33,6 +33,7 @@ from ..settings import Settings
 from ..shards import Shards
 from .auth import TicketGate
 from .chunks import ChunkResource
+from .cors import cors_middleware
 from .middleware import HeaderLimit, TransferLog
 
 log = logging.getLogger(__name__)
@@ -101,10 +102,13 @@ def create_app(
     identity = identity or load_or_create(settings.data_dir)
     shards = Shards.open(settings)
     gate = TicketGate(settings.server.ticket_keys, RevocationList(settings.data_dir / REVOKED_FILE), clock)
+    origins = settings.fileserver.cors_origins()
+    cors = [cors_middleware(origins)] if origins else []
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
         middleware=[
             RequestIds(),
             RequestMetrics(),
+            *cors,
             IdleBodyTimeout(settings.fileserver.body_idle_timeout),
             TransferLog(),
             HeaderLimit(),

@@ -17,6 +17,7 @@ from . import invitations as api_invitations
 from . import keys as api_keys
 from . import lifecycle as api_lifecycle
 from . import sharing as api_sharing
+from . import web as api_web
 from .base import AccessLog, Context, HeaderLimit, install_error_handlers
 from .ratelimit import RateLimit
 
@@ -93,4 +94,5 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
     ]
     for path, resource in table:
         app.add_route(path, resource)
+    api_web.add_routes(app, ctx)
     return app

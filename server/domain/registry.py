@@ -258,6 +258,12 @@ def live_fileservers(tx: Tx, shard: str, op: str, now: float, lease: float) -> l
     )
 
 
+def fileserver_urls(db: Database) -> list[str]:
+    """Return the address of every registered fileserver, live or not: where browsers may fetch chunks from."""
+    with db.transaction(readonly=True) as tx:
+        return [str(r["url"]) for r in tx.all("SELECT DISTINCT url FROM fileservers ORDER BY url")]
+
+
 def list_fileservers(db: Database, now: float, lease: float) -> list[RegisteredFileserver]:
     """Return every registered fileserver by URL, with its shards and last reported load."""
     with db.transaction(readonly=True) as tx:

@@ -60,7 +60,14 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     if not INSTALLED:
         unavailable("schemathesis is not installed", "CI needs it: `make test` installs the dev extra")
     limits = {"COFFER_RATE_LIMIT_PER_ADDRESS": "0", "COFFER_RATE_LIMIT_PER_USER": "0"}
-    net = start_network(tmp_path_factory.mktemp("fuzz-net"), fileservers=1, server_extra=limits)
+    # The web page's routes are fuzzed against a stand-in build, whether or not `make web` ran here
+    # (an unbuilt page answers 503 on purpose: tests/server/test_web_page.py pins that).
+    page = tmp_path_factory.mktemp("fuzz-web")
+    (page / "assets").mkdir()
+    for name in ("index.html", "link.html"):
+        (page / name).write_text("<!doctype html><title>Coffer</title>")
+    extra = limits | {"COFFER_WEB_DIR": str(page)}
+    net = start_network(tmp_path_factory.mktemp("fuzz-net"), fileservers=1, server_extra=extra)
     try:
         net.create_user(USER, PASSWORD)
         yield net

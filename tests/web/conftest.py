@@ -1,0 +1,45 @@
+"""Fixtures of the web page's tests: one build and one headless chromium per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.network import Network, start_network
+
+from .browser import CHROMIUM_ARGS, build, chromium_path, unavailable
+
+
+@pytest.fixture(scope="session")
+def web_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The page, built with its test pages into a directory of its own."""
+    return build(tmp_path_factory.mktemp("web") / "dist")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Headless Debian chromium, driven by Playwright."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Python playwright is not installed: pip install -e '.[dev]'")
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def web_network(tmp_path_factory: pytest.TempPathFactory, web_build: Path) -> Iterator[Network]:
+    """A server serving the built page, and two fileservers that answer CORS for the page's origin."""
+    net = start_network(tmp_path_factory.mktemp("net-web"), 2, server_extra={"COFFER_WEB_DIR": str(web_build)})
+    try:
+        yield net
+    finally:
+        net.stop()

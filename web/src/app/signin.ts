@@ -1,0 +1,26 @@
+/**
+ * Sign in as the Python client does (client/coffer.py `login`): prelogin for the salt and cost,
+ * Argon2id to the auth key and master key, a session with the auth key, then the user's private
+ * key unwrapped with the master key and held to the stored public key.
+ * SECURITY: the password and the master key never leave this page; the server gets the auth key only.
+ */
+import { Account, prelogin } from "../api/account";
+import { b64decode, b64encode } from "../format/encoding";
+import { derive } from "../format/kdf";
+import { type UserKeys, unwrapPrivateKey } from "../format/keys";
+
+export interface SignedIn {
+  readonly account: Account;
+  readonly name: string;
+  readonly keys: UserKeys;
+}
+
+export async function signIn(server: string, username: string, password: string): Promise<SignedIn> {
+  const params = await prelogin(server, username);
+  const derived = derive(password, { salt: b64decode(params.salt), opslimit: params.opslimit, memlimit: params.memlimit });
+  const account = await Account.login(server, username, b64encode(derived.authKey));
+  const me = await account.me();
+  // SECURITY: a server that swapped the public key is caught here, before anything is sealed to it.
+  const keys = unwrapPrivateKey(derived.masterKey, b64decode(me.wrappedPrivateKey), b64decode(me.publicKey));
+  return { account, name: me.name, keys };
+}

@@ -1,0 +1,61 @@
+/** The app page's elements, and drawing the file list. */
+import { humanSize } from "../ui/sizes";
+import type { FileRow } from "./files";
+
+function element<T extends HTMLElement>(id: string, kind: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof kind)) throw new Error(`the page lacks #${id}`);
+  return found;
+}
+
+export class AppView {
+  readonly status = element("status", HTMLElement);
+  readonly problem = element("problem", HTMLElement);
+  readonly signin = element("signin", HTMLFormElement);
+  readonly username = element("username", HTMLInputElement);
+  readonly password = element("password", HTMLInputElement);
+  readonly files = element("files", HTMLElement);
+  readonly who = element("who", HTMLElement);
+  readonly filter = element("filter", HTMLInputElement);
+  readonly sort = element("sort", HTMLSelectElement);
+  readonly rows = element("file-rows", HTMLTableSectionElement);
+  readonly signout = element("signout", HTMLButtonElement);
+
+  say(text: string, state: string): void {
+    this.status.textContent = text;
+    document.body.dataset.state = state;
+  }
+
+  fail(text: string): void {
+    this.problem.textContent = text;
+    this.problem.hidden = false;
+  }
+
+  clearProblem(): void {
+    this.problem.hidden = true;
+    this.problem.textContent = "";
+  }
+
+  /** Draw *rows* into the table; text only, never HTML, since names are remote input. */
+  draw(rows: readonly FileRow[]): void {
+    this.rows.replaceChildren(
+      ...rows.map((row) => {
+        const tr = document.createElement("tr");
+        const cells = [
+          row.name,
+          row.size === null ? "—" : humanSize(row.size),
+          row.expiresAt === null ? "never" : new Date(row.expiresAt * 1000).toLocaleString(),
+          row.problem === null ? (row.state === "complete" ? "stored" : "uploading") : "cannot be opened",
+        ];
+        cells.forEach((text, i) => {
+          const cell = document.createElement(i === 0 ? "th" : "td");
+          if (i === 0) cell.scope = "row";
+          cell.textContent = text;
+          if (i === 3 && row.problem !== null) cell.title = row.problem;
+          tr.append(cell);
+        });
+        return tr;
+      }),
+    );
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Download a checked layout: fetch chunks from the shard's fileservers (several in flight, spread
+ * by the balancer, moved to another holder when one fails), open each in the worker at the
+ * position it belongs to, write them in order, and check the plaintext's size and SHA-256 against
+ * the sealed metadata before the writer is closed (client/download.py's steps 3 and 4).
+ */
+import { ApiError } from "../api/http";
+import type { TicketAnswer } from "../api/links";
+import { FormatError, IntegrityError } from "../format/errors";
+import type { Layout, OpenedFile } from "../format/records";
+import { StreamingSha256 } from "../format/sha256";
+import type { FileWriter } from "../save/writer";
+import { Balancer } from "../transfer/balancer";
+import { ChunkFailure, chunkUrl, getChunk } from "../transfer/chunks";
+import type { ChunkOpener } from "./opener";
+
+/** Where tickets come from: the first call starts the download, later ones renew for the chunks lacking. */
+export interface TicketSource {
+  tickets(lacking: readonly string[]): Promise<TicketAnswer>;
+}
+
+export interface Progress {
+  readonly bytes: number;
+  readonly total: number;
+}
+
+export const IN_FLIGHT = 4;
+const MAX_ATTEMPTS = 6;
+
+export class Downloader {
+  private readonly balancer = new Balancer();
+  private tickets: ReadonlyMap<string, string> = new Map();
+  private generation = 0;
+  private renewing: Promise<void> | null = null;
+  private readonly done = new Set<number>();
+  private layout: Layout | null = null;
+
+  constructor(
+    private readonly source: TicketSource,
+    private readonly opener: ChunkOpener,
+    private readonly onProgress: (progress: Progress) => void = () => undefined,
+  ) {}
+
+  async run(opened: OpenedFile, layout: Layout, writer: FileWriter): Promise<void> {
+    this.layout = layout;
+    try {
+      await this.renew(this.generation);
+      const hash = new StreamingSha256();
+      let written = 0;
+      const pending = new Map<number, Promise<Uint8Array<ArrayBuffer>>>();
+      const ask = (index: number): void => {
+        if (index >= layout.chunks.length) return;
+        const chunk = this.fetchOpen(opened, layout, index);
+        chunk.catch(() => undefined); // awaited in order below; a later chunk may fail before its turn
+        pending.set(index, chunk);
+      };
+      for (let i = 0; i < IN_FLIGHT; i++) ask(i);
+      for (let index = 0; index < layout.chunks.length; index++) {
+        const plain = await (pending.get(index) as Promise<Uint8Array<ArrayBuffer>>);
+        pending.delete(index);
+        ask(index + IN_FLIGHT);
+        hash.update(plain);
+        written += plain.length;
+        await writer.write(plain);
+        this.done.add(index);
+        this.onProgress({ bytes: written, total: layout.size });
+      }
+      if (written !== opened.metadata.size || hash.hexdigest() !== opened.metadata.sha256) {
+        throw new IntegrityError("the downloaded file does not match its recorded size and SHA-256");
+      }
+      await writer.close();
+    } catch (error) {
+      await writer.abort().catch(() => undefined);
+      throw error;
+    } finally {
+      this.opener.close();
+    }
+  }
+
+  private async renew(seen: number): Promise<void> {
+    if (this.generation !== seen) return;
+    if (this.renewing === null) {
+      this.renewing = (async () => {
+        const chunks = this.layout?.chunks ?? [];
+        const lacking = chunks.filter((c) => !this.done.has(c.index)).map((c) => c.hash);
+        const answer = await this.source.tickets(lacking);
+        this.tickets = answer.tickets;
+        this.balancer.update(answer.fileservers);
+        this.generation += 1;
+      })().finally(() => {
+        this.renewing = null;
+      });
+    }
+    await this.renewing;
+  }
+
+  private async fetchOpen(opened: OpenedFile, layout: Layout, index: number): Promise<Uint8Array<ArrayBuffer>> {
+    const chunk = layout.chunks[index];
+    if (chunk === undefined) throw new IntegrityError(`chunk ${index} is not in the file's record`);
+    const failed = new Set<string>();
+    let lastError: unknown = null;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const fs = this.balancer.choose(chunk.holders, failed) ?? this.balancer.choose([], failed);
+      if (fs === null) break;
+      const seen = this.generation;
+      const started = performance.now();
+      this.balancer.started(fs.id);
+      try {
+        const blob = await getChunk(
+          chunkUrl(fs.url, layout.shard, layout.fileId, chunk.hash),
+          this.tickets.get(chunk.hash) ?? "",
+          chunk.size,
+        );
+        this.balancer.finished(fs.id, blob.length, (performance.now() - started) / 1000);
+        const last = index === layout.chunks.length - 1;
+        try {
+          return await this.opener.open(opened.key, layout.fileId, index, last, blob);
+        } catch (error) {
+          // A bad copy or a wrong record: try another fileserver that holds the chunk
+          // (a chunk worker that stopped is not the fileserver's fault: the chunk is fetched again).
+          if (error instanceof FormatError) failed.add(fs.id);
+          lastError = error;
+          continue;
+        }
+      } catch (error) {
+        this.balancer.failed(fs.id);
+        lastError = error;
+        if (error instanceof ChunkFailure && error.kind === "ticket") {
+          await this.renew(seen);
+          continue;
+        }
+        if (error instanceof ChunkFailure && error.kind === "refused") {
+          throw new ApiError(error.code, 0, error.message);
+        }
+        failed.add(fs.id);
+      }
+    }
+    if (lastError instanceof IntegrityError) throw lastError;
+    throw new ApiError(
+      "no_fileserver",
+      0,
+      `no fileserver holding chunk ${index} answered: ${lastError instanceof Error ? lastError.message : "none is live"}`,
+    );
+  }
+}

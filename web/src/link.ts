@@ -1,0 +1,109 @@
+/**
+ * The link page, `/s/{link id}#{key}`: download a shared file with no account.
+ *
+ * 1. Read the link (`GET /api/links/{id}`, which counts nothing) and open the key in the fragment
+ *    (asking for the password of a locked link), hold it to the record's commitment, open the
+ *    metadata and check the record against it: a cut or changed link, or a wrong password,
+ *    fails before anything counts.
+ * 2. On "Download": ask where to save, start the download (counted once), fetch, open and check
+ *    every chunk, check the whole file, and only then let the file appear under its name.
+ * SECURITY: the fragment is read from `location` only, never sent, stored or logged.
+ */
+import { type TicketAnswer, LinkApi } from "./api/links";
+import { Downloader } from "./download/downloader";
+import { chunkOpener } from "./download/opener";
+import { FormatError } from "./format/errors";
+import { isLocked, type LinkRef, openFragment, parseLink } from "./format/links";
+import { safeName } from "./format/metadata";
+import { type FileRecord, type Layout, type OpenedFile, checkLayout, openWithKey } from "./format/records";
+import { ready } from "./format/sodium";
+import { codeOf, explain } from "./link/messages";
+import { LinkView } from "./link/view";
+import { humanSize } from "./ui/sizes";
+import { chooseWriter } from "./save/writer";
+
+const view = new LinkView();
+
+function fail(error: unknown): void {
+  view.fail(explain(error), codeOf(error));
+  view.say("The file cannot be downloaded with this link.", "error");
+}
+
+async function main(): Promise<void> {
+  await ready();
+  const ref = parseLink(window.location.href);
+  if (!ref.fragment) openFragment("", ref.linkId, null); // throws LinkKeyMissing before any request
+  const api = new LinkApi(ref.server, ref.linkId);
+  const { file } = await api.read();
+  if (file.state !== "complete") {
+    throw new FormatError("the file behind this link is not available any more");
+  }
+  if (!isLocked(ref.fragment)) {
+    await opened(api, ref, file, null);
+    return;
+  }
+  view.say("This link is locked with a password.", "locked");
+  view.unlock.hidden = false;
+  view.password.focus();
+  view.unlock.addEventListener("submit", (event) => {
+    event.preventDefault();
+    view.clearProblem();
+    view.say("Unlocking…", "unlocking");
+    // Argon2id takes about a second: let the status line paint first.
+    setTimeout(() => {
+      opened(api, ref, file, view.password.value).then(
+        () => {
+          view.unlock.hidden = true;
+        },
+        (error: unknown) => {
+          view.fail(explain(error), codeOf(error));
+          view.say("This link is locked with a password.", "locked");
+        },
+      );
+    }, 0);
+  });
+}
+
+async function opened(api: LinkApi, ref: LinkRef, file: FileRecord, password: string | null): Promise<void> {
+  const key = openFragment(ref.fragment, ref.linkId, password);
+  const open = await openWithKey(file, key, "the link's key");
+  const layout = checkLayout(file, open.metadata);
+  const name = safeName(open.metadata.name, "download");
+  view.name.textContent = name;
+  view.size.textContent = humanSize(open.metadata.size);
+  view.file.hidden = false;
+  view.say("Ready to download.", "ready");
+  view.download.addEventListener("click", () => void download(api, open, layout, name));
+}
+
+async function download(api: LinkApi, open: OpenedFile, layout: Layout, name: string): Promise<void> {
+  view.clearProblem();
+  const writer = await chooseWriter(name, open.metadata.type);
+  if (writer === null) return;
+  view.download.disabled = true;
+  view.say("Downloading…", "downloading");
+  let started: string | null = null;
+  const source = {
+    async tickets(lacking: readonly string[]): Promise<TicketAnswer> {
+      if (started === null) {
+        const answer = await api.start();
+        started = answer.download;
+        return answer;
+      }
+      return api.renew(started, lacking);
+    },
+  };
+  const progress = ({ bytes, total }: { bytes: number; total: number }): void => {
+    view.progress.value = total === 0 ? 1 : bytes / total;
+  };
+  try {
+    await new Downloader(source, chunkOpener(view.workerUrl("chunks")), progress).run(open, layout, writer);
+    view.progress.value = 1;
+    view.say(`Downloaded and checked ${name}.`, "done");
+  } catch (error) {
+    fail(error);
+    view.download.disabled = false;
+  }
+}
+
+main().catch(fail);
