@@ -1,7 +1,7 @@
 # Coffer: `make run` brings up a whole network on this machine, `make test` runs the suite.
 # Both create .venv and install what is missing first: `make run` only what running needs (and builds
 # the web page with npm), `make test` the test tooling on top (the dev and bench extras, Azurite from
-# npm, libfaketime and chromium from apt).
+# npm, libfaketime, chromium and prometheus from apt).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -64,12 +64,14 @@ test: lint typecheck test-tools web
 	$(BIN)/python -m pytest
 	$(MAKE) bench-quick
 
-# The fault tests run a fileserver with its clock moved by libfaketime, and the web page's tests drive
-# Debian's chromium (Playwright never downloads a browser here); install the Debian packages when missing.
+# The fault tests run a fileserver with its clock moved by libfaketime, the web page's tests drive Debian's
+# chromium (Playwright never downloads a browser here), and the monitoring tests run promtool and a real
+# Prometheus; install the Debian packages when missing.
 test-tools:
 	@missing=""; \
 	ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || missing="$$missing libfaketime"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v promtool >/dev/null && command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

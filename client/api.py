@@ -13,7 +13,7 @@ from coffer.format import kdf
 from coffer.protocol.encoding import b64decode
 from coffer.protocol.errors import parse_error_body
 from coffer.transfer.connections import ClientTransport
-from coffer.transfer.http import retry_after
+from coffer.transfer.http import retry_after, stamp_request_id
 
 from . import errors
 from .server_address import server_url
@@ -51,7 +51,12 @@ class ServerClient(ServerApi):
     ):
         self.url = server_url(url)
         self.token = token
-        self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT, transport=transport or ClientTransport(LIMITS))
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=TIMEOUT,
+            transport=transport or ClientTransport(LIMITS),
+            event_hooks={"request": [stamp_request_id]},
+        )
         self._sleep = sleep
         self._on_wait = on_wait
 

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 SERVER_PORT = 8000
 FILESERVER_PORTS = (8101, 8102)
+METRICS_PORTS = (9100, 9101, 9102)
+"""Where the server and each fileserver serve Prometheus metrics, on 127.0.0.1."""
 
 
 def register(commands: argparse._SubParsersAction, help_text: str) -> None:  # type: ignore[type-arg]
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     var: Path = args.var.absolute()
     var.mkdir(mode=0o700, parents=True, exist_ok=True)
     var.chmod(0o700)
-    busy = [p for p in (SERVER_PORT, *FILESERVER_PORTS) if not port_free(p)]
+    busy = [p for p in (SERVER_PORT, *FILESERVER_PORTS, *METRICS_PORTS) if not port_free(p)]
     if busy:
         print(f"coffer devnet: port(s) {busy} on 127.0.0.1 are in use: is another network running?", file=sys.stderr)
         return 1
@@ -81,13 +83,14 @@ def run(args: argparse.Namespace) -> int:
         admin_name=accounts.OPERATOR,
         admin_password=accounts.operator_password(var),
         fileserver_label="fileserver",
+        server_extra={"COFFER_METRICS_BIND": _local(METRICS_PORTS[0]), "COFFER_METRICS_DIR": str(var / "metrics")},
     )
     try:
         net.start_server()
         net.bootstrap()
         admin = _settle_admin(net, var)
-        for port in FILESERVER_PORTS:
-            net.add_fileserver(port)
+        for port, metrics_port in zip(FILESERVER_PORTS, METRICS_PORTS[1:], strict=True):
+            net.add_fileserver(port, env={"COFFER_FS_METRICS_BIND": _local(metrics_port)})
         _welcome(net, accounts.shown(var, admin))
         supervisor = Supervisor(_watch(net), say=lambda line: print(line, file=sys.stderr, flush=True))
         while True:
@@ -104,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         net.stop()
+
+
+def _local(port: int) -> str:
+    return f"127.0.0.1:{port}"
 
 
 def _settle_admin(net: Network, var: Path) -> accounts.AdminPassword:
@@ -152,6 +159,8 @@ Coffer is running.
   fileservers  {", ".join(fs.url for fs in net.fileservers)}  (shard "default", local disk)
   admin        admin / {shown}
   state, logs  {net.root}/
+  metrics      {", ".join(f"http://{_local(p)}/metrics" for p in METRICS_PORTS)}
+  health       {net.url}{routes.HEALTH} (alive), {net.url}{routes.READY} (ready), the same on each fileserver
 
 Try, in another terminal:
   .venv/bin/coffer login admin --server {net.url}

@@ -18,7 +18,8 @@ The tree (ticket errors come from :mod:`coffer.protocol.tickets` and are answere
     │   ├── LengthRequired         411 length_required
     │   ├── ChunkTooLarge          413 chunk_too_large
     │   ├── HeadersTooLarge        431 headers_too_large
-    │   └── FileserverBusy         429 fileserver_busy: at max_transfers; Retry-After says when to come back
+    │   ├── FileserverBusy         429 fileserver_busy: at max_transfers; Retry-After says when to come back
+    │   └── NotReady               503 not_ready: /api/ready, a shard not writable or not registered
     └── StorageError               500 storage_error: the backends' own tree, in storage/errors.py
         ├── ChunkNotFound          404 chunk_not_found
         ├── BadRange               416 range_not_satisfiable
@@ -93,6 +94,13 @@ class ChunkTooLarge(FileserverError):
 class HeadersTooLarge(FileserverError):
     code = "headers_too_large"
     status = 431
+
+
+class NotReady(FileserverError):
+    """Answered by the readiness probe while a shard cannot be written or the server has not accepted us."""
+
+    code = "not_ready"
+    status = 503
 
 
 class FileserverBusy(FileserverError):

@@ -8,8 +8,10 @@ Process tree of a running fileserver::
     └── worker 2 …
 
 Before gunicorn starts, the master creates the shared transfer counters (so every
-child inherits the same memory), loads or creates the identity, and clears temp
-files left by a previous run (no worker is writing yet, so every one is stale).
+child inherits the same memory), loads or creates the identity, clears temp
+files left by a previous run (no worker is writing yet, so every one is stale)
+and, with ``metrics_bind`` set, empties ``data_dir/metrics`` for the workers'
+metric files, which the agent sums and serves.
 SIGTERM or SIGINT stops the workers gracefully (5 s), then the agent, then exits.
 """
 
@@ -26,11 +28,13 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from coffer.protocol.errors import CofferError
-from coffer.protocol.logs import KeyValueFormatter, configure
+from coffer.protocol.logs import KeyValueFormatter, RequestIdFilter, configure
 from coffer.protocol.settings import PRIVATE_UMASK, SettingsError
+from coffer.serving import metrics
 from coffer.serving.edges import WORKER_CLASS
 
 from .agent.process import AgentProcess, agent_main
+from .beacon import Beacon
 from .counters import SharedCounters, SlotCounters, private_counters
 from .data.app import create_app
 from .identity import Identity, load_or_create
@@ -40,6 +44,8 @@ from .shards import Shards
 log = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+METRICS_DIR = "metrics"
+"""Under ``data_dir``: the workers' metric files of this run, emptied at start (see coffer.serving.metrics)."""
 
 
 class _KeyValueLogger(glogging.Logger):  # type: ignore[misc]
@@ -50,6 +56,7 @@ class _KeyValueLogger(glogging.Logger):  # type: ignore[misc]
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 handler.setFormatter(KeyValueFormatter())
+                handler.addFilter(RequestIdFilter())
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
@@ -86,6 +93,9 @@ class FileserverApplication(BaseApplication):  # type: ignore[misc]
         self._counters = counters
         self._worker_counters: SlotCounters | None = None
         self._master_pid = os.getpid()
+        wanted = bool(settings.fileserver.metrics_bind)
+        self._metrics_dir = metrics.prepare(settings.data_dir / METRICS_DIR) if wanted else None
+        self._beacon = Beacon()  # before any fork: the agent marks it, the workers read it
         self.agent = AgentProcess(self._agent_main)
         self.edge_limits = settings.fileserver.edge_limits()  # read by coffer.serving.edges's worker
         super().__init__()
@@ -105,12 +115,15 @@ class FileserverApplication(BaseApplication):  # type: ignore[misc]
             self._settings,
             identity=self._identity,
             counters=self._worker_counters or private_counters(self._settings.fileserver.transfer_cap),
+            beacon=self._beacon,
         )
 
     # -- hooks; all but post_fork run in the master --------------------------------------------
 
     def _agent_main(self, stop: threading.Event) -> int:
-        return agent_main(self._settings, self._identity, self._counters, self._master_pid, stop)
+        return agent_main(
+            self._settings, self._identity, self._counters, self._master_pid, stop, self._metrics_dir, self._beacon
+        )
 
     def _when_ready(self, server: Any) -> None:
         self._master_pid = os.getpid()
@@ -124,6 +137,7 @@ class FileserverApplication(BaseApplication):  # type: ignore[misc]
 
     def _on_exit(self, server: Any) -> None:
         self.agent.stop()
+        metrics.finish(self._metrics_dir)
 
     def _pre_fork(self, server: Any, worker: Any) -> None:
         worker.coffer_slot = self._counters.assign(worker)
@@ -138,6 +152,7 @@ class FileserverApplication(BaseApplication):  # type: ignore[misc]
 
     def _child_exit(self, server: Any, worker: Any) -> None:
         self._counters.release(getattr(worker, "coffer_slot", None))
+        metrics.worker_exited(worker.pid)
 
 
 def serve(settings: Settings) -> int:
@@ -150,6 +165,8 @@ def serve(settings: Settings) -> int:
     identity = load_or_create(settings.data_dir)
     for shard in Shards.open(settings):
         shard.backend.cleanup(older_than=0)
+    if settings.fileserver.metrics_bind:
+        metrics.probe(settings.fileserver.metrics_bind)
     application = FileserverApplication(settings, identity, SharedCounters(max_active=settings.fileserver.transfer_cap))
     try:
         application.run()

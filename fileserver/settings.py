@@ -10,7 +10,8 @@ stops the fileserver with a message naming the file, the table and the key::
     [fileserver]   bind, public_url, data_dir, heartbeat_interval, workers, threads,
                    max_chunk_size, scrub_bytes_per_second, scrub_interval,
                    reconcile_interval, reconcile_delay, max_transfers, body_idle_timeout,
-                   min_free_bytes, header_timeout, connections_per_address, web_origins, log_level
+                   min_free_bytes, header_timeout, connections_per_address, web_origins, log_level,
+                   metrics_bind
 
 Environment variables override the file: ``COFFER_FS_<NAME>`` for ``[fileserver]``
 keys (``COFFER_FS_BIND``), ``COFFER_FS_SERVER_<NAME>`` and ``COFFER_FS_CLUSTER_<NAME>``
@@ -35,6 +36,7 @@ from coffer.protocol.ids import check_id, check_name
 from coffer.protocol.settings import SettingsError, load, read_toml
 from coffer.protocol.signing import SigningKey, key_id
 from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
+from coffer.serving.metrics import check_bind
 from coffer.serving.origins import parse_origins
 
 from . import storage
@@ -168,9 +170,12 @@ class FileserverSettings:
     """Comma-separated origins of the web page (the server's address, e.g. https://coffer.example.com) whose
     browsers may send and fetch chunks here: answered with CORS headers, preflight included. Empty: no CORS."""
     log_level: str = "info"
+    metrics_bind: str = ""
+    """Where the agent serves Prometheus metrics (``127.0.0.1:9101``); empty: no metrics listener."""
 
     def __post_init__(self) -> None:
         parse_bind(self.bind)
+        check_bind(self.metrics_bind)
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise ValueError(f"'public_url' must be an http:// or https:// address, got {self.public_url!r}")
         _positive(heartbeat_interval=self.heartbeat_interval, workers=self.workers, threads=self.threads)

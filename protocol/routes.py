@@ -12,6 +12,7 @@ PREFIX = "/api/"
 
 # Both programs
 HEALTH = "/api/health"
+READY = "/api/ready"
 
 # Server: accounts and sessions
 INFO = "/api/info"

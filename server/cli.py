@@ -72,7 +72,11 @@ def _settings(args: argparse.Namespace) -> server_settings.ServerSettings:
 def run_server(args: argparse.Namespace) -> int:
     from .run import serve
 
-    serve(_settings(args))
+    settings = _settings(args)
+    try:
+        serve(settings)
+    except OSError as exc:  # a listener that cannot be opened (metrics_bind in use)
+        raise SystemExit(f"coffer server: cannot start: {exc}") from exc
     return 0
 
 

@@ -16,7 +16,8 @@
         ├── Replay                    401 a signed request was seen before
         ├── BodyTimeout               408 the request body stopped arriving (``body_idle_timeout``)
         ├── RateLimited               429 too many requests: retry after ``Retry-After`` seconds
-        └── Unavailable               503 the database or a dependency is down
+        ├── Unavailable               503 the database or a dependency is down
+        └── NotReady                  503 /api/ready: this instance cannot serve yet (its database)
 
 The Falcon app maps every one of them to ``{"error": code, "message": text}``
 in one place (``server.app``); the client maps the codes back.
@@ -90,6 +91,13 @@ class BodyTimeout(ServerError):
 
 class Unavailable(ServerError):
     code = "unavailable"
+    status = 503
+
+
+class NotReady(ServerError):
+    """Answered by the readiness probe while a dependency this instance needs does not answer."""
+
+    code = "not_ready"
     status = 503
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from coffer.protocol import settings as loader
 from coffer.protocol.wire import DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
+from coffer.serving.metrics import check_bind
 from coffer.serving.origins import parse_origins
 
 from .proxies import TrustedProxies
@@ -83,6 +84,10 @@ class ServerSettings:
     """Comma-separated origins the page may fetch chunks from besides the registered fileservers' own
     (say, a load balancer in front of them): added to the page's Content-Security-Policy connect-src."""
     log_level: str = "info"
+    metrics_bind: str = ""
+    """Where a process beside the workers serves Prometheus metrics (``127.0.0.1:9100``); empty: none."""
+    metrics_dir: str = "var/metrics"
+    """The workers' metric files of this run, emptied at start: one directory per server instance."""
 
     def __post_init__(self) -> None:
         if not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
@@ -139,6 +144,10 @@ class ServerSettings:
             TrustedProxies.parse(self.trusted_proxies)
         except ValueError as exc:
             raise loader.SettingsError(f"trusted_proxies: {exc}") from exc
+        try:
+            check_bind(self.metrics_bind)
+        except ValueError as exc:
+            raise loader.SettingsError(str(exc)) from exc
         try:
             self.connect_origins()
         except ValueError as exc:

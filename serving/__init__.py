@@ -9,4 +9,6 @@ it (a contract in ``pyproject.toml`` holds that).
 - :mod:`.answers`: gunicorn's own refusals, and the edge limits', answered as JSON like every other error.
 - :mod:`.limits`: the header timeout, the per-address connection cap and thread share (pure).
 - :mod:`.edges`: the gthread worker both programs run, enforcing them.
+- :mod:`.metrics`: Prometheus metrics summed over the workers, and their listener.
+- :mod:`.sidecar`: a helper process the master forks once (the agent, the metrics listener).
 """

@@ -29,6 +29,8 @@ from gunicorn import util
 from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
 
+from coffer.protocol import requestids
+
 from .answers import HEADERS_TOO_LARGE, TOO_MANY_CONNECTIONS, busy_address, head_timeout, refuse
 from .answers import EdgeAnswer as EdgeAnswer  # re-exported, with edge_answer: where both were first written
 from .answers import edge_answer as edge_answer
@@ -108,6 +110,7 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
         Until the head is whole the connection goes back to the poller; until the
         address has room it is parked (see :meth:`finish_request`).
         """
+        requestids.current.set(None)  # this thread's last request is over: its id must not mark what follows
         if not isinstance(conn, _Conn) or not self._gathers_heads():
             return super().handle(conn)
         try:

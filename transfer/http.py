@@ -27,7 +27,7 @@ from typing import Any, cast
 
 import httpx
 
-from coffer.protocol import receipts, routes
+from coffer.protocol import receipts, requestids, routes
 from coffer.protocol.errors import ProtocolError, parse_error_body
 from coffer.protocol.wire import TICKET_SCHEME
 
@@ -49,6 +49,11 @@ SEND_PIECE = 1 << 20
 """Bytes of an upload body handed to httpx at a time: h11 copies each piece it sends, so this bounds the copy."""
 
 
+def stamp_request_id(request: httpx.Request) -> None:
+    """Send the command's request id (``X-Request-Id``) with every request, so the programs log it."""
+    requestids.stamp(request.headers)
+
+
 @dataclass(frozen=True)
 class Stored:
     """A fileserver's answer to a chunk PUT."""
@@ -66,7 +71,9 @@ class ChunkClient:
             max_keepalive_connections=max_connections,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        self._http = httpx.Client(timeout=TIMEOUT, transport=transport or ClientTransport(limits))
+        self._http = httpx.Client(
+            timeout=TIMEOUT, transport=transport or ClientTransport(limits), event_hooks={"request": [stamp_request_id]}
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from coffer.format.errors import FormatError
-from coffer.protocol import __version__
+from coffer.protocol import __version__, requestids
 from coffer.transfer.errors import TransferError
 
 from ..errors import AuthError, ClientError, exit_code, local_file_error
@@ -71,14 +71,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the parsed command; turn what it raises into one line for the user and an exit code."""
+    """Run the parsed command; turn what it raises into one line for the user and an exit code.
+
+    Every request of the command carries one request id, which an error line ends
+    with: an operator finds the command's lines in the server's and fileservers' logs by it.
+    """
+    request_id = requestids.begin()
     try:
         code: int = args.func(args)
     except (ClientError, FormatError, TransferError) as exc:
         message = exc.message
         if isinstance(exc, AuthError) and exc.code in STALE_SESSION and drop_cached_session():
             message += "; the session kept for COFFER_USER was forgotten: run the command again to log in afresh"
-        print(f"coffer: {message}", file=sys.stderr)
+        print(f"coffer: {message} (request id: {request_id})", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt:
         after_echo = "\n" if sys.stderr.isatty() else ""  # the terminal echoed ^C with no line break

@@ -46,6 +46,7 @@ from coffer.protocol.messages import (
 from coffer.protocol.signing import TokenTooLarge
 
 from .. import reports, revocations
+from ..beacon import Beacon
 from ..counters import Totals
 from ..identity import FILE_NAME as IDENTITY_FILE
 from ..identity import Identity
@@ -137,6 +138,7 @@ class Agent:
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
         census: reports.ChunkCensus | None = None,
+        beacon: Beacon | None = None,
     ):
         self._settings = settings
         self._identity = identity
@@ -150,6 +152,8 @@ class Agent:
         self._backoff = Backoff(cap=max(settings.fileserver.heartbeat_interval, 1.0))
         self._rate = reports.RateMeter()
         self._census = census or reports.ChunkCensus(shards)
+        self._beacon = beacon or Beacon()
+        """Where the workers read when the server last accepted us (``/api/ready``)."""
         self._revoked_path = settings.data_dir / revocations.FILE_NAME
         self._revoked = revocations.load(self._revoked_path)
         self._revoked_written = False
@@ -195,6 +199,7 @@ class Agent:
         except ServerRefused as exc:
             if exc.code == "fileserver_unknown":
                 self.registered = False  # the server forgot us (a new database, a purge): register again
+                self._beacon.clear()
             return self._failed(f"refused: {exc.status} {exc.code}", exc.message)
         except httpx.HTTPError as exc:
             return self._failed(f"unreachable: {exc.__class__.__name__}", str(exc) or exc.__class__.__name__)
@@ -204,6 +209,7 @@ class Agent:
             # A bug or a broken disk must not end the heartbeats: log it with its trace, retry.
             return self._failed(f"internal: {exc.__class__.__name__}", str(exc), exc)
         self._recovered()
+        self._beacon.mark()
         return self.interval
 
     def register(self) -> None:

@@ -20,8 +20,12 @@ import falcon
 from coffer.protocol import __version__, routes
 from coffer.protocol.errors import CofferError
 from coffer.serving.bodies import IdleBodyTimeout
+from coffer.serving.metrics import RequestMetrics
+from coffer.serving.requestids import RequestIds
 
+from ..beacon import Beacon
 from ..counters import SlotCounters, private_counters
+from ..errors import NotReady
 from ..identity import Identity, load_or_create
 from ..revocations import FILE_NAME as REVOKED_FILE
 from ..revocations import RevocationList
@@ -35,6 +39,8 @@ from .middleware import HeaderLimit, TransferLog
 log = logging.getLogger(__name__)
 
 CHUNK_ROUTE = routes.CHUNK
+READY_BEATS = 3
+"""Heartbeat intervals after the server's last acceptance that a fileserver still counts as registered (its lease)."""
 
 
 class HealthResource:
@@ -54,12 +60,43 @@ class HealthResource:
     on_head = on_get
 
 
+class ReadyResource:
+    """Tell a load balancer whether this fileserver can serve: every writable shard takes a write, and the server
+    accepted its registration or a heartbeat within three beats. 503 names what is not ready; HEAD answers alike.
+    """
+
+    def __init__(self, shards: Shards, beacon: Beacon | None, max_age: float, clock: Callable[[], float]):
+        self._shards = shards
+        self._beacon = beacon
+        self._max_age = max_age
+        self._clock = clock
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        problems = []
+        for shard in self._shards:
+            if not shard.write:
+                continue
+            try:
+                shard.backend.check_writable()
+            except OSError as exc:
+                log.warning("readiness: a shard cannot be written", extra={"kv": {"shard": shard.name, "error": exc}})
+                problems.append(f"shard {shard.name!r} cannot be written ({type(exc).__name__})")
+        if self._beacon is None or not self._beacon.fresh(self._max_age, self._clock):
+            problems.append("the server has not accepted this fileserver's registration or heartbeat lately")
+        if problems:
+            raise NotReady("not ready: " + "; ".join(problems) + ": the fileserver's log says more")
+        resp.media = {"status": "ready", "checks": {"storage": "ok", "registered": "ok"}}
+
+    on_head = on_get
+
+
 def create_app(
     settings: Settings,
     *,
     identity: Identity | None = None,
     counters: SlotCounters | None = None,
     clock: Callable[[], float] = time.time,
+    beacon: Beacon | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Return the fileserver app for *settings* (identity read from ``data_dir`` unless given)."""
     identity = identity or load_or_create(settings.data_dir)
@@ -68,9 +105,18 @@ def create_app(
     origins = settings.fileserver.cors_origins()
     cors = [cors_middleware(origins)] if origins else []
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
-        middleware=[*cors, IdleBodyTimeout(settings.fileserver.body_idle_timeout), TransferLog(), HeaderLimit()]
+        middleware=[
+            RequestIds(),
+            RequestMetrics(),
+            *cors,
+            IdleBodyTimeout(settings.fileserver.body_idle_timeout),
+            TransferLog(),
+            HeaderLimit(),
+        ]
     )
     app.add_route(routes.HEALTH, HealthResource(identity, shards))
+    max_age = READY_BEATS * settings.fileserver.heartbeat_interval
+    app.add_route(routes.READY, ReadyResource(shards, beacon, max_age, clock))
     app.add_route(
         CHUNK_ROUTE,
         ChunkResource(

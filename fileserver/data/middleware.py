@@ -9,8 +9,9 @@ from typing import Any
 
 import falcon
 
-from coffer.protocol import routes, wire
+from coffer.protocol import requestids, routes, wire
 
+from .. import metrics
 from ..errors import HeadersTooLarge
 
 log = logging.getLogger("coffer.fileserver.transfer")
@@ -32,6 +33,8 @@ class TransferRecord:
     chunk: str = "-"
     bytes: int = 0
     error: str | None = None
+    request_id: str | None = field(default_factory=requestids.current.get)
+    """Kept here: a download is logged when its stream closes, after the request's id was forgotten."""
 
     def log(self, status: int) -> None:
         kv: dict[str, Any] = {
@@ -45,7 +48,8 @@ class TransferRecord:
         }
         if self.error:
             kv["error"] = self.error
-        log.info("transfer", extra={"kv": kv})
+        log.info("transfer", extra={"kv": kv, "request_id": self.request_id})
+        metrics.count_transfer(self.method, self.shard, status, self.error, self.bytes)
 
 
 def record_of(req: falcon.Request) -> TransferRecord:

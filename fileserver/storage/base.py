@@ -360,6 +360,18 @@ class Backend(abc.ABC):
         """Return the bytes still free for chunks, or None if the backend has no useful limit."""
         return None
 
+    def check_writable(self) -> None:
+        """Raise OSError if a chunk could not be written here now (the readiness probe asks).
+
+        By default nothing is checked: a cloud store's own answers to each upload say
+        more than a probe object written every few seconds would, and cost nothing.
+        """
+        return None
+
+    def used_bytes(self) -> int | None:
+        """Return the bytes used where the chunks live (a disk), or None if the backend cannot tell cheaply."""
+        return None
+
     def volume(self) -> str:
         """Name the capacity pool this backend draws from, so shards on one disk are counted once."""
         return f"{self.kind}:{id(self)}"

@@ -237,6 +237,15 @@ class LocalBackend(Backend):
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free
 
+    def check_writable(self) -> None:
+        """Create and remove an empty file where uploads are first written: it fails on a missing or read-only disk."""
+        fd, name = tempfile.mkstemp(prefix="ready-", dir=self._tmp)
+        os.close(fd)
+        os.unlink(name)
+
+    def used_bytes(self) -> int:
+        return shutil.disk_usage(self.root).used
+
     def volume(self) -> str:
         return f"local:{os.stat(self.root).st_dev}"
 

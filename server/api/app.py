@@ -6,6 +6,8 @@ import falcon
 
 from coffer.protocol import routes
 from coffer.serving.bodies import IdleBodyTimeout
+from coffer.serving.metrics import RequestMetrics
+from coffer.serving.requestids import RequestIds
 
 from . import admin as api_admin
 from . import auth as api_auth
@@ -22,12 +24,20 @@ from .ratelimit import RateLimit
 
 def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
-        middleware=[IdleBodyTimeout(ctx.settings.body_idle_timeout), HeaderLimit(), AccessLog(), RateLimit(ctx)]
+        middleware=[
+            RequestIds(),
+            RequestMetrics(),
+            IdleBodyTimeout(ctx.settings.body_idle_timeout),
+            HeaderLimit(),
+            AccessLog(),
+            RateLimit(ctx),
+        ]
     )
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)
     table: list[tuple[str, object]] = [
         (routes.HEALTH, api_auth.Health()),
+        (routes.READY, api_auth.Ready(ctx)),
         (routes.INFO, api_auth.Info(ctx)),
         (routes.PRELOGIN, api_auth.Prelogin(ctx)),
         (routes.LOGIN, api_auth.Login(ctx)),

@@ -11,8 +11,9 @@ from coffer.protocol.api.auth import Prelogin as PreloginRequest
 from coffer.protocol.ids import check_id
 from coffer.protocol.wire import MAX_CHUNK_SIZE
 
+from .. import metrics
 from ..domain import accounts, audit
-from ..errors import Unauthorized
+from ..errors import NotReady, Unauthorized, Unavailable
 from ..ratelimit.limiter import LoginRefused
 from .base import Context, client_address, principal, read_json, send_json, with_current_password
 
@@ -22,6 +23,26 @@ class Health:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         send_json(resp, {"status": "ok", "version": __version__})
+
+    on_head = on_get
+
+
+class Ready:
+    """Tell a load balancer whether this instance can serve: 200 once its database answers, else 503 saying why.
+
+    Liveness is :class:`Health` (the process answers); readiness adds what serving
+    needs. HEAD answers alike without a body.
+    """
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            self.ctx.db.ping()
+        except Unavailable as exc:
+            raise NotReady("not ready: the database does not answer; the server's log says why") from exc
+        send_json(resp, {"status": "ready", "checks": {"database": "ok"}})
 
     on_head = on_get
 
@@ -70,6 +91,7 @@ class Login:
         try:
             attempt = self.ctx.limiter.login.begin(name, who.address or "-", now)
         except LoginRefused as exc:
+            metrics.LOGIN_FAILURES.labels(exc.outcome).inc()
             audit.record_refusal(
                 db, "login", now, who, object=f"user:{name}", outcome=exc.outcome, scope=exc.scope, wait=exc.retry_after
             )
@@ -79,6 +101,7 @@ class Login:
         except Unauthorized:
             locked = attempt.failed()
             outcome = "locked" if locked else "failed"
+            metrics.LOGIN_FAILURES.labels(outcome).inc()
             audit.record_refusal(
                 db, "login", now, who, object=f"user:{name}", outcome=outcome, failures=attempt.failures
             )

@@ -13,6 +13,7 @@ from coffer.protocol.api.pages import MAX_PAGE_SIZE, PageRequest
 from coffer.protocol.api.tickets import TicketRequest
 from coffer.protocol.ids import check_name
 
+from .. import metrics
 from ..domain import files, listing
 from ..domain.accounts import Principal
 from ..domain.registry import live_fileservers
@@ -27,19 +28,21 @@ as ``POST /api/files/{id}/tickets`` would: a transfer starts one round trip soon
 def issue_tickets(
     ctx: Context, req: falcon.Request, who: Principal, file_id: str, request: TicketRequest
 ) -> dict[str, Any]:
-    """Sign the tickets *request* asks for, for *who*: ``{"tickets", "fileservers"}``."""
-    return files.issue_tickets(
-        ctx.db,
-        ctx.keys.signing,
-        who,
-        actor(req, who),
-        file_id,
-        request,
-        ttl=ctx.settings.ticket_ttl,
-        lease=ctx.settings.lease_seconds,
-        now=ctx.clock(),
-        upload_deadline=ctx.settings.upload_deadline,
-    )
+    """Sign the tickets *request* asks for, for *who*: ``{"tickets", "fileservers"}``, counted in the metrics."""
+    with metrics.ticket_refusals():
+        answer = files.issue_tickets(
+            ctx.db,
+            ctx.keys.signing,
+            who,
+            actor(req, who),
+            file_id,
+            request,
+            ttl=ctx.settings.ticket_ttl,
+            lease=ctx.settings.lease_seconds,
+            now=ctx.clock(),
+            upload_deadline=ctx.settings.upload_deadline,
+        )
+    return metrics.tickets_issued(request.op, answer)
 
 
 class Shards:
@@ -146,8 +149,10 @@ class Tickets:
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, file_id: str) -> None:
-        who = principal(self.ctx, req)
-        send_json(resp, issue_tickets(self.ctx, req, who, file_id, TicketRequest.parse(read_json(req))))
+        with metrics.ticket_refusals():
+            who = principal(self.ctx, req)
+            request = TicketRequest.parse(read_json(req))
+        send_json(resp, issue_tickets(self.ctx, req, who, file_id, request))
 
 
 class Finalize:

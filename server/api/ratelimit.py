@@ -1,6 +1,6 @@
 """Count every API request against its address before any handler runs.
 
-``/api/health`` is exempt, so load balancers and monitors never trip a limit.
+``/api/health`` and ``/api/ready`` are exempt, so load balancers and monitors never trip a limit.
 ``/api/fileservers/*`` (registration, heartbeats, chunk reports) is counted in a
 bucket of its own with a much higher limit: those requests are signed by a
 cluster, arrive at a steady pace from every fileserver of a site (often behind
@@ -18,7 +18,7 @@ from coffer.protocol import routes
 
 from .base import Context, client_address
 
-EXEMPT = frozenset({routes.HEALTH})
+EXEMPT = frozenset({routes.HEALTH, routes.READY})
 FILESERVER_PREFIX = routes.FILESERVERS_PREFIX
 
 

@@ -15,6 +15,7 @@ from coffer.protocol.api.pages import MAX_PAGE_SIZE, PageRequest
 from coffer.protocol.api.sharing import CreateLink, LinkTicketsRequest, Share
 from coffer.serving.bodies import has_body
 
+from .. import metrics
 from ..domain import links, sharing
 from ..domain.audit import Actor
 from .base import Context, actor, principal, read_json, send_json
@@ -108,19 +109,19 @@ class LinkDownloads(_Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, link_id: str) -> None:
         _optional_json(req)
         anonymous = actor(req)
-        send_json(resp, links.start_download(self.ctx.db, self.transfer(), anonymous, link_id, self.ctx.clock()), 201)
+        with metrics.ticket_refusals():
+            answer = links.start_download(self.ctx.db, self.transfer(), anonymous, link_id, self.ctx.clock())
+        send_json(resp, metrics.tickets_issued("get", answer), 201)
 
 
 class LinkTickets(_Resource):
     """Fresh tickets for an anonymous download already started; counts nothing."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, link_id: str) -> None:
-        send_json(
-            resp,
-            links.download_tickets(
-                self.ctx.db, self.transfer(), link_id, LinkTicketsRequest.parse(read_json(req)), self.ctx.clock()
-            ),
-        )
+        with metrics.ticket_refusals():
+            request = LinkTicketsRequest.parse(read_json(req))
+            answer = links.download_tickets(self.ctx.db, self.transfer(), link_id, request, self.ctx.clock())
+        send_json(resp, metrics.tickets_issued("get", answer))
 
 
 class _Admin(_Resource):

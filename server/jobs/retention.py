@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from .. import metrics
 from ..domain import audit, deletion, revocations
 from ..store.db import Database
 
@@ -63,6 +64,8 @@ def sweep(
         lost=_note_lost(db, now, lease),
     )
     _tidy(db, now)
+    metrics.RETENTION_DELETIONS.labels("expired").inc(result.expired)
+    metrics.RETENTION_DELETIONS.labels("abandoned").inc(result.abandoned)
     if result.expired or result.abandoned or result.lost:
         log.info(
             "lifecycle sweep",

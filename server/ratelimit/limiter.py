@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from coffer.serving.limits import client_key
 
+from .. import metrics
 from ..errors import RateLimited, Unavailable
 from ..settings import ServerSettings
 from ..store.db import Database
@@ -197,6 +198,7 @@ class Limiter:
             return
         decision = rule.judge(name, count, now)
         if not decision.allowed:
+            metrics.RATE_LIMITED.labels(bucket).inc()
             whose = "for this account" if bucket in USER_BUCKETS else "from this address"
             raise RateLimited(
                 f"too many requests {whose} (the limit is {rule.limit} a minute): "

@@ -183,6 +183,22 @@ class Database:
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             raise _unavailable(exc) from exc
 
+    def ping(self, timeout: float = 1.0) -> None:
+        """Run one query, waiting at most about *timeout* seconds for a connection; raise Unavailable if none comes.
+
+        The readiness probe's check: shorter than a request's wait for the pool, so a
+        probe answers before the load balancer gives up on it.
+        """
+        if self.dialect == "sqlite":
+            with self.transaction(readonly=True) as tx:
+                tx.one("SELECT 1")
+            return
+        try:
+            with self._get_pool().connection(timeout=timeout) as conn:
+                conn.execute("SELECT 1")
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            raise _unavailable(exc) from exc
+
     def close(self) -> None:
         with self._lock:
             if self._pool is not None:

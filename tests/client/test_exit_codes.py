@@ -8,6 +8,7 @@ import pytest
 
 from coffer.client.cli import main as cli
 from coffer.client.errors import exit_code
+from coffer.protocol import requestids
 from coffer.transfer import errors
 
 
@@ -40,4 +41,7 @@ def test_a_transfer_error_reaching_main_is_printed_and_ends_with_its_exit_code(
     parser.set_defaults(func=fail, command="upload")
     monkeypatch.setattr(cli, "build_parser", lambda: parser)
     assert cli.main([]) == 3
-    assert capsys.readouterr().err == "coffer: no live fileserver can take shard 'default'\n"
+    request_id = requestids.command()
+    assert request_id is not None  # the command's id, sent with each of its requests
+    expected = f"coffer: no live fileserver can take shard 'default' (request id: {request_id})\n"
+    assert capsys.readouterr().err == expected

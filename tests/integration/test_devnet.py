@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from coffer.client.api import ServerClient
 from coffer.client.coffer import Coffer
 from coffer.client.errors import AuthError
-from coffer.devnet.command import FILESERVER_PORTS, SERVER_PORT
+from coffer.devnet.command import FILESERVER_PORTS, METRICS_PORTS, SERVER_PORT
 from coffer.devnet.procs import clean_env, coffer_command, port_free, wait_until
+from coffer.protocol import routes
 from coffer.protocol.api.invitations import Invite
 
 pytestmark = pytest.mark.slow
@@ -91,8 +93,8 @@ class Devnet:
 @contextmanager
 def devnet(var: Path, **env: str) -> Iterator[Devnet]:
     """Run ``coffer devnet`` on *var* until it says it is running; SIGKILL whatever it leaves behind at the end."""
-    if not all(port_free(p) for p in (SERVER_PORT, *FILESERVER_PORTS)):
-        pytest.fail(f"ports {SERVER_PORT} and {FILESERVER_PORTS} must be free for coffer devnet")
+    if not all(port_free(p) for p in (SERVER_PORT, *FILESERVER_PORTS, *METRICS_PORTS)):
+        pytest.fail(f"ports {SERVER_PORT}, {FILESERVER_PORTS} and {METRICS_PORTS} must be free for coffer devnet")
     shard_config = REPO / "shard-config" / "local.toml"
     args = coffer_command("devnet", "--var", str(var), "--shard-config", str(shard_config))
     popen = subprocess.Popen(args, env=clean_env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -115,8 +117,16 @@ def devnet(var: Path, **env: str) -> Iterator[Devnet]:
         net.close()
 
 
-def test_two_terminations_in_a_row_still_stop_every_process_devnet_started(tmp_path: Path) -> None:
+def test_devnet_serves_metrics_and_readiness_and_two_terminations_in_a_row_still_stop_all_it_started(
+    tmp_path: Path,
+) -> None:
+    """What the README promises of ``make run`` (metrics on 9100-9102, /api/ready on every program), then its stop."""
     with devnet(tmp_path / "var") as net:
+        for port in METRICS_PORTS:
+            assert net.printed(f"http://127.0.0.1:{port}/metrics")
+            assert "coffer_http_requests_total" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        for port in (SERVER_PORT, *FILESERVER_PORTS):
+            assert httpx.get(f"http://127.0.0.1:{port}{routes.READY}").status_code == 200
         descendants = net.descendants()
         assert len(descendants) >= 3, "a server and two fileservers"
         net.popen.send_signal(signal.SIGTERM)

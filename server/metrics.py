@@ -1,0 +1,121 @@
+"""The server's own metrics: counted in the workers, and read from the database at each scrape.
+
+The counters here are incremented where the event happens (tickets in the files
+and link resources, refusals in the rate limiter, failed logins in the login
+resource, expiries in the lifecycle job); :mod:`coffer.serving.metrics` sums
+them over the workers. :class:`DatabaseCollector` runs in the metrics process:
+what is true of the whole network (live fileservers, the age of each one's last
+heartbeat, the purge backlog, the files and bytes stored per shard) is read from the database when Prometheus asks,
+so every server instance reports the same figures and none must keep them.
+
+SECURITY: labels hold ticket operations, error codes, rate-limit buckets,
+fileserver ids and cluster names; never a user's name, a file's name or id, or a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from coffer.protocol.errors import CofferError
+
+from .store.db import Database
+
+log = logging.getLogger(__name__)
+
+TICKETS_ISSUED = Counter("coffer_tickets_issued", "Chunk tickets signed, by operation", ["op"])
+TICKETS_REFUSED = Counter("coffer_tickets_refused", "Ticket requests refused, by error code", ["reason"])
+LOGIN_FAILURES = Counter(
+    "coffer_login_failures", "Logins refused: a wrong password (failed), locked, or held back (throttled)", ["outcome"]
+)
+RATE_LIMITED = Counter("coffer_rate_limited", "Requests refused by a rate limit, by bucket", ["bucket"])
+RETENTION_DELETIONS = Counter("coffer_retention_deletions", "Files the lifecycle job removed, by reason", ["reason"])
+
+
+class DatabaseCollector(Collector):
+    """Figures of the whole network, read from the database at each scrape (the metrics process's own handle)."""
+
+    def __init__(self, db: Database, lease_seconds: float, clock: Callable[[], float] = time.time):
+        self._db = db
+        self._lease = lease_seconds
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._clock()
+        up = GaugeMetricFamily("coffer_up", "Whether the metrics process could read the database (1) or not (0)")
+        try:
+            with self._db.transaction(readonly=True) as tx:
+                fileservers = tx.all(
+                    "SELECT f.id, c.name AS cluster, f.last_seen FROM fileservers f "
+                    "JOIN clusters c ON c.id = f.cluster_id"
+                )
+                backlog = tx.one("SELECT COUNT(*) AS n, MIN(queued_at) AS oldest FROM purges") or {}
+                stored = tx.all(
+                    "SELECT s.name AS shard, f.state, COUNT(*) AS files, COALESCE(SUM(f.size), 0) AS bytes "
+                    "FROM files f JOIN shards s ON s.id = f.shard_id GROUP BY s.name, f.state"
+                )
+        except Exception as exc:  # a scrape must still answer, saying the database is away
+            log.warning("metrics cannot read the database", extra={"kv": {"error": type(exc).__name__}})
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        live = GaugeMetricFamily("coffer_fileservers_live", "Fileservers whose last heartbeat is within the lease")
+        live.add_metric([], sum(1 for f in fileservers if now - float(f["last_seen"]) <= self._lease))
+        yield live
+        age = GaugeMetricFamily(
+            "coffer_fileserver_heartbeat_age_seconds",
+            "Seconds since each registered fileserver's last heartbeat",
+            labels=["fileserver", "cluster"],
+        )
+        for f in fileservers:
+            age.add_metric([str(f["id"]), str(f["cluster"])], max(0.0, now - float(f["last_seen"])))
+        yield age
+        pending = GaugeMetricFamily("coffer_purge_backlog", "Purge orders fileservers have not yet confirmed")
+        pending.add_metric([], int(backlog.get("n") or 0))
+        yield pending
+        oldest = GaugeMetricFamily(
+            "coffer_purge_backlog_oldest_seconds", "Age of the oldest unconfirmed purge order (0: none)"
+        )
+        queued = backlog.get("oldest")
+        oldest.add_metric([], max(0.0, now - float(queued)) if queued is not None else 0.0)
+        yield oldest
+        yield from _stored(stored)
+
+
+def _stored(rows: list[dict[str, Any]]) -> Iterator[Metric]:
+    """The files and plaintext bytes stored, per shard and state: what all quotas draw on together."""
+    files = GaugeMetricFamily("coffer_files", "Files recorded, by shard and state", labels=["shard", "state"])
+    size = GaugeMetricFamily(
+        "coffer_stored_bytes", "Plaintext bytes of the files recorded, by shard and state", labels=["shard", "state"]
+    )
+    for row in rows:
+        files.add_metric([str(row["shard"]), str(row["state"])], int(row["files"]))
+        size.add_metric([str(row["shard"]), str(row["state"])], int(row["bytes"]))
+    yield files
+    yield size
+
+
+@contextmanager
+def ticket_refusals() -> Iterator[None]:
+    """Count a ticket request that raises as refused, by its error code, and let the error go on."""
+    try:
+        yield
+    except CofferError as exc:
+        TICKETS_REFUSED.labels(exc.code).inc()
+        raise
+
+
+def tickets_issued(op: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """Count the tickets in a ticket answer; return the answer."""
+    TICKETS_ISSUED.labels(op).inc(len(answer.get("tickets") or ()))
+    return answer
