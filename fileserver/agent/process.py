@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from coffer.transfer.http import ChunkClient
+
 from ..counters import SharedCounters
 from ..identity import Identity
 from ..maintenance.flusher import DRAIN_TIMEOUT, Flusher
@@ -34,6 +36,7 @@ from ..maintenance.scrub import Scrubber
 from ..reports import CorruptReports
 from ..settings import Settings
 from ..shards import Shards
+from .copier import Copier
 from .heartbeats import Agent, make_client
 from .reconcile import Reconciler, server_asker
 
@@ -59,11 +62,26 @@ def agent_main(
     corrupt = CorruptReports()
     fs = settings.fileserver
     scrubber = Scrubber(
-        shards, corrupt, rate=fs.scrub_bytes_per_second, interval=fs.scrub_interval, data_dir=settings.data_dir
+        shards,
+        corrupt,
+        rate=fs.scrub_bytes_per_second,
+        interval=fs.scrub_interval,
+        data_dir=settings.data_dir,
+        first_delay=fs.scrub_delay,
     )
     purger = Purger(shards)
-    with make_client(settings) as client, make_client(settings) as reconcile_client:
-        agent = Agent(settings, identity, shards, client=client, totals=counters.totals, corrupt=corrupt, purger=purger)
+    with make_client(settings) as client, make_client(settings) as reconcile_client, ChunkClient() as peers:
+        copier = Copier(shards, identity, peers)
+        agent = Agent(
+            settings,
+            identity,
+            shards,
+            client=client,
+            totals=counters.totals,
+            corrupt=corrupt,
+            purger=purger,
+            copier=copier,
+        )
         reconciler = Reconciler(
             shards,
             server_asker(reconcile_client, settings, identity, time.time),
@@ -73,6 +91,7 @@ def agent_main(
         threads = [
             threading.Thread(target=_guarded(agent.run, stop), name="heartbeat", daemon=True),
             threading.Thread(target=_guarded(purger.run, stop), name="purge", daemon=True),
+            threading.Thread(target=_guarded(copier.run, stop), name="copy", daemon=True),
             threading.Thread(target=_guarded(scrubber.run, stop), name="scrub", daemon=True),
             threading.Thread(target=_guarded(reconciler.run, stop), name="reconcile", daemon=True),
         ]

@@ -63,7 +63,8 @@ def create_app(
     """Return the fileserver app for *settings* (identity read from ``data_dir`` unless given)."""
     identity = identity or load_or_create(settings.data_dir)
     shards = Shards.open(settings)
-    gate = TicketGate(settings.server.ticket_keys, RevocationList(settings.data_dir / REVOKED_FILE), clock)
+    revoked = RevocationList(settings.data_dir / REVOKED_FILE)
+    gate = TicketGate(settings.server.ticket_keys, revoked, clock, identity.fileserver_id)
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
         middleware=[IdleBodyTimeout(settings.fileserver.body_idle_timeout), TransferLog(), HeaderLimit()]
     )
