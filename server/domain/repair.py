@@ -8,6 +8,9 @@ it lacks whose counted copies (:mod:`.copies`) are fewer than the shard's ``copi
 Each order names a live holder as the source and carries a copy ticket the server
 signs for that target, source and chunk alone.
 
+A shard at ``copies = 1`` is never repaired: a chunk below a count of one has no copy
+left to repair from (it is lost until its fileserver returns), so it is not even looked for.
+
 Bounded: one open order per chunk (``repairs``), re-ordered elsewhere only after
 :data:`ORDER_TIMEOUT` or a reported failure; after :data:`~.copies.MAX_REPAIR_TRIES`
 failures, or when no live fileserver holds a good copy, the chunk is given up on
@@ -124,7 +127,7 @@ def orders(tx: Tx, key: SigningKey, fs_id: str, policy: Policy, now: float) -> l
         "JOIN fileserver_shards fs ON fs.shard_id = s.id AND fs.fileserver_id = ? AND fs.can_write = ? "
         "JOIN fileservers me ON me.id = fs.fileserver_id "
         "JOIN cluster_shards l ON l.cluster_id = me.cluster_id AND l.shard_id = s.id AND l.can_write = ? "
-        f"WHERE f.state = 'complete' AND {COUNTED_COPIES} < s.copies "
+        f"WHERE f.state = 'complete' AND s.copies > 1 AND {COUNTED_COPIES} < s.copies "
         "AND NOT EXISTS (SELECT 1 FROM chunk_locations h "
         "WHERE h.file_id = c.file_id AND h.hash = c.hash AND h.fileserver_id = ?) "
         "AND NOT EXISTS (SELECT 1 FROM repairs r WHERE r.file_id = c.file_id AND r.hash = c.hash "

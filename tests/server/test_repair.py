@@ -11,6 +11,8 @@ import pytest
 from coffer.protocol import copies, receipts
 from coffer.protocol.copies import CopyFailure
 from coffer.protocol.messages import ShardAnnouncement
+from coffer.protocol.settings import SettingsError
+from coffer.server.settings import ServerSettings
 
 from .conftest import FakeFileserver, Harness
 from .test_copies import TWO_COPIES, finalize, new_file
@@ -165,3 +167,9 @@ def test_a_chunk_with_no_live_holder_is_reported_unrepairable_and_retried_only_m
     harness.clock.now += 3601
     beat(harness, a)
     assert [o.source for o in orders(harness, c)] == [a.id]
+
+
+@pytest.mark.parametrize("bad", [{"repair_grace": 10.0}, {"repair_batch": -1}, {"repair_batch": 33}])
+def test_a_grace_shorter_than_the_lease_or_a_batch_beyond_0_to_32_is_refused_at_start(bad: dict[str, Any]) -> None:
+    with pytest.raises(SettingsError, match="repair_grace must be at least lease_seconds"):
+        ServerSettings(**bad)
