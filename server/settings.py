@@ -41,7 +41,7 @@ class ServerSettings:
     repair_grace: float = 600.0
     """A chunk copy on a fileserver unseen this long stops counting, and repair copies the chunk elsewhere."""
     repair_batch: int = 16
-    """Copy orders handed to one fileserver per heartbeat answer: the bound on repair's rate; 0 turns repair off."""
+    """Open copy orders one fileserver may hold, topped up each heartbeat: the bound on repair's rate; 0: no repair."""
     link_default_expiry: float = 7 * 86400.0
     """Seconds a share link lives when its owner gives no ``expires_in`` (never past max_retention or its file)."""
     link_download_window: float = 6 * 3600.0

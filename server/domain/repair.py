@@ -3,8 +3,8 @@
 Driven by heartbeats, so it needs no scheduler and stops by itself when a fileserver
 does: each beat of a live fileserver that may write a shard first records what it
 reports (copies made: receipts that become locations; copies failed: the source is
-avoided next time), then is handed at most ``repair_batch`` new copy orders for chunks
-it lacks whose counted copies (:mod:`.copies`) are fewer than the shard's ``copies``.
+avoided next time), then is handed new copy orders, up to ``repair_batch`` open at once,
+for chunks it lacks whose counted copies (:mod:`.copies`) are fewer than the shard's ``copies``.
 Each order names a live holder as the source and carries a copy ticket the server
 signs for that target, source and chunk alone.
 
@@ -115,12 +115,20 @@ def _failed(tx: Tx, fs_id: str, failure: copy_protocol.CopyFailure) -> None:
 
 
 def orders(tx: Tx, key: SigningKey, fs_id: str, policy: Policy, now: float) -> list[copy_protocol.CopyOrder]:
-    """Order *fs_id* to copy up to ``policy.batch`` chunks below their count that it lacks, each from a live holder."""
+    """Order *fs_id* to copy chunks below their count that it lacks, each from a live holder.
+
+    It holds at most ``policy.batch`` open orders at once: each beat tops them up, so a
+    slow fileserver is never handed a queue longer than that.
+    """
     if policy.batch <= 0:
         return []
-    me = tx.one("SELECT last_seen FROM fileservers WHERE id = ?", (fs_id,))
-    if me is None:
-        return []
+    held = tx.one(
+        "SELECT COUNT(*) AS n FROM repairs WHERE target_id = ? AND tries < ? AND ordered_at > ?",
+        (fs_id, MAX_REPAIR_TRIES, now - ORDER_TIMEOUT),
+    )
+    room = policy.batch - (int(held["n"]) if held else 0)
+    if room <= 0:
+        return []  # its open orders are its queue: no more until it reports some
     wanted = tx.all(
         "SELECT c.file_id, c.hash, c.size, s.id AS shard_id, s.name AS shard FROM chunks c "
         "JOIN files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
@@ -132,7 +140,7 @@ def orders(tx: Tx, key: SigningKey, fs_id: str, policy: Policy, now: float) -> l
         "WHERE h.file_id = c.file_id AND h.hash = c.hash AND h.fileserver_id = ?) "
         "AND NOT EXISTS (SELECT 1 FROM repairs r WHERE r.file_id = c.file_id AND r.hash = c.hash "
         "AND ((r.tries < ? AND r.ordered_at > ?) OR (r.tries >= ? AND r.ordered_at > ?))) "
-        f"ORDER BY f.created_at, c.file_id, c.idx LIMIT {int(policy.batch)}",
+        f"ORDER BY f.created_at, c.file_id, c.idx LIMIT {int(room)}",
         (
             fs_id,
             True,

@@ -117,7 +117,7 @@ def test_a_chunk_whose_holder_is_gone_past_the_grace_is_copied_from_a_good_one_a
     assert {p["file"] for p in beat(harness, c)["purge"]} == {file_id}  # deletion reaches the repaired copy
 
 
-def test_repair_hands_out_at_most_the_batch_per_beat(database_url: str) -> None:
+def test_a_fileserver_holds_at_most_the_batch_of_open_copy_orders(database_url: str) -> None:
     h = Harness(database_url, repair_batch=3)
     try:
         admin = h.make_user("root", "admin")
@@ -128,8 +128,12 @@ def test_repair_hands_out_at_most_the_batch_per_beat(database_url: str) -> None:
         user = h.make_user("alice")
         stored(h, user, [a, b], chunks=5)
         lose(h, b, [a])
-        assert len(orders(h, c)) == 3
-        assert len(orders(h, a)) == 0
+        first = orders(h, c)
+        assert len(first) == 3
+        assert orders(h, c) == []  # three are open: no more until some are reported
+        now = h.clock()
+        assert len(orders(h, c, copied=[receipt_of(c, first[0], now), receipt_of(c, first[1], now)])) == 2
+        assert orders(h, a) == []
     finally:
         h.db.close()
 
