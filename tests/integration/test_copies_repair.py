@@ -144,18 +144,23 @@ def test_a_copy_corrupted_on_disk_is_found_by_the_scrub_and_replaced_from_the_go
     path = chunk_path(damaged, file_id, chunk["hash"])
     path.write_bytes(b"\0" * path.stat().st_size)  # the same size, other bytes: only a hash finds it
 
+    def good(fs_id: str) -> bool:
+        try:
+            blob = chunk_path(by_id[fs_id], file_id, chunk["hash"]).read_bytes()
+        except FileNotFoundError:
+            return False  # quarantined by the scrub, not yet copied again
+        return bool(hashlib.sha256(blob).hexdigest() == chunk["hash"])
+
     def healthy() -> bool:
         now = holders(coffer, file_id)[0]
-        return len(now) == 2 and all(
-            hashlib.sha256(chunk_path(by_id[fs], file_id, chunk["hash"]).read_bytes()).hexdigest() == chunk["hash"]
-            for fs in now
-        )
+        return len(now) == 2 and all(good(fs) for fs in now)
 
     wait_for(
         "the scrub reports the damaged copy",
         lambda: network.fileserver_id(damaged) not in holders(coffer, file_id)[0] or healthy(),
     )
     wait_for("repair brings the chunk back to two good copies", healthy)
+    assert "corrupt chunk quarantined" in (network.root / f"{damaged.name}.log").read_text()
     out = coffer.download(file_id, tmp_path / "rot.out")
     assert out.read_bytes() == data
     coffer.remove(file_id)
