@@ -82,6 +82,8 @@ class PutChannel(_Channel):
     """The file's put ticket and the shard's live writers."""
 
     ticket: str
+    copies: int = 1
+    """Fileservers the shard keeps each chunk on, as the server said with the ticket: the finalize needs as many."""
 
     def __init__(
         self,
@@ -106,6 +108,8 @@ class PutChannel(_Channel):
     def _take(self, answer: Tickets) -> None:
         self.generation += 1
         self.ticket = answer.tickets[0].ticket  # SECURITY: a bearer capability until it expires
+        copies = answer.extra.get("copies", 1)  # an older server sends none: one copy
+        self.copies = copies if isinstance(copies, int) and not isinstance(copies, bool) and 1 <= copies <= 8 else 1
         self._offer(
             answer.fileservers,
             f"no live fileserver can take shard {self._shard!r}: start one whose cluster may write to it, "

@@ -1,4 +1,4 @@
-"""Store one sealed chunk on as many fileservers as asked, moving it on when a fileserver fails.
+"""Store one sealed chunk on as many fileservers as asked, on distinct hosts where it can, moving it on at failures.
 
 Each copy is one move of the chunk by the transfer engine
 (:class:`~coffer.transfer.failover.Failover`), which excludes the fileservers that
@@ -12,6 +12,7 @@ fileservers for the copies asked, with :class:`~coffer.transfer.errors.NoLiveFil
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from coffer.format import chunks
 from coffer.transfer.errors import NoLiveFileserver
@@ -53,6 +54,7 @@ class ChunkSender:
         receipts: list[str] = []
         urls: list[str] = []
         while len(receipts) < self.copies:
+            move.prefer = self._elsewhere(urls, move.exclude)
             moved = move.store(blob)
             if moved is None:
                 raise NoLiveFileserver(
@@ -63,3 +65,19 @@ class ChunkSender:
             receipts.append(moved.result.receipt)
             urls.append(moved.fileserver.url)
         return Sent(index, chunk_hash, memoryview(blob).nbytes, tuple(receipts), tuple(urls), move.retries)
+
+    def _elsewhere(self, urls: list[str], exclude: set[str]) -> set[str] | None:
+        """Return the live fileservers on hosts that hold no copy of the chunk yet, to try first; None: no preference.
+
+        Two fileservers on one host die together with it: a copy on another host is
+        worth more. Where every candidate shares a host with a copy, any will do.
+        """
+        if not urls:
+            return None
+        used = {_host(u) for u in urls}
+        others = {s.id for s in self.failover.balancer.servers() if _host(s.url) not in used and s.id not in exclude}
+        return others or None
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or url).lower()

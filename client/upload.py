@@ -328,7 +328,7 @@ class _Job:
                     continue
                 if size == record.size:
                     kept.append(receipt)
-            if len(kept) < opts.copies:
+            if len(kept) < self.sender.copies:
                 return index, None
             return index, resume.ChunkRecord(record.hash, record.size, tuple(kept))
 
@@ -385,7 +385,8 @@ class _Job:
             rng=up.rng,
             wording=UPLOAD,
         )
-        self.sender = ChunkSender(failover, opts.copies)
+        # The shard's own count is the floor: the server refuses a finalize with fewer copies.
+        self.sender = ChunkSender(failover, max(opts.copies, self.channel.copies))
 
     def _save(self, state: resume.UploadState) -> None:
         if self.state_path is not None and self.keep_state:

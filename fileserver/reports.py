@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from coffer.protocol import __version__, cluster
+from coffer.protocol.copies import CopyFailure
 from coffer.protocol.messages import MAX_CORRUPT_REPORTS, FilePurge, Heartbeat, Registration, ShardAnnouncement
 
 from .identity import Identity
@@ -58,6 +59,8 @@ def heartbeat_body(
     corrupt: list[CorruptChunk],
     purged: list[FilePurge] | None = None,
     revocations_after: int = 0,
+    copied: list[str] | None = None,
+    copy_failed: list[CopyFailure] | None = None,
 ) -> dict[str, Any]:
     return Heartbeat(
         version=__version__,
@@ -69,6 +72,8 @@ def heartbeat_body(
         corrupt=corrupt,
         purged=purged or [],
         revocations_after=revocations_after,
+        copied=copied or [],
+        copy_failed=copy_failed or [],
     ).to_json()
 
 

@@ -8,7 +8,7 @@ stops the fileserver with a message naming the file, the table and the key::
     [[shards]]     name, read, write, backend, plus the backend's own keys (local: path);
                    a cloud shard may add cache_dir, cache_bytes, write_back (a local cache)
     [fileserver]   bind, public_url, data_dir, heartbeat_interval, workers, threads,
-                   max_chunk_size, scrub_bytes_per_second, scrub_interval,
+                   max_chunk_size, scrub_bytes_per_second, scrub_interval, scrub_delay,
                    reconcile_interval, reconcile_delay, max_transfers, body_idle_timeout,
                    min_free_bytes, header_timeout, connections_per_address, web_origins, log_level,
                    metrics_bind
@@ -149,6 +149,8 @@ class FileserverSettings:
     max_chunk_size: int = wire.MAX_CHUNK_SIZE
     scrub_bytes_per_second: int = 20_000_000
     scrub_interval: float = 3600.0
+    scrub_delay: float = 60.0
+    """Seconds after a first start (no pass recorded yet) before the first scrub pass."""
     reconcile_interval: float = 6 * 3600.0
     """Seconds between orphan reconciliations (chunks of files the server no longer knows); 0 disables them."""
     reconcile_delay: float = 300.0
@@ -186,8 +188,9 @@ class FileserverSettings:
             raise ValueError("'scrub_bytes_per_second' must be 0 (no scrub) or more")
         if not (math.isfinite(self.reconcile_interval) and self.reconcile_interval >= 0):
             raise ValueError("'reconcile_interval' must be 0 (no reconciliation) or a finite number of seconds")
-        if not (math.isfinite(self.reconcile_delay) and self.reconcile_delay >= 0):
-            raise ValueError("'reconcile_delay' must be 0 or a finite number of seconds")
+        for name in ("reconcile_delay", "scrub_delay"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"'{name}' must be 0 or a finite number of seconds")
         if self.max_transfers is not None and self.max_transfers < 0:
             raise ValueError("'max_transfers' must be 0 (no cap) or more; leave it unset for workers × (threads − 1)")
         if self.min_free_bytes < 0:

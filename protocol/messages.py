@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import receipts
+from .copies import CopyFailure, CopyOrder, parse_copied, parse_failures, parse_orders
 from .encoding import DecodeError, b64decode, b64encode
 from .errors import ProtocolError
 from .ids import check_chunk_hash, check_id, check_name
@@ -14,8 +16,8 @@ MAX_SHARDS = 256
 MAX_CORRUPT_REPORTS = 200
 """Corrupt reports in one heartbeat; a fileserver keeps the rest for the next beats.
 
-At this limit the largest heartbeat signs to about 225 KiB, under ``cluster.MAX_TOKEN_LENGTH``
-(a test pins it); quarantines are rare, so paging them costs nothing in practice."""
+With the copy reports at their limit too, the largest heartbeat signs to about 250 KiB, under
+``cluster.MAX_TOKEN_LENGTH`` (a test pins it); quarantines are rare, so paging them costs nothing in practice."""
 MAX_PURGES = 500
 """Purge orders in one heartbeat answer, and confirmations in one heartbeat; a fileserver confirms the rest later."""
 MAX_RECONCILE_FILES = 1000
@@ -152,9 +154,15 @@ class Heartbeat:
     """Files whose chunks this fileserver deleted and verified gone since the last beat."""
     revocations_after: int = 0
     """The last revocation sequence this fileserver holds (0: none, start from the beginning)."""
+    copied: list[str] = field(default_factory=list)
+    """Receipts of the chunks this fileserver copied on the server's orders since the last beat."""
+    copy_failed: list[CopyFailure] = field(default_factory=list)
+    """Copy orders that failed since the last beat, each with its source and why."""
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "copied": self.copied,
+            "copy_failed": [f.to_json() for f in self.copy_failed],
             "revocations_after": self.revocations_after,
             "version": self.version,
             "shards": [s.to_json() for s in self.shards],
@@ -192,6 +200,8 @@ def parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
         corrupt=corrupt,
         purged=parse_purges(body.get("purged", []), "purged"),
         revocations_after=_int(body, "revocations_after", optional=True) or 0,
+        copied=parse_copied(body.get("copied", []), receipts.MAX_TOKEN_LENGTH),
+        copy_failed=parse_failures(body.get("copy_failed", [])),
     )
 
 
@@ -400,6 +410,8 @@ class HeartbeatAnswer:
     revocations: RevocationPage | None = None
     """None from an older server, which sends none this fileserver can use: what it holds stays as it is."""
     purge: list[FilePurge] = field(default_factory=list)
+    copy: list[CopyOrder] = field(default_factory=list)
+    """Chunks to copy from another fileserver of the shard: repair of chunks below their copy count."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -408,6 +420,7 @@ class HeartbeatAnswer:
             "revoked_tickets": [],
             "revocations": None if self.revocations is None else self.revocations.to_json(),
             "purge": [p.to_json() for p in self.purge],
+            "copy": [o.to_json() for o in self.copy],
         }
 
 
@@ -418,4 +431,5 @@ def parse_heartbeat_answer(body: dict[str, Any]) -> HeartbeatAnswer:
         server_time=server_time if isinstance(server_time, int | float) and not isinstance(server_time, bool) else None,
         revocations=None if body.get("revocations") is None else parse_revocation_page(body["revocations"]),
         purge=parse_purges(body.get("purge", [])),
+        copy=parse_orders(body.get("copy")),
     )

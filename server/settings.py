@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coffer.protocol import settings as loader
+from coffer.protocol.copies import MAX_COPY_ORDERS
 from coffer.protocol.wire import DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
 from coffer.serving.metrics import check_bind
@@ -39,6 +40,10 @@ class ServerSettings:
     """An upload not finalized this long after its file was created gets no more put tickets and is collected."""
     orphan_grace: float = 86400.0
     """Chunks of a file the server does not know are deleted by reconciliation once this old."""
+    repair_grace: float = 600.0
+    """A chunk copy on a fileserver unseen this long stops counting, and repair copies the chunk elsewhere."""
+    repair_batch: int = 16
+    """Open copy orders one fileserver may hold, topped up each heartbeat: the bound on repair's rate; 0: no repair."""
     link_default_expiry: float = 7 * 86400.0
     """Seconds a share link lives when its owner gives no ``expires_in`` (never past max_retention or its file)."""
     link_download_window: float = 6 * 3600.0
@@ -124,6 +129,10 @@ class ServerSettings:
             raise loader.SettingsError("log_level must be debug, info, warning or error")
 
     def _check_limits(self) -> None:
+        if self.repair_grace < self.lease_seconds or not 0 <= self.repair_batch <= MAX_COPY_ORDERS:
+            raise loader.SettingsError(
+                f"repair_grace must be at least lease_seconds, and repair_batch from 0 to {MAX_COPY_ORDERS}"
+            )
         if self.link_ticket_passes < 1:
             raise loader.SettingsError("link_ticket_passes must be at least 1 (the download's first pass)")
         for name in ("rate_limit_per_address", "rate_limit_per_user", "rate_limit_fileservers", "rate_limit_lookups"):

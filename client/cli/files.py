@@ -65,6 +65,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     upload.add_argument("--shard", default=os.environ.get("COFFER_SHARD", "default"), help="shard to store in")
     upload.add_argument("--expires", type=parse_expiry, help="keep the file this long (e.g. 7d); default: the maximum")
+    upload.add_argument(
+        "--copies",
+        type=parse_copies,
+        default=1,
+        help="store each chunk on this many fileservers (1-8); never fewer than the shard keeps",
+    )
     upload.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     add_json_flag(upload)
     upload.set_defaults(func=do_upload)
@@ -100,6 +106,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     remove.set_defaults(func=do_rm)
 
 
+def parse_copies(text: str) -> int:
+    """Read ``--copies``: a whole number from 1 to 8."""
+    if not text.isdigit() or not 1 <= int(text) <= 8:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of copies: use a whole number from 1 to 8")
+    return int(text)
+
+
 def upload_sources(paths: list[Path], recursive: bool) -> list[tuple[Path, str]]:
     """Return each file to upload with the name to seal in its metadata; check them all before any is sent."""
     sources: list[tuple[Path, str]] = []
@@ -125,7 +138,14 @@ def do_upload(args: argparse.Namespace) -> int:
         for path, name in sources:
             args.resume = _resume_upload(path, len(results), len(sources))
             with bar(name, not args.quiet) as progress, naming_flags(EXPIRY_FLAGS):
-                result = coffer.upload(path, shard=args.shard, expires_in=args.expires, on_progress=progress, name=name)
+                result = coffer.upload(
+                    path,
+                    shard=args.shard,
+                    copies=args.copies,
+                    expires_in=args.expires,
+                    on_progress=progress,
+                    name=name,
+                )
             results.append(result)
             if not args.quiet and not args.json:
                 rate = human_rate(result.bytes / max(result.seconds, 1e-9))

@@ -4,14 +4,15 @@ One agent runs per fileserver (see :mod:`coffer.fileserver.agent.process`), neve
 gunicorn worker. Each round it sends a signed heartbeat with the load the workers
 record in the shared counters, the free space (a shard whose storage is below its
 ``min_free_bytes`` reserve is announced not writable), the chunk count, any chunks the
-scrub quarantined, the purges carried out since the last beat, and the cursor of the
-revocations it holds; the answer carries the revocations after that cursor, which it
-merges and writes for the workers to enforce (asking for the next page at once while
-the server says there is ``more``), and purge
-orders, which it hands to the :class:`~coffer.fileserver.maintenance.purger.Purger` without waiting
-for them. When the server is unreachable it keeps trying with capped
-exponential backoff and logs each change of state once (not a line per try); the
-workers meanwhile keep serving every ticket that is still valid.
+scrub quarantined, the purges carried out since the last beat, the copies made or failed
+on the server's repair orders, and the cursor of the revocations it holds; the answer
+carries the revocations after that cursor, which it merges and writes for the workers
+to enforce (asking for the next page at once while the server says there is ``more``),
+purge orders, which it hands to the :class:`~coffer.fileserver.maintenance.purger.Purger`
+without waiting for them, and copy orders, which it hands to the
+:class:`~coffer.fileserver.agent.copier.Copier` likewise. When the server is unreachable
+it keeps trying with capped exponential backoff and logs each change of state once (not
+a line per try); the workers meanwhile keep serving every ticket that is still valid.
 
 A beat never carries more than the message limits allow: what does not fit waits
 for the next beat, and while such a backlog remains (or the purger has a page of
@@ -35,6 +36,7 @@ from typing import Any
 import httpx
 
 from coffer.protocol import cluster, messages, routes
+from coffer.protocol.copies import MAX_COPY_REPORTS
 from coffer.protocol.errors import CofferError, parse_error_body
 from coffer.protocol.messages import (
     MAX_CORRUPT_REPORTS,
@@ -54,6 +56,7 @@ from ..maintenance.purger import Purger
 from ..settings import Settings
 from ..shards import ServedShard
 from ..storage.backoff import Backoff
+from .copier import Copier
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,7 @@ class Agent:
         rand: Callable[[], float] = random.random,
         census: reports.ChunkCensus | None = None,
         beacon: Beacon | None = None,
+        copier: Copier | None = None,
     ):
         self._settings = settings
         self._identity = identity
@@ -147,6 +151,7 @@ class Agent:
         self._totals = totals
         self._corrupt = corrupt
         self._purger = purger
+        self._copier = copier
         self._clock = clock
         self._rand = rand
         self._backoff = Backoff(cap=max(settings.fileserver.heartbeat_interval, 1.0))
@@ -240,9 +245,10 @@ class Agent:
         totals = self._totals()
         corrupt = self._corrupt.take(min(self.report_limit, MAX_CORRUPT_REPORTS))
         purged = self._purger.take(min(self.report_limit, MAX_PURGES))
+        copied, failed = self._copier.take(min(self.report_limit, MAX_COPY_REPORTS)) if self._copier else ([], [])
         rate, chunks = self._rate.update(totals.bytes, now), self._census.count(totals.created, now)
 
-        def send(corrupt: list[reports.CorruptChunk], purged: list[FilePurge]) -> dict[str, Any]:
+        def send(corrupt: list[reports.CorruptChunk], purged: list[FilePurge], copies: bool) -> dict[str, Any]:
             body = reports.heartbeat_body(
                 self._shards,
                 active_transfers=totals.active,
@@ -251,30 +257,39 @@ class Agent:
                 corrupt=corrupt,
                 purged=purged,
                 revocations_after=self._revoked.cursor,
+                copied=copied if copies else [],
+                copy_failed=failed if copies else [],
             )
             return self._post("heartbeat", HEARTBEAT_PATH, body)
 
+        def put_back() -> None:
+            self._corrupt.put_back(corrupt)
+            self._purger.put_back(purged)
+            if self._copier is not None:
+                self._copier.put_back(copied, failed)
+
         try:
-            answer = send(corrupt, purged)
+            answer = send(corrupt, purged, True)
         except (ServerRefused, TokenTooLarge) as exc:
-            self._corrupt.put_back(corrupt)
-            self._purger.put_back(purged)
-            if not (corrupt or purged) or (isinstance(exc, ServerRefused) and exc.status not in REPORT_REFUSALS):
+            put_back()
+            carried = corrupt or purged or copied or failed
+            if not carried or (isinstance(exc, ServerRefused) and exc.status not in REPORT_REFUSALS):
                 raise
-            self._refused_report(exc, len(corrupt), len(purged))
+            self._refused_report(exc, len(corrupt), max(len(purged), len(copied), len(failed)))
             corrupt, purged = [], []
-            answer = send([], [])  # no report, nothing the server cannot read: the lease is kept
+            answer = send([], [], False)  # no report, nothing the server cannot read: the lease is kept
         except BaseException:
-            self._corrupt.put_back(corrupt)
-            self._purger.put_back(purged)
+            put_back()
             raise
         else:
-            self._delivered_report(bool(corrupt or purged))
+            self._delivered_report(bool(corrupt or purged or copied or failed))
         try:
             beat = parse_heartbeat_answer(answer)
             self._check_clock(beat.server_time, now)
             self._store_revocations(beat.revocations, now)
             self._purger.order(beat.purge)
+            if self._copier is not None:
+                self._copier.order(beat.copy)
         finally:
             # The server has the confirmations (it answered 200) even if the rest of its answer is bad.
             self._purger.delivered(purged)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from coffer.serving.metrics import serve as serve_metrics
 from coffer.serving.sidecar import Sidecar
+from coffer.transfer.http import ChunkClient
 
 from ..beacon import Beacon
 from ..counters import SharedCounters
@@ -29,6 +30,7 @@ from ..metrics import AgentCollector, AgentState
 from ..reports import CorruptReports
 from ..settings import Settings
 from ..shards import Shards
+from .copier import Copier
 from .heartbeats import Agent, make_client
 from .reconcile import Reconciler, server_asker
 
@@ -57,10 +59,16 @@ def agent_main(
     corrupt = CorruptReports()
     fs = settings.fileserver
     scrubber = Scrubber(
-        shards, corrupt, rate=fs.scrub_bytes_per_second, interval=fs.scrub_interval, data_dir=settings.data_dir
+        shards,
+        corrupt,
+        rate=fs.scrub_bytes_per_second,
+        interval=fs.scrub_interval,
+        data_dir=settings.data_dir,
+        first_delay=fs.scrub_delay,
     )
     purger = Purger(shards)
-    with make_client(settings) as client, make_client(settings) as reconcile_client:
+    with make_client(settings) as client, make_client(settings) as reconcile_client, ChunkClient() as peers:
+        copier = Copier(shards, identity, peers)
         agent = Agent(
             settings,
             identity,
@@ -70,6 +78,7 @@ def agent_main(
             corrupt=corrupt,
             purger=purger,
             beacon=beacon,
+            copier=copier,
         )
         reconciler = Reconciler(
             shards,
@@ -80,6 +89,7 @@ def agent_main(
         threads = [
             threading.Thread(target=_guarded(agent.run, stop), name="heartbeat", daemon=True),
             threading.Thread(target=_guarded(purger.run, stop), name="purge", daemon=True),
+            threading.Thread(target=_guarded(copier.run, stop), name="copy", daemon=True),
             threading.Thread(target=_guarded(scrubber.run, stop), name="scrub", daemon=True),
             threading.Thread(target=_guarded(reconciler.run, stop), name="reconcile", daemon=True),
         ]

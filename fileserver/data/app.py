@@ -101,7 +101,8 @@ def create_app(
     """Return the fileserver app for *settings* (identity read from ``data_dir`` unless given)."""
     identity = identity or load_or_create(settings.data_dir)
     shards = Shards.open(settings)
-    gate = TicketGate(settings.server.ticket_keys, RevocationList(settings.data_dir / REVOKED_FILE), clock)
+    revoked = RevocationList(settings.data_dir / REVOKED_FILE)
+    gate = TicketGate(settings.server.ticket_keys, revoked, clock, identity.fileserver_id)
     origins = settings.fileserver.cors_origins()
     cors = [cors_middleware(origins)] if origins else []
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(

@@ -176,14 +176,30 @@ def _links(value: object, what: str, limit: int) -> tuple[ShardLink, ...]:
 
 @dataclass(frozen=True)
 class ListedShard:
-    """``GET /api/admin/shards``: one shard, its description and the clusters that serve it, by name."""
+    """``GET /api/admin/shards``: one shard, its description, copy count, the clusters that serve it, and its health.
+
+    ``below_copies`` counts the chunks of complete files kept on fewer fileservers than
+    ``copies`` (a copy on a fileserver gone past the server's repair grace, or reported
+    corrupt, does not count); ``unrepairable`` those of them that repair has given up on
+    for now (no good source, or every try failed).
+    """
 
     name: str
     description: str
     clusters: tuple[ShardLink, ...]
+    copies: int = 1
+    below_copies: int = 0
+    unrepairable: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "clusters": [c.to_json() for c in self.clusters]}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "copies": self.copies,
+            "clusters": [c.to_json() for c in self.clusters],
+            "below_copies": self.below_copies,
+            "unrepairable": self.unrepairable,
+        }
 
     @classmethod
     def parse(cls, value: object) -> ListedShard:
@@ -192,6 +208,9 @@ class ListedShard:
             name=answer_field(body, "name", str),
             description=answer_field(body, "description", str),
             clusters=_links(body.get("clusters"), "a shard's 'clusters'", MAX_LISTED_CLUSTERS),
+            copies=answer_field(body, "copies", int, optional=True) or 1,
+            below_copies=answer_field(body, "below_copies", int, optional=True) or 0,
+            unrepairable=answer_field(body, "unrepairable", int, optional=True) or 0,
         )
 
 

@@ -355,15 +355,23 @@ MAX_SHARDS_LISTED = 100_000
 
 @dataclass(frozen=True)
 class ShardSummary:
-    """``GET /api/shards``: one shard, its description and how many live fileservers read and write it."""
+    """``GET /api/shards``: one shard, its description, how many live fileservers read and write it, its copies."""
 
     name: str
     description: str
     readers: int
     writers: int
+    copies: int = 1
+    """Fileservers an upload stores each chunk on: the server refuses a finalize with fewer receipts."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "readers": self.readers, "writers": self.writers}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "readers": self.readers,
+            "writers": self.writers,
+            "copies": self.copies,
+        }
 
     @classmethod
     def parse(cls, value: object) -> ShardSummary:
@@ -373,6 +381,7 @@ class ShardSummary:
             description=answer_field(body, "description", str),
             readers=answer_field(body, "readers", int),
             writers=answer_field(body, "writers", int),
+            copies=answer_field(body, "copies", int, optional=True) or 1,
         )
 
 

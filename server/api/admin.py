@@ -67,7 +67,8 @@ class Apply(_Admin):
 class Shards(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.admin(req)
-        send_json(resp, [shard.to_json() for shard in topology.list_shards(self.ctx.db)])
+        now, grace = self.ctx.clock(), self.ctx.settings.repair_grace
+        send_json(resp, [shard.to_json() for shard in topology.list_shards(self.ctx.db, now, grace)])
 
 
 class Clusters(_Admin):

@@ -53,13 +53,14 @@ class Shards:
         principal(self.ctx, req)
         now, lease = self.ctx.clock(), self.ctx.settings.lease_seconds
         with self.ctx.db.transaction(readonly=True) as tx:
-            rows = tx.all("SELECT name, description FROM shards ORDER BY name")
+            rows = tx.all("SELECT name, description, copies FROM shards ORDER BY name")
             result = [
                 ShardSummary(
                     r["name"],
                     r["description"],
                     len(live_fileservers(tx, r["name"], "read", now, lease)),
                     len(live_fileservers(tx, r["name"], "write", now, lease)),
+                    r["copies"],
                 )
                 for r in rows
             ]

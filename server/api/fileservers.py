@@ -16,7 +16,7 @@ import falcon
 from coffer.protocol import cluster as cluster_protocol
 from coffer.protocol.errors import CofferError
 
-from ..domain import registry
+from ..domain import registry, repair
 from .base import Context, client_address, read_json, send_json
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,15 @@ class Heartbeat:
         self.ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        lease = self.ctx.settings.lease_seconds
+        s = self.ctx.settings
+        policy = repair.Policy(s.repair_grace, s.lease_seconds, s.repair_batch, s.ticket_ttl)
         answer_logging_refusals(
-            req, resp, "heartbeat", lambda body: registry.heartbeat(self.ctx.db, body, self.ctx.clock(), lease)
+            req,
+            resp,
+            "heartbeat",
+            lambda body: registry.heartbeat(
+                self.ctx.db, body, self.ctx.clock(), s.lease_seconds, policy, self.ctx.keys.signing
+            ),
         )
 
 

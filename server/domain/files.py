@@ -245,7 +245,8 @@ def issue_tickets(
             chunks = sum(len(group) for group in groups)
             audit.record(tx, "file.download_ticket", now, actor, object=f"file:{file_id}", chunks=chunks)
         servers = live_fileservers(tx, shard, "write" if op == "put" else "read", now, lease)
-    return {"tickets": issued, "fileservers": servers}
+        copies = copy_count(tx, row["shard_id"])
+    return {"tickets": issued, "fileservers": servers, "copies": copies}
 
 
 def upload_due(row: dict[str, Any], upload_deadline: float, now: float) -> int:
@@ -297,6 +298,7 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
         row, shard = _pending_own_file(tx, who, file_id)
         chunks = [(c.index, c.hash, c.size, c.receipts) for c in request.chunks]
         metadata = row["metadata"] if request.metadata is None else request.metadata
+        copies = copy_count(tx, row["shard_id"])
         fs_ids = {receipts.fileserver_of(r) for _, _, _, proofs in chunks for r in proofs}
         marks = ",".join("?" * len(fs_ids))
         # SECURITY: only a cluster that may write the shard is handed put tickets, so only its receipts count.
@@ -321,6 +323,7 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
             if (receipt.file, receipt.shard, receipt.chunk, receipt.size) != (file_id, shard, chunk_hash, size):
                 raise receipts.ReceiptInvalid(f"chunk {index}: the receipt is for another chunk, file or shard")
             locations.append((chunk_hash, fs))
+        require_copies(index, {receipts.fileserver_of(token) for token in proofs}, copies, shard)
     with db.transaction() as tx:
         if not tx.execute(
             "UPDATE files SET state = 'complete', completed_at = ?, metadata = ? WHERE id = ? AND state = 'pending'",
@@ -339,6 +342,26 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
             )
         tickets.revoke_puts(tx, file_id, now)
     return get(db, who, file_id)
+
+
+def copy_count(tx: Tx, shard_id: str) -> int:
+    """Return how many fileservers each chunk of the shard is kept on."""
+    row = tx.one("SELECT copies FROM shards WHERE id = ?", (shard_id,))
+    return int(row["copies"]) if row else 1
+
+
+def require_copies(index: int, holders: set[str], copies: int, shard: str) -> None:
+    """Refuse a finalize whose chunk *index* was stored on fewer distinct fileservers than the shard keeps.
+
+    A file finalized below its count would be lost with one fileserver, the moment its upload returned.
+    """
+    if len(holders) < copies:
+        raise BadRequest(
+            f"chunk {index} has receipts from {len(holders)} fileserver(s), but shard {shard!r} keeps every chunk "
+            f"on {copies}: store each chunk on {copies} distinct fileservers (a current coffer client does, "
+            "given that many live ones) and finalize again",
+            code="too_few_copies",
+        )
 
 
 HOLD_MESSAGE = "this file is under legal hold: it cannot be deleted until an administrator releases it"

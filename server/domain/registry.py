@@ -22,11 +22,11 @@ from coffer.protocol import cluster as cluster_protocol
 from coffer.protocol import messages
 from coffer.protocol.api.admin import FileserverShard, RegisteredFileserver
 from coffer.protocol.encoding import b64decode, b64encode
-from coffer.protocol.signing import SignatureInvalid, key_id
+from coffer.protocol.signing import SignatureInvalid, SigningKey, key_id
 
 from ..errors import Conflict, FileserverUnknown, NotFound, Replay, ShardNotAllowed, Unauthorized
 from ..store.db import Database, IntegrityError, Tx
-from . import audit, deletion, revocations
+from . import audit, deletion, repair, revocations
 from .topology import read_topology
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,15 @@ def _require_registered(tx: Tx, request: cluster_protocol.ClusterRequest, body: 
     _prove(body, request.fs, row["public_key"])  # SECURITY
 
 
-def heartbeat(db: Database, body: dict[str, Any], now: float, lease: float) -> dict[str, Any]:
+def heartbeat(
+    db: Database,
+    body: dict[str, Any],
+    now: float,
+    lease: float,
+    repairs: repair.Policy | None = None,
+    key: SigningKey | None = None,
+) -> dict[str, Any]:
+    """Renew the lease; take the beat's reports; answer revocations, purge orders and (with *repairs*) copy orders."""
     with db.transaction() as tx:
         request = _authenticate(tx, body, "heartbeat", now)
         beat = messages.parse_heartbeat(request.body)
@@ -197,7 +205,10 @@ def heartbeat(db: Database, body: dict[str, Any], now: float, lease: float) -> d
             log.info("purges confirmed", extra={"kv": {"fileserver": request.fs, "files": confirmed}})
         revoked = revocations.page(tx, beat.revocations_after, now)
         purge = deletion.orders(tx, request.fs, now)
-    return messages.HeartbeatAnswer(lease, now, revoked, purge).to_json()
+        public_key = tx.one("SELECT public_key FROM fileservers WHERE id = ?", (request.fs,))["public_key"]  # type: ignore[index]
+        repair.record(tx, request.fs, public_key, beat.copied, beat.copy_failed, now)
+        copy = repair.orders(tx, key, request.fs, repairs, now) if repairs is not None and key is not None else []
+    return messages.HeartbeatAnswer(lease, now, revoked, purge, copy).to_json()
 
 
 def reconcile(db: Database, body: dict[str, Any], now: float, grace: float) -> dict[str, Any]:

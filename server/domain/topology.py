@@ -11,14 +11,16 @@ from coffer.protocol.ids import check_name, new_id
 
 from ..errors import Conflict, NotFound
 from ..store.db import Database, Tx
+from . import copies
 from .keys import ServerKeys
 from .topology_plan import Change, Link, Topology, parse, plan
 
 
 def read_topology(tx: Tx) -> Topology:
     current = Topology()
-    for row in tx.all("SELECT name, description FROM shards"):
+    for row in tx.all("SELECT name, description, copies FROM shards"):
         current.shards[row["name"]] = row["description"]
+        current.copies[row["name"]] = int(row["copies"])
     for row in tx.all("SELECT name FROM clusters"):
         current.clusters[row["name"]] = {}
     for row in tx.all(
@@ -49,11 +51,14 @@ def _apply_one(tx: Tx, keys: ServerKeys, change: Change, now: float) -> None:
     match (change.action, change.kind):
         case ("create", "shard"):
             tx.execute(
-                "INSERT INTO shards (id, name, description, created_at) VALUES (?, ?, ?, ?)",
-                (new_id(), change.name, d["description"], now),
+                "INSERT INTO shards (id, name, description, copies, created_at) VALUES (?, ?, ?, ?, ?)",
+                (new_id(), change.name, d["description"], d["copies"], now),
             )
         case ("update", "shard"):
-            tx.execute("UPDATE shards SET description = ? WHERE name = ?", (d["description"], change.name))
+            tx.execute(
+                "UPDATE shards SET description = ?, copies = ? WHERE name = ?",
+                (d["description"], d["copies"], change.name),
+            )
         case ("remove", "shard"):
             shard_id = _id_of(tx, "shards", change.name)
             if tx.one("SELECT 1 AS x FROM files WHERE shard_id = ? LIMIT 1", (shard_id,)):
@@ -99,21 +104,31 @@ def apply(
     return [ConfigChange(c.action, c.kind, c.name, c.detail) for c in changes]
 
 
-def list_shards(db: Database) -> list[ListedShard]:
+def list_shards(db: Database, now: float, grace: float) -> list[ListedShard]:
+    """List the shards with their links, copy count and the chunks below it (see :mod:`.copies`)."""
     with db.transaction(readonly=True) as tx:
         topology = read_topology(tx)
-    return [
-        ListedShard(
-            name,
-            description,
-            tuple(
-                ShardLink(cluster, links[name].read, links[name].write)
-                for cluster, links in sorted(topology.clusters.items())
-                if name in links
-            ),
+        ids = {r["name"]: r["id"] for r in tx.all("SELECT id, name FROM shards")}
+        figures = copies.health(tx, now, grace)
+    listed = []
+    for name, description in sorted(topology.shards.items()):
+        shard_health = figures.get(ids[name], copies.Health())
+        served = tuple(
+            ShardLink(cluster, grants[name].read, grants[name].write)
+            for cluster, grants in sorted(topology.clusters.items())
+            if name in grants
         )
-        for name, description in sorted(topology.shards.items())
-    ]
+        listed.append(
+            ListedShard(
+                name,
+                description,
+                served,
+                topology.copies_of(name),
+                shard_health.below_copies,
+                shard_health.unrepairable,
+            )
+        )
+    return listed
 
 
 def list_clusters(db: Database) -> list[ListedCluster]:

@@ -14,6 +14,10 @@ from coffer.protocol.ids import check_name
 
 from ..errors import BadRequest
 
+DEFAULT_COPIES = 1
+MAX_COPIES = 8
+"""The most copies a shard may ask for: a finalize carries one receipt per chunk and copy."""
+
 
 @dataclass(frozen=True)
 class Link:
@@ -23,10 +27,15 @@ class Link:
 
 @dataclass
 class Topology:
-    """Shards (name → description) and clusters (name → shard name → link flags)."""
+    """Shards (name → description, name → copy count) and clusters (name → shard name → link flags)."""
 
     shards: dict[str, str] = field(default_factory=dict)
     clusters: dict[str, dict[str, Link]] = field(default_factory=dict)
+    copies: dict[str, int] = field(default_factory=dict)
+    """Fileservers each chunk of the shard is kept on; a shard left out has 1."""
+
+    def copies_of(self, shard: str) -> int:
+        return self.copies.get(shard, DEFAULT_COPIES)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,16 @@ def _flag(item: dict[str, Any], key: str, where: str) -> bool:
     value = item.get(key, False)
     if not isinstance(value, bool):
         raise BadRequest(f"{where}: '{key}' must be true or false", code="invalid_config")
+    return value
+
+
+def _copies(item: dict[str, Any], shard: str) -> int:
+    value = item.get("copies", DEFAULT_COPIES)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COPIES:
+        raise BadRequest(
+            f"shard {shard}: 'copies' must be a whole number from 1 to {MAX_COPIES} (2 or more is recommended)",
+            code="invalid_config",
+        )
     return value
 
 
@@ -65,6 +84,7 @@ def parse(config: object, known_shards: set[str]) -> Topology:
         if name in wanted.shards:
             raise BadRequest(f"shard {name} is declared twice", code="invalid_config")
         wanted.shards[name] = description
+        wanted.copies[name] = _copies(item, name)
     for item in config.get("clusters", []):
         if not isinstance(item, dict):
             raise BadRequest("each [[clusters]] entry must be a table", code="invalid_config")
@@ -88,10 +108,11 @@ def plan(current: Topology, wanted: Topology, *, prune: bool) -> list[Change]:
     """List the changes, creations first and removals last, in a stable order."""
     changes: list[Change] = []
     for name, description in sorted(wanted.shards.items()):
+        detail = {"description": description, "copies": wanted.copies_of(name)}
         if name not in current.shards:
-            changes.append(Change("create", "shard", name, {"description": description}))
-        elif current.shards[name] != description:
-            changes.append(Change("update", "shard", name, {"description": description}))
+            changes.append(Change("create", "shard", name, detail))
+        elif (current.shards[name], current.copies_of(name)) != (description, wanted.copies_of(name)):
+            changes.append(Change("update", "shard", name, detail))
     for name, links in sorted(wanted.clusters.items()):
         have = current.clusters.get(name)
         if have is None:

@@ -385,6 +385,28 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        11,
+        "copies: each shard's copy count, and the repairs ordered of chunks below it",
+        [
+            "ALTER TABLE shards ADD COLUMN copies INTEGER NOT NULL DEFAULT 1",
+            # One open repair per chunk: the fileserver ordered to copy it, from where, and how often it failed.
+            # A row whose tries reached the limit is given up (listed by the admin), until retried much later.
+            """CREATE TABLE repairs (
+                file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                hash TEXT NOT NULL,
+                target_id TEXT,
+                source_id TEXT,
+                ordered_at DOUBLE PRECISION NOT NULL,
+                tries INTEGER NOT NULL DEFAULT 0,
+                problem TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (file_id, hash))""",
+            "CREATE INDEX repairs_target ON repairs(target_id)",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

@@ -91,6 +91,8 @@ class FakeNet:
         self.faults: dict[str, Fault] = {}
         self.in_flight = 0
         self.max_in_flight = 0
+        self.copies = 1
+        """The shard's copy count, as the ticket answers tell it."""
         self.put_delay = 0.0
         self.get_delay = 0.0
         self._lock = threading.Lock()
@@ -149,7 +151,8 @@ class FakeNet:
     # -- dispatch ------------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        origin = f"{request.url.scheme}://{request.url.host}"
+        port = f":{request.url.port}" if request.url.port else ""
+        origin = f"{request.url.scheme}://{request.url.host}{port}"
         if origin == SERVER:
             return self._server(request)
         fs = next(f for f in self.fileservers.values() if f.url == origin)
@@ -418,7 +421,7 @@ class FakeNet:
             tickets = [
                 {"ticket": ticket, "chunks": hashes[i : i + 32], "expires_at": 0} for i in range(0, len(hashes), 32)
             ]
-        return _json(200, {"tickets": tickets, "fileservers": self.listing()})
+        return _json(200, {"tickets": tickets, "fileservers": self.listing(), "copies": self.copies})
 
     def _finalize(self, file_id: str, body: dict[str, Any]) -> httpx.Response:
         record = self.files[file_id]

@@ -14,7 +14,16 @@ from coffer.client.api import ServerClient
 from coffer.client.cli import admin
 
 USERS = [{"id": "u-1", "name": "alice", "role": "admin", "created_at": 1.5}]
-SHARDS = [{"name": "hq", "description": "head office", "clusters": [{"name": "main", "read": True, "write": False}]}]
+SHARDS = [
+    {
+        "name": "hq",
+        "description": "head office",
+        "copies": 2,
+        "clusters": [{"name": "main", "read": True, "write": False}],
+        "below_copies": 5,
+        "unrepairable": 1,
+    }
+]
 CLUSTERS = [{"id": "c-1", "name": "main", "generation": 2, "shards": [{"name": "hq", "read": True, "write": True}]}]
 APPLIED = {
     "changes": [

@@ -110,10 +110,14 @@ def test_creating_a_file_is_not_sent_again_when_the_connection_dropped() -> None
                 "max_retention": 60.0,
             },
         ),
-        ("shards", "/api/shards", [{"name": "hq", "description": "", "readers": 1, "writers": 1}]),
+        ("shards", "/api/shards", [{"name": "hq", "description": "", "readers": 1, "writers": 1, "copies": 2}]),
         ("sessions", "/api/auth/sessions", [{"id": "s", "created_at": 1.0, "expires_at": 2.0, "current": True}]),
         ("admin_users", "/api/admin/users", [{"id": "u", "name": "alice", "role": "user", "created_at": 1.0}]),
-        ("admin_shards", "/api/admin/shards", [{"name": "hq", "description": "", "clusters": []}]),
+        (
+            "admin_shards",
+            "/api/admin/shards",
+            [{"name": "hq", "description": "", "copies": 2, "clusters": [], "below_copies": 0, "unrepairable": 0}],
+        ),
         ("admin_clusters", "/api/admin/clusters", [{"id": "c", "name": "main", "generation": 1, "shards": []}]),
     ],
 )

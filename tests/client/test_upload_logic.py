@@ -159,6 +159,26 @@ def test_copies_put_each_chunk_on_distinct_fileservers(net: FakeNet, coffer: Cof
     assert sum(result.per_fileserver.values()) == 12
 
 
+def test_the_shards_copy_count_is_the_least_an_upload_stores_and_more_may_be_asked(
+    net: FakeNet, coffer: Coffer, tmp_path: Path
+) -> None:
+    net.copies = 2
+    for asked, stored in ((1, 2), (3, 3)):
+        result = coffer.upload(source(tmp_path, 3 * CHUNK, f"{asked}.bin"), chunk_size=CHUNK, copies=asked)
+        assert {len(set(row["fileservers"])) for row in net.chunk_rows[result.file_id]} == {stored}
+
+
+def test_copies_go_to_distinct_hosts_while_there_are_any(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
+    for fs, url in zip(net.fileservers.values(), ("a.test:1", "a.test:2", "b.test:1"), strict=True):
+        fs.url = f"http://{url}"
+    listing = net.listing
+    # b.test reports itself busy: by load alone both copies would go to the two fileservers of a.test.
+    net.listing = lambda: [s | {"active_transfers": 50 if "b.test" in s["url"] else 0} for s in listing()]  # type: ignore[method-assign]
+    result = coffer.upload(source(tmp_path, 12 * CHUNK), chunk_size=CHUNK, copies=2)
+    hosts = {fs.id: fs.url.split(":")[1] for fs in net.fileservers.values()}
+    assert all(len({hosts[f] for f in row["fileservers"]}) == 2 for row in net.chunk_rows[result.file_id])
+
+
 def test_more_copies_than_live_fileservers_is_a_clear_error(net: FakeNet, coffer: Coffer, tmp_path: Path) -> None:
     with pytest.raises(transfer_errors.NoLiveFileserver, match="needs 4 fileservers"):
         coffer.upload(source(tmp_path, 10), chunk_size=CHUNK, copies=4)

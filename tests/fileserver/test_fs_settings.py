@@ -67,7 +67,7 @@ def test_the_exported_cluster_config_boots_with_documented_defaults(
     assert (fs.bind, fs.public_url, fs.workers, fs.threads) == ("127.0.0.1:8101", "http://127.0.0.1:8101", 2, 8)
     assert fs.data_dir == tmp_path / "var/fileserver" and fs.data_dir.is_absolute()
     assert (fs.heartbeat_interval, fs.max_chunk_size, fs.scrub_interval) == (10.0, 64 << 20, 3600.0)
-    assert (fs.reconcile_interval, fs.reconcile_delay) == (6 * 3600.0, 300.0)
+    assert (fs.reconcile_interval, fs.reconcile_delay, fs.scrub_delay) == (6 * 3600.0, 300.0, 60.0)
     assert settings.shards[0].options == LocalOptions(path="")
     assert settings.server.ticket_keys == {SERVER.kid: SERVER.public_key}
     assert settings.cluster.signing_key.public_key == CLUSTER.public_key
@@ -121,6 +121,7 @@ def test_the_credential_can_come_from_the_environment_and_is_never_printed() -> 
         ({"fileserver": {"reconcile_interval": float("inf")}}, "'reconcile_interval' must be 0 .* finite"),
         ({"fileserver": {"reconcile_delay": -5.0}}, "'reconcile_delay' must be 0 or"),
         ({"fileserver": {"reconcile_delay": float("nan")}}, "'reconcile_delay' must be 0 or"),
+        ({"fileserver": {"scrub_delay": -1.0}}, "'scrub_delay' must be 0 or"),
         ({"fileserver": {"body_idle_timeout": 0}}, "'body_idle_timeout' must be more than 0"),
         ({"fileserver": {"body_idle_timeout": float("nan")}}, "'body_idle_timeout' must be more than 0"),
         ({"fileserver": {"min_free_bytes": -1}}, "'min_free_bytes' must be 0"),

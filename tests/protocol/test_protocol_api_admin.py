@@ -102,7 +102,14 @@ LINK = {"name": "main", "read": True, "write": False}
 
 
 def shard(clusters: int = 1) -> dict[str, Any]:
-    return {"name": "hq", "description": "head office", "clusters": [LINK] * clusters}
+    return {
+        "name": "hq",
+        "description": "head office",
+        "copies": 2,
+        "clusters": [LINK] * clusters,
+        "below_copies": 3,
+        "unrepairable": 1,
+    }
 
 
 def cluster(shards: int = 1) -> dict[str, Any]:

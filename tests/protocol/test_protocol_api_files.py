@@ -248,7 +248,7 @@ def test_the_live_list_holds_at_most_the_limit_of_fileservers() -> None:
 
 
 def test_the_shard_listing_holds_at_most_its_limit() -> None:
-    shard = {"name": "hq", "description": "", "readers": 2, "writers": 0}
+    shard = {"name": "hq", "description": "", "readers": 2, "writers": 0, "copies": 2}
     assert list(ShardSummary.parse(shard).to_json().items()) == list(shard.items())
     assert len(parse_shard_summaries([shard] * MAX_SHARDS_LISTED)) == MAX_SHARDS_LISTED
     for bad in ([shard] * (MAX_SHARDS_LISTED + 1), [shard | {"readers": None}]):

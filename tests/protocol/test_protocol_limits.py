@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from coffer.protocol import cluster, receipts, tickets, wire
+from coffer.protocol import cluster, copies, receipts, tickets, wire
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
 from coffer.protocol.messages import (
@@ -21,14 +21,19 @@ from coffer.protocol.messages import (
     MAX_CORRUPT_REPORTS,
     MAX_PURGES,
     MAX_RECONCILE_FILES,
+    MAX_REVOCATIONS_PAGE,
     MAX_SHARDS,
     MAX_URL,
     FilePurge,
     Heartbeat,
+    HeartbeatAnswer,
     ReconcileQuery,
     Registration,
+    Revocation,
+    RevocationPage,
     ShardAnnouncement,
     parse_heartbeat,
+    parse_heartbeat_answer,
     parse_reconcile_query,
     parse_registration,
 )
@@ -60,7 +65,13 @@ def largest_heartbeat() -> Heartbeat:
         chunk_count=MAX_FIGURE,
         corrupt=[(LONGEST_NAME, ID, HASH)] * MAX_CORRUPT_REPORTS,
         purged=[FilePurge(LONGEST_NAME, ID)] * MAX_PURGES,
+        copied=[largest_receipt()] * copies.MAX_COPY_REPORTS,
+        copy_failed=[copies.CopyFailure(ID, HASH, ID, "unreachable")] * copies.MAX_COPY_REPORTS,
     )
+
+
+def largest_receipt() -> str:
+    return receipts.sign(KEY, receipts.Receipt(ID, LONGEST_NAME, ID, HASH, MAX_FIGURE, MAX_FIGURE))
 
 
 def largest_registration() -> Registration:
@@ -152,3 +163,41 @@ def test_a_figure_beyond_64_bits_is_refused_so_the_sizes_above_hold(figure: int)
     beat = largest_heartbeat().to_json() | {"chunk_count": figure}
     with pytest.raises(ProtocolError, match="64-bit"):
         parse_heartbeat(beat)
+
+
+def largest_copy_ticket() -> str:
+    ticket = copies.CopyTicket(ID, ID, LONGEST_NAME, ID, HASH, MAX_FIGURE, MAX_FIGURE, MAX_FIGURE, ID)
+    return copies.issue(KEY, ticket)
+
+
+def test_largest_copy_ticket_fits_its_cap_and_the_fileserver_header_limit_and_opens() -> None:
+    token = largest_copy_ticket()
+    assert len(token) <= copies.MAX_TOKEN_LENGTH <= len(token) * CAP_SLACK
+    assert len(f"Authorization: {wire.TICKET_SCHEME} {token}") + 2048 <= wire.MAX_HEADER_BYTES
+    opened = copies.verify(token, {KEY.kid: KEY.public_key}, MAX_FIGURE)
+    assert (opened.target, opened.chunk, opened.size) == (ID, HASH, MAX_FIGURE)
+
+
+def test_a_copy_ticket_over_its_cap_is_refused_as_malformed() -> None:
+    token = largest_copy_ticket()
+    padded = b64encode(json.dumps({"pad": "x" * copies.MAX_TOKEN_LENGTH}).encode()) + "." + token.split(".")[1]
+    with pytest.raises(tickets.TicketError, match="malformed"):
+        copies.verify(padded, {KEY.kid: KEY.public_key}, 0)
+
+
+def test_largest_heartbeat_answer_with_every_copy_order_fits_the_json_body_limit_and_parses() -> None:
+    order = copies.CopyOrder(
+        LONGEST_NAME, ID, HASH, MAX_FIGURE, ID, "https://" + "h" * (MAX_URL - 8), largest_copy_ticket()
+    )
+    entry = Revocation(MAX_FIGURE, MAX_FIGURE, ID, ID, "put")
+    answer = HeartbeatAnswer(
+        lease_seconds=1e300,
+        server_time=NOW,
+        revocations=RevocationPage(MAX_FIGURE, MAX_FIGURE, True, [entry] * MAX_REVOCATIONS_PAGE),
+        purge=[FilePurge(LONGEST_NAME, ID)] * MAX_PURGES,
+        copy=[order] * copies.MAX_COPY_ORDERS,
+    ).to_json()
+    assert len(json.dumps(answer).encode()) <= wire.MAX_JSON_BODY
+    assert parse_heartbeat_answer(answer).copy == [order] * copies.MAX_COPY_ORDERS
+    with pytest.raises(ProtocolError, match="at most"):
+        parse_heartbeat_answer(answer | {"copy": answer["copy"] * 2})
