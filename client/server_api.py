@@ -83,6 +83,10 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 T = TypeVar("T")
 
 
+TICKET_ANSWER_KEYS = ("tickets", "fileservers", "copies")
+"""The fields of a ticket answer that a record answered ``?tickets=true`` carries beside its own."""
+
+
 def tickets_beside(record: FileRecord) -> Tickets | None:
     """Return the tickets a record was answered with (``?tickets=true``), or None if the server sent none.
 
@@ -90,7 +94,8 @@ def tickets_beside(record: FileRecord) -> Tickets | None:
     """
     if "tickets" not in record.extra:
         return None
-    return _parsed(Tickets.parse, {key: record.extra.get(key) for key in ("tickets", "fileservers")})
+    answer = {key: record.extra[key] for key in TICKET_ANSWER_KEYS if key in record.extra}
+    return _parsed(Tickets.parse, answer)
 
 
 class _Page(Protocol):

@@ -185,7 +185,11 @@ class FakeNet:
         if parts[:2] == ["api", "links"]:
             return self._links(me, method, parts[2] if len(parts) > 2 else "", request)
         if path == "/api/files" and method == "POST":
-            return self._create(me, body)
+            created = self._create(me, body)
+            if request.url.params.get("tickets") != "true":
+                return created
+            tickets = self._tickets(created.json()["id"], {"op": "put"}, me.id)
+            return _json(201, created.json() | tickets.json())
         if path == "/api/files" and method == "GET":
             if request.url.params.get("shared") == "true":
                 return _json(200, self._shared_with(me))
