@@ -1,19 +1,43 @@
 /**
  * The app page at `/`: sign in, then the list of your files (name, size, expiry, state), sorted and
- * filtered in the page. Names are decrypted here; the server only ever holds them sealed.
- * Uploading, sharing and links from the browser come next (issue 17).
+ * filtered in the page, each downloadable; and uploads, by the file picker or by dropping files.
+ * Names are decrypted here; the server only ever holds them sealed.
  */
+import { FilesApi } from "./api/files";
 import { ApiError } from "./api/http";
+import { downloadOwn } from "./app/download";
 import { type FileRow, type SortKey, fileRows, shownRows } from "./app/files";
 import { type SignedIn, signIn } from "./app/signin";
+import { ResumeKeeper } from "./app/resume";
+import { drawUnfinished } from "./app/unfinished-view";
+import { UploadView } from "./app/upload-view";
+import { UploadQueue } from "./app/uploads";
 import { AppView } from "./app/view";
 import { FormatError, IntegrityError } from "./format/errors";
 import { ready } from "./format/sodium";
+import { ResumeStore } from "./upload/resume-store";
+import { chunkSealer } from "./upload/sealer";
+import { DEFAULT_OPTIONS, type UploadOptions } from "./upload/uploader";
 
 const view = new AppView();
 const server = `${window.location.origin}${window.location.pathname.replace(/\/+$/, "")}`;
 let session: SignedIn | null = null;
 let rows: FileRow[] = [];
+let queue: UploadQueue | null = null;
+const uploadView = new UploadView(view.uploads, view.totalProgress, view.totalWords);
+
+/**
+ * The upload options: the defaults, with `?chunk-size=N` (plaintext bytes, for tests and tuning)
+ * and `?copies=N` taken from the page's address when given.
+ */
+function uploadOptions(): UploadOptions {
+  const query = new URLSearchParams(window.location.search);
+  const int = (name: string): number | null => {
+    const value = Number(query.get(name) ?? "");
+    return Number.isSafeInteger(value) && value > 0 ? value : null;
+  };
+  return { ...DEFAULT_OPTIONS, chunkSize: int("chunk-size") ?? DEFAULT_OPTIONS.chunkSize, copies: int("copies") };
+}
 
 function explain(error: unknown): string {
   if (error instanceof ApiError && error.code === "bad_credentials") {
@@ -29,13 +53,77 @@ function explain(error: unknown): string {
   return "Something went wrong in this page. Reload it and try again.";
 }
 
+function actions(row: FileRow): HTMLElement[] {
+  if (session === null || row.size === null || row.problem !== null) return [];
+  const signedIn = session;
+  const download = document.createElement("button");
+  download.type = "button";
+  download.textContent = "Download";
+  download.setAttribute("aria-label", `Download ${row.name}`);
+  download.addEventListener("click", () => {
+    view.clearProblem();
+    view.say(`Downloading ${row.name}…`, "downloading");
+    downloadOwn(new FilesApi(signedIn.account), signedIn.keys, row.id, view.workerUrl("chunks"), () => undefined).then(
+      (saved) => view.say(saved ? `Downloaded and checked ${row.name}.` : "Download cancelled.", "downloaded"),
+      (error: unknown) => {
+        view.fail(explain(error));
+        view.say(`${row.name} was not downloaded.`, "files");
+      },
+    );
+  });
+  return [download];
+}
+
 function redraw(): void {
-  view.draw(shownRows(rows, view.filter.value, view.sort.value as SortKey));
+  view.draw(shownRows(rows, view.filter.value, view.sort.value as SortKey), actions);
+}
+
+async function refresh(): Promise<void> {
+  if (session === null) return;
+  rows = await fileRows(await session.account.files(), session.keys);
+  redraw();
+}
+
+async function showUnfinished(keeper: ResumeKeeper, files: FilesApi): Promise<void> {
+  const shown = await keeper.unfinished();
+  const queued = new Set((queue?.tasks ?? []).flatMap((t) => (t.plan === null ? [] : [t.plan.fileId])));
+  drawUnfinished(view.unfinished, view.unfinishedList, shown.filter((s) => !queued.has(s.fileId)), {
+    chosen: (saved, file) => {
+      view.clearProblem();
+      keeper
+        .reopen(saved, file, files)
+        .then((plan) => {
+          queue?.add([file], new Map([[file, plan]]));
+          return showUnfinished(keeper, files);
+        })
+        .catch((error: unknown) => {
+          view.fail(explain(error));
+          void showUnfinished(keeper, files);
+        });
+    },
+    forget: (saved) => void keeper.forget(saved, files).then(() => showUnfinished(keeper, files)),
+  });
+}
+
+async function startUploads(signedIn: SignedIn): Promise<void> {
+  const files = new FilesApi(signedIn.account);
+  const keeper = new ResumeKeeper(await ResumeStore.open(), `${server}|${signedIn.name}`, signedIn.keys);
+  queue = new UploadQueue(files, signedIn.keys, uploadOptions(), () => chunkSealer(view.workerUrl("seal")), {
+    changed: (task) => uploadView.draw(task),
+    planned: (task) => keeper.planned(task),
+    stored: (task) => keeper.stored(task),
+    ended: (task) => keeper.ended(task),
+    finished: () => void refresh().catch((error: unknown) => view.fail(explain(error))),
+    explain,
+  });
+  uploadView.attach(queue);
+  await showUnfinished(keeper, files);
 }
 
 async function showFiles(signedIn: SignedIn): Promise<void> {
   view.say("Opening your files…", "loading");
   rows = await fileRows(await signedIn.account.files(), signedIn.keys);
+  await startUploads(signedIn);
   view.who.textContent = signedIn.name;
   view.signin.hidden = true;
   view.files.hidden = false;
@@ -64,10 +152,28 @@ view.signin.addEventListener("submit", (event) => {
   }, 0);
 });
 
+view.fileInput.addEventListener("change", () => {
+  const chosen = [...(view.fileInput.files ?? [])];
+  view.fileInput.value = "";
+  if (chosen.length > 0) queue?.add(chosen);
+});
+view.dropzone.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  view.dropzone.classList.add("over");
+});
+view.dropzone.addEventListener("dragleave", () => view.dropzone.classList.remove("over"));
+view.dropzone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  view.dropzone.classList.remove("over");
+  const dropped = [...(event.dataTransfer?.files ?? [])];
+  if (dropped.length > 0) queue?.add(dropped);
+});
 view.filter.addEventListener("input", redraw);
 view.sort.addEventListener("change", redraw);
 view.signout.addEventListener("click", () => {
   void session?.account.logout();
+  for (const task of queue?.tasks ?? []) queue?.pause(task);
+  queue = null;
   session = null;
   rows = [];
   view.draw([]);

@@ -55,7 +55,8 @@ export class Account {
     return new Account(server, text(body.token, "session token"));
   }
 
-  private call(method: string, path: string, body?: unknown): Promise<unknown> {
+  /** Send one call of this session (the token in the Authorization header); answer its JSON body. */
+  call(method: string, path: string, body?: unknown): Promise<unknown> {
     return requestJson(method, `${this.server}${path}`, body, { Authorization: `Bearer ${this.token}` });
   }
 
