@@ -91,7 +91,7 @@ def test_a_file_the_cli_uploaded_downloads_from_the_app_page_for_its_owner(
     page.get_by_role("status").filter(has_text="Downloaded and checked from the cli.bin").wait_for(timeout=10_000)
 
 
-def _throttle(context: Any, page: Any, upload_bytes_per_s: int) -> Any:
+def throttle(context: Any, page: Any, upload_bytes_per_s: int) -> Any:
     """Slow the page's uploads down (Chrome DevTools Protocol), so a test can act while one runs; -1 lifts it."""
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
@@ -100,7 +100,7 @@ def _throttle(context: Any, page: Any, upload_bytes_per_s: int) -> Any:
     return cdp
 
 
-def _wait_progress(page: Any, name: str, above: float) -> None:
+def wait_progress(page: Any, name: str, above: float) -> None:
     bar = page.get_by_label(f"Upload progress of {name}").element_handle()
     page.wait_for_function("([bar, above]) => bar.value > above", arg=[bar, above], timeout=30_000)
 
@@ -113,9 +113,9 @@ def test_an_upload_pauses_resumes_and_after_a_reload_sends_only_the_missing_chun
     source = tmp_path / "long.bin"
     source.write_bytes(data)
     page = signed_in_page(context, web_network, name)
-    _throttle(context, page, 1_000_000)
+    throttle(context, page, 1_000_000)
     page.get_by_label("Choose files to upload").set_input_files(str(source))
-    _wait_progress(page, "long.bin", 0.15)
+    wait_progress(page, "long.bin", 0.15)
     with Coffer.login(web_network.url, name, PASSWORD, config_dir=tmp_path / "config") as owner:
         (pending,) = owner.list()
         page.get_by_role("button", name="Pause upload of long.bin").click()
@@ -125,11 +125,11 @@ def test_an_upload_pauses_resumes_and_after_a_reload_sends_only_the_missing_chun
         page.wait_for_timeout(700)
         assert chunk_puts(web_network, pending.id) == paused, "a paused upload sends nothing"
         page.get_by_role("button", name="Resume upload of long.bin").click()
-        _wait_progress(page, "long.bin", 0.5)
+        wait_progress(page, "long.bin", 0.5)
 
         page.reload()
         sign_in(page, name)
-        _throttle(context, page, -1)
+        throttle(context, page, -1)
         unfinished = page.get_by_role("region", name="Unfinished uploads")
         stored_words = unfinished.get_by_role("listitem").filter(has_text="long.bin").inner_text()
         stored = int(stored_words.split(" of 48 chunks stored")[0].rsplit("·", 1)[-1])
