@@ -33,7 +33,7 @@ def signed_in_page(context: Any, network: Network, name: str, query: str = f"?ch
 def sign_in(page: Any, name: str) -> None:
     """Sign in as *name* on the app page open in *page*, and wait for the file list."""
     page.get_by_role("status").filter(has_text="Sign in to see your files").wait_for(timeout=30_000)
-    page.get_by_label("User name").fill(name)
+    page.get_by_label("User name", exact=True).fill(name)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Your files").wait_for(timeout=30_000)

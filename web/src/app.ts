@@ -5,9 +5,9 @@
  */
 import { FilesApi } from "./api/files";
 import { ApiError } from "./api/http";
-import { downloadOwn } from "./app/download";
+import { FileActions } from "./app/file-actions";
 import { type FileRow, type SortKey, fileRows, shownRows } from "./app/files";
-import { type SignedIn, signIn } from "./app/signin";
+import { type SignedIn, changePassword, signIn } from "./app/signin";
 import { ResumeKeeper } from "./app/resume";
 import { drawUnfinished } from "./app/unfinished-view";
 import { UploadView } from "./app/upload-view";
@@ -15,6 +15,7 @@ import { UploadQueue } from "./app/uploads";
 import { AppView } from "./app/view";
 import { FormatError, IntegrityError } from "./format/errors";
 import { ready } from "./format/sodium";
+import { Pins } from "./share/pins";
 import { ResumeStore } from "./upload/resume-store";
 import { chunkSealer } from "./upload/sealer";
 import { DEFAULT_OPTIONS, type UploadOptions } from "./upload/uploader";
@@ -24,6 +25,7 @@ const server = `${window.location.origin}${window.location.pathname.replace(/\/+
 let session: SignedIn | null = null;
 let rows: FileRow[] = [];
 let queue: UploadQueue | null = null;
+let actions: FileActions | null = null;
 const uploadView = new UploadView(view.uploads, view.totalProgress, view.totalWords);
 
 /**
@@ -53,29 +55,8 @@ function explain(error: unknown): string {
   return "Something went wrong in this page. Reload it and try again.";
 }
 
-function actions(row: FileRow): HTMLElement[] {
-  if (session === null || row.size === null || row.problem !== null) return [];
-  const signedIn = session;
-  const download = document.createElement("button");
-  download.type = "button";
-  download.textContent = "Download";
-  download.setAttribute("aria-label", `Download ${row.name}`);
-  download.addEventListener("click", () => {
-    view.clearProblem();
-    view.say(`Downloading ${row.name}…`, "downloading");
-    downloadOwn(new FilesApi(signedIn.account), signedIn.keys, row.id, view.workerUrl("chunks"), () => undefined).then(
-      (saved) => view.say(saved ? `Downloaded and checked ${row.name}.` : "Download cancelled.", "downloaded"),
-      (error: unknown) => {
-        view.fail(explain(error));
-        view.say(`${row.name} was not downloaded.`, "files");
-      },
-    );
-  });
-  return [download];
-}
-
 function redraw(): void {
-  view.draw(shownRows(rows, view.filter.value, view.sort.value as SortKey), actions);
+  view.draw(shownRows(rows, view.filter.value, view.sort.value as SortKey), (row) => actions?.buttons(row) ?? []);
 }
 
 async function refresh(): Promise<void> {
@@ -107,6 +88,18 @@ async function showUnfinished(keeper: ResumeKeeper, files: FilesApi): Promise<vo
 
 async function startUploads(signedIn: SignedIn): Promise<void> {
   const files = new FilesApi(signedIn.account);
+  actions = new FileActions({
+    files,
+    keys: signedIn.keys,
+    pins: new Pins(`${server}|${signedIn.name}`),
+    server,
+    chunkWorker: view.workerUrl("chunks"),
+    say: (text, state) => view.say(text, state),
+    fail: (text) => view.fail(text),
+    clearProblem: () => view.clearProblem(),
+    explain,
+    refresh,
+  });
   const keeper = new ResumeKeeper(await ResumeStore.open(), `${server}|${signedIn.name}`, signedIn.keys);
   queue = new UploadQueue(files, signedIn.keys, uploadOptions(), () => chunkSealer(view.workerUrl("seal")), {
     changed: (task) => uploadView.draw(task),
@@ -168,12 +161,37 @@ view.dropzone.addEventListener("drop", (event) => {
   const dropped = [...(event.dataTransfer?.files ?? [])];
   if (dropped.length > 0) queue?.add(dropped);
 });
+view.passwordForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  view.clearProblem();
+  const signedIn = session;
+  if (signedIn === null) return;
+  if (view.newPassword.value !== view.newPasswordAgain.value) {
+    view.fail("The two new passwords differ: type the same new password twice.");
+    return;
+  }
+  view.say("Changing your password…", "changing-password");
+  // Argon2id runs twice (the old password, the new one): let the status line paint first.
+  setTimeout(() => {
+    changePassword(server, signedIn, view.oldPassword.value, view.newPassword.value).then(
+      () => {
+        view.passwordForm.reset();
+        view.say("Your password was changed. Your other sessions were signed out.", "password-changed");
+      },
+      (error: unknown) => {
+        view.fail(explain(error));
+        view.say("Your password was not changed.", "files");
+      },
+    );
+  }, 0);
+});
 view.filter.addEventListener("input", redraw);
 view.sort.addEventListener("change", redraw);
 view.signout.addEventListener("click", () => {
   void session?.account.logout();
   for (const task of queue?.tasks ?? []) queue?.pause(task);
   queue = null;
+  actions = null;
   session = null;
   rows = [];
   view.draw([]);

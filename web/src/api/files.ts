@@ -21,6 +21,12 @@ export interface CreateFile {
   readonly expires_in?: number;
 }
 
+export interface CreateLink {
+  readonly protected: boolean;
+  readonly expires_in?: number;
+  readonly max_downloads?: number;
+}
+
 export interface FinalizedChunk {
   readonly index: number;
   readonly hash: string;
@@ -74,6 +80,26 @@ export class FilesApi {
 
   async finalize(fileId: string, chunks: readonly FinalizedChunk[], metadata: string): Promise<void> {
     await this.account.call("POST", `/api/files/${fileId}/finalize`, { chunks, metadata });
+  }
+
+  /** `POST /api/files/{id}/links`: the server keeps a link's limits; its key stays in the page. */
+  async createLink(fileId: string, body: CreateLink): Promise<Record<string, unknown>> {
+    return object(await this.account.call("POST", `/api/files/${fileId}/links`, body), "link");
+  }
+
+  /** `PUT /api/files/{id}/shares/{name}`: the box, and the public key it was made for. */
+  async putShare(fileId: string, name: string, shareKey: string, publicKey: string): Promise<void> {
+    await this.account.call("PUT", `/api/files/${fileId}/shares/${encodeURIComponent(name)}`, {
+      share_key: shareKey,
+      public_key: publicKey,
+    });
+  }
+
+  /** `GET /api/users/{name}/public-key`: base64url, not yet checked against the pins. */
+  async publicKey(name: string): Promise<string> {
+    const body = object(await this.account.call("GET", `/api/users/${encodeURIComponent(name)}/public-key`), "public key");
+    if (typeof body.public_key !== "string") throw new ApiError("bad_answer", 0, "the server sent no public key");
+    return body.public_key;
   }
 
   async remove(fileId: string): Promise<void> {

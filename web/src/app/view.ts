@@ -26,6 +26,10 @@ export class AppView {
   readonly totalProgress = element("total-progress", HTMLProgressElement);
   readonly totalWords = element("total-words", HTMLElement);
   readonly unfinished = element("unfinished", HTMLElement);
+  readonly passwordForm = element("password-form", HTMLFormElement);
+  readonly oldPassword = element("old-password", HTMLInputElement);
+  readonly newPassword = element("new-password", HTMLInputElement);
+  readonly newPasswordAgain = element("new-password-again", HTMLInputElement);
   readonly unfinishedList = element("unfinished-list", HTMLUListElement);
 
   workerUrl(name: string): string | undefined {

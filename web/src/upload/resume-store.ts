@@ -7,6 +7,7 @@
  * a key derived from the master key would be a second wrapping of the same secret to get right,
  * for no gain. The key is checked against the record's commitment when it is opened again.
  */
+import { UPLOADS, database, request } from "../store/db";
 import type { StoredChunk } from "./sender";
 import type { Fingerprint } from "./fingerprint";
 
@@ -23,37 +24,17 @@ export interface SavedUpload {
   readonly savedAt: number;
 }
 
-const DB = "coffer";
-const STORE = "uploads";
-
-function request<T>(req: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error ?? new Error("IndexedDB failed"));
-  });
-}
-
 export class ResumeStore {
   private constructor(private readonly db: IDBDatabase) {}
 
   /** Open the store; null where the browser keeps no IndexedDB (a private window may not). */
   static async open(): Promise<ResumeStore | null> {
-    if (typeof indexedDB === "undefined") return null;
-    try {
-      const opening = indexedDB.open(DB, 1);
-      opening.onupgradeneeded = () => {
-        if (!opening.result.objectStoreNames.contains(STORE)) {
-          opening.result.createObjectStore(STORE, { keyPath: "fileId" });
-        }
-      };
-      return new ResumeStore(await request(opening));
-    } catch {
-      return null;
-    }
+    const db = await database();
+    return db === null ? null : new ResumeStore(db);
   }
 
   private store(mode: IDBTransactionMode): IDBObjectStore {
-    return this.db.transaction(STORE, mode).objectStore(STORE);
+    return this.db.transaction(UPLOADS, mode).objectStore(UPLOADS);
   }
 
   async list(owner: string): Promise<SavedUpload[]> {
