@@ -147,3 +147,18 @@ def test_an_upload_pauses_resumes_and_after_a_reload_sends_only_the_missing_chun
         assert chunk_puts(web_network, pending.id) - before == 48 - stored, "only the missing chunks were sent"
         assert unfinished.is_hidden()
         assert downloaded(owner, pending.id, tmp_path) == data
+
+
+def test_copies_asked_in_the_address_store_each_chunk_on_that_many_fileservers(
+    web_network: Network, context: Any, tmp_path: Path
+) -> None:
+    name = new_user(web_network)
+    page = signed_in_page(context, web_network, name, f"?chunk-size={CHUNK}&copies=2")
+    data = os.urandom(3 * CHUNK)
+    drop(page, "twice.bin", data)
+    wait_uploaded(page, "twice.bin")
+    with Coffer.login(web_network.url, name, PASSWORD, config_dir=tmp_path / "config") as owner:
+        uploaded = by_name(owner)["twice.bin"]
+        record = owner.api.request("GET", f"/api/files/{uploaded.id}")
+        assert [len(set(c["fileservers"])) for c in record["chunks"]] == [2, 2, 2]
+        assert downloaded(owner, uploaded.id, tmp_path) == data

@@ -48,9 +48,7 @@ function explain(error: unknown): string {
   if (error instanceof ApiError && error.code === "network") {
     return "Coffer's server could not be reached: check your connection and try again.";
   }
-  if (error instanceof IntegrityError) {
-    return "Your private key does not open with this password, or the server altered it: nothing was shown.";
-  }
+  if (error instanceof IntegrityError) return `${error.message}: nothing was used of it.`;
   if (error instanceof ApiError || error instanceof FormatError) return `${error.message}.`;
   return "Something went wrong in this page. Reload it and try again.";
 }
@@ -139,7 +137,11 @@ view.signin.addEventListener("submit", (event) => {
         await showFiles(signedIn);
       })
       .catch((error: unknown) => {
-        view.fail(explain(error));
+        view.fail(
+          error instanceof IntegrityError
+            ? "Your private key does not open with this password, or the server altered it: nothing was shown."
+            : explain(error),
+        );
         view.say("Not signed in.", "signed-out");
       });
   }, 0);
