@@ -1,5 +1,7 @@
 """The app page's file actions, each through the page: delete, link and copy, share with a user, change password.
 
+The recipient of a share sees the file in their list, shared by its owner, and downloads it in the page.
+
 Files are uploaded with the Python client (it is quicker), and each action's result is checked
 with the Python client too: the link downloads, the recipient opens the share, the new password logs in.
 """
@@ -91,7 +93,7 @@ def test_a_link_made_with_expiry_limit_and_password_is_copied_and_downloads(
 
 
 def test_sharing_shows_the_recipients_fingerprint_pins_it_and_the_recipient_opens_the_file(
-    web_network: Network, context: Any, tmp_path: Path
+    web_network: Network, context: Any, chromium: Any, tmp_path: Path
 ) -> None:
     name, file_id, data = _owner_with_file(web_network, tmp_path, "plans.odt")
     friend = new_user(web_network)
@@ -116,6 +118,20 @@ def test_sharing_shows_the_recipients_fingerprint_pins_it_and_the_recipient_open
         dialog.get_by_label("Recipient").fill(friend)
         dialog.get_by_role("button", name="Look up their key").click()
         dialog.get_by_role("status").filter(has_text="The same key as when you last shared").wait_for(timeout=10_000)
+
+    theirs = chromium.new_context(accept_downloads=True)
+    theirs.add_init_script(NO_SAVE_PICKER)
+    try:
+        page = signed_in_page(theirs, web_network, friend)
+        row = page.get_by_role("row", name="plans.odt")
+        assert row.get_by_role("cell", name=f"shared by {name}").is_visible()
+        assert row.get_by_role("button", name="Delete plans.odt").count() == 0, "only its owner can delete it"
+        with page.expect_download(timeout=30_000) as started:
+            row.get_by_role("button", name="Download plans.odt").click()
+        started.value.save_as(tmp_path / "from the page.odt")
+        assert (tmp_path / "from the page.odt").read_bytes() == data
+    finally:
+        theirs.close()
 
 
 def test_changing_the_password_in_the_page_lets_the_new_one_log_in_and_not_the_old(

@@ -14,7 +14,9 @@ import { UploadView } from "./app/upload-view";
 import { UploadQueue } from "./app/uploads";
 import { AppView } from "./app/view";
 import { FormatError, IntegrityError } from "./format/errors";
+import type { OwnerCheck } from "./format/records";
 import { ready } from "./format/sodium";
+import { ownerCheck } from "./share/owners";
 import { Pins } from "./share/pins";
 import { ResumeStore } from "./upload/resume-store";
 import { chunkSealer } from "./upload/sealer";
@@ -26,6 +28,7 @@ let session: SignedIn | null = null;
 let rows: FileRow[] = [];
 let queue: UploadQueue | null = null;
 let actions: FileActions | null = null;
+let owners: OwnerCheck | undefined;
 const uploadView = new UploadView(view.uploads, view.totalProgress, view.totalWords);
 
 /**
@@ -57,9 +60,16 @@ function redraw(): void {
   view.draw(shownRows(rows, view.filter.value, view.sort.value as SortKey), (row) => actions?.buttons(row) ?? []);
 }
 
+/** Read the user's own files and those shared with them; the sharers' keys meet the pins first. */
+async function listed(signedIn: SignedIn): Promise<FileRow[]> {
+  const [own, shared] = await Promise.all([signedIn.account.files(), signedIn.account.files(true)]);
+  owners = await ownerCheck(new Pins(`${server}|${signedIn.name}`), shared);
+  return [...(await fileRows(own, signedIn.keys)), ...(await fileRows(shared, signedIn.keys, owners))];
+}
+
 async function refresh(): Promise<void> {
   if (session === null) return;
-  rows = await fileRows(await session.account.files(), session.keys);
+  rows = await listed(session);
   redraw();
 }
 
@@ -92,6 +102,7 @@ async function startUploads(signedIn: SignedIn): Promise<void> {
     pins: new Pins(`${server}|${signedIn.name}`),
     server,
     chunkWorker: view.workerUrl("chunks"),
+    ownerCheck: () => owners,
     say: (text, state) => view.say(text, state),
     fail: (text) => view.fail(text),
     clearProblem: () => view.clearProblem(),
@@ -113,7 +124,7 @@ async function startUploads(signedIn: SignedIn): Promise<void> {
 
 async function showFiles(signedIn: SignedIn): Promise<void> {
   view.say("Opening your files…", "loading");
-  rows = await fileRows(await signedIn.account.files(), signedIn.keys);
+  rows = await listed(signedIn);
   await startUploads(signedIn);
   view.who.textContent = signedIn.name;
   view.signin.hidden = true;

@@ -1,5 +1,5 @@
 /**
- * Download one of the user's own files from the app page, with the link page's downloader: the
+ * Download one of the user's files (their own, or one shared with them) from the app page, with the link page's downloader: the
  * record opened with the user's key and checked against its sealed metadata, tickets from the
  * file (`op: get`), every chunk and the whole file checked before it is saved.
  */
@@ -8,7 +8,7 @@ import { Downloader, type Progress } from "../download/downloader";
 import { chunkOpener } from "../download/opener";
 import type { UserKeys } from "../format/keys";
 import { safeName } from "../format/metadata";
-import { checkLayout, openRecord } from "../format/records";
+import { type OwnerCheck, checkLayout, openRecord } from "../format/records";
 import { chooseWriter } from "../save/writer";
 
 /** Return false if the person cancelled the save dialog. */
@@ -18,9 +18,10 @@ export async function downloadOwn(
   fileId: string,
   workerUrl: string | undefined,
   onProgress: (progress: Progress) => void,
+  checkOwner?: OwnerCheck,
 ): Promise<boolean> {
   const record = await files.get(fileId);
-  const opened = await openRecord(record, keys);
+  const opened = await openRecord(record, keys, checkOwner);
   const layout = checkLayout(record, opened.metadata);
   const writer = await chooseWriter(safeName(opened.metadata.name, fileId), opened.metadata.type);
   if (writer === null) return false;

@@ -4,6 +4,7 @@
  */
 import type { FilesApi } from "../api/files";
 import type { UserKeys } from "../format/keys";
+import type { OwnerCheck } from "../format/records";
 import type { Pins } from "../share/pins";
 import { type LookedUp, lookUp, makeLink, share } from "./actions";
 import { downloadOwn } from "./download";
@@ -21,6 +22,8 @@ export interface Context {
   readonly pins: Pins;
   readonly server: string;
   readonly chunkWorker: string | undefined;
+  /** The check of the owners of files shared with the user, as the list last met them. */
+  ownerCheck(): OwnerCheck | undefined;
   say(text: string, state: string): void;
   fail(text: string): void;
   clearProblem(): void;
@@ -84,8 +87,10 @@ export class FileActions {
   /** Return the buttons of *row*. */
   buttons(row: FileRow): HTMLElement[] {
     if (row.size === null || row.problem !== null) return [];
+    const download = this.button("Download", `Download ${row.name}`, () => this.download(row));
+    if (row.owner !== null) return [download];
     return [
-      this.button("Download", `Download ${row.name}`, () => this.download(row)),
+      download,
       this.button("Link…", `Make a link to ${row.name}`, () => this.openLink(row)),
       this.button("Share…", `Share ${row.name}`, () => this.openShare(row)),
       this.button("Delete", `Delete ${row.name}`, () => void this.remove(row)),
@@ -105,7 +110,7 @@ export class FileActions {
     const ctx = this.ctx;
     ctx.clearProblem();
     ctx.say(`Downloading ${row.name}…`, "downloading");
-    downloadOwn(ctx.files, ctx.keys, row.id, ctx.chunkWorker, () => undefined).then(
+    downloadOwn(ctx.files, ctx.keys, row.id, ctx.chunkWorker, () => undefined, ctx.ownerCheck()).then(
       (saved) => ctx.say(saved ? `Downloaded and checked ${row.name}.` : "Download cancelled.", "downloaded"),
       (error: unknown) => {
         ctx.fail(ctx.explain(error));

@@ -66,7 +66,13 @@ export class AppView {
           row.name,
           row.size === null ? "—" : humanSize(row.size),
           row.expiresAt === null ? "never" : new Date(row.expiresAt * 1000).toLocaleString(),
-          row.problem === null ? (row.state === "complete" ? "stored" : "uploading") : "cannot be opened",
+          row.problem !== null
+            ? "cannot be opened"
+            : row.owner !== null
+              ? `shared by ${row.owner}`
+              : row.state === "complete"
+                ? "stored"
+                : "uploading",
         ];
         cells.forEach((text, i) => {
           const cell = document.createElement(i === 0 ? "th" : "td");
