@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck unit clean bench bench-quick bench-tools test-tools web
+.PHONY: run test lint typecheck unit clean bench bench-quick bench-tools test-tools web screenshots
 
 EMULATORS := tests/emulators
 # import-linter lives apart: it brings rich, which httpx imports at start-up whenever it is
@@ -98,6 +98,10 @@ bench-quick: $(STAMP) bench-tools
 # The full run (20-40 min): bench/results/bench.json, chart.png, profile.txt and the tables of docs/performance.md.
 bench: $(STAMP) bench-tools
 	$(BIN)/python -m bench.run
+
+# The screenshots of docs/images/ (each page at 1280 and 360 px), taken in Debian's chromium on a network of their own.
+screenshots: $(STAMP) test-tools web
+	$(BIN)/python -m tests.web.screenshots docs/images
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

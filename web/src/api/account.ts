@@ -55,7 +55,8 @@ export class Account {
     return new Account(server, text(body.token, "session token"));
   }
 
-  private call(method: string, path: string, body?: unknown): Promise<unknown> {
+  /** Send one call of this session (the token in the Authorization header); answer its JSON body. */
+  call(method: string, path: string, body?: unknown): Promise<unknown> {
     return requestJson(method, `${this.server}${path}`, body, { Authorization: `Bearer ${this.token}` });
   }
 
@@ -71,12 +72,13 @@ export class Account {
     return { name: text(body.name, "name"), publicKey: body.public_key, wrappedPrivateKey: body.wrapped_private_key };
   }
 
-  /** Return every file of the user, page by page (oldest first). */
-  async files(): Promise<FileRecord[]> {
+  /** Return every file of the user (or, if *shared*, every file shared with them), page by page, oldest first. */
+  async files(shared = false): Promise<FileRecord[]> {
     const all: FileRecord[] = [];
     let after: string | null = null;
+    const base = shared ? "limit=500&shared=true" : "limit=500";
     do {
-      const query: string = after === null ? "limit=500" : `limit=500&after=${encodeURIComponent(after)}`;
+      const query: string = after === null ? base : `${base}&after=${encodeURIComponent(after)}`;
       const page = fields(await this.call("GET", `/api/files?${query}`), "file list");
       const listed = Array.isArray(page.files) ? page.files : [];
       listed.forEach((record) => all.push(fields(record, "file record")));

@@ -33,7 +33,8 @@ function object(value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function tickets(value: unknown): TicketAnswer {
+/** Read a ticket answer (a file's or a link's: one shape). */
+export function readTickets(value: unknown): TicketAnswer {
   const body = object(value, "ticket answer");
   const byHash = new Map<string, string>();
   for (const item of Array.isArray(body.tickets) ? body.tickets : []) {
@@ -81,7 +82,7 @@ export class LinkApi {
 
   /** Count one download and return its first tickets. */
   async start(): Promise<TicketAnswer> {
-    return tickets(await requestJson("POST", this.url("/downloads"), {}));
+    return readTickets(await requestJson("POST", this.url("/downloads"), {}));
   }
 
   /** Renew tickets for a started download, for the chunks still lacking. */
@@ -90,6 +91,6 @@ export class LinkApi {
     if (lacking.length > 0) {
       body.chunks = lacking.slice(0, 8192);
     }
-    return tickets(await requestJson("POST", this.url("/tickets"), body));
+    return readTickets(await requestJson("POST", this.url("/tickets"), body));
   }
 }

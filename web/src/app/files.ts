@@ -4,7 +4,7 @@
  */
 import type { UserKeys } from "../format/keys";
 import { safeName } from "../format/metadata";
-import { type FileRecord, openRecord } from "../format/records";
+import { type FileRecord, type OwnerCheck, openRecord } from "../format/records";
 
 export interface FileRow {
   readonly id: string;
@@ -15,6 +15,8 @@ export interface FileRow {
   readonly state: string;
   /** Why the record did not open, when it did not. */
   readonly problem: string | null;
+  /** Who shared the file with the user; null for the user's own. */
+  readonly owner: string | null;
 }
 
 export type SortKey = "name" | "size" | "expiry";
@@ -23,17 +25,21 @@ function number(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
 
-/** Open every record; a record that does not open is listed with the reason, never hidden. */
-export async function fileRows(records: readonly FileRecord[], keys: UserKeys): Promise<FileRow[]> {
+/**
+ * Open every record (a shared one after *checkOwner* accepts its owner's key); a record that does
+ * not open is listed with the reason, never hidden.
+ */
+export async function fileRows(records: readonly FileRecord[], keys: UserKeys, checkOwner?: OwnerCheck): Promise<FileRow[]> {
   return Promise.all(
     records.map(async (record): Promise<FileRow> => {
       const id = String(record.id);
-      const base = { id, expiresAt: number(record.expires_at), state: String(record.state) };
+      const owner = record.access === "shared" ? String(record.owner ?? "") : null;
+      const base = { id, owner, expiresAt: number(record.expires_at), state: String(record.state) };
       if (record.state !== "complete") {
         return { ...base, name: "(upload not finished)", size: null, problem: null };
       }
       try {
-        const opened = await openRecord(record, keys);
+        const opened = await openRecord(record, keys, checkOwner);
         return { ...base, name: safeName(opened.metadata.name, id), size: opened.metadata.size, problem: null };
       } catch (error) {
         return { ...base, name: id, size: null, problem: error instanceof Error ? error.message : String(error) };

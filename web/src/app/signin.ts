@@ -6,8 +6,9 @@
  */
 import { Account, prelogin } from "../api/account";
 import { b64decode, b64encode } from "../format/encoding";
-import { derive } from "../format/kdf";
-import { type UserKeys, unwrapPrivateKey } from "../format/keys";
+import { randomBytes } from "../format/aead";
+import { MEMLIMIT, OPSLIMIT, SALT_BYTES, derive } from "../format/kdf";
+import { type UserKeys, unwrapPrivateKey, wrapPrivateKey } from "../format/keys";
 
 export interface SignedIn {
   readonly account: Account;
@@ -23,4 +24,24 @@ export async function signIn(server: string, username: string, password: string)
   // SECURITY: a server that swapped the public key is caught here, before anything is sealed to it.
   const keys = unwrapPrivateKey(derived.masterKey, b64decode(me.wrappedPrivateKey), b64decode(me.publicKey));
   return { account, name: me.name, keys };
+}
+
+/**
+ * Change the password as `coffer passwd` does (client/coffer.py `change_password`): prove the old
+ * one with its auth key, a new salt, and the same key pair wrapped under the new master key.
+ * SECURITY: both passwords and master keys stay in this page; the server ends the other sessions.
+ */
+export async function changePassword(server: string, signedIn: SignedIn, old: string, fresh: string): Promise<void> {
+  const params = await prelogin(server, signedIn.name);
+  const before = derive(old, { salt: b64decode(params.salt), opslimit: params.opslimit, memlimit: params.memlimit });
+  const salt = randomBytes(SALT_BYTES);
+  const after = derive(fresh, { salt, opslimit: OPSLIMIT, memlimit: MEMLIMIT });
+  await signedIn.account.call("POST", "/api/auth/password", {
+    auth_key: b64encode(before.authKey),
+    salt: b64encode(salt),
+    opslimit: OPSLIMIT,
+    memlimit: MEMLIMIT,
+    new_auth_key: b64encode(after.authKey),
+    wrapped_private_key: b64encode(wrapPrivateKey(after.masterKey, signedIn.keys)),
+  });
 }

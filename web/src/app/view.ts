@@ -20,6 +20,27 @@ export class AppView {
   readonly sort = element("sort", HTMLSelectElement);
   readonly rows = element("file-rows", HTMLTableSectionElement);
   readonly signout = element("signout", HTMLButtonElement);
+  readonly fileInput = element("file-input", HTMLInputElement);
+  readonly dropzone = element("dropzone", HTMLElement);
+  readonly uploads = element("uploads", HTMLUListElement);
+  readonly totalProgress = element("total-progress", HTMLProgressElement);
+  readonly totalWords = element("total-words", HTMLElement);
+  readonly unfinished = element("unfinished", HTMLElement);
+  readonly passwordForm = element("password-form", HTMLFormElement);
+  readonly oldPassword = element("old-password", HTMLInputElement);
+  readonly newPassword = element("new-password", HTMLInputElement);
+  readonly newPasswordAgain = element("new-password-again", HTMLInputElement);
+  readonly unfinishedList = element("unfinished-list", HTMLUListElement);
+
+  workerUrl(name: string): string | undefined {
+    try {
+      const urls: unknown = JSON.parse(document.body.dataset.workers ?? "{}");
+      const url = (urls as Record<string, unknown>)[name];
+      return typeof url === "string" ? url : undefined;
+    } catch {
+      return undefined;
+    }
+  }
 
   say(text: string, state: string): void {
     this.status.textContent = text;
@@ -36,8 +57,8 @@ export class AppView {
     this.problem.textContent = "";
   }
 
-  /** Draw *rows* into the table; text only, never HTML, since names are remote input. */
-  draw(rows: readonly FileRow[]): void {
+  /** Draw *rows* into the table, with the buttons *actions* makes for each; text only, never HTML. */
+  draw(rows: readonly FileRow[], actions: (row: FileRow) => HTMLElement[] = () => []): void {
     this.rows.replaceChildren(
       ...rows.map((row) => {
         const tr = document.createElement("tr");
@@ -45,7 +66,13 @@ export class AppView {
           row.name,
           row.size === null ? "—" : humanSize(row.size),
           row.expiresAt === null ? "never" : new Date(row.expiresAt * 1000).toLocaleString(),
-          row.problem === null ? (row.state === "complete" ? "stored" : "uploading") : "cannot be opened",
+          row.problem !== null
+            ? "cannot be opened"
+            : row.owner !== null
+              ? `shared by ${row.owner}`
+              : row.state === "complete"
+                ? "stored"
+                : "uploading",
         ];
         cells.forEach((text, i) => {
           const cell = document.createElement(i === 0 ? "th" : "td");
@@ -54,6 +81,9 @@ export class AppView {
           if (i === 3 && row.problem !== null) cell.title = row.problem;
           tr.append(cell);
         });
+        const cell = document.createElement("td");
+        cell.append(...actions(row));
+        tr.append(cell);
         return tr;
       }),
     );

@@ -5,7 +5,7 @@
  * returns `ciphertext || tag` already, so a blob is the nonce followed by its answer.
  * SECURITY: every function here handles keys or plaintext; none of them logs.
  */
-import { type Bytes, own } from "./encoding";
+import { type Bytes, own, view } from "./encoding";
 import { NONCE_BYTES } from "./sizes";
 
 /** Import a raw 32-byte file key for AES-GCM; not extractable. SECURITY: the key stays in the CryptoKey. */
@@ -18,7 +18,7 @@ export async function seal(nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Ar
   const sealed = await crypto.subtle.encrypt(
     { name: "AES-GCM", iv: own(nonce), additionalData: own(ad), tagLength: 128 },
     key,
-    own(plaintext),
+    view(plaintext),
   );
   const blob = new Uint8Array(NONCE_BYTES + sealed.byteLength);
   blob.set(nonce, 0);
@@ -31,7 +31,7 @@ export async function openSealed(blob: Uint8Array, ad: Uint8Array, key: CryptoKe
   const plain = await crypto.subtle.decrypt(
     { name: "AES-GCM", iv: own(blob.subarray(0, NONCE_BYTES)), additionalData: own(ad), tagLength: 128 },
     key,
-    own(blob.subarray(NONCE_BYTES)),
+    view(blob.subarray(NONCE_BYTES)),
   );
   return new Uint8Array(plain);
 }

@@ -6,7 +6,7 @@
  * SECURITY: every function here handles keys or plaintext; none of them logs.
  */
 import { openSealed, randomBytes, seal } from "./aead";
-import { type Bytes, concat, toHex, uint64, utf8, uuidBytes } from "./encoding";
+import { type Bytes, concat, toHex, uint64, utf8, uuidBytes, view } from "./encoding";
 import { IntegrityError } from "./errors";
 import { CHUNK_OVERHEAD, NONCE_BYTES } from "./sizes";
 
@@ -51,5 +51,5 @@ export async function openChunk(
 
 /** Return a chunk's name: the SHA-256 of all its sealed bytes, in hex (WebCrypto, one shot per chunk). */
 export async function chunkHash(blob: Uint8Array): Promise<string> {
-  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", concat(blob))));
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", view(blob))));
 }

@@ -21,6 +21,14 @@ export function own(data: Uint8Array): Bytes {
   return copy;
 }
 
+/**
+ * Return *data* itself when an ArrayBuffer backs it (what WebCrypto takes), else a copy: a view
+ * passes without copying a chunk's megabytes, as a Python memoryview would.
+ */
+export function view(data: Uint8Array): Bytes {
+  return data.buffer instanceof ArrayBuffer ? (data as Bytes) : own(data);
+}
+
 /** Join byte strings. */
 export function concat(...parts: Uint8Array[]): Bytes {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

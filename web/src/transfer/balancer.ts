@@ -62,6 +62,22 @@ export class Balancer {
     return pool[0]?.info ?? null;
   }
 
+  /** Return the fileservers listed now. */
+  listed(): LiveFileserver[] {
+    return [...this.servers.values()].map((o) => o.info);
+  }
+
+  /** Say whether every listed fileserver not in *exclude* is cooling down (or none is left). */
+  allCooling(exclude: ReadonlySet<string>): boolean {
+    const now = this.now();
+    return ![...this.servers.values()].some((o) => !exclude.has(o.info.id) && o.coolUntil <= now);
+  }
+
+  /** Return how many are listed, not counting *exclude*. */
+  count(exclude: ReadonlySet<string> = new Set()): number {
+    return [...this.servers.keys()].filter((id) => !exclude.has(id)).length;
+  }
+
   started(id: string): void {
     const o = this.servers.get(id);
     if (o) o.inFlight += 1;
@@ -75,6 +91,12 @@ export class Balancer {
     o.coolUntil = 0;
     const rate = bytes / Math.max(seconds, 1e-3);
     o.throughput = o.throughput === null ? rate : 0.7 * o.throughput + 0.3 * rate;
+  }
+
+  /** A transfer stopped by the page (paused, cancelled): neither a success nor the fileserver's fault. */
+  released(id: string): void {
+    const o = this.servers.get(id);
+    if (o) o.inFlight = Math.max(0, o.inFlight - 1);
   }
 
   failed(id: string): void {

@@ -1,0 +1,34 @@
+/**
+ * The page's one IndexedDB database: `uploads` (unfinished uploads, by file id) and `pins` (other
+ * users' key fingerprints, by `server|account|user`). Null where the browser keeps none.
+ */
+export const UPLOADS = "uploads";
+export const PINS = "pins";
+
+export function request<T>(req: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error ?? new Error("IndexedDB failed"));
+  });
+}
+
+let opened: Promise<IDBDatabase | null> | null = null;
+
+/** Open the database once per page; later calls share it. */
+export function database(): Promise<IDBDatabase | null> {
+  opened ??= (async () => {
+    if (typeof indexedDB === "undefined") return null;
+    try {
+      const opening = indexedDB.open("coffer", 1);
+      opening.onupgradeneeded = () => {
+        const db = opening.result;
+        if (!db.objectStoreNames.contains(UPLOADS)) db.createObjectStore(UPLOADS, { keyPath: "fileId" });
+        if (!db.objectStoreNames.contains(PINS)) db.createObjectStore(PINS, { keyPath: "id" });
+      };
+      return await request(opening);
+    } catch {
+      return null;
+    }
+  })();
+  return opened;
+}
