@@ -73,6 +73,8 @@ def chunk_puts(network: Network, file_id: str) -> int:
     for fs in network.fileservers:
         log = network.root / f"{fs.name}.log"
         for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
-            if "event=transfer method=PUT" in line and f"file={file_id}" in line and " status=20" in line:
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            put = fields.get("event") == "transfer" and fields.get("method") == "PUT"
+            if put and fields.get("file") == file_id and fields.get("status", "").startswith("20"):
                 count += 1
     return count
