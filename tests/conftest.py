@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import compileall
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,9 +42,35 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(directory, quiet=1)
 
 
+# The id a test gets from a database engine parameter alone, as from the integration ``network`` fixture.
+ENGINE_ID = re.compile(r"\[(sqlite|postgresql|redis)\]$")
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """Run twice as many workers as cores (``-n auto``): the suite mostly waits on the processes it starts."""
     return max(2, min(MAX_WORKERS, 2 * (os.cpu_count() or 1)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Hand out a file's tests on each database engine as a unit of their own (``--dist loadfile``).
+
+    A module fixture parametrized by engine (a whole network on SQLite, another on PostgreSQL) is
+    set up once per engine anyway, so the halves can run on two workers: the longest files
+    (tests/integration/test_cli.py) are what the run waits for last.
+    """
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadFileAndEngineScheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            scope: str = super()._split_scope(nodeid)
+            engine = ENGINE_ID.search(nodeid)
+            return f"{scope}[{engine.group(1)}]" if engine else scope
+
+    return LoadFileAndEngineScheduling(config, log)
 
 
 @pytest.hookimpl(trylast=True)

@@ -12,6 +12,8 @@ import pytest
 from tests.services import start_emulator
 
 REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow  # two runs of pytest of their own
 ONE_TEST_EACH = [
     "tests/fileserver/test_fs_azure.py::test_a_chunk_of_exactly_one_block_is_stored_whole",
     "tests/fileserver/test_fs_gcs.py::test_a_wrong_hash_is_caught_before_the_final_part_is_sent",
