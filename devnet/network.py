@@ -76,8 +76,7 @@ class Network:
         try:
             net.start_server()
             net.bootstrap()
-            for _ in range(fileservers):
-                net.add_fileserver()
+            net.add_fileservers(fileservers)
         except BaseException:
             net.stop()
             raise
@@ -151,6 +150,29 @@ class Network:
         *env* is added to its environment alone; with *live* false, wait only until it answers (the server
         may refuse it, which is what a test of that wants to see).
         """
+        fs = self._spawn_fileserver(port, config=config, data_dir=data_dir, env=env)
+        self.wait_fileserver(fs, live=live)
+        return fs
+
+    def add_fileservers(self, count: int) -> list[Fileserver]:
+        """Start *count* fileservers from the exported cluster config at once, then wait until each is live.
+
+        Their start-ups (a Python interpreter and gunicorn's workers each) overlap instead of queueing.
+        """
+        started = [self._spawn_fileserver() for _ in range(count)]
+        for fs in started:
+            self.wait_fileserver(fs)
+        return started
+
+    def _spawn_fileserver(
+        self,
+        port: int | None = None,
+        *,
+        config: Path | None = None,
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Fileserver:
+        """Start one more fileserver process without waiting for it."""
         name = f"{self.fileserver_label}{len(self.fileservers) + 1}"
         port = port or free_port()
         data_dir = data_dir or self.root / name
@@ -168,12 +190,16 @@ class Network:
         proc = Service(name, args, self.root / f"{name}.log", environment)
         fs = Fileserver(name, port, data_dir, proc)
         self.fileservers.append(fs)
-        self.start_fileserver(fs, live=live)
+        fs.proc.start()
         return fs
 
     def start_fileserver(self, fs: Fileserver, timeout: float = 60, *, live: bool = True) -> None:
         """Start (or restart) *fs*; wait until it answers and (with *live*) the server lists it as live."""
         fs.proc.start()
+        self.wait_fileserver(fs, timeout, live=live)
+
+    def wait_fileserver(self, fs: Fileserver, timeout: float = 60, *, live: bool = True) -> None:
+        """Wait until *fs* answers and (with *live*) the server lists it as live."""
         # A restarted fileserver may still look live from its last beat: wait for it to answer too.
         fs.proc.wait_ready(lambda: http_ok(fs.url + routes.HEALTH), timeout)
         if live:

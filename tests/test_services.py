@@ -12,18 +12,21 @@ import pytest
 from tests.services import start_emulator
 
 REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow  # two runs of pytest of their own
 ONE_TEST_EACH = [
     "tests/fileserver/test_fs_azure.py::test_a_chunk_of_exactly_one_block_is_stored_whole",
     "tests/fileserver/test_fs_gcs.py::test_a_wrong_hash_is_caught_before_the_final_part_is_sent",
 ]
-# A test run in which neither Azurite nor gcp-storage-emulator is installed.
+# A test run in which neither Azurite nor gcp-storage-emulator is installed: in this one process
+# (``-n0``), since xdist workers would not see the paths patched here.
 WITHOUT_EMULATORS = """
 import sys
 from pathlib import Path
 import pytest
 from coffer.devnet.emulators import azure, gcs
 azure.AZURITE = gcs.EMULATOR = Path(sys.argv[1]) / "not-installed"
-sys.exit(pytest.main(["-p", "no:cacheprovider", "-q", "-rsE", *sys.argv[2:]]))
+sys.exit(pytest.main(["-n0", "-p", "no:cacheprovider", "-q", "-rsE", *sys.argv[2:]]))
 """
 
 

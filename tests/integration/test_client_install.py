@@ -15,7 +15,19 @@ from coffer.devnet.network import Network
 from coffer.devnet.procs import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
-NOT_SOURCE = (".git", ".venv", "var", "build", "node_modules", "*.egg-info", "__pycache__", ".*_cache", "results")
+# What is not the source, among it what other test workers write while this copies (.hypothesis, caches).
+NOT_SOURCE = (
+    ".git",
+    ".venv",
+    "var",
+    "build",
+    "node_modules",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
+    "results",
+)
 SERVER_ONLY = ("falcon", "gunicorn", "psycopg", "psycopg_pool", "redis", "apscheduler")
 
 pytestmark = pytest.mark.slow

@@ -72,8 +72,9 @@ def test_new_ids_differ() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        str(uuid.uuid4()).upper(),
-        str(uuid.uuid1()),
+        # Made anew each run, under fixed ids: every xdist worker must collect the same test names.
+        pytest.param(str(uuid.uuid4()).upper(), id="uppercase-uuid4"),
+        pytest.param(str(uuid.uuid1()), id="uuid1"),
         "00000000-0000-0000-0000-000000000000",
         "11111111-1111-4111-7111-111111111111",
         "11111111111141118111111111111111",
