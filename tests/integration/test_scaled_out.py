@@ -143,11 +143,16 @@ def test_a_server_instance_killed_mid_transfer_leaves_every_transfer_complete(
     time.sleep(0.4)
     assert not all(n in done for n in range(len(sizes))), "the kill must land while transfers run"
     net.instances[0].kill()
+    # Round robin sends one of any two requests to the dead instance: nginx must pass it on.
+    answers = [coffer.api.info().version for _ in range(4)]
     for t in threads:
         t.join(120)
     try:
         assert not failed, f"transfers failed after one instance was killed: {failed!r}"
         assert [done.get(n) for n in range(len(sizes))] == digests
         assert net.instances[0].returncode is not None and net.instances[0].returncode < 0
+        assert len(answers) == 4
+        dead = net.instance_url(0).removeprefix("http://")
+        assert dead in (net.root / "nginx" / "error.log").read_text(), "nginx met the dead instance and moved on"
     finally:
         net.start_instance(0)
