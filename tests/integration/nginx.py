@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from coffer.devnet.procs import Service, http_ok
+from tests.services import unavailable
 
 DEPLOY_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "coffer.conf"
-NGINX = "/usr/sbin/nginx"
 SERVER_UPSTREAM = "coffer_server"
 FS_UPSTREAM = "coffer_fs_a"
 TLS_ONLY = ("ssl_", "add_header Strict-Transport-Security", "listen [::]")
@@ -113,11 +114,14 @@ def main_config(root: Path, http: str) -> str:
 
 def start(root: Path, servers: list[str], server_port: int, fileservers: dict[str, Site]) -> Service:
     """Start nginx (in the foreground, its own process group) with the rendered config; wait until it answers."""
+    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if binary is None:
+        unavailable("nginx is not installed", "CI needs it: make test-tools installs nginx-light")
     root.mkdir(parents=True, exist_ok=True)
     conf = root / "nginx.conf"
     conf.write_text(main_config(root, render(servers, server_port, fileservers)))
     pid = root / "nginx.pid"
-    args = [NGINX, "-e", str(root / "error.log"), "-c", str(conf), "-g", f"daemon off; pid {pid};"]
+    args = [binary, "-e", str(root / "error.log"), "-c", str(conf), "-g", f"daemon off; pid {pid};"]
     service = Service("nginx", args, root / "nginx.log").start()
     service.wait_ready(lambda: http_ok(f"http://127.0.0.1:{server_port}/api/health"))
     return service
