@@ -32,6 +32,8 @@ MAX_RATE_LIMIT_WAIT = 65.0
 request refused by them never needs more): the user decides, not a long sleep."""
 MAX_TOTAL_RATE_LIMIT_WAIT = 180.0
 """The most one request waits in all, over its retries, before the 429 is raised."""
+GATEWAY_FAILURES = frozenset({502, 504})
+"""Statuses a reverse proxy answers itself when the instance behind it fails; a Coffer server never sends them."""
 REFUSED_BEFORE_ACTING = frozenset({"rate_limited"})
 """429 codes the server answers before any handler runs (request limits): nothing was done, so any method,
 a POST included, is safe to send again. A refused login (``login_throttled``, ``login_locked``) is not."""
@@ -124,6 +126,11 @@ class ServerClient(ServerApi):
             data = None
         if response.is_error:
             parsed = parse_error_body(data)
+            if parsed is None and response.status_code in GATEWAY_FAILURES:
+                raise errors.GatewayFailed(
+                    f"the proxy in front of {self.url} answered {response.status_code} for {path}: a server "
+                    "instance stopped or cannot be reached; try again, and if it lasts, check the server instances"
+                )
             code, message = parsed or ("http_error", f"HTTP {response.status_code} from {self.url}{path}")
             wait = retry_after(response.headers, data) if response.status_code == 429 else None
             raise errors.from_response(response.status_code, code, message, wait)

@@ -6,6 +6,7 @@ CofferError (protocol.errors)
 │   │   └── LocalFileError              a local file or directory cannot be read or written
 │   ├── KeyChanged             exit 7   a user's public key is not the one pinned for them earlier
 │   ├── ConnectionFailed       exit 3   the server cannot be reached
+│   │   └── GatewayFailed               a proxy in front of the server answered 502/504 with no Coffer body
 │   ├── NotLoggedIn            exit 4   no stored session: run `coffer login`
 │   └── ApiError               exit 1   the server answered with an error body
 │       ├── AuthError          exit 4   401: the session or credentials are not valid
@@ -71,6 +72,16 @@ class KeyChanged(ClientError):
 class ConnectionFailed(ClientError):
     code = "connection_failed"
     exit_code = 3
+
+
+class GatewayFailed(ConnectionFailed):
+    """A load balancer answered for a server instance it could not reach or that died mid-request.
+
+    Nothing says whether the instance acted, exactly as when a connection drops before the answer,
+    so it is retried where a dropped connection is.
+    """
+
+    code = "gateway_failed"
 
 
 class NotLoggedIn(ClientError):

@@ -135,6 +135,9 @@ class ServerApi:
     def _call(self, method: str, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
         """Send a request once more if the connection dropped before the answer, when it is safe to repeat.
 
+        A proxy's 502 or 504 for an instance that died mid-request (:class:`~client.errors.GatewayFailed`)
+        counts as a dropped connection: behind a load balancer the repeat reaches another instance.
+
         *retry* defaults to whether *method* is idempotent; True marks a POST that is safe
         to repeat (asking for tickets).
         """
@@ -142,7 +145,10 @@ class ServerApi:
         try:
             return self.request(method, path, body, retry=again)
         except errors.ConnectionFailed as exc:
-            if not again or not isinstance(exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError):
+            dropped = isinstance(exc, errors.GatewayFailed) or isinstance(
+                exc.__cause__, httpx.RemoteProtocolError | httpx.ReadError
+            )
+            if not again or not dropped:
                 raise
         return self.request(method, path, body, retry=again)
 

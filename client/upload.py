@@ -527,6 +527,6 @@ class _Job:
         try:
             self.up.api.finalize(state.file_id, body)
         except errors.ConnectionFailed:
-            # The answer may have been lost after the server committed: look before failing.
+            # The answer may have been lost after the server committed: look before sending it again.
             if self.up.api.get_file(state.file_id).state != "complete":
-                raise
+                self.up.api.finalize(state.file_id, body)

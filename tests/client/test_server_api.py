@@ -93,6 +93,40 @@ def test_creating_a_file_is_not_sent_again_when_the_connection_dropped() -> None
     assert len(calls) == 1
 
 
+def test_a_proxys_bad_gateway_is_retried_like_a_dropped_connection_where_that_is_safe() -> None:
+    """Behind nginx a server instance dying mid-request turns into a bare 502: the read goes to another instance."""
+    calls: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(502, text="<html>502 Bad Gateway</html>")
+        return httpx.Response(200, json=RECORD)
+
+    api = ServerClient("http://server", "token", transport=httpx.MockTransport(handle))
+    assert api.get_file(FILE).id == FILE and len(calls) == 2
+
+
+def test_a_bad_gateway_on_creating_a_file_is_not_sent_again_and_says_what_happened() -> None:
+    calls: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(504, text="<html>504 Gateway Time-out</html>")
+
+    api = ServerClient("http://server", "token", transport=httpx.MockTransport(handle))
+    with pytest.raises(errors.GatewayFailed, match="proxy in front of") as info:
+        api.create_file(CreateFile(shard="hq", size=10, chunk_size=64, chunk_count=1, metadata="bQ"))
+    assert len(calls) == 1 and info.value.exit_code == 3
+
+
+def test_a_502_carrying_a_coffer_error_body_is_the_servers_own_answer_not_a_gateways() -> None:
+    seen: list[httpx.Request] = []
+    with pytest.raises(errors.ApiError) as info:
+        client({"error": "upstream_failed", "message": "m"}, seen, status=502).get_file(FILE)
+    assert not isinstance(info.value, errors.ConnectionFailed) and len(seen) == 1
+
+
 @pytest.mark.parametrize(
     ("call", "path", "answer"),
     [

@@ -362,3 +362,23 @@ def test_an_upload_started_without_a_key_commitment_starts_over_with_one(
     assert not result.resumed and net.deleted == [old.file_id]
     key = open_file_key(coffer.keys, b64decode(net.files[result.file_id]["sealed_key"]))
     assert b64decode(net.files[result.file_id]["key_commitment"]) == key_commitment(key)
+
+
+def test_a_finalize_lost_at_a_proxy_before_the_server_acted_is_sent_again_and_the_upload_completes(
+    net: FakeNet, coffer: Coffer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server instance behind nginx dies as finalize reaches it: a bare 502, the record still pending."""
+    server = net._server
+    finalizes: list[str] = []
+
+    def dying_instance(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/finalize"):
+            finalizes.append(request.url.path)
+            if len(finalizes) == 1:
+                return httpx.Response(502, text="<html>502 Bad Gateway</html>")
+        return server(request)
+
+    monkeypatch.setattr(net, "_server", dying_instance)
+    path = source(tmp_path, 3 * CHUNK)
+    result = coffer.upload(path, chunk_size=CHUNK)
+    assert net.files[result.file_id]["state"] == "complete" and len(finalizes) == 2

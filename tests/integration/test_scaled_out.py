@@ -1,0 +1,158 @@
+"""Two server instances behind nginx on one PostgreSQL database, limits in Redis: the production layout, for real.
+
+nginx runs the deploy config (``deploy/nginx/coffer.conf``) with both instances in
+its upstream; fileservers register and heartbeat through it and are published
+through it. One instance SIGKILLed mid-transfer costs no transfer; the retention
+sweep acts once across the instances; a login limit reached on one holds on the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coffer.client.coffer import Coffer
+from coffer.devnet.procs import wait_until
+from coffer.protocol import routes
+from coffer.protocol.encoding import b64encode
+from tests import postgres
+from tests.redis_server import redis_space
+
+from .scaled import ScaledNetwork, launch
+
+USER, PASSWORD = "nell", "nell-integration-pw"
+MiB = 1 << 20
+FREE_FAILURES = 2
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory, pg_databases: postgres.PostgresDatabases) -> Iterator[ScaledNetwork]:
+    with redis_space() as space:
+        extra = {
+            "COFFER_REDIS_URL": space.url,
+            "COFFER_REDIS_PREFIX": space.prefix,
+            "COFFER_TRUSTED_PROXIES": "127.0.0.1",
+            "COFFER_LIFECYCLE_INTERVAL": "1",
+            "COFFER_LOGIN_FREE_FAILURES": str(FREE_FAILURES),
+            "COFFER_LOGIN_LOCK_FAILURES": "10",
+        }
+        network = launch(tmp_path_factory.mktemp("scaled-out"), pg_databases.create(), extra)
+        try:
+            network.create_user(USER, PASSWORD)
+            yield network
+        finally:
+            network.stop()
+
+
+@pytest.fixture(scope="module")
+def coffer(net: ScaledNetwork, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coffer]:
+    with Coffer.login(net.url, USER, PASSWORD, config_dir=tmp_path_factory.mktemp("nell")) as c:
+        yield c
+
+
+def random_file(path: Path, size: int) -> str:
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def requests_logged(log: Path) -> int:
+    return sum(1 for line in log.read_text(errors="replace").splitlines() if "request" in line and "route=" in line)
+
+
+def test_fileservers_register_and_heartbeat_through_nginx(net: ScaledNetwork) -> None:
+    listing = net.listing()
+    assert sorted(s["url"] for s in listing if s["live"]) == sorted(net.public_url(fs) for fs in net.fileservers)
+    access = (net.root / "nginx" / "access.log").read_text()
+    for route in (routes.REGISTER, routes.HEARTBEAT):
+        assert f'"POST {route} HTTP/1.1" 200' in access, f"{route} passes through nginx"
+
+
+def test_uploads_and_downloads_through_nginx_use_both_instances(
+    net: ScaledNetwork, coffer: Coffer, tmp_path: Path
+) -> None:
+    for n in range(3):
+        digest = random_file(tmp_path / f"in-{n}", 2 * MiB + n)
+        file_id = coffer.upload(tmp_path / f"in-{n}", chunk_size=MiB).file_id
+        coffer.download(file_id, tmp_path / f"out-{n}")
+        assert sha256_of(tmp_path / f"out-{n}") == digest
+    served = [requests_logged(s.log) for s in net.instances]
+    assert all(count > 0 for count in served), f"nginx spreads requests over both instances: {served}"
+
+
+def test_a_login_limit_reached_on_one_instance_holds_on_the_other(net: ScaledNetwork) -> None:
+    body = {"username": "mallory-target", "auth_key": b64encode(b"x" * 32)}
+    first = [httpx.post(net.instance_url(0) + "/api/auth/login", json=body) for _ in range(FREE_FAILURES)]
+    assert [r.status_code for r in first] == [401] * FREE_FAILURES
+    refused = httpx.post(net.instance_url(1) + "/api/auth/login", json=body)
+    assert refused.status_code == 429, "the other instance counts the same failures, kept in Redis"
+    assert refused.json()["error"] == "login_throttled"
+
+
+def test_the_retention_sweep_acts_once_across_instances(net: ScaledNetwork, coffer: Coffer, tmp_path: Path) -> None:
+    ids = []
+    for n in range(3):
+        random_file(tmp_path / f"old-{n}", 100_000)
+        ids.append(coffer.upload(tmp_path / f"old-{n}").file_id)
+    placeholders = ", ".join("?" for _ in ids)
+    net.sql(f"UPDATE files SET expires_at = ? WHERE id IN ({placeholders})", (time.time() - 1, *ids))
+
+    def swept(file_id: str) -> int:
+        rows = net.sql("SELECT id FROM audit_log WHERE action = 'file.expired' AND object = ?", (f"file:{file_id}",))
+        return len(rows)
+
+    wait_until(lambda: all(swept(i) for i in ids), 20, "the scheduled sweep to expire the files")
+    time.sleep(2.5)  # two more sweeps' time, on each of the 4 workers of the 2 instances
+    assert [swept(i) for i in ids] == [1, 1, 1], "one holder of the lease acts on each file, once"
+
+
+def test_a_server_instance_killed_mid_transfer_leaves_every_transfer_complete(
+    net: ScaledNetwork, coffer: Coffer, tmp_path: Path
+) -> None:
+    stored = coffer.stored_session()
+    sizes = [6 * MiB + n for n in range(4)]
+    digests = [random_file(tmp_path / f"up-{n}", size) for n, size in enumerate(sizes)]
+    done: dict[int, str] = {}
+    failed: list[BaseException] = []
+
+    def transfer(n: int) -> None:
+        try:
+            with Coffer.from_session(stored) as c:
+                file_id = c.upload(tmp_path / f"up-{n}", chunk_size=MiB, in_flight=2).file_id
+                c.download(file_id, tmp_path / f"down-{n}")
+                done[n] = sha256_of(tmp_path / f"down-{n}")
+        except BaseException as exc:  # noqa: BLE001 - reported below with the others
+            failed.append(exc)
+
+    threads = [threading.Thread(target=transfer, args=(n,)) for n in range(len(sizes))]
+    for t in threads:
+        t.start()
+    time.sleep(0.4)
+    assert not all(n in done for n in range(len(sizes))), "the kill must land while transfers run"
+    net.instances[0].kill()
+    # Round robin sends one of any two requests to the dead instance: nginx must pass it on.
+    answers = [coffer.api.info().version for _ in range(4)]
+    for t in threads:
+        t.join(120)
+    try:
+        assert not failed, f"transfers failed after one instance was killed: {failed!r}"
+        assert [done.get(n) for n in range(len(sizes))] == digests
+        assert net.instances[0].returncode is not None and net.instances[0].returncode < 0
+        assert len(answers) == 4
+        dead = net.instance_url(0).removeprefix("http://")
+        assert dead in (net.root / "nginx" / "error.log").read_text(), "nginx met the dead instance and moved on"
+    finally:
+        net.start_instance(0)
