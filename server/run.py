@@ -109,6 +109,10 @@ def make_app(settings: ServerSettings) -> Any:
     db = Database(settings.database_url, pool_size=settings.pool_size, outbox=bool(settings.events_url))
     ctx = Context(settings=settings, db=db, keys=keys.load_or_create(db))
     Housekeeper(db, settings, ctx.clock).start()
+    if settings.events_url:
+        from .jobs.events import Publisher  # nats-py is imported only where events are on
+
+        Publisher(db, settings, ctx.clock).start()
     return create_app(ctx)
 
 

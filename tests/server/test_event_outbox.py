@@ -13,6 +13,7 @@ import pytest
 
 from coffer.server.domain import events
 from coffer.server.jobs import retention
+from coffer.server.metrics import DatabaseCollector
 
 from .conftest import FakeFileserver, Harness
 from .test_files import _new_file
@@ -152,3 +153,10 @@ def test_an_event_refuses_a_field_outside_the_schema() -> None:
     body = events.build("file.created", 1.5, event_id="e1", file="f", size=3)
     assert events.encode(body) == b'{"at":1.5,"file":"f","id":"e1","size":3,"type":"file.created","v":1}'
     assert events.subject("coffer.events", "file.created") == "coffer.events.file.created"
+
+
+def test_the_metrics_report_the_outbox_depth(harness: Harness, fs: FakeFileserver) -> None:
+    _complete_file(harness, harness.make_user("alice"), fs)
+    collector = DatabaseCollector(harness.db, harness.settings.lease_seconds, harness.clock)
+    figures = {m.name: m.samples[0].value for m in collector.collect() if m.name.startswith("coffer_events_outbox")}
+    assert figures == {"coffer_events_outbox": 3, "coffer_events_outbox_oldest_seconds": 0.0}
