@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from coffer.protocol.settings import SettingsError
 from coffer.server.domain import events
 from coffer.server.jobs import retention
 from coffer.server.metrics import DatabaseCollector
+from coffer.server.settings import ServerSettings
 
 from .conftest import FakeFileserver, Harness
 from .test_files import _new_file
@@ -160,3 +162,17 @@ def test_the_metrics_report_the_outbox_depth(harness: Harness, fs: FakeFileserve
     collector = DatabaseCollector(harness.db, harness.settings.lease_seconds, harness.clock)
     figures = {m.name: m.samples[0].value for m in collector.collect() if m.name.startswith("coffer_events_outbox")}
     assert figures == {"coffer_events_outbox": 3, "coffer_events_outbox_oldest_seconds": 0.0}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"events_url": "http://127.0.0.1:4222"},
+        {"events_stream": "with.dot"},
+        {"events_subject_prefix": "coffer.>"},
+        {"events_batch": 0},
+    ],
+)
+def test_event_settings_are_checked_at_start(bad: dict[str, Any]) -> None:
+    with pytest.raises(SettingsError):
+        ServerSettings(**bad)
