@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +160,40 @@ def test_only_the_lease_holder_publishes(harness: Harness, fs: FakeFileserver) -
     finally:
         first.stop()
         second.stop()
+
+
+WORKER = """
+import sys, time
+from coffer.server.domain import events
+from coffer.server.run import make_app, prepare
+from coffer.server.settings import ServerSettings
+
+settings = ServerSettings(
+    database_url=sys.argv[1], events_url=sys.argv[2], events_stream=sys.argv[3],
+    events_subject_prefix=sys.argv[4], lifecycle_interval=0,
+)
+db = prepare(settings)
+db.outbox = True
+with db.transaction() as tx:
+    events.record(tx, "fileserver.down", time.time(), fileserver="fs-1", reason="lease lapsed")
+make_app(settings)
+deadline = time.time() + 10
+while time.time() < deadline:
+    with db.transaction(readonly=True) as tx:
+        if tx.one("SELECT COUNT(*) AS n FROM event_outbox")["n"] == 0:
+            sys.exit(0)
+    time.sleep(0.05)
+sys.exit(1)
+"""
+
+
+def test_a_server_worker_with_events_on_publishes_by_itself(tmp_path: Path, stream: nats_server.NatsStream) -> None:
+    url = f"sqlite:///{tmp_path / 'coffer.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, url, stream.url, stream.stream, stream.prefix],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        timeout=60,
+    )
+    assert done.returncode == 0
+    [(subject, _, data)] = nats_server.stream_messages(stream.stream)
+    assert subject == f"{stream.prefix}.fileserver.down" and json.loads(data)["fileserver"] == "fs-1"
