@@ -37,6 +37,7 @@ LOGIN_FAILURES = Counter(
     "coffer_login_failures", "Logins refused: a wrong password (failed), locked, or held back (throttled)", ["outcome"]
 )
 RATE_LIMITED = Counter("coffer_rate_limited", "Requests refused by a rate limit, by bucket", ["bucket"])
+EVENTS_PUBLISHED = Counter("coffer_events_published", "Events published to NATS JetStream and acknowledged")
 RETENTION_DELETIONS = Counter("coffer_retention_deletions", "Files the lifecycle job removed, by reason", ["reason"])
 
 
@@ -58,6 +59,7 @@ class DatabaseCollector(Collector):
                     "JOIN clusters c ON c.id = f.cluster_id"
                 )
                 backlog = tx.one("SELECT COUNT(*) AS n, MIN(queued_at) AS oldest FROM purges") or {}
+                outbox = tx.one("SELECT COUNT(*) AS n, MIN(at) AS oldest FROM event_outbox") or {}
                 stored = tx.all(
                     "SELECT s.name AS shard, f.state, COUNT(*) AS files, COALESCE(SUM(f.size), 0) AS bytes "
                     "FROM files f JOIN shards s ON s.id = f.shard_id GROUP BY s.name, f.state"
@@ -89,7 +91,18 @@ class DatabaseCollector(Collector):
         queued = backlog.get("oldest")
         oldest.add_metric([], max(0.0, now - float(queued)) if queued is not None else 0.0)
         yield oldest
+        yield from _outbox(outbox, now)
         yield from _stored(stored)
+
+
+def _outbox(row: dict[str, Any], now: float) -> Iterator[Metric]:
+    depth = GaugeMetricFamily("coffer_events_outbox", "Events written but not yet published to NATS")
+    depth.add_metric([], int(row.get("n") or 0))
+    yield depth
+    age = GaugeMetricFamily("coffer_events_outbox_oldest_seconds", "Age of the oldest unpublished event (0: none)")
+    oldest = row.get("oldest")
+    age.add_metric([], max(0.0, now - float(oldest)) if oldest is not None else 0.0)
+    yield age
 
 
 def _stored(rows: list[dict[str, Any]]) -> Iterator[Metric]:

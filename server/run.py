@@ -106,9 +106,13 @@ def prepare(settings: ServerSettings) -> Database:
 
 def make_app(settings: ServerSettings) -> Any:
     """Build one worker's app, with its lifecycle scheduler (one sweep at a time runs: see jobs.housekeeper)."""
-    db = Database(settings.database_url, pool_size=settings.pool_size)
+    db = Database(settings.database_url, pool_size=settings.pool_size, outbox=bool(settings.events_url))
     ctx = Context(settings=settings, db=db, keys=keys.load_or_create(db))
     Housekeeper(db, settings, ctx.clock).start()
+    if settings.events_url:
+        from .jobs.events import Publisher  # nats-py is imported only where events are on
+
+        Publisher(db, settings, ctx.clock).start()
     return create_app(ctx)
 
 

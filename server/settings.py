@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,19 @@ class ServerSettings:
     web_connect_origins: str = ""
     """Comma-separated origins the page may fetch chunks from besides the registered fileservers' own
     (say, a load balancer in front of them): added to the page's Content-Security-Policy connect-src."""
+    events_url: str = ""
+    """The NATS server the file and fileserver events go to (``nats://127.0.0.1:4222``); empty: no events,
+    and none are written to the outbox either."""
+    events_stream: str = "COFFER_EVENTS"
+    """The JetStream stream the events are published to; created (subjects ``<prefix>.>``) if missing."""
+    events_subject_prefix: str = "coffer.events"
+    """Each event goes to ``<prefix>.<type>``, e.g. ``coffer.events.file.created``."""
+    events_interval: float = 0.25
+    """Seconds between looks at the outbox by the publishing job."""
+    events_batch: int = 200
+    """Events published, acknowledged and removed from the outbox at most per round."""
+    events_duplicate_window: float = 600.0
+    """Seconds the stream remembers message ids to drop a republished event (set when it creates the stream)."""
     log_level: str = "info"
     metrics_bind: str = ""
     """Where a process beside the workers serves Prometheus metrics (``127.0.0.1:9100``); empty: none."""
@@ -125,6 +139,7 @@ class ServerSettings:
             self.edge_limits()
         except ValueError as exc:
             raise loader.SettingsError(str(exc)) from exc
+        self._check_events()
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise loader.SettingsError("log_level must be debug, info, warning or error")
 
@@ -161,6 +176,20 @@ class ServerSettings:
             self.connect_origins()
         except ValueError as exc:
             raise loader.SettingsError(f"web_connect_origins: {exc}") from exc
+
+    def _check_events(self) -> None:
+        if self.events_url and not self.events_url.startswith(("nats://", "tls://")):
+            # SECURITY: the URL may hold a password or token, so it is not echoed.
+            raise loader.SettingsError("events_url must start with nats:// or tls:// (or be empty: no events)")
+        token = r"[A-Za-z0-9_-]+"
+        if not re.fullmatch(token, self.events_stream):
+            raise loader.SettingsError("events_stream must be letters, digits, '_' or '-'")
+        if not re.fullmatch(rf"{token}(\.{token})*", self.events_subject_prefix):
+            raise loader.SettingsError("events_subject_prefix must be dot-separated tokens without wildcards")
+        if self.events_interval <= 0 or self.events_batch < 1 or self.events_duplicate_window <= 0:
+            raise loader.SettingsError(
+                "events_interval and events_duplicate_window must be positive; events_batch at least 1"
+            )
 
     def connect_origins(self) -> tuple[str, ...]:
         """Return the origins of ``web_connect_origins``."""

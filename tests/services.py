@@ -1,6 +1,6 @@
 """One rule for the services the suite needs from outside: skip where missing, except under CI, where fail.
 
-PostgreSQL, Redis, Azurite and gcp-storage-emulator are each installed apart from the
+PostgreSQL, Redis, NATS (with JetStream), Azurite and gcp-storage-emulator are each installed apart from the
 Python packages. On a developer's machine a missing one skips its tests with the reason;
 under CI (``CI`` set, as every CI service sets it) a missing one fails them, so a green
 run can never hide a hundred tests that did not run.

@@ -23,7 +23,7 @@ from coffer.protocol import messages
 from coffer.protocol.api.lifecycle import PurgeBacklog
 
 from ..store.db import Tx
-from . import revocations
+from . import events, revocations
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,24 @@ def drop_file(tx: Tx, file_id: str, shard_id: str, reason: Reason, now: float) -
         (file_id, shard_id, reason, now, shard_id, file_id),
     )
     revocations.revoke(tx, now, file_id=file_id)
+    if tx.outbox:
+        _event(tx, file_id, reason, now)
     tx.execute("DELETE FROM files WHERE id = ?", (file_id,))
     log.info("file dropped", extra={"kv": {"file": file_id, "reason": reason, "purges": queued}})
     return queued
+
+
+def _event(tx: Tx, file_id: str, reason: Reason, now: float) -> None:
+    """Write the file's ``file.expired`` or ``file.deleted`` event (with why) while its record is still there."""
+    row = tx.one(
+        "SELECT f.size, f.state, u.name AS owner, s.name AS shard FROM files f JOIN users u ON u.id = f.owner_id "
+        "JOIN shards s ON s.id = f.shard_id WHERE f.id = ?",
+        (file_id,),
+    )
+    if row is None:
+        return
+    kind = "file.expired" if reason == "expired" else "file.deleted"
+    events.record(tx, kind, now, file=file_id, user=row["owner"], shard=row["shard"], size=row["size"], reason=reason)
 
 
 def confirm(tx: Tx, fileserver_id: str, done: list[messages.FilePurge]) -> int:

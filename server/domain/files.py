@@ -21,7 +21,7 @@ from coffer.protocol.signing import SigningKey
 
 from ..errors import BadRequest, Conflict, Forbidden, Gone, NotFound, OnHold, QuotaExceeded
 from ..store.db import Database, Tx
-from . import audit, deletion, quotas, tickets
+from . import audit, deletion, events, quotas, tickets
 from .accounts import Principal
 from .registry import live_fileservers
 
@@ -176,6 +176,8 @@ def create(
             }
             tx.execute(f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
             audit.record(tx, "file.created", now, actor, object=f"file:{row['id']}", shard=shard, size=size)
+            facts = {"user": who.name, "shard": shard, "size": size, "chunks": request.chunk_count}
+            events.record(tx, "file.created", now, file=row["id"], **facts)
     except QuotaExceeded as exc:
         audit.record_alone(db, "quota.exceeded", now, actor, outcome="denied", shard=shard, size=size, **exc.details)
         raise
@@ -341,6 +343,9 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
                 (file_id, chunk_hash, fs, row["shard_id"], now),
             )
         tickets.revoke_puts(tx, file_id, now)
+        events.record(
+            tx, "file.completed", now, file=file_id, user=who.name, shard=shard, size=row["size"], chunks=len(chunks)
+        )
     return get(db, who, file_id)
 
 

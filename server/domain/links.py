@@ -35,7 +35,7 @@ from coffer.protocol.signing import SigningKey
 
 from ..errors import BadRequest, Conflict, Gone, NotFound
 from ..store.db import Database, Tx
-from . import audit, files, tickets
+from . import audit, events, files, tickets
 from .accounts import Principal
 from .paging import Page, cut, keyset
 from .registry import live_fileservers
@@ -127,6 +127,7 @@ def create(
         }
         tx.execute(f"INSERT INTO links ({LINK_COLUMNS}) VALUES ({', '.join('?' * len(link))})", tuple(link.values()))
         audit.record(tx, "link.created", now, actor, object=f"link:{link['id']}", file=file_id)
+        events.record(tx, "link.created", now, file=file_id, user=who.name, expires_at=expires_at)
     return link_json(link, now)
 
 

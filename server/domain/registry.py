@@ -26,7 +26,7 @@ from coffer.protocol.signing import SignatureInvalid, SigningKey, key_id
 
 from ..errors import Conflict, FileserverUnknown, NotFound, Replay, ShardNotAllowed, Unauthorized
 from ..store.db import Database, IntegrityError, Tx
-from . import audit, deletion, repair, revocations
+from . import audit, deletion, events, repair, revocations
 from .topology import read_topology
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ def register(
             ),
         )
         _store_shards(tx, request.fs, registration.shards, ids)
+        _up(tx, request.fs, request.cluster, registration.url, registration.shards, "registered", now)
         audit.record(
             tx,
             "fileserver.registered",
@@ -171,6 +172,25 @@ def _require_registered(tx: Tx, request: cluster_protocol.ClusterRequest, body: 
     _prove(body, request.fs, row["public_key"])  # SECURITY
 
 
+def _up(
+    tx: Tx, fs_id: str, cluster_id: str, url: str, shards: list[messages.ShardAnnouncement], why: str, now: float
+) -> None:
+    """Write a ``fileserver.up`` event: *why* is ``registered``, or ``back`` (beating again after its lease lapsed)."""
+    if not tx.outbox:
+        return
+    cluster = tx.one("SELECT name FROM clusters WHERE id = ?", (cluster_id,))
+    events.record(
+        tx,
+        "fileserver.up",
+        now,
+        fileserver=fs_id,
+        cluster=cluster["name"] if cluster else "",
+        url=url,
+        shards=sorted({s.name for s in shards}),
+        reason=why,
+    )
+
+
 def heartbeat(
     db: Database,
     body: dict[str, Any],
@@ -185,6 +205,10 @@ def heartbeat(
         beat = messages.parse_heartbeat(request.body)
         _require_registered(tx, request, body)
         ids = _check_shards(tx, request.cluster, beat.shards)
+        if tx.outbox:
+            was = tx.one("SELECT url, lost_at FROM fileservers WHERE id = ?", (request.fs,))
+            if was and was["lost_at"] is not None:
+                _up(tx, request.fs, request.cluster, was["url"], beat.shards, "back", now)
         tx.execute(
             "UPDATE fileservers SET last_seen = ?, version = ?, active_transfers = ?, bytes_per_s = ?, "
             "free_bytes = ?, chunk_count = ?, lost_at = NULL WHERE id = ?",

@@ -21,7 +21,7 @@ from coffer.protocol.ids import check_id, check_username
 
 from ..errors import BadRequest, Conflict, NotFound
 from ..store.db import Database, Tx
-from . import audit, files, tickets
+from . import audit, events, files, tickets
 from .accounts import Principal
 
 
@@ -84,6 +84,7 @@ def share(
             (file_id, user["id"], share_key, now, False),
         )
         audit.record(tx, "file.shared", now, actor, object=f"file:{file_id}", user=name)
+        events.record(tx, "file.shared", now, file=file_id, user=who.name, recipient=name)
     created_at = existing["created_at"] if existing else now
     return {"file": file_id, "user": name, "created_at": created_at}, existing is None
 
@@ -108,6 +109,9 @@ def remove(tx: Tx, actor: audit.Actor, file_id: str, name: str, now: float) -> N
         raise NotFound(f"the file is not shared with {name!r}", code="share_not_found")
     tickets.revoke(tx, user["id"], file_id, now=now)
     audit.record(tx, "file.unshared", now, actor, object=f"file:{file_id}", user=name)
+    if tx.outbox:
+        owner = tx.one("SELECT u.name FROM files f JOIN users u ON u.id = f.owner_id WHERE f.id = ?", (file_id,))
+        events.record(tx, "file.unshared", now, file=file_id, user=owner["name"] if owner else "", recipient=name)
 
 
 def unshare(db: Database, who: Principal, actor: audit.Actor, file_id: object, name: object, now: float) -> None:

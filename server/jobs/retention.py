@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 
 from .. import metrics
-from ..domain import audit, deletion, revocations
+from ..domain import audit, deletion, events, revocations
 from ..store.db import Database
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,14 @@ def _drop_due(db: Database, now: float, reason: str, condition: str, params: tup
 def _note_lost(db: Database, now: float, lease: float) -> int:
     with db.transaction() as tx:
         rows = tx.all(
-            "SELECT id, url, last_seen FROM fileservers WHERE last_seen < ? AND lost_at IS NULL", (now - lease,)
+            "SELECT f.id, f.url, f.last_seen, c.name AS cluster FROM fileservers f "
+            "JOIN clusters c ON c.id = f.cluster_id WHERE f.last_seen < ? AND f.lost_at IS NULL",
+            (now - lease,),
         )
         for r in rows:
             tx.execute("UPDATE fileservers SET lost_at = ? WHERE id = ?", (now, r["id"]))
+            where = {"cluster": r["cluster"], "url": r["url"]}
+            events.record(tx, "fileserver.down", now, fileserver=r["id"], reason="lease lapsed", **where)
             audit.record(
                 tx,
                 "fileserver.lost",

@@ -53,6 +53,8 @@ class IntegrityError(Exception):
 
 class Tx(Protocol):
     dialect: Literal["sqlite", "postgresql"]
+    outbox: bool
+    """Whether changes write their events to the outbox in this transaction (the server's events are on)."""
 
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return the number of rows it touched."""
@@ -65,8 +67,9 @@ class Tx(Protocol):
 class _SqliteTx:
     dialect: Literal["sqlite", "postgresql"] = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, outbox: bool = False):
         self._conn = conn
+        self.outbox = outbox
 
     def _run(self, sql: str, params: Params) -> sqlite3.Cursor:
         try:
@@ -88,8 +91,9 @@ class _SqliteTx:
 class _PostgresTx:
     dialect: Literal["sqlite", "postgresql"] = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection[Row]):
+    def __init__(self, conn: psycopg.Connection[Row], outbox: bool = False):
         self._conn = conn
+        self.outbox = outbox
 
     def _run(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
         try:
@@ -110,9 +114,11 @@ class _PostgresTx:
 class Database:
     """A handle on the server's database; cheap to create, safe to share between threads."""
 
-    def __init__(self, url: str, *, pool_size: int = 8):
+    def __init__(self, url: str, *, pool_size: int = 8, outbox: bool = False):
         self.url = url
         self.pool_size = pool_size
+        self.outbox = outbox
+        """Whether this server's events are on: its transactions then write change events to the outbox."""
         self.dialect: Literal["sqlite", "postgresql"]
         if url.startswith("sqlite:///"):
             self.dialect = "sqlite"
@@ -151,7 +157,7 @@ class Database:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
             try:
-                yield _SqliteTx(conn)
+                yield _SqliteTx(conn, self.outbox)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -179,7 +185,7 @@ class Database:
     def _postgres_transaction(self) -> Iterator[Tx]:
         try:
             with self._get_pool().connection() as conn, conn.transaction():
-                yield _PostgresTx(conn)
+                yield _PostgresTx(conn, self.outbox)
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             raise _unavailable(exc) from exc
 

@@ -407,6 +407,22 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        12,
+        "event_outbox: change events written with the change, published to NATS by a job",
+        [
+            # seq orders publication; id is the JetStream Nats-Msg-Id a consumer de-duplicates by.
+            {
+                "sqlite": "CREATE TABLE event_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, "
+                "type TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, body TEXT NOT NULL)",
+                "postgresql": "CREATE TABLE event_outbox (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
+                "type TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, body TEXT NOT NULL)",
+            },
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

@@ -87,7 +87,7 @@ class Harness:
         self.settings = ServerSettings(database_url=database_url, **settings)
         self._auth_keys: dict[str, bytes] = {}
         self.issued: list[ticket_protocol.Ticket] = []
-        self.db = Database(database_url)
+        self.db = Database(database_url, outbox=bool(self.settings.events_url))
         migrations.migrate(self.db)
         self.keys = keys.load_or_create(self.db)
         self.client = falcon.testing.TestClient(
