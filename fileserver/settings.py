@@ -35,8 +35,8 @@ from coffer.protocol.errors import CofferError
 from coffer.protocol.ids import check_id, check_name
 from coffer.protocol.settings import SettingsError, load, read_toml
 from coffer.protocol.signing import SigningKey, key_id
+from coffer.serving.binds import check_bind
 from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
-from coffer.serving.metrics import check_bind
 from coffer.serving.origins import parse_origins
 
 from . import storage

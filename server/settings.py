@@ -9,8 +9,8 @@ from pathlib import Path
 from coffer.protocol import settings as loader
 from coffer.protocol.copies import MAX_COPY_ORDERS
 from coffer.protocol.wire import DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
+from coffer.serving.binds import check_bind
 from coffer.serving.limits import DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_HEADER_TIMEOUT, EdgeLimits
-from coffer.serving.metrics import check_bind
 from coffer.serving.origins import parse_origins
 
 from .proxies import TrustedProxies

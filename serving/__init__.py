@@ -10,5 +10,6 @@ it (a contract in ``pyproject.toml`` holds that).
 - :mod:`.limits`: the header timeout, the per-address connection cap and thread share (pure).
 - :mod:`.edges`: the gthread worker both programs run, enforcing them.
 - :mod:`.metrics`: Prometheus metrics summed over the workers, and their listener.
+- :mod:`.binds`: the check of a listener's ``host:port`` setting, with no dependency.
 - :mod:`.sidecar`: a helper process the master forks once (the agent, the metrics listener).
 """

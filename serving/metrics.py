@@ -133,15 +133,6 @@ def serve(bind: str, directory: Path, collectors: Iterable[Collector] = ()) -> W
     return server
 
 
-def check_bind(bind: str) -> None:
-    """Raise ValueError unless *bind* is empty (metrics off) or ``host:port``."""
-    if not bind:
-        return
-    host, sep, port = bind.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"metrics_bind must be empty (off) or host:port, got {bind!r}")
-
-
 def route_of(req: falcon.Request) -> str:
     """Return the route template that took *req*, never its raw path."""
     return req.uri_template or UNMATCHED

@@ -19,8 +19,8 @@ from typing import cast
 from coffer.client.cli import main as client_main
 from coffer.client.errors import UsageError
 
-_SERVER = ("falcon", "gunicorn", "psycopg", "psycopg_pool", "apscheduler", "redis")
-_FILESERVER = ("falcon", "gunicorn")
+_SERVER = ("falcon", "gunicorn", "psycopg", "psycopg_pool", "apscheduler", "redis", "prometheus_client")
+_FILESERVER = ("falcon", "gunicorn", "prometheus_client")
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "server": ("server", _SERVER),
     "fileserver": ("fileserver", _FILESERVER),
