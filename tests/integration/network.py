@@ -7,6 +7,7 @@ liveness tests quick while exercising the same code paths as production.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,3 +94,14 @@ def start_network(
     """Start a server on SQLite under *root*, bootstrap it and add *fileservers*; stop it all on failure."""
     extra = {"server_extra": server_extra or {}, "fileserver_extra": fileserver_extra or {}}
     return Network.launch(root, fileservers, **extra)
+
+
+def chunk_files(fs: Fileserver, file_id: str) -> list[Path]:
+    """Return the chunk files of *file_id* in *fs*'s data directory, whatever the layout below it.
+
+    The fileserver may remove a directory while this walks (a purge of another file):
+    ``os.walk`` passes over what vanished instead of failing, as ``Path.rglob`` does.
+    """
+    return [
+        Path(top, name) for top, _dirs, names in os.walk(fs.data_dir) if Path(top).name == file_id for name in names
+    ]

@@ -22,7 +22,7 @@ from coffer.protocol import routes
 from coffer.protocol.api.files import CreateFile
 from coffer.protocol.api.tickets import TicketRequest
 
-from .network import Fileserver, Network, start_network
+from .network import Fileserver, Network, chunk_files, start_network
 
 USER, PASSWORD = "rhea", "rhea-integration-pw"
 MiB = 1 << 20
@@ -51,7 +51,7 @@ def coffer(net: Network, tmp_path: Path) -> Iterator[Coffer]:
 
 
 def on_disk(fs: Fileserver, file_id: str) -> list[Path]:
-    return [p for d in fs.data_dir.rglob(file_id) if d.is_dir() for p in d.iterdir() if p.is_file()]
+    return chunk_files(fs, file_id)
 
 
 def everywhere(net: Network, file_id: str) -> list[Path]:

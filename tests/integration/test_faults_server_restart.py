@@ -92,6 +92,8 @@ def test_an_upload_carries_on_while_the_server_restarts_and_completes(
     assert outage.moved_while_down >= 16 * MiB, "chunks kept flowing to fileservers while the server was down"
     assert result.chunks_sent == 64
     assert coffer.api.get_file(result.file_id).state == "complete"
+    for fs in network.fileservers:  # their leases may have lapsed while the server was away: the download needs them
+        network.wait_fileserver(fs)
     assert sha256_of(coffer.download(result.file_id, tmp_path / "copy.bin")) == digest
 
 

@@ -25,7 +25,7 @@ from coffer.devnet.procs import wait_until
 from coffer.server.jobs import retention
 from coffer.server.store.db import Database
 
-from .network import ADMIN_PASSWORD, LEASE, Fileserver, Network, start_network
+from .network import ADMIN_PASSWORD, LEASE, Fileserver, Network, chunk_files, start_network
 
 USER, PASSWORD = "dora", "lifecycle-password-1"
 DAY = 86400.0
@@ -58,8 +58,7 @@ def _upload(coffer: Coffer, tmp_path: Path, size: int = 3 * MiB, **kw: Any) -> s
 
 
 def on_disk(fs: Fileserver, file_id: str) -> list[Path]:
-    """The chunk files of *file_id* in this fileserver's data directory, whatever the layout below it."""
-    return [p for d in fs.data_dir.rglob(file_id) if d.is_dir() for p in d.iterdir() if p.is_file()]
+    return chunk_files(fs, file_id)
 
 
 def everywhere(net: Network, file_id: str) -> list[Path]:

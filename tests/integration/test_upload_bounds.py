@@ -20,7 +20,7 @@ from coffer.protocol import routes
 from coffer.protocol.api.quotas import SetQuota
 from coffer.protocol.encoding import b64encode
 
-from .network import Network
+from .network import Network, chunk_files
 
 PASSWORD = "mallory-has-a-password"
 QUOTA = 1_000_000
@@ -42,10 +42,7 @@ def _pending_file(api: ServerClient, size: int, chunk_count: int, chunk_size: in
 
 def _stored(network: Network, file_id: str) -> dict[str, list[Path]]:
     """Return, per fileserver, the chunk files it keeps for *file_id* on its disk."""
-    return {
-        fs.name: [p for d in fs.data_dir.rglob(file_id) if d.is_dir() for p in d.iterdir() if p.is_file()]
-        for fs in network.fileservers
-    }
+    return {fs.name: chunk_files(fs, file_id) for fs in network.fileservers}
 
 
 def _mallory(network: Network) -> ServerClient:
