@@ -74,11 +74,11 @@ class ScaledNetwork(Network):
         service.restart() if service.popen is not None else service.start()
         service.wait_ready(lambda: http_ok(self.instance_url(index) + routes.HEALTH), timeout)
 
-    def add_fileserver(self, port: int | None = None, **options: Any) -> Fileserver:
-        """Start the next planned fileserver, published through its nginx site."""
+    def _spawn_fileserver(self, port: int | None = None, **options: Any) -> Fileserver:
+        """Start the next planned fileserver, published through its nginx site (one by one or several at once)."""
         plan = self.planned[len(self.fileservers)]
         env = {"COFFER_FS_PUBLIC_URL": plan.public_url} | (options.pop("env", None) or {})
-        return super().add_fileserver(plan.port, env=env, **options)
+        return super()._spawn_fileserver(plan.port, env=env, **options)
 
     def public_url(self, fs: Fileserver) -> str:
         return self.planned[self.fileservers.index(fs)].public_url
