@@ -53,9 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--small-files", type=int, help="small files: how many in one upload (default 1000; quick 40)")
     p.add_argument("--small-size", help="small files: the size of each (default 10KB)")
     p.add_argument("--metrics-size", help="metrics on against off: the file moved (default 1GB; quick 4MB)")
-    p.add_argument("--metrics-rounds", type=int, help="metrics on against off: interleaved rounds (default 5; quick 1)")
+    p.add_argument("--metrics-rounds", type=int, help="metrics on against off: interleaved rounds (default 4; quick 1)")
     p.add_argument(
-        "--metrics-cp-seconds", type=float, help="metrics on against off: seconds per endpoint (default 5; quick 1)"
+        "--metrics-cp-seconds", type=float, help="metrics on against off: seconds per endpoint (default 3; quick 1)"
     )
     p.add_argument(
         "--profile",
@@ -79,8 +79,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.small_files = args.small_files or (40 if q else 1000)
     args.small_size = parse_size(args.small_size or "10KB")
     args.metrics_size = parse_size(args.metrics_size or ("4MB" if q else "1GB"))
-    args.metrics_rounds = args.metrics_rounds or (1 if q else 5)
-    args.metrics_cp_seconds = args.metrics_cp_seconds or (1.0 if q else 5.0)
+    args.metrics_rounds = args.metrics_rounds or (1 if q else 4)
+    args.metrics_cp_seconds = args.metrics_cp_seconds or (1.0 if q else 3.0)
     if args.docs is None and args.out is None and not q:
         args.docs = HERE.parent / "docs" / "performance.md"
     args.out = args.out or (HERE / "results" / "quick" if q else HERE / "results")
