@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from . import control_plane
+from . import control_plane, procs
 from .coffer_net import CofferNet, clean_env
 from .datafiles import label, make_file, sha256_of
 from .stats import mb_per_s, ratio, summary
@@ -66,12 +67,13 @@ class Scraper:
         os.kill(self.proc.pid, signal.SIGCONT)
 
     def stop(self) -> dict[str, Any]:
-        """Stop the scraper and return its counts."""
+        """Stop the scraper and return its counts, with the CPU it used."""
+        spent = procs.cpu_seconds([self.proc.pid])
         self.resume()
         self.proc.terminate()
         out, _ = self.proc.communicate(timeout=30)
         counts: dict[str, Any] = json.loads(out) if out.strip() else {}
-        return counts
+        return counts | {"cpu_s": round(spent, 2)}
 
 
 def scrape(urls: list[str], period: float = 1.0) -> dict[str, Any]:
@@ -141,8 +143,14 @@ def run(
     scraper: Scraper | None = None
     figures: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
 
+    cpu: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+    scraped = [0.0]
+
     def measured(side: str, step: Callable[[], dict[str, float]]) -> dict[str, float]:
+        """Run *step*, the scraper running only for "on"; record its figures and the CPU the network spent."""
         assert scraper is not None
+        serving = [pid for top in targets[side].net.roots().values() for pid in procs.tree(top)]
+        before, started = procs.cpu_seconds(serving), time.monotonic()
         if side == "on":
             scraper.resume()
         try:
@@ -150,8 +158,11 @@ def run(
         finally:
             if side == "on":
                 scraper.pause()
+                scraped[0] += time.monotonic() - started
+        spent = procs.cpu_seconds(serving) - before
         for key, value in got.items():
             figures[side].setdefault(key, []).append(value)
+            cpu[side].setdefault(key, []).append(spent)
         return got
 
     try:
@@ -188,11 +199,18 @@ def run(
         source.unlink(missing_ok=True)
     if not counts.get("scrapes") or counts.get("failures"):
         raise RuntimeError(f"the scraper did not read every program's metrics: {counts}")
-    return summarize(figures, size, rounds, threads, cp_seconds, engine) | {"scraper": counts}
+    counts["seconds"] = round(scraped[0], 1)
+    return summarize(figures, size, rounds, threads, cp_seconds, engine, cpu) | {"scraper": counts}
 
 
 def summarize(
-    figures: dict[str, dict[str, list[float]]], size: int, rounds: int, threads: int, cp_seconds: float, engine: str
+    figures: dict[str, dict[str, list[float]]],
+    size: int,
+    rounds: int,
+    threads: int,
+    cp_seconds: float,
+    engine: str,
+    cpu: dict[str, dict[str, list[float]]] | None = None,
 ) -> dict[str, Any]:
     """Medians with their spread per side, the ratio on / off of each figure, and whether it is within 3%."""
     measures: dict[str, Any] = {}
@@ -207,6 +225,8 @@ def summarize(
             "round_ratios": per_round,
             "met": bool(off["median"]) and on["median"] / off["median"] >= TARGET,
         }
+        if cpu:
+            measures[key]["serving_cpu_s"] = {side: round(statistics.median(cpu[side][key]), 2) for side in SIDES}
     return {
         "engine": engine,
         "size": size,

@@ -175,17 +175,25 @@ METRIC_NAMES = {
 
 def metrics_rows(m: dict[str, Any]) -> list[str]:
     """Metrics on against off: each figure's median (min–max) on both networks, the ratio and each round's."""
-    rows = ["| measure | off | on (scraped every 1 s) | on / off | each round |", "|---|---|---|---|---|"]
+    rows = [
+        "| measure | off | on (scraped every 1 s) | on / off | each round | network CPU s off / on |",
+        "|---|---|---|---|---|---|",
+    ]
     for key, x in m["measures"].items():
         name = METRIC_NAMES.get(key, key) + (f" {label(m['size'])}" if key in ("up", "down") else "")
         rounds = ", ".join(f"{r:.2f}" for r in x["round_ratios"])
-        rows.append(f"| {name} ({x['unit']}) | {_cell(x['off'])} | {_cell(x['on'])} | {x['ratio']:.3f} | {rounds} |")
+        cpu = x.get("serving_cpu_s", {})
+        spent = f"{cpu['off']:.1f} / {cpu['on']:.1f}" if cpu else "–"
+        cells = [f"{name} ({x['unit']})", _cell(x["off"]), _cell(x["on"]), f"{x['ratio']:.3f}", rounds, spent]
+        rows.append("| " + " | ".join(cells) + " |")
     s = m.get("scraper", {})
     rows += [
         "",
         f"{m['rounds']} rounds, A B / B A interleaved, on {m['engine']}; control plane {m['threads']} threads, "
         f"{m['cp_seconds']:.0f} s per endpoint; the scraper read {s.get('targets', '?')} programs "
-        f"{s.get('scrapes', '?')} times, {s.get('failures', '?')} failures.",
+        f"{s.get('scrapes', '?')} times, {s.get('failures', '?')} failures, in {s.get('seconds', '?')} s of scraping "
+        f"(its own CPU: {s.get('cpu_s', '?')} s). Network CPU: the server's and fileservers' processes during one "
+        "step, median.",
     ]
     return rows
 
