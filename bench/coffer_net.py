@@ -24,6 +24,7 @@ from psycopg import sql
 from coffer.devnet.network import Network
 from coffer.devnet.procs import clean_env as clean_env
 from coffer.devnet.procs import coffer_command as _coffer_command
+from coffer.devnet.procs import free_port
 from coffer.fileserver.settings import FileserverSettings
 from coffer.server.settings import ServerSettings
 
@@ -65,12 +66,17 @@ class CofferNet(Network):
 
     engine: str = "sqlite"
     drop_database: str | None = None
+    metrics_urls: list[str] = dataclasses.field(default_factory=list)
+    """Each program's Prometheus endpoint, the server's first, when started with *metrics*."""
 
     @classmethod
-    def start(cls, root: Path, engine: str, fileservers: int = 2, *, throttled: bool = False) -> CofferNet:
+    def start(
+        cls, root: Path, engine: str, fileservers: int = 2, *, throttled: bool = False, metrics: bool = False
+    ) -> CofferNet:
         """Start a network on *engine* (``sqlite`` or ``postgresql``) under *root*; stop it all on failure.
 
-        *throttled* keeps the server's production rate limits (for what a bulk client meets).
+        *throttled* keeps the server's production rate limits (for what a bulk client meets);
+        *metrics* gives every program a metrics listener of its own (``metrics_bind``).
         """
         root.mkdir(parents=True, exist_ok=True)
         drop = None
@@ -83,17 +89,29 @@ class CofferNet(Network):
             url = postgres_admin_url().rsplit("/", 1)[0] + "/" + drop
         else:
             raise ValueError(f"engine must be sqlite or postgresql, not {engine!r}")
-        return cls.launch(
+        server_extra = {} if throttled else _known(ServerSettings, "COFFER_", UNTHROTTLED)
+        binds = [f"127.0.0.1:{free_port()}" for _ in range(fileservers + 1)] if metrics else []
+        if metrics:
+            server_extra |= {"COFFER_METRICS_BIND": binds[0], "COFFER_METRICS_DIR": str(root / "metrics")}
+        net = cls.launch(
             root,
-            fileservers,
+            0 if metrics else fileservers,
             engine=engine,
             database_url=url,
             drop_database=drop,
             topology=TOPOLOGY,
-            server_extra={} if throttled else _known(ServerSettings, "COFFER_", UNTHROTTLED),
+            server_extra=server_extra,
             fileserver_extra=_known(FileserverSettings, "COFFER_FS_", UNCAPPED),
             installed_cli=True,
+            metrics_urls=[f"http://{bind}/metrics" for bind in binds],
         )
+        try:
+            for bind in binds[1:]:
+                net.add_fileserver(env={"COFFER_FS_METRICS_BIND": bind})
+        except BaseException:
+            net.stop()
+            raise
+        return net
 
     def login_cli(self, name: str, password: str, config_dir: Path) -> dict[str, str]:
         """Log *name* in with ``coffer login`` (the session is kept in *config_dir*); return the CLI env."""

@@ -151,6 +151,58 @@ def drive(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def prepare(net: CofferNet, threads: int, prefix: str = "cp") -> tuple[list[str], list[str]]:
+    """Make the users and the pending uploads the senders need; return their tokens and one file id per thread."""
+    tokens, file_ids = [], []
+    for i in range(min(threads, 4)):
+        net.create_user(f"{prefix}{i}", PASSWORD)
+        with ServerClient(net.url) as api:
+            tokens.append(api.login(f"{prefix}{i}", PASSWORD).token)
+    for i in range(threads):
+        with ServerClient(net.url, tokens[i % len(tokens)]) as api:
+            file_ids.append(api.request("POST", routes.FILES, _file_body())["id"])
+    return tokens, file_ids
+
+
+def load(
+    net: CofferNet,
+    work: Path,
+    endpoint: str,
+    threads: int,
+    seconds: float,
+    max_requests: int,
+    prepared: tuple[list[str], list[str]],
+) -> dict[str, Any]:
+    """Drive *endpoint* of *net* from another process (its files under *work*); return what it measured."""
+    tokens, file_ids = prepared
+    work.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "server": net.url,
+        "endpoint": endpoint,
+        "threads": threads,
+        "seconds": seconds,
+        "max_requests": max_requests,
+        "tokens": tokens,
+        "file_ids": file_ids,
+        "cluster_config": str(net.root / "cluster-bench.toml"),
+        "work_dir": str(work / endpoint),
+    }
+    path = work / f"{endpoint}.json"
+    path.write_text(json.dumps(spec))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.control_plane", str(path)],
+        env=clean_env(),
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the {endpoint} load failed: {done.stderr[-1500:]}")
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
+
+
 def run(
     root: Path, engine: str, threads: int, seconds: float, max_requests: int, log: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -158,40 +210,9 @@ def run(
     net = CofferNet.start(root / "net", engine)
     results: dict[str, Any] = {"engine": engine, "threads": threads, "seconds": seconds, "max_requests": max_requests}
     try:
-        tokens, file_ids = [], []
-        for i in range(min(threads, 4)):
-            net.create_user(f"cp{i}", PASSWORD)
-            with ServerClient(net.url) as api:
-                tokens.append(api.login(f"cp{i}", PASSWORD).token)
-        for i in range(threads):
-            with ServerClient(net.url, tokens[i % len(tokens)]) as api:
-                file_ids.append(api.request("POST", routes.FILES, _file_body())["id"])
+        prepared = prepare(net, threads)
         for endpoint in ENDPOINTS:
-            spec = {
-                "server": net.url,
-                "endpoint": endpoint,
-                "threads": threads,
-                "seconds": seconds,
-                "max_requests": max_requests,
-                "tokens": tokens,
-                "file_ids": file_ids,
-                "cluster_config": str(net.root / "cluster-bench.toml"),
-                "work_dir": str(root / endpoint),
-            }
-            path = root / f"{endpoint}.json"
-            path.write_text(json.dumps(spec))
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.control_plane", str(path)],
-                env=clean_env(),
-                cwd=Path(__file__).resolve().parents[1],
-                capture_output=True,
-                text=True,
-                timeout=seconds + 120,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"the {endpoint} load failed: {done.stderr[-1500:]}")
-            results[endpoint] = json.loads(done.stdout)
-            figures = results[endpoint]
+            results[endpoint] = figures = load(net, root, endpoint, threads, seconds, max_requests, prepared)
             log(
                 f"  {endpoint:<12} {figures['req_s']:8.1f} req/s  p99 {figures['latency']['p99_ms']} ms  "
                 f"errors {figures['errors']}"

@@ -164,6 +164,40 @@ def control_rows(cp: dict[str, Any]) -> list[str]:
     return rows
 
 
+METRIC_NAMES = {
+    "up": "upload",
+    "down": "download",
+    "heartbeat": "heartbeat",
+    "ticket": "ticket",
+    "file_create": "file create",
+}
+
+
+def metrics_rows(m: dict[str, Any]) -> list[str]:
+    """Metrics on against off: each figure's median (min–max) on both networks, the ratio and each round's."""
+    rows = [
+        "| measure | off | on (scraped every 1 s) | on / off | each round | network CPU s off / on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, x in m["measures"].items():
+        name = METRIC_NAMES.get(key, key) + (f" {label(m['size'])}" if key in ("up", "down") else "")
+        rounds = ", ".join(f"{r:.2f}" for r in x["round_ratios"])
+        cpu = x.get("serving_cpu_s", {})
+        spent = f"{cpu['off']:.1f} / {cpu['on']:.1f}" if cpu else "–"
+        cells = [f"{name} ({x['unit']})", _cell(x["off"]), _cell(x["on"]), f"{x['ratio']:.3f}", rounds, spent]
+        rows.append("| " + " | ".join(cells) + " |")
+    s = m.get("scraper", {})
+    rows += [
+        "",
+        f"{m['rounds']} rounds, A B / B A interleaved, on {m['engine']}; control plane {m['threads']} threads, "
+        f"{m['cp_seconds']:.0f} s per endpoint; the scraper read {s.get('targets', '?')} programs "
+        f"{s.get('scrapes', '?')} times, {s.get('failures', '?')} failures, in {s.get('seconds', '?')} s of scraping "
+        f"(its own CPU: {s.get('cpu_s', '?')} s). Network CPU: the server's and fileservers' processes during one "
+        "step, median.",
+    ]
+    return rows
+
+
 def targets(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
     """Return (target, what was measured, met) for every figure the issue sets."""
     found: list[tuple[str, str, bool]] = []
@@ -199,6 +233,16 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
                     coffer[worst] <= FLAT_MIB,
                 )
             )
+    m = report.get("metrics")
+    if m:
+        for key, x in m["measures"].items():
+            found.append(
+                (
+                    f"metrics on: {METRIC_NAMES.get(key, key)} within {1 - m['target_ratio']:.0%} of off",
+                    f"on / off {x['ratio']:.3f}",
+                    bool(x["met"]),
+                )
+            )
     for x in report.get("load", []):
         found.append((f"{x['users']} users on {x['engine']}, 0 errors", f"{x['errors']} errors", x["errors"] == 0))
     return found
@@ -222,6 +266,8 @@ def tables(report: dict[str, Any]) -> str:
         out += ["", "### Control plane", ""] + control_rows(report["control_plane"])
     if "small_files" in report:
         out += ["", "### Many small files in one upload", ""] + small_file_rows(report["small_files"])
+    if "metrics" in report:
+        out += ["", "### The cost of metrics", ""] + metrics_rows(report["metrics"])
     found = targets(report)
     if found:
         out += ["", "### Targets", "", "| target | measured | |", "|---|---|---|"]

@@ -28,13 +28,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import control_plane, load, profile, report, small_files, transfer
+from . import control_plane, load, metrics_overhead, profile, report, small_files, transfer
 from .ceiling import tools_missing as ceiling_missing
 from .datafiles import check_room, label, parse_size
 from .peer import tools_missing as peer_missing
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("transfers", "load", "control_plane", "small_files", "profile")
+PARTS = ("transfers", "load", "control_plane", "small_files", "metrics", "profile")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -52,6 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cp-seconds", type=float, help="control-plane load: seconds per endpoint (default 10; quick 2)")
     p.add_argument("--small-files", type=int, help="small files: how many in one upload (default 1000; quick 40)")
     p.add_argument("--small-size", help="small files: the size of each (default 10KB)")
+    p.add_argument("--metrics-size", help="metrics on against off: the file moved (default 1GB; quick 4MB)")
+    p.add_argument("--metrics-rounds", type=int, help="metrics on against off: interleaved rounds (default 4; quick 1)")
+    p.add_argument(
+        "--metrics-cp-seconds", type=float, help="metrics on against off: seconds per endpoint (default 3; quick 1)"
+    )
     p.add_argument(
         "--profile",
         choices=("slowest", "up", "down"),
@@ -73,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.cp_seconds = args.cp_seconds or (2.0 if q else 10.0)
     args.small_files = args.small_files or (40 if q else 1000)
     args.small_size = parse_size(args.small_size or "10KB")
+    args.metrics_size = parse_size(args.metrics_size or ("4MB" if q else "1GB"))
+    args.metrics_rounds = args.metrics_rounds or (1 if q else 4)
+    args.metrics_cp_seconds = args.metrics_cp_seconds or (1.0 if q else 3.0)
     if args.docs is None and args.out is None and not q:
         args.docs = HERE.parent / "docs" / "performance.md"
     args.out = args.out or (HERE / "results" / "quick" if q else HERE / "results")
@@ -149,6 +157,21 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             failures,
             lambda: small_files.run(work / "small", args.engines[0], args.small_files, args.small_size, log),
         )
+    if "metrics" in args.parts:
+        _part(
+            "metrics",
+            results,
+            failures,
+            lambda: metrics_overhead.run(
+                work / "metrics",
+                args.engines[0],
+                args.metrics_size,
+                args.metrics_rounds,
+                min(args.cp_threads, 4) if args.quick else args.cp_threads,
+                args.metrics_cp_seconds,
+                log,
+            ),
+        )
     if "profile" in args.parts:
         size, direction = max(args.sizes), "up" if args.profile == "slowest" else args.profile
         if "transfers" in results and args.profile == "slowest":
@@ -176,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="coffer-bench-"))
     try:
-        check_room(work, 3 * sum(args.sizes) + args.concurrency * args.size * 3 + 10**9)
+        check_room(work, 3 * sum(args.sizes) + 3 * args.metrics_size + args.concurrency * args.size * 3 + 10**9)
         command = "make bench-quick" if args.quick else "make bench"
         meta = {
             "date": time.strftime("%Y-%m-%d"),

@@ -1,0 +1,31 @@
+"""The metrics-overhead figure: on / off ratios of medians, judged against the 3% target, and shown as a table."""
+
+from __future__ import annotations
+
+from bench import report
+from bench.metrics_overhead import summarize
+
+
+def figures(off: list[float], on: list[float]) -> dict[str, dict[str, list[float]]]:
+    return {"off": {"up": off, "heartbeat": off}, "on": {"up": on, "heartbeat": on}}
+
+
+def test_a_cost_within_three_percent_meets_the_target() -> None:
+    m = summarize(figures([100.0, 90.0, 110.0], [98.0, 88.0, 108.0]), 10**9, 3, 16, 3.0, "sqlite")
+    assert m["measures"]["up"]["ratio"] == 0.98
+    assert m["measures"]["up"]["met"] is True
+    assert m["measures"]["heartbeat"]["unit"] == "req/s"
+
+
+def test_a_cost_above_three_percent_misses_it_and_the_table_says_so() -> None:
+    m = summarize(figures([100.0, 100.0], [96.0, 96.0]), 10**9, 2, 16, 3.0, "sqlite")
+    assert m["measures"]["up"]["met"] is False
+    rows = report.metrics_rows(m | {"scraper": {"targets": 3, "scrapes": 30, "failures": 0}})
+    assert any(row.startswith("| upload 1 GB (MB/s) |") and "0.960" in row for row in rows)
+    found = report.targets({"metrics": m})
+    assert ("metrics on: upload within 3% of off", "on / off 0.960", False) in found
+
+
+def test_no_figure_off_is_not_a_met_target() -> None:
+    m = summarize(figures([0.0], [5.0]), 10**6, 1, 4, 1.0, "sqlite")
+    assert m["measures"]["up"]["met"] is False
