@@ -27,8 +27,8 @@ from . import PROTOCOL_VERSION
 from .encoding import DecodeError
 from .errors import ProtocolError
 from .ids import check_chunk_hash, check_id, check_name
-from .signing import MAX_FIGURE, SignatureInvalid, SigningKey, TokenMalformed, open_token, peek_token
-from .tickets import CLOCK_SKEW, Ticket, TicketError, TicketExpired, TicketUnknownKey
+from .signing import MAX_FIGURE, SigningKey, TokenMalformed, peek_token
+from .tickets import CLOCK_SKEW, Ticket, TicketError, TicketExpired, open_signed
 
 KIND = "copy"
 MAX_TOKEN_LENGTH = 800
@@ -105,17 +105,7 @@ def is_copy_ticket(token: str) -> bool:
 
 def verify(token: str, keys: dict[str, bytes], now: float) -> CopyTicket:
     """Return the copy ticket in *token* if a key in *keys* (by kid) signed it as one and it is current."""
-    try:
-        kid = peek_token(token, MAX_TOKEN_LENGTH).get("kid")
-    except TokenMalformed as exc:
-        raise TicketError(f"malformed copy ticket: {exc.message}") from exc
-    if not isinstance(kid, str) or kid not in keys:
-        raise TicketUnknownKey("the copy ticket is signed by a key this fileserver does not trust")
-    try:
-        payload = open_token(KIND, token, [keys[kid]], MAX_TOKEN_LENGTH)
-    except (SignatureInvalid, TokenMalformed) as exc:
-        raise TicketError("the copy ticket signature is forged or damaged") from exc
-    ticket = _parse(payload)
+    ticket = _parse(open_signed(KIND, token, keys, MAX_TOKEN_LENGTH, "copy ticket"))  # SECURITY
     if now > ticket.exp:
         raise TicketExpired(f"the copy ticket expired {math.ceil(now - ticket.exp)} s ago by this fileserver's clock")
     if ticket.iat > now + CLOCK_SKEW:

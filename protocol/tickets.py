@@ -150,19 +150,27 @@ def issue(key: SigningKey, ticket: Ticket) -> str:
     return key.sign(KIND, payload, max_length=MAX_TOKEN_LENGTH)
 
 
+def open_signed(kind: str, token: str, keys: dict[str, bytes], max_length: int, what: str) -> dict[str, Any]:
+    """Return the payload of *token* if the key its kid names among *keys* signed it as *kind*.
+
+    Transfer and copy tickets are read alike; *what* names the token in the errors.
+    SECURITY: the kid only picks the key; the signature, under *kind*'s domain tag, decides.
+    """
+    try:
+        kid = peek_token(token, max_length).get("kid")
+    except TokenMalformed as exc:
+        raise TicketError(f"malformed {what}: {exc.message}") from exc
+    if not isinstance(kid, str) or kid not in keys:
+        raise TicketUnknownKey(f"the {what} is signed by a key this fileserver does not trust")
+    try:
+        return open_token(kind, token, [keys[kid]], max_length)
+    except (SignatureInvalid, TokenMalformed) as exc:
+        raise TicketError(f"the {what} signature is forged or damaged") from exc
+
+
 def verify(token: str, keys: dict[str, bytes], now: float) -> Ticket:
     """Return the ticket in *token* if a key in *keys* (by kid) signed it and it is current."""
-    try:
-        kid = peek_token(token, MAX_TOKEN_LENGTH).get("kid")
-    except TokenMalformed as exc:
-        raise TicketError(f"malformed ticket: {exc.message}") from exc
-    if not isinstance(kid, str) or kid not in keys:
-        raise TicketUnknownKey("the ticket is signed by a key this fileserver does not trust")
-    try:
-        payload = open_token(KIND, token, [keys[kid]], MAX_TOKEN_LENGTH)
-    except (SignatureInvalid, TokenMalformed) as exc:
-        raise TicketError("the ticket signature is forged or damaged") from exc
-    ticket = _parse(payload)
+    ticket = _parse(open_signed(KIND, token, keys, MAX_TOKEN_LENGTH, "ticket"))  # SECURITY
     if now > ticket.exp:
         raise TicketExpired(
             f"the ticket expired {math.ceil(now - ticket.exp)} s ago by this fileserver's clock: ask the server for "
