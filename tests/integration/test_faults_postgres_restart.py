@@ -26,7 +26,8 @@ import pytest
 
 from coffer.client.coffer import Coffer
 from coffer.client.errors import ApiError
-from coffer.devnet.procs import free_port
+from coffer.devnet.procs import free_port, http_ok, wait_until
+from coffer.protocol import routes
 
 from ..services import unavailable
 from .network import Network
@@ -167,6 +168,8 @@ def test_a_finalize_cut_off_by_the_database_writes_nothing_and_the_upload_comple
         refused_clearly(lambda: coffer.upload(source, chunk_size=MiB, on_progress=down_before_finalize))
     finally:
         cluster.start()
+    # The server's pool reconnects on its own schedule: go on once the server says it can serve again.
+    wait_until(lambda: http_ok(net.url + routes.READY), 30, "the server to be ready after the database restart")
     [pending] = [f for f in coffer.list() if f.state == "pending"]
     assert net.sql("SELECT count(*) AS n FROM chunks WHERE file_id = ?", (pending.id,)) == [{"n": 0}]
     assert net.sql("SELECT count(*) AS n FROM chunk_locations WHERE file_id = ?", (pending.id,)) == [{"n": 0}]
