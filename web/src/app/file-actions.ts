@@ -9,12 +9,7 @@ import type { Pins } from "../share/pins";
 import { type LookedUp, lookUp, makeLink, share } from "./actions";
 import { downloadOwn } from "./download";
 import type { FileRow } from "./files";
-
-function element<T extends HTMLElement>(id: string, kind: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof kind)) throw new Error(`the page lacks #${id}`);
-  return found;
-}
+import { element } from "../ui/elements";
 
 export interface Context {
   readonly files: FilesApi;

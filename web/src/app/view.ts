@@ -1,12 +1,7 @@
 /** The app page's elements, and drawing the file list. */
+import { element } from "../ui/elements";
 import { humanSize } from "../ui/sizes";
 import type { FileRow } from "./files";
-
-function element<T extends HTMLElement>(id: string, kind: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof kind)) throw new Error(`the page lacks #${id}`);
-  return found;
-}
 
 export class AppView {
   readonly status = element("status", HTMLElement);

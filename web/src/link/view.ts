@@ -1,10 +1,5 @@
 /** The link page's elements, found once, and the few ways the page changes them. */
-
-function element<T extends HTMLElement>(id: string, kind: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof kind)) throw new Error(`the page lacks #${id}`);
-  return found;
-}
+import { element } from "../ui/elements";
 
 export class LinkView {
   readonly status = element("status", HTMLElement);
