@@ -6,8 +6,9 @@ like every other error (:mod:`.answers`).
 
 gunicorn's own worker reads a request head in a thread, blocking, with no deadline, so
 200 clients sending their headers a byte at a time hold every thread. This one gathers
-a head from what the socket already holds and hands the connection back to the poller
-between bytes, so a thread is taken only once the head is whole; a head not whole within
+heads in its main thread, from what each readable socket already holds, without blocking:
+a thread is taken only once a head is whole, so a trickled byte costs one read and never
+a trip through the thread pool, where it would queue ahead of whole requests. A head not whole within
 :attr:`~.limits.EdgeLimits.header_timeout` is answered 408 and closed, and a connection
 beyond :attr:`~.limits.EdgeLimits.per_address` from one address is refused at accept.
 Bodies that keep moving never trip the idle body timeout, so one address may also have
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import errno
 import logging
+import selectors
 import socket
 import time
 from collections import deque
+from functools import partial
 from typing import Any
 
 from gunicorn import util
@@ -102,7 +105,51 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
         conn = _Conn(self.cfg, client_sock, client_addr, listener.getsockname(), key, deadline)
         conn.release = self.open_connections.release
         conn.held = self.busy.counts(key, client_addr[0] if key else "")
-        self.enqueue_req(conn)
+        if self._gathers_heads():
+            self._take_head(conn)
+        else:
+            self.enqueue_req(conn)
+
+    def on_client_socket_readable(self, conn: Any, client: socket.socket) -> None:
+        """A kept-alive connection's next request begins: gather its head here, not in a thread."""
+        if not isinstance(conn, _Conn) or not self._gathers_heads():
+            super().on_client_socket_readable(conn, client)
+            return
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._take_head(conn)
+
+    def on_pending_socket_readable(self, conn: Any, client: socket.socket) -> None:
+        """More of a head arrived: gather it here, not in a thread."""
+        if not isinstance(conn, _Conn) or not self._gathers_heads():
+            super().on_pending_socket_readable(conn, client)
+            return
+        self.poller.unregister(client)
+        self.pending_conns.remove(conn)
+        self._take_head(conn)
+
+    def _take_head(self, conn: _Conn) -> None:
+        """Read what *conn* holds towards its head (main thread): a whole head goes to the threads, a part waits.
+
+        A waiting connection goes on the poller until its head deadline; one that closed, or was
+        answered 408 or 431, is closed.
+        """
+        try:
+            ready = self._gather_head(conn)
+        except OSError:
+            ready = None  # reset or gone: nothing to answer
+        if ready:
+            conn.data_ready = True
+            self.enqueue_req(conn)
+        elif ready is None:
+            self.nr_conns -= 1
+            conn.close()
+        else:
+            assert conn.head_deadline is not None  # set by _gather_head for a head still coming
+            conn.sock.setblocking(False)
+            conn.timeout = conn.head_deadline
+            self.pending_conns.append(conn)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
 
     def handle(self, conn: Any) -> Any:
         """Serve a request once its head is whole and its address has a thread to spare.

@@ -94,6 +94,21 @@ def _probe(url: str) -> float:
     return time.monotonic() - started
 
 
+def _threads(group: int) -> int:
+    """Return how many threads the processes of process group *group* (a program and its workers) have."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == group:
+            total += int(fields[17])
+    return total
+
+
 def _readable_within(socks: list[socket.socket], seconds: float) -> list[socket.socket]:
     """Return the sockets that have something to read (an answer or a close) within *seconds*."""
     found: list[socket.socket] = []
@@ -125,11 +140,17 @@ def _received(sock: socket.socket) -> bytes:
 @pytest.mark.parametrize("program", ["server", "fileserver"])
 def test_two_hundred_trickled_heads_leave_the_program_answering_at_once(net: Network, program: str) -> None:
     url = net.url if program == "server" else net.fileservers[0].url
+    assert net.server is not None
+    group = net.server.pid if program == "server" else net.fileservers[0].proc.pid
+    _probe(url)
+    idle = _threads(group)
     with ExitStack() as stack:
         socks = [stack.enter_context(_connect(url, source)) for source in ATTACKERS for _ in range(PER_ADDRESS)]
         with Trickler(socks):
             time.sleep(1.0)  # every connection has sent part of its head and holds whatever it can
             waits = [_probe(url) for _ in range(5)]
+            trickling = _threads(group)
+        assert trickling <= idle + 1, f"{program} went from {idle} to {trickling} threads: trickled heads took threads"
         assert max(waits) < 1.0, f"{program} answered in {waits} s while 200 heads trickled in"
 
 
