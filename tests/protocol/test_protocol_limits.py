@@ -20,6 +20,7 @@ from coffer.protocol.messages import (
     BACKENDS,
     MAX_CORRUPT_REPORTS,
     MAX_PURGES,
+    MAX_RECONCILE_CHUNKS,
     MAX_RECONCILE_FILES,
     MAX_REVOCATIONS_PAGE,
     MAX_SHARDS,
@@ -79,7 +80,10 @@ def largest_registration() -> Registration:
 
 
 def largest_reconcile_query() -> ReconcileQuery:
-    return ReconcileQuery(LONGEST_NAME, [ID] * MAX_RECONCILE_FILES)
+    """The most file ids, and an inventory of the most chunk hashes spread two to a file."""
+    files = [ID[:-4] + f"{i:04x}" for i in range(MAX_RECONCILE_FILES)]
+    held = {f: [HASH, HASH] for f in files[: MAX_RECONCILE_CHUNKS // 2]}
+    return ReconcileQuery(LONGEST_NAME, files, held)
 
 
 def largest_cluster_request(action: cluster.Action) -> tuple[dict[str, Any], dict[str, str]]:
@@ -187,7 +191,7 @@ def test_a_copy_ticket_over_its_cap_is_refused_as_malformed() -> None:
 
 def test_largest_heartbeat_answer_with_every_copy_order_fits_the_json_body_limit_and_parses() -> None:
     order = copies.CopyOrder(
-        LONGEST_NAME, ID, HASH, MAX_FIGURE, ID, "https://" + "h" * (MAX_URL - 8), largest_copy_ticket()
+        LONGEST_NAME, ID, HASH, MAX_FIGURE, ID, "https://" + "h" * (MAX_URL - 8), largest_copy_ticket(), MAX_FIGURE
     )
     entry = Revocation(MAX_FIGURE, MAX_FIGURE, ID, ID, "put")
     answer = HeartbeatAnswer(
