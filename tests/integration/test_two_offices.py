@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 
 from coffer.devnet.offices import FORWARD, Offices
 
+from .network import chunk_files
 from .sites import TWO_OFFICES, start_offices
 
 PASSWORD = "two-offices-password"
@@ -59,3 +61,17 @@ def test_a_person_in_each_office_reaches_the_server_and_the_fileservers(offices:
     done = offices.coffer_in("office-b", b, "download", file_id, "-o", str(copy), "--quiet")
     assert done.returncode == 0, done.stderr
     assert copy.read_bytes() == source.read_bytes()
+
+
+def test_an_upload_in_an_office_stores_on_that_office_s_fileservers(offices: Offices, tmp_path: Path) -> None:
+    """With its site set (``COFFER_SITE``), a person in office A writes every chunk to A, none across the line."""
+    a = login(offices, "office-a", tmp_path / "a")
+    source = tmp_path / "minutes.bin"
+    source.write_bytes(os.urandom(20 * 1024 * 1024))  # three chunks: spread over both offices without a site
+    done = offices.coffer_in(
+        "office-a", a, "upload", str(source), "--shard", "shared", "--quiet", "--json", COFFER_SITE="office-a"
+    )
+    assert done.returncode == 0, done.stderr
+    file_id = json.loads(done.stdout)[0]["file_id"]
+    in_a, in_b = (offices.fileservers[n] for n in (0, 1))
+    assert chunk_files(in_a, file_id) and not chunk_files(in_b, file_id)
