@@ -42,6 +42,19 @@ class Fileserver:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def chunk_files(self, file_id: str) -> list[Path]:
+        """Return the chunk files of *file_id* in the data directory, whatever the layout below it.
+
+        The fileserver may remove a directory while this walks (a purge of another file):
+        ``os.walk`` passes over what vanished instead of failing, as ``Path.rglob`` does.
+        """
+        return [
+            Path(top, name)
+            for top, _dirs, names in os.walk(self.data_dir)
+            if Path(top).name == file_id
+            for name in names
+        ]
+
 
 @dataclass
 class Network:

@@ -26,13 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .network import Fileserver, Network
-from .procs import coffer_command, free_port
+from .procs import free_port
 
 RANGE = ipaddress.IPv4Network("10.213.0.0/16")
 """Where each office's /30 is taken from: private, and clear of the usual home and cloud ranges."""
 RATE = "50mbit"
 BURST = "64kb"
 QUEUE = "200ms"
+TWO_OFFICES = {
+    "shards": [{"name": "shared"}],
+    "clusters": [
+        {"name": "office-a", "shards": [{"name": "shared", "read": True, "write": True}]},
+        {"name": "office-b", "shards": [{"name": "shared", "read": True, "write": True}]},
+    ],
+}
+"""shard-config/two-offices.toml: both offices read and write one shard."""
 FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 PREFIX = "coffer-"
 """Every namespace made here is named ``coffer-<tag>-<office>``: how one run sees that another still routes."""
@@ -217,7 +225,7 @@ class Offices(Network):
     ) -> subprocess.CompletedProcess[str]:
         """Run ``coffer ARGS`` as a person in *cluster*'s office whose session lives in *config_dir*."""
         return subprocess.run(
-            [*self.offices[cluster].within, *coffer_command(*args)],
+            [*self.offices[cluster].within, *self.command(*args)],
             env=self.cli_env(config_dir, **env),
             input=stdin,
             capture_output=True,

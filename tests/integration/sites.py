@@ -13,32 +13,23 @@ from typing import Any
 
 import pytest
 
-from coffer.devnet.offices import Offices, unavailable
+from coffer.devnet.offices import TWO_OFFICES, Offices, unavailable
 
 from .network import ADMIN_PASSWORD, FAST_FILESERVER, FAST_SERVER
 
-TWO_OFFICES = {
-    "shards": [{"name": "shared"}],
-    "clusters": [
-        {"name": "office-a", "shards": [{"name": "shared", "read": True, "write": True}]},
-        {"name": "office-b", "shards": [{"name": "shared", "read": True, "write": True}]},
-    ],
-}
-"""shard-config/two-offices.toml: both offices read and write one shard."""
-OFFICE_PER_SHARD = {
+__all__ = ["ONE_WAY", "TWO_OFFICES", "require_offices", "start_offices"]
+
+ONE_WAY = {
     "shards": [{"name": "hq-files"}, {"name": "branch-files"}],
     "clusters": [
-        {
-            "name": "hq",
-            "shards": [{"name": "hq-files", "read": True, "write": True}, {"name": "branch-files", "read": True}],
-        },
+        {"name": "hq", "shards": [{"name": "hq-files", "read": True, "write": True}]},
         {
             "name": "branch",
             "shards": [{"name": "branch-files", "read": True, "write": True}, {"name": "hq-files", "read": True}],
         },
     ],
 }
-"""shard-config/office-per-shard.toml: each office writes its own shard and reads the other's."""
+"""shard-config/office-per-shard.toml with one of its two links: the branch reads head office's shard, not back."""
 
 
 def require_offices() -> None:
