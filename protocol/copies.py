@@ -164,6 +164,8 @@ class CopyOrder:
     source_url: str
     ticket: str
     """SECURITY: the copy ticket, a bearer capability; never logged."""
+    bandwidth: int = 0
+    """Bytes per second the target's cluster may fetch for this shard (its link's cap); 0: no cap."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -174,6 +176,7 @@ class CopyOrder:
             "source": self.source,
             "source_url": self.source_url,
             "ticket": self.ticket,
+            "bandwidth": self.bandwidth,
         }
 
 
@@ -201,6 +204,7 @@ def parse_orders(value: object) -> list[CopyOrder]:
                 source=check_id(item.get("source"), "fileserver_id"),
                 source_url=url,
                 ticket=ticket,
+                bandwidth=_int(item, "bandwidth") if "bandwidth" in item else 0,
             )
         )
     return orders

@@ -11,7 +11,10 @@ never copied. One that cannot be reached is reported ``unreachable``; either way
 server picks another source or gives up, so nothing here retries.
 
 Orders run one at a time in their own thread, so a slow peer never delays a beat,
-and the rate is the server's (``repair_batch`` orders per beat at most). Each copy
+and the rate is the server's (``repair_batch`` orders per beat at most), and at most the
+cap of this cluster's link to the shard (``bandwidth``, a :class:`~.bandwidth.TokenBucket`).
+The same orders carry site copies (a cluster keeping a shard's chunks, ``domain.sites``),
+so a fileserver that only reads a shard stores copies of it too. Each copy
 holds one chunk in memory once, as a download does.
 """
 
@@ -33,6 +36,7 @@ from coffer.transfer.http import ChunkClient
 from ..identity import Identity
 from ..shards import ServedShard
 from ..storage.errors import ChunkNotFound, StorageError, UploadRejected
+from .bandwidth import Buckets
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +51,10 @@ class Copier:
         identity: Identity,
         client: ChunkClient,
         clock: Callable[[], float] = time.time,
+        buckets: Buckets | None = None,
     ):
         self._shards = {s.name: s for s in shards}
+        self._buckets = buckets or Buckets()
         self._identity = identity
         self._client = client
         self._clock = clock
@@ -106,13 +112,14 @@ class Copier:
         """Carry out one order and queue its report (a receipt, or a failure naming the source)."""
         kv: dict[str, object] = {"shard": order.shard, "file": order.file, "chunk": order.chunk, "source": order.source}
         served = self._shards.get(order.shard)
-        if served is None or not served.write:
-            log.warning("copy order for a shard this fileserver does not write: ignored", extra={"kv": kv})
+        if served is None:
+            log.warning("copy order for a shard this fileserver does not serve: ignored", extra={"kv": kv})
             return
         name = chunk_name(order.file, order.chunk)
         started = self._clock()
         try:
             if not self._holds(served, name, order.size):
+                self._buckets.take(order.shard, order.bandwidth, order.size)  # the link's cap, if it has one
                 buffer = bytearray(order.size)
                 view = memoryview(buffer)
                 # SECURITY: order.ticket is a bearer capability for this one chunk; never logged.

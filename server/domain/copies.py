@@ -44,7 +44,7 @@ def health(tx: Tx, now: float, grace: float) -> dict[str, Health]:
     stuck = tx.all(
         "SELECT f.shard_id, COUNT(*) AS n FROM repairs r JOIN chunks c ON c.file_id = r.file_id AND c.hash = r.hash "
         "JOIN files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
-        f"WHERE r.tries >= ? AND {COUNTED_COPIES} < s.copies GROUP BY f.shard_id",
+        f"WHERE r.site = '' AND r.tries >= ? AND {COUNTED_COPIES} < s.copies GROUP BY f.shard_id",
         (MAX_REPAIR_TRIES, now - grace),
     )
     result = {r["shard_id"]: Health(below_copies=int(r["n"])) for r in below}

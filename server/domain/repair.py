@@ -32,6 +32,7 @@ from coffer.protocol.ids import new_id
 from coffer.protocol.signing import SigningKey
 
 from ..store.db import Tx
+from . import sites
 from .copies import COUNTED_COPIES, MAX_REPAIR_TRIES, RETRY_AFTER
 
 log = logging.getLogger(__name__)
@@ -73,52 +74,68 @@ def record(
             log.warning("copy receipt for no chunk of its shard", extra={"kv": {"fileserver": fs_id}})
             continue
         tx.execute(
-            "INSERT INTO chunk_locations (file_id, hash, fileserver_id, shard_id, stored_at) "
-            "SELECT f.id, ?, ?, f.shard_id, ? FROM files f WHERE f.id = ? "
+            "INSERT INTO chunk_locations (file_id, hash, fileserver_id, shard_id, stored_at, copied) "
+            "SELECT f.id, ?, ?, f.shard_id, ?, ? FROM files f WHERE f.id = ? "
             "ON CONFLICT (file_id, hash, fileserver_id) DO NOTHING",
-            (receipt.chunk, fs_id, now, receipt.file),
+            (receipt.chunk, fs_id, now, True, receipt.file),
         )
-        tx.execute("DELETE FROM repairs WHERE file_id = ? AND hash = ?", (receipt.file, receipt.chunk))
+        tx.execute(
+            "DELETE FROM repairs WHERE file_id = ? AND hash = ? "
+            "AND (site = '' OR site = (SELECT cluster_id FROM fileservers WHERE id = ?))",
+            (receipt.file, receipt.chunk, fs_id),
+        )
         log.info("chunk copy recorded", extra={"kv": {"fileserver": fs_id, "file": receipt.file}})
     for failure in failed:
-        _failed(tx, fs_id, failure)
+        _failed(tx, fs_id, failure, now)
 
 
 def _is_chunk_of_shard(tx: Tx, fs_id: str, receipt: receipts.Receipt) -> bool:
-    """Tell whether the receipt names a chunk of a complete file of its shard, which *fs_id*'s cluster may write."""
+    """Tell whether the receipt names a chunk of a complete file of its shard, which *fs_id*'s cluster may keep.
+
+    SECURITY: a cluster keeps a shard's chunks when its link reads or writes the shard; a copy
+    claimed by a fileserver of any other cluster (an on-premises shard elsewhere) is refused.
+    """
     return (
         tx.one(
             "SELECT 1 AS x FROM chunks c JOIN files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
             "JOIN fileservers me ON me.id = ? "
-            "JOIN cluster_shards l ON l.cluster_id = me.cluster_id AND l.shard_id = s.id AND l.can_write = ? "
+            "JOIN cluster_shards l ON l.cluster_id = me.cluster_id AND l.shard_id = s.id "
+            "AND (l.can_write = ? OR l.can_read = ?) "
             "WHERE c.file_id = ? AND c.hash = ? AND c.size = ? AND s.name = ? AND f.state = 'complete'",
-            (fs_id, True, receipt.file, receipt.chunk, receipt.size, receipt.shard),
+            (fs_id, True, True, receipt.file, receipt.chunk, receipt.size, receipt.shard),
         )
         is not None
     )
 
 
-def _failed(tx: Tx, fs_id: str, failure: copy_protocol.CopyFailure) -> None:
+def _failed(tx: Tx, fs_id: str, failure: copy_protocol.CopyFailure, now: float) -> None:
     problem = f"{CORRUPT}{failure.source}" if failure.reason == "corrupt" else f"unreachable:{failure.source}"
     if not tx.execute(
-        "UPDATE repairs SET tries = tries + 1, ordered_at = 0, problem = ? "
+        # A corrupt source stays remembered when a later source is only unreachable: it is never picked again.
+        # The last allowed failure dates the give-up (it holds for an hour); an earlier one frees the chunk at once.
+        "UPDATE repairs SET tries = tries + 1, ordered_at = CASE WHEN tries + 1 >= ? THEN ? ELSE 0 END, "
+        "problem = CASE WHEN ? = 'unreachable' AND problem LIKE 'corrupt:%' THEN problem ELSE ? END "
         "WHERE file_id = ? AND hash = ? AND target_id = ?",
-        (problem, failure.file, failure.chunk, fs_id),
+        (MAX_REPAIR_TRIES, now, failure.reason, problem, failure.file, failure.chunk, fs_id),
     ):
         return  # not this fileserver's order (any more): nothing to change
-    row = tx.one("SELECT tries FROM repairs WHERE file_id = ? AND hash = ?", (failure.file, failure.chunk))
+    row = tx.one(
+        "SELECT MAX(tries) AS tries FROM repairs WHERE file_id = ? AND hash = ? AND target_id = ?",
+        (failure.file, failure.chunk, fs_id),
+    )
     kv = {"fileserver": fs_id, "source": failure.source, "file": failure.file, "chunk": failure.chunk}
     if failure.reason == "corrupt":
         log.warning("copy source sent a corrupt chunk: it is not copied, another source is tried", extra={"kv": kv})
-    if row is not None and row["tries"] >= MAX_REPAIR_TRIES:
+    if row is not None and row["tries"] is not None and row["tries"] >= MAX_REPAIR_TRIES:
         log.warning("chunk repair given up after repeated failures", extra={"kv": kv | {"tries": row["tries"]}})
 
 
 def orders(tx: Tx, key: SigningKey, fs_id: str, policy: Policy, now: float) -> list[copy_protocol.CopyOrder]:
-    """Order *fs_id* to copy chunks below their count that it lacks, each from a live holder.
+    """Order *fs_id* to copy chunks its site lacks, then chunks below their count it lacks, each from a live holder.
 
-    It holds at most ``policy.batch`` open orders at once: each beat tops them up, so a
-    slow fileserver is never handed a queue longer than that.
+    It holds at most ``policy.batch`` open orders at once, site copies and repairs
+    together: each beat tops them up, so a slow fileserver is never handed a queue
+    longer than that.
     """
     if policy.batch <= 0:
         return []
@@ -129,30 +146,12 @@ def orders(tx: Tx, key: SigningKey, fs_id: str, policy: Policy, now: float) -> l
     room = policy.batch - (int(held["n"]) if held else 0)
     if room <= 0:
         return []  # its open orders are its queue: no more until it reports some
-    wanted = tx.all(
-        "SELECT c.file_id, c.hash, c.size, s.id AS shard_id, s.name AS shard FROM chunks c "
-        "JOIN files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
-        "JOIN fileserver_shards fs ON fs.shard_id = s.id AND fs.fileserver_id = ? AND fs.can_write = ? "
-        "JOIN fileservers me ON me.id = fs.fileserver_id "
-        "JOIN cluster_shards l ON l.cluster_id = me.cluster_id AND l.shard_id = s.id AND l.can_write = ? "
-        f"WHERE f.state = 'complete' AND s.copies > 1 AND {COUNTED_COPIES} < s.copies "
-        "AND NOT EXISTS (SELECT 1 FROM chunk_locations h "
-        "WHERE h.file_id = c.file_id AND h.hash = c.hash AND h.fileserver_id = ?) "
-        "AND NOT EXISTS (SELECT 1 FROM repairs r WHERE r.file_id = c.file_id AND r.hash = c.hash "
-        "AND ((r.tries < ? AND r.ordered_at > ?) OR (r.tries >= ? AND r.ordered_at > ?))) "
-        f"ORDER BY f.created_at, c.file_id, c.idx LIMIT {int(room)}",
-        (
-            fs_id,
-            True,
-            True,
-            now - policy.grace,
-            fs_id,
-            MAX_REPAIR_TRIES,
-            now - ORDER_TIMEOUT,
-            MAX_REPAIR_TRIES,
-            now - RETRY_AFTER,
-        ),
+    cuts = sites.Cuts(
+        counted=now - policy.grace, live=now - policy.lease, open=now - ORDER_TIMEOUT, retry=now - RETRY_AFTER
     )
+    wanted = sites.missing_at_site(tx, fs_id, cuts, room)
+    if len(wanted) < room:
+        wanted += _below_count(tx, fs_id, cuts, room - len(wanted))
     made = []
     for chunk in wanted:
         order = _order(tx, key, fs_id, chunk, policy, now)
@@ -163,46 +162,81 @@ def orders(tx: Tx, key: SigningKey, fs_id: str, policy: Policy, now: float) -> l
     return made
 
 
+def _below_count(tx: Tx, fs_id: str, cuts: sites.Cuts, room: int) -> list[dict[str, Any]]:
+    """Chunks below their shard's count that *fs_id* (which writes the shard) lacks, with no copy on the way.
+
+    Where the shard has several clusters, a fileserver whose cluster already holds a counted
+    copy is handed the chunk only when no other cluster that writes the shard (with a live
+    fileserver writing it) lacks one: the second copy goes to another site when there is one.
+    """
+    other_site_lacks = (
+        "EXISTS (SELECT 1 FROM cluster_shards o JOIN fileservers y ON y.cluster_id = o.cluster_id "
+        "JOIN fileserver_shards ys ON ys.fileserver_id = y.id AND ys.shard_id = o.shard_id AND ys.can_write = ? "
+        "WHERE o.shard_id = s.id AND o.can_write = ? AND o.cluster_id <> me.cluster_id AND y.last_seen >= ? "
+        f"AND NOT {sites.held_by_site('o.cluster_id')})"
+    )
+    return tx.all(
+        "SELECT c.file_id, c.hash, c.size, s.id AS shard_id, s.name AS shard, '' AS site, l.bandwidth FROM chunks c "
+        "JOIN files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
+        "JOIN fileserver_shards fs ON fs.shard_id = s.id AND fs.fileserver_id = ? AND fs.can_write = ? "
+        "JOIN fileservers me ON me.id = fs.fileserver_id "
+        "JOIN cluster_shards l ON l.cluster_id = me.cluster_id AND l.shard_id = s.id AND l.can_write = ? "
+        f"WHERE f.state = 'complete' AND s.copies > 1 AND {COUNTED_COPIES} < s.copies "
+        "AND NOT EXISTS (SELECT 1 FROM chunk_locations h "
+        "WHERE h.file_id = c.file_id AND h.hash = c.hash AND h.fileserver_id = ?) "
+        f"AND NOT {sites.ORDER_PENDING} "
+        f"AND (NOT {sites.held_by_site('me.cluster_id')} OR NOT {other_site_lacks}) "
+        f"ORDER BY f.created_at, c.file_id, c.idx LIMIT {int(room)}",
+        (
+            fs_id,
+            True,
+            True,
+            cuts.counted,
+            fs_id,
+            *sites.order_pending_args(cuts),
+            cuts.counted,
+            True,
+            True,
+            cuts.live,
+            cuts.counted,
+        ),
+    )
+
+
 def _order(
     tx: Tx, key: SigningKey, fs_id: str, chunk: dict[str, Any], policy: Policy, now: float
 ) -> copy_protocol.CopyOrder | None:
     """Record and sign one copy order for *chunk*; or, with no live good holder, give it up (logged once)."""
-    previous = tx.one("SELECT problem FROM repairs WHERE file_id = ? AND hash = ?", (chunk["file_id"], chunk["hash"]))
+    row_key = (chunk["file_id"], chunk["hash"], chunk["site"])
+    previous = tx.one("SELECT problem FROM repairs WHERE file_id = ? AND hash = ? AND site = ?", row_key)
     bad = previous["problem"].removeprefix(CORRUPT) if previous and previous["problem"].startswith(CORRUPT) else ""
     source = tx.one(
         "SELECT x.id, x.url FROM chunk_locations l JOIN fileservers x ON x.id = l.fileserver_id "
         "JOIN fileserver_shards fs ON fs.fileserver_id = x.id AND fs.shard_id = ? AND fs.can_read = ? "
-        "WHERE l.file_id = ? AND l.hash = ? AND x.last_seen >= ? AND x.id <> ? AND x.id <> ? "
-        "ORDER BY x.active_transfers, x.id LIMIT 1",
-        (chunk["shard_id"], True, chunk["file_id"], chunk["hash"], now - policy.lease, fs_id, bad),
+        "JOIN fileservers me ON me.id = ? "
+        "WHERE l.file_id = ? AND l.hash = ? AND x.last_seen >= ? AND x.id <> me.id AND x.id <> ? "
+        "ORDER BY CASE WHEN x.cluster_id = me.cluster_id THEN 0 ELSE 1 END, x.active_transfers, x.id LIMIT 1",
+        (chunk["shard_id"], True, fs_id, chunk["file_id"], chunk["hash"], now - policy.lease, bad),
     )
     upsert = (
-        "INSERT INTO repairs (file_id, hash, target_id, source_id, ordered_at, tries, problem) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_id, hash) DO UPDATE SET target_id = excluded.target_id, "
-        "source_id = excluded.source_id, ordered_at = excluded.ordered_at, problem = excluded.problem"
+        "INSERT INTO repairs (file_id, hash, site, target_id, source_id, ordered_at, tries, problem) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_id, hash, site) DO UPDATE SET "
+        "target_id = excluded.target_id, source_id = excluded.source_id, ordered_at = excluded.ordered_at, "
+        "problem = excluded.problem"
     )
     if source is None:
         tx.execute(
             upsert + ", tries = excluded.tries",
-            (
-                chunk["file_id"],
-                chunk["hash"],
-                None,
-                None,
-                now,
-                MAX_REPAIR_TRIES,
-                "no live fileserver holds a good copy",
-            ),
+            (*row_key, None, None, now, MAX_REPAIR_TRIES, NO_SOURCE),
         )
         log.warning(
-            "chunk below its copy count has no good copy to repair from: it stays unrepairable until one returns",
-            extra={"kv": {"shard": chunk["shard"], "file": chunk["file_id"], "chunk": chunk["hash"]}},
+            "chunk has no good copy to copy from: it stays unrepairable until one returns",
+            extra={
+                "kv": {"shard": chunk["shard"], "file": chunk["file_id"], "chunk": chunk["hash"], "site": chunk["site"]}
+            },
         )
         return None
-    tx.execute(
-        upsert,
-        (chunk["file_id"], chunk["hash"], fs_id, source["id"], now, 0, previous["problem"] if previous else ""),
-    )
+    tx.execute(upsert, (*row_key, fs_id, source["id"], now, 0, previous["problem"] if previous else ""))
     ticket = copy_protocol.CopyTicket(
         target=fs_id,
         source=source["id"],
@@ -222,4 +256,5 @@ def _order(
         source=source["id"],
         source_url=source["url"],
         ticket=copy_protocol.issue(key, ticket),  # SECURITY: a capability for this target, source and chunk
+        bandwidth=int(chunk["bandwidth"]),
     )

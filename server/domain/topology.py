@@ -24,10 +24,11 @@ def read_topology(tx: Tx) -> Topology:
     for row in tx.all("SELECT name FROM clusters"):
         current.clusters[row["name"]] = {}
     for row in tx.all(
-        "SELECT c.name AS cluster, s.name AS shard, l.can_read, l.can_write FROM cluster_shards l "
+        "SELECT c.name AS cluster, s.name AS shard, l.can_read, l.can_write, l.bandwidth FROM cluster_shards l "
         "JOIN clusters c ON c.id = l.cluster_id JOIN shards s ON s.id = l.shard_id"
     ):
-        current.clusters[row["cluster"]][row["shard"]] = Link(bool(row["can_read"]), bool(row["can_write"]))
+        link = Link(bool(row["can_read"]), bool(row["can_write"]), int(row["bandwidth"]))
+        current.clusters[row["cluster"]][row["shard"]] = link
     return current
 
 
@@ -78,10 +79,10 @@ def _apply_one(tx: Tx, keys: ServerKeys, change: Change, now: float) -> None:
         case ("create" | "update", "link"):
             cluster_id, shard_id = _id_of(tx, "clusters", d["cluster"]), _id_of(tx, "shards", d["shard"])
             tx.execute(
-                "INSERT INTO cluster_shards (cluster_id, shard_id, can_read, can_write) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (cluster_id, shard_id) DO UPDATE SET can_read = excluded.can_read, "
-                "can_write = excluded.can_write",
-                (cluster_id, shard_id, d["read"], d["write"]),
+                "INSERT INTO cluster_shards (cluster_id, shard_id, can_read, can_write, bandwidth) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster_id, shard_id) DO UPDATE SET can_read = excluded.can_read, "
+                "can_write = excluded.can_write, bandwidth = excluded.bandwidth",
+                (cluster_id, shard_id, d["read"], d["write"], d.get("bandwidth", 0)),
             )
         case ("remove", "link"):
             cluster_id, shard_id = _id_of(tx, "clusters", d["cluster"]), _id_of(tx, "shards", d["shard"])

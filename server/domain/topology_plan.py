@@ -23,6 +23,33 @@ MAX_COPIES = 8
 class Link:
     read: bool
     write: bool
+    bandwidth: int = 0
+    """Bytes per second the cluster's fileservers may fetch copying this shard's chunks; 0: no cap."""
+
+
+BIT_UNITS = {"kbit/s": 1_000, "mbit/s": 1_000_000, "gbit/s": 1_000_000_000}
+MAX_BANDWIDTH = 100 * 10**9
+"""The largest cap taken, 100 Gbit/s: beyond it a cap means nothing."""
+
+
+def parse_bandwidth(value: object, where: str) -> int:
+    """Read a link's ``bandwidth``, a line's rate in bits as lines are sold ("40 Mbit/s"), as bytes per second.
+
+    One form only, so that no one wonders whether ``40`` meant bytes or bits: a number,
+    a space, and ``kbit/s``, ``Mbit/s`` or ``Gbit/s``.
+    """
+    problem = f"{where}: 'bandwidth' must be a rate such as \"40 Mbit/s\" (kbit/s, Mbit/s or Gbit/s), above 0"
+    if not isinstance(value, str) or len(value) > 40:
+        raise BadRequest(problem, code="invalid_config")
+    number, _, unit = value.strip().partition(" ")
+    scale = BIT_UNITS.get(unit.strip().lower())
+    try:
+        figure = float(number)
+    except ValueError:
+        figure = 0.0
+    if scale is None or not 0 < figure or figure * scale > MAX_BANDWIDTH * 8:
+        raise BadRequest(problem, code="invalid_config")
+    return max(1, int(figure * scale / 8))
 
 
 @dataclass
@@ -99,7 +126,8 @@ def parse(config: object, known_shards: set[str]) -> Topology:
             if shard not in wanted.shards and shard not in known_shards:
                 raise BadRequest(f"cluster {name} links to shard {shard}, which is not declared", code="invalid_config")
             where = f"cluster {name}, shard {shard}"
-            links[shard] = Link(read=_flag(link, "read", where), write=_flag(link, "write", where))
+            bandwidth = parse_bandwidth(link["bandwidth"], where) if "bandwidth" in link else 0
+            links[shard] = Link(_flag(link, "read", where), _flag(link, "write", where), bandwidth)
         wanted.clusters[name] = links
     return wanted
 
@@ -108,7 +136,7 @@ def plan(current: Topology, wanted: Topology, *, prune: bool) -> list[Change]:
     """List the changes, creations first and removals last, in a stable order."""
     changes: list[Change] = []
     for name, description in sorted(wanted.shards.items()):
-        detail = {"description": description, "copies": wanted.copies_of(name)}
+        detail: dict[str, Any] = {"description": description, "copies": wanted.copies_of(name)}
         if name not in current.shards:
             changes.append(Change("create", "shard", name, detail))
         elif (current.shards[name], current.copies_of(name)) != (description, wanted.copies_of(name)):
@@ -120,6 +148,8 @@ def plan(current: Topology, wanted: Topology, *, prune: bool) -> list[Change]:
             have = {}
         for shard, link in sorted(links.items()):
             detail = {"cluster": name, "shard": shard, "read": link.read, "write": link.write}
+            if link.bandwidth:
+                detail |= {"bandwidth": link.bandwidth}
             if shard not in have:
                 changes.append(Change("create", "link", f"{name}/{shard}", detail))
             elif have[shard] != link:

@@ -423,6 +423,36 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        14,
+        "sites: one open copy order per chunk and site, copied locations marked, a bandwidth cap per link",
+        [
+            # site is the target cluster of a site copy, or '' for a repair toward the shard's copy count.
+            """CREATE TABLE repairs_v14 (
+                file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                hash TEXT NOT NULL,
+                site TEXT NOT NULL DEFAULT '',
+                target_id TEXT,
+                source_id TEXT,
+                ordered_at DOUBLE PRECISION NOT NULL,
+                tries INTEGER NOT NULL DEFAULT 0,
+                problem TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (file_id, hash, site))""",
+            "INSERT INTO repairs_v14 (file_id, hash, site, target_id, source_id, ordered_at, tries, problem) "
+            "SELECT file_id, hash, '', target_id, source_id, ordered_at, tries, problem FROM repairs",
+            "DROP TABLE repairs",
+            "ALTER TABLE repairs_v14 RENAME TO repairs",
+            "CREATE INDEX repairs_target ON repairs(target_id)",
+            # A location made by a copy (repair or site sync), not by an upload: the copy rate is read from these.
+            "ALTER TABLE chunk_locations ADD COLUMN copied BOOLEAN NOT NULL DEFAULT FALSE",
+            "CREATE INDEX chunk_locations_copied ON chunk_locations(copied, stored_at)",
+            # Bytes per second a cluster's fileservers may fetch for the shard's copies; 0: no cap.
+            "ALTER TABLE cluster_shards ADD COLUMN bandwidth BIGINT NOT NULL DEFAULT 0",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

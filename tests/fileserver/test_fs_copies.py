@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import falcon.testing
 import httpx
 import pytest
 
+from coffer.fileserver.agent.bandwidth import Buckets
 from coffer.fileserver.agent.copier import Copier
 from coffer.fileserver.identity import Identity
 from coffer.fileserver.shards import ServedShard
@@ -111,12 +113,37 @@ def test_a_source_with_bad_bytes_or_no_answer_is_reported_and_nothing_is_stored(
     assert copier.take(10) == ([], [copies.CopyFailure(file, chunk, SOURCE, reason)])  # type: ignore[arg-type]
 
 
-def test_an_order_for_a_shard_this_fileserver_does_not_write_is_ignored(tmp_path: Path) -> None:
+def test_an_order_for_a_shard_this_fileserver_only_reads_is_stored_and_one_it_does_not_serve_is_ignored(
+    tmp_path: Path,
+) -> None:
     data, chunk = chunk_of(100)
     seen: list[httpx.Request] = []
-    copier, _ = copier_for(tmp_path, serving(data, seen=seen), write=False)
-    copier.copy(order_for(chunk, 100, new_id()))
-    assert (seen, copier.take(10)) == ([], ([], []))
+    copier, backend = copier_for(tmp_path, serving(data, seen=seen), write=False)
+    file = new_id()
+    copier.copy(order_for(chunk, 100, file))  # a site that reads the shard keeps its chunks too
+    assert backend.stat(chunk_name(file, chunk)).size == 100
+    assert len(copier.take(10)[0]) == 1
+    elsewhere = copies.CopyOrder("other", file, chunk, 100, SOURCE, "http://source.test", "copy-ticket")
+    copier.copy(elsewhere)
+    assert (len(seen), copier.take(10)) == (1, ([], []))
+
+
+def test_a_copy_of_a_shard_whose_link_has_a_bandwidth_cap_waits_for_its_bucket(tmp_path: Path) -> None:
+    data, chunk = chunk_of(4000)
+    slept: list[float] = []
+    clock = [0.0]
+    backend = LocalBackend(tmp_path / "chunks")
+    copier = Copier(
+        [ServedShard("default", True, True, backend)],
+        Identity(new_id(), SigningKey.generate()),
+        ChunkClient(transport=serving(data)),
+        buckets=Buckets(clock=lambda: clock[0], sleep=slept.append),
+    )
+    capped = copies.CopyOrder("default", new_id(), chunk, 4000, SOURCE, "http://source.test", "t", bandwidth=1000)
+    copier.copy(capped)  # a burst of one second's bytes, then 3,000 bytes of debt at 1,000 B/s
+    assert slept == [3.0]
+    copier.copy(replace(capped, file=new_id(), bandwidth=0))  # no cap: no wait
+    assert slept == [3.0] and len(copier.take(10)[0]) == 2
 
 
 def test_an_order_sent_again_before_it_ran_is_queued_once_and_reports_put_back_come_first(tmp_path: Path) -> None:

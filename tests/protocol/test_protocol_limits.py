@@ -187,7 +187,7 @@ def test_a_copy_ticket_over_its_cap_is_refused_as_malformed() -> None:
 
 def test_largest_heartbeat_answer_with_every_copy_order_fits_the_json_body_limit_and_parses() -> None:
     order = copies.CopyOrder(
-        LONGEST_NAME, ID, HASH, MAX_FIGURE, ID, "https://" + "h" * (MAX_URL - 8), largest_copy_ticket()
+        LONGEST_NAME, ID, HASH, MAX_FIGURE, ID, "https://" + "h" * (MAX_URL - 8), largest_copy_ticket(), MAX_FIGURE
     )
     entry = Revocation(MAX_FIGURE, MAX_FIGURE, ID, ID, "put")
     answer = HeartbeatAnswer(
