@@ -75,6 +75,7 @@ if TYPE_CHECKING:
         Share,
         ShareEntry,
     )
+    from coffer.protocol.api.sync import SiteSync, Verification
 
 NO_FILTER = FileFilter()
 WITH_TICKETS = "?tickets=true"
@@ -417,6 +418,18 @@ class ServerApi:
         from coffer.protocol.api.admin import parse_shards
 
         return _parsed(parse_shards, self.request("GET", routes.ADMIN_SHARDS))
+
+    def sync_status(self) -> list[SiteSync]:
+        """Per shard and site: what is left to copy, how old it is, failed copies and the copy rate."""
+        from coffer.protocol.api.sync import parse_sync
+
+        return _parsed(parse_sync, self.request("GET", routes.ADMIN_SYNC))
+
+    def verify_shard(self, shard: str) -> Verification:
+        """Check each chunk of *shard* at each site: MISSING, EXTRA or CORRUPT."""
+        from coffer.protocol.api.sync import Verification
+
+        return _parsed(Verification.parse, self.request("GET", routes.admin_verify(shard)))
 
     def admin_clusters(self) -> list[ListedCluster]:
         """List clusters, each with its credential generation and shard links."""

@@ -21,6 +21,9 @@ With the copy reports at their limit too, the largest heartbeat signs to about 2
 MAX_PURGES = 500
 """Purge orders in one heartbeat answer, and confirmations in one heartbeat; a fileserver confirms the rest later."""
 MAX_RECONCILE_FILES = 1000
+MAX_RECONCILE_CHUNKS = 1500
+"""Chunk hashes in one reconcile batch's inventory: with the file ids at their limit, the signed request stays
+under ``cluster.MAX_TOKEN_LENGTH`` (a test pins it)."""
 MAX_URL = 2048
 BACKENDS = ("local", "s3", "gcs", "azure")
 CACHE_FIELDS = ("queue_depth", "cache_bytes", "cache_hits", "cache_misses")
@@ -230,20 +233,36 @@ def parse_purges(value: object, what: str = "purge") -> list[FilePurge]:
 
 @dataclass(frozen=True)
 class ReconcileQuery:
-    """Which of these file ids, found in a shard's storage, does the server still know?"""
+    """Which of these file ids, found in a shard's storage, does the server still know?
+
+    ``held`` is the fileserver's inventory: for the files of the batch whose chunks its
+    listing gave together, every chunk hash it holds (at most :data:`MAX_RECONCILE_CHUNKS`
+    in a batch). The server drops the copies it recorded there that the listing lacks.
+    """
 
     shard: str
     files: list[str]
+    held: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"shard": self.shard, "files": self.files}
+        return {"shard": self.shard, "files": self.files, "held": self.held}
 
 
 def parse_reconcile_query(body: dict[str, Any]) -> ReconcileQuery:
     files = body.get("files")
     if not isinstance(files, list) or len(files) > MAX_RECONCILE_FILES:
         raise ProtocolError(f"'files' must be a list of at most {MAX_RECONCILE_FILES} file ids")
-    return ReconcileQuery(check_name(body.get("shard"), "shard"), [check_id(f, "file") for f in files])
+    listed = [check_id(f, "file") for f in files]
+    held = body.get("held", {})
+    if not isinstance(held, dict) or not set(held) <= set(listed):
+        raise ProtocolError("'held' must map file ids of 'files' to the chunk hashes held")
+    if not all(isinstance(v, list) for v in held.values()) or sum(len(v) for v in held.values()) > MAX_RECONCILE_CHUNKS:
+        raise ProtocolError(f"'held' must list at most {MAX_RECONCILE_CHUNKS} chunk hashes")
+    return ReconcileQuery(
+        check_name(body.get("shard"), "shard"),
+        listed,
+        {f: [check_chunk_hash(h) for h in v] for f, v in held.items()},
+    )
 
 
 @dataclass(frozen=True)

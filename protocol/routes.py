@@ -75,6 +75,8 @@ ADMIN_SHARDS = "/api/admin/shards"
 ADMIN_CLUSTERS = "/api/admin/clusters"
 ADMIN_CLUSTER_CONFIG = "/api/admin/clusters/{name}/config"
 ADMIN_CLUSTER_ROTATE = "/api/admin/clusters/{name}/rotate"
+ADMIN_SYNC = "/api/admin/sync"
+ADMIN_VERIFY = "/api/admin/verify/{name}"
 ADMIN_FILESERVERS = "/api/admin/fileservers"
 ADMIN_FILESERVER_FORGET = "/api/admin/fileservers/{fileserver_id}/forget"
 
@@ -165,6 +167,10 @@ def admin_fileserver_forget(fileserver_id: str) -> str:
 
 def admin_cluster_config(name: str) -> str:
     return ADMIN_CLUSTER_CONFIG.format(name=name)
+
+
+def admin_verify(shard: str) -> str:
+    return ADMIN_VERIFY.format(name=shard)
 
 
 def admin_cluster_rotate(name: str) -> str:

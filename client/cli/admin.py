@@ -16,7 +16,7 @@ from coffer.protocol.units import human_rate
 
 from ..errors import UsageError
 from ..server_api import ServerApi
-from . import lifecycle, sharing
+from . import lifecycle, sharing, sync
 from .common import add_json_flag, client, print_json, write_private
 from .files import parse_expiry
 
@@ -93,6 +93,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     uninvite.set_defaults(func=do_uninvite)
     lifecycle.register_admin(sub, user_commands)
     sharing.register_admin(sub)
+    sync.register_admin(sub)
 
 
 def do_apply(args: argparse.Namespace) -> int:

@@ -11,6 +11,11 @@ not know is deleted here, but only if every one of its chunks is older than the
 ``grace_seconds`` the server answers with: a file whose upload has only just begun
 may not be visible to every server instance yet, and must not lose its chunks.
 
+Each batch also carries an inventory (``held``): the chunks held of each of its files.
+The server drops the copies it recorded here that the inventory lacks (a chunk deleted
+from disk behind the fileserver's back), so they stop counting, sites copy them again,
+and ``coffer admin verify`` reports them from this fileserver's own word.
+
 The listing is streamed: file ids are asked about batch by batch as the listing
 yields them, so memory stays flat however many chunks a shard holds. A backend
 that does not list a file's chunks together (a write-back queue is listed before
@@ -32,7 +37,13 @@ import httpx
 from coffer.protocol import routes
 from coffer.protocol.errors import CofferError
 from coffer.protocol.ids import split_chunk_name
-from coffer.protocol.messages import MAX_RECONCILE_FILES, ReconcileAnswer, ReconcileQuery, parse_reconcile_answer
+from coffer.protocol.messages import (
+    MAX_RECONCILE_CHUNKS,
+    MAX_RECONCILE_FILES,
+    ReconcileAnswer,
+    ReconcileQuery,
+    parse_reconcile_answer,
+)
 
 from ..errors import ChunkNotFound, FileserverError, StorageError
 from ..identity import Identity
@@ -157,7 +168,7 @@ class Reconciler:
         self, shard: ServedShard, files: list[str], result: ShardResult, stop: threading.Event
     ) -> None:
         result.files += len(files)
-        answer = self._ask(ReconcileQuery(shard.name, files))
+        answer = self._ask(ReconcileQuery(shard.name, files, _inventory(shard.backend, files)))
         asked = set(files)
         unknown = [f for f in dict.fromkeys(answer.unknown) if f in asked]  # SECURITY: only what we asked about
         result.orphans += len(unknown)
@@ -206,6 +217,23 @@ def _file_ids(backend: Backend) -> Iterator[str]:
         if file_id != last:
             last = file_id
             yield file_id
+
+
+def _inventory(backend: Backend, files: list[str], cap: int = MAX_RECONCILE_CHUNKS) -> dict[str, list[str]]:
+    """List the chunks held of each file, as many files whole as *cap* hashes allow: the server's evidence.
+
+    Each file is listed on its own (the bulk listing gives names in no particular order),
+    and a file is either listed whole or left out: a partial list would pass for lost copies.
+    """
+    held: dict[str, list[str]] = {}
+    count = 0
+    for file_id in files:
+        hashes = [split_chunk_name(name)[1] for name in backend.list_file(file_id)]
+        if count + len(hashes) > cap:
+            continue
+        held[file_id] = hashes
+        count += len(hashes)
+    return held
 
 
 def _batches(file_ids: Iterator[str], size: int) -> Iterator[list[str]]:

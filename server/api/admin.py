@@ -11,7 +11,7 @@ from coffer.protocol.api import admin as messages
 from coffer.protocol.ids import check_id
 from coffer.serving.bodies import has_body
 
-from ..domain import accounts, audit, registry, topology
+from ..domain import accounts, audit, registry, sync_status, topology
 from ..errors import Gone
 from .base import Context, actor, principal, read_json, send_json
 
@@ -69,6 +69,25 @@ class Shards(_Admin):
         self.admin(req)
         now, grace = self.ctx.clock(), self.ctx.settings.repair_grace
         send_json(resp, [shard.to_json() for shard in topology.list_shards(self.ctx.db, now, grace)])
+
+
+class Sync(_Admin):
+    """Per shard and site: the backlog, lag, chunks below the count, failed copies and the copy rate."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req)
+        rows = sync_status.status(self.ctx.db, self.ctx.clock(), self.ctx.settings.repair_grace)
+        send_json(resp, [row.to_json() for row in rows])
+
+
+class Verify(_Admin):
+    """Each chunk of a shard MISSING, EXTRA or CORRUPT per site, from the fileservers' own reports."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self.admin(req)
+        s = self.ctx.settings
+        result = sync_status.verify(self.ctx.db, name, self.ctx.clock(), s.repair_grace, s.lease_seconds)
+        send_json(resp, result.to_json())
 
 
 class Clusters(_Admin):

@@ -89,6 +89,8 @@ def create_app(ctx: Context) -> falcon.App[falcon.Request, falcon.Response]:
         (routes.ADMIN_CLUSTERS, api_admin.Clusters(ctx)),
         (routes.ADMIN_CLUSTER_CONFIG, api_admin.ClusterConfig(ctx)),
         (routes.ADMIN_CLUSTER_ROTATE, api_admin.Rotate(ctx)),
+        (routes.ADMIN_SYNC, api_admin.Sync(ctx)),
+        (routes.ADMIN_VERIFY, api_admin.Verify(ctx)),
         (routes.ADMIN_FILESERVERS, api_admin.Fileservers(ctx)),
         (routes.ADMIN_FILESERVER_FORGET, api_admin.ForgetFileserver(ctx)),
     ]

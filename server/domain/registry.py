@@ -26,7 +26,7 @@ from coffer.protocol.signing import SignatureInvalid, SigningKey, key_id
 
 from ..errors import Conflict, FileserverUnknown, NotFound, Replay, ShardNotAllowed, Unauthorized
 from ..store.db import Database, IntegrityError, Tx
-from . import audit, deletion, events, repair, revocations
+from . import audit, deletion, events, faults, repair, revocations
 from .topology import read_topology
 
 log = logging.getLogger(__name__)
@@ -220,6 +220,7 @@ def heartbeat(
                 "DELETE FROM chunk_locations WHERE file_id = ? AND hash = ? AND fileserver_id = ?",
                 (file_id, chunk, request.fs),
             )
+            faults.note(tx, file_id, chunk, request.fs, "corrupt", now)
             log.warning(
                 "corrupt chunk reported",
                 extra={"kv": {"fileserver": request.fs, "shard": shard, "file": file_id, "chunk": chunk}},
@@ -242,10 +243,21 @@ def reconcile(db: Database, body: dict[str, Any], now: float, grace: float) -> d
         query = messages.parse_reconcile_query(request.body)
         _require_registered(tx, request, body)
         unknown = deletion.unknown_files(tx, query.shard, query.files)
+        missing = (
+            faults.inventory(tx, request.fs, query.shard, query.held, now, now - faults.INVENTORY_SETTLE)
+            if query.held
+            else 0
+        )
     log.info(
         "reconcile",
         extra={
-            "kv": {"fileserver": request.fs, "shard": query.shard, "files": len(query.files), "unknown": len(unknown)}
+            "kv": {
+                "fileserver": request.fs,
+                "shard": query.shard,
+                "files": len(query.files),
+                "unknown": len(unknown),
+                "missing": missing,
+            }
         },
     )
     return messages.ReconcileAnswer(unknown, grace).to_json()

@@ -32,7 +32,7 @@ from coffer.protocol.ids import new_id
 from coffer.protocol.signing import SigningKey
 
 from ..store.db import Tx
-from . import sites
+from . import faults, sites
 from .copies import COUNTED_COPIES, MAX_REPAIR_TRIES, RETRY_AFTER
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def record(
             "ON CONFLICT (file_id, hash, fileserver_id) DO NOTHING",
             (receipt.chunk, fs_id, now, True, receipt.file),
         )
+        faults.clear_site(tx, receipt.file, receipt.chunk, fs_id)
         tx.execute(
             "DELETE FROM repairs WHERE file_id = ? AND hash = ? "
             "AND (site = '' OR site = (SELECT cluster_id FROM fileservers WHERE id = ?))",
@@ -125,6 +126,7 @@ def _failed(tx: Tx, fs_id: str, failure: copy_protocol.CopyFailure, now: float) 
     )
     kv = {"fileserver": fs_id, "source": failure.source, "file": failure.file, "chunk": failure.chunk}
     if failure.reason == "corrupt":
+        faults.note(tx, failure.file, failure.chunk, failure.source, "corrupt", now)
         log.warning("copy source sent a corrupt chunk: it is not copied, another source is tried", extra={"kv": kv})
     if row is not None and row["tries"] is not None and row["tries"] >= MAX_REPAIR_TRIES:
         log.warning("chunk repair given up after repeated failures", extra={"kv": kv | {"tries": row["tries"]}})

@@ -449,6 +449,17 @@ MIGRATIONS.append(
             "CREATE INDEX chunk_locations_copied ON chunk_locations(copied, stored_at)",
             # Bytes per second a cluster's fileservers may fetch for the shard's copies; 0: no cap.
             "ALTER TABLE cluster_shards ADD COLUMN bandwidth BIGINT NOT NULL DEFAULT 0",
+            # What fileservers reported against a copy: a scrub or a copier found it corrupt, or the
+            # fileserver's own inventory (its reconcile listing) lacks it. Cleared when its site holds it again.
+            """CREATE TABLE copy_faults (
+                file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                hash TEXT NOT NULL,
+                fileserver_id TEXT NOT NULL REFERENCES fileservers(id) ON DELETE CASCADE,
+                kind TEXT NOT NULL CHECK (kind IN ('corrupt', 'missing')),
+                at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (file_id, hash, fileserver_id))""",
+            # When the fileserver last listed its storage to the server (a reconcile batch): the evidence's age.
+            "ALTER TABLE fileservers ADD COLUMN inventory_at DOUBLE PRECISION",
         ],
     )
 )

@@ -20,6 +20,7 @@ from coffer.protocol.messages import (
     BACKENDS,
     MAX_CORRUPT_REPORTS,
     MAX_PURGES,
+    MAX_RECONCILE_CHUNKS,
     MAX_RECONCILE_FILES,
     MAX_REVOCATIONS_PAGE,
     MAX_SHARDS,
@@ -79,7 +80,10 @@ def largest_registration() -> Registration:
 
 
 def largest_reconcile_query() -> ReconcileQuery:
-    return ReconcileQuery(LONGEST_NAME, [ID] * MAX_RECONCILE_FILES)
+    """The most file ids, and an inventory of the most chunk hashes spread two to a file."""
+    files = [ID[:-4] + f"{i:04x}" for i in range(MAX_RECONCILE_FILES)]
+    held = {f: [HASH, HASH] for f in files[: MAX_RECONCILE_CHUNKS // 2]}
+    return ReconcileQuery(LONGEST_NAME, files, held)
 
 
 def largest_cluster_request(action: cluster.Action) -> tuple[dict[str, Any], dict[str, str]]:
