@@ -20,9 +20,9 @@ import pytest
 
 from coffer.client.coffer import Coffer
 from coffer.devnet.offices import FORWARD, Offices
-from coffer.devnet.procs import wait_until
+from coffer.devnet.procs import coffer_command, wait_until
 
-from .network import chunk_files
+from .network import ADMIN_PASSWORD, chunk_files
 from .sites import TWO_OFFICES, start_offices
 from .test_zero_knowledge import _server_side_bytes
 
@@ -47,6 +47,33 @@ def alice(offices: Offices, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """Alice's library client in the root namespace: what the server records of her files."""
     with Coffer.login(offices.url, "alice", PASSWORD, config_dir=tmp_path_factory.mktemp("alice")) as coffer:
         yield coffer
+
+
+@pytest.fixture(scope="module")
+def admin(offices: Offices, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of ``coffer admin`` commands run by the administrator at the server (the root namespace)."""
+    env = offices.cli_env(tmp_path_factory.mktemp("admin"))
+    done = subprocess.run(
+        coffer_command("login", "admin", "--password-stdin"),
+        env=env,
+        input=ADMIN_PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return env
+
+
+def admin_run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(coffer_command("admin", *args), env=env, capture_output=True, text=True, timeout=120)
+
+
+def backlog(env: dict[str, str], site: str) -> int:
+    """Return the chunks *site* lacks of the shared shard, as ``coffer admin sync status --json`` says."""
+    done = admin_run(env, "sync", "status", "--json")
+    assert done.returncode == 0, done.stderr
+    return sum(r["backlog_chunks"] for r in json.loads(done.stdout) if r["shard"] == SHARD and r["site"] == site)
 
 
 def login(net: Offices, office: str, config_dir: Path) -> Path:
@@ -135,10 +162,15 @@ def test_a_file_read_twenty_times_in_office_b_crosses_its_line_about_once(
     assert crossed < 1.15 * size, crossed
 
 
-def test_the_line_cut_and_restored_catches_up_by_itself_and_no_site_holds_the_marker(
-    offices: Offices, alice: Coffer, tmp_path: Path
+def test_the_line_cut_and_restored_catches_up_by_itself_verifies_clean_and_no_site_holds_the_marker(
+    offices: Offices, alice: Coffer, admin: dict[str, str], tmp_path: Path
 ) -> None:
-    """A file uploaded while B's line is down reaches B once it is back, untouched; nothing readable anywhere."""
+    """A file uploaded while B's line is down (until B's fileserver is no longer live) is B's backlog; with the line
+    back it reaches B by itself, untouched.
+
+    Then ``coffer admin verify`` finds every chunk at every site, and neither site's disks nor any log
+    hold the plaintext marker.
+    """
     a = login(offices, A, tmp_path / "a")
     marker = f"COFFER-MARKER-{os.urandom(8).hex()}"
     source = tmp_path / f"{marker}.txt"
@@ -148,10 +180,15 @@ def test_the_line_cut_and_restored_catches_up_by_itself_and_no_site_holds_the_ma
     line.cut()
     try:
         file_id = upload_in(offices, A, a, source)
-        wait_until(lambda: not held_in(offices, alice, file_id, B), 10, "the upload to finish in A")
-        assert not any(chunk_files(fs, file_id) for fs in offices.fileservers if fs.host == line.office_ip)
+        wait_until(lambda: backlog(admin, B) > 0, 30, "the file in office B's backlog", interval=0.5)
+        in_b = [fs for fs in offices.fileservers if fs.host == line.office_ip]
+        wait_until(lambda: not any(offices.live(fs) for fs in in_b), 30, "office B's lease to run out", interval=0.5)
+        assert not any(chunk_files(fs, file_id) for fs in in_b)
     finally:
         line.restore()
-    wait_until(lambda: held_in(offices, alice, file_id, B), 180, "office B to catch up after the cut", interval=0.5)
+    wait_until(lambda: backlog(admin, B) == 0, 180, "office B's backlog back to 0 after the cut", interval=1.0)
+    assert held_in(offices, alice, file_id, B)
+    done = admin_run(admin, "verify", SHARD)
+    assert done.returncode == 0, done.stdout + done.stderr
     for where, data in _server_side_bytes(offices):
         assert marker.encode() not in data, f"the marker appears in {where}"
