@@ -46,6 +46,7 @@ from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
 from .download import Downloader, DownloadResult, file_source
 from .pins import KnownKeys
 from .server_api import NO_FILTER
+from .sites import site_choice
 from .upload import DEFAULT_IN_FLIGHT as UPLOAD_IN_FLIGHT
 from .upload import Uploader, UploadOptions, UploadResult
 
@@ -145,7 +146,7 @@ class Coffer:
         on_wait: Callable[[float], None] | None = None,
     ):
         self.api = ServerClient(server_url, token, transport=transport, on_wait=on_wait)
-        self.chunks = ChunkClient(transport=chunk_transport)
+        self.chunks = ChunkClient(transport=chunk_transport, site=site_choice(None))
         self.keys = keys  # SECURITY: holds the private key
         self.username = username
         self.expires_at = expires_at
@@ -281,6 +282,10 @@ class Coffer:
 
     def downloader(self, in_flight: int = DOWNLOAD_IN_FLIGHT) -> Downloader:
         return Downloader(self.chunks, state_dir=self.config_dir, in_flight=in_flight)
+
+    def use_site(self, site: str | None) -> None:
+        """Read from (and write to) the fileservers of cluster *site* first; None: learn the site (:mod:`.sites`)."""
+        self.chunks.site = site_choice(site)
 
     @property
     def known_keys(self) -> KnownKeys:

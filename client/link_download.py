@@ -41,6 +41,7 @@ from . import errors, private_files, session
 from .api import ServerClient
 from .channels import LinkChannel
 from .download import DEFAULT_IN_FLIGHT, Downloader, DownloadResult, ProgressCallback, Source
+from .sites import site_choice
 
 LINKS = "links"
 """Directory under the config dir that keeps the download id of an interrupted link download."""
@@ -75,6 +76,7 @@ def download_link(
     in_flight: int = DEFAULT_IN_FLIGHT,
     transport: httpx.BaseTransport | None = None,
     chunk_transport: httpx.BaseTransport | None = None,
+    site: str | None = None,
 ) -> DownloadResult:
     """Download, verify and decrypt the file a share link points at; return what was done.
 
@@ -82,13 +84,17 @@ def download_link(
     existing file is never replaced unless *overwrite*. *password* opens a locked link
     (``LinkPasswordNeeded`` without one, ``LinkPasswordWrong`` if it does not open).
     Resume state goes under *state_dir* (default: the Coffer config directory); no
-    session is read. *transport* and *chunk_transport* are for tests.
+    session is read. *site* is the cluster to read from first (None: learned, :mod:`.sites`). *transport* and
+    *chunk_transport* are for tests.
     """
     ref = links.parse_link(url)
     if not ref.fragment:
         links.open_fragment("", ref.link_id, None)  # raises LinkKeyMissing, before any request
     base = state_dir if state_dir is not None else session.config_dir()
-    with ServerClient(ref.server, transport=transport) as api, ChunkClient(transport=chunk_transport) as chunks:
+    with (
+        ServerClient(ref.server, transport=transport) as api,
+        ChunkClient(transport=chunk_transport, site=site_choice(site)) as chunks,
+    ):
         try:
             source, saved = _open(api, ref, password, base)
             target = Path(dest) if dest is not None else None

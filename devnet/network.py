@@ -35,10 +35,25 @@ class Fileserver:
     port: int
     data_dir: Path
     proc: Service
+    host: str = "127.0.0.1"
+    """The address it listens on and is published at (an office's own address, in :mod:`.offices`)."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
+
+    def chunk_files(self, file_id: str) -> list[Path]:
+        """Return the chunk files of *file_id* in the data directory, whatever the layout below it.
+
+        The fileserver may remove a directory while this walks (a purge of another file):
+        ``os.walk`` passes over what vanished instead of failing, as ``Path.rglob`` does.
+        """
+        return [
+            Path(top, name)
+            for top, _dirs, names in os.walk(self.data_dir)
+            if Path(top).name == file_id
+            for name in names
+        ]
 
 
 @dataclass
@@ -48,6 +63,8 @@ class Network:
     root: Path
     database_url: str
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+    """The address the server listens on and is published at."""
     topology: dict[str, Any] = field(default_factory=lambda: ONE_SHARD)
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     admin_name: str = "admin"
@@ -84,7 +101,7 @@ class Network:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def cluster(self) -> str:
@@ -94,7 +111,7 @@ class Network:
         return coffer_command(*args, installed=self.installed_cli)
 
     def server_env(self) -> dict[str, str]:
-        defaults = {"COFFER_DATABASE_URL": self.database_url, "COFFER_BIND": f"127.0.0.1:{self.port}"}
+        defaults = {"COFFER_DATABASE_URL": self.database_url, "COFFER_BIND": f"{self.host}:{self.port}"}
         return clean_env(**(defaults | {"COFFER_PUBLIC_URL": self.url} | self.server_extra))
 
     def start_server(self, timeout: float = 60) -> None:
@@ -171,24 +188,30 @@ class Network:
         config: Path | None = None,
         data_dir: Path | None = None,
         env: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+        within: tuple[str, ...] = (),
     ) -> Fileserver:
-        """Start one more fileserver process without waiting for it."""
+        """Start one more fileserver process without waiting for it.
+
+        It listens on *host*; *within* goes before its command (``ip netns exec NAME``, to run it in a
+        network namespace of its own).
+        """
         name = f"{self.fileserver_label}{len(self.fileservers) + 1}"
         port = port or free_port()
         data_dir = data_dir or self.root / name
         defaults = {
-            "COFFER_FS_BIND": f"127.0.0.1:{port}",
-            "COFFER_FS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "COFFER_FS_BIND": f"{host}:{port}",
+            "COFFER_FS_PUBLIC_URL": f"http://{host}:{port}",
             "COFFER_FS_DATA_DIR": str(data_dir),
             # The web page the server serves sends and fetches chunks here from its own origin (CORS).
             "COFFER_FS_WEB_ORIGINS": self.url,
         }
         config = config or self.cluster_config
         assert config is not None, "bootstrap() exports the cluster config"
-        args = self.command("fileserver", "--config", str(config))
+        args = [*within, *self.command("fileserver", "--config", str(config))]
         environment = clean_env(**(defaults | self.fileserver_extra | (env or {})))
         proc = Service(name, args, self.root / f"{name}.log", environment)
-        fs = Fileserver(name, port, data_dir, proc)
+        fs = Fileserver(name, port, data_dir, proc, host)
         self.fileservers.append(fs)
         fs.proc.start()
         return fs

@@ -57,11 +57,14 @@ class FileserverInfo:
     active_transfers: int = 0
     bytes_per_s: int = 0
     free_bytes: int | None = None
+    cluster: str | None = None
+    """Its cluster, the site it stands in (None from a server older than sites)."""
 
     @classmethod
     def of(cls, listed: LiveFileserver) -> FileserverInfo:
         """Take a fileserver as the server listed it (its URL without a trailing slash)."""
-        return cls(listed.id, listed.url.rstrip("/"), listed.active_transfers, listed.bytes_per_s, listed.free_bytes)
+        url = listed.url.rstrip("/")
+        return cls(listed.id, url, listed.active_transfers, listed.bytes_per_s, listed.free_bytes, listed.cluster)
 
 
 @dataclass

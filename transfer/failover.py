@@ -5,7 +5,8 @@ fileserver's copies):
 
 - Each attempt goes to the fileserver the :class:`~coffer.transfer.balancer.Balancer`
   expects to finish first: among those the caller prefers (the holders of a chunk to
-  read) while any of them is healthy, else among all, and never to one excluded for
+  read) in the client's own site (:mod:`.sites`) while any of them is healthy, else
+  among those it prefers anywhere, else among all, and never to one excluded for
   this chunk (it holds a copy already, its copy was bad, it lacks the chunk).
 - A fileserver that does not answer, or answers 5xx or 507, is cooled down and the
   chunk goes elsewhere at once; only when every candidate is cooling is the live
@@ -180,10 +181,15 @@ class ChunkMove:
                 return Moved(fs, result)
 
     def _pick(self) -> FileserverInfo | None:
-        """Return a preferred fileserver if one is healthy, else any healthy one, else whoever recovers first."""
+        """Return a fileserver of the first tier with a healthy one, else any healthy one, else whoever recovers first.
+
+        The tiers (:meth:`~coffer.transfer.sites.SiteChoice.tiers`): the preferred fileservers in this
+        client's site, then the preferred ones anywhere.
+        """
         balancer = self._f.balancer
-        if self.prefer is not None and not balancer.all_cooling(among=self.prefer, exclude=self.exclude):
-            return balancer.choose(among=self.prefer, exclude=self.exclude)
+        for tier in self._f.chunks.site.tiers(self.prefer, balancer.servers()):
+            if not balancer.all_cooling(among=tier, exclude=self.exclude):
+                return balancer.choose(among=tier, exclude=self.exclude)
         return balancer.choose(exclude=self.exclude)
 
     def _failed(self, fs: FileserverInfo, exc: FileserverUnavailable) -> None:

@@ -33,6 +33,7 @@ from coffer.protocol.wire import TICKET_SCHEME
 
 from . import errors
 from .connections import ClientTransport
+from .sites import SiteChoice
 
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 KEEPALIVE_EXPIRY = 1.5
@@ -45,6 +46,8 @@ RETRY_ELSEWHERE = {
     "upload_exceeds_declared",
 }
 TICKET_CODES = {"ticket_expired", "ticket_revoked"}
+PROBE_TIMEOUT = 1.0
+"""Seconds one connect of a site probe may take: a line slower than that is no office's own."""
 SEND_PIECE = 1 << 20
 """Bytes of an upload body handed to httpx at a time: h11 copies each piece it sends, so this bounds the copy."""
 
@@ -62,10 +65,33 @@ class Stored:
     created: bool
 
 
-class ChunkClient:
-    """The data path: PUT, GET and HEAD of chunks on fileservers, safe to share between threads."""
+def connect_seconds(url: str) -> float | None:
+    """Return how long one TCP connect to the fileserver at *url* took (one round trip), or None if it failed."""
+    parts = httpx.URL(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    began = time.perf_counter()
+    try:
+        with socket.create_connection((parts.host, port), timeout=PROBE_TIMEOUT):
+            return time.perf_counter() - began
+    except OSError:
+        return None
 
-    def __init__(self, *, max_connections: int = 64, transport: httpx.BaseTransport | None = None):
+
+class ChunkClient:
+    """The data path: PUT, GET and HEAD of chunks on fileservers, safe to share between threads.
+
+    ``site`` says which fileservers are this process's own site's (:mod:`.sites`): every transfer
+    through this client tries them first.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 64,
+        transport: httpx.BaseTransport | None = None,
+        site: SiteChoice | None = None,
+    ):
+        self.site = site or SiteChoice()
         limits = httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max_connections,

@@ -71,6 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=1,
         help="store each chunk on this many fileservers (1-8); never fewer than the shard keeps",
     )
+    add_site_flag(upload)
     upload.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     add_json_flag(upload)
     upload.set_defaults(func=do_upload)
@@ -79,6 +80,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     download.add_argument("file_id", metavar="ID|URL", help="a file id, or a share link (no login needed)")
     download.add_argument("-o", "--output", type=Path, help="where to write it (default: its name, here)")
     download.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_site_flag(download)
     download.add_argument(
         "--overwrite", action="store_true", help="replace the destination if it exists (only once verified)"
     )
@@ -113,6 +115,16 @@ def parse_copies(text: str) -> int:
     return int(text)
 
 
+def add_site_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--site",
+        default=os.environ.get("COFFER_SITE") or None,
+        metavar="CLUSTER",
+        help="the cluster of your office: its fileservers are used first [env COFFER_SITE; default: the nearest, "
+        "learned from connect times]",
+    )
+
+
 def upload_sources(paths: list[Path], recursive: bool) -> list[tuple[Path, str]]:
     """Return each file to upload with the name to seal in its metadata; check them all before any is sent."""
     sources: list[tuple[Path, str]] = []
@@ -135,6 +147,7 @@ def do_upload(args: argparse.Namespace) -> int:
     results: list[UploadResult] = []
     sources = upload_sources(args.paths, args.recursive)
     with open_coffer() as coffer:
+        coffer.use_site(args.site)
         for path, name in sources:
             args.resume = _resume_upload(path, len(results), len(sources))
             with bar(name, not args.quiet) as progress, naming_flags(EXPIRY_FLAGS):
@@ -179,6 +192,7 @@ def do_download(args: argparse.Namespace) -> int:
         path = _download_link(args).path
     else:
         with open_coffer() as coffer:
+            coffer.use_site(args.site)
             with bar(args.file_id[:8], not args.quiet) as progress:
                 path = coffer.download(args.file_id, args.output, on_progress=progress, overwrite=args.overwrite)
     if not args.quiet:
@@ -197,7 +211,12 @@ def _download_link(args: argparse.Namespace) -> DownloadResult:
         password = read_secret("Link password: ", args.password_stdin, LINK_PASSWORD_ENV) or None
     with bar(ref.link_id[:8], not args.quiet) as progress:
         return download_link(
-            args.file_id, args.output, password=password, on_progress=progress, overwrite=args.overwrite
+            args.file_id,
+            args.output,
+            password=password,
+            on_progress=progress,
+            overwrite=args.overwrite,
+            site=args.site,
         )
 
 

@@ -86,9 +86,11 @@ class LiveFileserver:
     bytes_per_s: int = 0
     free_bytes: int | None = None
     last_seen: float | None = None
+    cluster: str | None = None
+    """The cluster it belongs to: a client keeps to its own site's (absent from servers older than sites)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "id": self.id,
             "url": self.url,
             "active_transfers": self.active_transfers,
@@ -96,6 +98,7 @@ class LiveFileserver:
             "free_bytes": self.free_bytes,
             "last_seen": self.last_seen,
         }
+        return body if self.cluster is None else body | {"cluster": self.cluster}
 
     @classmethod
     def parse(cls, value: object) -> LiveFileserver:
@@ -107,6 +110,7 @@ class LiveFileserver:
             bytes_per_s=answer_field(body, "bytes_per_s", int, optional=True) or 0,
             free_bytes=answer_field(body, "free_bytes", int, optional=True),
             last_seen=answer_field(body, "last_seen", (int, float), optional=True),
+            cluster=answer_field(body, "cluster", str, optional=True),
         )
 
 

@@ -292,11 +292,15 @@ def forget(db: Database, fs_id: str, actor: audit.Actor, now: float) -> None:
 
 
 def live_fileservers(tx: Tx, shard: str, op: str, now: float, lease: float) -> list[dict[str, Any]]:
-    """Return the live fileservers that may serve *op* ("read" or "write") on *shard*, with their load."""
+    """Return the live fileservers that may serve *op* ("read" or "write") on *shard*, with their load and cluster.
+
+    The cluster is the site a fileserver stands in: clients keep to their own site's.
+    """
     flag = "can_write" if op == "write" else "can_read"
     return tx.all(
-        "SELECT f.id, f.url, f.active_transfers, f.bytes_per_s, fs.free_bytes, f.last_seen "
-        "FROM fileservers f JOIN fileserver_shards fs ON fs.fileserver_id = f.id "
+        "SELECT f.id, f.url, f.active_transfers, f.bytes_per_s, fs.free_bytes, f.last_seen, c.name AS cluster "
+        "FROM fileservers f JOIN clusters c ON c.id = f.cluster_id "
+        "JOIN fileserver_shards fs ON fs.fileserver_id = f.id "
         "JOIN shards s ON s.id = fs.shard_id "
         "JOIN cluster_shards l ON l.cluster_id = f.cluster_id AND l.shard_id = s.id "
         f"WHERE s.name = ? AND fs.{flag} = ? AND l.{flag} = ? AND f.last_seen >= ? "

@@ -50,6 +50,9 @@ class Held:
     def info(self, file_id: str) -> Any:
         return self._info
 
+    def use_site(self, site: str | None) -> None:
+        pass
+
     def upload(self, path: Path, **kw: Any) -> UploadResult:
         outcome = self._uploads.pop(0)
         if isinstance(outcome, BaseException):

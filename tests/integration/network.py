@@ -7,7 +7,6 @@ liveness tests quick while exercising the same code paths as production.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,11 +96,5 @@ def start_network(
 
 
 def chunk_files(fs: Fileserver, file_id: str) -> list[Path]:
-    """Return the chunk files of *file_id* in *fs*'s data directory, whatever the layout below it.
-
-    The fileserver may remove a directory while this walks (a purge of another file):
-    ``os.walk`` passes over what vanished instead of failing, as ``Path.rglob`` does.
-    """
-    return [
-        Path(top, name) for top, _dirs, names in os.walk(fs.data_dir) if Path(top).name == file_id for name in names
-    ]
+    """Return the chunk files of *file_id* in *fs*'s data directory (:meth:`Fileserver.chunk_files`)."""
+    return fs.chunk_files(file_id)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from coffer.client.coffer import Coffer
 from coffer.client.link_download import download_link
+from coffer.devnet import network as devnet
 from coffer.format import kdf
 from coffer.format.keys import open_file_key
 from coffer.protocol.encoding import b64decode, b64encode
@@ -37,7 +38,8 @@ def _forms(secret: bytes) -> list[bytes]:
     ]
 
 
-def _server_side_bytes(network: Network) -> Iterator[tuple[str, bytes]]:
+def _server_side_bytes(network: devnet.Network) -> Iterator[tuple[str, bytes]]:
+    """Yield every file of the servers' side of *network* (any launcher's: offices too), with its bytes."""
     if network.database_url.startswith("sqlite:///"):
         db = Path(network.database_url.removeprefix("sqlite:///"))
         for path in db.parent.glob(db.name + "*"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -24,7 +25,7 @@ class Clock:
         return self.now
 
 
-def servers(n: int, **load: int) -> list[FileserverInfo]:
+def servers(n: int, **load: Any) -> list[FileserverInfo]:
     return [FileserverInfo(f"fs{i}", f"http://127.0.0.1:{9000 + i}", **load) for i in range(n)]
 
 
