@@ -35,6 +35,18 @@ const result = await build({
   logLevel: "warning",
 });
 
+// The Service Worker keeps one name at the root: its address is its identity, and its scope must be "/".
+await build({
+  entryPoints: [path.join(here, "src/sw.ts")],
+  bundle: true,
+  format: "iife",
+  target: "es2022",
+  minify: true,
+  legalComments: "none",
+  outfile: path.join(out, "sw.js"),
+  logLevel: "warning",
+});
+
 // entry source -> its hashed asset path, as the page will ask for it
 const assets = {};
 for (const [file, meta] of Object.entries(result.metafile.outputs)) {

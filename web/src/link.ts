@@ -20,6 +20,7 @@ import { ready } from "./format/sodium";
 import { codeOf, explain } from "./link/messages";
 import { LinkView } from "./link/view";
 import { humanSize } from "./ui/sizes";
+import { registerSaver } from "./save/stream";
 import { chooseWriter } from "./save/writer";
 
 const view = new LinkView();
@@ -78,7 +79,7 @@ async function opened(api: LinkApi, ref: LinkRef, file: FileRecord, password: st
 
 async function download(api: LinkApi, open: OpenedFile, layout: Layout, name: string): Promise<void> {
   view.clearProblem();
-  const writer = await chooseWriter(name, open.metadata.type);
+  const writer = await chooseWriter(name, open.metadata.type, open.metadata.size);
   if (writer === null) return;
   view.download.disabled = true;
   view.say("Downloading…", "downloading");
@@ -106,4 +107,5 @@ async function download(api: LinkApi, open: OpenedFile, layout: Layout, name: st
   }
 }
 
+registerSaver();
 main().catch(fail);
