@@ -16,7 +16,7 @@ const withTests = args.includes("--tests");
 // page file -> the entry it loads; the HTML has {{script}} where the hashed bundle goes.
 const pages = { "index.html": "src/app.ts", "link.html": "src/link.ts" };
 if (withTests) pages["vectors.html"] = "test/vectors.ts";
-const workers = ["src/workers/chunks.ts", "src/workers/seal.ts"];
+const workers = ["src/workers/chunks.ts", "src/workers/seal.ts", "src/workers/kdf.ts"];
 
 await rm(out, { recursive: true, force: true });
 await mkdir(path.join(out, "assets"), { recursive: true });

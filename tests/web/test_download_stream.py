@@ -94,3 +94,30 @@ def test_a_chunk_that_fails_its_check_fails_the_browsers_download_and_the_page_s
         started.value.save_as(tmp_path / "never.bin")
     assert not (tmp_path / "never.bin").exists()
     assert "cannot be downloaded" in page.get_by_role("status").inner_text()
+
+
+def test_a_download_cut_by_a_lost_network_waits_and_completes_when_it_returns(
+    web_network: Network, owner: Coffer, context: Any, tmp_path: Path
+) -> None:
+    _, url, data = _link(owner, tmp_path, 24 * CHUNK + 3)
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("status").filter(has_text="Ready to download").wait_for(timeout=30_000)
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    slow = {"offline": False, "latency": 0, "downloadThroughput": 256 * 1024, "uploadThroughput": -1}
+    cdp.send("Network.emulateNetworkConditions", slow)
+    with page.expect_download(timeout=30_000) as started:
+        page.get_by_role("button", name="Download").click()
+    bar = page.get_by_label("Download progress").element_handle()
+    page.wait_for_function("(bar) => bar.value > 0.2", arg=bar, timeout=60_000)
+    context.set_offline(True)
+    page.wait_for_timeout(3_000)  # proving a negative: nothing finishes, nothing fails, while offline
+    assert page.locator("body").get_attribute("data-state") == "downloading"
+    assert page.evaluate("(bar) => bar.value", bar) < 1
+    context.set_offline(False)
+    cdp.send("Network.emulateNetworkConditions", {**slow, "downloadThroughput": -1})
+    saved = tmp_path / "saved.bin"
+    started.value.save_as(saved)
+    page.get_by_role("status").filter(has_text="Downloaded and checked").wait_for(timeout=60_000)
+    assert saved.read_bytes() == data

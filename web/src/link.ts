@@ -17,6 +17,7 @@ import { isLocked, type LinkRef, openFragment, parseLink } from "./format/links"
 import { safeName } from "./format/metadata";
 import { type FileRecord, type Layout, type OpenedFile, checkLayout, openWithKey } from "./format/records";
 import { ready } from "./format/sodium";
+import { openLinkKey, usePasswordWorker } from "./passwords/hashing";
 import { codeOf, explain } from "./link/messages";
 import { LinkView } from "./link/view";
 import { humanSize } from "./ui/sizes";
@@ -50,23 +51,21 @@ async function main(): Promise<void> {
     event.preventDefault();
     view.clearProblem();
     view.say("Unlocking…", "unlocking");
-    // Argon2id takes about a second: let the status line paint first.
-    setTimeout(() => {
-      opened(api, ref, file, view.password.value).then(
-        () => {
-          view.unlock.hidden = true;
-        },
-        (error: unknown) => {
-          view.fail(explain(error), codeOf(error));
-          view.say("This link is locked with a password.", "locked");
-        },
-      );
-    }, 0);
+    // Argon2id runs in the password worker: the page keeps drawing meanwhile.
+    opened(api, ref, file, view.password.value).then(
+      () => {
+        view.unlock.hidden = true;
+      },
+      (error: unknown) => {
+        view.fail(explain(error), codeOf(error));
+        view.say("This link is locked with a password.", "locked");
+      },
+    );
   });
 }
 
 async function opened(api: LinkApi, ref: LinkRef, file: FileRecord, password: string | null): Promise<void> {
-  const key = openFragment(ref.fragment, ref.linkId, password);
+  const key = await openLinkKey(ref.fragment, ref.linkId, password);
   const open = await openWithKey(file, key, "the link's key");
   const layout = checkLayout(file, open.metadata);
   const name = safeName(open.metadata.name, "download");
@@ -108,4 +107,5 @@ async function download(api: LinkApi, open: OpenedFile, layout: Layout, name: st
 }
 
 registerSaver();
+usePasswordWorker(view.workerUrl("kdf"));
 main().catch(fail);
