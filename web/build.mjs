@@ -2,6 +2,7 @@
 // pages that load them. Usage: node build.mjs [--out DIR] [--tests]
 //   --out DIR  where to write (default: dist, which the server serves)
 //   --tests    also build the format's vector page (vectors.html), for tests/web only
+//   --readable not minified, so a profile names the page's own functions
 import { build } from "esbuild";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -12,6 +13,7 @@ const args = process.argv.slice(2);
 const outIndex = args.indexOf("--out");
 const out = path.resolve(outIndex >= 0 ? args[outIndex + 1] : path.join(here, "dist"));
 const withTests = args.includes("--tests");
+const minify = !args.includes("--readable");
 
 // page file -> the entry it loads; the HTML has {{script}} where the hashed bundle goes.
 const pages = { "index.html": "src/app.ts", "link.html": "src/link.ts" };
@@ -26,7 +28,7 @@ const result = await build({
   bundle: true,
   format: "esm",
   target: "es2022",
-  minify: true,
+  minify,
   sourcemap: false,
   legalComments: "none",
   outdir: path.join(out, "assets"),
@@ -41,7 +43,7 @@ await build({
   bundle: true,
   format: "iife",
   target: "es2022",
-  minify: true,
+  minify,
   legalComments: "none",
   outfile: path.join(out, "sw.js"),
   logLevel: "warning",
