@@ -71,12 +71,20 @@ class CofferNet(Network):
 
     @classmethod
     def start(
-        cls, root: Path, engine: str, fileservers: int = 2, *, throttled: bool = False, metrics: bool = False
+        cls,
+        root: Path,
+        engine: str,
+        fileservers: int = 2,
+        *,
+        throttled: bool = False,
+        metrics: bool = False,
+        web_dir: Path | None = None,
     ) -> CofferNet:
         """Start a network on *engine* (``sqlite`` or ``postgresql``) under *root*; stop it all on failure.
 
         *throttled* keeps the server's production rate limits (for what a bulk client meets);
-        *metrics* gives every program a metrics listener of its own (``metrics_bind``).
+        *metrics* gives every program a metrics listener of its own (``metrics_bind``);
+        *web_dir* is the built web page the server serves.
         """
         root.mkdir(parents=True, exist_ok=True)
         drop = None
@@ -90,6 +98,8 @@ class CofferNet(Network):
         else:
             raise ValueError(f"engine must be sqlite or postgresql, not {engine!r}")
         server_extra = {} if throttled else _known(ServerSettings, "COFFER_", UNTHROTTLED)
+        if web_dir is not None:
+            server_extra["COFFER_WEB_DIR"] = str(web_dir)
         binds = [f"127.0.0.1:{free_port()}" for _ in range(fileservers + 1)] if metrics else []
         if metrics:
             server_extra |= {"COFFER_METRICS_BIND": binds[0], "COFFER_METRICS_DIR": str(root / "metrics")}

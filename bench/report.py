@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from . import web
 from .datafiles import label
 from .transfer import CEILING
 
@@ -243,6 +244,8 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
                     bool(x["met"]),
                 )
             )
+    if "web" in report:
+        found += web.targets(report["web"])
     for x in report.get("load", []):
         found.append((f"{x['users']} users on {x['engine']}, 0 errors", f"{x['errors']} errors", x["errors"] == 0))
     return found
@@ -268,6 +271,8 @@ def tables(report: dict[str, Any]) -> str:
         out += ["", "### Many small files in one upload", ""] + small_file_rows(report["small_files"])
     if "metrics" in report:
         out += ["", "### The cost of metrics", ""] + metrics_rows(report["metrics"])
+    if "web" in report:
+        out += ["", "### Web page beside the CLI", ""] + web.rows(report["web"])
     found = targets(report)
     if found:
         out += ["", "### Targets", "", "| target | measured | |", "|---|---|---|"]

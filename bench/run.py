@@ -2,7 +2,8 @@
 
 The full run: 3 interleaved rounds of 25 MB, 100 MB and 1 GB files through nginx +
 curl, rclone crypt and Coffer on SQLite and PostgreSQL; 400 users with 25 MB files;
-the control plane; 1,000 files of 10 KB in one upload; a profile of the slowest Coffer path. It writes
+the control plane; 1,000 files of 10 KB in one upload; the web page beside the CLI (25 MB and 1 GB
+through headless chromium); a profile of the slowest Coffer path. It writes
 ``bench/results/bench.json``, ``chart.png`` and ``profile.txt`` and rewrites the
 tables of ``docs/performance.md``. ``--quick`` runs every part at a tiny size in
 about a minute and writes under ``bench/results/quick/`` (not committed), so that
@@ -28,13 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import control_plane, load, metrics_overhead, profile, report, small_files, transfer
+from . import control_plane, load, metrics_overhead, profile, report, small_files, transfer, web
 from .ceiling import tools_missing as ceiling_missing
 from .datafiles import check_room, label, parse_size
 from .peer import tools_missing as peer_missing
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("transfers", "load", "control_plane", "small_files", "metrics", "profile")
+PARTS = ("transfers", "load", "control_plane", "small_files", "metrics", "web", "profile")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--metrics-cp-seconds", type=float, help="metrics on against off: seconds per endpoint (default 3; quick 1)"
     )
+    p.add_argument("--web-sizes", help="the web page beside the CLI: file sizes (default 25MB,1GB; quick 4MB)")
     p.add_argument(
         "--profile",
         choices=("slowest", "up", "down"),
@@ -81,6 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.metrics_size = parse_size(args.metrics_size or ("4MB" if q else "1GB"))
     args.metrics_rounds = args.metrics_rounds or (1 if q else 4)
     args.metrics_cp_seconds = args.metrics_cp_seconds or (1.0 if q else 3.0)
+    args.web_sizes = [parse_size(s) for s in (args.web_sizes or ("4MB" if q else "25MB,1GB")).split(",")]
     if args.docs is None and args.out is None and not q:
         args.docs = HERE.parent / "docs" / "performance.md"
     args.out = args.out or (HERE / "results" / "quick" if q else HERE / "results")
@@ -172,6 +175,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 log,
             ),
         )
+    if "web" in args.parts:
+        _part("web", results, failures, lambda: web.run(work / "web", args.web_sizes, args.rounds, log))
     if "profile" in args.parts:
         size, direction = max(args.sizes), "up" if args.profile == "slowest" else args.profile
         if "transfers" in results and args.profile == "slowest":
@@ -199,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="coffer-bench-"))
     try:
-        check_room(work, 3 * sum(args.sizes) + 3 * args.metrics_size + args.concurrency * args.size * 3 + 10**9)
+        web_room = (2 * args.rounds + 3) * sum(args.web_sizes) if "web" in args.parts else 0
+        check_room(
+            work, 3 * sum(args.sizes) + 3 * args.metrics_size + args.concurrency * args.size * 3 + web_room + 10**9
+        )
         command = "make bench-quick" if args.quick else "make bench"
         meta = {
             "date": time.strftime("%Y-%m-%d"),

@@ -2,6 +2,7 @@
 // pages that load them. Usage: node build.mjs [--out DIR] [--tests]
 //   --out DIR  where to write (default: dist, which the server serves)
 //   --tests    also build the format's vector page (vectors.html), for tests/web only
+//   --readable not minified, so a profile names the page's own functions
 import { build } from "esbuild";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -12,11 +13,12 @@ const args = process.argv.slice(2);
 const outIndex = args.indexOf("--out");
 const out = path.resolve(outIndex >= 0 ? args[outIndex + 1] : path.join(here, "dist"));
 const withTests = args.includes("--tests");
+const minify = !args.includes("--readable");
 
 // page file -> the entry it loads; the HTML has {{script}} where the hashed bundle goes.
 const pages = { "index.html": "src/app.ts", "link.html": "src/link.ts" };
 if (withTests) pages["vectors.html"] = "test/vectors.ts";
-const workers = ["src/workers/chunks.ts", "src/workers/seal.ts"];
+const workers = ["src/workers/chunks.ts", "src/workers/seal.ts", "src/workers/kdf.ts"];
 
 await rm(out, { recursive: true, force: true });
 await mkdir(path.join(out, "assets"), { recursive: true });
@@ -26,12 +28,24 @@ const result = await build({
   bundle: true,
   format: "esm",
   target: "es2022",
-  minify: true,
+  minify,
   sourcemap: false,
   legalComments: "none",
   outdir: path.join(out, "assets"),
   entryNames: "[name]-[hash]",
   metafile: true,
+  logLevel: "warning",
+});
+
+// The Service Worker keeps one name at the root: its address is its identity, and its scope must be "/".
+await build({
+  entryPoints: [path.join(here, "src/sw.ts")],
+  bundle: true,
+  format: "iife",
+  target: "es2022",
+  minify,
+  legalComments: "none",
+  outfile: path.join(out, "sw.js"),
   logLevel: "warning",
 });
 

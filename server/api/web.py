@@ -9,6 +9,10 @@ limited to this server and the fileservers' origins, which the browser fetches c
 Those origins are every registered fileserver's (re-read at most every
 :data:`ORIGINS_TTL` seconds) plus ``web_connect_origins``.
 
+The page's Service Worker (``/sw.js``, which streams downloads to disk where the File System Access
+API is missing) must sit at the root to control ``/`` and ``/s/…``, so it is the one file served
+outside ``assets/``: under a fixed name, never cached without asking again.
+
 SECURITY: a link's key is in the URL fragment, which browsers never send; the pages also say
 ``Referrer-Policy: no-referrer`` so no request the page makes names the page's address.
 """
@@ -144,6 +148,19 @@ class Page(_Served):
         resp.data = body
 
 
+class ServiceWorker(_Served):
+    """The page's Service Worker, ``sw.js``: a fixed name at the root, so its scope is the whole page."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.headers(resp)
+        try:
+            resp.data = (self.root / "sw.js").read_bytes()
+        except OSError as exc:
+            raise falcon.HTTPNotFound(title="not_found", description="there is no such file") from exc
+        resp.content_type = TYPES["js"]
+        resp.cache_control = ["no-cache"]
+
+
 class Asset(_Served):
     """A bundle under ``assets/``: its name holds its content's hash, so it is cached for good."""
 
@@ -167,3 +184,4 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], ctx: Context) -
     app.add_route("/", Page(root, origins, "index.html"))
     app.add_route("/s/{link_id}", Page(root, origins, "link.html"))
     app.add_route("/assets/{name}", Asset(root, origins))
+    app.add_route("/sw.js", ServiceWorker(root, origins))

@@ -23,6 +23,7 @@ def built(tmp_path: Path) -> Path:
     (root / "index.html").write_text("<!doctype html><title>app</title>")
     (root / "link.html").write_text("<!doctype html><title>link</title>")
     (root / "assets" / "link-AB12CD34.js").write_text("export {};")
+    (root / "sw.js").write_text("self.onfetch = null;")
     return root
 
 
@@ -53,6 +54,20 @@ def test_hashed_assets_are_cached_for_good_and_other_names_are_not_served(web: H
     assert answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     for name in ("missing-00000000.js", "..%2Findex.html", "link.html", "x.py"):
         assert web.client.simulate_get(f"/assets/{name}").status_code == 404, name
+
+
+def test_the_service_worker_is_served_at_the_root_under_the_policy_and_revalidated(web: Harness) -> None:
+    answer = web.client.simulate_get("/sw.js")
+    assert answer.status_code == 200 and answer.text == "self.onfetch = null;"
+    assert answer.headers["Content-Type"].startswith("text/javascript")
+    assert answer.headers["Cache-Control"] == "no-cache"
+    assert "worker-src 'self'" in answer.headers["Content-Security-Policy"]
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_without_a_built_service_worker_sw_js_is_not_found(tmp_path: Path) -> None:
+    harness = Harness(f"sqlite:///{tmp_path / 'coffer.db'}", web_dir=str(tmp_path / "nowhere"))
+    assert harness.client.simulate_get("/sw.js").status_code == 404
 
 
 def test_connect_src_names_the_registered_fileservers_and_the_configured_origins(web: Harness) -> None:

@@ -116,6 +116,7 @@ def test_a_locked_link_explains_a_wrong_password_then_opens_with_the_right_one(
     password.fill("Zoë's link ☂")
     page.get_by_role("button", name="Unlock").click()
     assert _download(page, tmp_path) == data
+    assert any("/assets/kdf-" in r["url"] for r in visit.requests), "Argon2id ran in the password worker"
 
 
 def _revoked(network: Network, owner: Coffer, url: str, tmp_path: Path) -> str:

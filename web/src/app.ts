@@ -18,6 +18,8 @@ import type { OwnerCheck } from "./format/records";
 import { ready } from "./format/sodium";
 import { ownerCheck } from "./share/owners";
 import { Pins } from "./share/pins";
+import { usePasswordWorker } from "./passwords/hashing";
+import { registerSaver } from "./save/stream";
 import { ResumeStore } from "./upload/resume-store";
 import { chunkSealer } from "./upload/sealer";
 import { DEFAULT_OPTIONS, type UploadOptions } from "./upload/uploader";
@@ -213,6 +215,8 @@ view.signout.addEventListener("click", () => {
   view.say("Signed out.", "signed-out");
 });
 
+registerSaver();
+usePasswordWorker(view.workerUrl("kdf"));
 ready().then(
   () => view.say("Sign in to see your files. A share link (…/s/…#…) opens without an account.", "signed-out"),
   () => view.fail("This browser could not load Coffer's cryptography: use a current browser."),

@@ -17,9 +17,11 @@ import { isLocked, type LinkRef, openFragment, parseLink } from "./format/links"
 import { safeName } from "./format/metadata";
 import { type FileRecord, type Layout, type OpenedFile, checkLayout, openWithKey } from "./format/records";
 import { ready } from "./format/sodium";
+import { openLinkKey, usePasswordWorker } from "./passwords/hashing";
 import { codeOf, explain } from "./link/messages";
 import { LinkView } from "./link/view";
 import { humanSize } from "./ui/sizes";
+import { registerSaver } from "./save/stream";
 import { chooseWriter } from "./save/writer";
 
 const view = new LinkView();
@@ -49,23 +51,21 @@ async function main(): Promise<void> {
     event.preventDefault();
     view.clearProblem();
     view.say("Unlocking…", "unlocking");
-    // Argon2id takes about a second: let the status line paint first.
-    setTimeout(() => {
-      opened(api, ref, file, view.password.value).then(
-        () => {
-          view.unlock.hidden = true;
-        },
-        (error: unknown) => {
-          view.fail(explain(error), codeOf(error));
-          view.say("This link is locked with a password.", "locked");
-        },
-      );
-    }, 0);
+    // Argon2id runs in the password worker: the page keeps drawing meanwhile.
+    opened(api, ref, file, view.password.value).then(
+      () => {
+        view.unlock.hidden = true;
+      },
+      (error: unknown) => {
+        view.fail(explain(error), codeOf(error));
+        view.say("This link is locked with a password.", "locked");
+      },
+    );
   });
 }
 
 async function opened(api: LinkApi, ref: LinkRef, file: FileRecord, password: string | null): Promise<void> {
-  const key = openFragment(ref.fragment, ref.linkId, password);
+  const key = await openLinkKey(ref.fragment, ref.linkId, password);
   const open = await openWithKey(file, key, "the link's key");
   const layout = checkLayout(file, open.metadata);
   const name = safeName(open.metadata.name, "download");
@@ -78,7 +78,7 @@ async function opened(api: LinkApi, ref: LinkRef, file: FileRecord, password: st
 
 async function download(api: LinkApi, open: OpenedFile, layout: Layout, name: string): Promise<void> {
   view.clearProblem();
-  const writer = await chooseWriter(name, open.metadata.type);
+  const writer = await chooseWriter(name, open.metadata.type, open.metadata.size);
   if (writer === null) return;
   view.download.disabled = true;
   view.say("Downloading…", "downloading");
@@ -106,4 +106,6 @@ async function download(api: LinkApi, open: OpenedFile, layout: Layout, name: st
   }
 }
 
+registerSaver();
+usePasswordWorker(view.workerUrl("kdf"));
 main().catch(fail);

@@ -23,7 +23,7 @@ export async function downloadOwn(
   const record = await files.get(fileId);
   const opened = await openRecord(record, keys, checkOwner);
   const layout = checkLayout(record, opened.metadata);
-  const writer = await chooseWriter(safeName(opened.metadata.name, fileId), opened.metadata.type);
+  const writer = await chooseWriter(safeName(opened.metadata.name, fileId), opened.metadata.type, opened.metadata.size);
   if (writer === null) return false;
   const source = { tickets: () => files.getTickets(fileId) };
   await new Downloader(source, chunkOpener(workerUrl), onProgress).run(opened, layout, writer);

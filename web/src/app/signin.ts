@@ -7,8 +7,9 @@
 import { Account, prelogin } from "../api/account";
 import { b64decode, b64encode } from "../format/encoding";
 import { randomBytes } from "../format/aead";
-import { MEMLIMIT, OPSLIMIT, SALT_BYTES, derive } from "../format/kdf";
+import { MEMLIMIT, OPSLIMIT, SALT_BYTES } from "../format/kdf";
 import { type UserKeys, unwrapPrivateKey, wrapPrivateKey } from "../format/keys";
+import { deriveKeys } from "../passwords/hashing";
 
 export interface SignedIn {
   readonly account: Account;
@@ -18,7 +19,7 @@ export interface SignedIn {
 
 export async function signIn(server: string, username: string, password: string): Promise<SignedIn> {
   const params = await prelogin(server, username);
-  const derived = derive(password, { salt: b64decode(params.salt), opslimit: params.opslimit, memlimit: params.memlimit });
+  const derived = await deriveKeys(password, { salt: b64decode(params.salt), opslimit: params.opslimit, memlimit: params.memlimit });
   const account = await Account.login(server, username, b64encode(derived.authKey));
   const me = await account.me();
   // SECURITY: a server that swapped the public key is caught here, before anything is sealed to it.
@@ -33,9 +34,9 @@ export async function signIn(server: string, username: string, password: string)
  */
 export async function changePassword(server: string, signedIn: SignedIn, old: string, fresh: string): Promise<void> {
   const params = await prelogin(server, signedIn.name);
-  const before = derive(old, { salt: b64decode(params.salt), opslimit: params.opslimit, memlimit: params.memlimit });
+  const before = await deriveKeys(old, { salt: b64decode(params.salt), opslimit: params.opslimit, memlimit: params.memlimit });
   const salt = randomBytes(SALT_BYTES);
-  const after = derive(fresh, { salt, opslimit: OPSLIMIT, memlimit: MEMLIMIT });
+  const after = await deriveKeys(fresh, { salt, opslimit: OPSLIMIT, memlimit: MEMLIMIT });
   await signedIn.account.call("POST", "/api/auth/password", {
     auth_key: b64encode(before.authKey),
     salt: b64encode(salt),

@@ -1,15 +1,20 @@
 /**
  * Download a checked layout: fetch chunks from the shard's fileservers (several in flight, spread
  * by the balancer, moved to another holder when one fails), open each in the worker at the
- * position it belongs to, write them in order, and check the plaintext's size and SHA-256 against
- * the sealed metadata before the writer is closed (client/download.py's steps 3 and 4).
+ * position it belongs to (which also hashes the whole plaintext in order), write them in order,
+ * and check the plaintext's size and SHA-256 against the sealed metadata before the writer is
+ * closed (client/download.py's steps 3 and 4).
+ *
+ * A lost network does not end a download: a chunk whose fetch got no answer at all waits (capped,
+ * jittered backoff while every fileserver is cooling) and is asked for again, chunk by chunk, for
+ * up to NETWORK_PATIENCE_S; what was written stays written.
  */
-import { ApiError } from "../api/http";
+import { ApiError, NETWORK } from "../api/http";
 import type { TicketAnswer } from "../api/links";
 import { FormatError, IntegrityError } from "../format/errors";
 import type { Layout, OpenedFile } from "../format/records";
-import { StreamingSha256 } from "../format/sha256";
 import type { FileWriter } from "../save/writer";
+import { backoffDelay, pause } from "../transfer/backoff";
 import { Balancer } from "../transfer/balancer";
 import { ChunkFailure, chunkUrl, getChunk } from "../transfer/chunks";
 import type { ChunkOpener } from "./opener";
@@ -26,6 +31,8 @@ export interface Progress {
 
 export const IN_FLIGHT = 4;
 const MAX_ATTEMPTS = 6;
+/** How long a chunk keeps asking while no fileserver answers at all (offline), before the download stops. */
+export const NETWORK_PATIENCE_S = 300;
 
 export class Downloader {
   private readonly balancer = new Balancer();
@@ -45,7 +52,6 @@ export class Downloader {
     this.layout = layout;
     try {
       await this.renew(this.generation);
-      const hash = new StreamingSha256();
       let written = 0;
       const pending = new Map<number, Promise<Uint8Array<ArrayBuffer>>>();
       const ask = (index: number): void => {
@@ -59,13 +65,13 @@ export class Downloader {
         const plain = await (pending.get(index) as Promise<Uint8Array<ArrayBuffer>>);
         pending.delete(index);
         ask(index + IN_FLIGHT);
-        hash.update(plain);
         written += plain.length;
         await writer.write(plain);
         this.done.add(index);
         this.onProgress({ bytes: written, total: layout.size });
       }
-      if (written !== opened.metadata.size || hash.hexdigest() !== opened.metadata.sha256) {
+      const sha256 = await this.opener.digest(layout.chunks.length);
+      if (written !== opened.metadata.size || sha256 !== opened.metadata.sha256) {
         throw new IntegrityError("the downloaded file does not match its recorded size and SHA-256");
       }
       await writer.close();
@@ -99,40 +105,51 @@ export class Downloader {
     if (chunk === undefined) throw new IntegrityError(`chunk ${index} is not in the file's record`);
     const failed = new Set<string>();
     let lastError: unknown = null;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    let attempts = 0;
+    let outages = 0;
+    const since = performance.now();
+    while (attempts < MAX_ATTEMPTS) {
       const fs = this.balancer.choose(chunk.holders, failed) ?? this.balancer.choose([], failed);
       if (fs === null) break;
       const seen = this.generation;
       const started = performance.now();
       this.balancer.started(fs.id);
+      let blob: Uint8Array<ArrayBuffer>;
       try {
-        const blob = await getChunk(
+        blob = await getChunk(
           chunkUrl(fs.url, layout.shard, layout.fileId, chunk.hash),
           this.tickets.get(chunk.hash) ?? "",
           chunk.size,
         );
-        this.balancer.finished(fs.id, blob.length, (performance.now() - started) / 1000);
-        const last = index === layout.chunks.length - 1;
-        try {
-          return await this.opener.open(opened.key, layout.fileId, index, last, blob);
-        } catch (error) {
-          // A bad copy or a wrong record: try another fileserver that holds the chunk
-          // (a chunk worker that stopped is not the fileserver's fault: the chunk is fetched again).
-          if (error instanceof FormatError) failed.add(fs.id);
-          lastError = error;
-          continue;
-        }
       } catch (error) {
         this.balancer.failed(fs.id);
         lastError = error;
-        if (error instanceof ChunkFailure && error.kind === "ticket") {
-          await this.renew(seen);
-          continue;
-        }
         if (error instanceof ChunkFailure && error.kind === "refused") {
           throw new ApiError(error.code, 0, error.message);
         }
+        if (error instanceof ChunkFailure && error.code === NETWORK) {
+          // No answer at all: offline, or this fileserver is down. Another holder is tried at once;
+          // when every one is cooling, wait and ask again, for as long as the patience lasts.
+          if ((performance.now() - since) / 1000 > NETWORK_PATIENCE_S) break;
+          outages += 1;
+          if (this.balancer.allCooling(failed)) await pause(backoffDelay(outages));
+          continue;
+        }
+        attempts += 1;
+        if (error instanceof ChunkFailure && error.kind === "ticket") await this.renewOrWait(seen, ++outages);
+        else failed.add(fs.id);
+        continue;
+      }
+      this.balancer.finished(fs.id, blob.length, (performance.now() - started) / 1000);
+      const last = index === layout.chunks.length - 1;
+      try {
+        return await this.opener.open(opened.key, layout.fileId, index, last, blob);
+      } catch (error) {
+        // A bad copy or a wrong record: try another fileserver that holds the chunk.
+        if (!(error instanceof FormatError)) throw error;
         failed.add(fs.id);
+        lastError = error;
+        attempts += 1;
       }
     }
     if (lastError instanceof IntegrityError) throw lastError;
@@ -141,5 +158,15 @@ export class Downloader {
       0,
       `no fileserver holding chunk ${index} answered: ${lastError instanceof Error ? lastError.message : "none is live"}`,
     );
+  }
+
+  /** Renew the tickets; while the server cannot be reached (offline), wait and let the chunk ask again. */
+  private async renewOrWait(seen: number, outages: number): Promise<void> {
+    try {
+      await this.renew(seen);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === NETWORK)) throw error;
+      await pause(backoffDelay(outages));
+    }
   }
 }

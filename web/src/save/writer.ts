@@ -5,11 +5,18 @@
  *
  * - FileSystemWriter (the File System Access API, `showSaveFilePicker`): streamed to disk;
  *   its swap file becomes the file only at close, and is discarded on abort.
- * - BlobWriter: for browsers without it, the chunks are kept as Blob parts (the browser may page
- *   them out) and handed to the browser's download only after the check. A Service Worker
- *   stream is the streamed path for those browsers; it will be another FileWriter.
+ * - StreamWriter (save/stream.ts, the page's Service Worker): for browsers without it, the file
+ *   streams to the browser's download, which keeps it under a temporary name until the stream is
+ *   closed after the check, and fails (removing it) when the stream is errored instead.
+ * - BlobWriter: the last resort, for browsers with neither (no Service Worker, as in some private
+ *   modes): the chunks are kept as Blob parts (the browser may page them out) and handed to the
+ *   browser's download only after the check. Memory then grows with the file.
  */
+import { StreamWriter } from "./stream";
+
 export interface FileWriter {
+  /** How the file is saved: shown on the page's body (`data-saver`) for tests and support. */
+  readonly kind: "file-system" | "stream" | "blob";
   write(data: Uint8Array<ArrayBuffer>): Promise<void>;
   close(): Promise<void>;
   abort(): Promise<void>;
@@ -20,6 +27,7 @@ interface SavePicker {
 }
 
 export class FileSystemWriter implements FileWriter {
+  readonly kind = "file-system";
   private constructor(private readonly stream: FileSystemWritableFileStream) {}
 
   static async open(handle: FileSystemFileHandle): Promise<FileSystemWriter> {
@@ -40,6 +48,7 @@ export class FileSystemWriter implements FileWriter {
 }
 
 export class BlobWriter implements FileWriter {
+  readonly kind = "blob";
   private parts: Blob[] = [];
 
   constructor(
@@ -72,16 +81,22 @@ export class BlobWriter implements FileWriter {
 
 /**
  * Ask where to save *name*: the save dialog where the browser has one (call this first in a click
- * handler, while the click still counts as the person's gesture), otherwise the browser's download.
- * Resolves null if the person cancelled the dialog.
+ * handler, while the click still counts as the person's gesture), otherwise the browser's download,
+ * streamed through the Service Worker where there is one. Resolves null if the person cancelled
+ * the dialog.
  */
-export async function chooseWriter(name: string, type: string): Promise<FileWriter | null> {
+export async function chooseWriter(name: string, type: string, size: number): Promise<FileWriter | null> {
   const picker = (window as unknown as Partial<SavePicker>).showSaveFilePicker;
-  if (typeof picker !== "function") return new BlobWriter(name, type);
-  try {
-    return await FileSystemWriter.open(await picker.call(window, { suggestedName: name }));
-  } catch (error) {
-    if (error instanceof DOMException && error.name === "AbortError") return null;
-    return new BlobWriter(name, type);
+  if (typeof picker === "function") {
+    try {
+      const writer = await FileSystemWriter.open(await picker.call(window, { suggestedName: name }));
+      document.body.dataset.saver = writer.kind;
+      return writer;
+    } catch (error) {
+      if (error instanceof DOMException && error.name === "AbortError") return null;
+    }
   }
+  const writer = (await StreamWriter.open(name, size)) ?? new BlobWriter(name, type);
+  document.body.dataset.saver = writer.kind;
+  return writer;
 }

@@ -39,7 +39,12 @@ export async function getChunk(url: string, ticket: string, size: number, signal
     throw new ChunkFailure("elsewhere", "network", "the fileserver could not be reached");
   }
   if (response.ok) {
-    const body = new Uint8Array(await response.arrayBuffer());
+    let body: Uint8Array<ArrayBuffer>;
+    try {
+      body = new Uint8Array(await response.arrayBuffer());
+    } catch {
+      throw new ChunkFailure("elsewhere", "network", "the connection to the fileserver broke during the chunk");
+    }
     if (body.length !== size) {
       throw new ChunkFailure("elsewhere", "size_mismatch", `the fileserver sent ${body.length} bytes, not ${size}`);
     }

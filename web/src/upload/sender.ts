@@ -9,6 +9,7 @@
  */
 import { ApiError } from "../api/http";
 import type { PutTickets } from "../api/files";
+import { pause, backoffDelay } from "../transfer/backoff";
 import { Balancer } from "../transfer/balancer";
 import { ChunkFailure, chunkUrl, headChunk, putChunk } from "../transfer/chunks";
 
@@ -21,22 +22,6 @@ export interface StoredChunk {
 }
 
 export const MAX_ATTEMPTS = 8;
-
-/** Wait *seconds*, or less if *signal* aborts. */
-function pause(seconds: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, seconds * 1000);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-/** Return the capped, jittered delay after *failures* failures (transfer/balancer.py's backoff_delay). */
-export function backoffDelay(failures: number, random: () => number = Math.random): number {
-  return Math.min(5, 0.25 * 2 ** Math.max(0, failures - 1)) * (0.5 + random() / 2);
-}
 
 export class ChunkSender {
   readonly balancer = new Balancer();

@@ -1,24 +1,33 @@
 /**
- * The chunk worker: opens downloaded chunks off the main thread, so the page never freezes.
+ * The chunk worker: opens downloaded chunks and hashes the whole plaintext in file order, off the
+ * main thread, so the page never freezes.
  *
- * Messages in: `{ id, key, fileId, index, last, blob }` (the CryptoKey is cloned, still not
- * extractable; the blob's buffer is transferred). Out: `{ id, plain }` with the plaintext's
- * buffer transferred, or `{ id, error, code }`. SECURITY: plaintext and keys stay in memory only.
+ * Messages in: `{ kind: "open", id, key, fileId, index, last, blob }` (the CryptoKey is cloned,
+ * still not extractable; the blob's buffer is transferred), answered `{ id, plain }` with the
+ * plaintext's buffer transferred once it and every chunk before it are in the file's hash; then
+ * `{ kind: "digest", id, count }`, answered `{ id, sha256 }`. Errors: `{ id, error, code }`.
+ * One download per worker. SECURITY: plaintext and keys stay in memory only.
  */
+import { OrderedHash } from "../download/ordered-hash";
 import { openChunk } from "../format/chunks";
 import { FormatError } from "../format/errors";
+import { ready } from "../format/sodium";
 
-export interface OpenRequest {
-  readonly id: number;
-  readonly key: CryptoKey;
-  readonly fileId: string;
-  readonly index: number;
-  readonly last: boolean;
-  readonly blob: Uint8Array<ArrayBuffer>;
-}
+export type OpenRequest =
+  | {
+      readonly kind: "open";
+      readonly id: number;
+      readonly key: CryptoKey;
+      readonly fileId: string;
+      readonly index: number;
+      readonly last: boolean;
+      readonly blob: Uint8Array<ArrayBuffer>;
+    }
+  | { readonly kind: "digest"; readonly id: number; readonly count: number };
 
 export type OpenReply =
   | { readonly id: number; readonly plain: Uint8Array<ArrayBuffer> }
+  | { readonly id: number; readonly sha256: string }
   | { readonly id: number; readonly error: string; readonly code: string };
 
 const scope = self as unknown as {
@@ -26,13 +35,23 @@ const scope = self as unknown as {
   postMessage(message: OpenReply, transfer: Transferable[]): void;
 };
 
+const hashing = ready().then(() => new OrderedHash());
+
+async function handle(request: OpenRequest): Promise<OpenReply> {
+  const hash = await hashing;
+  if (request.kind === "digest") return { id: request.id, sha256: hash.hexdigest(request.count) };
+  const { id, key, fileId, index, last, blob } = request;
+  const plain = await openChunk(key, fileId, index, last, blob);
+  await hash.feed(index, plain);
+  return { id, plain };
+}
+
 scope.onmessage = (event) => {
-  const { id, key, fileId, index, last, blob } = event.data;
-  openChunk(key, fileId, index, last, blob).then(
-    (plain) => scope.postMessage({ id, plain }, [plain.buffer]),
+  handle(event.data).then(
+    (reply) => scope.postMessage(reply, "plain" in reply ? [reply.plain.buffer] : []),
     (error: unknown) => {
       const code = error instanceof FormatError ? error.code : "integrity";
-      scope.postMessage({ id, error: error instanceof Error ? error.message : String(error), code }, []);
+      scope.postMessage({ id: event.data.id, error: error instanceof Error ? error.message : String(error), code }, []);
     },
   );
 };

@@ -1,0 +1,190 @@
+"""The web page beside the CLI: one network, one user, the same files up and down through both.
+
+Headless Debian chromium (Python Playwright) drives the app page as a person would: the file
+chosen through the file input, the download saved through the page's Service Worker stream (no
+File System Access API in a headless context). The ``coffer`` CLI moves the same file on the same
+network in the same round, so the page's figures come with their ratio to the CLI's. Rounds
+alternate which goes first. Each page transfer samples the page's JS heap (DevTools
+``Runtime.getHeapUsage``) and the browser's whole memory (PSS of its processes) every quarter
+second; the copies are checked by SHA-256.
+
+The page's figures include Playwright's instrumentation of the page (its DevTools network agent
+keeps request and response bodies up to a buffer of its own), so they are a lower bound of what a
+person gets, and the browser's memory growth an upper bound.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .coffer_net import CofferNet, coffer_command
+from .datafiles import label, make_file, sha256_of
+from .procs import run_measured
+from .stats import mb_per_s, ratio, summary
+
+HEAP_TARGET_MIB = 256
+RATIO_TARGET = 0.5
+
+
+def tools_missing() -> list[str]:
+    """Name what the part needs and this machine lacks (chromium, Node.js, Playwright)."""
+    missing = [] if shutil.which("node") else ["node"]
+    if not Path("/usr/bin/chromium").exists():
+        missing.append("chromium")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright")
+    return missing
+
+
+@dataclass
+class _Movers:
+    """The CLI's session and the signed-in page, on one network: each moves a file up and back down."""
+
+    work: Path
+    env: dict[str, str]
+    watch: Any
+    chooser: Any
+
+    def cli(self, source: Path, digest: str) -> tuple[float, float]:
+        named = source.with_name(f"cli-{source.name}")  # one name per file in the page's list
+        named.hardlink_to(source)
+        up = run_measured(coffer_command("upload", "--quiet", str(named)), env=self.env)
+        named.unlink()
+        copy = self.work / "cli-copy.bin"
+        down = run_measured(coffer_command("download", "--quiet", up.stdout.split()[-1], "-o", str(copy)), env=self.env)
+        if sha256_of(copy) != digest:
+            raise RuntimeError("the CLI's copy differs from the file")
+        copy.unlink()
+        return up.seconds, down.seconds
+
+    def page(self, source: Path, digest: str) -> tuple[Any, Any]:
+        from tests.web.heap import download, upload
+
+        up = upload(self.watch, lambda: self.chooser.set_input_files(str(source)), source.name)
+        copy = self.work / "page-copy.bin"
+        down = download(self.watch, source.name, copy)
+        if sha256_of(copy) != digest:
+            raise RuntimeError("the page's copy differs from the file")
+        copy.unlink()
+        return up, down
+
+
+def run(work: Path, sizes: list[int], rounds: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Move each size up and down *rounds* times with the CLI and through the page; return the figures."""
+    missing = tools_missing()
+    if missing:
+        raise RuntimeError(f"the web part needs {', '.join(missing)}: `make test-tools web`")
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.app_session import NO_SAVE_PICKER, PASSWORD, sign_in
+    from tests.web.browser import CHROMIUM_ARGS, build, chromium_path
+    from tests.web.heap import MIB, HeapWatch
+
+    work.mkdir(parents=True, exist_ok=True)
+    net = CofferNet.start(work / "net", "sqlite", web_dir=build(work / "dist"))
+    runs: dict[str, dict[str, list[Any]]] = {}
+    try:
+        net.create_user("bench", PASSWORD)
+        env = net.login_cli("bench", PASSWORD, work / "cli")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            context = browser.new_context(accept_downloads=True)
+            context.add_init_script(NO_SAVE_PICKER)
+            page = context.new_page()
+            page.goto(f"{net.url}/")
+            sign_in(page, "bench")
+            movers = _Movers(work, env, HeapWatch(context, page), page.get_by_label("Choose files to upload"))
+            for r in range(rounds):
+                for size in sizes:
+                    got = runs.setdefault(label(size), {"cli": [], "page": []})
+                    source = work / f"web-{label(size).replace(' ', '')}-{r}.bin"
+                    digest = make_file(source, size)
+                    for side in ("cli", "page") if r % 2 == 0 else ("page", "cli"):
+                        got[side].append(getattr(movers, side)(source, digest))
+                    log(f"web: {label(size)} round {r + 1} done")
+                    source.unlink()
+            browser.close()
+    finally:
+        net.stop()
+    return {"rounds": rounds, "sizes": sizes, "figures": {k: _figures(v, k, sizes, MIB) for k, v in runs.items()}}
+
+
+def _figures(got: dict[str, list[Any]], size_label: str, sizes: list[int], mib: int) -> dict[str, Any]:
+    size = next(s for s in sizes if label(s) == size_label)
+    rates = {
+        "cli up": [mb_per_s(size, up) for up, _ in got["cli"]],
+        "cli down": [mb_per_s(size, down) for _, down in got["cli"]],
+        "page up": [mb_per_s(size, up.seconds) for up, _ in got["page"]],
+        "page down": [mb_per_s(size, down.seconds) for _, down in got["page"]],
+    }
+    out: dict[str, Any] = {"mb_s": {k: summary(v) for k, v in rates.items()}}
+    for direction in ("up", "down"):
+        page, cli = statistics.median(rates[f"page {direction}"]), statistics.median(rates[f"cli {direction}"])
+        measured = [pair[0 if direction == "up" else 1] for pair in got["page"]]
+        out[direction] = {
+            "ratio_to_cli": ratio(page, cli),
+            "heap_peak_mib": round(max(m.heap_peak for m in measured) / mib, 1),
+            "browser_growth_mib": round(max(m.browser_growth for m in measured) / mib, 1),
+        }
+    return out
+
+
+def rows(w: dict[str, Any]) -> list[str]:
+    """The web part's table for docs/performance.md."""
+    out = [
+        f"MB/s, median (min–max) of {w['rounds']} interleaved rounds; the page in headless chromium under Playwright.",
+        "",
+        "| file | CLI up | page up | page / CLI | CLI down | page down | page / CLI | JS heap peak up / down (MiB) "
+        "| browser memory growth up / down (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size_label, f in w["figures"].items():
+        cell = {k: f"{v['median']:.0f} ({v['min']:.0f}–{v['max']:.0f})" for k, v in f["mb_s"].items()}
+        out.append(
+            f"| {size_label} | {cell['cli up']} | {cell['page up']} | {f['up']['ratio_to_cli']:.2f} "
+            f"| {cell['cli down']} | {cell['page down']} | {f['down']['ratio_to_cli']:.2f} "
+            f"| {f['up']['heap_peak_mib']:.0f} / {f['down']['heap_peak_mib']:.0f} "
+            f"| {f['up']['browser_growth_mib']:.0f} / {f['down']['browser_growth_mib']:.0f} |"
+        )
+    return out
+
+
+def targets(w: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The issue's targets at the largest size: half the CLI's throughput both ways, the heap under 256 MiB."""
+    largest = label(max(w["sizes"]))
+    f = w["figures"][largest]
+    found = []
+    for direction in ("up", "down"):
+        x = f[direction]
+        found.append(
+            (
+                f"web page {direction}, {largest}: ≥ {RATIO_TARGET} of the CLI",
+                f"{x['ratio_to_cli']:.2f}",
+                x["ratio_to_cli"] >= RATIO_TARGET,
+            )
+        )
+        found.append(
+            (
+                f"web page {direction}, {largest}: JS heap < {HEAP_TARGET_MIB} MiB",
+                f"{x['heap_peak_mib']:.0f} MiB",
+                x["heap_peak_mib"] < HEAP_TARGET_MIB,
+            )
+        )
+    return found
+
+
+if __name__ == "__main__":  # pragma: no cover - a quick look: python -m bench.web SIZE_MB
+    import json
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="coffer-bench-web-") as tmp:
+        sized = [int(x) * 1_000_000 for x in (sys.argv[1:] or ["25"])]
+        print(json.dumps(run(Path(tmp), sized, 1, lambda t: print(t, file=sys.stderr)), indent=1))
