@@ -58,6 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--metrics-cp-seconds", type=float, help="metrics on against off: seconds per endpoint (default 3; quick 1)"
     )
     p.add_argument(
+        "--metrics-scrape",
+        choices=metrics_overhead.SCRAPED,
+        default="all",
+        help="metrics on against off: whose listeners the scraper reads (default all), to tell which side pays",
+    )
+    p.add_argument(
         "--profile",
         choices=("slowest", "up", "down"),
         default="slowest",
@@ -170,6 +176,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 min(args.cp_threads, 4) if args.quick else args.cp_threads,
                 args.metrics_cp_seconds,
                 log,
+                args.metrics_scrape,
             ),
         )
     if "profile" in args.parts:
