@@ -38,6 +38,8 @@ from .stats import mb_per_s, ratio, summary
 from .transfer import CofferTarget
 
 SIDES = ("off", "on")
+SCRAPED = ("all", "server", "fileservers")
+"""Which listeners of the "on" network the scraper reads: every program's, the server's alone, or the fileservers'."""
 TARGET = 0.97
 """Metrics on may cost at most 3% of any figure."""
 PASSWORD = "metrics-password-1"
@@ -122,6 +124,16 @@ def _transfer(target: CofferTarget, source: Path, digest: str, copy: Path) -> di
     return {"up": mb_per_s(size, up.seconds), "down": mb_per_s(size, down.seconds)}
 
 
+def scraped_urls(urls: list[str], scraped: str) -> list[str]:
+    """Pick the listeners *scraped* names from a network's metrics URLs (the server's first, then each fileserver's).
+
+    Scraping one side only tells which side pays: a listener nobody reads costs nothing but its idle thread.
+    """
+    if scraped not in SCRAPED:
+        raise ValueError(f"scraped must be one of {', '.join(SCRAPED)}, not {scraped!r}")
+    return {"all": urls, "server": urls[:1], "fileservers": urls[1:]}[scraped]
+
+
 def _order(r: int) -> tuple[str, ...]:
     return SIDES if r % 2 == 0 else SIDES[::-1]
 
@@ -134,8 +146,12 @@ def run(
     threads: int,
     cp_seconds: float,
     log: Callable[[str], None],
+    scraped: str = "all",
 ) -> dict[str, Any]:
-    """Measure transfers, then the control plane, on both networks, *rounds* times interleaved."""
+    """Measure transfers, then the control plane, on both networks, *rounds* times interleaved.
+
+    *scraped* (:data:`SCRAPED`) says whose listeners the scraper reads on the "on" network.
+    """
     root.mkdir(parents=True, exist_ok=True)
     source = root / "source"
     digest = make_file(source, size)
@@ -144,7 +160,7 @@ def run(
     figures: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
 
     cpu: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
-    scraped = [0.0]
+    scraping = [0.0]
 
     def measured(side: str, step: Callable[[], dict[str, float]]) -> dict[str, float]:
         """Run *step*, the scraper running only for "on"; record its figures and the CPU the network spent."""
@@ -158,7 +174,7 @@ def run(
         finally:
             if side == "on":
                 scraper.pause()
-                scraped[0] += time.monotonic() - started
+                scraping[0] += time.monotonic() - started
         spent = procs.cpu_seconds(serving) - before
         for key, value in got.items():
             figures[side].setdefault(key, []).append(value)
@@ -170,7 +186,7 @@ def run(
             starting = {side: pool.submit(_start, root, engine, side) for side in SIDES}
             for side, future in starting.items():
                 targets[side] = future.result()
-        scraper = Scraper.start(targets["on"].net.metrics_urls)
+        scraper = Scraper.start(scraped_urls(targets["on"].net.metrics_urls, scraped))
         time.sleep(1.5)
         scraper.pause()
         for r in range(rounds):
@@ -199,7 +215,8 @@ def run(
         source.unlink(missing_ok=True)
     if not counts.get("scrapes") or counts.get("failures"):
         raise RuntimeError(f"the scraper did not read every program's metrics: {counts}")
-    counts["seconds"] = round(scraped[0], 1)
+    counts["seconds"] = round(scraping[0], 1)
+    counts["scraped"] = scraped
     return summarize(figures, size, rounds, threads, cp_seconds, engine, cpu) | {"scraper": counts}
 
 

@@ -192,6 +192,7 @@ def metrics_rows(m: dict[str, Any]) -> list[str]:
         "",
         f"{m['rounds']} rounds, A B / B A interleaved, on {m['engine']}; control plane {m['threads']} threads, "
         f"{m['cp_seconds']:.0f} s per endpoint; the scraper read {s.get('targets', '?')} programs "
+        f"({s.get('scraped', 'all')}) "
         f"{s.get('scrapes', '?')} times, {s.get('failures', '?')} failures, in {s.get('seconds', '?')} s of scraping "
         f"(its own CPU: {s.get('cpu_s', '?')} s). Network CPU: the server's and fileservers' processes during one "
         "step, median.",

@@ -60,6 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--web-sizes", help="the web page beside the CLI: file sizes (default 25MB,1GB; quick 4MB)")
     p.add_argument(
+        "--metrics-scrape",
+        choices=metrics_overhead.SCRAPED,
+        default="all",
+        help="metrics on against off: whose listeners the scraper reads (default all), to tell which side pays",
+    )
+    p.add_argument(
         "--profile",
         choices=("slowest", "up", "down"),
         default="slowest",
@@ -173,6 +179,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 min(args.cp_threads, 4) if args.quick else args.cp_threads,
                 args.metrics_cp_seconds,
                 log,
+                args.metrics_scrape,
             ),
         )
     if "web" in args.parts:

@@ -13,6 +13,7 @@ start-up (docs/performance.md).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlencode
@@ -77,10 +78,15 @@ if TYPE_CHECKING:
     )
     from coffer.protocol.api.sync import SiteSync, Verification
 
+log = logging.getLogger(__name__)
+
 NO_FILTER = FileFilter()
 WITH_TICKETS = "?tickets=true"
 """Ask a file's create or record for its tickets too: one round trip instead of two before the first chunk moves."""
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+CREATE_RESENDS = 2
+"""Times a create that carries a create id is sent again when its answer is lost: the server answers the file
+that id made, so a resend is safe; behind a load balancer it reaches another instance."""
 T = TypeVar("T")
 
 
@@ -221,12 +227,27 @@ class ServerApi:
     # -- files and tickets ---------------------------------------------------------------------
 
     def create_file(self, file: CreateFile, *, tickets: bool = False) -> FileRecord:
-        """Record a pending file; sent once, as a lost answer cannot tell whether it was made.
+        """Record a pending file; resent after a lost answer only if it carries a create id.
 
+        A lost answer (a dropped connection, a proxy's 502 or 504) cannot tell whether the file
+        was made. With ``file.create_id`` the server makes one file per id, so the create is sent
+        again up to :data:`CREATE_RESENDS` times, each resend logged; without one it is sent once.
         With *tickets*, the answer carries the put ticket and the live writers too (:func:`tickets_beside`).
         """
         path = routes.FILES + (WITH_TICKETS if tickets else "")
-        return _parsed(FileRecord.parse, self._call("POST", path, file.to_json(), retry=False))
+        resends = CREATE_RESENDS if file.create_id else 0
+        sent = 0
+        while True:
+            try:
+                answer = self.request("POST", path, file.to_json(), retry=bool(file.create_id))
+            except errors.ConnectionFailed as exc:
+                if sent == resends:
+                    raise
+                sent += 1
+                cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else exc.code
+                log.warning("file create resent", extra={"kv": {"resend": sent, "after": cause}})
+                continue
+            return _parsed(FileRecord.parse, answer)
 
     def get_file(self, file_id: str, *, tickets: bool = False) -> FileRecord:
         """Read a file's record; with *tickets*, a complete file's get tickets and live readers come with it."""

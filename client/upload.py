@@ -67,6 +67,7 @@ from coffer.protocol.api.files import CreateFile, Finalize, FinalizedChunk
 from coffer.protocol.api.tickets import Tickets
 from coffer.protocol.encoding import b64encode
 from coffer.protocol.errors import ProtocolError
+from coffer.protocol.ids import new_create_id
 from coffer.protocol.wire import MAX_CHUNK_SIZE
 from coffer.transfer.balancer import Balancer
 from coffer.transfer.errors import TransferError
@@ -352,6 +353,7 @@ class _Job:
             expires_in=opts.expires_in,
             metadata=b64encode(placeholder),
             format_version=FORMAT_VERSION,
+            create_id=new_create_id(),  # makes the create safe to resend when its answer is lost
         )
         record = up.api.create_file(body, tickets=True)
         state = resume.UploadState(

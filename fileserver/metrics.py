@@ -23,6 +23,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .shards import ServedShard
+from .storage.base import Backend
 from .storage.cache import CachedBackend
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ BACKEND_ERRORS = Counter(
     "coffer_backend_errors", "Chunk requests a shard's storage failed (5xx), by shard and error code", ["shard", "code"]
 )
 BACKEND_FAILURES = frozenset({"storage_error", "storage_unavailable", "backend_unavailable", "internal"})
+MAINTENANCE_ERRORS = Counter(
+    "coffer_maintenance_backend_errors",
+    "Storage failures the agent's background jobs met, by job (purge, scrub, flush) and backend kind",
+    ["job", "backend"],
+)
 
 
 def count_transfer(method: str, shard: str, status: int, error: str | None, moved: int) -> None:
@@ -44,6 +50,16 @@ def count_transfer(method: str, shard: str, status: int, error: str | None, move
         CHUNK_BYTES.labels(method).inc(moved)
     if error in BACKEND_FAILURES and shard != "-":
         BACKEND_ERRORS.labels(shard, error).inc()
+
+
+def backend_kind(backend: Backend) -> str:
+    """Name the storage a backend stands for: behind a cache, the cloud it caches (``s3``), not ``cache``."""
+    return backend.inner.kind if isinstance(backend, CachedBackend) else backend.kind
+
+
+def count_maintenance_error(job: str, backend: Backend) -> None:
+    """Count one storage failure of a background job (*job*: purge, scrub or flush); the job logs it itself."""
+    MAINTENANCE_ERRORS.labels(job, backend_kind(backend)).inc()
 
 
 @dataclass
@@ -88,8 +104,7 @@ class AgentCollector(Collector):
         misses = CounterMetricFamily("coffer_cache_misses", "Chunk reads a shard's cache had to fetch", labels=labels)
         for shard in self._shards:
             backend = shard.backend
-            kind = backend.inner.kind if isinstance(backend, CachedBackend) else backend.kind
-            names = [shard.name, kind]
+            names = [shard.name, backend_kind(backend)]
             try:
                 room, taken = backend.free_bytes(), backend.used_bytes()
             except OSError as exc:

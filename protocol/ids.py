@@ -7,6 +7,7 @@ so "../" and friends are rejected at the edge with a 400, never resolved.
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 
 from .errors import ProtocolError
@@ -15,11 +16,17 @@ CHUNK_HASH_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 UUID_RE = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 NAME_RE = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
 USERNAME_RE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z")
+CREATE_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
 def new_id() -> str:
     """Return a fresh random id (UUID 4, lowercase): unguessable and collision-free."""
     return str(uuid.uuid4())
+
+
+def new_create_id() -> str:
+    """Return a fresh create id: 128 random bits in 32 lowercase hex digits, chosen once per file by its client."""
+    return secrets.token_hex(16)
 
 
 def _check(pattern: re.Pattern[str], value: object, what: str, hint: str) -> str:
@@ -36,6 +43,11 @@ def check_chunk_hash(value: object) -> str:
 def check_id(value: object, what: str = "id") -> str:
     """Return *value* if it is a lowercase UUID 4 (file, user and fileserver ids)."""
     return _check(UUID_RE, value, what, "a lowercase UUID")
+
+
+def check_create_id(value: object) -> str:
+    """Return *value* if it is a create id (:func:`new_create_id`): 32 lowercase hex digits."""
+    return _check(CREATE_ID_RE, value, "create_id", "32 lowercase hex digits (128 random bits)")
 
 
 def check_name(value: object, what: str = "name") -> str:

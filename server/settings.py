@@ -107,6 +107,9 @@ class ServerSettings:
     """Where a process beside the workers serves Prometheus metrics (``127.0.0.1:9100``); empty: none."""
     metrics_dir: str = "var/metrics"
     """The workers' metric files of this run, emptied at start: one directory per server instance."""
+    fault_create_pause: float = 0.0
+    """FAULT INJECTION, for tests only; leave 0 in production. Seconds a file's create waits after its record is
+    committed and before it answers, so a test can kill the server instance inside the create (docs/operations.md)."""
 
     def __post_init__(self) -> None:
         if not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
@@ -148,6 +151,8 @@ class ServerSettings:
             raise loader.SettingsError(
                 f"repair_grace must be at least lease_seconds, and repair_batch from 0 to {MAX_COPY_ORDERS}"
             )
+        if not 0 <= self.fault_create_pause <= 60:
+            raise loader.SettingsError("fault_create_pause (fault injection, for tests) must be 0 to 60 seconds")
         if self.link_ticket_passes < 1:
             raise loader.SettingsError("link_ticket_passes must be at least 1 (the download's first pass)")
         for name in ("rate_limit_per_address", "rate_limit_per_user", "rate_limit_fileservers", "rate_limit_lookups"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench import report
-from bench.metrics_overhead import summarize
+from bench.metrics_overhead import scraped_urls, summarize
 
 
 def figures(off: list[float], on: list[float]) -> dict[str, dict[str, list[float]]]:
@@ -29,3 +29,10 @@ def test_a_cost_above_three_percent_misses_it_and_the_table_says_so() -> None:
 def test_no_figure_off_is_not_a_met_target() -> None:
     m = summarize(figures([0.0], [5.0]), 10**6, 1, 4, 1.0, "sqlite")
     assert m["measures"]["up"]["met"] is False
+
+
+def test_the_scraper_can_read_one_side_only_to_tell_which_pays() -> None:
+    urls = ["http://s/metrics", "http://f1/metrics", "http://f2/metrics"]
+    assert scraped_urls(urls, "all") == urls
+    assert scraped_urls(urls, "server") == urls[:1]
+    assert scraped_urls(urls, "fileservers") == urls[1:]

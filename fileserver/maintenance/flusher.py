@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..errors import FileserverError, StorageError
+from ..metrics import count_maintenance_error
 from ..storage.cache import CachedBackend
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Flusher:
             try:
                 names = backend.pending()
             except OSError as exc:
+                count_maintenance_error("flush", backend)
                 log.warning("cannot list the write-back queue", extra={"kv": {"error": exc}})
                 continue
             for name in names:
@@ -81,6 +83,7 @@ class Flusher:
                 except (FileserverError, StorageError, OSError) as exc:
                     # The cloud is down or refusing, or the local disk failed: retry next round, not now.
                     error = exc.message if isinstance(exc, (FileserverError, StorageError)) else str(exc)
+                    count_maintenance_error("flush", backend)
                     log.warning(
                         "cannot upload queued chunks yet; retrying",
                         extra={"kv": {"backend": backend.inner.kind, "error": error}},

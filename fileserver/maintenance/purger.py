@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from coffer.protocol.messages import MAX_PURGES, FilePurge
 
 from ..errors import FileserverError, StorageError
+from ..metrics import count_maintenance_error
 from ..shards import ServedShard
 from ..storage import Backend
 
@@ -169,6 +170,7 @@ class Purger:
         try:
             deleted = backend.delete_file(purge.file)
         except (FileserverError, StorageError, OSError) as exc:
+            count_maintenance_error("purge", backend)
             self._fail(
                 purge,
                 exc.message if isinstance(exc, (FileserverError, StorageError)) else f"{type(exc).__name__}: {exc}",

@@ -24,7 +24,8 @@ from typing import NamedTuple
 
 from coffer.protocol.ids import split_chunk_name
 
-from ..errors import ChunkNotFound
+from ..errors import ChunkNotFound, FileserverError, StorageError
+from ..metrics import count_maintenance_error
 from ..reports import CorruptReports
 from ..shards import ServedShard
 from ..storage import Backend
@@ -132,18 +133,28 @@ class Scrubber:
         result = PassResult()
         pacer = Pacer(self._rate, self._monotonic())
         for shard in self._shards:
-            shard.backend.cleanup(older_than=STALE_TEMP_AGE)
-            for name in shard.backend.list():
-                if stop.is_set():
+            try:
+                if not self._scrub_shard(shard, pacer, stop, result):
                     result.complete = False
                     return result
-                checked = self.check(shard, name, pacer, stop)
-                if checked is None:
-                    continue
-                result.checked += 1
-                result.bytes += checked.size
-                result.corrupt += checked.damaged
+            except (FileserverError, StorageError, OSError):
+                count_maintenance_error("scrub", shard.backend)
+                raise  # the pass ends, logged by run(); the next one is due after the interval
         return result
+
+    def _scrub_shard(self, shard: ServedShard, pacer: Pacer, stop: threading.Event, result: PassResult) -> bool:
+        """Check every chunk of one shard into *result*; False if the scrub was told to stop."""
+        shard.backend.cleanup(older_than=STALE_TEMP_AGE)
+        for name in shard.backend.list():
+            if stop.is_set():
+                return False
+            checked = self.check(shard, name, pacer, stop)
+            if checked is None:
+                continue
+            result.checked += 1
+            result.bytes += checked.size
+            result.corrupt += checked.damaged
+        return True
 
     def check(self, shard: ServedShard, name: str, pacer: Pacer, stop: threading.Event) -> Checked | None:
         """Re-hash one chunk; quarantine and report it if damaged. None if it vanished or the scrub stopped."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ProtocolError
-from ..ids import check_chunk_hash, check_name
+from ..ids import check_chunk_hash, check_create_id, check_name
 from ..wire import MAX_CHUNK_SIZE, MAX_METADATA_BYTES
 from .fields import (
     MAX_LIFETIME,
@@ -65,6 +65,9 @@ class CreateFile:
     """Seconds until the file expires; None asks for the server's maximum retention."""
     format_version: int = 1
     """The encryption format of the file's bytes (``format`` on the wire), which the server stores unread."""
+    create_id: str = ""
+    """The client's random id for this one create (:func:`~coffer.protocol.ids.new_create_id`): the server makes
+    one file per owner and create id, so a create resent after a lost answer gets the same file back."""
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -81,6 +84,8 @@ class CreateFile:
             body["key_commitment"] = self.key_commitment
         if self.expires_in is not None:
             body["expires_in"] = self.expires_in
+        if self.create_id:
+            body["create_id"] = self.create_id
         return body
 
     @classmethod
@@ -108,6 +113,7 @@ class CreateFile:
             key_commitment=key_commitment,
             format_version=file_format(body),
             expires_in=seconds(body, "expires_in", MIN_LIFETIME, MAX_LIFETIME),
+            create_id=check_create_id(body["create_id"]) if "create_id" in body else "",
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import falcon
@@ -19,6 +21,8 @@ from ..domain.accounts import Principal
 from ..domain.registry import live_fileservers
 from ..errors import BadRequest
 from .base import Context, actor, principal, read_json, send_json
+
+log = logging.getLogger(__name__)
 
 WITH_TICKETS = "tickets"
 """The query flag that asks a file's create (put) or record (get) to answer with its tickets and live fileservers too,
@@ -106,14 +110,19 @@ class Files:
         send_json(resp, result.to_json("files") if paged else result.records)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Create a pending file (201); a resend with the create id of one already made answers that file (200)."""
         who = principal(self.ctx, req)
         s = self.ctx.settings
         limits = files.Limits(s.max_chunk_size, s.max_retention, s.default_quota_bytes, s.default_quota_files)
         request = CreateFile.parse(read_json(req), max_chunk_size=s.max_chunk_size)
-        record = files.create(self.ctx.db, who, actor(req, who), request, limits, self.ctx.clock())
-        if req.get_param_as_bool(WITH_TICKETS, default=False):
+        record, made = files.create(self.ctx.db, who, actor(req, who), request, limits, self.ctx.clock())
+        if req.get_param_as_bool(WITH_TICKETS, default=False) and record["state"] == "pending":
             record |= issue_tickets(self.ctx, req, who, record["id"], TicketRequest("put"))
-        send_json(resp, record, 201)
+        if s.fault_create_pause:
+            # Fault injection (tests): the file is made, its answer not sent; a kill now loses the answer.
+            log.warning("fault injection: create answer paused", extra={"kv": {"file": record["id"], "made": made}})
+            time.sleep(s.fault_create_pause)
+        send_json(resp, record, 201 if made else 200)
 
 
 class File:

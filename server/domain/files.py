@@ -21,7 +21,7 @@ from coffer.protocol.signing import SigningKey
 
 from ..errors import BadRequest, Conflict, Forbidden, Gone, NotFound, OnHold, QuotaExceeded
 from ..store.db import Database, Tx
-from . import audit, deletion, events, quotas, tickets
+from . import audit, creates, deletion, events, quotas, tickets
 from .accounts import Principal
 from .registry import live_fileservers
 
@@ -136,8 +136,12 @@ class Limits:
 
 def create(
     db: Database, who: Principal, actor: audit.Actor, request: CreateFile, limits: Limits, now: float
-) -> dict[str, Any]:
-    """Record a pending file (*request* parsed with ``limits.max_chunk_size``): the reservation of its size."""
+) -> tuple[dict[str, Any], bool]:
+    """Record a pending file (*request* parsed with ``limits.max_chunk_size``): the reservation of its size.
+
+    Return the owner's record and whether it was made now: a create resent with the create id
+    of one already made answers that file unchanged (:mod:`.creates`), past quota checks it passed once.
+    """
     max_retention = limits.max_retention
     shard, size = request.shard, request.size
     expires_in = max_retention if request.expires_in is None else request.expires_in
@@ -155,6 +159,10 @@ def create(
             quota = quotas.of_user(
                 tx, who.user_id, default_bytes=limits.quota_bytes, default_files=limits.quota_files, lock=True
             )
+            # The user's row is locked now, so a create with the same id cannot be racing this one.
+            earlier = creates.made_before(tx, who, request, FILE_COLUMNS)
+            if earlier is not None:
+                return owner_json(earlier, earlier["shard_name"], who.name), False
             quota.check(size)
             row = {
                 "id": new_id(),
@@ -174,14 +182,17 @@ def create(
                 "key_commitment": request.key_commitment,
                 "format_version": request.format_version,
             }
-            tx.execute(f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+            given = request.create_id or None
+            stored = row | {"create_id": given, "create_digest": creates.digest(request) if given else None}
+            marks = ", ".join("?" * len(stored))
+            tx.execute(f"INSERT INTO files ({', '.join(stored)}) VALUES ({marks})", tuple(stored.values()))
             audit.record(tx, "file.created", now, actor, object=f"file:{row['id']}", shard=shard, size=size)
             facts = {"user": who.name, "shard": shard, "size": size, "chunks": request.chunk_count}
             events.record(tx, "file.created", now, file=row["id"], **facts)
     except QuotaExceeded as exc:
         audit.record_alone(db, "quota.exceeded", now, actor, outcome="denied", shard=shard, size=size, **exc.details)
         raise
-    return owner_json(row, shard, who.name)
+    return owner_json(row, shard, who.name), True
 
 
 def get(db: Database, who: Principal, file_id: str) -> dict[str, Any]:

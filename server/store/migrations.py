@@ -425,6 +425,20 @@ MIGRATIONS.append(
 
 MIGRATIONS.append(
     (
+        13,
+        "files: the client's create id, so a resent create answers the file it made instead of a second one",
+        [
+            # create_digest is a hash of the create's body: a resend must ask for the same file to get it back.
+            "ALTER TABLE files ADD COLUMN create_id TEXT",
+            "ALTER TABLE files ADD COLUMN create_digest TEXT",
+            # NULLs are distinct in both engines: files made without a create id never collide.
+            "CREATE UNIQUE INDEX files_owner_create_id ON files(owner_id, create_id)",
+        ],
+    )
+)
+
+MIGRATIONS.append(
+    (
         14,
         "sites: one open copy order per chunk and site, copied locations marked, a bandwidth cap per link",
         [

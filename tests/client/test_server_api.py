@@ -120,6 +120,54 @@ def test_a_bad_gateway_on_creating_a_file_is_not_sent_again_and_says_what_happen
     assert len(calls) == 1 and info.value.exit_code == 3
 
 
+CREATE_ID = "5f" * 16
+
+
+def test_a_create_with_a_create_id_is_resent_with_the_same_id_after_a_lost_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server makes one file per create id, so a 502 or a dropped connection is safe to resend, logged."""
+    calls: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(502, text="<html>502 Bad Gateway</html>")
+        if len(calls) == 2:
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
+        return httpx.Response(200, json=RECORD)
+
+    api = ServerClient("http://server", "token", transport=httpx.MockTransport(handle))
+    create = CreateFile(shard="hq", size=10, chunk_size=64, chunk_count=1, metadata="bQ", create_id=CREATE_ID)
+    with caplog.at_level("WARNING", logger="coffer.client.server_api"):
+        assert api.create_file(create).id == FILE
+    assert [json.loads(c.content)["create_id"] for c in calls] == [CREATE_ID] * 3
+    resent = [r for r in caplog.records if r.getMessage() == "file create resent"]
+    assert [r.kv["resend"] for r in resent] == [1, 2]  # type: ignore[attr-defined]
+
+
+def test_a_create_is_resent_at_most_twice_then_the_failure_is_raised() -> None:
+    calls: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    api = ServerClient("http://server", "token", transport=httpx.MockTransport(handle))
+    create = CreateFile(shard="hq", size=10, chunk_size=64, chunk_count=1, metadata="bQ", create_id=CREATE_ID)
+    with pytest.raises(errors.ConnectionFailed):
+        api.create_file(create)
+    assert len(calls) == 3
+
+
+def test_a_refused_create_is_not_resent() -> None:
+    seen: list[httpx.Request] = []
+    create = CreateFile(shard="hq", size=10, chunk_size=64, chunk_count=1, metadata="bQ", create_id=CREATE_ID)
+    with pytest.raises(errors.ApiError) as info:
+        client({"error": "create_id_reused", "message": "m"}, seen, status=409).create_file(create)
+    assert info.value.code == "create_id_reused" and len(seen) == 1
+
+
 def test_a_502_carrying_a_coffer_error_body_is_the_servers_own_answer_not_a_gateways() -> None:
     seen: list[httpx.Request] = []
     with pytest.raises(errors.ApiError) as info:

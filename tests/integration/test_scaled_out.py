@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -156,3 +157,71 @@ def test_a_server_instance_killed_mid_transfer_leaves_every_transfer_complete(
         assert dead in (net.root / "nginx" / "error.log").read_text(), "nginx met the dead instance and moved on"
     finally:
         net.start_instance(0)
+
+
+PAUSED = "fault injection: create answer paused"
+OWN_FILES = "SELECT f.id FROM files f JOIN users u ON u.id = f.owner_id WHERE u.name = ?"
+
+
+def restart_instances(net: ScaledNetwork, extra: dict[str, str]) -> None:
+    """Restart every server instance with *extra* settings; wait until nginx sends requests to each again.
+
+    nginx marks an instance that refused a connection down for 10 s: until both serve
+    through it, a later failure could leave it no instance to pass a request on to.
+    """
+    for index, service in enumerate(net.instances):
+        service.stop()
+        service.env = net.instance_env(index) | extra
+        net.start_instance(index)
+
+    def each_serves() -> bool:
+        before = [requests_logged(s.log) for s in net.instances]
+        for _ in range(4):
+            httpx.get(net.url + routes.INFO)
+        return all(requests_logged(s.log) > n for s, n in zip(net.instances, before, strict=True))
+
+    wait_until(each_serves, 60, "nginx to send requests to every restarted instance", interval=0.5)
+
+
+def test_a_create_whose_instance_dies_inside_it_is_resent_and_makes_exactly_one_file(
+    net: ScaledNetwork, coffer: Coffer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The instance commits the file, then is SIGKILLed before answering: nginx answers 502, the client resends
+    the create with the same create id, another instance answers the file already made, and the upload completes."""
+    restart_instances(net, {"COFFER_FAULT_CREATE_PAUSE": "5"})
+    try:
+        logs = [s.log for s in net.instances]
+        seen = [len(log.read_text(errors="replace")) for log in logs]
+        files_before = len(net.sql(OWN_FILES, (USER,)))
+        digest = random_file(tmp_path / "in", 3 * MiB)
+        outcome: dict[str, Any] = {}
+
+        def upload() -> None:
+            try:
+                outcome["id"] = coffer.upload(tmp_path / "in", chunk_size=MiB).file_id
+            except BaseException as exc:  # noqa: BLE001 - asserted below
+                outcome["error"] = exc
+
+        def inside() -> int | None:
+            fresh = [log.read_text(errors="replace")[at:] for log, at in zip(logs, seen, strict=True)]
+            return next((i for i, text in enumerate(fresh) if PAUSED in text), None)
+
+        with caplog.at_level("WARNING", logger="coffer.client.server_api"):
+            thread = threading.Thread(target=upload)
+            thread.start()
+            wait_until(lambda: inside() is not None, 30, "the create to be made and paused on an instance", 0.02)
+            holder = inside()
+            assert holder is not None
+            net.instances[holder].kill()
+            thread.join(120)
+        assert "error" not in outcome, f"the upload failed after its create's instance died: {outcome!r}"
+        resent = [r for r in caplog.records if r.getMessage() == "file create resent"]
+        assert resent, "the kill landed inside the create: its answer was lost and the create was sent again"
+        access = (net.root / "nginx" / "access.log").read_text()
+        assert '"POST /api/files?tickets=true HTTP/1.1" 502' in access, "nginx answered the lost create with 502"
+        rows = net.sql(OWN_FILES, (USER,))
+        assert len(rows) == files_before + 1 and outcome["id"] in {r["id"] for r in rows}, "exactly one file"
+        coffer.download(outcome["id"], tmp_path / "out")
+        assert sha256_of(tmp_path / "out") == digest
+    finally:
+        restart_instances(net, {})

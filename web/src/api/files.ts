@@ -5,7 +5,7 @@
  */
 import type { FileRecord } from "../format/records";
 import type { Account } from "./account";
-import { ApiError } from "./http";
+import { ApiError, NETWORK } from "./http";
 import { type TicketAnswer, type LiveFileserver, readTickets } from "./links";
 
 /** `POST /api/files`: the layout, the sealed key, its commitment and a placeholder metadata blob. */
@@ -19,6 +19,21 @@ export interface CreateFile {
   readonly key_commitment: string;
   readonly format: number;
   readonly expires_in?: number;
+  /** 128 random bits for this one create (newCreateId): the server makes one file per owner and id. */
+  readonly create_id?: string;
+}
+
+/** Times a create carrying a create_id is sent again when its answer was lost (as CREATE_RESENDS in Python). */
+export const CREATE_RESENDS = 2;
+
+/** A fresh create id: 16 random bytes as 32 lowercase hex digits. */
+export function newCreateId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Whether a failed call may have acted unseen: no answer at all, or a proxy's bare 502/504 for a dead instance. */
+function answerLost(err: unknown): err is ApiError {
+  return err instanceof ApiError && (err.code === NETWORK || err.code === "http_502" || err.code === "http_504");
 }
 
 export interface CreateLink {
@@ -59,8 +74,19 @@ export function copiesOf(body: Record<string, unknown>): number {
 export class FilesApi {
   constructor(private readonly account: Account) {}
 
+  /**
+   * Record a pending file. With a create_id, a create whose answer was lost is sent again, up to
+   * CREATE_RESENDS times, each resend logged: the server answers the file that id made, never a second.
+   */
   async create(body: CreateFile): Promise<FileRecord> {
-    return object(await this.account.call("POST", "/api/files", body), "file record");
+    for (let sent = 0; ; sent++) {
+      try {
+        return object(await this.account.call("POST", "/api/files", body), "file record");
+      } catch (err) {
+        if (body.create_id === undefined || sent >= CREATE_RESENDS || !answerLost(err)) throw err;
+        console.warn(`file create resent (${sent + 1} of ${CREATE_RESENDS}) after ${err.code}`);
+      }
+    }
   }
 
   async get(fileId: string): Promise<FileRecord> {

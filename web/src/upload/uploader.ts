@@ -13,7 +13,7 @@
  * What was stored is in the plan (`done`), so a paused or interrupted upload sends only the rest.
  * SECURITY: the file key leaves this page only sealed to its owner; `UploadPlan.rawKey` is a secret.
  */
-import { type FilesApi, type FinalizedChunk } from "../api/files";
+import { type FilesApi, type FinalizedChunk, newCreateId } from "../api/files";
 import { importKey, randomBytes } from "../format/aead";
 import { type Bytes, b64encode } from "../format/encoding";
 import { type UserKeys, keyCommitment, newFileKey, sealFileKey } from "../format/keys";
@@ -88,6 +88,7 @@ export async function createUpload(api: FilesApi, keys: UserKeys, file: File, op
     key_commitment: b64encode(keyCommitment(rawKey)),
     format: FORMAT_VERSION,
     ...(options.expiresIn === null ? {} : { expires_in: options.expiresIn }),
+    create_id: newCreateId(), // makes the create safe to resend when its answer is lost
   });
   if (typeof record.id !== "string") throw new Error("the server's new file record has no id");
   return { fileId: record.id, rawKey, shard: options.shard, chunkSize: options.chunkSize, size: file.size, done: new Map() };
