@@ -71,12 +71,20 @@ class CofferNet(Network):
 
     @classmethod
     def start(
-        cls, root: Path, engine: str, fileservers: int = 2, *, throttled: bool = False, metrics: bool = False
+        cls,
+        root: Path,
+        engine: str,
+        fileservers: int = 2,
+        *,
+        throttled: bool = False,
+        metrics: bool = False,
+        fileserver_env: dict[str, str] | None = None,
     ) -> CofferNet:
         """Start a network on *engine* (``sqlite`` or ``postgresql``) under *root*; stop it all on failure.
 
         *throttled* keeps the server's production rate limits (for what a bulk client meets);
-        *metrics* gives every program a metrics listener of its own (``metrics_bind``).
+        *metrics* gives every program a metrics listener of its own (``metrics_bind``);
+        *fileserver_env* adds to the fileservers' settings (``COFFER_FS_THREADS``, for one).
         """
         root.mkdir(parents=True, exist_ok=True)
         drop = None
@@ -101,7 +109,7 @@ class CofferNet(Network):
             drop_database=drop,
             topology=TOPOLOGY,
             server_extra=server_extra,
-            fileserver_extra=_known(FileserverSettings, "COFFER_FS_", UNCAPPED),
+            fileserver_extra=_known(FileserverSettings, "COFFER_FS_", UNCAPPED) | (fileserver_env or {}),
             installed_cli=True,
             metrics_urls=[f"http://{bind}/metrics" for bind in binds],
         )
