@@ -212,7 +212,7 @@ def _report(
             chunk.setdefault(method, []).extend(values)
         for key, count in r["chunk_statuses"].items():
             statuses[key] = statuses.get(key, 0) + count
-    fileserver_peaks = [p for p in peaks if str(p["role"]).startswith("fileserver")]
+    fileserver_peaks = [p for p in peaks if str(p["role"]).startswith(("fileserver", "fs"))]
     return {
         "engine": engine,
         "users": users,
