@@ -56,6 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fs-threads", type=int, help="the load's fileservers: threads per gunicorn worker (default: the setting's)"
     )
     p.add_argument("--fs-workers", type=int, help="the load's fileservers: gunicorn workers (default: the setting's)")
+    p.add_argument(
+        "--fs-max-transfers",
+        type=int,
+        help="the load's fileservers: chunk transfers at once before 429 (default 0, no cap; the setting's own "
+        "default is workers × (threads − 1))",
+    )
     p.add_argument("--load-engines", help="databases to run the users against (default: --engines)")
     p.add_argument("--cp-threads", type=int, default=16, help="control-plane load: threads in the sender process")
     p.add_argument("--cp-seconds", type=float, help="control-plane load: seconds per endpoint (default 10; quick 2)")
@@ -107,6 +113,8 @@ def _fileserver_env(args: argparse.Namespace) -> dict[str, str]:
         env["COFFER_FS_THREADS"] = str(args.fs_threads)
     if args.fs_workers:
         env["COFFER_FS_WORKERS"] = str(args.fs_workers)
+    if args.fs_max_transfers is not None:
+        env["COFFER_FS_MAX_TRANSFERS"] = str(args.fs_max_transfers)
     return env
 
 
