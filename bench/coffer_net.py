@@ -79,12 +79,14 @@ class CofferNet(Network):
         throttled: bool = False,
         metrics: bool = False,
         web_dir: Path | None = None,
+        fileserver_env: dict[str, str] | None = None,
     ) -> CofferNet:
         """Start a network on *engine* (``sqlite`` or ``postgresql``) under *root*; stop it all on failure.
 
         *throttled* keeps the server's production rate limits (for what a bulk client meets);
         *metrics* gives every program a metrics listener of its own (``metrics_bind``);
         *web_dir* is the built web page the server serves.
+        *fileserver_env* adds to the fileservers' settings (``COFFER_FS_THREADS``, for one).
         """
         root.mkdir(parents=True, exist_ok=True)
         drop = None
@@ -111,7 +113,7 @@ class CofferNet(Network):
             drop_database=drop,
             topology=TOPOLOGY,
             server_extra=server_extra,
-            fileserver_extra=_known(FileserverSettings, "COFFER_FS_", UNCAPPED),
+            fileserver_extra=_known(FileserverSettings, "COFFER_FS_", UNCAPPED) | (fileserver_env or {}),
             installed_cli=True,
             metrics_urls=[f"http://{bind}/metrics" for bind in binds],
         )

@@ -8,6 +8,13 @@ whole load, logins included), per-file and per-chunk latency percentiles, every
 error, and the peak RSS of every process: the server's, each fileserver's and the
 simulators'. The fileservers' resident size at rest, before the load, is kept as
 the idle figure.
+
+With ``concurrency`` at least the number of users, every user's transfer is open at
+the same moment: the simulators log every user in, then start all the uploads
+together, then all the downloads (each phase begins when every simulator says it is
+ready), and the phases' own wall times give the aggregate rate of each direction.
+Users then send from their own loopback addresses (127.1.x.y), as real users come
+from many addresses, so the fileservers' per-address limits stay as in production.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from .stats import latency, mb_per_s
 
 PASSWORD = "load-password-1"
 SOURCES = 4
+PHASES = ("upload", "download")
 
 
 def _make_users(net: CofferNet, names: list[str]) -> None:
@@ -75,6 +83,8 @@ def _start_workers(
                     "password": PASSWORD,
                     "sources": sources,
                     "concurrency": max(1, spec["concurrency"] // spec["workers"]),
+                    "in_flight": spec["in_flight"],
+                    "addresses": spec["addresses"],
                     "work_dir": str(root / f"worker{w}"),
                     "out": str(out),
                 }
@@ -85,11 +95,38 @@ def _start_workers(
                 [sys.executable, "-m", "bench.load_worker", str(spec_path)],
                 env=clean_env(),
                 cwd=Path(__file__).resolve().parents[1],
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
             )
         workers.append((popen, out))
     return workers
+
+
+def _phases(running: list[Worker], log: Callable[[str], None]) -> dict[str, float]:
+    """Start each phase in every simulator at once, when all are ready; return each phase's wall time."""
+    seconds: dict[str, float] = {}
+    previous: tuple[str, float] | None = None
+    for phase in PHASES:
+        for popen, _ in running:
+            assert popen.stdout is not None
+            line = popen.stdout.readline().decode().strip()
+            if line != f"ready {phase}":
+                raise RuntimeError(f"a load simulator stopped before the {phase} phase (it said {line!r})")
+        now = time.perf_counter()
+        if previous is not None:
+            seconds[previous[0]] = round(now - previous[1], 2)
+        log(f"  every user ready: {phase} starts")
+        for popen, _ in running:
+            assert popen.stdin is not None
+            popen.stdin.write(b"go\n")
+            popen.stdin.flush()
+        previous = (phase, time.perf_counter())
+    for popen, _ in running:
+        popen.wait()
+    if previous is not None:
+        seconds[previous[0]] = round(time.perf_counter() - previous[1], 2)
+    return seconds
 
 
 def run(
@@ -100,14 +137,22 @@ def run(
     concurrency: int,
     log: Callable[[str], None],
     workers: int = 2,
+    in_flight: int | None = None,
+    fileserver_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run *users* simulated users (at most *concurrency* at once) with files of *size* bytes."""
+    """Run *users* simulated users (at most *concurrency* at once) with files of *size* bytes.
+
+    *in_flight* sets each user's chunks at once (default: the client library's);
+    *fileserver_env* adds settings to the fileservers (``COFFER_FS_THREADS``, for one).
+    """
     root.mkdir(parents=True, exist_ok=True)
     sources = []
     for i in range(min(SOURCES, users)):
         path = root / f"source{i}"
         sources.append((str(path), make_file(path, size)))
-    net = CofferNet.start(root / "net", engine)
+    together = concurrency >= users
+    net = CofferNet.start(root / "net", engine, fileserver_env=fileserver_env)
+    phases: dict[str, float] = {}
     try:
         names = [f"load{i:04d}" for i in range(users)]
         _make_users(net, names)
@@ -115,13 +160,15 @@ def run(
         idle = _fileserver_rss(net)
         roots = net.roots()
         procs.reset_peaks([pid for top in roots.values() for pid in procs.tree(top)])
-        spec = {"workers": workers, "concurrency": concurrency}
+        spec = {"workers": workers, "concurrency": concurrency, "in_flight": in_flight, "addresses": together}
         with procs.PeakSampler(roots) as sampler:
             started = time.perf_counter()
             running = _start_workers(net, root, names, sources, spec)
             try:
                 for n, (popen, _) in enumerate(running):
                     sampler.roots[f"simulator{n}"] = popen.pid
+                if together:
+                    phases = _phases(running, log)
                 for popen, _ in running:
                     popen.wait()
             finally:
@@ -138,7 +185,11 @@ def run(
         net.stop()
         for source, _ in sources:
             Path(source).unlink(missing_ok=True)
-    return _report(results, users, size, concurrency, engine, wall, idle, sampler.table())
+    report = _report(results, users, size, concurrency, engine, wall, idle, sampler.table())
+    report |= {"at_once": together, "in_flight": in_flight, "from_addresses": users if together else 1}
+    report |= {"fileserver_env": fileserver_env or {}, "phase_seconds": phases}
+    report["phase_mb_s"] = {k: round(mb_per_s(size * report["completed"], v), 1) for k, v in phases.items()}
+    return report
 
 
 def _report(
@@ -161,7 +212,7 @@ def _report(
             chunk.setdefault(method, []).extend(values)
         for key, count in r["chunk_statuses"].items():
             statuses[key] = statuses.get(key, 0) + count
-    fileserver_peaks = [p for p in peaks if str(p["role"]).startswith("fileserver")]
+    fileserver_peaks = [p for p in peaks if str(p["role"]).startswith(("fileserver", "fs"))]
     return {
         "engine": engine,
         "users": users,

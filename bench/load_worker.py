@@ -3,10 +3,18 @@
 Run by :mod:`bench.load` as ``python -m bench.load_worker SPEC.json``; it writes
 what each user did, every chunk request's latency and its own peak RSS to the
 file the spec names. Users run as threads, at most ``concurrency`` at once, each
-with the client library's defaults (the same code as ``coffer upload`` and
-``coffer download``). Argon2id at login needs 64 MiB and a core for a tenth of a
-second, so at most two users of a process derive their keys at once: the
-simulator's machine has two cores, a real user has their own.
+with the client library's code (the same as ``coffer upload`` and ``coffer download``),
+``in_flight`` chunks at once (the library's default unless the spec says). Argon2id at
+login needs 64 MiB and a core for a tenth of a second, so at most two users of a
+process derive their keys at once: the simulator's machine has two cores, a real user
+has their own.
+
+When ``concurrency`` covers every user of the process, the users move truly at once:
+all log in, then every upload starts at the same moment, then every download. Between
+phases the process prints ``ready PHASE`` on stdout and waits for ``go`` on stdin, so
+:mod:`bench.load` can start a phase in every simulator together. Each user sends from
+its own loopback address (``addresses``: one of 127.1.x.y per user), as real users
+come from many addresses and the fileservers' per-address limits count them.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from coffer.client.api import LIMITS as API_LIMITS
 from coffer.client.coffer import Coffer
 from coffer.transfer.http import KEEPALIVE_EXPIRY
 
@@ -67,9 +76,9 @@ class ChunkTimes:
 class TimingTransport(httpx.BaseTransport):
     """The chunk client's transport (same limits as its own), timing each request."""
 
-    def __init__(self, times: ChunkTimes):
+    def __init__(self, times: ChunkTimes, local_address: str | None = None):
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY)
-        self._inner = httpx.HTTPTransport(limits=limits)
+        self._inner = httpx.HTTPTransport(limits=limits, local_address=local_address)
         self._times = times
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -89,29 +98,76 @@ class TimingTransport(httpx.BaseTransport):
         self._inner.close()
 
 
+def loopback_address(index: int) -> str:
+    """Return the loopback address user *index* sends from: 127.1.x.y, 250 users to each x."""
+    return f"127.1.{index // 250}.{index % 250 + 1}"
+
+
+class Phases:
+    """Start each phase of the users together: every user waits at the phase, the last one asks stdin for ``go``.
+
+    A user that failed earlier still passes every later phase, so the others are never left waiting.
+    """
+
+    NAMES = ("upload", "download")
+
+    def __init__(self, users: int, together: bool):
+        self._barrier = threading.Barrier(users, action=self._ask) if together else None
+        self._asked = 0
+
+    def _ask(self) -> None:
+        print(f"ready {self.NAMES[self._asked]}", flush=True)
+        self._asked += 1
+        if sys.stdin.readline().strip() != "go":
+            raise RuntimeError("the load runner stopped before the next phase")
+
+    def wait(self) -> None:
+        if self._barrier is not None:
+            self._barrier.wait()
+
+    def pass_by(self) -> None:
+        """Wait at a phase this user will not take part in (it failed), so the others can go on."""
+        try:
+            self.wait()
+        except threading.BrokenBarrierError:
+            pass  # the phases are over for every user: the first error says why
+
+
 def one_user(
-    spec: dict[str, Any], index: int, name: str, logins: threading.Semaphore, times: ChunkTimes
+    spec: dict[str, Any], index: int, name: str, logins: threading.Semaphore, times: ChunkTimes, phases: Phases
 ) -> dict[str, Any]:
     """Log in, upload, download, check, delete; return the times of each step or the error that stopped it."""
     source, digest = spec["sources"][index % len(spec["sources"])]
     work = Path(spec["work_dir"]) / name
     work.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"user": name, "ok": False}
+    waited = 0
+    address = loopback_address(index) if spec.get("addresses") else None
+    in_flight = {"in_flight": spec["in_flight"]} if spec.get("in_flight") else {}
     try:
         with logins:
             started = time.perf_counter()
             coffer = Coffer.login(
-                spec["server"], name, spec["password"], config_dir=work, chunk_transport=TimingTransport(times)
+                spec["server"],
+                name,
+                spec["password"],
+                config_dir=work,
+                transport=httpx.HTTPTransport(limits=API_LIMITS, local_address=address) if address else None,
+                chunk_transport=TimingTransport(times, address),
             )
             record["login_s"] = time.perf_counter() - started
         with coffer:
+            phases.wait()
+            waited += 1
             started = time.perf_counter()
-            uploaded = coffer.upload(Path(source))
+            uploaded = coffer.upload(Path(source), **in_flight)
             record["upload_s"] = time.perf_counter() - started
             record["retries"] = uploaded.retries
             copy = work / "copy"
+            phases.wait()
+            waited += 1
             started = time.perf_counter()
-            coffer.download(uploaded.file_id, copy)
+            coffer.download(uploaded.file_id, copy, **in_flight)
             record["download_s"] = time.perf_counter() - started
             if sha256_of(copy) != digest:
                 raise RuntimeError("the downloaded copy differs from the file uploaded")
@@ -121,6 +177,9 @@ def one_user(
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["trace"] = traceback.format_exc(limit=4).replace(str(ROOT) + "/", "")[-1500:]
+    finally:
+        for _ in range(waited, len(Phases.NAMES)):
+            phases.pass_by()
     return record
 
 
@@ -128,10 +187,12 @@ def main() -> int:
     spec = json.loads(Path(sys.argv[1]).read_text())
     times = ChunkTimes()
     logins = threading.Semaphore(LOGINS_AT_ONCE)
+    together = spec["concurrency"] >= len(spec["users"])
+    phases = Phases(len(spec["users"]), together)
     started = time.perf_counter()
     with ThreadPoolExecutor(spec["concurrency"], thread_name_prefix="user") as pool:
         futures = [
-            pool.submit(one_user, spec, spec["first_index"] + i, name, logins, times)
+            pool.submit(one_user, spec, spec["first_index"] + i, name, logins, times, phases)
             for i, name in enumerate(spec["users"])
         ]
         users = [f.result() for f in futures]

@@ -62,6 +62,10 @@ class Rclone:
     def _copy(self, source: str, dest: str) -> Measured:
         return run_measured(["rclone", "--config", str(self.config), "-q", "copyto", source, dest])
 
+    def copy(self, source: str, dest: str) -> Measured:
+        """Copy a directory's files (``rclone copy``), as a user copies a tree."""
+        return run_measured(["rclone", "--config", str(self.config), "-q", "copy", source, dest])
+
     def upload(self, source: Path, name: str) -> Measured:
         return self._copy(str(source), f"secret:{name}")
 

@@ -140,7 +140,8 @@ def load_rows(load: list[dict[str, Any]]) -> list[str]:
 
         server = max((p["peak_rss_mib"] for p in x["processes"] if str(p["role"]).startswith("server")), default=0)
         rows.append(
-            f"| {x['engine']} | {x['users']} ({x['concurrency']}) | {x['file']} | {x['errors']} | "
+            f"| {x['engine']} | {x['users']} ({'all' if x.get('at_once') else x['concurrency']}) | {x['file']} | "
+            f"{x['errors']} | "
             f"{x['aggregate_mb_s']:.0f} | {sec(f['login'])} | {sec(f['upload'])} | {sec(f['download'])} | "
             f"{ms(c.get('PUT'))} | "
             f"{ms(c.get('GET'))} | {server:.0f} · {x['fileserver_peak_rss_mib']:.0f} · "
@@ -148,6 +149,14 @@ def load_rows(load: list[dict[str, Any]]) -> list[str]:
         )
     idle = [max(i["largest_mib"] for i in x["fileserver_idle_rss_mib"]) for x in load]
     rows += ["", f"A fileserver at rest before the load: largest process {max(idle):.0f} MiB resident."]
+    for x in load:
+        if x.get("phase_seconds"):
+            rows.append(
+                f"All at once on {x['engine']}: every upload started together and took "
+                f"{x['phase_seconds']['upload']} s ({x['phase_mb_s']['upload']:.0f} MB/s), every download "
+                f"{x['phase_seconds']['download']} s ({x['phase_mb_s']['download']:.0f} MB/s); "
+                f"{x['in_flight'] or 'the default'} chunk(s) in flight per user, each from its own address."
+            )
     return rows
 
 
@@ -293,13 +302,22 @@ def small_file_rows(s: dict[str, Any]) -> list[str]:
         f"{s['requests_per_file']} server requests and one chunk PUT a file; one command alone takes "
         f"{s['one_command_s']} s).",
         "",
-        "| server | files/s | seconds | rate-limit waits (s waited) |",
+        "| what | files/s | seconds | rate-limit waits (s waited) |",
         "|---|---|---|---|",
     ]
-    for name, label_ in (("unthrottled", "rate limits lifted"), ("default_limits", "default rate limits")):
+    for name, label_ in (
+        ("unthrottled", "upload, rate limits lifted"),
+        ("default_limits", "upload, default rate limits"),
+    ):
         r = s[name]
         waits = f"{r['rate_limit_waits']} ({r['seconds_waited']:.0f})"
         rows.append(f"| {label_} | {r['files_s']} | {r['seconds']} | {waits} |")
+    if "download" in s:
+        d = s["download"]
+        rows.append(f"| download, one `coffer download ID … -o DIR` | {d['files_s']} | {d['seconds']} | – |")
+    for way in ("up", "down") if "rclone" in s else ():
+        r = s["rclone"][way]
+        rows.append(f"| rclone crypt, `rclone copy` {way} | {r['files_s']} | {r['seconds']} | – |")
     shares = ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in s["profile"]["shares"].items())
     rows += ["", f"Where the client's main thread spends an unthrottled upload (cProfile): {shares}."]
     return rows

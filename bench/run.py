@@ -47,7 +47,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--engines", default="sqlite,postgresql", help="server databases to measure")
     p.add_argument("--users", type=int, help="simulated users (default 400; quick 8)")
     p.add_argument("--size", help="each simulated user's file (default 25MB; quick 4MB)")
-    p.add_argument("--concurrency", type=int, help="simulated users active at once (default 64; quick 8)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        help="simulated users active at once (default 64; quick 8); --users or more: all at the same moment",
+    )
+    p.add_argument("--in-flight", type=int, help="each simulated user's chunks at once (default: the client's)")
+    p.add_argument(
+        "--fs-threads", type=int, help="the load's fileservers: threads per gunicorn worker (default: the setting's)"
+    )
+    p.add_argument("--fs-workers", type=int, help="the load's fileservers: gunicorn workers (default: the setting's)")
+    p.add_argument(
+        "--fs-max-transfers",
+        type=int,
+        help="the load's fileservers: chunk transfers at once before 429 (default 0, no cap; the setting's own "
+        "default is workers × (threads − 1))",
+    )
     p.add_argument("--load-engines", help="databases to run the users against (default: --engines)")
     p.add_argument("--cp-threads", type=int, default=16, help="control-plane load: threads in the sender process")
     p.add_argument("--cp-seconds", type=float, help="control-plane load: seconds per endpoint (default 10; quick 2)")
@@ -100,6 +115,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _fileserver_env(args: argparse.Namespace) -> dict[str, str]:
+    """The fileserver settings the load runs with beyond the defaults (threads, workers)."""
+    env = {}
+    if args.fs_threads:
+        env["COFFER_FS_THREADS"] = str(args.fs_threads)
+    if args.fs_workers:
+        env["COFFER_FS_WORKERS"] = str(args.fs_workers)
+    if args.fs_max_transfers is not None:
+        env["COFFER_FS_MAX_TRANSFERS"] = str(args.fs_max_transfers)
+    return env
+
+
 def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
@@ -148,7 +175,16 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 f"load-{engine}",
                 one,
                 failures,
-                lambda e=engine: load.run(work / f"load-{e}", e, args.users, args.size, args.concurrency, log),  # type: ignore[misc]
+                lambda e=engine: load.run(  # type: ignore[misc]
+                    work / f"load-{e}",
+                    e,
+                    args.users,
+                    args.size,
+                    args.concurrency,
+                    log,
+                    in_flight=args.in_flight,
+                    fileserver_env=_fileserver_env(args),
+                ),
             )
             results["load"] += list(one.values())
             shutil.rmtree(work / f"load-{engine}", ignore_errors=True)

@@ -43,7 +43,7 @@ from coffer.transfer.http import ChunkClient
 from . import errors, resume, session
 from .api import ServerClient, checked_kdf_params
 from .download import DEFAULT_IN_FLIGHT as DOWNLOAD_IN_FLIGHT
-from .download import Downloader, DownloadResult, file_source
+from .download import Downloader, DownloadResult, Source, file_source
 from .pins import KnownKeys
 from .server_api import NO_FILTER
 from .sites import site_choice
@@ -345,8 +345,13 @@ class Coffer:
     ) -> DownloadResult:
         """Like :meth:`download`, returning the transfer's statistics too."""
         target = Path(dest) if dest is not None else None
-        source = file_source(self.api, self.keys, self.user_id, file_id, self._check_owner)
-        return self.downloader(in_flight).download(source, target, overwrite=overwrite, on_progress=on_progress)
+        return self.downloader(in_flight).download(
+            self.source(file_id), target, overwrite=overwrite, on_progress=on_progress
+        )
+
+    def source(self, file_id: str) -> Source:
+        """Fetch file *file_id*'s record and tickets and open it, checked, ready for :meth:`downloader`."""
+        return file_source(self.api, self.keys, self.user_id, file_id, self._check_owner)
 
     def change_password(self, old_password: str, new_password: str) -> None:
         """Change the password: new salt and auth key, the same key pair re-wrapped; files are untouched.

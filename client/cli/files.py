@@ -19,6 +19,7 @@ from coffer.protocol.api.files import STATES, FileFilter
 from coffer.protocol.ids import UUID_RE
 from coffer.protocol.units import human_bytes, human_rate
 
+from ..batch import download_many, upload_many
 from ..coffer import FileInfo
 from ..download import DownloadResult
 from ..errors import ApiError, UsageError, exit_code
@@ -76,9 +77,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_json_flag(upload)
     upload.set_defaults(func=do_upload)
 
-    download = commands.add_parser("download", help="download and decrypt a file, or the file of a share link")
-    download.add_argument("file_id", metavar="ID|URL", help="a file id, or a share link (no login needed)")
-    download.add_argument("-o", "--output", type=Path, help="where to write it (default: its name, here)")
+    download = commands.add_parser("download", help="download and decrypt files, or the file of a share link")
+    download.add_argument("file_ids", nargs="+", metavar="ID|URL", help="file ids, or one share link (no login needed)")
+    download.add_argument(
+        "-o", "--output", type=Path, help="where to write it (default: its name, here); with several ids, a directory"
+    )
     download.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_site_flag(download)
     download.add_argument(
@@ -146,29 +149,37 @@ def upload_sources(paths: list[Path], recursive: bool) -> list[tuple[Path, str]]
 def do_upload(args: argparse.Namespace) -> int:
     results: list[UploadResult] = []
     sources = upload_sources(args.paths, args.recursive)
+    options = {"shard": args.shard, "copies": args.copies, "expires_in": args.expires}
     with open_coffer() as coffer:
         coffer.use_site(args.site)
-        for path, name in sources:
-            args.resume = _resume_upload(path, len(results), len(sources))
+        if len(sources) == 1:
+            path, name = sources[0]
+            args.resume = _resume_upload(path, 0, 1)
             with bar(name, not args.quiet) as progress, naming_flags(EXPIRY_FLAGS):
-                result = coffer.upload(
-                    path,
-                    shard=args.shard,
-                    copies=args.copies,
-                    expires_in=args.expires,
-                    on_progress=progress,
-                    name=name,
-                )
-            results.append(result)
-            if not args.quiet and not args.json:
-                rate = human_rate(result.bytes / max(result.seconds, 1e-9))
-                resumed = f", {result.chunks_skipped} chunk(s) already there" if result.chunks_skipped else ""
-                print(f"uploaded {path} ({human_bytes(result.bytes)}, {rate}{resumed})", file=sys.stderr)
-            if not args.json:
-                print(result.file_id, flush=True)
+                results.append(coffer.upload(path, on_progress=progress, name=name, **options))
+            _uploaded(args, path, results[0])
+        else:
+            # Several files move at once (client.batch): a warning still prints, a bar per file cannot.
+            args.resume = _resume_upload(sources[0][0], 0, len(sources))
+            with bar("", False), naming_flags(EXPIRY_FLAGS):
+                for result in upload_many(coffer, sources, **options):
+                    _uploaded(args, sources[len(results)][0], result)
+                    results.append(result)
+                    if len(results) < len(sources):
+                        args.resume = _resume_upload(sources[len(results)][0], len(results), len(sources))
     if args.json:
         print_json([r.to_json() for r in results])
     return 0
+
+
+def _uploaded(args: argparse.Namespace, path: Path, result: UploadResult) -> None:
+    """Say that *path* is uploaded: a line for a person on stderr, its id on stdout (unless ``--json``)."""
+    if not args.quiet and not args.json:
+        rate = human_rate(result.bytes / max(result.seconds, 1e-9))
+        resumed = f", {result.chunks_skipped} chunk(s) already there" if result.chunks_skipped else ""
+        print(f"uploaded {path} ({human_bytes(result.bytes)}, {rate}{resumed})", file=sys.stderr)
+    if not args.json:
+        print(result.file_id, flush=True)
 
 
 def _resume_upload(path: Path, done: int, total: int) -> str:
@@ -186,6 +197,9 @@ RESUME = "{verb} interrupted; run the same command again to resume: what was alr
 
 
 def do_download(args: argparse.Namespace) -> int:
+    if len(args.file_ids) > 1:
+        return _download_several(args)
+    args.file_id = args.file_ids[0]
     started = time.monotonic()
     args.resume = RESUME.format(verb="download")
     if links.is_link(args.file_id):
@@ -200,6 +214,25 @@ def do_download(args: argparse.Namespace) -> int:
         rate = human_rate(size / max(time.monotonic() - started, 1e-9))
         print(f"downloaded {path} ({human_bytes(size)}, {rate})", file=sys.stderr)
     print(path)
+    return 0
+
+
+def _download_several(args: argparse.Namespace) -> int:
+    """Download several files at once (client.batch) into one directory, each under its own name."""
+    if any(links.is_link(f) for f in args.file_ids):
+        raise UsageError("a share link is downloaded alone: give it as the only argument")
+    if args.output is not None and args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"{args.output} is a file: with several ids, -o names the directory to write them in")
+    if args.output is not None:
+        args.output.mkdir(parents=True, exist_ok=True)
+    args.resume = RESUME.format(verb="download")
+    with open_coffer() as coffer, bar("", False):
+        coffer.use_site(args.site)
+        for result in download_many(coffer, args.file_ids, args.output, overwrite=args.overwrite):
+            if not args.quiet:
+                rate = human_rate(result.bytes_per_second)
+                print(f"downloaded {result.path} ({human_bytes(result.size)}, {rate})", file=sys.stderr)
+            print(result.path, flush=True)
     return 0
 
 

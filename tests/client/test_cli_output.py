@@ -35,11 +35,14 @@ class Terminal(io.StringIO):
 
 
 class Held:
-    """A Coffer stand-in for the commands: answers ``info`` and ``upload`` as the test says."""
+    """A Coffer stand-in for the commands: answers ``info`` and ``upload`` (by path) as the test says.
 
-    def __init__(self, info: Any = None, uploads: list[Any] | None = None):
+    Several files upload at once, in any order: each path's outcome is the test's, whichever comes first.
+    """
+
+    def __init__(self, info: Any = None, uploads: dict[Path, Any] | None = None):
         self._info = info
-        self._uploads = list(uploads or [])
+        self._uploads = dict(uploads or {})
 
     def __enter__(self) -> Held:
         return self
@@ -54,7 +57,7 @@ class Held:
         pass
 
     def upload(self, path: Path, **kw: Any) -> UploadResult:
-        outcome = self._uploads.pop(0)
+        outcome = self._uploads.get(path, KeyboardInterrupt())
         if isinstance(outcome, BaseException):
             raise outcome
         assert isinstance(outcome, UploadResult)
@@ -199,7 +202,7 @@ def test_ctrl_c_during_an_upload_says_that_running_it_again_resumes(
 ) -> None:
     path = tmp_path / "plans.bin"
     path.write_bytes(b"x" * 10)
-    monkeypatch.setattr(files, "open_coffer", lambda: Held(uploads=[KeyboardInterrupt()]))
+    monkeypatch.setattr(files, "open_coffer", lambda: Held(uploads={path: KeyboardInterrupt()}))
     assert main.main(["upload", str(path)]) == 130
     assert capsys.readouterr().err == (
         "coffer: upload interrupted; run the same command again to resume: "
@@ -213,7 +216,8 @@ def test_ctrl_c_after_some_files_of_an_upload_names_where_to_resume_from(
     first, second, third = (tmp_path / name for name in ("a.bin", "b.bin", "c.bin"))
     for path in (first, second, third):
         path.write_bytes(b"x" * 10)
-    monkeypatch.setattr(files, "open_coffer", lambda: Held(uploads=[_uploaded(first), KeyboardInterrupt()]))
+    outcomes = {first: _uploaded(first), second: KeyboardInterrupt()}
+    monkeypatch.setattr(files, "open_coffer", lambda: Held(uploads=outcomes))
     assert main.main(["upload", "--quiet", str(first), str(second), str(third)]) == 130
     captured = capsys.readouterr()
     assert captured.out == "0b8f5a52-5c2b-4d67-9a55-8d1c1d2f9f00\n"

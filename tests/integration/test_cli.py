@@ -319,6 +319,27 @@ def test_a_directory_uploads_with_r_and_downloads_into_its_tree(cli: dict[str, s
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == tree
 
 
+def test_several_ids_download_in_one_command_into_a_directory_each_under_its_name(
+    cli: dict[str, str], tmp_path: Path
+) -> None:
+    tree = {f"many/f{n:02}": os.urandom(100 + n) for n in range(20)} | {"many/large": os.urandom(9 * 1024 * 1024)}
+    for relative, data in tree.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(data)
+    done = run(["upload", "-r", "--quiet", str(tmp_path / "many")], cli)
+    assert done.returncode == 0, done.stderr
+    ids = done.stdout.split()
+    assert len(ids) == len(tree)
+    out = tmp_path / "restored"
+    done = run(["download", *ids, "-o", str(out), "-q"], cli)
+    assert done.returncode == 0, done.stderr
+    assert [Path(line).relative_to(out).as_posix() for line in done.stdout.splitlines()] == sorted(tree)
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == tree
+    again = run(["download", *ids[:2], "-o", str(out), "-q"], cli)
+    assert_one_line_error(again, 2, "exists")
+    assert_one_line_error(run(["download", ids[0], f"{cli['COFFER_SERVER']}/s/x#v1.k.x"], cli), 2, "alone")
+
+
 def test_ls_prints_the_first_page_of_thousands_of_files_before_it_fetches_the_last(
     network: Network, cli: dict[str, str], tmp_path: Path
 ) -> None:
