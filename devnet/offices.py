@@ -65,7 +65,7 @@ def unavailable() -> str | None:
     for tool in ("ip", "tc"):
         if shutil.which(tool) is None:
             return f"the {tool!r} command (iproute2) is not installed"
-    probe = f"{PREFIX}probe-{secrets.token_hex(3)}"
+    probe = f"coffer_probe_{secrets.token_hex(3)}"  # not PREFIX: no run may take it for an office of another
     try:
         run("ip", "netns", "add", probe)
     except RuntimeError as exc:
