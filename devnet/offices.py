@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,8 @@ TWO_OFFICES = {
 }
 """shard-config/two-offices.toml: both offices read and write one shard."""
 FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+SAVED = Path(tempfile.gettempdir()) / "coffer-offices-ip-forward"
+"""The machine's own ``ip_forward``, kept while any office run routes (see :class:`Forwarding`)."""
 PREFIX = "coffer-"
 """Every namespace made here is named ``coffer-<tag>-<office>``: how one run sees that another still routes."""
 
@@ -65,7 +68,7 @@ def unavailable() -> str | None:
     for tool in ("ip", "tc"):
         if shutil.which(tool) is None:
             return f"the {tool!r} command (iproute2) is not installed"
-    probe = f"{PREFIX}probe-{secrets.token_hex(3)}"
+    probe = f"coffer_probe_{secrets.token_hex(3)}"  # not PREFIX: no run may take it for an office of another
     try:
         run("ip", "netns", "add", probe)
     except RuntimeError as exc:
@@ -158,22 +161,27 @@ class Office:
 
 @dataclass
 class Forwarding:
-    """Routing between the offices in the root namespace, put back as it was when the last office run ends."""
+    """Routing between the offices in the root namespace, put back as it was when the last office run ends.
 
-    before: str | None = None
+    Several runs (pytest workers, a benchmark) may overlap: the first to turn routing on keeps the
+    machine's own value in :data:`SAVED`, and the last to end, finding no other run's office,
+    puts that value back.
+    """
 
     def enable(self) -> None:
-        self.before = FORWARD.read_text().strip()
-        if self.before != "1":
+        current = FORWARD.read_text().strip()
+        if not SAVED.exists():
+            SAVED.write_text(current + "\n")
+        if current != "1":
             FORWARD.write_text("1\n")
 
     def restore(self, own: set[str]) -> None:
-        """Put the earlier value back unless namespaces of another run (not in *own*) still route through here."""
-        if self.before is None or self.before == "1":
-            return
+        """Put the machine's value back unless namespaces of another run (not in *own*) still route through here."""
         others = [line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.strip()]
-        if not any(name.startswith(PREFIX) and name not in own for name in others):
-            FORWARD.write_text(self.before + "\n")
+        if any(name.startswith(PREFIX) and name not in own for name in others) or not SAVED.exists():
+            return
+        FORWARD.write_text(SAVED.read_text())
+        SAVED.unlink(missing_ok=True)
 
 
 @dataclass

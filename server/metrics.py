@@ -5,7 +5,8 @@ and link resources, refusals in the rate limiter, failed logins in the login
 resource, expiries in the lifecycle job); :mod:`coffer.serving.metrics` sums
 them over the workers. :class:`DatabaseCollector` runs in the metrics process:
 what is true of the whole network (live fileservers, the age of each one's last
-heartbeat, the purge backlog, the files and bytes stored per shard) is read from the database when Prometheus asks,
+heartbeat, the purge backlog, the files and bytes stored per shard, the sync backlog and lag per shard and site)
+is read from the database when Prometheus asks,
 so every server instance reports the same figures and none must keep them.
 
 SECURITY: labels hold ticket operations, error codes, rate-limit buckets,
@@ -25,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from coffer.protocol.api.sync import SiteSync
 from coffer.protocol.errors import CofferError
 
 from .store.db import Database
@@ -44,10 +46,18 @@ RETENTION_DELETIONS = Counter("coffer_retention_deletions", "Files the lifecycle
 class DatabaseCollector(Collector):
     """Figures of the whole network, read from the database at each scrape (the metrics process's own handle)."""
 
-    def __init__(self, db: Database, lease_seconds: float, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        db: Database,
+        lease_seconds: float,
+        clock: Callable[[], float] = time.time,
+        sites: Callable[[float], list[SiteSync]] | None = None,
+    ):
+        """*sites* reads the sync status at a given time (``domain.sync_status``, which this layer may not import)."""
         self._db = db
         self._lease = lease_seconds
         self._clock = clock
+        self._sites = sites
 
     def collect(self) -> Iterator[Metric]:
         now = self._clock()
@@ -64,6 +74,7 @@ class DatabaseCollector(Collector):
                     "SELECT s.name AS shard, f.state, COUNT(*) AS files, COALESCE(SUM(f.size), 0) AS bytes "
                     "FROM files f JOIN shards s ON s.id = f.shard_id GROUP BY s.name, f.state"
                 )
+            sites = self._sites(now) if self._sites is not None else []
         except Exception as exc:  # a scrape must still answer, saying the database is away
             log.warning("metrics cannot read the database", extra={"kv": {"error": type(exc).__name__}})
             up.add_metric([], 0)
@@ -93,6 +104,7 @@ class DatabaseCollector(Collector):
         yield oldest
         yield from _outbox(outbox, now)
         yield from _stored(stored)
+        yield from _sites(sites)
 
 
 def _outbox(row: dict[str, Any], now: float) -> Iterator[Metric]:
@@ -116,6 +128,32 @@ def _stored(rows: list[dict[str, Any]]) -> Iterator[Metric]:
         size.add_metric([str(row["shard"]), str(row["state"])], int(row["bytes"]))
     yield files
     yield size
+
+
+def _sites(rows: list[SiteSync]) -> Iterator[Metric]:
+    """Sync between sites, per shard and site (cluster): what is left to copy, how old it is, how fast it goes."""
+    labels = ["shard", "site"]
+    figures: dict[str, tuple[str, Callable[[SiteSync], float]]] = {
+        "coffer_sync_backlog_chunks": ("Chunks a site linked with read lacks", lambda r: r.backlog_chunks),
+        "coffer_sync_backlog_bytes": ("Bytes of the chunks a site lacks", lambda r: r.backlog_bytes),
+        "coffer_sync_lag_seconds": ("Age of the oldest complete chunk a site lacks (0: none)", lambda r: r.lag_seconds),
+        "coffer_sync_copy_bytes_per_second": (
+            "Bytes copied to a site per second, over 5 minutes",
+            lambda r: r.bytes_per_s,
+        ),
+        "coffer_sync_errors": ("Failed copies to a site, open or given up", lambda r: r.errors),
+    }
+    for name, (text, value) in figures.items():
+        family = GaugeMetricFamily(name, text, labels=labels)
+        for row in rows:
+            family.add_metric([row.shard, row.site], float(value(row)))
+        yield family
+    below = GaugeMetricFamily(
+        "coffer_shard_below_copies", "Chunks of a shard kept on fewer fileservers than its copies", labels=["shard"]
+    )
+    for shard, count in {r.shard: r.below_copies for r in rows}.items():
+        below.add_metric([shard], count)
+    yield below
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from coffer.serving.sidecar import Sidecar
 
 from .api.app import create_app
 from .api.base import Context
-from .domain import keys
+from .domain import keys, sync_status
 from .jobs.housekeeper import Housekeeper
 from .metrics import DatabaseCollector
 from .settings import ServerSettings
@@ -133,7 +133,15 @@ def serve(settings: ServerSettings) -> None:
 def metrics_main(settings: ServerSettings, directory: Path, master_pid: int, stop: threading.Event) -> int:
     """Serve the metrics until *stop* is set or the master is gone: the workers' sums and the database's figures."""
     db = Database(settings.database_url, pool_size=1)
-    listener = metrics.serve(settings.metrics_bind, directory, [DatabaseCollector(db, settings.lease_seconds)])
+    listener = metrics.serve(
+        settings.metrics_bind,
+        directory,
+        [
+            DatabaseCollector(
+                db, settings.lease_seconds, sites=partial(sync_status.status, db, grace=settings.repair_grace)
+            )
+        ],
+    )
     try:
         while not stop.wait(1.0):
             if os.getppid() != master_pid:

@@ -6,8 +6,8 @@ fileserver with its cluster. A client's site is
 - configured (``coffer download --site NAME``, or ``COFFER_SITE``), or else
 - learned once per process from round-trip times: the first time a transfer sees
   live fileservers of more than one cluster, the TCP connect time to up to
-  :data:`PROBES` fileservers of each cluster is measured (a connect is one round
-  trip, and costs the fileserver nothing but an accept); the cluster whose fastest
+  :data:`PROBES` fileservers of each cluster is measured, all at once (a connect
+  is one round trip, and costs the fileserver nothing but an accept); the cluster whose fastest
   connect is at least :data:`MARGIN` times faster than every other cluster's is
   the site. When no cluster stands out so clearly (one machine, one LAN), there is
   no site and every fileserver is as good as another, as before sites existed.
@@ -18,15 +18,17 @@ the other holders, then (for the caller's last resort) anyone. So a chunk the si
 does not hold yet is read from a remote holder, and a local holder that fails
 hands over to a remote one, as failover always did.
 
-Pure: the probe is handed in (:meth:`coffer.transfer.http.ChunkClient.connect_seconds`
+No sockets of its own: the probe is handed in (:func:`coffer.transfer.http.connect_seconds`
 measures one). Thread-safe: a transfer's workers ask at once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ class SiteChoice:
         self._learned: str | None = None
         self._probed = False
         self.connect: dict[str, float] = {}
-        """Cluster → fastest connect seen, in seconds, once probed."""
+        """Cluster → fastest connect seen, in seconds, once probed (infinite: none of its fileservers connected)."""
 
     def site(self, servers: Iterable[Located] = ()) -> str | None:
         """Return the site, probing *servers* the first time there is no configured one and clusters differ."""
@@ -86,10 +88,13 @@ class SiteChoice:
                 by_cluster.setdefault(s.cluster, []).append(s)
         if len(by_cluster) > MAX_CLUSTERS:
             return
-        for cluster, members in by_cluster.items():
-            times = [t for s in members[:PROBES] if (t := probe(s.url)) is not None]
-            if times:
-                self.connect[cluster] = min(times)
+        probed = [(cluster, s.url) for cluster, members in by_cluster.items() for s in members[:PROBES]]
+        # At once, so an unreachable fileserver costs the command one probe's timeout, not one per fileserver.
+        with ThreadPoolExecutor(len(probed), thread_name_prefix="coffer-site-probe") as pool:
+            times = list(pool.map(probe, [url for _, url in probed]))
+        for (cluster, _), seconds in zip(probed, times, strict=True):
+            # A cluster none of whose fileservers connected is as far as can be: not this client's site.
+            self.connect[cluster] = min(math.inf if seconds is None else seconds, self.connect.get(cluster, math.inf))
         self._learned = nearest(self.connect, self._margin)
         log.info(
             "site learned" if self._learned else "no site stands out",
@@ -116,8 +121,8 @@ class SiteChoice:
 
 
 def nearest(connect: dict[str, float], margin: float) -> str | None:
-    """Return the cluster whose connect time is *margin* times below every other's, if one is."""
-    if len(connect) < 2:
+    """Return the cluster whose connect time is *margin* times below every other's, if one is (and is finite)."""
+    if len(connect) < 2 or min(connect.values()) == math.inf:
         return None
     ranked = sorted(connect.items(), key=lambda kv: kv[1])
     (best, fastest), (_, second) = ranked[0], ranked[1]

@@ -8,16 +8,19 @@ quietly skipped them would claim what it never showed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from coffer.client.coffer import Coffer
 from coffer.devnet.offices import TWO_OFFICES, Offices, unavailable
 
 from .network import ADMIN_PASSWORD, FAST_FILESERVER, FAST_SERVER
 
-__all__ = ["ONE_WAY", "TWO_OFFICES", "require_offices", "start_offices"]
+__all__ = ["ONE_WAY", "TWO_OFFICES", "held_in", "offices_with_user", "require_offices", "start_offices"]
 
 ONE_WAY = {
     "shards": [{"name": "hq-files"}, {"name": "branch-files"}],
@@ -64,3 +67,31 @@ def start_offices(root: Path, topology: dict[str, Any], per_office: int = 1, **e
         net.stop()
         raise
     return net
+
+
+@contextmanager
+def offices_with_user(
+    root: Path, topology: dict[str, Any], name: str, password: str
+) -> Iterator[tuple[Offices, Coffer]]:
+    """Offices as :func:`start_offices` makes them, with user *name*, and that user's library client at the server.
+
+    The client runs in the root namespace: the tests read through it what the server records.
+    """
+    net = start_offices(root / "net", topology)
+    try:
+        net.create_user(name, password)
+        with Coffer.login(net.url, name, password, config_dir=root / f"{name}-root") as coffer:
+            yield net, coffer
+    finally:
+        net.stop()
+
+
+def fileserver_ids(net: Offices, office: str) -> set[str]:
+    """Return the ids of the fileservers running in *office*."""
+    return {net.fileserver_id(fs) for fs in net.fileservers if fs.host == net.office(office).office_ip}
+
+
+def held_in(net: Offices, coffer: Coffer, file_id: str, office: str) -> bool:
+    """Say whether the server records a copy of every chunk of *file_id* on a fileserver of *office*."""
+    ids = fileserver_ids(net, office)
+    return all(ids & set(c["fileservers"]) for c in coffer.api.get_file(file_id).to_json()["chunks"])

@@ -21,26 +21,16 @@ from coffer.devnet.offices import Offices
 from coffer.devnet.procs import wait_until
 
 from .network import chunk_files
-from .sites import ONE_WAY, start_offices
+from .sites import ONE_WAY, held_in, offices_with_user
 
 PASSWORD = "one-way-password"
 HQ, BRANCH = "hq", "branch"
 
 
 @pytest.fixture(scope="module")
-def offices(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offices]:
-    net = start_offices(tmp_path_factory.mktemp("one-way"), ONE_WAY)
-    try:
-        net.create_user("bob", PASSWORD)
-        yield net
-    finally:
-        net.stop()
-
-
-@pytest.fixture(scope="module")
-def bob(offices: Offices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coffer]:
-    with Coffer.login(offices.url, "bob", PASSWORD, config_dir=tmp_path_factory.mktemp("bob")) as coffer:
-        yield coffer
+def offices_and_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Offices, Coffer]]:
+    with offices_with_user(tmp_path_factory.mktemp("one-way"), ONE_WAY, "bob", PASSWORD) as both:
+        yield both
 
 
 def upload_in(net: Offices, office: str, shard: str, tmp_path: Path, size: int) -> str:
@@ -56,22 +46,17 @@ def upload_in(net: Offices, office: str, shard: str, tmp_path: Path, size: int) 
     return str(json.loads(done.stdout)[0]["file_id"])
 
 
-def fileservers_of(net: Offices, office: str) -> list[str]:
-    return [net.fileserver_id(fs) for fs in net.fileservers if fs.host == net.office(office).office_ip]
-
-
-def in_office(net: Offices, coffer: Coffer, file_id: str, office: str) -> bool:
-    ids = set(fileservers_of(net, office))
-    return all(ids & set(c["fileservers"]) for c in coffer.api.get_file(file_id).to_json()["chunks"])
-
-
-def test_head_office_files_are_copied_to_the_branch(offices: Offices, bob: Coffer, tmp_path: Path) -> None:
+def test_head_office_files_are_copied_to_the_branch(offices_and_user: tuple[Offices, Coffer], tmp_path: Path) -> None:
+    offices, bob = offices_and_user
     file_id = upload_in(offices, HQ, "hq-files", tmp_path, 10 * 10**6)
-    wait_until(lambda: in_office(offices, bob, file_id, BRANCH), 120, "the branch's copy", interval=0.5)
+    wait_until(lambda: held_in(offices, bob, file_id, BRANCH), 120, "the branch's copy", interval=0.5)
 
 
-def test_the_branch_s_writes_never_cross_to_head_office(offices: Offices, bob: Coffer, tmp_path: Path) -> None:
+def test_the_branch_s_writes_never_cross_to_head_office(
+    offices_and_user: tuple[Offices, Coffer], tmp_path: Path
+) -> None:
     """Twenty heartbeats after the branch's upload, head office's line carried requests only, its disks nothing."""
+    offices, bob = offices_and_user
     line = offices.office(HQ)
     before = line.line_bytes()
     size = 10 * 10**6
@@ -79,4 +64,4 @@ def test_the_branch_s_writes_never_cross_to_head_office(offices: Offices, bob: C
     time.sleep(10)  # proving that nothing happens: twenty beats of 0.5 s
     assert line.line_bytes() - before < 0.02 * size
     assert not any(chunk_files(fs, file_id) for fs in offices.fileservers if fs.host == line.office_ip)
-    assert not in_office(offices, bob, file_id, HQ) and in_office(offices, bob, file_id, BRANCH)
+    assert not held_in(offices, bob, file_id, HQ) and held_in(offices, bob, file_id, BRANCH)

@@ -23,7 +23,7 @@ from coffer.devnet.offices import FORWARD, Offices
 from coffer.devnet.procs import coffer_command, wait_until
 
 from .network import ADMIN_PASSWORD, chunk_files
-from .sites import TWO_OFFICES, start_offices
+from .sites import TWO_OFFICES, held_in, offices_with_user, start_offices
 from .test_zero_knowledge import _server_side_bytes
 
 PASSWORD = "two-offices-password"
@@ -33,20 +33,20 @@ MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def offices(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offices]:
-    net = start_offices(tmp_path_factory.mktemp("offices"), TWO_OFFICES)
-    try:
-        net.create_user("alice", PASSWORD)
-        yield net
-    finally:
-        net.stop()
+def offices_and_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Offices, Coffer]]:
+    with offices_with_user(tmp_path_factory.mktemp("offices"), TWO_OFFICES, "alice", PASSWORD) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
-def alice(offices: Offices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coffer]:
+def offices(offices_and_user: tuple[Offices, Coffer]) -> Offices:
+    return offices_and_user[0]
+
+
+@pytest.fixture(scope="module")
+def alice(offices_and_user: tuple[Offices, Coffer]) -> Coffer:
     """Alice's library client in the root namespace: what the server records of her files."""
-    with Coffer.login(offices.url, "alice", PASSWORD, config_dir=tmp_path_factory.mktemp("alice")) as coffer:
-        yield coffer
+    return offices_and_user[1]
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +90,6 @@ def upload_in(net: Offices, office: str, config: Path, source: Path) -> str:
     )
     assert done.returncode == 0, done.stderr
     return str(json.loads(done.stdout)[0]["file_id"])
-
-
-def office_ids(net: Offices, office: str) -> set[str]:
-    return {net.fileserver_id(fs) for fs in net.fileservers if fs.host == net.office(office).office_ip}
-
-
-def held_in(net: Offices, coffer: Coffer, file_id: str, office: str) -> bool:
-    """Say whether the server records a copy of every chunk of *file_id* on a fileserver of *office*."""
-    ids = office_ids(net, office)
-    return all(ids & set(c["fileservers"]) for c in coffer.api.get_file(file_id).to_json()["chunks"])
 
 
 def settled(net: Offices, coffer: Coffer) -> None:

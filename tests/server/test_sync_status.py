@@ -8,6 +8,8 @@ import pytest
 
 from coffer.protocol.copies import CopyFailure
 from coffer.protocol.messages import ReconcileQuery
+from coffer.server.domain import sync_status
+from coffer.server.metrics import DatabaseCollector
 
 from .conftest import Harness
 from .test_sites import CHUNK, Net
@@ -109,3 +111,24 @@ def test_a_deleted_files_copies_are_extra_until_purged_and_an_unknown_shard_is_4
     missing = net.h.call("GET", "/api/admin/verify/nowhere", token=net.admin)
     assert (missing.status_code, missing.json["error"]) == (404, "shard_not_found")
     assert net.h.call("GET", "/api/admin/sync", token=net.user).status_code == 403
+
+
+def test_the_metrics_give_the_backlog_lag_and_rate_per_shard_and_site_with_no_user_data_in_labels(net: Net) -> None:
+    a1 = net.fileserver("a")
+    file_id = net.upload("shared", [a1], chunks=2)
+    net.h.clock.now += 30
+    collector = DatabaseCollector(
+        net.h.db,
+        net.h.settings.lease_seconds,
+        net.h.clock,
+        sites=lambda now: sync_status.status(net.h.db, now, net.h.settings.repair_grace),
+    )
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for m in collector.collect() for s in m.samples}
+    b = (("shard", "shared"), ("site", "b"))
+    assert samples["coffer_sync_backlog_chunks", b] == 2
+    assert samples["coffer_sync_backlog_bytes", b] == 2 * CHUNK
+    assert samples["coffer_sync_lag_seconds", b] == 30
+    assert samples["coffer_sync_copy_bytes_per_second", b] == 0
+    assert samples["coffer_shard_below_copies", (("shard", "shared"),)] == 0
+    labels = {v for (_, pairs) in samples for _, v in pairs}
+    assert file_id not in labels and "alice" not in labels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import uuid
@@ -49,7 +50,7 @@ def test_without_holders_to_prefer_the_site_comes_first() -> None:
 def test_the_site_is_learned_once_from_the_clearly_fastest_connects() -> None:
     probed, site = probe_from({"10.0.1.0": 0.020, "10.0.1.1": 0.030, "10.0.2.0": 0.0004, "10.0.2.1": None})
     assert site.site(EVERYONE) == "office-b"
-    assert site.connect == {"office-a": 0.020, "office-b": 0.0004}
+    assert site.connect == {"office-a": 0.020, "office-b": 0.0004}, "the fastest of each cluster's connects"
     assert site.tiers({"a1", "b0"}, EVERYONE) == [{"b0"}, {"a1", "b0"}]
     assert len(probed) == 4, "probed once per process, not per chunk"
 
@@ -60,6 +61,7 @@ def test_no_site_is_learned_when_no_cluster_stands_out_or_one_cluster_is_listed(
     probed, alone = probe_from({})
     assert alone.site(A) is None and probed == [], "one cluster listed: nothing to choose, nothing probed"
     assert nearest({"office-a": 0.001}, 2.0) is None
+    assert nearest({"office-a": math.inf, "office-b": math.inf}, 2.0) is None, "nothing answered: no site"
 
 
 def test_a_configured_site_is_never_probed_over() -> None:
@@ -121,3 +123,14 @@ def test_the_engine_reads_from_the_site_and_fails_over_to_a_remote_holder() -> N
         down.add("10.0.2.0")
         moved = failover.chunk(0, "00" * 32, prefer={"a0", "b0"}).fetch_into(into)
         assert moved is not None and moved.fileserver.id == "a0", "a failing local holder hands over: failover stays"
+
+
+def test_the_probes_run_at_once_so_an_unreachable_office_costs_one_timeout() -> None:
+    """Every probe waits for all the others: run one after another, they could not all arrive."""
+    barrier = threading.Barrier(len(EVERYONE))
+
+    def probe(url: str) -> float | None:
+        barrier.wait(timeout=5)
+        return 0.0001 if "10.0.2." in url else None
+
+    assert SiteChoice(probe=probe).site(EVERYONE) == "office-b", "the office that answers is the site"
