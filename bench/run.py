@@ -50,9 +50,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--concurrency",
         type=int,
-        help="simulated users active at once (default 64; quick 8); --users or more: all at the same moment",
+        help="simulated users active at once (default: every user, all at the same moment); fewer: a rolling load",
     )
-    p.add_argument("--in-flight", type=int, help="each simulated user's chunks at once (default: the client's)")
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        help="each simulated user's chunks at once (default 1 when all are at once, for the simulators' memory; "
+        "else the client's)",
+    )
     p.add_argument(
         "--fs-threads", type=int, help="the load's fileservers: threads per gunicorn worker (default: the setting's)"
     )
@@ -97,7 +102,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.load_engines = args.load_engines.split(",") if args.load_engines else args.engines
     args.users = args.users or (8 if q else 400)
     args.size = parse_size(args.size or ("4MB" if q else "25MB"))
-    args.concurrency = args.concurrency or (8 if q else 64)
+    args.concurrency = args.concurrency or args.users
+    if args.in_flight is None and args.concurrency >= args.users:
+        args.in_flight = 1
     args.cp_seconds = args.cp_seconds or (2.0 if q else 10.0)
     args.small_files = args.small_files or (40 if q else 1000)
     args.small_size = parse_size(args.small_size or "10KB")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from coffer.format.sizes import DEFAULT_CHUNK_SIZE
 
-from .download import DownloadResult
+from .download import DownloadResult, destination
 from .upload import UploadResult
 
 if TYPE_CHECKING:
@@ -70,6 +70,24 @@ class OneLargeAtATime:
         return self._large if large else nullcontext()
 
 
+class OneAtATimeEach:
+    """Hold the moves of one key (a source path, a destination) to one at a time.
+
+    The same file listed twice, or two files whose names lead to one destination, move
+    in turn as they did one after another: the second upload starts its own record, the
+    second download finds the first one's file there. Together they would share one
+    resume state or one part file.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[Path, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def turn(self, key: Path) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
 def upload_many(
     coffer: Coffer,
     sources: Iterable[tuple[Path, str]],
@@ -78,12 +96,12 @@ def upload_many(
     **options: Any,
 ) -> Iterator[UploadResult]:
     """Upload each ``(path, name)`` with :meth:`Coffer.upload` and *options*, several at once; yield in order."""
-    turns = OneLargeAtATime()
+    turns, same = OneLargeAtATime(), OneAtATimeEach()
     chunk_size = int(options.get("chunk_size", DEFAULT_CHUNK_SIZE))
 
     def one(source: tuple[Path, str]) -> UploadResult:
         path, name = source
-        with turns.turn(path.stat().st_size > chunk_size):
+        with same.turn(path.resolve()), turns.turn(path.stat().st_size > chunk_size):
             return coffer.upload(path, name=name, **options)
 
     return in_order(sources, one, at_once)
@@ -96,8 +114,8 @@ def download_many(
 
     def one(file_id: str) -> DownloadResult:
         source = coffer.source(file_id)
-        with turns.turn(len(source.layout.chunks) > 1):
+        with same.turn(destination(dest, source)), turns.turn(len(source.layout.chunks) > 1):
             return coffer.downloader().download(source, dest, overwrite=overwrite)
 
-    turns = OneLargeAtATime()
+    turns, same = OneLargeAtATime(), OneAtATimeEach()
     return in_order(file_ids, one, at_once)

@@ -199,7 +199,7 @@ class Downloader:
         """Download *source* to *dest* (a file, a directory, or the metadata's name here)."""
         started = self.clock()
         file_id = source.layout.file_id
-        target = _destination(dest, source.opened.metadata.name, f"coffer-{file_id}")
+        target = destination(dest, source)
         if target.exists() and not overwrite:
             raise errors.UsageError(f"{target} exists: choose another destination, or overwrite it (--overwrite)")
         job = _Job(self, source, target, on_progress or (lambda done, total: None))
@@ -212,6 +212,11 @@ class Downloader:
         result.seconds = self.clock() - started
         log.info("download done", extra={"kv": {"file": file_id, "chunks": len(source.layout.chunks)}})
         return result
+
+
+def destination(dest: Path | None, source: Source) -> Path:
+    """Return where to write *source*: *dest* if a file, else its metadata's name below *dest* or here."""
+    return _destination(dest, source.opened.metadata.name, f"coffer-{source.layout.file_id}")
 
 
 def _destination(dest: Path | None, name: str, fallback: str) -> Path:

@@ -28,6 +28,7 @@ trust whatever key the server hands out next.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,9 @@ VERSION = 2
 READ_VERSIONS = (1, 2)
 PINNED, SEEN = "servers", "seen"
 FILE_NAME = "known_keys.json"
+_CHANGING = threading.Lock()
+"""Held while the file is read, checked and rewritten: a command downloads several files at once
+(client.batch), and two first sights written together would otherwise lose one of them."""
 
 
 class KnownKeys:
@@ -102,7 +106,8 @@ class KnownKeys:
 
     def pin(self, name: str, public_key: bytes) -> None:
         """Pin *public_key* for *name*, replacing any earlier pin or seen key."""
-        self._record(name, public_key, PINNED)
+        with _CHANGING:
+            self._record(name, public_key, PINNED)
 
     def _record(self, name: str, public_key: bytes, kind: str) -> None:
         data = self._load()
@@ -121,10 +126,11 @@ class KnownKeys:
         Return whether *name* was met for the first time. SECURITY: a key seen this way is
         never pinned (see the module's docstring).
         """
-        first = self._known(name) is None
-        self.check(name, public_key)
-        if first:
-            self._record(name, public_key, SEEN)
+        with _CHANGING:  # SECURITY: a first sight lost to a concurrent write would be a first sight again
+            first = self._known(name) is None
+            self.check(name, public_key)
+            if first:
+                self._record(name, public_key, SEEN)
         return first
 
     def check(self, name: str, public_key: bytes, *, expect_fingerprint: str | None = None, accept: str = "") -> bool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from coffer.client.batch import OneLargeAtATime, in_order
+from coffer.client.batch import OneAtATimeEach, OneLargeAtATime, in_order
 
 
 class Gauge:
@@ -85,3 +86,20 @@ def test_large_files_take_turns_while_small_ones_overlap() -> None:
 def test_at_once_below_one_is_refused() -> None:
     with pytest.raises(ValueError):
         list(in_order([1], lambda n: n, at_once=0))
+
+
+def test_moves_of_one_key_take_turns_while_other_keys_overlap() -> None:
+    """The same file listed twice, or two names with one destination, never move together."""
+    same = OneAtATimeEach()
+    gauges = {Path("a"): Gauge(), Path("b"): Gauge()}
+    everyone = Gauge()
+
+    def move(n: int) -> int:
+        key = Path("a") if n % 2 else Path("b")
+        with same.turn(key), gauges[key], everyone:
+            time.sleep(0.02)
+        return n
+
+    assert list(in_order(range(12), move, at_once=6)) == list(range(12))
+    assert gauges[Path("a")].most == 1 and gauges[Path("b")].most == 1
+    assert everyone.most == 2

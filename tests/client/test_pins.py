@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,21 @@ def test_pins_of_a_version_1_file_are_read_as_seen_because_how_they_were_made_is
     pins.pin("bob", bob)
     assert json.loads(path.read_text())["v"] == 2
     assert pins.status("bob", bob) == "pinned"
+
+
+def test_first_sights_of_many_owners_at_once_are_all_kept(tmp_path: Path) -> None:
+    """Several files download at once (client.batch): no owner's first sight may be lost to another's write."""
+    owners = {f"owner{n}": key() for n in range(16)}
+    start = threading.Barrier(len(owners))
+
+    def see(name: str) -> None:
+        start.wait()
+        KnownKeys(tmp_path / "config", SERVER, "alice").see(name, owners[name])
+
+    threads = [threading.Thread(target=see, args=(name,)) for name in owners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    known = KnownKeys(tmp_path / "config", SERVER, "alice")
+    assert {name: known.seen(name) for name in owners} == {name: fingerprint(k) for name, k in owners.items()}

@@ -104,7 +104,7 @@ def test_gunicorn_runs_threaded_workers_without_a_control_socket(settings: Setti
     options = gunicorn_options(settings)
     assert options["control_socket_disable"] is True
     assert options["worker_class"] == "coffer.serving.edges.JsonErrorWorker"
-    assert (options["workers"], options["threads"]) == (2, 8)
+    assert (options["workers"], options["threads"]) == (2, 32)
     assert options["keepalive"] == 2 and options["graceful_timeout"] == 5
     assert options["limit_request_field_size"] == 65536
     assert options["bind"] == [settings.fileserver.bind]

@@ -64,7 +64,7 @@ def test_the_exported_cluster_config_boots_with_documented_defaults(
         monkeypatch.delenv(name)
     settings = load_settings(path)
     fs = settings.fileserver
-    assert (fs.bind, fs.public_url, fs.workers, fs.threads) == ("127.0.0.1:8101", "http://127.0.0.1:8101", 2, 8)
+    assert (fs.bind, fs.public_url, fs.workers, fs.threads) == ("127.0.0.1:8101", "http://127.0.0.1:8101", 2, 32)
     assert fs.data_dir == tmp_path / "var/fileserver" and fs.data_dir.is_absolute()
     assert (fs.heartbeat_interval, fs.max_chunk_size, fs.scrub_interval) == (10.0, 64 << 20, 3600.0)
     assert (fs.reconcile_interval, fs.reconcile_delay, fs.scrub_delay) == (6 * 3600.0, 300.0, 60.0)

@@ -337,6 +337,12 @@ def test_several_ids_download_in_one_command_into_a_directory_each_under_its_nam
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == tree
     again = run(["download", *ids[:2], "-o", str(out), "-q"], cli)
     assert_one_line_error(again, 2, "exists")
+    twice = run(["upload", "--quiet", str(tmp_path / "many/f00"), str(tmp_path / "many/f00")], cli)
+    assert twice.returncode == 0, twice.stderr
+    assert len(set(twice.stdout.split())) == 2, "the same file listed twice is uploaded twice, one after the other"
+    both = run(["download", *twice.stdout.split(), "-o", str(tmp_path / "same"), "-q"], cli)
+    assert_one_line_error(both, 2, "exists")
+    assert (tmp_path / "same/f00").read_bytes() == tree["many/f00"]
     assert_one_line_error(run(["download", ids[0], f"{cli['COFFER_SERVER']}/s/x#v1.k.x"], cli), 2, "alone")
 
 
