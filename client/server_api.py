@@ -245,7 +245,8 @@ class ServerApi:
                     raise
                 sent += 1
                 cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else exc.code
-                log.warning("file create resent", extra={"kv": {"resend": sent, "after": cause}})
+                reason = f"its answer was lost ({cause}), sent again with the same create id, {sent} of {resends}"
+                log.warning("file create resent", extra={"kv": {"resend": sent, "reason": reason}})
                 continue
             return _parsed(FileRecord.parse, answer)
 

@@ -37,7 +37,7 @@ from coffer.protocol.ids import check_username, new_id
 
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from ..store.db import Database, IntegrityError, Tx
-from . import audit
+from . import audit, events
 from .keys import ServerKeys
 
 AUTH_HASH_PREFIX = "blake2b$"
@@ -151,6 +151,8 @@ def insert_user(
         tx.execute(f"INSERT INTO users ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
     except IntegrityError as exc:
         raise Conflict(f"a user named {name!r} already exists", code="user_exists") from exc
+    reason = "invitation" if key_origin == "invitation" else "created"
+    events.record(tx, "user.created", now, user=name, role=str(role), reason=reason)
     return account(row)
 
 

@@ -35,6 +35,9 @@ TYPES = (
     "file.shared",
     "file.unshared",
     "link.created",
+    "link.revoked",
+    "user.created",
+    "user.deleted",
     "fileserver.up",
     "fileserver.down",
 )
@@ -51,6 +54,8 @@ FIELDS = {
     "cluster": str,
     "shards": list,
     "reason": str,
+    "role": str,
+    "files": int,
 }
 """The facts an event may carry, and their types (see docs/events.md)."""
 

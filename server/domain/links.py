@@ -144,31 +144,40 @@ def list_links(db: Database, who: Principal, file_id: object, page: PageRequest,
     return Page([link_json(r, now) for r in rows], cursor)
 
 
-def _revoke(tx: Tx, actor: audit.Actor, row: dict[str, Any], now: float) -> None:
-    """Revoke a link and the tickets handed out through it; a link already revoked stays as it was."""
+_REVOKED_LINK_SQL = (
+    "SELECT l.id, l.file_id, u.name AS owner FROM links l JOIN users u ON u.id = l.owner_id WHERE l.id = ?"
+)
+
+
+def _revoke(tx: Tx, actor: audit.Actor, row: dict[str, Any], now: float, by: str) -> None:
+    """Revoke a link and the tickets handed out through it; a link already revoked stays as it was.
+
+    *by* says who revoked it (``owner`` or ``admin``), for the event; the link's id stays out of it.
+    """
     if tx.execute("UPDATE links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, row["id"])):
         tickets.revoke(tx, row["id"], row["file_id"], now=now)
         audit.record(tx, "link.revoked", now, actor, object=f"link:{row['id']}", file=row["file_id"])
+        events.record(tx, "link.revoked", now, file=row["file_id"], user=row["owner"], reason=by)
 
 
 def revoke(db: Database, who: Principal, actor: audit.Actor, link_id: object, now: float) -> None:
     """Revoke one of the caller's links; anyone else's is not found."""
     link_id = check_id(link_id, "link_id")
     with db.transaction() as tx:
-        row = tx.one("SELECT id, file_id FROM links WHERE id = ? AND owner_id = ?", (link_id, who.user_id))
+        row = tx.one(_REVOKED_LINK_SQL + " AND l.owner_id = ?", (link_id, who.user_id))
         if row is None:
             raise NotFound("no such link of yours", code="link_not_found")
-        _revoke(tx, actor, row, now)
+        _revoke(tx, actor, row, now, "owner")
 
 
 def admin_revoke(db: Database, actor: audit.Actor, link_id: object, now: float) -> None:
     """Revoke any link, as an administrator (audited with the administrator as the actor)."""
     link_id = check_id(link_id, "link_id")
     with db.transaction() as tx:
-        row = tx.one("SELECT id, file_id FROM links WHERE id = ?", (link_id,))
+        row = tx.one(_REVOKED_LINK_SQL, (link_id,))
         if row is None:
             raise NotFound("no such link", code="link_not_found")
-        _revoke(tx, actor, row, now)
+        _revoke(tx, actor, row, now, "admin")
 
 
 _STATE_SQL = {

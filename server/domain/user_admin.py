@@ -10,7 +10,7 @@ from coffer.protocol.ids import check_username
 from ..errors import Conflict, NotFound, OnHold
 from ..settings import ServerSettings
 from ..store.db import Database, Tx
-from . import audit, deletion, quotas, tickets
+from . import audit, deletion, events, quotas, tickets
 from .accounts import Principal
 
 
@@ -72,4 +72,5 @@ def remove(db: Database, admin: Principal, actor: audit.Actor, name: object, now
         tickets.revoke(tx, user["id"], now=now)
         tx.execute("DELETE FROM users WHERE id = ?", (user["id"],))
         audit.record(tx, "user.deleted", now, actor, object=f"user:{name}", files=len(rows))
+        events.record(tx, "user.deleted", now, user=name, files=len(rows))
     return len(rows)

@@ -426,13 +426,16 @@ MIGRATIONS.append(
 MIGRATIONS.append(
     (
         13,
-        "files: the client's create id, so a resent create answers the file it made instead of a second one",
+        "files: the client's create id, so a resent create answers the file it made instead of a second one; "
+        "an index the metrics' per-shard totals are read from",
         [
             # create_digest is a hash of the create's body: a resend must ask for the same file to get it back.
             "ALTER TABLE files ADD COLUMN create_id TEXT",
             "ALTER TABLE files ADD COLUMN create_digest TEXT",
             # NULLs are distinct in both engines: files made without a create id never collide.
             "CREATE UNIQUE INDEX files_owner_create_id ON files(owner_id, create_id)",
+            # Covers each scrape's files and bytes per shard and state: read from the index, not the table.
+            "CREATE INDEX files_shard_state_size ON files(shard_id, state, size)",
         ],
     )
 )

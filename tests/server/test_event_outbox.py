@@ -19,6 +19,7 @@ from coffer.server.settings import ServerSettings
 
 from .conftest import FakeFileserver, Harness
 from .test_files import _new_file
+from .test_invitations import invite, join
 from .test_lifecycle import _complete_file
 from .test_sharing import BOX, share
 
@@ -161,7 +162,40 @@ def test_the_metrics_report_the_outbox_depth(harness: Harness, fs: FakeFileserve
     _complete_file(harness, harness.make_user("alice"), fs)
     collector = DatabaseCollector(harness.db, harness.settings.lease_seconds, harness.clock)
     figures = {m.name: m.samples[0].value for m in collector.collect() if m.name.startswith("coffer_events_outbox")}
-    assert figures == {"coffer_events_outbox": 3, "coffer_events_outbox_oldest_seconds": 0.0}
+    # root's and alice's accounts, the fileserver's registration, the file's creation and completion
+    assert figures == {"coffer_events_outbox": 5, "coffer_events_outbox_oldest_seconds": 0.0}
+
+
+def test_a_link_revoked_by_its_owner_or_an_administrator_writes_link_revoked_without_its_id(
+    harness: Harness, admin: str, fs: FakeFileserver
+) -> None:
+    alice = harness.make_user("alice")
+    harness.give_keys(alice)
+    file_id = _complete_file(harness, alice, fs)
+    links = [harness.call("POST", f"/api/files/{file_id}/links", {}, alice).json["id"] for _ in range(2)]
+    assert harness.call("DELETE", f"/api/links/{links[0]}", token=alice).status_code == 204
+    assert harness.call("DELETE", f"/api/admin/links/{links[1]}", token=admin).status_code == 204
+    assert harness.call("DELETE", f"/api/links/{links[0]}", token=alice).status_code == 204  # already revoked
+    revoked = of_type(harness, "link.revoked")
+    got = [(e["file"], e["user"], e["reason"]) for e in revoked]
+    assert got == [(file_id, "alice", "owner"), (file_id, "alice", "admin")]
+    assert not any(link in json.dumps(revoked) for link in links)
+
+
+def test_an_account_made_or_removed_writes_user_created_and_user_deleted(
+    harness: Harness, admin: str, fs: FakeFileserver
+) -> None:
+    invited = invite(harness, admin, "carol", role="user")
+    assert join(harness, invited.json["code"]).status_code == 201
+    bob = harness.make_user("bob")
+    _complete_file(harness, bob, fs)
+    assert harness.call("DELETE", "/api/admin/users/bob", token=admin).status_code in (200, 204)
+    created = {e["user"]: e for e in of_type(harness, "user.created")}
+    assert (created["carol"]["role"], created["carol"]["reason"]) == ("user", "invitation")
+    assert (created["root"]["role"], created["bob"]["reason"]) == ("admin", "created")
+    [deleted] = of_type(harness, "user.deleted")
+    assert deleted["user"] == "bob" and deleted["files"] == 1
+    assert invited.json["code"] not in json.dumps(outbox(harness))
 
 
 @pytest.mark.parametrize(

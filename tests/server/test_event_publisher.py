@@ -61,17 +61,24 @@ def test_events_arrive_in_order_with_their_fields(
     written = _outbox_ids(harness.db)
     publisher = Publisher(harness.db, harness.settings, harness.clock)
     try:
-        assert publisher.drain() == len(written) == 4
+        assert publisher.drain() == len(written) == 6
     finally:
         publisher.stop()
     assert _outbox_ids(harness.db) == []
     got = nats_server.stream_messages(stream.stream)
     assert [msg_id for _, msg_id, _ in got] == written
     bodies = [json.loads(data) for _, _, data in got]
-    assert [b["type"] for b in bodies] == ["fileserver.up", "file.created", "file.completed", "file.deleted"]
+    assert [b["type"] for b in bodies] == [
+        "user.created",
+        "fileserver.up",
+        "user.created",
+        "file.created",
+        "file.completed",
+        "file.deleted",
+    ]
     assert [subject for subject, _, _ in got] == [f"{stream.prefix}.{b['type']}" for b in bodies]
     assert [b["id"] for b in bodies] == written
-    assert bodies[1]["file"] == file_id and bodies[1]["user"] == "alice" and bodies[1]["size"] == 1024
+    assert bodies[3]["file"] == file_id and bodies[3]["user"] == "alice" and bodies[3]["size"] == 1024
 
 
 def test_nats_away_then_back_loses_nothing_and_logs_the_outage_once(
@@ -92,10 +99,10 @@ def test_nats_away_then_back_loses_nothing_and_logs_the_outage_once(
             assert publisher.run_once() == 0  # still away: a second attempt, not a second warning
             _complete_file(h, h.make_user("alice"), fs)
             written = _outbox_ids(h.db)
-            assert len(written) == 3
+            assert len(written) == 5  # two accounts, the registration, the file created and completed
             gate.open()
             h.clock.now += 60
-            assert publisher.drain() == 3
+            assert publisher.drain() == 5
         messages = [r.getMessage() for r in caplog.records]
         assert messages.count("event publishing paused: NATS unreachable, events wait in the outbox") == 1
         assert messages.count("event publishing resumed") == 1
@@ -114,12 +121,12 @@ def test_a_republished_event_is_dropped_by_its_message_id(
         rows = tx.all("SELECT id, type, at, body FROM event_outbox ORDER BY seq")
     publisher = Publisher(harness.db, harness.settings, harness.clock)
     try:
-        assert publisher.drain() == 3
+        assert publisher.drain() == 5
         # As if the process died after JetStream's acks and before the rows were deleted.
         with harness.db.transaction() as tx:
             for r in rows:
                 tx.execute("INSERT INTO event_outbox (id, type, at, body) VALUES (?, ?, ?, ?)", tuple(r.values()))
-        assert publisher.drain() == 3
+        assert publisher.drain() == 5
     finally:
         publisher.stop()
     ids = [msg_id for _, msg_id, _ in nats_server.stream_messages(stream.stream)]
@@ -142,7 +149,7 @@ def test_events_written_before_a_restart_are_published_by_the_next_process(
     again = Database(database_url, outbox=True)
     publisher = Publisher(again, replace(h.settings, events_url=stream.url), h.clock)
     try:
-        assert publisher.drain() == len(written) == 3
+        assert publisher.drain() == len(written) == 5
     finally:
         publisher.stop()
         again.close()
@@ -153,10 +160,10 @@ def test_only_the_lease_holder_publishes(harness: Harness, fs: FakeFileserver) -
     first = Publisher(harness.db, harness.settings, harness.clock)
     second = Publisher(harness.db, harness.settings, harness.clock)
     try:
-        assert first.run_once() == 1
+        assert first.run_once() == 2  # root's account and the fileserver's registration
         _complete_file(harness, harness.make_user("alice"), fs)
         assert second.run_once() == 0
-        assert first.drain() == 2
+        assert first.drain() == 3
     finally:
         first.stop()
         second.stop()

@@ -4,33 +4,28 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from coffer.client.coffer import Coffer
 from tests.integration.network import Network
 
-from .app_session import CHUNK, NO_SAVE_PICKER, PASSWORD, by_name, downloaded, new_user, signed_in_page, wait_uploaded
+from .app_session import CHUNK, PASSWORD, by_name, downloaded, new_user, signed_in_page, wait_uploaded
 
 
-@pytest.fixture
-def context(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(accept_downloads=True)
-    context.add_init_script(NO_SAVE_PICKER)
+def test_a_create_answered_502_after_the_server_made_the_file_is_resent_and_makes_one_file(
+    web_network: Network, chromium: Any, tmp_path: Path
+) -> None:
+    """The first create reaches the server, which makes the file; the page is then told 502, as nginx says
+    when the instance died before answering. The resend carries the same create id and gets that file back."""
+    context = chromium.new_context()
     try:
-        yield context
+        _upload_with_the_first_answer_lost(context, web_network, tmp_path)
     finally:
         context.close()
 
 
-def test_a_create_answered_502_after_the_server_made_the_file_is_resent_and_makes_one_file(
-    web_network: Network, context: Any, tmp_path: Path
-) -> None:
-    """The first create reaches the server, which makes the file; the page is then told 502, as nginx says
-    when the instance died before answering. The resend carries the same create id and gets that file back."""
+def _upload_with_the_first_answer_lost(context: Any, web_network: Network, tmp_path: Path) -> None:
     name = new_user(web_network)
     page = signed_in_page(context, web_network, name)
     creates: list[dict[str, Any]] = []
