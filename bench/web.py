@@ -85,7 +85,7 @@ def run(work: Path, sizes: list[int], rounds: int, log: Callable[[str], None]) -
         raise RuntimeError(f"the web part needs {', '.join(missing)}: `make test-tools web`")
     from playwright.sync_api import sync_playwright
 
-    from tests.web.app_session import NO_SAVE_PICKER, PASSWORD, sign_in
+    from tests.web.app_session import PASSWORD, app_page
     from tests.web.browser import CHROMIUM_ARGS, build, chromium_path
     from tests.web.heap import MIB, HeapWatch
 
@@ -97,11 +97,7 @@ def run(work: Path, sizes: list[int], rounds: int, log: Callable[[str], None]) -
         env = net.login_cli("bench", PASSWORD, work / "cli")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            context = browser.new_context(accept_downloads=True)
-            context.add_init_script(NO_SAVE_PICKER)
-            page = context.new_page()
-            page.goto(f"{net.url}/")
-            sign_in(page, "bench")
+            context, page = app_page(browser, net.url, "bench")
             movers = _Movers(work, env, HeapWatch(context, page), page.get_by_label("Choose files to upload"))
             for r in range(rounds):
                 for size in sizes:
