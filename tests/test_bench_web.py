@@ -42,3 +42,9 @@ def test_a_page_below_half_the_cli_or_a_heap_past_256_mib_misses_and_the_report_
         "web page down, 1 GB: JS heap < 256 MiB",
     }
     assert ("web page up, 1 GB: ≥ 0.5 of the CLI", "0.25", False) in report.targets({"web": w})
+
+
+def test_a_run_without_a_browser_says_the_web_part_was_left_out() -> None:
+    meta = {"date": "2026-12-07", "machine": "m", "command": "make bench-quick"}
+    section = report.tables({"meta": meta, "web_skipped": "needs chromium (`make test-tools web`)"})
+    assert "Not measured: the part needs chromium (`make test-tools web`)." in section
