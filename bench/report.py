@@ -283,6 +283,8 @@ def tables(report: dict[str, Any]) -> str:
         out += ["", "### The cost of metrics", ""] + metrics_rows(report["metrics"])
     if "web" in report:
         out += ["", "### Web page beside the CLI", ""] + web.rows(report["web"])
+    elif "web_skipped" in report:
+        out += ["", "### Web page beside the CLI", "", f"Not measured: the part {report['web_skipped']}."]
     found = targets(report)
     if found:
         out += ["", "### Targets", "", "| target | measured | |", "|---|---|---|"]

@@ -225,7 +225,11 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 args.metrics_scrape,
             ),
         )
-    if "web" in args.parts:
+    if "web" in args.parts and web.tools_missing():
+        # Like the web tests: without chromium, Node.js or Playwright the part is left out, and said so.
+        results["web_skipped"] = f"needs {', '.join(web.tools_missing())} (`make test-tools web`)"
+        log(f"web skipped: {results['web_skipped']}")
+    elif "web" in args.parts:
         _part("web", results, failures, lambda: web.run(work / "web", args.web_sizes, args.rounds, log))
     if "profile" in args.parts:
         size, direction = max(args.sizes), "up" if args.profile == "slowest" else args.profile

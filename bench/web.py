@@ -10,7 +10,9 @@ second; the copies are checked by SHA-256.
 
 The page's figures include Playwright's instrumentation of the page (its DevTools network agent
 keeps request and response bodies up to a buffer of its own), so they are a lower bound of what a
-person gets, and the browser's memory growth an upper bound.
+person gets, and the browser's memory growth an upper bound. So each size is also moved once
+through chromium driven over its DevTools pipe with no network agent (:mod:`bench.bare_browser`):
+its throughput and memory growth are what a person's browser does.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def run(work: Path, sizes: list[int], rounds: int, log: Callable[[str], None]) -
         raise RuntimeError(f"the web part needs {', '.join(missing)}: `make test-tools web`")
     from playwright.sync_api import sync_playwright
 
-    from tests.web.app_session import NO_SAVE_PICKER, PASSWORD, sign_in
+    from tests.web.app_session import PASSWORD, app_page
     from tests.web.browser import CHROMIUM_ARGS, build, chromium_path
     from tests.web.heap import MIB, HeapWatch
 
@@ -95,11 +97,7 @@ def run(work: Path, sizes: list[int], rounds: int, log: Callable[[str], None]) -
         env = net.login_cli("bench", PASSWORD, work / "cli")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            context = browser.new_context(accept_downloads=True)
-            context.add_init_script(NO_SAVE_PICKER)
-            page = context.new_page()
-            page.goto(f"{net.url}/")
-            sign_in(page, "bench")
+            context, page = app_page(browser, net.url, "bench")
             movers = _Movers(work, env, HeapWatch(context, page), page.get_by_label("Choose files to upload"))
             for r in range(rounds):
                 for size in sizes:
@@ -111,9 +109,33 @@ def run(work: Path, sizes: list[int], rounds: int, log: Callable[[str], None]) -
                     log(f"web: {label(size)} round {r + 1} done")
                     source.unlink()
             browser.close()
+        bare = {label(size): _bare(work, net.url, PASSWORD, size, chromium_path()) for size in sizes}
     finally:
         net.stop()
-    return {"rounds": rounds, "sizes": sizes, "figures": {k: _figures(v, k, sizes, MIB) for k, v in runs.items()}}
+    figures = {k: _figures(v, k, sizes, MIB) | {"bare": bare[k]} for k, v in runs.items()}
+    return {"rounds": rounds, "sizes": sizes, "figures": figures}
+
+
+def _bare(work: Path, url: str, password: str, size: int, executable: str) -> dict[str, float]:
+    """Move one file of *size* up and down through the page in a browser with no DevTools network agent."""
+    from tests.web.heap import MIB
+
+    from .bare_browser import transfer
+
+    source = work / f"bare-{label(size).replace(' ', '')}.bin"
+    digest = make_file(source, size)
+    got = transfer(executable, work / "bare", url, "bench", password, source)
+    saved = work / "bare" / "bare-downloads" / source.name
+    if sha256_of(saved) != digest:
+        raise RuntimeError("the page's copy differs from the file (no DevTools)")
+    saved.unlink()
+    source.unlink()
+    return {
+        "up_mb_s": round(mb_per_s(size, got["up_s"]), 1),
+        "down_mb_s": round(mb_per_s(size, got["down_s"]), 1),
+        "up_growth_mib": round(got["up_growth"] / MIB, 1),
+        "down_growth_mib": round(got["down_growth"] / MIB, 1),
+    }
 
 
 def _figures(got: dict[str, list[Any]], size_label: str, sizes: list[int], mib: int) -> dict[str, Any]:
@@ -152,6 +174,19 @@ def rows(w: dict[str, Any]) -> list[str]:
             f"| {cell['cli down']} | {cell['page down']} | {f['down']['ratio_to_cli']:.2f} "
             f"| {f['up']['heap_peak_mib']:.0f} / {f['down']['heap_peak_mib']:.0f} "
             f"| {f['up']['browser_growth_mib']:.0f} / {f['down']['browser_growth_mib']:.0f} |"
+        )
+    out += [
+        "",
+        "The same page once per size in chromium with no DevTools network agent (`bench/bare_browser.py`):",
+        "",
+        "| file | page up (MB/s) | page down (MB/s) | browser memory growth up / down (MiB) |",
+        "|---|---|---|---|",
+    ]
+    for size_label, f in w["figures"].items():
+        b = f["bare"]
+        out.append(
+            f"| {size_label} | {b['up_mb_s']:.0f} | {b['down_mb_s']:.0f} "
+            f"| {b['up_growth_mib']:.0f} / {b['down_growth_mib']:.0f} |"
         )
     return out
 

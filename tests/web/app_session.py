@@ -22,6 +22,22 @@ def new_user(network: Network) -> str:
     return name
 
 
+def saving_context(browser: Any) -> Any:
+    """Return a new context of *browser* that saves downloads and, like Firefox or Safari, has no save dialog."""
+    context = browser.new_context(accept_downloads=True)
+    context.add_init_script(NO_SAVE_PICKER)
+    return context
+
+
+def app_page(browser: Any, url: str, name: str) -> tuple[Any, Any]:
+    """Open the app page at *url* in a new saving context of *browser*, signed in as *name*; return both."""
+    context = saving_context(browser)
+    page = context.new_page()
+    page.goto(f"{url}/")
+    sign_in(page, name)
+    return context, page
+
+
 def signed_in_page(context: Any, network: Network, name: str, query: str = f"?chunk-size={CHUNK}") -> Any:
     """Open the app page in *context* and sign in as *name*; return the page showing the file list."""
     page = context.new_page()

@@ -44,12 +44,20 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def browser_pids() -> list[int]:
-    """Return the browser's processes: those below this one whose program is chromium's."""
-    found, todo = [], _children(os.getpid())
+def tree(root: int) -> list[int]:
+    """Return *root* and every process below it."""
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
+        found.append(pid)
         todo += _children(pid)
+    return found
+
+
+def browser_pids() -> list[int]:
+    """Return the browser's processes: those below this one whose program is chromium's."""
+    found = []
+    for pid in tree(os.getpid())[1:]:
         try:
             if "chrom" in os.readlink(f"/proc/{pid}/exe").rsplit("/", 1)[-1]:
                 found.append(pid)

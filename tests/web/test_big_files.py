@@ -20,7 +20,7 @@ import pytest
 from coffer.client.coffer import Coffer
 from tests.integration.network import Network
 
-from .app_session import NO_SAVE_PICKER, PASSWORD, by_name, new_user, sign_in
+from .app_session import PASSWORD, app_page, by_name, new_user
 from .heap import HEAP_BOUND, MIB, HeapWatch, download, upload
 
 pytestmark = pytest.mark.slow
@@ -32,12 +32,8 @@ BLOCK = MIB + 7
 
 @pytest.fixture
 def signed_in(chromium: Any, web_network: Network) -> Iterator[tuple[Any, Any, str]]:
-    context = chromium.new_context(accept_downloads=True)
-    context.add_init_script(NO_SAVE_PICKER)
     name = new_user(web_network)
-    page = context.new_page()
-    page.goto(f"{web_network.url}/")
-    sign_in(page, name)
+    context, page = app_page(chromium, web_network.url, name)
     try:
         yield context, page, name
     finally:

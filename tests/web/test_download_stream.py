@@ -19,7 +19,7 @@ import pytest
 from coffer.client.coffer import Coffer
 from tests.integration.network import Network, chunk_files
 
-from .app_session import CHUNK, NO_SAVE_PICKER, PASSWORD, new_user
+from .app_session import CHUNK, PASSWORD, new_user, saving_context
 
 
 @pytest.fixture
@@ -33,8 +33,7 @@ def owner(web_network: Network, tmp_path: Path) -> Iterator[Coffer]:
 
 @pytest.fixture
 def context(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(accept_downloads=True)
-    context.add_init_script(NO_SAVE_PICKER)
+    context = saving_context(chromium)
     try:
         yield context
     finally:
@@ -50,6 +49,14 @@ def _link(owner: Coffer, tmp_path: Path, size: int) -> tuple[str, str, bytes]:
     return file_id, owner.link(file_id).url, data
 
 
+def _ready(context: Any, url: str) -> Any:
+    """Open the link page at *url* and wait until it offers the download."""
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("status").filter(has_text="Ready to download").wait_for(timeout=30_000)
+    return page
+
+
 def _server_paths(network: Network) -> list[str]:
     log = network.root / "server.log"
     return [part for line in log.read_text(errors="replace").splitlines() for part in line.split() if "route=" in part]
@@ -59,9 +66,7 @@ def test_a_download_streams_through_the_service_worker_and_arrives_byte_identica
     web_network: Network, owner: Coffer, context: Any, tmp_path: Path
 ) -> None:
     _, url, data = _link(owner, tmp_path, 5 * CHUNK + 77)
-    page = context.new_page()
-    page.goto(url)
-    page.get_by_role("status").filter(has_text="Ready to download").wait_for(timeout=30_000)
+    page = _ready(context, url)
     with page.expect_download(timeout=30_000) as started:
         page.get_by_role("button", name="Download").click()
     saved = tmp_path / "saved.bin"
@@ -82,9 +87,7 @@ def test_a_chunk_that_fails_its_check_fails_the_browsers_download_and_the_page_s
             body = bytearray(path.read_bytes())
             body[len(body) // 2] ^= 0x01
             path.write_bytes(bytes(body))
-    page = context.new_page()
-    page.goto(url)
-    page.get_by_role("status").filter(has_text="Ready to download").wait_for(timeout=30_000)
+    page = _ready(context, url)
     with page.expect_download(timeout=30_000) as started:
         page.get_by_role("button", name="Download").click()
     page.get_by_role("alert").wait_for(timeout=60_000)
@@ -100,9 +103,7 @@ def test_a_download_cut_by_a_lost_network_waits_and_completes_when_it_returns(
     web_network: Network, owner: Coffer, context: Any, tmp_path: Path
 ) -> None:
     _, url, data = _link(owner, tmp_path, 24 * CHUNK + 3)
-    page = context.new_page()
-    page.goto(url)
-    page.get_by_role("status").filter(has_text="Ready to download").wait_for(timeout=30_000)
+    page = _ready(context, url)
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
     slow = {"offline": False, "latency": 0, "downloadThroughput": 256 * 1024, "uploadThroughput": -1}

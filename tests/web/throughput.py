@@ -20,7 +20,7 @@ from playwright.sync_api import sync_playwright
 from coffer.client.coffer import Coffer
 from tests.integration.network import start_network
 
-from .app_session import NO_SAVE_PICKER, PASSWORD, new_user, sign_in, wait_uploaded
+from .app_session import PASSWORD, app_page, new_user, wait_uploaded
 from .browser import CHROMIUM_ARGS, build, chromium_path
 
 ROUNDS = 2
@@ -50,11 +50,7 @@ def main(root: Path, size: int) -> dict[str, list[float]]:
                 rates["cli down"].append(_rate(size, started))
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            context = browser.new_context(accept_downloads=True)
-            context.add_init_script(NO_SAVE_PICKER)
-            page = context.new_page()
-            page.goto(f"{net.url}/")
-            sign_in(page, user)
+            _, page = app_page(browser, net.url, user)
             for source in sources:
                 started = time.perf_counter()
                 page.get_by_label("Choose files to upload").set_input_files(str(source))

@@ -2,8 +2,9 @@
  * The page's Service Worker: it streams a download to disk where the File System Access API is
  * missing, so a download is never whole in memory.
  *
- * The page opens a download (`open`, with a MessagePort) and then navigates a link to
- * `/dl/{id}`; this worker answers that address with a ReadableStream fed by the port, under a
+ * Its scope is `/dl/` only: it controls no page, so the page's own requests (chunk PUTs and GETs)
+ * never pass through it. The page opens a download (`open`, with a MessagePort) and then follows a
+ * link to `/dl/{id}`; this worker answers that address with a ReadableStream fed by the port, under a
  * `Content-Disposition: attachment` so the browser saves it. The stream holds at most two chunks;
  * the page sends the next only when told (`ack`). The page closes the stream only after the whole
  * file checked out; on a failed check it errors the stream, so the browser's download fails and the
@@ -25,9 +26,8 @@ interface ExtendableMessageEvent extends Event {
 }
 interface WorkerScope {
   readonly location: Location;
-  readonly clients: { claim(): Promise<void> };
   skipWaiting(): Promise<void>;
-  addEventListener(type: "install" | "activate", listener: (event: ExtendableEvent) => void): void;
+  addEventListener(type: "install", listener: (event: ExtendableEvent) => void): void;
   addEventListener(type: "fetch", listener: (event: FetchEvent) => void): void;
   addEventListener(type: "message", listener: (event: ExtendableMessageEvent) => void): void;
 }
@@ -80,7 +80,6 @@ function disposition(name: string): string {
 }
 
 scope.addEventListener("install", (event) => event.waitUntil(scope.skipWaiting()));
-scope.addEventListener("activate", (event) => event.waitUntil(scope.clients.claim()));
 
 scope.addEventListener("message", (event) => {
   const message = event.data as ToWorker;
