@@ -181,6 +181,12 @@ def restart_instances(net: ScaledNetwork, extra: dict[str, str]) -> None:
         return all(requests_logged(s.log) > n for s, n in zip(net.instances, before, strict=True))
 
     wait_until(each_serves, 60, "nginx to send requests to every restarted instance", interval=0.5)
+    every_fileserver_live(net)
+
+
+def every_fileserver_live(net: ScaledNetwork) -> None:
+    """Wait until every fileserver is live again: beats sent to an instance as it stopped were lost."""
+    wait_until(lambda: all(net.live(fs) for fs in net.fileservers), 30, "every fileserver to be live", interval=0.2)
 
 
 def test_a_create_whose_instance_dies_inside_it_is_resent_and_makes_exactly_one_file(
@@ -221,6 +227,7 @@ def test_a_create_whose_instance_dies_inside_it_is_resent_and_makes_exactly_one_
         assert '"POST /api/files?tickets=true HTTP/1.1" 502' in access, "nginx answered the lost create with 502"
         rows = net.sql(OWN_FILES, (USER,))
         assert len(rows) == files_before + 1 and outcome["id"] in {r["id"] for r in rows}, "exactly one file"
+        every_fileserver_live(net)
         coffer.download(outcome["id"], tmp_path / "out")
         assert sha256_of(tmp_path / "out") == digest
     finally:

@@ -19,9 +19,15 @@ def web_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("web") / "dist")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
-    """Headless Debian chromium, driven by Playwright."""
+    """Headless Debian chromium, driven by Playwright, for the web tests only.
+
+    Playwright's sync API marks an asyncio loop as running in the main thread for as long
+    as it is started: held for the session, it broke every later test of the same worker
+    that runs a loop of its own (the event publisher's). Scoped to this package, it stops
+    whenever a worker moves on to another package's file.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
