@@ -42,7 +42,7 @@ TOPOLOGY = {
             "name": "office-b",
             "shards": [
                 {"name": "shared", "read": True, "write": True, "bandwidth": "400 Mbit/s"},
-                {"name": "owned", "read": True, "write": False},
+                {"name": "owned", "read": True, "write": False, "bandwidth": "2 Mbit/s"},
                 {"name": "branch", "read": True, "write": True},
             ],
         },
@@ -169,10 +169,13 @@ def test_a_one_way_shard_reaches_the_reader_and_the_readers_own_shard_never_reac
     sites: tuple[Fileserver, Fileserver], user: Coffer, admin_env: dict[str, str], tmp_path: Path
 ) -> None:
     a, b = sites
-    owned = upload(user, tmp_path, "owned", "owned.bin")
+    owned = upload(user, tmp_path, "owned", "owned.bin", 16 * CHUNK)
+    started = time.monotonic()
     own = upload(user, tmp_path, "branch", "branch.bin")
     assert on_disk(b, own) == chunk_hashes(user, own)
     wait_for("office B holds every chunk of A's shard", lambda: on_disk(b, owned) == chunk_hashes(user, owned))
+    # B's link to the shard is capped at 2 Mbit/s (250,000 B/s, a second's burst): over 1 MiB takes 3 s at least.
+    assert time.monotonic() - started >= (16 * CHUNK - 250_000) / 250_000
     time.sleep(3)  # several beats: long enough for a wrong copy order to have been carried out
     assert on_disk(a, own) == set()
     assert not (a.data_dir / "chunks" / "branch").exists()
