@@ -231,7 +231,7 @@ def heartbeat(
         revoked = revocations.page(tx, beat.revocations_after, now)
         purge = deletion.orders(tx, request.fs, now)
         public_key = tx.one("SELECT public_key FROM fileservers WHERE id = ?", (request.fs,))["public_key"]  # type: ignore[index]
-        repair.record(tx, request.fs, public_key, beat.copied, beat.copy_failed, now)
+        repair.record(tx, request.fs, public_key, beat.copied, beat.copy_failed, now, lease)
         copy = repair.orders(tx, key, request.fs, repairs, now) if repairs is not None and key is not None else []
     return messages.HeartbeatAnswer(lease, now, revoked, purge, copy).to_json()
 

@@ -61,8 +61,14 @@ def record(
     copied: list[str],
     failed: list[copy_protocol.CopyFailure],
     now: float,
+    lease: float = 0.0,
 ) -> None:
-    """Record the copies *fs_id* made (each receipt verified with its key) and the ones that failed."""
+    """Record the copies *fs_id* made (each receipt verified with its key) and the ones that failed.
+
+    A source reported unreachable that has itself stopped beating for a *lease* is an
+    outage (a cut line, a site down), not a bad source: the failure frees the chunk but does
+    not count toward the give-up, and no order names that source until it beats again.
+    """
     key = b64decode(public_key)
     for token in copied:
         try:
@@ -87,7 +93,7 @@ def record(
         )
         log.info("chunk copy recorded", extra={"kv": {"fileserver": fs_id, "file": receipt.file}})
     for failure in failed:
-        _failed(tx, fs_id, failure, now)
+        _failed(tx, fs_id, failure, now, lease)
 
 
 def _is_chunk_of_shard(tx: Tx, fs_id: str, receipt: receipts.Receipt) -> bool:
@@ -109,15 +115,28 @@ def _is_chunk_of_shard(tx: Tx, fs_id: str, receipt: receipts.Receipt) -> bool:
     )
 
 
-def _failed(tx: Tx, fs_id: str, failure: copy_protocol.CopyFailure, now: float) -> None:
+def _failed(tx: Tx, fs_id: str, failure: copy_protocol.CopyFailure, now: float, lease: float) -> None:
     problem = f"{CORRUPT}{failure.source}" if failure.reason == "corrupt" else f"unreachable:{failure.source}"
+    gone = failure.reason == "unreachable" and not tx.one(
+        "SELECT 1 AS x FROM fileservers WHERE id = ? AND last_seen >= ?", (failure.source, now - lease)
+    )
     if not tx.execute(
         # A corrupt source stays remembered when a later source is only unreachable: it is never picked again.
         # The last allowed failure dates the give-up (it holds for an hour); an earlier one frees the chunk at once.
-        "UPDATE repairs SET tries = tries + 1, ordered_at = CASE WHEN tries + 1 >= ? THEN ? ELSE 0 END, "
+        "UPDATE repairs SET tries = tries + ?, ordered_at = CASE WHEN tries + ? >= ? THEN ? ELSE 0 END, "
         "problem = CASE WHEN ? = 'unreachable' AND problem LIKE 'corrupt:%' THEN problem ELSE ? END "
         "WHERE file_id = ? AND hash = ? AND target_id = ?",
-        (MAX_REPAIR_TRIES, now, failure.reason, problem, failure.file, failure.chunk, fs_id),
+        (
+            0 if gone else 1,
+            0 if gone else 1,
+            MAX_REPAIR_TRIES,
+            now,
+            failure.reason,
+            problem,
+            failure.file,
+            failure.chunk,
+            fs_id,
+        ),
     ):
         return  # not this fileserver's order (any more): nothing to change
     row = tx.one(

@@ -29,6 +29,9 @@ from ..store.db import Database, Tx
 from . import copies
 from .copies import MAX_REPAIR_TRIES
 
+CORRUPT_SOURCE_SHOWN = 86400.0
+"""Seconds a copier's report of a corrupt source counts against a copy its source still holds."""
+
 _LACKS = (
     "NOT EXISTS (SELECT 1 FROM chunk_locations h JOIN fileservers w ON w.id = h.fileserver_id "
     "WHERE h.file_id = c.file_id AND h.hash = c.hash AND w.cluster_id = l.cluster_id AND w.last_seen >= ?)"
@@ -121,7 +124,7 @@ def verify(db: Database, shard: str, now: float, grace: float, lease: float) -> 
             raise NotFound(f"no shard named {shard!r}: list them with `coffer admin shards`", code="shard_not_found")
         shard_id = row["id"]
         links = _links(tx, shard)
-        entries = _lacking(tx, shard_id, now - grace) + _corrupt_held(tx, shard_id) + _extra(tx, shard_id)
+        entries = _lacking(tx, shard_id, now - grace) + _corrupt_held(tx, shard_id, now) + _extra(tx, shard_id)
         total = tx.one(
             "SELECT COUNT(*) AS n FROM chunks c JOIN files f ON f.id = c.file_id "
             "WHERE f.shard_id = ? AND f.state = 'complete'",
@@ -179,14 +182,18 @@ def _lacking(tx: Tx, shard_id: str, counted: float) -> list[VerifyEntry]:
     ]
 
 
-def _corrupt_held(tx: Tx, shard_id: str) -> list[VerifyEntry]:
-    """Copies a copier found corrupt at their source, still recorded there until its scrub quarantines them."""
+def _corrupt_held(tx: Tx, shard_id: str, now: float) -> list[VerifyEntry]:
+    """Copies a copier found corrupt at their source, still recorded there until its scrub quarantines them.
+
+    Only reports of the last :data:`CORRUPT_SOURCE_SHOWN` seconds: the source's own scrub (hourly by
+    default) quarantines a really corrupt copy well within it, and a copy it keeps was whole after all.
+    """
     rows = tx.all(
         "SELECT q.file_id, q.hash, x.cluster_id, q.fileserver_id FROM copy_faults q "
         "JOIN fileservers x ON x.id = q.fileserver_id JOIN files f ON f.id = q.file_id "
         "JOIN chunk_locations h ON h.file_id = q.file_id AND h.hash = q.hash AND h.fileserver_id = q.fileserver_id "
-        "WHERE f.shard_id = ? AND q.kind = 'corrupt' ORDER BY q.file_id, q.hash",
-        (shard_id,),
+        "WHERE f.shard_id = ? AND q.kind = 'corrupt' AND q.at >= ? ORDER BY q.file_id, q.hash",
+        (shard_id, now - CORRUPT_SOURCE_SHOWN),
     )
     return [VerifyEntry(r["file_id"], r["hash"], r["cluster_id"], "CORRUPT", r["fileserver_id"]) for r in rows]
 

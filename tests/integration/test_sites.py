@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from coffer.client.coffer import Coffer
+from coffer.devnet.procs import wait_until
 
 from .network import Fileserver, Network, chunk_files, clean_env, coffer
 
@@ -41,7 +42,7 @@ TOPOLOGY = {
             "name": "office-b",
             "shards": [
                 {"name": "shared", "read": True, "write": True, "bandwidth": "400 Mbit/s"},
-                {"name": "owned", "read": True, "write": False},
+                {"name": "owned", "read": True, "write": False, "bandwidth": "2 Mbit/s"},
                 {"name": "branch", "read": True, "write": True},
             ],
         },
@@ -97,11 +98,7 @@ def admin_env(network: Network, tmp_path: Path) -> dict[str, str]:
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.25)
+    wait_until(check, timeout, what, interval=0.25)
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -161,16 +158,24 @@ def test_a_two_way_shard_reaches_the_other_site_from_either_side_and_the_backlog
     assert row["lag_seconds"] == 0 and row["bytes_per_s"] > 0 and row["errors"] == 0
     code, result = verify(admin_env, "shared")
     assert (code, result["clean"]) == (0, True), result
+    shown = cli(admin_env, "admin", "sync", "status")
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("shared") and "office-b" in x)
+    assert "backlog 0 chunk(s)" in line and "errors 0" in line
+    checked = cli(admin_env, "admin", "verify", "shared")
+    assert checked.returncode == 0 and "clean at every site" in checked.stdout
 
 
 def test_a_one_way_shard_reaches_the_reader_and_the_readers_own_shard_never_reaches_the_writer(
     sites: tuple[Fileserver, Fileserver], user: Coffer, admin_env: dict[str, str], tmp_path: Path
 ) -> None:
     a, b = sites
-    owned = upload(user, tmp_path, "owned", "owned.bin")
+    owned = upload(user, tmp_path, "owned", "owned.bin", 16 * CHUNK)
+    started = time.monotonic()
     own = upload(user, tmp_path, "branch", "branch.bin")
     assert on_disk(b, own) == chunk_hashes(user, own)
     wait_for("office B holds every chunk of A's shard", lambda: on_disk(b, owned) == chunk_hashes(user, owned))
+    # B's link to the shard is capped at 2 Mbit/s (250,000 B/s, a second's burst): over 1 MiB takes 3 s at least.
+    assert time.monotonic() - started >= (16 * CHUNK - 250_000) / 250_000
     time.sleep(3)  # several beats: long enough for a wrong copy order to have been carried out
     assert on_disk(a, own) == set()
     assert not (a.data_dir / "chunks" / "branch").exists()
@@ -207,10 +212,13 @@ def test_verify_finds_a_chunk_deleted_from_one_sites_disk_and_a_corrupted_copy_a
         # A listing judges only copies recorded a minute before it (faults.INVENTORY_SETTLE).
         try:
             wait_for("verify reports the deleted chunk MISSING and the damaged one CORRUPT at office B", found, 180)
-        except AssertionError:
+        except TimeoutError:
             raise AssertionError((lost.name, rotten.name, seen)) from None
         _, result = verify(admin_env, "shared")
         assert {e["site"] for e in result["entries"]} == {"office-b"}
+        said = cli(admin_env, "admin", "verify", "shared")
+        assert said.returncode == 1 and "NOT clean" in said.stdout
+        assert f"MISSING  office-b             file {file_id} chunk {lost.name}" in said.stdout
         sites_seen = {s["site"]: s for s in result["sites"]}
         assert (sites_seen["office-b"]["missing"], sites_seen["office-b"]["corrupt"]) == (1, 1)
     finally:

@@ -198,3 +198,15 @@ def test_a_bandwidth_not_written_as_a_bit_rate_is_refused(harness: Harness, band
     answer = harness.apply(admin, {"shards": [{"name": "s"}], "clusters": [{"name": "c", "shards": [link]}]})
     assert (answer.status_code, answer.json["error"]) == (400, "invalid_config")
     assert "40 Mbit/s" in answer.json["message"]
+
+
+def test_a_source_that_stopped_beating_is_an_outage_its_failures_do_not_give_the_copy_up(net: Net) -> None:
+    a1, b1 = net.fileserver("a"), net.fileserver("b")
+    net.upload("shared", [a1], chunks=1)
+    (order,) = net.orders(b1)
+    net.h.clock.now += net.h.settings.lease_seconds + 1  # the line to a is cut: a beats no more, b's fetches fail
+    cut = CopyFailure(order.file, order.chunk, a1.id, "unreachable").to_json()
+    for _ in range(5):
+        assert net.orders(b1, copy_failed=[cut]) == []  # no live source: nothing ordered, nothing given up
+    net.beat(a1)  # the line is back
+    assert [o.source for o in net.orders(b1)] == [a1.id]

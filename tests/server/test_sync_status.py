@@ -98,6 +98,10 @@ def test_a_source_reported_corrupt_by_a_copier_is_corrupt_at_its_site_and_failed
     assert entries == {("a", "CORRUPT", a1.id), ("b", "MISSING", "")}
     row = status(net)["shared", "b"]
     assert row["errors"] == 1 and row["recent_errors"][0]["given_up"]  # a was the only source
+    net.h.clock.now += 86401  # a's scrub kept its copy all day: it was whole after all
+    net.beat(a1)
+    net.admin = net.h.login("root")
+    assert {e["site"] for e in verify(net, "shared")["entries"]} == {"b"}
 
 
 def test_a_deleted_files_copies_are_extra_until_purged_and_an_unknown_shard_is_404(net: Net) -> None:
