@@ -149,7 +149,7 @@ class Page(_Served):
 
 
 class ServiceWorker(_Served):
-    """The page's Service Worker, ``sw.js``: a fixed name at the root, so its scope is the whole page."""
+    """The page's Service Worker, ``sw.js``: at the root, so it may serve ``/dl/``, the only scope the page gives it."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.headers(resp)
