@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,7 @@ import pytest
 
 from coffer.client.coffer import Coffer
 from coffer.client.errors import ApiError
-from coffer.devnet.procs import free_port, http_ok, wait_until
-from coffer.protocol import routes
+from coffer.devnet.procs import free_port
 
 from ..services import unavailable
 from .network import Network
@@ -168,9 +168,10 @@ def test_a_finalize_cut_off_by_the_database_writes_nothing_and_the_upload_comple
         refused_clearly(lambda: coffer.upload(source, chunk_size=MiB, on_progress=down_before_finalize))
     finally:
         cluster.start()
-    # The server's pool reconnects on its own schedule: go on once the server says it can serve again.
-    wait_until(lambda: http_ok(net.url + routes.READY), 30, "the server to be ready after the database restart")
-    [pending] = [f for f in coffer.list() if f.state == "pending"]
+    # Once the database is back, the very next requests are served: the pool checks each connection it hands out
+    # and replaces the ones the restart broke, in every worker, instead of answering 503 until they age out.
+    for _ in range(6):
+        [pending] = [f for f in coffer.list() if f.state == "pending"]
     assert net.sql("SELECT count(*) AS n FROM chunks WHERE file_id = ?", (pending.id,)) == [{"n": 0}]
     assert net.sql("SELECT count(*) AS n FROM chunk_locations WHERE file_id = ?", (pending.id,)) == [{"n": 0}]
 
@@ -178,3 +179,31 @@ def test_a_finalize_cut_off_by_the_database_writes_nothing_and_the_upload_comple
     assert again.resumed and again.file_id == pending.id and (again.chunks_sent, again.chunks_skipped) == (0, 6)
     assert coffer.api.get_file(pending.id).state == "complete"
     assert sha256_of(coffer.download(pending.id, tmp_path / "copy.bin")) == digest
+
+
+def test_no_request_after_a_database_restart_is_handed_a_connection_the_restart_broke(
+    net: Network, cluster: Cluster, coffer: Coffer
+) -> None:
+    """Every worker's pool holds several idle connections when the database restarts; each is checked when
+    handed out and replaced if broken, so the first requests after the restart are served, not answered 503."""
+
+    def burst() -> list[BaseException]:
+        failed: list[BaseException] = []
+
+        def calls() -> None:
+            for _ in range(4):
+                try:
+                    coffer.api.my_quota()
+                except ApiError as exc:
+                    failed.append(exc)
+
+        threads = [threading.Thread(target=calls) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        return failed
+
+    assert burst() == [], "the server serves before the restart"  # and its pools hold connections to break
+    cluster.pg_ctl("-m", "fast", "restart")
+    assert burst() == [], "a request after the restart was handed a broken connection"
