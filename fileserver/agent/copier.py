@@ -92,6 +92,15 @@ class Copier:
         with self._lock:
             return len(self._copied) + len(self._failed)
 
+    def drained(self) -> bool:
+        """Whether every order handed out is carried out and reports wait: worth a beat now, not after the interval.
+
+        The beat delivers the receipts (the copies count at once) and brings the next orders,
+        so a backlog drains at the copying's own pace rather than a batch per heartbeat.
+        """
+        with self._lock:
+            return not self._queued and bool(self._copied or self._failed)
+
     def run(self, stop: threading.Event) -> None:
         """Copy queued chunks one at a time until *stop* is set."""
         while not stop.is_set():

@@ -16,7 +16,8 @@ a line per try); the workers meanwhile keep serving every ticket that is still v
 
 A beat never carries more than the message limits allow: what does not fit waits
 for the next beat, and while such a backlog remains (or the purger has a page of
-confirmations ready) the next beat comes at once rather than after the interval,
+confirmations ready, or the copier has carried out its orders and holds their
+receipts) the next beat comes at once rather than after the interval,
 so a bulk delete of thousands of files drains in seconds. Should the server still
 refuse a beat's report as malformed (an older server with a smaller cap, a bug),
 the agent keeps its lease with a plain beat at once, warns, and from then on
@@ -191,7 +192,9 @@ class Agent:
         deadline = time.monotonic() + delay - BACKLOG_GAP
         while not stop.is_set():
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._backlog or self._purger.wait_ready(min(remaining, WAKE_CHECK)):
+            if remaining <= 0 or self._backlog or (self._copier is not None and self._copier.drained()):
+                break
+            if self._purger.wait_ready(min(remaining, WAKE_CHECK)):
                 break
         return stop.is_set()
 

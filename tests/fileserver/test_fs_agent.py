@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from coffer.fileserver import reports
+from coffer.fileserver.agent.copier import Copier
 from coffer.fileserver.agent.heartbeats import Agent, make_client
 from coffer.fileserver.counters import SharedCounters, Totals
 from coffer.fileserver.identity import Identity
@@ -23,6 +24,7 @@ from coffer.fileserver.settings import Settings
 from coffer.fileserver.shards import ServedShard, Shards
 from coffer.fileserver.storage.backoff import Backoff
 from coffer.protocol import cluster
+from coffer.protocol.copies import CopyFailure
 from coffer.protocol.ids import new_id
 from coffer.protocol.messages import (
     MAX_PURGES,
@@ -34,6 +36,7 @@ from coffer.protocol.messages import (
 )
 from coffer.protocol.signing import SigningKey
 from coffer.protocol.tickets import Ticket
+from coffer.transfer.http import ChunkClient
 from tests.fileserver.fs_helpers import FILE, NOW, OTHER_FILE, stored_chunk
 
 # -- backoff ---------------------------------------------------------------------------------------------
@@ -689,3 +692,34 @@ def test_a_report_refused_even_one_at_a_time_is_warned_about_once_and_the_lease_
             assert agent.step() == agent.interval and agent.failures == 0
     assert agent.report_limit == 1 and fake.refused_reports == 6
     assert [r.kv["next_page"] for r in caplog.records] == [2, 1]  # type: ignore[attr-defined]
+
+
+def test_the_agent_beats_again_at_once_when_the_copier_has_carried_out_its_orders(
+    make_settings: Callable[..., Settings],
+    identity: Identity,
+    fake: FakeServer,
+    table: SharedCounters,
+    corrupt: CorruptReports,
+) -> None:
+    """A copy's receipt goes with the next beat at once, not after the interval: the copy counts, and the next
+    orders come, within a fraction of a second (a site catching up is bounded by copying, not by heartbeats)."""
+    settings = make_settings(heartbeat_interval=30.0)
+    shards = list(Shards.open(settings))
+    copier = Copier(shards, identity, ChunkClient(transport=httpx.MockTransport(lambda r: httpx.Response(404))))
+    agent = Agent(
+        settings,
+        identity,
+        shards,
+        client=make_client(settings, transport=httpx.MockTransport(fake.handle)),
+        totals=table.totals,
+        corrupt=corrupt,
+        purger=Purger(shards),
+        copier=copier,
+        clock=lambda: NOW,
+        census=ChunkCensus(shards, spawn=now_),
+    )
+    stop = threading.Event()
+    copier.put_back([], [CopyFailure(new_id(), "ab" * 32, new_id(), "unreachable")])  # a carried-out order's report
+    started = time.monotonic()
+    assert agent._wait(stop, 30.0) is False
+    assert time.monotonic() - started < 5.0, "the beat waited for the interval with a report ready"

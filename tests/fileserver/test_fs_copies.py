@@ -157,3 +157,20 @@ def test_an_order_sent_again_before_it_ran_is_queued_once_and_reports_put_back_c
     copied, _ = copier.take(10)
     copier.put_back(copied, [])
     assert copier.pending() == 1 and copier.take(10)[0] == copied
+
+
+def test_the_copier_is_drained_once_every_order_is_carried_out_and_its_reports_wait(tmp_path: Path) -> None:
+    data, chunk = chunk_of(100)
+    copier, _ = copier_for(tmp_path, serving(data))
+    assert not copier.drained(), "nothing to report yet"
+    copier.order([order_for(chunk, 100, new_id()), order_for(chunk, 100, new_id())])
+    first = copier._queue.popleft()
+    copier.copy(first)
+    copier._queued.discard((first.file, first.chunk))
+    assert not copier.drained(), "one order still to carry out: no beat for one receipt"
+    second = copier._queue.popleft()
+    copier.copy(second)
+    copier._queued.discard((second.file, second.chunk))
+    assert copier.drained()
+    copier.take(10)
+    assert not copier.drained(), "the reports went with a beat"
