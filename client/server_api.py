@@ -14,6 +14,7 @@ start-up (docs/performance.md).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlencode
@@ -84,9 +85,14 @@ NO_FILTER = FileFilter()
 WITH_TICKETS = "?tickets=true"
 """Ask a file's create or record for its tickets too: one round trip instead of two before the first chunk moves."""
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-CREATE_RESENDS = 2
+CREATE_RESENDS = 4
 """Times a create that carries a create id is sent again when its answer is lost: the server answers the file
 that id made, so a resend is safe; behind a load balancer it reaches another instance."""
+CREATE_RESEND_PAUSE = 0.25
+"""Seconds before the first resend, doubled before each next (0.25 s to 2 s): a proxy that just lost an
+instance may send a resend or two to it (its kept-alive connections, each of its workers) before it learns."""
+pause: Callable[[float], None] = time.sleep
+"""How a resend waits (the tests record it instead)."""
 T = TypeVar("T")
 
 
@@ -247,6 +253,7 @@ class ServerApi:
                 cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else exc.code
                 reason = f"its answer was lost ({cause}), sent again with the same create id, {sent} of {resends}"
                 log.warning("file create resent", extra={"kv": {"resend": sent, "reason": reason}})
+                pause(CREATE_RESEND_PAUSE * 2 ** (sent - 1))
                 continue
             return _parsed(FileRecord.parse, answer)
 

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from coffer.client import errors
+from coffer.client import errors, server_api
 from coffer.client.api import ServerClient
 from coffer.protocol.api.files import CreateFile
 from coffer.protocol.api.tickets import TicketRequest
@@ -124,9 +124,10 @@ CREATE_ID = "5f" * 16
 
 
 def test_a_create_with_a_create_id_is_resent_with_the_same_id_after_a_lost_answer(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server makes one file per create id, so a 502 or a dropped connection is safe to resend, logged."""
+    monkeypatch.setattr(server_api, "pause", lambda seconds: None)
     calls: list[httpx.Request] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -146,8 +147,12 @@ def test_a_create_with_a_create_id_is_resent_with_the_same_id_after_a_lost_answe
     assert [r.kv["resend"] for r in resent] == [1, 2]  # type: ignore[attr-defined]
 
 
-def test_a_create_is_resent_at_most_twice_then_the_failure_is_raised() -> None:
+def test_a_create_is_resent_at_most_four_times_pausing_longer_each_time_then_the_failure_is_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     calls: list[httpx.Request] = []
+    paused: list[float] = []
+    monkeypatch.setattr(server_api, "pause", paused.append)
 
     def handle(request: httpx.Request) -> httpx.Response:
         calls.append(request)
@@ -157,7 +162,7 @@ def test_a_create_is_resent_at_most_twice_then_the_failure_is_raised() -> None:
     create = CreateFile(shard="hq", size=10, chunk_size=64, chunk_count=1, metadata="bQ", create_id=CREATE_ID)
     with pytest.raises(errors.ConnectionFailed):
         api.create_file(create)
-    assert len(calls) == 3
+    assert len(calls) == 5 and paused == [0.25, 0.5, 1.0, 2.0]
 
 
 def test_a_refused_create_is_not_resent() -> None:

@@ -124,7 +124,7 @@ def test_a_server_instance_killed_mid_transfer_leaves_every_transfer_complete(
     net: ScaledNetwork, coffer: Coffer, tmp_path: Path
 ) -> None:
     stored = coffer.stored_session()
-    sizes = [6 * MiB + n for n in range(4)]
+    sizes = [24 * MiB + n for n in range(4)]  # long enough that the kill lands mid-transfer on a quiet machine
     digests = [random_file(tmp_path / f"up-{n}", size) for n, size in enumerate(sizes)]
     done: dict[int, str] = {}
     failed: list[BaseException] = []
