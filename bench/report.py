@@ -184,27 +184,37 @@ METRIC_NAMES = {
 
 
 def metrics_rows(m: dict[str, Any]) -> list[str]:
-    """Metrics on against off: each figure's median (min–max) on both networks, the ratio and each round's."""
+    """Metrics on against off: each figure's median (min–max) on both networks, the ratio and each round's, and CPU."""
+    s = m.get("scraper", {})
+    period = s.get("period_s", 1.0)
     rows = [
-        "| measure | off | on (scraped every 1 s) | on / off | each round | network CPU s off / on |",
-        "|---|---|---|---|---|---|",
+        f"| measure | off | on (scraped every {period:g} s) | on / off | each round | CPU off / on | CPU on / off |",
+        "|---|---|---|---|---|---|---|",
     ]
     for key, x in m["measures"].items():
         name = METRIC_NAMES.get(key, key) + (f" {label(m['size'])}" if key in ("up", "down") else "")
         rounds = ", ".join(f"{r:.2f}" for r in x["round_ratios"])
-        cpu = x.get("serving_cpu_s", {})
-        spent = f"{cpu['off']:.1f} / {cpu['on']:.1f}" if cpu else "–"
-        cells = [f"{name} ({x['unit']})", _cell(x["off"]), _cell(x["on"]), f"{x['ratio']:.3f}", rounds, spent]
+        cpu = x.get("cpu")
+        spent = f"{cpu['off']:.3g} / {cpu['on']:.3g} {cpu['unit']}" if cpu else "–"
+        cpu_ratio = f"{cpu['ratio']:.3f}" if cpu else "–"
+        cells = [
+            f"{name} ({x['unit']})",
+            _cell(x["off"]),
+            _cell(x["on"]),
+            f"{x['ratio']:.3f}",
+            rounds,
+            spent,
+            cpu_ratio,
+        ]
         rows.append("| " + " | ".join(cells) + " |")
-    s = m.get("scraper", {})
     rows += [
         "",
         f"{m['rounds']} rounds, A B / B A interleaved, on {m['engine']}; control plane {m['threads']} threads, "
         f"{m['cp_seconds']:.0f} s per endpoint; the scraper read {s.get('targets', '?')} programs "
-        f"({s.get('scraped', 'all')}) "
+        f"({s.get('scraped', 'all')}) every {period:g} s, "
         f"{s.get('scrapes', '?')} times, {s.get('failures', '?')} failures, in {s.get('seconds', '?')} s of scraping "
-        f"(its own CPU: {s.get('cpu_s', '?')} s). Network CPU: the server's and fileservers' processes during one "
-        "step, median.",
+        f"(its own CPU: {s.get('cpu_s', '?')} s). CPU: the server's and fileservers' processes during one step, "
+        "and for a transfer the CLI's (up and down together), median; on / off is the median of each round's.",
     ]
     return rows
 
@@ -254,6 +264,14 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
                     bool(x["met"]),
                 )
             )
+            if "cpu" in x:
+                found.append(
+                    (
+                        f"metrics on: {METRIC_NAMES.get(key, key)} CPU within {1 - m['target_ratio']:.0%} of off",
+                        f"on / off {x['cpu']['ratio']:.3f}",
+                        bool(x["cpu"]["met"]),
+                    )
+                )
     if "web" in report:
         found += web.targets(report["web"])
     for x in report.get("load", []):

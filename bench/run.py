@@ -80,6 +80,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--web-sizes", help="the web page beside the CLI: file sizes (default 25MB,1GB; quick 4MB)")
     p.add_argument(
+        "--metrics-scrape-every",
+        type=float,
+        default=metrics_overhead.DEPLOYED_PERIOD,
+        help="metrics on against off: seconds between scrapes (default %(default)g, the shipped Prometheus config's)",
+    )
+    p.add_argument(
         "--metrics-scrape",
         choices=metrics_overhead.SCRAPED,
         default="all",
@@ -223,6 +229,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 args.metrics_cp_seconds,
                 log,
                 args.metrics_scrape,
+                args.metrics_scrape_every,
             ),
         )
     if "web" in args.parts and web.tools_missing():
