@@ -94,8 +94,8 @@ def sites_lacking(tx: Tx, file_ids: list[str], cuts: Cuts, limit: int) -> list[d
 
     The same conditions as :func:`missing_at_site` from the other end: the fileserver may
     receive copies of the file's shard, its site lacks a chunk of the file that a live
-    fileserver of another site holds. Orders already open are not looked at: a nudge to a
-    fileserver that has them costs one beat, not work.
+    fileserver of another site holds, and no copy of it to that site is on the way (or given
+    up): so while a site drains a file, its receipts nudge no one.
     """
     if not file_ids:
         return []
@@ -110,7 +110,8 @@ def sites_lacking(tx: Tx, file_ids: list[str], cuts: Cuts, limit: int) -> list[d
         "AND EXISTS (SELECT 1 FROM chunks c WHERE c.file_id = f.id "
         f"AND NOT {held_by_site('me.cluster_id')} "
         "AND EXISTS (SELECT 1 FROM chunk_locations g JOIN fileservers z ON z.id = g.fileserver_id "
-        "WHERE g.file_id = c.file_id AND g.hash = c.hash AND z.cluster_id <> me.cluster_id AND z.last_seen >= ?)) "
+        "WHERE g.file_id = c.file_id AND g.hash = c.hash AND z.cluster_id <> me.cluster_id AND z.last_seen >= ?) "
+        f"AND NOT {_SITE_PENDING}) "
         f"ORDER BY me.id LIMIT {int(limit)}",
-        (True, cuts.live, *file_ids, True, True, False, cuts.counted, cuts.live),
+        (True, cuts.live, *file_ids, True, True, False, cuts.counted, cuts.live, *order_pending_args(cuts)),
     )

@@ -11,6 +11,8 @@ import pytest
 
 from coffer.protocol import nudges, routes
 from coffer.server.domain import sites
+from coffer.server.domain.copies import RETRY_AFTER
+from coffer.server.domain.repair import ORDER_TIMEOUT
 from coffer.server.jobs.nudger import FIRST_PAUSE, Nudger
 
 from .conftest import Harness
@@ -42,7 +44,9 @@ def nudged(database_url: str, recorder: Recorder) -> Iterator[Net]:
 def lacking(net: Net, *file_ids: str) -> set[str]:
     now = net.h.clock()
     s = net.h.settings
-    cuts = sites.Cuts(counted=now - s.repair_grace, live=now - s.lease_seconds, open=now, retry=now)
+    cuts = sites.Cuts(
+        counted=now - s.repair_grace, live=now - s.lease_seconds, open=now - ORDER_TIMEOUT, retry=now - RETRY_AFTER
+    )
     with net.h.db.transaction() as tx:
         return {r["id"] for r in sites.sites_lacking(tx, list(file_ids), cuts, 64)}
 
@@ -57,9 +61,11 @@ def test_the_fileservers_of_every_other_reading_site_have_work_once_a_file_is_fi
     assert recorder.files == [{shared}, {owned}, {onprem}]
     assert lacking(nudged, shared) == lacking(nudged, owned) == {b1.id, b2.id}
     assert lacking(nudged, onprem) == set()
-    nudged.copied(b1, nudged.orders(b1))  # b1 takes both files' copies in one beat
+    given = nudged.orders(b1)  # b1 takes both files' copies in one beat
+    assert lacking(nudged, shared, owned) == set()  # on their way to site b: no one else has work, b2 is left alone
+    nudged.copied(b1, given)
     assert recorder.files[-1] == {shared, owned}  # the receipts are news too
-    assert lacking(nudged, shared, owned) == set()  # and site b now holds both: no one else has work
+    assert lacking(nudged, shared, owned) == set()  # and site b now holds both
 
 
 def test_a_fileserver_that_stopped_beating_is_not_nudged(nudged: Net) -> None:
