@@ -1,16 +1,20 @@
-"""Nudges: the server tells a fileserver that copy work waits for it, so it beats now rather than at its interval.
+"""Nudges: the server tells a site's fileservers that copy work waits for them, so they beat now, not at their interval.
 
 Copy orders reach a fileserver only in a heartbeat answer. When a file is finalized (or a
-receipt is recorded) and another site's fileserver lacks its chunks, the server POSTs a
-nudge to that fileserver (``POST /api/nudge``, body ``{"nudge": token}``): a token the
-server signs (kind ``nudge``, so no other token can pass for one) naming that fileserver
-alone, valid for :data:`NUDGE_TTL` seconds. The fileserver checks it with the server's
-public key, as it checks tickets, and its agent beats at once, at most one beat caused by
-nudges per ``NUDGE_GAP`` (``fileserver.agent.heartbeats``).
+receipt is recorded) and another site lacks its chunks, the server POSTs a nudge to each
+address of that site's live fileservers (``POST /api/nudge``, body ``{"nudge": token}``):
+a token the server signs (kind ``nudge``, so no other token can pass for one) naming the
+cluster (the site), valid for :data:`NUDGE_TTL` seconds. It names the cluster, not one
+fileserver, because the planner hands a site's copies to whichever of its fileservers
+beats first, and fileservers behind one load balancer share one address: the one the
+balancer picks is the right one. The fileserver checks the token with the server's public
+key, as it checks tickets, and that it is of that cluster; its agent beats at once, at
+most one beat caused by nudges per ``NUDGE_GAP`` (``fileserver.agent.heartbeats``).
 
 A nudge carries no order and no data: it only brings the next beat forward. A lost or
 refused nudge costs a delay up to the heartbeat interval, never work. SECURITY: a captured
-nudge replayed within its lifetime can make its fileserver beat at most once per gap.
+nudge replayed within its lifetime can make a fileserver of its cluster beat at most once
+per gap.
 """
 
 from __future__ import annotations
@@ -34,28 +38,28 @@ NUDGE_TTL = 30
 
 @dataclass(frozen=True)
 class Nudge:
-    """Fileserver ``fs`` has copy work waiting at the server (signed at ``iat``, honoured until ``exp``)."""
+    """The fileservers of cluster ``cluster`` have copy work waiting (signed at ``iat``, honoured until ``exp``)."""
 
-    fs: str
+    cluster: str
     iat: int
     exp: int
     kid: str = ""
 
     def payload(self) -> dict[str, Any]:
-        return {"v": PROTOCOL_VERSION, "kid": self.kid, "fs": self.fs, "iat": self.iat, "exp": self.exp}
+        return {"v": PROTOCOL_VERSION, "kid": self.kid, "cluster": self.cluster, "iat": self.iat, "exp": self.exp}
 
 
-def issue(key: SigningKey, fs: str, now: float) -> str:
-    """Sign a nudge for fileserver *fs*. SECURITY: the server alone does this, with its ticket key."""
-    nudge = Nudge(fs=fs, iat=int(now), exp=int(now) + NUDGE_TTL)
+def issue(key: SigningKey, cluster: str, now: float) -> str:
+    """Sign a nudge for the fileservers of *cluster*. SECURITY: the server alone does this, with its ticket key."""
+    nudge = Nudge(cluster=cluster, iat=int(now), exp=int(now) + NUDGE_TTL)
     return key.sign(KIND, nudge.payload() | {"kid": key.kid}, max_length=MAX_TOKEN_LENGTH)
 
 
-def verify(token: str, keys: dict[str, bytes], fileserver_id: str, now: float) -> Nudge:
-    """Return the nudge in *token* if a key in *keys* signed it for *fileserver_id* and it is current."""
+def verify(token: str, keys: dict[str, bytes], cluster_id: str, now: float) -> Nudge:
+    """Return the nudge in *token* if a key in *keys* signed it for the cluster *cluster_id* and it is current."""
     nudge = _parse(open_signed(KIND, token, keys, MAX_TOKEN_LENGTH, "nudge"))  # SECURITY
-    if nudge.fs != fileserver_id:
-        raise TicketScope("this nudge is for another fileserver")
+    if nudge.cluster != cluster_id:
+        raise TicketScope("this nudge is for the fileservers of another cluster")
     if now > nudge.exp:
         raise TicketExpired(f"the nudge expired {math.ceil(now - nudge.exp)} s ago by this fileserver's clock")
     if nudge.iat > now + CLOCK_SKEW:
@@ -89,7 +93,7 @@ def _parse(payload: dict[str, Any]) -> Nudge:
         if type(payload["v"]) is not int or payload["v"] != PROTOCOL_VERSION:
             raise TicketError(f"unsupported nudge version {payload['v']!r}")
         return Nudge(
-            fs=check_id(payload["fs"], "fileserver_id"),
+            cluster=check_id(payload["cluster"], "cluster_id"),
             iat=_figure(payload, "iat"),
             exp=_figure(payload, "exp"),
             kid=str(payload["kid"]),

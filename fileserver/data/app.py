@@ -133,7 +133,7 @@ def create_app(
         ),
     )
     keys = settings.server.ticket_keys
-    app.add_route(routes.NUDGE, NudgeResource(keys, identity.fileserver_id, doorbell, clock))
+    app.add_route(routes.NUDGE, NudgeResource(keys, settings.cluster.id, doorbell, clock))
     app.add_error_handler(Exception, answer_error)
     app.add_error_handler(falcon.HTTPError, answer_error)
     return app

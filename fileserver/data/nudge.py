@@ -1,9 +1,9 @@
-"""Take the server's nudge: check its signature and that it names this fileserver, then ring the agent.
+"""Take the server's nudge: check its signature and that it names this fileserver's cluster, then ring the agent.
 
 The agent beats at once on a ring (at most once per ``NUDGE_GAP``), so copy orders the
 server just made reach this fileserver within a fraction of a second instead of at its
 next regular beat. SECURITY: a nudge is checked like a ticket (the server's key, this
-fileserver's id, its lifetime) before anything happens; a forged or stray one is
+fileserver's cluster, its lifetime) before anything happens; a forged or stray one is
 refused and rings nothing, and even a genuine one only brings a beat forward.
 """
 
@@ -26,11 +26,9 @@ MAX_BODY = nudges.MAX_TOKEN_LENGTH + 64
 
 
 class NudgeResource:
-    def __init__(
-        self, keys: dict[str, bytes], fileserver_id: str, doorbell: Doorbell | None, clock: Callable[[], float]
-    ):
+    def __init__(self, keys: dict[str, bytes], cluster_id: str, doorbell: Doorbell | None, clock: Callable[[], float]):
         self._keys = keys  # SECURITY: kid -> the server's ticket public key
-        self._fileserver_id = fileserver_id
+        self._cluster_id = cluster_id
         self._doorbell = doorbell
         self._clock = clock
 
@@ -42,7 +40,7 @@ class NudgeResource:
             body = parse_json_object(req.bounded_stream.read(length))
         except DecodeError as exc:
             raise ProtocolError(f"the nudge is not a JSON object: {exc}", code="invalid_json") from exc
-        nudges.verify(nudges.parse_request(body), self._keys, self._fileserver_id, self._clock())  # SECURITY
+        nudges.verify(nudges.parse_request(body), self._keys, self._cluster_id, self._clock())  # SECURITY
         if self._doorbell is not None:
             self._doorbell.ring()
         resp.status = falcon.HTTP_202

@@ -101,7 +101,7 @@ def sites_lacking(tx: Tx, file_ids: list[str], cuts: Cuts, limit: int) -> list[d
         return []
     marks = ",".join("?" * len(file_ids))
     return tx.all(
-        "SELECT DISTINCT me.id, me.url FROM files f "
+        "SELECT DISTINCT me.id, me.url, me.cluster_id FROM files f "
         "JOIN cluster_shards l ON l.shard_id = f.shard_id AND l.can_read = ? "
         "JOIN fileservers me ON me.cluster_id = l.cluster_id AND me.last_seen >= ? "
         "JOIN fileserver_shards fs ON fs.fileserver_id = me.id AND fs.shard_id = f.shard_id "

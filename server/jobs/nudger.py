@@ -4,16 +4,17 @@ Copy orders travel only in heartbeat answers, and a fileserver beats every 10 s.
 file is finalized, or a copy receipt recorded, a worker hands the file ids to its
 :class:`Nudger` and answers at once; the nudger's one thread (per worker process) asks
 the database which live fileservers would now be handed site copies of those files
-(``domain.sites.sites_lacking``) and POSTs each a nudge the server signs
-(:mod:`coffer.protocol.nudges`). The fileserver checks it and beats, and the beat's
-answer carries the orders.
+(``domain.sites.sites_lacking``) and POSTs each of their addresses, once, a nudge the
+server signs for their cluster (:mod:`coffer.protocol.nudges`): fileservers behind one
+load balancer share an address, and whichever the balancer picks may take the site's
+orders. The fileserver checks it and beats, and the beat's answer carries the orders.
 
 Best effort and bounded. A nudge is never retried: the regular heartbeat stays the
 fallback, so a lost nudge only delays. The thread runs at most one round per
 :data:`ROUND_GAP` (what arrives meanwhile is merged), nudges at most :data:`MAX_TARGETS`
-fileservers a round with short timeouts, keeps at most :data:`MAX_PENDING` files waiting,
-and a fileserver that cannot be reached (one behind NAT in another office, one down) is
-left alone for a growing pause, up to :data:`MAX_PAUSE`. Each change of a fileserver's
+addresses a round with short timeouts, keeps at most :data:`MAX_PENDING` files waiting,
+and an address that cannot be reached (a fileserver behind NAT in another office, one
+down) is left alone for a growing pause, up to :data:`MAX_PAUSE`. Each change of an address's
 reachability is logged once. Nothing here is shared between workers or server instances:
 each nudges for the finalizes it answered, from the database every instance shares.
 """
@@ -46,11 +47,11 @@ MAX_PENDING = 1000
 """Files waiting for a round; more are dropped (logged): their copies wait for the regular beats."""
 MAX_FILES_PER_QUERY = 200
 MAX_TARGETS = 64
-"""Fileservers one round nudges at most."""
+"""Addresses one round nudges at most."""
 TIMEOUT = httpx.Timeout(1.0, connect=0.5)
 FIRST_PAUSE = 30.0
 MAX_PAUSE = 600.0
-"""The longest a fileserver that could not be reached is left without nudges."""
+"""The longest an address that could not be reached is left without nudges."""
 
 
 @dataclass
@@ -122,27 +123,28 @@ class Nudger:
                 time.sleep(ROUND_GAP)
 
     def round(self, http: httpx.Client, files: list[str]) -> None:
-        """Nudge every live fileserver that would be handed site copies of *files* now."""
+        """Nudge each address of the live fileservers that would be handed site copies of *files* now."""
         now = self._clock()
         s = self._settings
         cuts = sites.Cuts(
             counted=now - s.repair_grace, live=now - s.lease_seconds, open=now - ORDER_TIMEOUT, retry=now - RETRY_AFTER
         )
-        targets: dict[str, str] = {}
+        targets: dict[tuple[str, str], str] = {}
+        """(url, cluster) -> one of the fileservers there, for the logs."""
         with self._db.transaction() as tx:
             for start in range(0, len(files), MAX_FILES_PER_QUERY):
                 batch = files[start : start + MAX_FILES_PER_QUERY]
                 for row in sites.sites_lacking(tx, batch, cuts, MAX_TARGETS):
-                    targets[row["id"]] = row["url"]
-        for fs_id, url in sorted(targets.items())[:MAX_TARGETS]:
-            self._nudge(http, fs_id, url, now)
+                    targets.setdefault((row["url"], row["cluster_id"]), row["id"])
+        for (url, cluster), fs_id in sorted(targets.items())[:MAX_TARGETS]:
+            self._nudge(http, url, cluster, fs_id, now)
 
-    def _nudge(self, http: httpx.Client, fs_id: str, url: str, now: float) -> None:
-        paused = self._unreachable.get(fs_id)
+    def _nudge(self, http: httpx.Client, url: str, cluster: str, fs_id: str, now: float) -> None:
+        paused = self._unreachable.get(url)
         if paused is not None and now < paused.until:
             return
-        token = nudges.issue(self._key, fs_id, now)  # SECURITY: names this fileserver alone, lives NUDGE_TTL
-        kv: dict[str, object] = {"fileserver": fs_id, "url": url}
+        token = nudges.issue(self._key, cluster, now)  # SECURITY: names this cluster alone, lives NUDGE_TTL
+        kv: dict[str, object] = {"url": url, "fileserver": fs_id}
         try:
             response = http.post(url.rstrip("/") + routes.NUDGE, json=nudges.request_body(token))
             refused = response.status_code != 202
@@ -152,7 +154,7 @@ class Nudger:
         if refused:
             failures = paused.failures + 1 if paused else 1
             pause = min(MAX_PAUSE, FIRST_PAUSE * 2 ** (failures - 1))
-            self._unreachable[fs_id] = _Unreachable(failures, now + pause)
+            self._unreachable[url] = _Unreachable(failures, now + pause)
             if paused is None:
                 log.warning(
                     "cannot nudge a fileserver (behind NAT, down, or older than this server?): it gets its copy "
@@ -162,6 +164,6 @@ class Nudger:
             return
         self.sent += 1
         if paused is not None:
-            del self._unreachable[fs_id]
+            del self._unreachable[url]
             log.info("a fileserver takes nudges again", extra={"kv": kv})
         log.debug("fileserver nudged", extra={"kv": kv})

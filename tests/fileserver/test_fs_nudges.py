@@ -49,23 +49,23 @@ def post(client: falcon.testing.TestClient, token: str) -> falcon.testing.Result
     return client.simulate_post(routes.NUDGE, json=nudges.request_body(token))
 
 
-def test_a_nudge_the_server_signed_for_this_fileserver_rings_the_agent(
-    nudged_client: falcon.testing.TestClient, server_key: SigningKey, identity: Identity, doorbell: Doorbell
+def test_a_nudge_the_server_signed_for_this_fileservers_cluster_rings_the_agent(
+    nudged_client: falcon.testing.TestClient, server_key: SigningKey, settings: Settings, doorbell: Doorbell
 ) -> None:
     before = time.monotonic()
-    answer = post(nudged_client, nudges.issue(server_key, identity.fileserver_id, NOW))
+    answer = post(nudged_client, nudges.issue(server_key, settings.cluster.id, NOW))
     assert answer.status_code == 202 and answer.json == {"status": "accepted"}
     assert doorbell.last() >= before
 
 
 def test_a_forged_stale_or_misaddressed_nudge_is_refused_and_rings_nothing(
-    nudged_client: falcon.testing.TestClient, server_key: SigningKey, identity: Identity, doorbell: Doorbell
+    nudged_client: falcon.testing.TestClient, server_key: SigningKey, settings: Settings, doorbell: Doorbell
 ) -> None:
-    me = identity.fileserver_id
+    me = settings.cluster.id
     refused = {
         "forged": post(nudged_client, nudges.issue(SigningKey.generate(), me, NOW)),
         "stale": post(nudged_client, nudges.issue(server_key, me, NOW - nudges.NUDGE_TTL - 1)),
-        "another fileserver's": post(nudged_client, nudges.issue(server_key, "0" * 8 + me[8:], NOW)),
+        "another cluster's": post(nudged_client, nudges.issue(server_key, "0" * 8 + me[8:], NOW)),
         "a ticket": post(nudged_client, "x" * 500),
         "not JSON": nudged_client.simulate_post(routes.NUDGE, body=b"nudge"),
         "empty": nudged_client.simulate_post(routes.NUDGE),
@@ -73,7 +73,7 @@ def test_a_forged_stale_or_misaddressed_nudge_is_refused_and_rings_nothing(
     assert {k: r.status_code for k, r in refused.items()} == {
         "forged": 401,
         "stale": 401,
-        "another fileserver's": 403,
+        "another cluster's": 403,
         "a ticket": 400,
         "not JSON": 400,
         "empty": 400,

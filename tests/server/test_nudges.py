@@ -108,9 +108,9 @@ def test_the_nudger_signs_a_nudge_for_each_fileserver_with_work_and_pauses_one_i
             nudger.round(http, [net.upload("shared", [a1])])
             nudger.round(http, [net.upload("shared", [a1])])  # b2 is paused: not tried again at once
         assert fileservers.nudged == [b1.url, b1.url] and nudger.sent == 2
-        assert len(caplog.records) == 1 and caplog.records[0].kv["fileserver"] == b2.id  # type: ignore[attr-defined]
+        assert len(caplog.records) == 1 and caplog.records[0].kv["url"] == b2.url  # type: ignore[attr-defined]
         keys = {harness.keys.signing.kid: harness.keys.signing.public_key}
-        assert all(nudges.verify(t, keys, b1.id, harness.clock()).fs == b1.id for t in fileservers.tokens)
+        assert all(nudges.verify(t, keys, b1.cluster_id, harness.clock()) for t in fileservers.tokens)
         harness.clock.now += FIRST_PAUSE + 1
         for fs in (a1, b1, b2):
             net.beat(fs)
@@ -119,6 +119,19 @@ def test_the_nudger_signs_a_nudge_for_each_fileserver_with_work_and_pauses_one_i
             nudger.round(http, [net.upload("shared", [a1])])
         assert sorted(fileservers.nudged[2:]) == sorted([b1.url, b2.url])
         assert "a fileserver takes nudges again" in caplog.text
+
+
+def test_fileservers_behind_one_address_are_nudged_once_for_their_site(harness: Harness) -> None:
+    """Behind a load balancer (one address, shared storage) whichever fileserver the balancer picks takes the orders."""
+    net = Net(harness)
+    a1, b1, b2 = net.fileserver("a"), net.fileserver("b"), net.fileserver("b")
+    with harness.db.transaction() as tx:  # as if both had registered with the balancer's address
+        tx.execute("UPDATE fileservers SET url = ? WHERE id = ?", (b1.url, b2.id))
+    fileservers = Fileservers()
+    nudger = Nudger(harness.db, harness.keys.signing, harness.settings, harness.clock)
+    with httpx.Client(transport=httpx.MockTransport(fileservers.handle)) as http:
+        nudger.round(http, [net.upload("shared", [a1])])
+    assert fileservers.nudged == [b1.url]
 
 
 def test_a_fileserver_with_no_work_is_never_nudged(harness: Harness) -> None:
