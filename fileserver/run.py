@@ -37,6 +37,7 @@ from .agent.process import AgentProcess, agent_main
 from .beacon import Beacon
 from .counters import SharedCounters, SlotCounters, private_counters
 from .data.app import create_app
+from .doorbell import Doorbell
 from .identity import Identity, load_or_create
 from .settings import Settings, load_settings
 from .shards import Shards
@@ -96,6 +97,7 @@ class FileserverApplication(BaseApplication):  # type: ignore[misc]
         wanted = bool(settings.fileserver.metrics_bind)
         self._metrics_dir = metrics.prepare(settings.data_dir / METRICS_DIR) if wanted else None
         self._beacon = Beacon()  # before any fork: the agent marks it, the workers read it
+        self._doorbell = Doorbell()  # likewise: the workers ring it on a nudge, the agent answers with a beat
         self.agent = AgentProcess(self._agent_main)
         self.edge_limits = settings.fileserver.edge_limits()  # read by coffer.serving.edges's worker
         super().__init__()
@@ -116,13 +118,21 @@ class FileserverApplication(BaseApplication):  # type: ignore[misc]
             identity=self._identity,
             counters=self._worker_counters or private_counters(self._settings.fileserver.transfer_cap),
             beacon=self._beacon,
+            doorbell=self._doorbell,
         )
 
     # -- hooks; all but post_fork run in the master --------------------------------------------
 
     def _agent_main(self, stop: threading.Event) -> int:
         return agent_main(
-            self._settings, self._identity, self._counters, self._master_pid, stop, self._metrics_dir, self._beacon
+            self._settings,
+            self._identity,
+            self._counters,
+            self._master_pid,
+            stop,
+            self._metrics_dir,
+            self._beacon,
+            self._doorbell,
         )
 
     def _when_ready(self, server: Any) -> None:

@@ -83,6 +83,7 @@ ADMIN_FILESERVER_FORGET = "/api/admin/fileservers/{fileserver_id}/forget"
 # Fileserver
 CHUNKS_PREFIX = "/api/chunks/"
 CHUNK = "/api/chunks/{shard}/{file_id}/{chunk_hash}"
+NUDGE = "/api/nudge"
 
 
 def session(session_id: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,7 @@ from .api.app import create_app
 from .api.base import Context
 from .domain import keys, sync_status
 from .jobs.housekeeper import Housekeeper
+from .jobs.nudger import Nudger
 from .metrics import DatabaseCollector
 from .settings import ServerSettings
 from .store import migrations
@@ -107,7 +109,9 @@ def prepare(settings: ServerSettings) -> Database:
 def make_app(settings: ServerSettings) -> Any:
     """Build one worker's app, with its lifecycle scheduler (one sweep at a time runs: see jobs.housekeeper)."""
     db = Database(settings.database_url, pool_size=settings.pool_size, outbox=bool(settings.events_url))
-    ctx = Context(settings=settings, db=db, keys=keys.load_or_create(db))
+    server_keys = keys.load_or_create(db)
+    nudger = Nudger(db, server_keys.signing, settings, time.time) if settings.nudges else None
+    ctx = Context(settings=settings, db=db, keys=server_keys, nudger=nudger)
     Housekeeper(db, settings, ctx.clock).start()
     if settings.events_url:
         from .jobs.events import Publisher  # nats-py is imported only where events are on

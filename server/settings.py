@@ -45,6 +45,8 @@ class ServerSettings:
     """A chunk copy on a fileserver unseen this long stops counting, and repair copies the chunk elsewhere."""
     repair_batch: int = 16
     """Open copy orders one fileserver may hold, topped up each heartbeat: the bound on repair's rate; 0: no repair."""
+    nudges: bool = True
+    """Nudge fileservers that have new copy work to beat now (docs/sites.md); off: orders wait for their next beat."""
     link_default_expiry: float = 7 * 86400.0
     """Seconds a share link lives when its owner gives no ``expires_in`` (never past max_retention or its file)."""
     link_download_window: float = 6 * 3600.0

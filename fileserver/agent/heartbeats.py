@@ -18,7 +18,12 @@ A beat never carries more than the message limits allow: what does not fit waits
 for the next beat, and while such a backlog remains (or the purger has a page of
 confirmations ready, or the copier has carried out its orders and holds their
 receipts) the next beat comes at once rather than after the interval,
-so a bulk delete of thousands of files drains in seconds. Should the server still
+so a bulk delete of thousands of files drains in seconds. A nudge from the server
+(a worker verified it and rang the :class:`~coffer.fileserver.doorbell.Doorbell`: copy
+work waits here) brings the next beat forward too, at most one such beat per
+:data:`NUDGE_GAP`, so a new file's copy order arrives within a fraction of a second of
+its finalize while a flood of nudges, genuine or replayed, cannot make this fileserver
+beat more often than that. Should the server still
 refuse a beat's report as malformed (an older server with a smaller cap, a bug),
 the agent keeps its lease with a plain beat at once, warns, and from then on
 offers reports in pages half as long: a report must never cost the fileserver
@@ -51,6 +56,7 @@ from coffer.protocol.signing import TokenTooLarge
 from .. import reports, revocations
 from ..beacon import Beacon
 from ..counters import Totals
+from ..doorbell import Doorbell
 from ..identity import FILE_NAME as IDENTITY_FILE
 from ..identity import Identity
 from ..maintenance.purger import Purger
@@ -71,7 +77,9 @@ REPORT_REFUSALS = (400, 413)
 BACKLOG_GAP = 0.2
 """The shortest time between beats while a backlog of reports drains."""
 WAKE_CHECK = 0.25
-"""How often a waiting agent looks for a ready backlog and its stop event."""
+"""How often a waiting agent looks for a ready backlog, a nudge and its stop event."""
+NUDGE_GAP = 1.0
+"""The shortest time between two beats a nudge brings forward: the bound on what nudges can make a fileserver do."""
 
 
 class ServerRefused(Exception):
@@ -144,6 +152,7 @@ class Agent:
         census: reports.ChunkCensus | None = None,
         beacon: Beacon | None = None,
         copier: Copier | None = None,
+        doorbell: Doorbell | None = None,
     ):
         self._settings = settings
         self._identity = identity
@@ -153,6 +162,11 @@ class Agent:
         self._corrupt = corrupt
         self._purger = purger
         self._copier = copier
+        self._doorbell = doorbell
+        self._beat_at = 0.0
+        """When (``time.monotonic()``) the last beat was sent: a ring after it is news to the server's answer."""
+        self._nudged_at = -NUDGE_GAP
+        self.nudged_beats = 0
         self._clock = clock
         self._rand = rand
         self._backoff = Backoff(cap=max(settings.fileserver.heartbeat_interval, 1.0))
@@ -194,9 +208,23 @@ class Agent:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._backlog or (self._copier is not None and self._copier.drained()):
                 break
+            if self._nudged():
+                break
             if self._purger.wait_ready(min(remaining, WAKE_CHECK)):
                 break
         return stop.is_set()
+
+    def _nudged(self) -> bool:
+        """Tell whether a nudge came since the last beat was sent and the gap since the last nudged beat has passed."""
+        if self._doorbell is None or self._doorbell.last() <= self._beat_at:
+            return False
+        now = time.monotonic()
+        if now - self._nudged_at < NUDGE_GAP:
+            return False  # the ring stays: this beat comes when the gap has passed, unless a beat answers it first
+        self._nudged_at = now
+        self.nudged_beats += 1
+        log.debug("nudged by the server: beating now", extra={"kv": {"nudged_beats": self.nudged_beats}})
+        return True
 
     def step(self) -> float:
         """Do one round (register if needed, then heartbeat); return the seconds until the next."""
@@ -244,6 +272,7 @@ class Agent:
     def heartbeat(self) -> None:
         """Send one beat; on an answer, apply its revocations and queue its purge orders (never run them here)."""
         self._note_full()
+        self._beat_at = time.monotonic()
         now = self._clock()
         totals = self._totals()
         corrupt = self._corrupt.take(min(self.report_limit, MAX_CORRUPT_REPORTS))

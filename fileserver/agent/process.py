@@ -22,6 +22,7 @@ from coffer.transfer.http import ChunkClient
 
 from ..beacon import Beacon
 from ..counters import SharedCounters
+from ..doorbell import Doorbell
 from ..identity import Identity
 from ..maintenance.flusher import DRAIN_TIMEOUT, Flusher
 from ..maintenance.purger import Purger
@@ -45,6 +46,7 @@ def agent_main(
     stop: threading.Event,
     metrics_dir: Path | None = None,
     beacon: Beacon | None = None,
+    doorbell: Doorbell | None = None,
 ) -> int:
     """Run the agent's threads until *stop* is set, or until the master is gone.
 
@@ -79,6 +81,7 @@ def agent_main(
             purger=purger,
             beacon=beacon,
             copier=copier,
+            doorbell=doorbell,
         )
         reconciler = Reconciler(
             shards,

@@ -1,4 +1,4 @@
-"""The fileserver's WSGI app: health, and chunk transfers checked against server-signed tickets.
+"""The fileserver's WSGI app: health, chunk transfers checked against server-signed tickets, the server's nudges.
 
 :func:`create_app` is the factory each gunicorn worker calls after it is forked;
 tests call it in-process with :class:`falcon.testing.TestClient`. Every error,
@@ -25,6 +25,7 @@ from coffer.serving.requestids import RequestIds
 
 from ..beacon import Beacon
 from ..counters import SlotCounters, private_counters
+from ..doorbell import Doorbell
 from ..errors import NotReady
 from ..identity import Identity, load_or_create
 from ..revocations import FILE_NAME as REVOKED_FILE
@@ -35,6 +36,7 @@ from .auth import TicketGate
 from .chunks import ChunkResource
 from .cors import cors_middleware
 from .middleware import HeaderLimit, TransferLog
+from .nudge import NudgeResource
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ def create_app(
     counters: SlotCounters | None = None,
     clock: Callable[[], float] = time.time,
     beacon: Beacon | None = None,
+    doorbell: Doorbell | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Return the fileserver app for *settings* (identity read from ``data_dir`` unless given)."""
     identity = identity or load_or_create(settings.data_dir)
@@ -129,6 +132,8 @@ def create_app(
             clock=clock,
         ),
     )
+    keys = settings.server.ticket_keys
+    app.add_route(routes.NUDGE, NudgeResource(keys, settings.cluster.id, doorbell, clock))
     app.add_error_handler(Exception, answer_error)
     app.add_error_handler(falcon.HTTPError, answer_error)
     return app

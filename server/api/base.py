@@ -19,6 +19,7 @@ from coffer.serving.bodies import is_chunked
 from ..domain import accounts, audit
 from ..domain.keys import ServerKeys
 from ..errors import BadRequest, BodyTimeout, Unauthorized
+from ..jobs.nudger import Nudger
 from ..proxies import TrustedProxies
 from ..ratelimit.limiter import Limiter, LoginRefused
 from ..settings import ServerSettings
@@ -37,6 +38,8 @@ class Context:
     db: Database
     keys: ServerKeys
     clock: Callable[[], float] = field(default=time.time)
+    nudger: Nudger | None = None
+    """Tells fileservers with new copy work to beat now (``nudges`` on); None in tests that do not want it."""
     limiter: Limiter = field(init=False)
     """The rate limits and login guard, on the database or on Redis (``redis_url``)."""
     proxies: TrustedProxies = field(init=False)

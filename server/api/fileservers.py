@@ -80,7 +80,13 @@ class Heartbeat:
             resp,
             "heartbeat",
             lambda body: registry.heartbeat(
-                self.ctx.db, body, self.ctx.clock(), s.lease_seconds, policy, self.ctx.keys.signing
+                self.ctx.db,
+                body,
+                self.ctx.clock(),
+                s.lease_seconds,
+                policy,
+                self.ctx.keys.signing,
+                self.ctx.nudger.files_changed if self.ctx.nudger is not None else None,
             ),
         )
 

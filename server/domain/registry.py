@@ -16,6 +16,7 @@ registration pins a new one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from coffer.protocol import cluster as cluster_protocol
@@ -198,8 +199,12 @@ def heartbeat(
     lease: float,
     repairs: repair.Policy | None = None,
     key: SigningKey | None = None,
+    copied_files: Callable[[set[str]], None] | None = None,
 ) -> dict[str, Any]:
-    """Renew the lease; take the beat's reports; answer revocations, purge orders and (with *repairs*) copy orders."""
+    """Renew the lease; take the beat's reports; answer revocations, purge orders and (with *repairs*) copy orders.
+
+    *copied_files* is told, once the beat is committed, the files a copy receipt was recorded of.
+    """
     with db.transaction() as tx:
         request = _authenticate(tx, body, "heartbeat", now)
         beat = messages.parse_heartbeat(request.body)
@@ -231,8 +236,10 @@ def heartbeat(
         revoked = revocations.page(tx, beat.revocations_after, now)
         purge = deletion.orders(tx, request.fs, now)
         public_key = tx.one("SELECT public_key FROM fileservers WHERE id = ?", (request.fs,))["public_key"]  # type: ignore[index]
-        repair.record(tx, request.fs, public_key, beat.copied, beat.copy_failed, now, lease)
+        recorded = repair.record(tx, request.fs, public_key, beat.copied, beat.copy_failed, now, lease)
         copy = repair.orders(tx, key, request.fs, repairs, now) if repairs is not None and key is not None else []
+    if recorded and copied_files is not None:
+        copied_files(recorded)
     return messages.HeartbeatAnswer(lease, now, revoked, purge, copy).to_json()
 
 

@@ -62,14 +62,17 @@ def record(
     failed: list[copy_protocol.CopyFailure],
     now: float,
     lease: float = 0.0,
-) -> None:
+) -> set[str]:
     """Record the copies *fs_id* made (each receipt verified with its key) and the ones that failed.
+
+    Return the files a copy was recorded of: a new holder may make copy work elsewhere.
 
     A source reported unreachable that has itself stopped beating for a *lease* is an
     outage (a cut line, a site down), not a bad source: the failure frees the chunk but does
     not count toward the give-up, and no order names that source until it beats again.
     """
     key = b64decode(public_key)
+    files: set[str] = set()
     for token in copied:
         try:
             receipt = receipts.verify(token, key)  # SECURITY: only this fileserver's own signed word counts
@@ -91,9 +94,11 @@ def record(
             "AND (site = '' OR site = (SELECT cluster_id FROM fileservers WHERE id = ?))",
             (receipt.file, receipt.chunk, fs_id),
         )
+        files.add(receipt.file)
         log.info("chunk copy recorded", extra={"kv": {"fileserver": fs_id, "file": receipt.file}})
     for failure in failed:
         _failed(tx, fs_id, failure, now, lease)
+    return files
 
 
 def _is_chunk_of_shard(tx: Tx, fs_id: str, receipt: receipts.Receipt) -> bool:

@@ -87,3 +87,31 @@ def missing_at_site(tx: Tx, fs_id: str, cuts: Cuts, room: int) -> list[dict[str,
         f"ORDER BY f.completed_at, c.file_id, c.idx LIMIT {int(room)}",
         (fs_id, True, True, True, False, cuts.counted, cuts.live, *order_pending_args(cuts)),
     )
+
+
+def sites_lacking(tx: Tx, file_ids: list[str], cuts: Cuts, limit: int) -> list[dict[str, Any]]:
+    """Live fileservers that would be handed site copies of the complete files *file_ids* now: whom to nudge.
+
+    The same conditions as :func:`missing_at_site` from the other end: the fileserver may
+    receive copies of the file's shard, its site lacks a chunk of the file that a live
+    fileserver of another site holds, and no copy of it to that site is on the way (or given
+    up): so while a site drains a file, its receipts nudge no one.
+    """
+    if not file_ids:
+        return []
+    marks = ",".join("?" * len(file_ids))
+    return tx.all(
+        "SELECT DISTINCT me.id, me.url, me.cluster_id FROM files f "
+        "JOIN cluster_shards l ON l.shard_id = f.shard_id AND l.can_read = ? "
+        "JOIN fileservers me ON me.cluster_id = l.cluster_id AND me.last_seen >= ? "
+        "JOIN fileserver_shards fs ON fs.fileserver_id = me.id AND fs.shard_id = f.shard_id "
+        f"WHERE f.id IN ({marks}) AND f.state = 'complete' "
+        "AND (fs.can_write = ? OR (fs.can_read = ? AND l.can_write = ?)) "
+        "AND EXISTS (SELECT 1 FROM chunks c WHERE c.file_id = f.id "
+        f"AND NOT {held_by_site('me.cluster_id')} "
+        "AND EXISTS (SELECT 1 FROM chunk_locations g JOIN fileservers z ON z.id = g.fileserver_id "
+        "WHERE g.file_id = c.file_id AND g.hash = c.hash AND z.cluster_id <> me.cluster_id AND z.last_seen >= ?) "
+        f"AND NOT {_SITE_PENDING}) "
+        f"ORDER BY me.id LIMIT {int(limit)}",
+        (True, cuts.live, *file_ids, True, True, False, cuts.counted, cuts.live, *order_pending_args(cuts)),
+    )

@@ -82,7 +82,7 @@ class FakeFileserver:
 
 
 class Harness:
-    def __init__(self, database_url: str, **settings: Any):
+    def __init__(self, database_url: str, nudger: Any = None, **settings: Any):
         self.clock = Clock()
         self.settings = ServerSettings(database_url=database_url, **settings)
         self._auth_keys: dict[str, bytes] = {}
@@ -91,7 +91,7 @@ class Harness:
         migrations.migrate(self.db)
         self.keys = keys.load_or_create(self.db)
         self.client = falcon.testing.TestClient(
-            create_app(Context(settings=self.settings, db=self.db, keys=self.keys, clock=self.clock))
+            create_app(Context(settings=self.settings, db=self.db, keys=self.keys, clock=self.clock, nudger=nudger))
         )
 
     def call(
