@@ -1,0 +1,155 @@
+"""A download cut by a reload or a closed tab resumes, fetching only the chunks it lacks.
+
+The page stages each fetched chunk (sealed, as the fileservers hold it) in the Origin Private File
+System and records in IndexedDB how many, from the first, are kept. The same link opened again
+offers "Resume download": the staged chunks are read back, opened and hashed again, only the rest
+are fetched, and once the whole file checked out it is saved and the staged copy deleted. The
+chunk GETs are counted as the browser sends them (Playwright's request events).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coffer.client.coffer import Coffer
+from tests.integration.network import Network
+
+from .app_session import CHUNK, PASSWORD, new_user, saving_context
+
+CHUNKS = 24
+STAGED = """async () => {
+    const root = await navigator.storage.getDirectory();
+    const names = [];
+    try {
+        const dir = await root.getDirectoryHandle("downloads");
+        for await (const name of dir.keys()) names.push(name);
+    } catch (error) {
+        if (error.name !== "NotFoundError") throw error;
+    }
+    const db = await new Promise((resolve, reject) => {
+        const req = indexedDB.open("coffer");
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+    });
+    const records = await new Promise((resolve, reject) => {
+        const req = db.transaction("downloads").objectStore("downloads").getAll();
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+    });
+    db.close();
+    return { files: names, records: records.map((r) => ({ staged: r.staged, chunks: r.chunks, fileId: r.fileId })) };
+}"""
+
+
+@pytest.fixture
+def owner(web_network: Network, tmp_path: Path) -> Iterator[Coffer]:
+    coffer = Coffer.login(web_network.url, new_user(web_network), PASSWORD, config_dir=tmp_path / "owner")
+    try:
+        yield coffer
+    finally:
+        coffer.close()
+
+
+@pytest.fixture
+def context(chromium: Any) -> Iterator[Any]:
+    context = saving_context(chromium)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+class ChunkGets:
+    """Count the chunk GETs the browser sends, from every page of a context."""
+
+    def __init__(self, context: Any) -> None:
+        self.urls: list[str] = []
+        context.on("request", self._seen)
+
+    def _seen(self, request: Any) -> None:
+        if request.method == "GET" and "/api/chunks/" in request.url:
+            self.urls.append(request.url)
+
+
+def _slowed(context: Any, page: Any) -> Any:
+    """Throttle *page*'s downloads so a test can act while one runs; return the DevTools session."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": 256 * 1024, "uploadThroughput": -1},
+    )
+    return cdp
+
+
+def _open_link(context: Any, url: str, ready: str) -> Any:
+    page = context.new_page()
+    page.goto(url, timeout=60_000)
+    page.get_by_role("status").filter(has_text=ready).wait_for(timeout=60_000)
+    return page
+
+
+def _cut_half_way(context: Any, url: str) -> None:
+    """Start downloading *url* in a slowed page and close that page once a third is staged."""
+    page = _open_link(context, url, "Ready to download")
+    _slowed(context, page)
+    page.get_by_role("button", name="Download").click()
+    page.wait_for_function(
+        "() => /downloading/.test(document.body.dataset.state) && document.getElementById('progress').value > 0.34",
+        timeout=60_000,
+    )
+    page.close()
+
+
+def test_a_link_download_cut_by_a_closed_tab_resumes_fetching_only_the_missing_chunks(
+    owner: Coffer, context: Any, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.bin"
+    data = os.urandom(CHUNKS * CHUNK + 3)
+    source.write_bytes(data)
+    file_id = owner.upload(source, chunk_size=CHUNK).file_id
+    url = owner.link(file_id).url
+    gets = ChunkGets(context)
+
+    _cut_half_way(context, url)
+    page = _open_link(context, url, "Ready to resume")
+    before = page.evaluate(STAGED)
+    assert len(before["files"]) == 1 and len(before["records"]) == 1, before
+    staged = before["records"][0]["staged"]
+    chunks = CHUNKS + 1
+    assert 0 < staged < chunks
+    said = re.search(r"(\d+) of (\d+) parts", page.get_by_role("status").inner_text())
+    assert said is not None and (int(said[1]), int(said[2])) == (staged, chunks)
+    fetched_before = len(gets.urls)
+
+    with page.expect_download(timeout=60_000) as started:
+        page.get_by_role("button", name="Resume download").click()
+    saved = tmp_path / "saved.bin"
+    started.value.save_as(saved)
+    page.get_by_role("status").filter(has_text="Downloaded and checked").wait_for(timeout=60_000)
+    assert saved.read_bytes() == data
+    assert page.locator("body").get_attribute("data-saver") == "stream"
+    resumed = gets.urls[fetched_before:]
+    assert len(resumed) == chunks - staged, "only the chunks not staged were fetched after the reload"
+    assert len(set(resumed)) == len(resumed)
+
+
+def test_the_staged_copy_is_deleted_once_the_file_is_saved(owner: Coffer, context: Any, tmp_path: Path) -> None:
+    source = tmp_path / "small.bin"
+    data = os.urandom(5 * CHUNK + 9)
+    source.write_bytes(data)
+    url = owner.link(owner.upload(source, chunk_size=CHUNK).file_id).url
+    page = _open_link(context, url, "Ready to download")
+    with page.expect_download(timeout=30_000) as started:
+        page.get_by_role("button", name="Download").click()
+    saved = tmp_path / "saved.bin"
+    started.value.save_as(saved)
+    page.get_by_role("status").filter(has_text="Downloaded and checked").wait_for(timeout=30_000)
+    assert saved.read_bytes() == data
+    assert page.evaluate(STAGED) == {"files": [], "records": []}
