@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 from coffer.client.coffer import Coffer
 from tests.integration.network import Network
 
-from .app_session import CHUNK, PASSWORD, new_user, saving_context
+from .app_session import CHUNK, PASSWORD, new_user, saving_context, sign_in
 
 CHUNKS = 24
 STAGED = """async () => {
@@ -90,24 +91,29 @@ def _slowed(context: Any, page: Any) -> Any:
 
 def _open_link(context: Any, url: str, ready: str) -> Any:
     page = context.new_page()
-    page.goto(url, timeout=60_000)
+    page.goto(url, timeout=60_000, wait_until="commit")  # the status below says the page ran
     page.get_by_role("status").filter(has_text=ready).wait_for(timeout=60_000)
     return page
 
 
-def _cut_half_way(context: Any, url: str) -> None:
-    """Start downloading *url* in a slowed page and close that page once a third is staged."""
-    page = _open_link(context, url, "Ready to download")
-    _slowed(context, page)
-    page.get_by_role("button", name="Download").click()
-    page.wait_for_function(
-        "() => /downloading/.test(document.body.dataset.state) && document.getElementById('progress').value > 0.34",
-        timeout=60_000,
+def _signed_in(context: Any, network: Network, name: str) -> Any:
+    page = context.new_page()
+    page.goto(f"{network.url}/?chunk-size={CHUNK}", timeout=60_000, wait_until="commit")
+    sign_in(page, name)
+    return page
+
+
+def _reloaded(page: Any, cdp: Any, url: str) -> None:
+    """Reload *page* at *url* (cutting what it was doing) and lift the throttle of *cdp*."""
+    page.goto("about:blank")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
     )
-    page.close()
+    page.goto(url, timeout=60_000, wait_until="commit")
 
 
-def test_a_link_download_cut_by_a_closed_tab_resumes_fetching_only_the_missing_chunks(
+def test_a_link_download_cut_by_a_reload_resumes_fetching_only_the_missing_chunks(
     owner: Coffer, context: Any, tmp_path: Path
 ) -> None:
     source = tmp_path / "big.bin"
@@ -117,8 +123,12 @@ def test_a_link_download_cut_by_a_closed_tab_resumes_fetching_only_the_missing_c
     url = owner.link(file_id).url
     gets = ChunkGets(context)
 
-    _cut_half_way(context, url)
-    page = _open_link(context, url, "Ready to resume")
+    page = _open_link(context, url, "Ready to download")
+    cdp = _slowed(context, page)
+    page.get_by_role("button", name="Download").click()
+    _staged_at_least(page, 8)
+    _reloaded(page, cdp, url)
+    page.get_by_role("status").filter(has_text="Ready to resume").wait_for(timeout=60_000)
     before = page.evaluate(STAGED)
     assert len(before["files"]) == 1 and len(before["records"]) == 1, before
     staged = before["records"][0]["staged"]
@@ -152,4 +162,86 @@ def test_the_staged_copy_is_deleted_once_the_file_is_saved(owner: Coffer, contex
     started.value.save_as(saved)
     page.get_by_role("status").filter(has_text="Downloaded and checked").wait_for(timeout=30_000)
     assert saved.read_bytes() == data
+    assert page.evaluate(STAGED) == {"files": [], "records": []}
+
+
+def _staged_at_least(page: Any, count: int, within_s: float = 60) -> dict[str, Any]:
+    """Poll the page's IndexedDB until one staged download holds *count* chunks; return what is staged."""
+    deadline = time.monotonic() + within_s
+    while True:
+        seen = page.evaluate(STAGED)
+        if seen["records"] and seen["records"][0]["staged"] >= count:
+            return dict(seen)
+        assert time.monotonic() < deadline, f"no download staged {count} chunks: {seen}"
+        page.wait_for_timeout(200)
+
+
+def test_an_own_download_cut_by_a_reload_resumes_after_signing_in_again(
+    web_network: Network, context: Any, tmp_path: Path
+) -> None:
+    name = new_user(web_network)
+    data = os.urandom(CHUNKS * CHUNK + 11)
+    source = tmp_path / "mine.bin"
+    source.write_bytes(data)
+    with Coffer.login(web_network.url, name, PASSWORD, config_dir=tmp_path / "config") as owner:
+        owner.upload(source, chunk_size=CHUNK)
+    gets = ChunkGets(context)
+    page = _signed_in(context, web_network, name)
+    cdp = _slowed(context, page)
+    page.get_by_role("button", name="Download mine.bin").click()
+    _staged_at_least(page, 8)
+    _reloaded(page, cdp, f"{web_network.url}/?chunk-size={CHUNK}")
+    sign_in(page, name)
+    staged = page.evaluate(STAGED)["records"][0]["staged"]
+    fetched_before = len(gets.urls)
+    with page.expect_download(timeout=60_000) as started:
+        page.get_by_role("button", name="Resume the download of mine.bin").click()
+    saved = tmp_path / "saved.bin"
+    started.value.save_as(saved)
+    page.get_by_role("status").filter(has_text="Downloaded and checked mine.bin").wait_for(timeout=60_000)
+    assert saved.read_bytes() == data
+    assert len(gets.urls[fetched_before:]) == CHUNKS + 1 - staged, "only the chunks not staged were fetched"
+    assert page.evaluate(STAGED) == {"files": [], "records": []}
+    page.get_by_role("button", name="Download mine.bin").wait_for(timeout=10_000)
+
+
+def test_signing_out_deletes_the_users_staged_downloads(web_network: Network, context: Any, tmp_path: Path) -> None:
+    name = new_user(web_network)
+    source = tmp_path / "mine.bin"
+    source.write_bytes(os.urandom(CHUNKS * CHUNK))
+    with Coffer.login(web_network.url, name, PASSWORD, config_dir=tmp_path / "config") as owner:
+        owner.upload(source, chunk_size=CHUNK)
+    page = _signed_in(context, web_network, name)
+    cdp = _slowed(context, page)
+    page.get_by_role("button", name="Download mine.bin").click()
+    _staged_at_least(page, 2)
+    _reloaded(page, cdp, f"{web_network.url}/?chunk-size={CHUNK}")
+    sign_in(page, name)
+    assert len(page.evaluate(STAGED)["files"]) == 1
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("status").filter(has_text="Signed out").wait_for(timeout=10_000)
+    deadline = time.monotonic() + 30
+    while page.evaluate(STAGED) != {"files": [], "records": []}:
+        assert time.monotonic() < deadline, page.evaluate(STAGED)
+        page.wait_for_timeout(200)
+
+
+def test_a_download_the_browsers_quota_cannot_hold_streams_unstaged_and_leaves_nothing_staged(
+    owner: Coffer, context: Any, tmp_path: Path
+) -> None:
+    source = tmp_path / "small.bin"
+    data = os.urandom(5 * CHUNK + 9)
+    source.write_bytes(data)
+    url = owner.link(owner.upload(source, chunk_size=CHUNK).file_id).url
+    context.add_init_script("StorageManager.prototype.estimate = async () => ({ quota: 1 << 20, usage: 0 });")
+    page = context.new_page()
+    page.goto(url, timeout=60_000, wait_until="commit")
+    page.get_by_role("status").filter(has_text="Ready to download").wait_for(timeout=60_000)
+    with page.expect_download(timeout=30_000) as started:
+        page.get_by_role("button", name="Download").click()
+    saved = tmp_path / "saved.bin"
+    started.value.save_as(saved)
+    page.get_by_role("status").filter(has_text="Downloaded and checked").wait_for(timeout=30_000)
+    assert saved.read_bytes() == data
+    assert page.locator("body").get_attribute("data-staged") == "no-room"
     assert page.evaluate(STAGED) == {"files": [], "records": []}

@@ -72,6 +72,12 @@ async function freeRoom(): Promise<number> {
  * ticket was asked for) when the caller should stream the file unstaged instead.
  */
 export async function downloadStaged(plan: StagedPlan): Promise<Unstaged | null> {
+  const unstaged = await stagedRun(plan);
+  document.body.dataset.staged = unstaged === null ? "staged" : unstaged.kind; // for tests and support
+  return unstaged;
+}
+
+async function stagedRun(plan: StagedPlan): Promise<Unstaged | null> {
   const store = await StagedStore.open().catch(() => null);
   if (store === null || !plan.workers.stage) return { kind: "unavailable" };
   const { layout } = plan;
