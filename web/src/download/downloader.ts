@@ -135,6 +135,7 @@ export class Downloader {
       } catch (error) {
         if (!(error instanceof FormatError)) throw error;
       }
+      console.warn(`staged chunk ${index} did not open: fetching it again`);
     }
     while (attempts < MAX_ATTEMPTS) {
       const fs = this.balancer.choose(chunk.holders, failed) ?? this.balancer.choose([], failed);
