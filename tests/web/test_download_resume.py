@@ -245,3 +245,41 @@ def test_a_download_the_browsers_quota_cannot_hold_streams_unstaged_and_leaves_n
     assert saved.read_bytes() == data
     assert page.locator("body").get_attribute("data-staged") == "no-room"
     assert page.evaluate(STAGED) == {"files": [], "records": []}
+
+
+ALTER_STAGED = """async () => {
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle("downloads");
+    for await (const handle of dir.values()) {
+        const first = new Uint8Array(await (await handle.getFile()).slice(100, 101).arrayBuffer());
+        const writable = await handle.createWritable({ keepExistingData: true });
+        await writable.write({ type: "write", position: 100, data: new Uint8Array([first[0] ^ 1]) });
+        await writable.close();
+    }
+}"""
+
+
+def test_a_staged_chunk_altered_on_disk_is_fetched_again_and_the_file_still_checks_out(
+    owner: Coffer, context: Any, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.bin"
+    data = os.urandom(CHUNKS * CHUNK + 3)
+    source.write_bytes(data)
+    url = owner.link(owner.upload(source, chunk_size=CHUNK).file_id).url
+    gets = ChunkGets(context)
+    page = _open_link(context, url, "Ready to download")
+    cdp = _slowed(context, page)
+    page.get_by_role("button", name="Download").click()
+    _staged_at_least(page, 4)
+    _reloaded(page, cdp, url)
+    page.get_by_role("status").filter(has_text="Ready to resume").wait_for(timeout=60_000)
+    staged = page.evaluate(STAGED)["records"][0]["staged"]
+    page.evaluate(ALTER_STAGED)  # one byte of chunk 0, as the stage holds it
+    fetched_before = len(gets.urls)
+    with page.expect_download(timeout=60_000) as started:
+        page.get_by_role("button", name="Resume download").click()
+    saved = tmp_path / "saved.bin"
+    started.value.save_as(saved)
+    page.get_by_role("status").filter(has_text="Downloaded and checked").wait_for(timeout=60_000)
+    assert saved.read_bytes() == data
+    assert len(gets.urls[fetched_before:]) == CHUNKS + 1 - staged + 1, "the altered chunk, and those not staged"
