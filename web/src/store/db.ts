@@ -28,7 +28,12 @@ export function database(): Promise<IDBDatabase | null> {
         if (!db.objectStoreNames.contains(PINS)) db.createObjectStore(PINS, { keyPath: "id" });
         if (!db.objectStoreNames.contains(DOWNLOADS)) db.createObjectStore(DOWNLOADS, { keyPath: "id" });
       };
-      return await request(opening);
+      // A tab still holding an older version open blocks the upgrade: this page then keeps no state
+      // rather than wait, and a page of this version closes its connection when a newer one asks.
+      const blocked = new Promise<null>((resolve) => (opening.onblocked = () => resolve(null)));
+      const db = await Promise.race([request(opening), blocked]);
+      if (db !== null) db.onversionchange = () => db.close();
+      return db;
     } catch {
       return null;
     }
