@@ -18,7 +18,7 @@ const minify = !args.includes("--readable");
 // page file -> the entry it loads; the HTML has {{script}} where the hashed bundle goes.
 const pages = { "index.html": "src/app.ts", "link.html": "src/link.ts" };
 if (withTests) pages["vectors.html"] = "test/vectors.ts";
-const workers = ["src/workers/chunks.ts", "src/workers/seal.ts", "src/workers/kdf.ts"];
+const workers = ["src/workers/chunks.ts", "src/workers/seal.ts", "src/workers/kdf.ts", "src/workers/stage.ts"];
 
 await rm(out, { recursive: true, force: true });
 await mkdir(path.join(out, "assets"), { recursive: true });

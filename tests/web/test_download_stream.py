@@ -5,6 +5,10 @@ hands each checked chunk to its Service Worker, which answers a download address
 so the browser writes the file as it arrives and the page never holds it whole. The download
 address never reaches the server. On a failed check the stream is errored: the browser's
 download fails, no file is saved under its name, and the page says why.
+
+By default the page stages a download first (test_download_resume.py) and opens the stream only
+once the whole file checked out; in a browser without the Origin Private File System (or a
+download that does not fit the browser's quota) each chunk streams as it arrives.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from coffer.client.coffer import Coffer
 from tests.integration.network import Network, chunk_files
 
 from .app_session import CHUNK, PASSWORD, new_user, saving_context
+from .test_download_resume import STAGED
 
 
 @pytest.fixture
@@ -78,15 +83,23 @@ def test_a_download_streams_through_the_service_worker_and_arrives_byte_identica
     assert not [p for p in _server_paths(web_network) if "/dl/" in p], "the Service Worker answered the download"
 
 
-def test_a_chunk_that_fails_its_check_fails_the_browsers_download_and_the_page_says_so(
-    web_network: Network, owner: Coffer, context: Any, tmp_path: Path
-) -> None:
-    file_id, url, _ = _link(owner, tmp_path, 4 * CHUNK + 5)
-    for fs in web_network.fileservers:
+NO_OPFS = "delete StorageManager.prototype.getDirectory;"
+
+
+def _alter_every_copy(network: Network, file_id: str) -> None:
+    for fs in network.fileservers:
         for path in chunk_files(fs, file_id):
             body = bytearray(path.read_bytes())
             body[len(body) // 2] ^= 0x01
             path.write_bytes(bytes(body))
+
+
+def test_a_chunk_that_fails_its_check_fails_the_browsers_download_and_the_page_says_so(
+    web_network: Network, owner: Coffer, context: Any, tmp_path: Path
+) -> None:
+    file_id, url, _ = _link(owner, tmp_path, 4 * CHUNK + 5)
+    _alter_every_copy(web_network, file_id)
+    context.add_init_script(NO_OPFS)
     page = _ready(context, url)
     with page.expect_download(timeout=30_000) as started:
         page.get_by_role("button", name="Download").click()
@@ -99,6 +112,21 @@ def test_a_chunk_that_fails_its_check_fails_the_browsers_download_and_the_page_s
     assert "cannot be downloaded" in page.get_by_role("status").inner_text()
 
 
+def test_a_staged_download_that_fails_its_check_never_starts_the_browsers_download(
+    web_network: Network, owner: Coffer, context: Any, tmp_path: Path
+) -> None:
+    file_id, url, _ = _link(owner, tmp_path, 4 * CHUNK + 5)
+    _alter_every_copy(web_network, file_id)
+    downloads: list[Any] = []
+    context.on("download", lambda download: downloads.append(download))
+    page = _ready(context, url)
+    page.get_by_role("button", name="Download").click()
+    page.get_by_role("alert").wait_for(timeout=60_000)
+    assert "cannot be downloaded" in page.get_by_role("status").inner_text()
+    assert downloads == [], "nothing was handed to the browser's download"
+    assert page.evaluate(STAGED) == {"files": [], "records": []}, "the staged copy was deleted"
+
+
 def test_a_download_cut_by_a_lost_network_waits_and_completes_when_it_returns(
     web_network: Network, owner: Coffer, context: Any, tmp_path: Path
 ) -> None:
@@ -108,16 +136,17 @@ def test_a_download_cut_by_a_lost_network_waits_and_completes_when_it_returns(
     cdp.send("Network.enable")
     slow = {"offline": False, "latency": 0, "downloadThroughput": 256 * 1024, "uploadThroughput": -1}
     cdp.send("Network.emulateNetworkConditions", slow)
-    with page.expect_download(timeout=30_000) as started:
+    # A staged download hands the file to the browser's download only once it checked out.
+    with page.expect_download(timeout=120_000) as started:
         page.get_by_role("button", name="Download").click()
-    bar = page.get_by_label("Download progress").element_handle()
-    page.wait_for_function("(bar) => bar.value > 0.2", arg=bar, timeout=60_000)
-    context.set_offline(True)
-    page.wait_for_timeout(3_000)  # proving a negative: nothing finishes, nothing fails, while offline
-    assert page.locator("body").get_attribute("data-state") == "downloading"
-    assert page.evaluate("(bar) => bar.value", bar) < 1
-    context.set_offline(False)
-    cdp.send("Network.emulateNetworkConditions", {**slow, "downloadThroughput": -1})
+        bar = page.get_by_label("Download progress").element_handle()
+        page.wait_for_function("(bar) => bar.value > 0.2", arg=bar, timeout=60_000)
+        context.set_offline(True)
+        page.wait_for_timeout(3_000)  # proving a negative: nothing finishes, nothing fails, while offline
+        assert page.locator("body").get_attribute("data-state") == "downloading"
+        assert page.evaluate("(bar) => bar.value", bar) < 1
+        context.set_offline(False)
+        cdp.send("Network.emulateNetworkConditions", {**slow, "downloadThroughput": -1})
     saved = tmp_path / "saved.bin"
     started.value.save_as(saved)
     page.get_by_role("status").filter(has_text="Downloaded and checked").wait_for(timeout=60_000)

@@ -20,6 +20,7 @@ import { ownerCheck } from "./share/owners";
 import { Pins } from "./share/pins";
 import { usePasswordWorker } from "./passwords/hashing";
 import { registerSaver } from "./save/stream";
+import { sweepStaged } from "./download/staged";
 import { ResumeStore } from "./upload/resume-store";
 import { chunkSealer } from "./upload/sealer";
 import { DEFAULT_OPTIONS, type UploadOptions } from "./upload/uploader";
@@ -104,6 +105,8 @@ async function startUploads(signedIn: SignedIn): Promise<void> {
     pins: new Pins(`${server}|${signedIn.name}`),
     server,
     chunkWorker: view.workerUrl("chunks"),
+    stageWorker: view.workerUrl("stage"),
+    owner: `${server}|${signedIn.name}`,
     ownerCheck: () => owners,
     say: (text, state) => view.say(text, state),
     fail: (text) => view.fail(text),
@@ -121,6 +124,8 @@ async function startUploads(signedIn: SignedIn): Promise<void> {
     explain,
   });
   uploadView.attach(queue);
+  await actions.loadStaged();
+  redraw();
   await showUnfinished(keeper, files);
 }
 
@@ -204,6 +209,9 @@ view.filter.addEventListener("input", redraw);
 view.sort.addEventListener("change", redraw);
 view.signout.addEventListener("click", () => {
   void session?.account.logout();
+  const mine = `own|${server}|${session?.name ?? ""}|`;
+  void sweepStaged((saved) => saved.id.startsWith(mine)); // SECURITY: signing out leaves none of the user's staged downloads
+
   for (const task of queue?.tasks ?? []) queue?.pause(task);
   queue = null;
   actions = null;
@@ -216,6 +224,7 @@ view.signout.addEventListener("click", () => {
 });
 
 registerSaver();
+void sweepStaged();
 usePasswordWorker(view.workerUrl("kdf"));
 ready().then(
   () => view.say("Sign in to see your files. A share link (…/s/…#…) opens without an account.", "signed-out"),

@@ -7,7 +7,8 @@ import type { UserKeys } from "../format/keys";
 import type { OwnerCheck } from "../format/records";
 import type { Pins } from "../share/pins";
 import { type LookedUp, lookUp, makeLink, share } from "./actions";
-import { downloadOwn } from "./download";
+import { StagedStore } from "../download/staged-store";
+import { downloadOwn, ownStageId } from "./download";
 import type { FileRow } from "./files";
 import { element } from "../ui/elements";
 
@@ -17,6 +18,9 @@ export interface Context {
   readonly pins: Pins;
   readonly server: string;
   readonly chunkWorker: string | undefined;
+  readonly stageWorker: string | undefined;
+  /** `origin|user name`: whose staged downloads to offer. */
+  readonly owner: string;
   /** The check of the owners of files shared with the user, as the list last met them. */
   ownerCheck(): OwnerCheck | undefined;
   say(text: string, state: string): void;
@@ -64,6 +68,8 @@ export class FileActions {
   };
   private row: FileRow | null = null;
   private looked: LookedUp | null = null;
+  /** Files with a staged download (cut by a reload): their button resumes it. */
+  private staged = new Set<string>();
 
   constructor(private readonly ctx: Context) {
     element("link-close", HTMLButtonElement).addEventListener("click", () => this.link.dialog.close());
@@ -79,10 +85,20 @@ export class FileActions {
     this.sharing.go.addEventListener("click", () => void this.share());
   }
 
+  /** Read which of the user's downloads were staged and cut short, so their rows offer to resume. */
+  async loadStaged(): Promise<void> {
+    const store = await StagedStore.open().catch(() => null);
+    const all = (await store?.all().catch(() => [])) ?? [];
+    const mine = all.filter((saved) => saved.staged > 0 && saved.id === ownStageId(this.ctx.owner, saved.fileId));
+    this.staged = new Set(mine.map((saved) => saved.fileId));
+  }
+
   /** Return the buttons of *row*. */
   buttons(row: FileRow): HTMLElement[] {
     if (row.size === null || row.problem !== null) return [];
-    const download = this.button("Download", `Download ${row.name}`, () => this.download(row));
+    const download = this.staged.has(row.id)
+      ? this.button("Resume download", `Resume the download of ${row.name}`, () => this.download(row))
+      : this.button("Download", `Download ${row.name}`, () => this.download(row));
     if (row.owner !== null) return [download];
     return [
       download,
@@ -105,8 +121,21 @@ export class FileActions {
     const ctx = this.ctx;
     ctx.clearProblem();
     ctx.say(`Downloading ${row.name}…`, "downloading");
-    downloadOwn(ctx.files, ctx.keys, row.id, ctx.chunkWorker, () => undefined, ctx.ownerCheck()).then(
-      (saved) => ctx.say(saved ? `Downloaded and checked ${row.name}.` : "Download cancelled.", "downloaded"),
+    downloadOwn({
+      files: ctx.files,
+      keys: ctx.keys,
+      fileId: row.id,
+      owner: ctx.owner,
+      workers: { chunks: ctx.chunkWorker, stage: ctx.stageWorker },
+      onProgress: () => undefined,
+      checkOwner: ctx.ownerCheck(),
+      onUnstaged: (why) =>
+        ctx.say(`Downloading ${row.name}… It streams straight to disk (${why}): a reload starts it over.`, "downloading"),
+    }).then(
+      (saved) => {
+        ctx.say(saved ? `Downloaded and checked ${row.name}.` : "Download cancelled.", "downloaded");
+        if (saved && this.staged.delete(row.id)) void ctx.refresh().catch(() => undefined);
+      },
       (error: unknown) => {
         ctx.fail(ctx.explain(error));
         ctx.say(`${row.name} was not downloaded.`, "files");

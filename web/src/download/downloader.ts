@@ -8,6 +8,10 @@
  * A lost network does not end a download: a chunk whose fetch got no answer at all waits (capped,
  * jittered backoff while every fileserver is cooling) and is asked for again, chunk by chunk, for
  * up to NETWORK_PATIENCE_S; what was written stays written.
+ *
+ * With a ChunkStage (staged.ts) each chunk fetched is also kept on disk before it is opened, and
+ * the chunks the stage already holds (a download resumed after a reload) are read back from it
+ * instead of fetched, opened and hashed again; a staged chunk that no longer opens is fetched.
  */
 import { ApiError, NETWORK } from "../api/http";
 import type { TicketAnswer } from "../api/links";
@@ -22,6 +26,17 @@ import type { ChunkOpener } from "./opener";
 /** Where tickets come from: the first call starts the download, later ones renew for the chunks lacking. */
 export interface TicketSource {
   tickets(lacking: readonly string[]): Promise<TicketAnswer>;
+}
+
+/** Where a staged download keeps its sealed chunks (staged.ts). */
+export interface ChunkStage {
+  /** Chunks 0 … held-1 are staged: read back, not fetched. */
+  readonly held: number;
+  read(index: number): Promise<Uint8Array<ArrayBuffer>>;
+  /** Keep chunk *index* durably; resolve with its bytes, handed back. */
+  keep(index: number, blob: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>>;
+  /** Chunks 0 … count-1 are kept and opened: record it. */
+  kept(count: number): Promise<void>;
 }
 
 export interface Progress {
@@ -41,6 +56,7 @@ export class Downloader {
   private renewing: Promise<void> | null = null;
   private readonly done = new Set<number>();
   private layout: Layout | null = null;
+  private stage: ChunkStage | null = null;
 
   constructor(
     private readonly source: TicketSource,
@@ -48,8 +64,9 @@ export class Downloader {
     private readonly onProgress: (progress: Progress) => void = () => undefined,
   ) {}
 
-  async run(opened: OpenedFile, layout: Layout, writer: FileWriter): Promise<void> {
+  async run(opened: OpenedFile, layout: Layout, writer: FileWriter, stage: ChunkStage | null = null): Promise<void> {
     this.layout = layout;
+    this.stage = stage;
     try {
       await this.renew(this.generation);
       let written = 0;
@@ -67,6 +84,7 @@ export class Downloader {
         ask(index + IN_FLIGHT);
         written += plain.length;
         await writer.write(plain);
+        await stage?.kept(index + 1);
         this.done.add(index);
         this.onProgress({ bytes: written, total: layout.size });
       }
@@ -105,9 +123,20 @@ export class Downloader {
     if (chunk === undefined) throw new IntegrityError(`chunk ${index} is not in the file's record`);
     const failed = new Set<string>();
     let lastError: unknown = null;
+    let integrity: IntegrityError | null = null;
     let attempts = 0;
     let outages = 0;
     const since = performance.now();
+    const last = index === layout.chunks.length - 1;
+    if (this.stage !== null && index < this.stage.held) {
+      const staged = await this.stage.read(index);
+      try {
+        if (staged.length === chunk.size) return await this.opener.open(opened.key, layout.fileId, index, last, staged);
+      } catch (error) {
+        if (!(error instanceof FormatError)) throw error;
+      }
+      console.warn(`staged chunk ${index} did not open: fetching it again`);
+    }
     while (attempts < MAX_ATTEMPTS) {
       const fs = this.balancer.choose(chunk.holders, failed) ?? this.balancer.choose([], failed);
       if (fs === null) break;
@@ -141,7 +170,7 @@ export class Downloader {
         continue;
       }
       this.balancer.finished(fs.id, blob.length, (performance.now() - started) / 1000);
-      const last = index === layout.chunks.length - 1;
+      if (this.stage !== null) blob = await this.stage.keep(index, blob);
       try {
         return await this.opener.open(opened.key, layout.fileId, index, last, blob);
       } catch (error) {
@@ -149,10 +178,12 @@ export class Downloader {
         if (!(error instanceof FormatError)) throw error;
         failed.add(fs.id);
         lastError = error;
+        if (error instanceof IntegrityError) integrity = error;
         attempts += 1;
       }
     }
-    if (lastError instanceof IntegrityError) throw lastError;
+    // A copy that failed its check, and no other copy to be had: the check failed, whatever the last error.
+    if (integrity !== null) throw integrity;
     throw new ApiError(
       "no_fileserver",
       0,

@@ -16,7 +16,7 @@ import { StreamWriter } from "./stream";
 
 export interface FileWriter {
   /** How the file is saved: shown on the page's body (`data-saver`) for tests and support. */
-  readonly kind: "file-system" | "stream" | "blob";
+  readonly kind: "file-system" | "stream" | "blob" | "none";
   write(data: Uint8Array<ArrayBuffer>): Promise<void>;
   close(): Promise<void>;
   abort(): Promise<void>;
@@ -79,24 +79,41 @@ export class BlobWriter implements FileWriter {
   }
 }
 
+/** Where a file will be saved: a file the person chose in the save dialog, or the browser's download. */
+export type SaveTarget = { readonly kind: "file-system"; readonly handle: FileSystemFileHandle } | { readonly kind: "download" };
+
 /**
  * Ask where to save *name*: the save dialog where the browser has one (call this first in a click
- * handler, while the click still counts as the person's gesture), otherwise the browser's download,
- * streamed through the Service Worker where there is one. Resolves null if the person cancelled
- * the dialog.
+ * handler, while the click still counts as the person's gesture), otherwise the browser's
+ * download. Resolves null if the person cancelled the dialog.
  */
-export async function chooseWriter(name: string, type: string, size: number): Promise<FileWriter | null> {
+export async function chooseTarget(name: string): Promise<SaveTarget | null> {
   const picker = (window as unknown as Partial<SavePicker>).showSaveFilePicker;
   if (typeof picker === "function") {
     try {
-      const writer = await FileSystemWriter.open(await picker.call(window, { suggestedName: name }));
-      document.body.dataset.saver = writer.kind;
-      return writer;
+      return { kind: "file-system", handle: await picker.call(window, { suggestedName: name }) };
     } catch (error) {
       if (error instanceof DOMException && error.name === "AbortError") return null;
     }
   }
-  const writer = (await StreamWriter.open(name, size)) ?? new BlobWriter(name, type);
+  return { kind: "download" };
+}
+
+/**
+ * Open a writer to *target*: the chosen file, or the browser's download streamed through the
+ * Service Worker where there is one (the Blob of last resort otherwise). A staged download opens
+ * it only once the whole file checked out, so the browser's download starts then.
+ */
+export async function openTarget(target: SaveTarget, name: string, type: string, size: number): Promise<FileWriter> {
+  let writer: FileWriter | null = null;
+  if (target.kind === "file-system") writer = await FileSystemWriter.open(target.handle).catch(() => null);
+  writer ??= (await StreamWriter.open(name, size)) ?? new BlobWriter(name, type);
   document.body.dataset.saver = writer.kind;
   return writer;
+}
+
+/** Choose where to save *name* and open a writer there at once (chooseTarget, then openTarget). */
+export async function chooseWriter(name: string, type: string, size: number): Promise<FileWriter | null> {
+  const target = await chooseTarget(name);
+  return target === null ? null : openTarget(target, name, type, size);
 }
