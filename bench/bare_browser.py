@@ -92,6 +92,10 @@ class BareBrowser:
         """Return the summed PSS of the browser's processes, in bytes."""
         return sum(pss(pid) for pid in tree(self.proc.pid))
 
+    def heap(self) -> int:
+        """Return the page's JS heap in use (``Runtime.getHeapUsage``, as tests/web/heap.py reads it), in bytes."""
+        return int(self.call("Runtime.getHeapUsage")["usedSize"])
+
     def close(self) -> None:
         self.proc.terminate()
         try:
@@ -106,7 +110,11 @@ class BareBrowser:
 def transfer(
     executable: str, work: Path, url: str, user: str, password: str, source: Path, timeout_s: float = 1800
 ) -> dict[str, float]:
-    """Sign in, upload *source* and download it back through the page; return seconds and memory growth."""
+    """Sign in, upload *source* and download it back through the page; return seconds, heap peak and memory growth.
+
+    The page's JS heap is sampled as the Playwright runs sample it (every quarter second, over the
+    same DevTools pipe), so these runs give the heap figure as well as the throughput.
+    """
     downloads = work / "bare-downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     browser = BareBrowser(executable, work / "bare-profile", downloads)
@@ -123,10 +131,11 @@ def transfer(
         browser.wait("document.body.dataset.state === 'files'", 60)
         figures: dict[str, float] = {}
         for direction in ("up", "down"):
-            before, peak = browser.memory(), [0]
+            before, peak, heap = browser.memory(), [0], [browser.heap()]
 
-            def sample(peak: list[int] = peak) -> None:
+            def sample(peak: list[int] = peak, heap: list[int] = heap) -> None:
                 peak[0] = max(peak[0], browser.memory())
+                heap[0] = max(heap[0], browser.heap())
 
             started = time.perf_counter()
             if direction == "up":
@@ -149,6 +158,7 @@ def transfer(
                     time.sleep(0.1)
             figures[f"{direction}_s"] = time.perf_counter() - started
             figures[f"{direction}_growth"] = peak[0] - before
+            figures[f"{direction}_heap_peak"] = heap[0]
         return figures
     finally:
         browser.close()

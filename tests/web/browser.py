@@ -7,6 +7,7 @@ tests skip, except under CI (``CI`` set), where that fails the run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -33,12 +34,19 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _installed() -> bool:
+    """Return True if every package web/package.json names is in web/node_modules (one added since is not)."""
+    wanted = json.loads((WEB / "package.json").read_text())
+    names = {**wanted.get("dependencies", {}), **wanted.get("devDependencies", {})}
+    return all((WEB / "node_modules" / name / "package.json").exists() for name in names)
+
+
 def build(out: Path) -> Path:
     """Build the page with its test pages into *out* (about a second) and return *out*."""
     node = shutil.which("node")
     if node is None:
         unavailable("Node.js is not installed: the web page cannot be built")
-    if not (WEB / "node_modules" / "esbuild").exists():
+    if not _installed():
         if shutil.which("npm") is None:
             unavailable("npm is not installed: the web page's build tools cannot be installed")
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=WEB, check=True, timeout=300)

@@ -1,18 +1,19 @@
 /**
- * libsodium's JavaScript build (the "sumo" variant: Argon2id and the streaming SHA-256 are only there).
+ * libsodium's JavaScript build (the "sumo" variant: Argon2id is only there).
  *
  * Its WebAssembly module is compiled when the library loads, so every caller awaits `ready()`
  * once before using `lib()`; the format's synchronous functions then call it directly.
  */
 import sodium from "libsodium-wrappers-sumo";
+import { loadSha256 } from "./sha256";
 
 export type Sodium = typeof sodium;
 
 let loaded = false;
 
-/** Load libsodium (once); resolve when its functions may be called. */
+/** Load libsodium and the incremental SHA-256 (once); resolve when the format's functions may be called. */
 export async function ready(): Promise<Sodium> {
-  await sodium.ready;
+  await Promise.all([sodium.ready, loadSha256()]);
   loaded = true;
   return sodium;
 }

@@ -2,16 +2,17 @@
  * The chunk worker: opens downloaded chunks and hashes the whole plaintext in file order, off the
  * main thread, so the page never freezes.
  *
- * Messages in: `{ kind: "open", id, key, fileId, index, last, blob }` (the CryptoKey is cloned,
- * still not extractable; the blob's buffer is transferred), answered `{ id, plain }` with the
- * plaintext's buffer transferred once it and every chunk before it are in the file's hash; then
- * `{ kind: "digest", id, count }`, answered `{ id, sha256 }`. Errors: `{ id, error, code }`.
- * One download per worker. SECURITY: plaintext and keys stay in memory only.
+ * The whole-file SHA-256 runs on a thread of its own (src/workers/hash-thread.ts: a second copy of
+ * this script), so opening never waits for it. Messages in: `{ kind: "open", id, key, fileId,
+ * index, last, blob }` (the CryptoKey is cloned, still not extractable; the blob's buffer is
+ * transferred), answered `{ id, plain }` with the plaintext's buffer transferred once it and every
+ * chunk before it are in the file's hash; then `{ kind: "digest", id, count }`, answered `{ id,
+ * sha256 }`. Errors: `{ id, error, code }`. One download per worker.
+ * SECURITY: plaintext and keys stay in memory only.
  */
-import { OrderedHash } from "../download/ordered-hash";
 import { openChunk } from "../format/chunks";
 import { FormatError } from "../format/errors";
-import { ready } from "../format/sodium";
+import { type FileHash, HashThreadStopped, fileHash, isHashThread, serveHash } from "./hash-thread";
 
 export type OpenRequest =
   | {
@@ -35,23 +36,25 @@ const scope = self as unknown as {
   postMessage(message: OpenReply, transfer: Transferable[]): void;
 };
 
-const hashing = ready().then(() => new OrderedHash());
-
-async function handle(request: OpenRequest): Promise<OpenReply> {
-  const hash = await hashing;
-  if (request.kind === "digest") return { id: request.id, sha256: hash.hexdigest(request.count) };
+async function handle(request: OpenRequest, hash: FileHash): Promise<OpenReply> {
+  if (request.kind === "digest") return { id: request.id, sha256: await hash.hexdigest(request.count) };
   const { id, key, fileId, index, last, blob } = request;
   const plain = await openChunk(key, fileId, index, last, blob);
-  await hash.feed(index, plain);
-  return { id, plain };
+  return { id, plain: await hash.feed(index, plain) };
 }
 
-scope.onmessage = (event) => {
-  handle(event.data).then(
-    (reply) => scope.postMessage(reply, "plain" in reply ? [reply.plain.buffer] : []),
-    (error: unknown) => {
-      const code = error instanceof FormatError ? error.code : "integrity";
-      scope.postMessage({ id: event.data.id, error: error instanceof Error ? error.message : String(error), code }, []);
-    },
-  );
-};
+function serveOpening(): void {
+  const hash = fileHash();
+  scope.onmessage = (event) => {
+    handle(event.data, hash).then(
+      (reply) => scope.postMessage(reply, "plain" in reply ? [reply.plain.buffer] : []),
+      (error: unknown) => {
+        const code = error instanceof FormatError ? error.code : error instanceof HashThreadStopped ? "worker" : "integrity";
+        scope.postMessage({ id: event.data.id, error: error instanceof Error ? error.message : String(error), code }, []);
+      },
+    );
+  };
+}
+
+if (isHashThread()) serveHash();
+else serveOpening();
