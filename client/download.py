@@ -67,10 +67,11 @@ from coffer.transfer.http import ChunkClient
 
 from . import errors, resume
 from .api import ServerClient
-from .buffers import BufferPool
+from .buffers import Buffer, BufferPool
 from .channels import GetChannel, ReadChannel
 from .local_names import local_name, local_parts
 from .ordered_hash import OrderedHash
+from .part_writer import PartWriter
 from .server_api import tickets_beside
 
 log = logging.getLogger(__name__)
@@ -278,7 +279,7 @@ class _Job:
         largest = max(c.size for c in layout.chunks)
         self.sealed = BufferPool(largest, down.in_flight)
         # Each worker's plaintext buffer, and as many again waiting for the whole-file hash.
-        self.plain = BufferPool(max(0, plain_size(largest)), 2 * down.in_flight)
+        self.plain = BufferPool(max(0, plain_size(largest)), 2 * down.in_flight, aligned=True)
 
     def run(self, overwrite: bool) -> DownloadResult:
         state = self._resume_or_start()
@@ -288,10 +289,12 @@ class _Job:
         self.hash = OrderedHash(self.layout, self.plain, partial(os.pread, self._fd), on_disk=state.done)
         self._uncached = 0
         self._checkpoint: Future[None] | None = None
+        self._writer = PartWriter(self._fd, self.part)
         try:
             self._fetch_missing(state)
             self._verify_whole(state)
         finally:
+            self._writer.close_direct()
             os.close(self._fd)
         self._place(overwrite)
         if self.state_path is not None:
@@ -446,7 +449,7 @@ class _Job:
         r.per_fileserver[url] = r.per_fileserver.get(url, 0) + 1
         return self.layout.plain_length(index)
 
-    def _fetch(self, chunk: ChunkRef, plain: bytearray) -> tuple[int, str, int]:
+    def _fetch(self, chunk: ChunkRef, plain: Buffer) -> tuple[int, str, int]:
         """Fetch, check, open and write one chunk into *plain* (worker thread); return (index, URL, failures).
 
         Once written, *plain* goes to the whole-file hash, which gives it back to its
@@ -464,7 +467,7 @@ class _Job:
         self.hash.offer(chunk.index, plain)
         return outcome
 
-    def _fetch_into(self, chunk: ChunkRef, into: memoryview, plain: bytearray) -> tuple[int, str, int]:
+    def _fetch_into(self, chunk: ChunkRef, into: memoryview, plain: Buffer) -> tuple[int, str, int]:
         """Fetch chunk *chunk* into *into* from its holders first, until a copy passes its checks and is written."""
         bad: dict[str, str] = {}
         move = self.failover.chunk(chunk.index, chunk.hash, prefer=chunk.holders)
@@ -482,14 +485,14 @@ class _Job:
             bad[fs.id] = f"{fs.url} ({problem})"
             move.exclude.add(fs.id)
 
-    def _check_and_write(self, chunk: ChunkRef, blob: memoryview, out: bytearray) -> str | None:
+    def _check_and_write(self, chunk: ChunkRef, blob: memoryview, out: Buffer) -> str | None:
         """Check *blob*, open it into *out* and write it; return what is wrong with it instead, if anything."""
         if blob.nbytes != chunk.size:
             return f"it has {blob.nbytes} bytes, not the recorded {chunk.size}: the stored copy is damaged"
         last = chunk.index == len(self.layout.chunks) - 1
         try:
             # SECURITY: the tag authenticates every byte under the file key, at this position only.
-            length = open_chunk_into(self.opened.key, self.layout.file_id, chunk.index, last, blob, out)
+            length = open_chunk_into(self.opened.key, self.layout.file_id, chunk.index, last, blob, memoryview(out))
         except IntegrityError:
             return (
                 "it does not decrypt at this position: the stored copy is damaged or altered, "
@@ -514,10 +517,7 @@ class _Job:
             self._uncached = end
 
     def _write(self, data: memoryview, offset: int) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(self._fd, view, offset)
-            view, offset = view[written:], offset + written
+        self._writer.write(data, offset)
 
     def _unavailable(self, chunk: ChunkRef, bad: dict[str, str]) -> CofferError:
         if bad:
