@@ -18,7 +18,8 @@
    chunk moved to another position or file does not open; otherwise the next copy is
    tried (its SHA-256 is not computed again: the tag makes it redundant). A verified
    chunk is written with ``os.pwrite`` at ``index × plaintext chunk size`` into
-   ``<dest>.coffer-part``.
+   ``<dest>.coffer-part``, with ``O_DIRECT`` where it is whole pages and the filesystem
+   allows it (:mod:`.part_writer`).
 4. At the end: fsync, the whole plaintext's size and SHA-256 checked against the
    metadata, and only then the rename to the destination (never over an existing file
    unless asked). A chunk that fails its checks on every copy raises
@@ -35,8 +36,9 @@ buffer and opens it into a plaintext buffer, both taken from pools the download 
 buffer is reused only once its chunk is written and fed to the whole-file hash; a chunk
 that finished before the one the hash needs next waits in its buffer, and no chunk
 starts without one, so the pool of ``2 × in_flight`` bounds what waits and at most
-``3 × in_flight`` chunk-sized buffers exist. What is written, hashed and fsynced is
-dropped from the page cache as the download goes.
+``3 × in_flight`` chunk-sized buffers exist; the plaintext ones are page-aligned memory
+maps, which direct writes need. What went through the page cache, once hashed and
+fsynced, is dropped from it as the download goes.
 """
 
 from __future__ import annotations

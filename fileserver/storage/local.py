@@ -5,7 +5,8 @@ each one small, and one directory per file makes listing or deleting a file's
 chunks one directory's work. A chunk is written to a temp file in the same
 filesystem, fsynced, then hard-linked into place: the link is atomic and fails if
 the name exists, so two concurrent uploads of one chunk store it once and exactly
-one of them reports it as created. Reads go in 1 MiB blocks. A file's directory
+one of them reports it as created. Reads go in 1 MiB blocks, or as the open file itself
+for ``sendfile`` (:meth:`FileBlocks.local_file`). A file's directory
 is removed once :meth:`LocalBackend.delete_file` emptied it.
 """
 
