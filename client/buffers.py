@@ -4,11 +4,18 @@ A fresh 8 MiB ``bytes`` or ``bytearray`` per chunk is a fresh ``mmap`` from glib
 every page of it faults on first touch: some 300,000 page faults per GB downloaded,
 paid with the GIL held. A transfer instead takes its buffers from a :class:`BufferPool`
 it owns, at most as many as it has chunks in flight, and drops the pool when it ends.
+
+A pool made with ``aligned`` hands out anonymous memory maps instead: page-aligned, as
+writing a buffer with ``O_DIRECT`` requires (:mod:`client.part_writer`).
 """
 
 from __future__ import annotations
 
+import mmap
 import threading
+
+Buffer = bytearray | mmap.mmap
+"""A chunk-sized writable buffer; both kinds take slice assignment and give a ``memoryview``."""
 
 
 class BufferPool:
@@ -19,16 +26,17 @@ class BufferPool:
     buffer given back last is handed out next, while its pages are still warm.
     """
 
-    def __init__(self, size: int, count: int):
+    def __init__(self, size: int, count: int, *, aligned: bool = False):
         if size < 0 or count < 1:
             raise ValueError("a buffer pool needs a size of at least 0 and a count of at least 1")
         self.size = size
         self.count = count
-        self._free: list[bytearray] = []
+        self.aligned = aligned and size > 0  # an empty map cannot be made, and nothing is written from one
+        self._free: list[Buffer] = []
         self._made = 0
         self._changed = threading.Condition()
 
-    def take(self) -> bytearray:
+    def take(self) -> Buffer:
         """Return a free buffer (its contents are whatever the last user left), waiting for one if need be."""
         with self._changed:
             while not self._free and self._made >= self.count:
@@ -37,14 +45,14 @@ class BufferPool:
                 return self._free.pop()
             self._made += 1
         try:
-            return bytearray(self.size)
+            return mmap.mmap(-1, self.size) if self.aligned else bytearray(self.size)
         except BaseException:
             with self._changed:
                 self._made -= 1
                 self._changed.notify()
             raise
 
-    def give(self, buffer: bytearray) -> None:
+    def give(self, buffer: Buffer) -> None:
         """Hand *buffer* back for the next :meth:`take`."""
         with self._changed:
             self._free.append(buffer)

@@ -18,7 +18,8 @@
    chunk moved to another position or file does not open; otherwise the next copy is
    tried (its SHA-256 is not computed again: the tag makes it redundant). A verified
    chunk is written with ``os.pwrite`` at ``index × plaintext chunk size`` into
-   ``<dest>.coffer-part``.
+   ``<dest>.coffer-part``, with ``O_DIRECT`` where it is whole pages and the filesystem
+   allows it (:mod:`.part_writer`).
 4. At the end: fsync, the whole plaintext's size and SHA-256 checked against the
    metadata, and only then the rename to the destination (never over an existing file
    unless asked). A chunk that fails its checks on every copy raises
@@ -35,8 +36,9 @@ buffer and opens it into a plaintext buffer, both taken from pools the download 
 buffer is reused only once its chunk is written and fed to the whole-file hash; a chunk
 that finished before the one the hash needs next waits in its buffer, and no chunk
 starts without one, so the pool of ``2 × in_flight`` bounds what waits and at most
-``3 × in_flight`` chunk-sized buffers exist. What is written, hashed and fsynced is
-dropped from the page cache as the download goes.
+``3 × in_flight`` chunk-sized buffers exist; the plaintext ones are page-aligned memory
+maps, which direct writes need. What went through the page cache, once hashed and
+fsynced, is dropped from it as the download goes.
 """
 
 from __future__ import annotations
@@ -67,10 +69,11 @@ from coffer.transfer.http import ChunkClient
 
 from . import errors, resume
 from .api import ServerClient
-from .buffers import BufferPool
+from .buffers import Buffer, BufferPool
 from .channels import GetChannel, ReadChannel
 from .local_names import local_name, local_parts
 from .ordered_hash import OrderedHash
+from .part_writer import PartWriter
 from .server_api import tickets_beside
 
 log = logging.getLogger(__name__)
@@ -278,7 +281,7 @@ class _Job:
         largest = max(c.size for c in layout.chunks)
         self.sealed = BufferPool(largest, down.in_flight)
         # Each worker's plaintext buffer, and as many again waiting for the whole-file hash.
-        self.plain = BufferPool(max(0, plain_size(largest)), 2 * down.in_flight)
+        self.plain = BufferPool(max(0, plain_size(largest)), 2 * down.in_flight, aligned=True)
 
     def run(self, overwrite: bool) -> DownloadResult:
         state = self._resume_or_start()
@@ -288,10 +291,12 @@ class _Job:
         self.hash = OrderedHash(self.layout, self.plain, partial(os.pread, self._fd), on_disk=state.done)
         self._uncached = 0
         self._checkpoint: Future[None] | None = None
+        self._writer = PartWriter(self._fd, self.part)
         try:
             self._fetch_missing(state)
             self._verify_whole(state)
         finally:
+            self._writer.close_direct()
             os.close(self._fd)
         self._place(overwrite)
         if self.state_path is not None:
@@ -446,7 +451,7 @@ class _Job:
         r.per_fileserver[url] = r.per_fileserver.get(url, 0) + 1
         return self.layout.plain_length(index)
 
-    def _fetch(self, chunk: ChunkRef, plain: bytearray) -> tuple[int, str, int]:
+    def _fetch(self, chunk: ChunkRef, plain: Buffer) -> tuple[int, str, int]:
         """Fetch, check, open and write one chunk into *plain* (worker thread); return (index, URL, failures).
 
         Once written, *plain* goes to the whole-file hash, which gives it back to its
@@ -464,7 +469,7 @@ class _Job:
         self.hash.offer(chunk.index, plain)
         return outcome
 
-    def _fetch_into(self, chunk: ChunkRef, into: memoryview, plain: bytearray) -> tuple[int, str, int]:
+    def _fetch_into(self, chunk: ChunkRef, into: memoryview, plain: Buffer) -> tuple[int, str, int]:
         """Fetch chunk *chunk* into *into* from its holders first, until a copy passes its checks and is written."""
         bad: dict[str, str] = {}
         move = self.failover.chunk(chunk.index, chunk.hash, prefer=chunk.holders)
@@ -482,14 +487,14 @@ class _Job:
             bad[fs.id] = f"{fs.url} ({problem})"
             move.exclude.add(fs.id)
 
-    def _check_and_write(self, chunk: ChunkRef, blob: memoryview, out: bytearray) -> str | None:
+    def _check_and_write(self, chunk: ChunkRef, blob: memoryview, out: Buffer) -> str | None:
         """Check *blob*, open it into *out* and write it; return what is wrong with it instead, if anything."""
         if blob.nbytes != chunk.size:
             return f"it has {blob.nbytes} bytes, not the recorded {chunk.size}: the stored copy is damaged"
         last = chunk.index == len(self.layout.chunks) - 1
         try:
             # SECURITY: the tag authenticates every byte under the file key, at this position only.
-            length = open_chunk_into(self.opened.key, self.layout.file_id, chunk.index, last, blob, out)
+            length = open_chunk_into(self.opened.key, self.layout.file_id, chunk.index, last, blob, memoryview(out))
         except IntegrityError:
             return (
                 "it does not decrypt at this position: the stored copy is damaged or altered, "
@@ -514,10 +519,7 @@ class _Job:
             self._uncached = end
 
     def _write(self, data: memoryview, offset: int) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(self._fd, view, offset)
-            view, offset = view[written:], offset + written
+        self._writer.write(data, offset)
 
     def _unavailable(self, chunk: ChunkRef, bad: dict[str, str]) -> CofferError:
         if bad:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 
 from coffer.format.records import Layout
 
-from .buffers import BufferPool
+from .buffers import Buffer, BufferPool
 
 READ_BLOCK = 1 << 20
 Read = Callable[[int, int], bytes]
@@ -40,7 +40,7 @@ class OrderedHash:
         self._on_disk = frozenset(on_disk)
         self._next = 0
         self._hasher = hashlib.sha256()
-        self._parked: dict[int, bytearray] = {}
+        self._parked: dict[int, Buffer] = {}
         self._lock = threading.Lock()
         self._draining = False
 
@@ -53,7 +53,7 @@ class OrderedHash:
         """The digest so far; read it once every chunk was offered and :meth:`catch_up` returned."""
         return self._hasher.hexdigest()
 
-    def offer(self, index: int, plain: bytearray) -> None:
+    def offer(self, index: int, plain: Buffer) -> None:
         """Hand over chunk *index*, written, its plaintext at the start of *plain* (a buffer of the pool).
 
         The buffer belongs to this object from now on and goes back to the pool once

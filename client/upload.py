@@ -76,7 +76,7 @@ from coffer.transfer.http import ChunkClient
 
 from . import errors, resume
 from .api import ServerClient
-from .buffers import BufferPool
+from .buffers import Buffer, BufferPool
 from .channels import PutChannel
 from .sender import UPLOAD, ChunkSender, Sent
 from .server_api import tickets_beside
@@ -436,7 +436,7 @@ class _Job:
         self._save(self.state)
         return hasher.hexdigest()
 
-    def _read_into(self, index: int, buffer: bytearray) -> memoryview:
+    def _read_into(self, index: int, buffer: Buffer) -> memoryview:
         """Read chunk *index* of the file into *buffer*; return the view of its bytes."""
         expected = min(self.opts.chunk_size, self.size - index * self.opts.chunk_size)
         view = memoryview(buffer)[:expected]
@@ -490,7 +490,7 @@ class _Job:
                 self._record(future.result())
         self._save(self.state)
 
-    def _seal_and_send(self, index: int, plain: bytearray, length: int) -> Sent:
+    def _seal_and_send(self, index: int, plain: Buffer, length: int) -> Sent:
         """Seal chunk *index* (the first *length* bytes of *plain*) and store it (worker thread).
 
         *plain* goes back to its pool as soon as it is sealed, the sealed buffer once
@@ -505,7 +505,7 @@ class _Job:
                     index,
                     index == self.count - 1,
                     memoryview(plain)[:length],
-                    sealed,
+                    memoryview(sealed),
                 )
             except BaseException:
                 self.sealed.give(sealed)

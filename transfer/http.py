@@ -19,6 +19,7 @@ more at once. The keep-alive expiry stays below gunicorn's 2 s for the same reas
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
@@ -282,15 +283,21 @@ def _recv_body_into(response: httpx.Response, sock: socket.socket, into: memoryv
     headers) comes first through httpx, then the rest from the socket. h11 never sees
     the body end, so closing the response discards the connection instead of reusing
     it: one new connection per chunk.
+
+    The socket is made blocking and read with ``MSG_WAITALL``: the kernel fills the whole
+    rest of the body in one call, where a socket with a Python timeout returns each
+    piece as it lands (a hundred calls or more per chunk, each taking the GIL back among
+    the other workers). The stall limit becomes the socket's own receive timeout
+    (``SO_RCVTIMEO``): a read that waits that long for a byte fails, as before.
     """
     pieces = cast(Generator[bytes, None, None], response.iter_raw())
     try:
         first = next(pieces, b"")
         received = len(first)
         into[:received] = first
-        sock.settimeout(TIMEOUT.read)
+        _block_with_timeout(sock, TIMEOUT.read)
         while received < into.nbytes:
-            n = sock.recv_into(into[received:])
+            n = sock.recv_into(into[received:], 0, socket.MSG_WAITALL)
             if n == 0:
                 raise errors.FileserverUnavailable(
                     f"{base} closed the connection after {received} of the {into.nbytes} bytes of chunk {name}"
@@ -299,6 +306,16 @@ def _recv_body_into(response: httpx.Response, sock: socket.socket, into: memoryv
     finally:
         pieces.close()
     return received
+
+
+def _block_with_timeout(sock: socket.socket, seconds: float | None) -> None:
+    """Make *sock* blocking, a receive that waits *seconds* for data failing with a timeout (``SO_RCVTIMEO``)."""
+    sock.settimeout(None)
+    if seconds:
+        whole = int(seconds)
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+        )
 
 
 def _stream_body_into(response: httpx.Response, buffer: memoryview, base: str, name: str) -> int:

@@ -35,6 +35,8 @@ class TransferRecord:
     error: str | None = None
     request_id: str | None = field(default_factory=requestids.current.get)
     """Kept here: a download is logged when its stream closes, after the request's id was forgotten."""
+    logged_on_close: bool = False
+    """Set by a download's stream, which logs the transfer itself once the WSGI server closes it."""
 
     def log(self, status: int) -> None:
         kv: dict[str, Any] = {
@@ -60,10 +62,6 @@ def record_of(req: falcon.Request) -> TransferRecord:
     return record
 
 
-class Streaming:
-    """Marks a response stream that logs its transfer itself when the WSGI server closes it."""
-
-
 class TransferLog:
     """Log each chunk request once: here, or when its download stream closes (after the last byte)."""
 
@@ -74,7 +72,7 @@ class TransferLog:
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
     ) -> None:
-        if not req.path.startswith(CHUNK_PREFIX) or isinstance(resp.stream, Streaming):
+        if not req.path.startswith(CHUNK_PREFIX) or record_of(req).logged_on_close:
             return
         record = record_of(req)
         record.error = req.context.get("error_code")

@@ -1,6 +1,6 @@
 """Where chunks are kept: one interface (:class:`Backend`), backends chosen by name from a registry."""
 
-from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, Readable, VerifyingReader, filler
+from .base import BLOCK_SIZE, Backend, ChunkStat, ChunkStream, LocalFile, Readable, VerifyingReader, filler
 from .registry import backend_class, create_backend, known_kinds, parse_options
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "Backend",
     "ChunkStat",
     "ChunkStream",
+    "LocalFile",
     "Readable",
     "VerifyingReader",
     "filler",

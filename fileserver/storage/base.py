@@ -98,12 +98,29 @@ class ChunkStat:
     mtime: float
 
 
+class LocalFile(Protocol):
+    """An open local file, positioned at the first byte to send: what ``sendfile`` can send without Python."""
+
+    def fileno(self) -> int: ...
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 class ChunkStream(abc.ABC):
     """The bytes of one chunk (or range of it), as blocks of at most :data:`BLOCK_SIZE`.
 
     It is an iterator with ``close()``, which is what a WSGI server streams and then
     closes (PEP 3333), so a download never holds a whole chunk in memory.
     """
+
+    def local_file(self) -> LocalFile | None:
+        """Return the open file this stream reads, positioned at its next byte, if it is a plain local file.
+
+        The server can then hand it to the WSGI server's ``wsgi.file_wrapper``, which sends it
+        with ``sendfile``: the kernel copies page cache to socket, and no block passes through
+        Python. None (the default) for a stream that is not one (a cloud body, a decoder).
+        """
+        return None
 
     def __iter__(self) -> Iterator[bytes]:
         return self

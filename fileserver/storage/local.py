@@ -5,7 +5,8 @@ each one small, and one directory per file makes listing or deleting a file's
 chunks one directory's work. A chunk is written to a temp file in the same
 filesystem, fsynced, then hard-linked into place: the link is atomic and fails if
 the name exists, so two concurrent uploads of one chunk store it once and exactly
-one of them reports it as created. Reads go in 1 MiB blocks. A file's directory
+one of them reports it as created. Reads go in 1 MiB blocks, or as the open file itself
+for ``sendfile`` (:meth:`FileBlocks.local_file`). A file's directory
 is removed once :meth:`LocalBackend.delete_file` emptied it.
 """
 
@@ -45,22 +46,38 @@ class LocalOptions:
 
 
 class FileBlocks(ChunkStream):
-    """Yield *remaining* bytes of an open file in 1 MiB blocks; close the file when done."""
+    """Yield *remaining* bytes of an open file (positioned at the first) in 1 MiB blocks; close the file when done.
+
+    It is also the file itself for ``sendfile`` (:meth:`local_file`): ``fileno`` and a
+    ``read`` that never goes past the range.
+    """
 
     def __init__(self, f: BinaryIO, remaining: int):
         self._f: BinaryIO | None = f
         self._remaining = remaining
 
     def __next__(self) -> bytes:
-        if self._f is None or self._remaining <= 0:
-            self.close()
-            raise StopIteration
-        block = self._f.read(min(BLOCK_SIZE, self._remaining))
+        block = self.read(BLOCK_SIZE)
         if not block:
             self.close()
             raise StopIteration
+        return block
+
+    def read(self, size: int, /) -> bytes:
+        """Return the next bytes of the range, at most *size* of them; ``b""`` at its end."""
+        if self._f is None or self._remaining <= 0 or size <= 0:
+            return b""
+        block = self._f.read(min(size, self._remaining))
         self._remaining -= len(block)
         return block
+
+    def fileno(self) -> int:
+        if self._f is None:
+            raise ValueError("the chunk file is closed")
+        return self._f.fileno()
+
+    def local_file(self) -> FileBlocks | None:
+        return self if self._f is not None else None
 
     def close(self) -> None:
         if self._f is not None:

@@ -389,3 +389,56 @@ def test_a_part_file_is_private_while_it_fills_and_the_finished_file_follows_the
         os.umask(old_umask)
     assert modes and set(modes) == {0o600}
     assert dest.read_bytes() == data and stat.S_IMODE(dest.stat().st_mode) == 0o644
+
+
+def test_a_part_file_altered_between_two_runs_fails_the_whole_file_hash_and_is_removed(
+    net: FakeNet, coffer: Coffer, tmp_path: Path
+) -> None:
+    """Chunks an earlier run wrote are not opened again: the sealed SHA-256 of the whole file is what checks them."""
+    file_id, data = uploaded(coffer, tmp_path, 20 * CHUNK)
+    dest = tmp_path / "result.bin"
+    net.get_delay = 0.02
+
+    def stop_half_way(done: int, total: int) -> None:
+        if done >= total // 2:
+            raise Interrupt()
+
+    with pytest.raises(Interrupt):
+        coffer.download_result(file_id, dest, on_progress=stop_half_way, in_flight=2)
+    [state_path] = (tmp_path / "config" / resume.DOWNLOADS).glob("*.json")
+    state = resume.load_download(state_path)
+    assert state is not None and state.done
+    part = resume.part_path(dest)
+    with open(part, "r+b") as f:
+        f.seek(min(state.done) * CHUNK + 7)
+        f.write(bytes([data[min(state.done) * CHUNK + 7] ^ 1]))
+    with pytest.raises(IntegrityError, match="do not match its sealed SHA-256"):
+        coffer.download_result(file_id, dest, in_flight=2)
+    assert not dest.exists() and not part.exists() and not state_path.exists()
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_chunks_of_whole_pages_are_written_around_the_page_cache_and_read_back_exact(
+    coffer: Coffer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks: int
+) -> None:
+    """A chunk size of whole pages, as the default's 8 MiB: those chunks go direct where the filesystem allows it."""
+    from coffer.client import part_writer
+
+    page_chunk = 2 * part_writer.ALIGN
+    path = tmp_path / "source.bin"
+    data = os.urandom(chunks * page_chunk - 100)  # the last chunk is short: through the page cache
+    path.write_bytes(data)
+    file_id = coffer.upload(path, chunk_size=page_chunk).file_id
+    direct: list[int] = []
+    real = part_writer.PartWriter._write_direct
+
+    def counted(self: part_writer.PartWriter, view: memoryview, offset: int) -> int:
+        done = real(self, view, offset)
+        direct.append(done)
+        return done
+
+    monkeypatch.setattr(part_writer.PartWriter, "_write_direct", counted)
+    dest = tmp_path / "result.bin"
+    coffer.download_result(file_id, dest, in_flight=2)
+    assert dest.read_bytes() == data
+    assert len(direct) <= chunks - 1 and all(done in (0, page_chunk) for done in direct)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coffer.client.buffers import BufferPool
+from coffer.client.buffers import Buffer, BufferPool
 from coffer.format.chunks import open_chunk_into, seal_chunk, seal_chunk_into
 from coffer.format.errors import IntegrityError
 from coffer.format.sizes import CHUNK_OVERHEAD, ciphertext_size
@@ -118,7 +118,7 @@ def test_a_pool_hands_the_buffer_given_back_last_to_the_next_taker() -> None:
 def test_a_pool_makes_at_most_count_buffers_and_waits_for_one_to_come_back() -> None:
     pool = BufferPool(16, 2)
     a, b = pool.take(), pool.take()
-    got: list[bytearray] = []
+    got: list[Buffer] = []
     waiter = threading.Thread(target=lambda: got.append(pool.take()))
     waiter.start()
     time.sleep(0.05)

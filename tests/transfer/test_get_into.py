@@ -30,6 +30,8 @@ class Served:
 
     body: bytes = BODY
     announce: int | None = None
+    stall: threading.Event | None = None
+    """If set, send half the body, then wait for it before sending the rest."""
     connections: int = 0
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,6 +55,10 @@ def handler_for(served: Served) -> type[http.server.BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(length))
             self.end_headers()
             try:
+                if served.stall is not None:
+                    self.wfile.write(served.body[: len(served.body) // 2])
+                    self.wfile.flush()
+                    served.stall.wait()
                 self.wfile.write(served.body)
             except ConnectionError:  # a client refusing the body hangs up before reading it
                 self.close_connection = True
@@ -131,6 +137,21 @@ def test_a_body_cut_short_is_a_fileserver_failure(served: tuple[Served, str]) ->
     buffer = bytearray(len(BODY) + 1000)
     with ChunkClient() as chunks, pytest.raises(errors.FileserverUnavailable, match=f"{base} closed the connection"):
         chunks.get_into(base, "default", "f", NAME, "t", memoryview(buffer))
+
+
+def test_a_body_that_stalls_midway_fails_after_the_read_timeout_instead_of_hanging(
+    served: tuple[Served, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The body is read with the socket blocking (``MSG_WAITALL``): its receive timeout still ends a stalled read."""
+    state, base = served
+    state.stall = threading.Event()
+    monkeypatch.setattr(chunk_http, "TIMEOUT", httpx.Timeout(0.5, connect=5.0))
+    buffer = bytearray(len(BODY))
+    try:
+        with ChunkClient() as chunks, pytest.raises(errors.FileserverUnavailable, match="broke off"):
+            chunks.get_into(base, "default", "f", NAME, "t", memoryview(buffer))
+    finally:
+        state.stall.set()
 
 
 def test_through_httpx_a_body_longer_than_the_buffer_is_refused_as_it_streams() -> None:
