@@ -33,10 +33,13 @@ class Health:
     unrepairable: int = 0
 
 
-def health(tx: Tx, now: float, grace: float) -> dict[str, Health]:
-    """Return shard id → its health; a shard with every chunk at its count is left out."""
+def health(tx: Tx, now: float, grace: float, chunks: str = "chunks c") -> dict[str, Health]:
+    """Return shard id → its health; a shard with every chunk at its count is left out.
+
+    *chunks* names the chunks ``c`` to count among: all, or the copy backlog's (:func:`.backlog.chunks_read`).
+    """
     below = tx.all(
-        "SELECT f.shard_id, COUNT(*) AS n FROM chunks c JOIN files f ON f.id = c.file_id "
+        f"SELECT f.shard_id, COUNT(*) AS n FROM {chunks} JOIN files f ON f.id = c.file_id "
         "JOIN shards s ON s.id = f.shard_id "
         f"WHERE f.state = 'complete' AND {COUNTED_COPIES} < s.copies GROUP BY f.shard_id",
         (now - grace,),
