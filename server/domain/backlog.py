@@ -98,6 +98,8 @@ def refresh(tx: Tx, counted: float) -> None:
         )
         log.info("copy backlog rebuilt", extra={"kv": {"chunks": n}})
         return
+    if tx.one("SELECT 1 AS x FROM copy_backlog WHERE checked = ? LIMIT 1", (False,)) is None:
+        return  # nothing new since the last beat: no turn to wait for (a row added meanwhile waits for the next)
     _turn(tx)
     tx.execute(
         "DELETE FROM copy_backlog WHERE checked = ? AND NOT EXISTS (SELECT 1 FROM chunks c "
