@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 
 from ..store.db import Tx
-from .copies import COUNTED_COPIES
+from .copies import COUNTED_COPIES, pinned_join
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,20 @@ UNSETTLED = (
 Arguments: the counted cut, TRUE, the counted cut.
 """
 
-JOIN = "JOIN chunks c ON c.file_id = b.file_id AND c.hash = b.hash"
-"""SQL: the chunks of backlog rows ``b``: planning reads ``copy_backlog b {JOIN}`` where it read ``chunks c``."""
+
+FILES = "files f ON f.id = c.file_id"
+ALL_CHUNKS = f"chunks c JOIN {FILES}"
+"""SQL naming every chunk ``c`` and its file ``f``."""
+
+
+def chunks_and_files(tx: Tx) -> str:
+    """SQL naming the backlog's chunks ``c`` and their files ``f``, the backlog ``b`` read first.
+
+    SQLite's planner could loop over every chunk and look each up in the backlog instead
+    (:func:`.copies.pinned_join`).
+    """
+    join = pinned_join(tx)
+    return f"copy_backlog b {join} chunks c ON c.file_id = b.file_id AND c.hash = b.hash {join} {FILES}"
 
 
 def _turn(tx: Tx) -> None:
@@ -81,8 +93,8 @@ def is_current(tx: Tx, counted: float) -> bool:
 
 
 def chunks_read(tx: Tx, counted: float) -> str:
-    """SQL naming the chunks ``c`` to look for unsettled ones among: the backlog's when it is current, else all."""
-    return f"copy_backlog b {JOIN}" if is_current(tx, counted) else "chunks c"
+    """SQL naming chunks ``c`` and files ``f`` to look for unsettled ones in: the backlog's when current, else all."""
+    return chunks_and_files(tx) if is_current(tx, counted) else ALL_CHUNKS
 
 
 def refresh(tx: Tx, counted: float) -> None:

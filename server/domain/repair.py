@@ -205,7 +205,7 @@ def _below_count(tx: Tx, fs_id: str, cuts: sites.Cuts, room: int) -> list[dict[s
     )
     return tx.all(
         "SELECT c.file_id, c.hash, c.size, s.id AS shard_id, s.name AS shard, '' AS site, l.bandwidth "
-        f"FROM copy_backlog b {backlog.JOIN} JOIN files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
+        f"FROM {backlog.chunks_and_files(tx)} JOIN shards s ON s.id = f.shard_id "
         "JOIN fileserver_shards fs ON fs.shard_id = s.id AND fs.fileserver_id = ? AND fs.can_write = ? "
         "JOIN fileservers me ON me.id = fs.fileserver_id "
         "JOIN cluster_shards l ON l.cluster_id = me.cluster_id AND l.shard_id = s.id AND l.can_write = ? "

@@ -65,8 +65,7 @@ def _site_status(
         backlog = (
             tx.one(
                 "SELECT COUNT(*) AS n, COALESCE(SUM(c.size), 0) AS bytes, MIN(f.completed_at) AS oldest "
-                f"FROM {chunks} JOIN files f ON f.id = c.file_id "
-                "JOIN cluster_shards l ON l.shard_id = f.shard_id "
+                f"FROM {chunks} JOIN cluster_shards l ON l.shard_id = f.shard_id "
                 f"WHERE f.shard_id = ? AND l.cluster_id = ? AND f.state = 'complete' AND {_LACKS}",
                 (link["shard_id"], link["cluster_id"], now - grace),
             )
@@ -79,7 +78,8 @@ def _site_status(
         (True, now - RATE_WINDOW, link["shard_id"], link["cluster_id"]),
     )
     failed_where = (
-        "FROM repairs r JOIN files f ON f.id = r.file_id LEFT JOIN fileservers t ON t.id = r.target_id "
+        f"FROM repairs r {copies.pinned_join(tx)} files f ON f.id = r.file_id "
+        "LEFT JOIN fileservers t ON t.id = r.target_id "
         "WHERE f.shard_id = ? AND (r.site = ? OR (r.site = '' AND t.cluster_id = ?)) "
         "AND (r.problem <> '' OR r.tries >= ?)"
     )
