@@ -25,6 +25,15 @@ COUNTED_COPIES = (
 """The copies of chunk ``c`` that count, given the oldest last beat that still counts."""
 
 
+def pinned_join(tx: Tx) -> str:
+    """The join that keeps its left table the outer loop: a small table of work read before every chunk.
+
+    SQLite's planner, without statistics, may loop over every chunk or file and look each up
+    in a table that is mostly empty; ``CROSS JOIN`` pins the order there. PostgreSQL plans it.
+    """
+    return "CROSS JOIN" if tx.dialect == "sqlite" else "JOIN"
+
+
 @dataclass(frozen=True)
 class Health:
     """One shard's figures: chunks below their count, and of them those repair has given up on for now."""
@@ -33,17 +42,24 @@ class Health:
     unrepairable: int = 0
 
 
-def health(tx: Tx, now: float, grace: float) -> dict[str, Health]:
-    """Return shard id → its health; a shard with every chunk at its count is left out."""
+def health(
+    tx: Tx, now: float, grace: float, chunks: str = "chunks c JOIN files f ON f.id = c.file_id"
+) -> dict[str, Health]:
+    """Return shard id → its health; a shard with every chunk at its count is left out.
+
+    *chunks* names the chunks ``c`` and their files ``f`` to count among: all, or the
+    copy backlog's (:func:`.backlog.chunks_read`).
+    """
     below = tx.all(
-        "SELECT f.shard_id, COUNT(*) AS n FROM chunks c JOIN files f ON f.id = c.file_id "
+        f"SELECT f.shard_id, COUNT(*) AS n FROM {chunks} "
         "JOIN shards s ON s.id = f.shard_id "
         f"WHERE f.state = 'complete' AND {COUNTED_COPIES} < s.copies GROUP BY f.shard_id",
         (now - grace,),
     )
+    join = pinned_join(tx)
     stuck = tx.all(
-        "SELECT f.shard_id, COUNT(*) AS n FROM repairs r JOIN chunks c ON c.file_id = r.file_id AND c.hash = r.hash "
-        "JOIN files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
+        f"SELECT f.shard_id, COUNT(*) AS n FROM repairs r {join} chunks c ON c.file_id = r.file_id AND c.hash = r.hash "
+        f"{join} files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
         f"WHERE r.site = '' AND r.tries >= ? AND {COUNTED_COPIES} < s.copies GROUP BY f.shard_id",
         (MAX_REPAIR_TRIES, now - grace),
     )

@@ -23,7 +23,7 @@ from coffer.protocol import messages
 from coffer.protocol.api.lifecycle import PurgeBacklog
 
 from ..store.db import Tx
-from . import events, revocations
+from . import backlog, events, revocations
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ def confirm(tx: Tx, fileserver_id: str, done: list[messages.FilePurge]) -> int:
             tx.execute(
                 "DELETE FROM chunk_locations WHERE fileserver_id = ? AND file_id = ?", (fileserver_id, purge.file)
             )
+            backlog.add(tx, purge.file)  # a file still stored (its copy at an unlinked site went) is rechecked
             confirmed += 1
     return confirmed
 

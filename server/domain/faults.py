@@ -15,6 +15,7 @@ import logging
 from typing import Literal
 
 from ..store.db import Tx
+from . import backlog
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def inventory(tx: Tx, fs_id: str, shard: str, held: dict[str, list[str]], now: f
                 (file_id, row["hash"], fs_id),
             )
             note(tx, file_id, row["hash"], fs_id, "missing", now)
+            backlog.add(tx, file_id, row["hash"])
             missing += 1
             log.warning(
                 "a fileserver's listing lacks a chunk it was recorded holding: the copy no longer counts",

@@ -21,7 +21,7 @@ from coffer.protocol.signing import SigningKey
 
 from ..errors import BadRequest, Conflict, Forbidden, Gone, NotFound, OnHold, QuotaExceeded
 from ..store.db import Database, Tx
-from . import audit, creates, deletion, events, quotas, tickets
+from . import audit, backlog, creates, deletion, events, quotas, tickets
 from .accounts import Principal
 from .registry import live_fileservers
 
@@ -353,6 +353,7 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id, hash, fileserver_id) DO NOTHING",
                 (file_id, chunk_hash, fs, row["shard_id"], now),
             )
+        backlog.add(tx, file_id)  # its copies to other sites and up to the count are planned from here
         tickets.revoke_puts(tx, file_id, now)
         events.record(
             tx, "file.completed", now, file=file_id, user=who.name, shard=shard, size=row["size"], chunks=len(chunks)

@@ -27,7 +27,7 @@ from coffer.protocol.signing import SignatureInvalid, SigningKey, key_id
 
 from ..errors import Conflict, FileserverUnknown, NotFound, Replay, ShardNotAllowed, Unauthorized
 from ..store.db import Database, IntegrityError, Tx
-from . import audit, deletion, events, faults, repair, revocations
+from . import audit, backlog, deletion, events, faults, repair, revocations
 from .topology import read_topology
 
 log = logging.getLogger(__name__)
@@ -226,6 +226,7 @@ def heartbeat(
                 (file_id, chunk, request.fs),
             )
             faults.note(tx, file_id, chunk, request.fs, "corrupt", now)
+            backlog.add(tx, file_id, chunk)
             log.warning(
                 "corrupt chunk reported",
                 extra={"kv": {"fileserver": request.fs, "shard": shard, "file": file_id, "chunk": chunk}},

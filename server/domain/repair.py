@@ -32,7 +32,7 @@ from coffer.protocol.ids import new_id
 from coffer.protocol.signing import SigningKey
 
 from ..store.db import Tx
-from . import faults, sites
+from . import backlog, faults, sites
 from .copies import COUNTED_COPIES, MAX_REPAIR_TRIES, RETRY_AFTER
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def record(
             (receipt.chunk, fs_id, now, True, receipt.file),
         )
         faults.clear_site(tx, receipt.file, receipt.chunk, fs_id)
+        backlog.add(tx, receipt.file, receipt.chunk)  # settled now, most likely: the next planning prunes it
         tx.execute(
             "DELETE FROM repairs WHERE file_id = ? AND hash = ? "
             "AND (site = '' OR site = (SELECT cluster_id FROM fileservers WHERE id = ?))",
@@ -163,6 +164,7 @@ def orders(tx: Tx, key: SigningKey, fs_id: str, policy: Policy, now: float) -> l
     together: each beat tops them up, so a slow fileserver is never handed a queue
     longer than that.
     """
+    backlog.refresh(tx, now - policy.grace)
     if policy.batch <= 0:
         return []
     held = tx.one(
@@ -202,8 +204,8 @@ def _below_count(tx: Tx, fs_id: str, cuts: sites.Cuts, room: int) -> list[dict[s
         f"AND NOT {sites.held_by_site('o.cluster_id')})"
     )
     return tx.all(
-        "SELECT c.file_id, c.hash, c.size, s.id AS shard_id, s.name AS shard, '' AS site, l.bandwidth FROM chunks c "
-        "JOIN files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
+        "SELECT c.file_id, c.hash, c.size, s.id AS shard_id, s.name AS shard, '' AS site, l.bandwidth "
+        f"FROM {backlog.chunks_and_files(tx)} JOIN shards s ON s.id = f.shard_id "
         "JOIN fileserver_shards fs ON fs.shard_id = s.id AND fs.fileserver_id = ? AND fs.can_write = ? "
         "JOIN fileservers me ON me.id = fs.fileserver_id "
         "JOIN cluster_shards l ON l.cluster_id = me.cluster_id AND l.shard_id = s.id AND l.can_write = ? "

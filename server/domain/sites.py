@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store.db import Tx
+from . import backlog
 from .copies import MAX_REPAIR_TRIES
 
 
@@ -75,7 +76,7 @@ def missing_at_site(tx: Tx, fs_id: str, cuts: Cuts, room: int) -> list[dict[str,
     """
     return tx.all(
         "SELECT c.file_id, c.hash, c.size, s.id AS shard_id, s.name AS shard, me.cluster_id AS site, l.bandwidth "
-        "FROM chunks c JOIN files f ON f.id = c.file_id JOIN shards s ON s.id = f.shard_id "
+        f"FROM {backlog.chunks_and_files(tx)} JOIN shards s ON s.id = f.shard_id "
         "JOIN fileservers me ON me.id = ? "
         "JOIN fileserver_shards fs ON fs.fileserver_id = me.id AND fs.shard_id = s.id "
         "JOIN cluster_shards l ON l.cluster_id = me.cluster_id AND l.shard_id = s.id AND l.can_read = ? "

@@ -26,7 +26,7 @@ from coffer.protocol.ids import check_name
 
 from ..errors import NotFound
 from ..store.db import Database, Tx
-from . import copies
+from . import backlog, copies
 from .copies import MAX_REPAIR_TRIES
 
 CORRUPT_SOURCE_SHOWN = 86400.0
@@ -52,17 +52,20 @@ def _links(tx: Tx, shard: str | None = None) -> list[dict[str, Any]]:
 def status(db: Database, now: float, grace: float) -> list[SiteSync]:
     """Return, per shard and linked site, the backlog, lag, chunks below the count, errors and copy rate."""
     with db.transaction(readonly=True) as tx:
-        health = copies.health(tx, now, grace)
-        return [_site_status(tx, link, health, now, grace) for link in _links(tx)]
+        chunks = backlog.chunks_read(tx, now - grace)
+        health = copies.health(tx, now, grace, chunks)
+        return [_site_status(tx, link, health, chunks, now, grace) for link in _links(tx)]
 
 
-def _site_status(tx: Tx, link: dict[str, Any], health: dict[str, copies.Health], now: float, grace: float) -> SiteSync:
+def _site_status(
+    tx: Tx, link: dict[str, Any], health: dict[str, copies.Health], chunks: str, now: float, grace: float
+) -> SiteSync:
     backlog: dict[str, Any] = {"n": 0, "bytes": 0, "oldest": None}
     if link["can_read"]:
         backlog = (
             tx.one(
                 "SELECT COUNT(*) AS n, COALESCE(SUM(c.size), 0) AS bytes, MIN(f.completed_at) AS oldest "
-                "FROM chunks c JOIN files f ON f.id = c.file_id JOIN cluster_shards l ON l.shard_id = f.shard_id "
+                f"FROM {chunks} JOIN cluster_shards l ON l.shard_id = f.shard_id "
                 f"WHERE f.shard_id = ? AND l.cluster_id = ? AND f.state = 'complete' AND {_LACKS}",
                 (link["shard_id"], link["cluster_id"], now - grace),
             )
@@ -75,7 +78,8 @@ def _site_status(tx: Tx, link: dict[str, Any], health: dict[str, copies.Health],
         (True, now - RATE_WINDOW, link["shard_id"], link["cluster_id"]),
     )
     failed_where = (
-        "FROM repairs r JOIN files f ON f.id = r.file_id LEFT JOIN fileservers t ON t.id = r.target_id "
+        f"FROM repairs r {copies.pinned_join(tx)} files f ON f.id = r.file_id "
+        "LEFT JOIN fileservers t ON t.id = r.target_id "
         "WHERE f.shard_id = ? AND (r.site = ? OR (r.site = '' AND t.cluster_id = ?)) "
         "AND (r.problem <> '' OR r.tries >= ?)"
     )

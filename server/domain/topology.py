@@ -11,7 +11,7 @@ from coffer.protocol.ids import check_name, new_id
 
 from ..errors import Conflict, NotFound
 from ..store.db import Database, Tx
-from . import copies
+from . import backlog, copies
 from .keys import ServerKeys
 from .topology_plan import Change, Link, Topology, parse, plan
 
@@ -102,6 +102,8 @@ def apply(
         if not dry_run:
             for change in changes:
                 _apply_one(tx, keys, change, now)
+            if changes:
+                backlog.stale(tx)  # links and copy counts decide what is unsettled: rebuild at the next beat
     return [ConfigChange(c.action, c.kind, c.name, c.detail) for c in changes]
 
 
@@ -110,7 +112,7 @@ def list_shards(db: Database, now: float, grace: float) -> list[ListedShard]:
     with db.transaction(readonly=True) as tx:
         topology = read_topology(tx)
         ids = {r["name"]: r["id"] for r in tx.all("SELECT id, name FROM shards")}
-        figures = copies.health(tx, now, grace)
+        figures = copies.health(tx, now, grace, backlog.chunks_read(tx, now - grace))
     listed = []
     for name, description in sorted(topology.shards.items()):
         shard_health = figures.get(ids[name], copies.Health())

@@ -481,6 +481,27 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        15,
+        "copy_backlog: the chunks that may still need a copy, so each beat's copy planning reads them, not every chunk",
+        [
+            # A superset of the chunks below their count or missing at a read-linked site; checked = FALSE until
+            # a beat's planning has looked at the row since it was added (a settled one is then deleted).
+            """CREATE TABLE copy_backlog (
+                file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                hash TEXT NOT NULL,
+                checked BOOLEAN NOT NULL DEFAULT FALSE,
+                PRIMARY KEY (file_id, hash))""",
+            "CREATE INDEX copy_backlog_checked ON copy_backlog(checked)",
+            # One row: the counted fileservers the backlog was last rebuilt for ('stale': rebuild at the next beat).
+            # Every writer of the backlog updates it first, so they take turns.
+            "CREATE TABLE copy_plan (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL)",
+            "INSERT INTO copy_plan (id, fingerprint) VALUES (1, 'stale')",
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 
