@@ -8,10 +8,13 @@ or fetching only the rest. One network per module: a server on SQLite, two files
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,8 +57,17 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     return subprocess.run(coffer(*args), env=env, capture_output=True, text=True, timeout=120)
 
 
+RUN_SHARE = (0.01, 0.04)
+"""Seconds the client runs, then stays stopped, in turn while it is watched: a fifth of the wall clock."""
+
+
 def kill_when(args: list[str], env: dict[str, str], states: Path, reached: int) -> None:
-    """Start ``coffer *args*`` and SIGKILL it once its resume state in *states* records *reached* chunks."""
+    """Start ``coffer *args*`` and SIGKILL it once its resume state in *states* records *reached* chunks.
+
+    The client records its state at most every half second, and on a fast machine a whole
+    transfer of the tests' size takes less: the client is held to a fifth of the wall clock
+    (SIGSTOP and SIGCONT in turn), so its state is recorded several times before it could end.
+    """
 
     def progress() -> int:
         for path in states.glob("*.json"):
@@ -67,10 +79,25 @@ def kill_when(args: list[str], env: dict[str, str], states: Path, reached: int) 
         return 0
 
     proc = subprocess.Popen(coffer(*args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watched = threading.Event()
+
+    def hold_back() -> None:
+        running, stopped = RUN_SHARE
+        with contextlib.suppress(ProcessLookupError):
+            while not watched.is_set():
+                time.sleep(running)
+                proc.send_signal(signal.SIGSTOP)
+                time.sleep(stopped)
+                proc.send_signal(signal.SIGCONT)
+
+    holder = threading.Thread(target=hold_back)
+    holder.start()
     try:
-        wait_until(lambda: progress() >= reached or proc.poll() is not None, 60, f"{reached} chunks", interval=0.01)
+        wait_until(lambda: progress() >= reached or proc.poll() is not None, 120, f"{reached} chunks", interval=0.01)
     finally:
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(signal.SIGKILL)  # a stopped process is killed too
+        watched.set()
+        holder.join()
         proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the transfer was still under way when it was killed"
 
