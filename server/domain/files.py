@@ -353,11 +353,12 @@ def finalize(db: Database, who: Principal, file_id: str, request: Finalize, now:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id, hash, fileserver_id) DO NOTHING",
                 (file_id, chunk_hash, fs, row["shard_id"], now),
             )
-        backlog.add(tx, file_id)  # its copies to other sites and up to the count are planned from here
         tickets.revoke_puts(tx, file_id, now)
         events.record(
             tx, "file.completed", now, file=file_id, user=who.name, shard=shard, size=row["size"], chunks=len(chunks)
         )
+        # Last: it waits for the backlog's turn (one row on PostgreSQL), held from here to the commit.
+        backlog.add(tx, file_id)  # its copies to other sites and up to the count are planned from here
     return get(db, who, file_id)
 
 
