@@ -163,16 +163,24 @@ PAUSED = "fault injection: create answer paused"
 OWN_FILES = "SELECT f.id FROM files f JOIN users u ON u.id = f.owner_id WHERE u.name = ?"
 
 
+NGINX_FAIL_TIMEOUT = 10.0
+"""nginx's default ``fail_timeout``: how long a worker process skips an instance that failed a request."""
+
+
 def restart_instances(net: ScaledNetwork, extra: dict[str, str]) -> None:
     """Restart every server instance with *extra* settings; wait until nginx sends requests to each again.
 
-    nginx marks an instance that refused a connection down for 10 s: until both serve
-    through it, a later failure could leave it no instance to pass a request on to.
+    nginx marks an instance that refused a connection down for 10 s, in each of its worker
+    processes apart: until every worker sends to both again, killing one instance leaves a
+    worker no instance to pass a request on to, and the fileservers' beats through it fail
+    (502) past their 3 s lease. Requests through one worker cannot show the others' state,
+    so the wait is the timeout itself, counted from the last instance's start.
     """
     for index, service in enumerate(net.instances):
         service.stop()
         service.env = net.instance_env(index) | extra
         net.start_instance(index)
+    started = time.monotonic()
 
     def each_serves() -> bool:
         before = [requests_logged(s.log) for s in net.instances]
@@ -181,6 +189,7 @@ def restart_instances(net: ScaledNetwork, extra: dict[str, str]) -> None:
         return all(requests_logged(s.log) > n for s, n in zip(net.instances, before, strict=True))
 
     wait_until(each_serves, 60, "nginx to send requests to every restarted instance", interval=0.5)
+    time.sleep(max(0.0, started + NGINX_FAIL_TIMEOUT + 0.5 - time.monotonic()))
     every_fileserver_live(net)
 
 
