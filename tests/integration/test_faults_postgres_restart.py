@@ -150,6 +150,10 @@ def test_an_upload_runs_on_through_a_database_restart_with_clear_errors_meanwhil
     result = coffer.upload(source, chunk_size=MiB, on_progress=outage)
     assert seen == ["down", "up"]
     assert coffer.api.get_file(result.file_id).state == "complete"
+    # The outage outlasted the fileservers' leases: a download sent before their first beat after it finds
+    # the chunks on no live fileserver, and rightly says so. Wait for the beats, as a user would retry.
+    for fs in net.fileservers:
+        net.wait_fileserver(fs)
     assert sha256_of(coffer.download(result.file_id, tmp_path / "copy.bin")) == digest
     assert net.server is not None and "Traceback" not in net.server.tail(10**7), "no request failed unhandled"
 
