@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from coffer.client.coffer import Coffer
 from tests.integration.network import Network, start_network
 
+from .app_session import PASSWORD, new_user, saving_context
 from .browser import CHROMIUM_ARGS, build, chromium_path, unavailable
 
 
@@ -49,3 +51,23 @@ def web_network(tmp_path_factory: pytest.TempPathFactory, web_build: Path) -> It
         yield net
     finally:
         net.stop()
+
+
+@pytest.fixture
+def owner(web_network: Network, tmp_path: Path) -> Iterator[Coffer]:
+    """A new user's client session; a module whose owner differs defines its own."""
+    coffer = Coffer.login(web_network.url, new_user(web_network), PASSWORD, config_dir=tmp_path / "owner")
+    try:
+        yield coffer
+    finally:
+        coffer.close()
+
+
+@pytest.fixture
+def context(chromium: Any) -> Iterator[Any]:
+    """A browser context whose downloads are saved (no save picker); a module needing another defines its own."""
+    context = saving_context(chromium)
+    try:
+        yield context
+    finally:
+        context.close()

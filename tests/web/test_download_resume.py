@@ -12,16 +12,13 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from coffer.client.coffer import Coffer
 from tests.integration.network import Network
 
-from .app_session import CHUNK, PASSWORD, new_user, saving_context, sign_in
+from .app_session import CHUNK, PASSWORD, new_user, sign_in
 
 CHUNKS = 24
 STAGED = """async () => {
@@ -46,24 +43,6 @@ STAGED = """async () => {
     db.close();
     return { files: names, records: records.map((r) => ({ staged: r.staged, chunks: r.chunks, fileId: r.fileId })) };
 }"""
-
-
-@pytest.fixture
-def owner(web_network: Network, tmp_path: Path) -> Iterator[Coffer]:
-    coffer = Coffer.login(web_network.url, new_user(web_network), PASSWORD, config_dir=tmp_path / "owner")
-    try:
-        yield coffer
-    finally:
-        coffer.close()
-
-
-@pytest.fixture
-def context(chromium: Any) -> Iterator[Any]:
-    context = saving_context(chromium)
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 class ChunkGets:

@@ -14,7 +14,6 @@ download that does not fit the browser's quota) each chunk streams as it arrives
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +22,8 @@ import pytest
 from coffer.client.coffer import Coffer
 from tests.integration.network import Network, chunk_files
 
-from .app_session import CHUNK, PASSWORD, new_user, saving_context
+from .app_session import CHUNK
 from .test_download_resume import STAGED
-
-
-@pytest.fixture
-def owner(web_network: Network, tmp_path: Path) -> Iterator[Coffer]:
-    coffer = Coffer.login(web_network.url, new_user(web_network), PASSWORD, config_dir=tmp_path / "owner")
-    try:
-        yield coffer
-    finally:
-        coffer.close()
-
-
-@pytest.fixture
-def context(chromium: Any) -> Iterator[Any]:
-    context = saving_context(chromium)
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 def _link(owner: Coffer, tmp_path: Path, size: int) -> tuple[str, str, bytes]:
