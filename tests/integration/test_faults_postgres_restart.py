@@ -186,6 +186,8 @@ def test_a_finalize_cut_off_by_the_database_writes_nothing_and_the_upload_comple
     again = coffer.upload(source, chunk_size=MiB)
     assert again.resumed and again.file_id == pending.id and (again.chunks_sent, again.chunks_skipped) == (0, 6)
     assert coffer.api.get_file(pending.id).state == "complete"
+    for fs in net.fileservers:  # once seen failing here too: a fileserver out of the live list again (see the note)
+        net.wait_fileserver(fs)
     assert sha256_of(coffer.download(pending.id, tmp_path / "copy.bin")) == digest
 
 
