@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import private_files
 from .errors import NotLoggedIn
+from .home import config_home
 
 
 def config_dir() -> Path:
-    base = os.environ.get("COFFER_CONFIG_DIR") or os.path.join(
-        os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "coffer"
-    )
-    return Path(base)
+    return Path(config_home())
 
 
 @dataclass(frozen=True)

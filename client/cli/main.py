@@ -16,7 +16,7 @@ from coffer.protocol import __version__, requestids
 from coffer.transfer.errors import TransferError
 
 from ..errors import AuthError, ClientError, exit_code, local_file_error
-from . import admin, auth, files, keys, lifecycle, sharing
+from . import admin, agent, auth, files, keys, lifecycle, sharing
 from .common import drop_cached_session
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -60,6 +60,7 @@ def build_parser(*more: Callable[[Commands], None]) -> argparse.ArgumentParser:
         keys.register,
         lifecycle.register_user,
         admin.register,
+        agent.register,
         *more,
     ):
         register(commands)

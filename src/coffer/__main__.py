@@ -7,7 +7,9 @@ Collection is off while importing and on while the command runs (a server or
 fileserver command runs for days); at exit every surviving object is frozen out of
 the last collection, since the process is about to give back its memory whole.
 Together some 25 ms of a 0.24 s download of 25 MB. So this module imports
-nothing of Coffer until :func:`run` has turned collection off.
+nothing of Coffer until :func:`run` has turned collection off, but the agent's
+door (:mod:`coffer.client.agent.door`), which imports next to nothing and hands a
+transfer to an agent when one runs, skipping all of the above.
 
 httpx imports its own command-line client (rich, click, pygments) whenever those
 happen to be installed, as they are beside many other tools: 0.15 CPU-s of a
@@ -25,6 +27,11 @@ HTTPX_COMMAND = "httpx._main"
 
 
 def run() -> None:
+    from coffer.client.agent.door import handed_over
+
+    handled = handed_over(sys.argv[1:])
+    if handled is not None:
+        sys.exit(handled)
     sys.modules.setdefault(HTTPX_COMMAND, None)  # type: ignore[arg-type]
     gc.disable()
     try:

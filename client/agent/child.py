@@ -1,0 +1,85 @@
+"""One command, in a fork of the agent: become the caller's process, run the command, exit with its code.
+
+The fork has every module the agent imported, and nothing else of it: it
+closes the agent's sockets, takes the caller's standard streams, directory,
+umask and environment, leaves the agent's session (so a signal meant for the
+agent does not reach it), and restores the default signal handlers. It then
+runs the very function the ``coffer`` command runs, and ends with
+:func:`os._exit`, so it never returns into the agent's loop, whose ``finally``
+blocks belong to the agent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import NoReturn
+
+from ...transfer import connections
+from .wire import RunRequest
+
+CERTIFICATE_SETTINGS = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+"""What the TLS context the agent made depends on: a command setting them otherwise makes its own."""
+
+
+def run(request: RunRequest, streams: list[int], close: list[int], main: Callable[[list[str]], int]) -> NoReturn:
+    """Run *request* with *streams* as its stdin, stdout and stderr; *close* the agent's descriptors first."""
+    code = 1
+    try:
+        for fd in close:
+            os.close(fd)
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        for number in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
+            signal.signal(number, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _take_streams(streams)
+        _take_place(request)
+        code = _run(main, request.argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a reader that went away (`| head`) or a stream the command closed: nothing left to say
+        os._exit(code)
+
+
+def _take_streams(streams: list[int]) -> None:
+    for target, fd in enumerate(streams):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own stream, open until it exits
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+
+def _take_place(request: RunRequest) -> None:
+    before = {name: os.environ.get(name) for name in CERTIFICATE_SETTINGS}
+    os.chdir(request.cwd)
+    os.umask(request.umask)
+    os.environb.clear()
+    os.environb.update(request.env)
+    time.tzset()
+    sys.argv = ["coffer", *request.argv]
+    if any(os.environ.get(name) != value for name, value in before.items()):
+        connections.tls_context.cache_clear()
+
+
+def _run(main: Callable[[list[str]], int], argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's usage errors and --help
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else _say(exc.code))
+    except BaseException:  # noqa: BLE001 - what the interpreter would print for an uncaught exception, then exit 1
+        traceback.print_exc()
+        return 1
+
+
+def _say(message: object) -> int:
+    print(message, file=sys.stderr)
+    return 1
