@@ -24,7 +24,7 @@ import sys
 from coffer.protocol import __version__
 
 from ..home import config_home
-from .wire import Frames, RunRequest, WireError, number_frame, parse_number, run_frame
+from .wire import Frames, RunRequest, WireError, command_word, number_frame, parse_number, run_frame
 
 TYPE_CHECKING = False  # importing typing for its flag would cost milliseconds
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ def handed_over(argv: list[str]) -> int | None:
     """Run *argv* in the agent and return its exit code; return None when it is to run in this process."""
     if os.environ.get("COFFER_AGENT", "").lower() in OFF:
         return None
-    command = next((word for word in argv if not word.startswith("-")), None)
-    if command not in AGENT_COMMANDS:
+    if command_word(argv) not in AGENT_COMMANDS:
         return None
     agent = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:

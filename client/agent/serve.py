@@ -32,7 +32,7 @@ from coffer.protocol import __version__
 
 from ..errors import UsageError
 from . import child
-from .wire import Frames, WireError, frame, number_frame, parse_number, parse_run
+from .wire import Frames, WireError, command_word, frame, number_frame, parse_number, parse_run
 
 log = logging.getLogger("coffer.agent")
 
@@ -197,8 +197,7 @@ class Agent:
         if pid == 0:
             child.run(request, caller.streams, others, self._main)  # never returns
         _close_all(caller.streams)
-        command = next((w for w in request.argv if not w.startswith("-")), "")
-        caller.job = self._jobs[pid] = Job(pid, command, conn)
+        caller.job = self._jobs[pid] = Job(pid, command_word(request.argv), conn)
         self._served += 1
         conn.sendall(number_frame(b"started", pid))
 

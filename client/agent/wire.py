@@ -22,6 +22,11 @@ MAX_FRAME = 1 << 20
 LENGTH_BYTES = 4
 
 
+def command_word(argv: list[str]) -> str:
+    """Return the command *argv* runs: its first word that is not an option (``coffer`` takes none with a value)."""
+    return next((word for word in argv if not word.startswith("-")), "")
+
+
 class WireError(Exception):
     """A frame that breaks the rules above: the other side is not a ``coffer`` of this wire version."""
 

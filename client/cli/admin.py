@@ -24,8 +24,12 @@ if TYPE_CHECKING:
     from coffer.protocol.api.admin import ClusterConfig
 
 
+COMMANDS = {"admin": "administer the server (needs an admin session)"}
+"""Each command :func:`register` adds → its help line, all that is built of it when another command runs."""
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    admin = commands.add_parser("admin", help="administer the server (needs an admin session)")
+    admin = commands.add_parser("admin", help=COMMANDS["admin"])
     sub = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
 
     apply = sub.add_parser("apply", help="apply a shard and cluster definition file, idempotently")

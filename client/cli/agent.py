@@ -26,12 +26,14 @@ WARM = (
 )
 """What a transfer imports, loaded once by the agent; ``tests/client/test_agent_warm.py`` pins that it is all."""
 START_WAIT = 15.0
+COMMANDS = {"agent": "keep the client loaded between commands, so small transfers do not wait for it to start"}
+"""Each command :func:`register` adds → its help line, all that is built of it when another command runs."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     agent = commands.add_parser(
         "agent",
-        help="keep the client loaded between commands, so small transfers do not wait for it to start",
+        help=COMMANDS["agent"],
         description=(
             "An agent imports the client once and runs each `coffer upload` and `coffer download` typed "
             "afterwards in a fork of itself: for a file of tens of MB that halves the command's time. It "

@@ -14,9 +14,17 @@ from ..errors import AuthError, ConnectionFailed, NotLoggedIn, UsageError
 from ..server_address import server_url
 from .common import add_json_flag, current_session, open_coffer, print_json, read_new_password, read_secret
 
+COMMANDS = {
+    "login": "log in to a server and keep the session for later commands",
+    "join": "accept an invitation: choose your password; your key pair is made on this machine",
+    "passwd": "change your password (your files and keys stay as they are)",
+    "logout": "end the stored session on the server and forget it here",
+}
+"""Each command :func:`register` adds → its help line, all that is built of it when another command runs."""
+
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    login = commands.add_parser("login", help="log in to a server and keep the session for later commands")
+    login = commands.add_parser("login", help=COMMANDS["login"])
     login.add_argument("username")
     login.add_argument(
         "--server",
@@ -27,20 +35,18 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     login.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
     add_json_flag(login)
     login.set_defaults(func=do_login)
-    join = commands.add_parser(
-        "join", help="accept an invitation: choose your password; your key pair is made on this machine"
-    )
+    join = commands.add_parser("join", help=COMMANDS["join"])
     join.add_argument("server", help="the server URL the invitation names, https://HOST[:PORT]")
     join.add_argument("code", help="the one-time invitation code your administrator gave you")
     join.add_argument("--password-stdin", action="store_true", help="read the new password as one line from stdin")
     add_json_flag(join)
     join.set_defaults(func=do_join)
-    passwd = commands.add_parser("passwd", help="change your password (your files and keys stay as they are)")
+    passwd = commands.add_parser("passwd", help=COMMANDS["passwd"])
     passwd.add_argument(
         "--password-stdin", action="store_true", help="read the current and the new password as two lines"
     )
     passwd.set_defaults(func=do_passwd)
-    logout = commands.add_parser("logout", help="end the stored session on the server and forget it here")
+    logout = commands.add_parser("logout", help=COMMANDS["logout"])
     logout.set_defaults(func=do_logout)
 
 

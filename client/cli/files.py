@@ -55,8 +55,18 @@ EXPIRY_FLAGS = {"expires_in": "--expires"}
 """The API field each option of ``coffer upload`` sets, to name the option when the server refuses the field."""
 
 
+COMMANDS = {
+    "upload": "encrypt and upload files; prints each file id",
+    "download": "download and decrypt files, or the file of a share link",
+    "ls": "list your files, oldest first, as they arrive",
+    "info": "show one file",
+    "rm": "delete a file",
+}
+"""Each command :func:`register` adds → its help line, all that is built of it when another command runs."""
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    upload = commands.add_parser("upload", help="encrypt and upload files; prints each file id")
+    upload = commands.add_parser("upload", help=COMMANDS["upload"])
     upload.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     upload.add_argument(
         "-r",
@@ -77,7 +87,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_json_flag(upload)
     upload.set_defaults(func=do_upload)
 
-    download = commands.add_parser("download", help="download and decrypt files, or the file of a share link")
+    download = commands.add_parser("download", help=COMMANDS["download"])
     download.add_argument("file_ids", nargs="+", metavar="ID|URL", help="file ids, or one share link (no login needed)")
     download.add_argument(
         "-o", "--output", type=Path, help="where to write it (default: its name, here); with several ids, a directory"
@@ -94,19 +104,19 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     download.set_defaults(func=do_download)
 
-    listing = commands.add_parser("ls", help="list your files, oldest first, as they arrive")
+    listing = commands.add_parser("ls", help=COMMANDS["ls"])
     listing.add_argument("--shared", action="store_true", help="list the files others shared with you instead")
     listing.add_argument("--state", choices=STATES, help="only the files in this state")
     listing.add_argument("--shard", help="only the files in this shard")
     add_json_flag(listing)
     listing.set_defaults(func=do_ls)
 
-    info = commands.add_parser("info", help="show one file")
+    info = commands.add_parser("info", help=COMMANDS["info"])
     info.add_argument("file_id", metavar="ID")
     add_json_flag(info)
     info.set_defaults(func=do_info)
 
-    remove = commands.add_parser("rm", help="delete a file")
+    remove = commands.add_parser("rm", help=COMMANDS["rm"])
     remove.add_argument("file_ids", nargs="+", metavar="ID")
     remove.set_defaults(func=do_rm)
 

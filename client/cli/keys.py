@@ -27,8 +27,12 @@ ORIGINS = {
 }
 
 
+COMMANDS = {"keys": "show your key fingerprint and where your key pair was made"}
+"""Each command :func:`register` adds → its help line, all that is built of it when another command runs."""
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    keys = commands.add_parser("keys", help="show your key fingerprint and where your key pair was made")
+    keys = commands.add_parser("keys", help=COMMANDS["keys"])
     add_json_flag(keys)
     keys.set_defaults(func=do_keys)
     sub = keys.add_subparsers(dest="keys_command", metavar="COMMAND")

@@ -62,8 +62,12 @@ def parse_since(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is neither a duration like 1h nor a time like 2026-11-23") from exc
 
 
+COMMANDS = {"quota": "show your storage quota and what you use of it"}
+"""Each command :func:`register_user` adds → its help line, all that is built of it when another command runs."""
+
+
 def register_user(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    quota = commands.add_parser("quota", help="show your storage quota and what you use of it")
+    quota = commands.add_parser("quota", help=COMMANDS["quota"])
     add_json_flag(quota)
     quota.set_defaults(func=do_quota)
 

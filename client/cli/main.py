@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import TypeAlias
+from collections.abc import Callable, Mapping
+from typing import NamedTuple, TypeAlias
 
 from coffer.format.errors import FormatError
 from coffer.protocol import __version__, requestids
 from coffer.transfer.errors import TransferError
 
+from ..agent.wire import command_word
 from ..errors import AuthError, ClientError, exit_code, local_file_error
 from . import admin, agent, auth, files, keys, lifecycle, sharing
 from .common import drop_cached_session
@@ -43,8 +44,34 @@ units:
 """
 
 
-def build_parser(*more: Callable[[Commands], None]) -> argparse.ArgumentParser:
-    """Return the parser of the client's commands, plus those each of *more* registers."""
+class Family(NamedTuple):
+    """Commands registered together: their lines in ``coffer --help``, and what adds them in full."""
+
+    helps: Mapping[str, str]
+    register: Callable[[Commands], None]
+
+
+FAMILIES = (
+    Family(auth.COMMANDS, auth.register),
+    Family(files.COMMANDS, files.register),
+    Family(sharing.COMMANDS, sharing.register),
+    Family(keys.COMMANDS, keys.register),
+    Family(lifecycle.COMMANDS, lifecycle.register_user),
+    Family(admin.COMMANDS, admin.register),
+    Family(agent.COMMANDS, agent.register),
+)
+"""The client's commands, in the order of ``coffer --help``."""
+
+
+def build_parser(*more: Family, command: str | None = None) -> argparse.ArgumentParser:
+    """Return the parser of the client's commands and *more*'s; given *command*, only its family's are built in full.
+
+    A ``coffer`` run parses one command line, and building every command's options
+    (argparse puts each help string through gettext) was most of what its parser cost.
+    The other commands are placeholders: their name and help line, all that
+    ``coffer --help`` and argparse's "invalid choice" show. A *command* that names no
+    command (``""``: none was given) builds none in full; ``None`` builds them all.
+    """
     parser = argparse.ArgumentParser(
         prog="coffer",
         description="Coffer: end-to-end encrypted, sharded file network",
@@ -53,22 +80,18 @@ def build_parser(*more: Callable[[Commands], None]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"coffer {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (
-        auth.register,
-        files.register,
-        sharing.register,
-        keys.register,
-        lifecycle.register_user,
-        admin.register,
-        agent.register,
-        *more,
-    ):
-        register(commands)
+    for family in (*FAMILIES, *more):
+        if command is None or command in family.helps:
+            family.register(commands)
+        else:
+            for name, help_text in family.helps.items():
+                commands.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
+    words = sys.argv[1:] if argv is None else argv
+    return run(build_parser(command=command_word(words)).parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:

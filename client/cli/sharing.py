@@ -33,8 +33,20 @@ def parse_max_downloads(text: str) -> int:
     return value
 
 
+COMMANDS = {
+    "share": "share a file with another user (their key is checked first)",
+    "shares": "list who a file of yours is shared with",
+    "unshare": "end a user's access to your file (your own name: leave a share)",
+    "link": "make a link anyone can download the file with; prints the URL",
+    "links": "list your links (of one file, if given): state and downloads",
+    "unlink": "revoke a link at once (its id or its URL)",
+    "fingerprint": "show your key fingerprint, or USER's (and accept a changed key with --fingerprint)",
+}
+"""Each command :func:`register` adds → its help line, all that is built of it when another command runs."""
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    share = commands.add_parser("share", help="share a file with another user (their key is checked first)")
+    share = commands.add_parser("share", help=COMMANDS["share"])
     share.add_argument("file_id", metavar="ID")
     share.add_argument("user", metavar="USER")
     share.add_argument(
@@ -43,17 +55,17 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_json_flag(share)
     share.set_defaults(func=do_share)
 
-    shares = commands.add_parser("shares", help="list who a file of yours is shared with")
+    shares = commands.add_parser("shares", help=COMMANDS["shares"])
     shares.add_argument("file_id", metavar="ID")
     add_json_flag(shares)
     shares.set_defaults(func=do_shares)
 
-    unshare = commands.add_parser("unshare", help="end a user's access to your file (your own name: leave a share)")
+    unshare = commands.add_parser("unshare", help=COMMANDS["unshare"])
     unshare.add_argument("file_id", metavar="ID")
     unshare.add_argument("user", metavar="USER")
     unshare.set_defaults(func=do_unshare)
 
-    link = commands.add_parser("link", help="make a link anyone can download the file with; prints the URL")
+    link = commands.add_parser("link", help=COMMANDS["link"])
     link.add_argument("file_id", metavar="ID")
     link.add_argument("--expires", type=parse_expiry, help="how long the link works (e.g. 24h); default 7d")
     link.add_argument("--max-downloads", type=parse_max_downloads, metavar="N", help="downloads allowed")
@@ -64,18 +76,16 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_json_flag(link)
     link.set_defaults(func=do_link)
 
-    links = commands.add_parser("links", help="list your links (of one file, if given): state and downloads")
+    links = commands.add_parser("links", help=COMMANDS["links"])
     links.add_argument("file_id", nargs="?", metavar="ID")
     add_json_flag(links)
     links.set_defaults(func=do_links)
 
-    unlink = commands.add_parser("unlink", help="revoke a link at once (its id or its URL)")
+    unlink = commands.add_parser("unlink", help=COMMANDS["unlink"])
     unlink.add_argument("link", metavar="LINK")
     unlink.set_defaults(func=do_unlink)
 
-    fingerprint = commands.add_parser(
-        "fingerprint", help="show your key fingerprint, or USER's (and accept a changed key with --fingerprint)"
-    )
+    fingerprint = commands.add_parser("fingerprint", help=COMMANDS["fingerprint"])
     fingerprint.add_argument("user", nargs="?", metavar="USER")
     fingerprint.add_argument("--fingerprint", metavar="FP", help="pin USER's key if it has this fingerprint")
     add_json_flag(fingerprint)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import cast
 
+from coffer.client.agent.wire import command_word
 from coffer.client.cli import main as client_main
 from coffer.client.errors import UsageError
 
@@ -38,27 +39,24 @@ PROGRAMS = {
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """Return the parser of every command; a program's own module loads only when *argv* runs that program.
+    """Return the parser of every command, built in full only for the command *argv* runs.
 
-    Each ``coffer`` run is a new process, so a client command does not pay for
-    importing the programs' settings and launchers it will not use.
+    Each ``coffer`` run parses one command line, so it does not pay for the options of
+    commands it will not run, nor for importing the programs' settings and launchers.
     """
     words = sys.argv[1:] if argv is None else argv
-    chosen = next((word for word in words if not word.startswith("-")), None)
-    return client_main.build_parser(*(_registrar(name, chosen == name) for name in PROGRAMS))
+    return client_main.build_parser(*(program(name) for name in PROGRAMS), command=command_word(words))
 
 
-def _registrar(name: str, load: bool) -> Callable[[client_main.Commands], None]:
+def program(name: str) -> client_main.Family:
+    """Return program *name* as a family of one command, its module imported only to add it in full."""
     module, help_text = PROGRAMS[name]
 
     def register(commands: client_main.Commands) -> None:
-        if load:
-            registers = cast(Callable[[client_main.Commands, str], None], importlib.import_module(module).register)
-            registers(commands, help_text)
-        else:
-            commands.add_parser(name, help=help_text, add_help=False)
+        registers = cast(Callable[[client_main.Commands, str], None], importlib.import_module(module).register)
+        registers(commands, help_text)
 
-    return register
+    return client_main.Family({name: help_text}, register)
 
 
 def check_extras(command: str) -> None:

@@ -39,7 +39,7 @@ def test_a_transfer_error_reaching_main_is_printed_and_ends_with_its_exit_code(
 
     parser = argparse.ArgumentParser()
     parser.set_defaults(func=fail, command="upload")
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(cli, "build_parser", lambda **_: parser)
     assert cli.main([]) == 3
     request_id = requestids.command()
     assert request_id is not None  # the command's id, sent with each of its requests

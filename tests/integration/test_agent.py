@@ -195,7 +195,8 @@ def test_ctrl_c_reaches_the_command_which_ends_as_the_plain_command_would(user: 
     url, _ = _locked_link(user, tmp_path)
     waiting = _waiting_download(user, url, tmp_path / "never.bin")
     waiting.send_signal(signal.SIGINT)
-    out, err = waiting.communicate(timeout=60)
+    waiting.wait(timeout=60)  # stdin stays open until then: at its end the command would stop waiting for the password
+    out, err = waiting.communicate(timeout=10)
     assert waiting.returncode == 130, err
     assert err.strip().startswith("coffer: ")
     _wait_for(lambda: agent_status(user)["running"] == 0, "the command to end")
