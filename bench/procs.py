@@ -78,6 +78,12 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def reaped_cpu_seconds(pid: int) -> float:
+    """Return the CPU time of the children *pid* has waited for (cutime plus cstime): an agent's forks, once ended."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peaks(pids: Sequence[int]) -> None:
     """Start each process's peak anew from its current size (``clear_refs`` 5; our own processes only)."""
     for pid in pids:

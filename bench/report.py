@@ -20,6 +20,8 @@ NAMES = {
     "rclone": "rclone crypt",
     "coffer-sqlite": "Coffer, SQLite",
     "coffer-postgresql": "Coffer, PostgreSQL",
+    "coffer-sqlite-agent": "Coffer, SQLite, through coffer agent",
+    "coffer-postgresql-agent": "Coffer, PostgreSQL, through coffer agent",
 }
 TARGETS = {"up": 0.55, "down": 0.70}
 FLAT_MIB = 64

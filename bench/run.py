@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sizes", help="file sizes for one client (default 25MB,100MB,1GB; quick 4MB)")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 1)")
     p.add_argument("--engines", default="sqlite,postgresql", help="server databases to measure")
+    p.add_argument(
+        "--no-agent", action="store_true", help="leave out the first engine's commands through `coffer agent`"
+    )
     p.add_argument("--users", type=int, help="simulated users (default 400; quick 8)")
     p.add_argument("--size", help="each simulated user's file (default 25MB; quick 4MB)")
     p.add_argument(
@@ -178,7 +181,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     failures: dict[str, str] = {}
     if "transfers" in args.parts:
         _part(
-            "transfers", results, failures, lambda: transfer.run(work / "t", args.sizes, args.rounds, args.engines, log)
+            "transfers",
+            results,
+            failures,
+            lambda: transfer.run(work / "t", args.sizes, args.rounds, args.engines, log, not args.no_agent),
         )
     if "load" in args.parts:
         results["load"] = []

@@ -10,6 +10,7 @@ fileserver's peak during that step (VmHWM, reset before it).
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,10 +60,11 @@ class Run:
 
 @dataclass
 class CofferTarget:
-    """A network and a CLI session on it."""
+    """A network and a CLI session on it; with *agent_pid*, the session's commands go through ``coffer agent``."""
 
     net: CofferNet
     env: dict[str, str]
+    agent_pid: int | None = None
 
     @classmethod
     def start(cls, root: Path, engine: str) -> CofferTarget:
@@ -75,14 +77,33 @@ class CofferTarget:
             raise
         return cls(net, env)
 
+    def with_agent(self, root: Path) -> CofferTarget:
+        """Return a target on the same network whose own session runs its commands through an agent."""
+        env = self.net.login_cli("bench", PASSWORD, root / "cli-agent")
+        procs.run_measured(coffer_command("agent", "start"), env=env)
+        facts = json.loads(procs.run_measured(coffer_command("agent", "status", "--json"), env=env).stdout)
+        return CofferTarget(self.net, env, int(facts["pid"]))
+
+    def stop_agent(self) -> None:
+        if self.agent_pid is not None:
+            procs.run_measured(coffer_command("agent", "stop"), env=self.env)
+
     def _fileserver_pids(self) -> list[list[int]]:
         return [procs.tree(fs.proc.pid) for fs in self.net.fileservers]
 
     def measured(self, step: Callable[[], Measured]) -> tuple[Measured, list[float]]:
-        """Run *step* with every fileserver's peak reset before it; return it and each fileserver's peak."""
+        """Run *step* with every fileserver's peak reset before it; return it and each fileserver's peak.
+
+        Through an agent, the client's CPU time is the command's plus that of the fork
+        that ran it (the agent has reaped it by the time the command exits); its peak
+        RSS is the command's alone, the fork's is not sampled.
+        """
         trees = self._fileserver_pids()
         procs.reset_peaks([pid for t in trees for pid in t])
+        forks_before = procs.reaped_cpu_seconds(self.agent_pid) if self.agent_pid else 0.0
         done = step()
+        if self.agent_pid:
+            done.cpu_seconds += procs.reaped_cpu_seconds(self.agent_pid) - forks_before
         return done, [max(procs.peak_rss_mib(pid) for pid in t) for t in trees]
 
     def upload(self, source: Path) -> tuple[Measured, list[float], str]:
@@ -107,16 +128,21 @@ class Targets:
     coffer: dict[str, CofferTarget]
 
     @classmethod
-    def start(cls, root: Path, engines: list[str]) -> Targets:
+    def start(cls, root: Path, engines: list[str], agent: bool = True) -> Targets:
+        """Start every target; with *agent*, also the first engine's network through ``coffer agent``."""
         started: list[Any] = []
+        coffer: dict[str, CofferTarget] = {}
         try:
             started.append(Nginx.start(root / "nginx"))
             started.append(Rclone.start(root / "rclone"))
-            coffer = {}
             for engine in engines:
                 coffer[engine] = CofferTarget.start(root, engine)
                 started.append(coffer[engine].net)
+            if agent and engines:
+                coffer[f"{engines[0]}-agent"] = coffer[engines[0]].with_agent(root / f"coffer-{engines[0]}")
         except BaseException:
+            for target in coffer.values():
+                target.stop_agent()
             for thing in reversed(started):
                 thing.stop()
             raise
@@ -127,7 +153,10 @@ class Targets:
 
     def stop(self) -> None:
         for target in self.coffer.values():
-            target.net.stop()
+            target.stop_agent()
+        for target in self.coffer.values():
+            if target.agent_pid is None:
+                target.net.stop()
         self.rclone.stop()
         self.nginx.stop()
 
@@ -185,7 +214,9 @@ def one_target(targets: Targets, name: str, r: int, source: Path, digest: str, w
     ]
 
 
-def run(root: Path, sizes: list[int], rounds: int, engines: list[str], log: Callable[[str], None]) -> dict[str, Any]:
+def run(
+    root: Path, sizes: list[int], rounds: int, engines: list[str], log: Callable[[str], None], agent: bool = True
+) -> dict[str, Any]:
     """Measure every target at every size, *rounds* times interleaved; return the section of the report."""
     runs: list[Run] = []
     crypto: dict[int, list[dict[str, float]]] = {}
@@ -193,7 +224,7 @@ def run(root: Path, sizes: list[int], rounds: int, engines: list[str], log: Call
     root.mkdir(parents=True, exist_ok=True)
     sources = {size: root / f"source-{size}" for size in sizes}
     digests = {size: make_file(path, size) for size, path in sources.items()}
-    targets = Targets.start(root, engines)
+    targets = Targets.start(root, engines, agent)
     try:
         names = targets.names()
         for r in range(rounds):
