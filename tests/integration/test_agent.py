@@ -202,6 +202,36 @@ def test_ctrl_c_reaches_the_command_which_ends_as_the_plain_command_would(user: 
     _wait_for(lambda: agent_status(user)["running"] == 0, "the command to end")
 
 
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_ctrl_z_pauses_the_command_with_the_caller_and_fg_continues_both(user: dict[str, str], tmp_path: Path) -> None:
+    """Ctrl-Z stops the caller; the transfer in the agent's fork stops and continues with it.
+
+    Where the caller's process group is orphaned the kernel does not stop it at all,
+    and then neither is the fork: the two are compared, not assumed stopped.
+    """
+    url, data = _locked_link(user, tmp_path)
+    dest = tmp_path / "paused.bin"
+    waiting = _waiting_download(user, url, dest)
+    agent_pid = agent_status(user)["pid"]
+    (fork,) = (int(pid) for pid in Path(f"/proc/{agent_pid}/task/{agent_pid}/children").read_text().split())
+    waiting.send_signal(signal.SIGTSTP)
+    deadline = time.monotonic() + 5
+    while _state(waiting.pid) != "T" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _state(waiting.pid) == "T":
+        _wait_for(lambda: _state(fork) == "T", "the fork to pause with the caller")
+    else:
+        assert _state(fork) != "T", "the caller was not stopped (an orphaned group), so neither is the fork"
+    waiting.send_signal(signal.SIGCONT)
+    _wait_for(lambda: _state(fork) != "T", "the fork to continue")
+    out, err = waiting.communicate(LINK_PASSWORD + "\n", timeout=60)
+    assert waiting.returncode == 0, err
+    assert dest.read_bytes() == data
+
+
 def test_a_caller_killed_outright_takes_its_command_with_it_and_the_agent_serves_on(
     user: dict[str, str], tmp_path: Path
 ) -> None:
