@@ -135,7 +135,9 @@ def register(
         tx.execute(
             "INSERT INTO fileservers (id, cluster_id, url, public_key, version, registered_at, last_seen) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET url = excluded.url, "
-            "public_key = excluded.public_key, version = excluded.version, last_seen = excluded.last_seen, "
+            "public_key = excluded.public_key, version = excluded.version, "
+            "last_seen = CASE WHEN fileservers.last_seen > excluded.last_seen THEN fileservers.last_seen "
+            "ELSE excluded.last_seen END, "
             "lost_at = NULL",
             (
                 request.fs,
@@ -210,16 +212,31 @@ def heartbeat(
         beat = messages.parse_heartbeat(request.body)
         _require_registered(tx, request, body)
         ids = _check_shards(tx, request.cluster, beat.shards)
-        if tx.outbox:
-            was = tx.one("SELECT url, lost_at FROM fileservers WHERE id = ?", (request.fs,))
+        was = tx.one("SELECT url, lost_at FROM fileservers WHERE id = ?", (request.fs,)) if tx.outbox else None
+        # A beat that waited here longer than the next one (for the database, back from an outage) carries the older
+        # time: it renews nothing, or it would date the lease back and drop a beating fileserver from the live list.
+        renewed = tx.execute(
+            "UPDATE fileservers SET last_seen = ?, version = ?, active_transfers = ?, bytes_per_s = ?, "
+            "free_bytes = ?, chunk_count = ?, lost_at = NULL WHERE id = ? AND last_seen <= ?",
+            (
+                now,
+                beat.version,
+                beat.active_transfers,
+                beat.bytes_per_s,
+                beat.free_bytes,
+                beat.chunk_count,
+                request.fs,
+                now,
+            ),
+        )
+        if renewed:
             if was and was["lost_at"] is not None:
                 _up(tx, request.fs, request.cluster, was["url"], beat.shards, "back", now)
-        tx.execute(
-            "UPDATE fileservers SET last_seen = ?, version = ?, active_transfers = ?, bytes_per_s = ?, "
-            "free_bytes = ?, chunk_count = ?, lost_at = NULL WHERE id = ?",
-            (now, beat.version, beat.active_transfers, beat.bytes_per_s, beat.free_bytes, beat.chunk_count, request.fs),
-        )
-        _store_shards(tx, request.fs, beat.shards, ids)
+            _store_shards(tx, request.fs, beat.shards, ids)
+        else:
+            log.info(
+                "a late heartbeat renews nothing: a later one was recorded", extra={"kv": {"fileserver": request.fs}}
+            )
         for shard, file_id, chunk in beat.corrupt:
             tx.execute(
                 "DELETE FROM chunk_locations WHERE file_id = ? AND hash = ? AND fileserver_id = ?",

@@ -32,6 +32,26 @@ from .private import private_sqlite_file
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "the database is unavailable: try again shortly; the server's log says why"
+RECONNECT_WINDOW = 2.0
+"""Seconds one round of the pool's connection tries lasts (tries about 1 s apart) before it gives up.
+
+psycopg_pool doubles the wait between tries for as long as a round lasts (5 minutes by default), so
+after an outage a worker could wait about as long again before its next try, answering 503 meanwhile
+although the database was back, and fileservers beating into that worker dropped out of the live list
+(10 s and more after a 20 s PostgreSQL restart, in two workers out of step). With short rounds, the next
+request, or one still waiting (:func:`_retry_while_awaited`), starts a new round with a try at once.
+"""
+
+
+def _retry_while_awaited(pool: psycopg_pool.ConnectionPool[Any]) -> None:
+    """Start a new round of connection tries at once if a request is waiting for a connection.
+
+    The pool calls this when a round of tries ended in failure (after :data:`RECONNECT_WINDOW`).
+    A new request would start the next round itself; one already waiting would not, and would wait
+    out its whole timeout even if the database came back meanwhile.
+    """
+    if pool.get_stats().get("requests_waiting", 0):
+        pool.check()  # with no idle connection to check, this only lets the pool grow: a new round
 
 
 def _unavailable(exc: Exception) -> Unavailable:
@@ -181,6 +201,8 @@ class Database:
                     # One round trip per checkout: a connection the database dropped (a restart, a failover)
                     # is replaced at once instead of failing the request it was handed to with a 503.
                     check=psycopg_pool.ConnectionPool.check_connection,
+                    reconnect_timeout=RECONNECT_WINDOW,
+                    reconnect_failed=_retry_while_awaited,
                 )
             return self._pool
 

@@ -54,6 +54,34 @@ def test_a_quiet_fileserver_leaves_the_live_list_after_the_lease(harness: Harnes
     assert listed[0]["live"] is False
 
 
+def test_a_late_heartbeat_never_dates_a_lease_back(harness: Harness, admin: str) -> None:
+    """A beat that waited in the server (for its database, back from an outage) and commits after the next one
+    carries the time it came in: it must not move the lease back, nor its load over the newer beat's.
+
+    Seen after a PostgreSQL restart: the beats queued during the outage committed just after the fresh ones and
+    took a fileserver that was beating every half second out of the live list (the lease was 3 s).
+    """
+    fs = harness.fileserver(admin)
+    harness.register(fs)
+    came_in = harness.clock.now + 1
+    harness.clock.now += 20
+    assert harness.beat(fs, active_transfers=3).status_code == 200
+    fresh = harness.clock.now
+
+    harness.clock.now = came_in  # what the late beat read from the clock when it came in, 19 s before
+    assert harness.beat(fs, active_transfers=9).status_code == 200  # answered still: its reports are taken
+    harness.register(fs)  # a registration as late changes the address and key it brings, never the lease
+
+    harness.clock.now = fresh + 29
+    listed = harness.call("GET", "/api/admin/fileservers", token=admin).json
+    assert (listed[0]["last_seen"], listed[0]["live"]) == (fresh, True)
+    assert listed[0]["load"]["active_transfers"] == 3
+    user = harness.make_user("alice")
+    assert [w["id"] for w in harness.call("GET", "/api/shards/default/fileservers?op=write", token=user).json] == [
+        fs.id
+    ]
+
+
 def test_restarted_fileserver_keeps_its_row(harness: Harness, admin: str) -> None:
     fs = harness.fileserver(admin)
     harness.register(fs)
