@@ -238,8 +238,9 @@ def test_a_caller_killed_outright_takes_its_command_with_it_and_the_agent_serves
     url, data = _locked_link(user, tmp_path)
     waiting = _waiting_download(user, url, tmp_path / "never.bin")
     waiting.kill()
-    waiting.communicate(timeout=60)
+    waiting.wait(timeout=60)
     _wait_for(lambda: agent_status(user)["running"] == 0, "the orphaned command to end")
+    waiting.communicate(timeout=10)  # only now: the end of its stdin would have ended the command too
     assert "command=download signal=15" in agent_log(user)
     dest = tmp_path / "later.bin"
     done = run(["download", url, "--password-stdin", "--quiet", "-o", str(dest)], user, stdin=LINK_PASSWORD + "\n")
