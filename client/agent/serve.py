@@ -192,10 +192,10 @@ class Agent:
         if len(caller.streams) != 3:
             raise WireError("a run request without its three standard streams")
         others = [self._wake_r, self._wake_w, self._selector.fileno()]
-        others += [self._listener.fileno()] + [c.fileno() for c in self._callers]
+        others += [self._listener.fileno()] + [c.fileno() for c in self._callers if c is not conn]
         pid = os.fork()
         if pid == 0:
-            child.run(request, caller.streams, others, self._main)  # never returns
+            child.run(request, caller.streams, others, conn.fileno(), self._main)  # never returns
         _close_all(caller.streams)
         caller.job = self._jobs[pid] = Job(pid, command_word(request.argv), conn)
         self._served += 1

@@ -7,8 +7,10 @@ argument, a path or an environment variable, so no field needs escaping.
 The command sends ``run`` (with its three standard streams attached to the
 frame as file descriptors), then ``signal`` for each signal it is sent; or
 ``status`` or ``stop``. The agent answers ``run`` with ``started`` and the
-process's id once it runs, then ``exit`` or ``killed`` once it has ended; or
+process's id once it runs, then ``exit`` or ``killed`` once it has reaped it; or
 ``refused`` with the reason if it will not run it. Then it closes the connection.
+A command that ends by itself sends ``exit`` first, before its process is torn
+down; the caller takes the first ``exit`` or ``killed`` it reads.
 
 Pure: no sockets. It imports nothing, because the door loads it before the
 interpreter has loaded anything else, on every ``coffer`` command.
