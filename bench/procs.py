@@ -78,8 +78,16 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def reaped_cpu_seconds(pid: int) -> float:
-    """Return the CPU time of the children *pid* has waited for (cutime plus cstime): an agent's forks, once ended."""
+def reaped_cpu_seconds(pid: int, timeout: float = 10.0) -> float:
+    """Return the CPU time of the children *pid* has waited for (cutime plus cstime): an agent's forks, once ended.
+
+    Waits first until *pid* has no child left: a fork of the agent sends its exit code
+    before it is torn down, so the command that waited for it may end a little earlier.
+    """
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    deadline = time.monotonic() + timeout
+    while children.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.001)
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 

@@ -65,33 +65,41 @@ def handed_over(argv: list[str]) -> int | None:
 
 
 def _run_there(agent: _socket.socket, argv: list[str]) -> int | None:
+    relay = _Relay(agent)  # from before the request leaves: a Ctrl-C at any moment reaches the command
+    try:
+        if not _send_request(agent, argv):
+            return None  # nothing reached the agent (a closed standard stream, a vanished directory): run here
+        incoming = _frames(agent)
+        agent.settimeout(START_TIMEOUT)
+        try:
+            first = next(incoming)
+        except TimeoutError:
+            message = f"the agent at {socket_path()} did not start the command in {START_TIMEOUT:.0f} s: {_ADVICE}"
+            return _say(message, 3)
+        agent.settimeout(None)
+        if first[:1] == [b"refused"]:
+            reason = first[1].decode("utf-8", "replace") if len(first) > 1 else "no reason given"
+            _say(f"the agent at {socket_path()} did not take the command ({reason}); running it here", 0)
+            return None
+        if first[:1] == [b"started"]:
+            relay.arm()
+            first = next(incoming)
+        return _outcome(first)
+    finally:
+        relay.restore()
+
+
+def _send_request(agent: _socket.socket, argv: list[str]) -> bool:
+    """Send the run request with this process's standard streams; return False if the agent cannot have it whole."""
     try:
         umask = os.umask(0o022)
         os.umask(umask)
         request = run_frame(RunRequest(__version__, argv, os.getcwd(), umask, dict(os.environb)))
         sent = agent.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _fds(0, 1, 2))])
+        agent.sendall(request[sent:])
     except (OSError, WireError):
-        return None  # nothing reached the agent (a closed standard stream, a vanished directory): run here
-    agent.sendall(request[sent:])
-    incoming = _frames(agent)
-    agent.settimeout(START_TIMEOUT)
-    try:
-        first = next(incoming)
-    except TimeoutError:
-        return _say(f"the agent at {socket_path()} did not start the command in {START_TIMEOUT:.0f} s: " + _ADVICE, 3)
-    if first[:1] == [b"refused"]:
-        reason = first[1].decode("utf-8", "replace") if len(first) > 1 else "no reason given"
-        print(
-            f"coffer: the agent at {socket_path()} did not take the command ({reason}); running it here",
-            file=sys.stderr,
-        )
-        return None
-    agent.settimeout(None)
-    relay = _Relay(agent)
-    try:
-        return _outcome(next(incoming) if first[:1] == [b"started"] else first)
-    finally:
-        relay.restore()
+        return False  # the agent forks only on a whole request, so none ran
+    return True
 
 
 _ADVICE = "stop it with `coffer agent stop`, or set COFFER_AGENT=off to run commands without it"
@@ -104,7 +112,13 @@ def _fds(*fds: int) -> bytes:
 def _frames(agent: _socket.socket) -> Iterator[list[bytes]]:
     """Yield the agent's frames as they arrive, then empty lists once it has closed the connection."""
     frames = Frames()
-    while data := agent.recv(4096):
+    while True:
+        try:
+            data = agent.recv(4096)
+        except ConnectionError:
+            data = b""
+        if not data:
+            break
         yield from frames.feed(data)
     while True:
         yield []
@@ -132,24 +146,38 @@ def _say(message: str, code: int) -> int:
 class _Relay:
     """Pass the signals this process is sent to the command's process, through the agent, while it runs.
 
+    Signals that come before the agent has started the command wait for :meth:`arm`.
     Ctrl-Z stops the command too: this process asks the agent to stop it, stops
     itself, and asks it to go on once the shell continues this process.
     """
 
     def __init__(self, agent: _socket.socket) -> None:
         self._agent = agent
+        self._early: list[int] | None = []
         self._before = {number: _signal.signal(number, self._relay) for number in RELAYED}
         self._before[_signal.SIGTSTP] = _signal.signal(_signal.SIGTSTP, self._pause)
 
+    def arm(self) -> None:
+        """The command runs: send on what came before, and from now on what comes."""
+        early, self._early = self._early or [], None
+        for number in early:
+            self._send(number)
+
     def _relay(self, number: int, frame: object) -> None:
-        self._send(number)
+        if self._early is not None:
+            self._early.append(number)
+        else:
+            self._send(number)
 
     def _pause(self, number: int, frame: object) -> None:
-        self._send(_signal.SIGSTOP)
+        running = self._early is None
+        if running:
+            self._send(_signal.SIGSTOP)
         _signal.signal(_signal.SIGTSTP, _signal.SIG_DFL)
         os.kill(os.getpid(), _signal.SIGTSTP)
         _signal.signal(_signal.SIGTSTP, self._pause)
-        self._send(_signal.SIGCONT)
+        if running:
+            self._send(_signal.SIGCONT)
 
     def _send(self, number: int) -> None:
         try:
