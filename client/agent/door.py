@@ -77,6 +77,8 @@ def _run_there(agent: _socket.socket, argv: list[str]) -> int | None:
             message = f"the agent at {socket_path()} did not start the command in {START_TIMEOUT:.0f} s: {_ADVICE}"
             return _say(message, 3)
         agent.settimeout(None)
+        if not first:
+            return None  # closed before it started anything (another user's agent, one stopping): run here
         if first[:1] == [b"refused"]:
             reason = first[1].decode("utf-8", "replace") if len(first) > 1 else "no reason given"
             _say(f"the agent at {socket_path()} did not take the command ({reason}); running it here", 0)

@@ -127,7 +127,8 @@ class Agent:
         pid, uid, _gid = CREDENTIALS.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, CREDENTIALS.size))
         if uid != os.geteuid():  # SECURITY: only the agent's own user may run commands as that user
             log.warning("agent refused", extra={"kv": {"reason": "another user", "peer_pid": pid}})
-            conn.close()
+            with conn:
+                conn.sendall(frame(b"refused", b"this agent serves another user"))
             return
         conn.setblocking(False)
         self._callers[conn] = Caller()

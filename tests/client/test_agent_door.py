@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,23 @@ def test_only_transfers_are_handed_over_and_off_means_off(no_agent: Path, monkey
         listener.settimeout(0.2)
         with pytest.raises(TimeoutError):
             listener.accept()
+
+
+def test_an_agent_that_closes_before_starting_the_command_leaves_it_to_run_here(no_agent: Path) -> None:
+    """What an agent does to another user's command, or one it cannot take: nothing ran, so it runs here."""
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(no_agent / door.SOCKET_NAME))
+        listener.listen(1)
+
+        def take_and_close() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(1 << 16)  # the request has come: what the door reads next is the end
+
+        closing = threading.Thread(target=take_and_close)
+        closing.start()
+        assert door.handed_over(["download", "id"]) is None
+        closing.join()
 
 
 def test_a_signal_before_the_command_started_reaches_it_once_it_has() -> None:

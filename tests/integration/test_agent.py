@@ -324,7 +324,10 @@ def test_another_user_is_refused_even_where_the_socket_lets_them_in(user: dict[s
             "s = socket.socket(socket.AF_UNIX)\n"
             "s.connect(sys.argv[1])\n"
             "s.settimeout(20)\n"
-            "print('answered' if s.recv(100) else 'closed')\n"
+            "answer = b''\n"
+            "while data := s.recv(100):\n"
+            "    answer += data\n"
+            "print(answer[4:].decode())\n"
         )
         as_nobody = ["runuser", "-u", "nobody", "--", "python3", "-c", probe]
         done = subprocess.run(
@@ -334,7 +337,7 @@ def test_another_user_is_refused_even_where_the_socket_lets_them_in(user: dict[s
             timeout=30,
         )
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "closed", "the agent closed the connection without a word"
+        assert done.stdout.strip() == "refused\0this agent serves another user"
         assert 'reason="another user"' in (reachable / "agent.log").read_text()
         assert run(["agent", "stop"], env).returncode == 0
     finally:
