@@ -76,11 +76,12 @@ class Agent:
         self._wake_r, self._wake_w = os.pipe()
         self._served = 0
         self._since = time.time()
+        self._identity: os.stat_result | None = None
 
     def serve(self) -> None:
         """Listen, then serve until stopped and every running command has ended."""
         self._listener = listen(self.path)
-        identity = os.stat(self.path)
+        self._identity = os.stat(self.path)
         try:
             self._selector.register(self._listener, selectors.EVENT_READ, self._accept)
             os.set_blocking(self._wake_w, False)
@@ -94,27 +95,28 @@ class Agent:
                 for key, _ in self._selector.select():
                     key.data(key.fileobj)
         finally:
-            self._close_listener(identity)
+            self._close_listener()
             signal.set_wakeup_fd(-1)
             log.info("agent stopped", extra={"kv": {"served": self._served}})
 
     def stop(self) -> None:
         if self._listener is not None:
             log.info("agent stopping", extra={"kv": {"running": self._running()}})
-            self._close_listener(None)
+            self._close_listener()
 
     def _running(self) -> int:
         return len(self._jobs)
 
-    def _close_listener(self, identity: os.stat_result | None) -> None:
+    def _close_listener(self) -> None:
+        """Stop listening, and remove the socket unless another agent's has taken its place since."""
         if self._listener is None:
             return
         self._selector.unregister(self._listener)
         self._listener.close()
         self._listener = None
         try:
-            now = os.stat(self.path)
-            if identity is None or (now.st_dev, now.st_ino) == (identity.st_dev, identity.st_ino):
+            now, ours = os.stat(self.path), self._identity
+            if ours is not None and (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino):
                 os.unlink(self.path)
         except FileNotFoundError:
             pass  # removed already: nothing of ours is left there

@@ -370,3 +370,15 @@ def test_the_agent_has_imported_everything_a_transfer_imports(user: dict[str, st
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [], done.stdout
+
+
+def test_an_agent_stopping_leaves_a_socket_another_agent_has_put_in_its_place(user: dict[str, str]) -> None:
+    first = agent_status(user)["pid"]
+    assert isinstance(first, int)
+    (Path(user["COFFER_CONFIG_DIR"]) / "agent.sock").unlink()
+    assert run(["agent", "start"], user).returncode == 0
+    second = agent_status(user)["pid"]
+    assert second != first
+    os.kill(first, signal.SIGTERM)
+    _wait_gone(first)
+    assert agent_status(user)["pid"] == second
