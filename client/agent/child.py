@@ -17,6 +17,7 @@ reaped it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sys
@@ -78,7 +79,11 @@ def _report(caller: int, code: int) -> None:
 
 
 def _take_streams(streams: list[int]) -> None:
-    for target, fd in enumerate(streams):
+    """Make *streams* descriptors 0, 1 and 2; first above 2, so that none is overwritten before it is placed."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in streams]
+    for fd in streams:
+        os.close(fd)
+    for target, fd in enumerate(high):
         os.dup2(fd, target)
         os.close(fd)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own stream, open until it exits
