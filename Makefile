@@ -66,14 +66,15 @@ test: lint typecheck test-tools web
 
 # The fault tests run a fileserver with its clock moved by libfaketime, the web page's tests drive Debian's
 # chromium (Playwright never downloads a browser here), and the monitoring tests run promtool and a real
-# Prometheus, and the scaled-out tests put nginx in front of two server instances; install the Debian packages
-# when missing.
+# Prometheus, the scaled-out tests put nginx in front of two server instances, and an agent test holds a
+# command with strace's syscall delays; install the Debian packages when missing.
 test-tools:
 	@missing=""; \
 	ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || missing="$$missing libfaketime"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v promtool >/dev/null && command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
+	command -v strace >/dev/null || missing="$$missing strace"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

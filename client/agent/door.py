@@ -98,9 +98,11 @@ def _send_request(agent: _socket.socket, argv: list[str]) -> bool:
         os.umask(umask)
         request = run_frame(RunRequest(__version__, argv, os.getcwd(), umask, dict(os.environb)))
         sent = agent.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _fds(0, 1, 2))])
-        agent.sendall(request[sent:])
+        if sent < len(request):
+            agent.sendall(request[sent:])
     except (OSError, WireError):
         return False  # the agent forks only on a whole request, so none ran
+    # Once it is whole, the command may be running, or over already (a usage error is): never run it here too.
     return True
 
 

@@ -154,6 +154,21 @@ def test_exit_codes_and_error_lines_are_the_plain_commands(
     assert words in through.stderr
 
 
+def test_a_command_over_before_its_caller_goes_on_runs_once_and_says_so_once(user: dict[str, str]) -> None:
+    """A usage error can end before the caller has gone on from sending it; the caller must not then run it here too.
+
+    strace holds the caller for 0.3 s after its request leaves, while the agent's fork
+    runs the command, reports, and the agent closes the connection (failed once in a
+    full run without the hold, on a loaded machine, with the error printed twice).
+    """
+    held = ["strace", "-f", "-qq", "-o", os.devnull, "-e", "trace=sendmsg", "-e", "inject=sendmsg:delay_exit=300000"]
+    before = served(user)
+    done = subprocess.run([*held, *coffer("upload")], env=user, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("error: the following arguments are required") == 1, done.stderr
+    assert served(user) == before + 1
+
+
 def _without_request_id(text: str) -> str:
     return text.split(" (request id:")[0]
 
