@@ -44,10 +44,10 @@ def run(
     """
     code = 1
     try:
+        signal.set_wakeup_fd(-1)  # before its descriptor closes, so no signal is written to a closed one
         for fd in close:
             os.close(fd)
         os.setsid()
-        signal.set_wakeup_fd(-1)
         for number in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
