@@ -10,8 +10,8 @@ fileserver's peak during that step (VmHWM, reset before it).
 
 from __future__ import annotations
 
-import json
 import statistics
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from .ceiling import Nginx, crypto_cost, sha256_rate
 from .coffer_net import CofferNet, coffer_command
 from .datafiles import label, make_file, sha256_of
 from .peer import Rclone
-from .procs import Measured
+from .procs import Measured, Service
 from .stats import mb_per_s, ratio, summary
 
 CEILING = "nginx"
@@ -60,11 +60,15 @@ class Run:
 
 @dataclass
 class CofferTarget:
-    """A network and a CLI session on it; with *agent_pid*, the session's commands go through ``coffer agent``."""
+    """A network and a CLI session on it; with *agent*, the session's commands go through ``coffer agent``."""
 
     net: CofferNet
     env: dict[str, str]
-    agent_pid: int | None = None
+    agent: Service | None = None
+
+    @property
+    def agent_pid(self) -> int | None:
+        return None if self.agent is None else self.agent.pid
 
     @classmethod
     def start(cls, root: Path, engine: str) -> CofferTarget:
@@ -78,15 +82,20 @@ class CofferTarget:
         return cls(net, env)
 
     def with_agent(self, root: Path) -> CofferTarget:
-        """Return a target on the same network whose own session runs its commands through an agent."""
+        """Return a target on the same network whose own session runs its commands through ``coffer agent run``."""
         env = self.net.login_cli("bench", PASSWORD, root / "cli-agent")
-        procs.run_measured(coffer_command("agent", "start"), env=env)
-        facts = json.loads(procs.run_measured(coffer_command("agent", "status", "--json"), env=env).stdout)
-        return CofferTarget(self.net, env, int(facts["pid"]))
+        agent = Service("coffer-agent", coffer_command("agent", "run"), root / "cli-agent" / "agent.log", env).start()
+        try:
+            status = coffer_command("agent", "status")
+            agent.wait_ready(lambda: subprocess.run(status, env=env, capture_output=True).returncode == 0)
+        except BaseException:
+            agent.stop()
+            raise
+        return CofferTarget(self.net, env, agent)
 
     def stop_agent(self) -> None:
-        if self.agent_pid is not None:
-            procs.run_measured(coffer_command("agent", "stop"), env=self.env)
+        if self.agent is not None:
+            self.agent.stop()
 
     def _fileserver_pids(self) -> list[list[int]]:
         return [procs.tree(fs.proc.pid) for fs in self.net.fileservers]

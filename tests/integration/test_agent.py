@@ -40,21 +40,43 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
 
 
 @pytest.fixture
-def user(net: Network, tmp_path: Path) -> Iterator[dict[str, str]]:
+def agents() -> Iterator[list[int]]:
+    """The PIDs of the agents a test starts: each is ended by its PID afterwards (SIGTERM, then SIGKILL)."""
+    started: list[int] = []
+    try:
+        yield started
+    finally:
+        for pid in started:
+            _end(pid)
+
+
+@pytest.fixture
+def user(net: Network, tmp_path: Path, agents: list[int]) -> dict[str, str]:
     """A logged-in user's environment with an agent running for it."""
     name = f"agent{os.urandom(3).hex()}"
     net.create_user(name, PASSWORD)
     env = clean_env(COFFER_CONFIG_DIR=str(tmp_path / "config"), COFFER_SERVER=net.url)
     assert run(["login", name, "--password-stdin"], env, stdin=PASSWORD + "\n").returncode == 0
+    start_agent(env, agents)
+    return env
+
+
+def start_agent(env: dict[str, str], agents: list[int]) -> int:
+    """Start an agent with ``coffer agent start``; return its PID, recorded for the *agents* fixture to end."""
     started = run(["agent", "start"], env)
     assert started.returncode == 0, started.stderr
+    pid = agent_status(env)["pid"]
+    assert isinstance(pid, int)
+    agents.append(pid)
+    return pid
+
+
+def _end(pid: int) -> None:
     try:
-        yield env
-    finally:
-        pid = agent_status(env).get("pid")
-        run(["agent", "stop"], env)
-        if isinstance(pid, int):
-            _wait_gone(pid)
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    _wait_gone(pid)
 
 
 def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -263,7 +285,7 @@ def test_a_caller_killed_outright_takes_its_command_with_it_and_the_agent_serves
     assert dest.read_bytes() == data
 
 
-def test_with_the_agent_gone_the_command_runs_here(user: dict[str, str], tmp_path: Path) -> None:
+def test_with_the_agent_gone_the_command_runs_here(user: dict[str, str], tmp_path: Path, agents: list[int]) -> None:
     pid = agent_status(user)["pid"]
     assert isinstance(pid, int)
     os.kill(pid, signal.SIGKILL)
@@ -274,8 +296,7 @@ def test_with_the_agent_gone_the_command_runs_here(user: dict[str, str], tmp_pat
     done = run(["upload", "--quiet", str(source)], user)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    restarted = run(["agent", "start"], user)
-    assert restarted.returncode == 0, restarted.stderr
+    start_agent(user, agents)
     assert served(user) == 0
 
 
@@ -326,13 +347,13 @@ def test_a_request_of_the_largest_size_runs_and_one_byte_more_is_refused(user: d
     assert answer[0][0] == b"refused" and b"larger than" in answer[0][1]
 
 
-def test_another_user_is_refused_even_where_the_socket_lets_them_in(user: dict[str, str]) -> None:
+def test_another_user_is_refused_even_where_the_socket_lets_them_in(user: dict[str, str], agents: list[int]) -> None:
     """The credentials check stands behind the socket's mode: here the socket is opened to everyone on purpose."""
     reachable = Path(tempfile.mkdtemp(prefix="coffer-agent-"))
     try:
         reachable.chmod(0o711)
         env = user | {"COFFER_AGENT_SOCKET": str(reachable / "agent.sock")}
-        assert run(["agent", "start"], env).returncode == 0
+        start_agent(env, agents)
         (reachable / "agent.sock").chmod(0o666)
         probe = (
             "import socket, sys\n"
@@ -387,12 +408,13 @@ def test_the_agent_has_imported_everything_a_transfer_imports(user: dict[str, st
     assert done.stdout.split() == [], done.stdout
 
 
-def test_an_agent_stopping_leaves_a_socket_another_agent_has_put_in_its_place(user: dict[str, str]) -> None:
+def test_an_agent_stopping_leaves_a_socket_another_agent_has_put_in_its_place(
+    user: dict[str, str], agents: list[int]
+) -> None:
     first = agent_status(user)["pid"]
     assert isinstance(first, int)
     (Path(user["COFFER_CONFIG_DIR"]) / "agent.sock").unlink()
-    assert run(["agent", "start"], user).returncode == 0
-    second = agent_status(user)["pid"]
+    second = start_agent(user, agents)
     assert second != first
     os.kill(first, signal.SIGTERM)
     _wait_gone(first)
