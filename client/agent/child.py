@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 from ...transfer import connections
@@ -36,11 +36,18 @@ CERTIFICATE_SETTINGS = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 def run(
-    request: RunRequest, streams: list[int], close: list[int], caller: int, main: Callable[[list[str]], int]
+    request: RunRequest,
+    streams: list[int],
+    close: list[int],
+    caller: int,
+    main: Callable[[list[str]], int],
+    mask: Iterable[int],
 ) -> NoReturn:
     """Run *request* with *streams* as its stdin, stdout and stderr, and send its exit code to *caller*.
 
-    The agent's other descriptors, *close*, are closed first.
+    The agent's other descriptors, *close*, are closed first. The agent forked with its
+    signals held; once this process has its own handlers, its signal *mask* is set back,
+    and what was sent meanwhile reaches the command.
     """
     code = 1
     try:
@@ -51,6 +58,7 @@ def run(
         for number in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _take_streams(streams)
         _take_place(request)
         code = _run(main, request.argv)

@@ -39,6 +39,7 @@ log = logging.getLogger("coffer.agent")
 RELAYABLE = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGSTOP, signal.SIGCONT})
 """The signals a caller may have sent on to its command: those that stop, pause or continue it."""
 STOPPING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+HELD_OVER_FORK = frozenset({signal.SIGCHLD, signal.SIGQUIT, *STOPPING})
 CREDENTIALS = struct.Struct("3i")
 BACKLOG = 64
 READ_SIZE = 65536
@@ -130,7 +131,7 @@ class Agent:
         if uid != os.geteuid():  # SECURITY: only the agent's own user may run commands as that user
             log.warning("agent refused", extra={"kv": {"reason": "another user", "peer_pid": pid}})
             with conn:
-                conn.sendall(frame(b"refused", b"this agent serves another user"))
+                _tell(conn, frame(b"refused", b"this agent serves another user"))
             return
         conn.setblocking(False)
         self._callers[conn] = Caller()
@@ -196,13 +197,17 @@ class Agent:
             raise WireError("a run request without its three standard streams")
         others = [self._wake_r, self._wake_w, self._selector.fileno()]
         others += [self._listener.fileno()] + [c.fileno() for c in self._callers if c is not conn]
+        # Signals wait until the fork has its own handlers: the agent's would note them in the agent's wake-up
+        # pipe, which the fork shares until then, and a SIGTERM meant for the fork would stop the agent.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_OVER_FORK)
         pid = os.fork()
         if pid == 0:
-            child.run(request, caller.streams, others, conn.fileno(), self._main)  # never returns
+            child.run(request, caller.streams, others, conn.fileno(), self._main, mask)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _close_all(caller.streams)
         caller.job = self._jobs[pid] = Job(pid, command_word(request.argv), conn)
         self._served += 1
-        conn.sendall(number_frame(b"started", pid))
+        _tell(conn, number_frame(b"started", pid))  # a caller gone already is read as gone next, and its job ended
 
     def _gone(self, conn: socket.socket, caller: Caller) -> None:
         """The caller went away: end its command as a killed ``coffer`` would have ended, and forget the caller."""
@@ -220,11 +225,7 @@ class Agent:
             caller.job.conn, caller.job = None, None
 
     def _reply_and_close(self, conn: socket.socket, reply: bytes) -> None:
-        try:
-            conn.setblocking(True)
-            conn.sendall(reply)
-        except OSError:
-            pass  # the caller left first: it has no use for the answer
+        _tell(conn, reply)
         self._drop(conn)
 
     def _drop(self, conn: socket.socket) -> None:
@@ -260,6 +261,17 @@ class Agent:
             self._callers[job.conn].job = None
             reply = number_frame(b"exit", code) if number is None else number_frame(b"killed", number)
             self._reply_and_close(job.conn, reply)
+
+
+def _tell(conn: socket.socket, message: bytes) -> None:
+    """Send *message* whole to a caller; one that has left first has no use for it, and the agent serves on."""
+    try:
+        conn.setblocking(True)
+        conn.sendall(message)
+    except OSError:
+        pass
+    finally:
+        conn.setblocking(False)
 
 
 def _noted(number: int, frame: object) -> None:

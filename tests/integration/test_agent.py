@@ -330,6 +330,18 @@ def test_a_command_of_another_version_is_refused_with_the_way_out(user: dict[str
     assert answer[0][0] == b"refused" and b"restart it" in answer[0][1]
 
 
+def test_callers_that_hang_up_at_once_leave_the_agent_serving(user: dict[str, str], tmp_path: Path) -> None:
+    """A caller gone before the agent answers (its ``started``) is no error of the agent's: it serves on."""
+    path = str(Path(user["COFFER_CONFIG_DIR"]) / "agent.sock")
+    request = run_frame(RunRequest(__version__, ["--version"], str(tmp_path), 0o022, {}))
+    for _ in range(10):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as agent:
+            agent.connect(path)
+            socket.send_fds(agent, [request], [0, 1, 2])
+    _wait_for(lambda: agent_status(user)["served"] == 10, "the ten commands to be started")
+    _wait_for(lambda: agent_status(user)["running"] == 0, "the ten commands to end")
+
+
 def test_a_request_of_the_largest_size_runs_and_one_byte_more_is_refused(user: dict[str, str], tmp_path: Path) -> None:
     path = str(Path(user["COFFER_CONFIG_DIR"]) / "agent.sock")
     env = {k.encode(): v.encode() for k, v in user.items()}
