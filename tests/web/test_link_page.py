@@ -21,7 +21,8 @@ from coffer.client.coffer import Coffer
 from coffer.client.link_download import download_link
 from tests.integration.network import Network
 
-PASSWORD = "web-link-user-password"
+from .app_session import PASSWORD, new_user
+
 CHUNK = 64 * 1024
 NO_SAVE_PICKER = "delete window.showSaveFilePicker;"
 
@@ -44,9 +45,7 @@ class Visit:
 
 @pytest.fixture(scope="module")
 def owner(web_network: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coffer]:
-    name = f"w{os.urandom(3).hex()}"
-    web_network.create_user(name, PASSWORD)
-    coffer = Coffer.login(web_network.url, name, PASSWORD, config_dir=tmp_path_factory.mktemp("owner"))
+    coffer = Coffer.login(web_network.url, new_user(web_network), PASSWORD, config_dir=tmp_path_factory.mktemp("owner"))
     try:
         yield coffer
     finally:
