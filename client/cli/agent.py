@@ -112,12 +112,12 @@ def do_status(args: argparse.Namespace) -> int:
     facts = _ask(path, b"status")
     if facts is None:
         if args.json:
-            print_json({"running": False, "socket": path})
+            print_json({"up": False, "socket": path})
         else:
             print(f"no agent runs at {path}: `coffer agent start` starts one")
         return 3
     if args.json:
-        print_json({"running": True, "socket": path, **{k: _number(v) for k, v in facts.items()}})
+        print_json({"up": True, "socket": path, **{k: _number(v) for k, v in facts.items()}})
         return 0
     print(f"agent       pid {facts['pid']}, coffer {facts['version']}, up {facts['up_seconds']} s")
     print(f"socket      {path}")

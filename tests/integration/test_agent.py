@@ -131,6 +131,7 @@ def test_an_upload_and_a_download_through_the_agent_round_trip_and_print_what_th
     assert down.returncode == 0, down.stderr
     assert copy.read_bytes() == source.read_bytes()
     assert served(user) == before + 2, "both commands ran in the agent"
+    assert {k: agent_status(user)[k] for k in ("up", "running")} == {"up": True, "running": 0}
     plain = run(["download", "--quiet", file_id, "-o", str(tmp_path / "plain.bin")], user | {"COFFER_AGENT": "off"})
     assert plain.returncode == 0 and served(user) == before + 2, "COFFER_AGENT=off runs the command here"
     assert (up.stderr, down.stderr) == ("", "")
@@ -291,6 +292,8 @@ def test_with_the_agent_gone_the_command_runs_here(user: dict[str, str], tmp_pat
     os.kill(pid, signal.SIGKILL)
     _wait_gone(pid)
     assert (Path(user["COFFER_CONFIG_DIR"]) / "agent.sock").exists(), "a dead agent leaves its socket behind"
+    none = run(["agent", "status", "--json"], user)
+    assert (none.returncode, json.loads(none.stdout)["up"]) == (3, False)
     source = tmp_path / "alone.bin"
     source.write_bytes(os.urandom(50_000))
     done = run(["upload", "--quiet", str(source)], user)
