@@ -11,8 +11,8 @@ kernel's copy into the page cache was the largest single item of the client's CP
 
 ``O_DIRECT`` needs the buffer's address, the file offset and the length all aligned
 to the device's block; :data:`ALIGN` (4096) covers 512- and 4096-byte devices. The
-download's plaintext buffers are page-aligned (:class:`client.buffers.BufferPool` with
-``aligned``) and its chunks 8 MiB, so every chunk but a short last one goes direct;
+download's plaintext buffers are page-aligned (:class:`client.buffers.BufferPool` makes
+memory maps) and its chunks 8 MiB, so every chunk but a short last one goes direct;
 the rest, and everything on a filesystem that refuses ``O_DIRECT`` (at open, or at
 the first write), goes through the ordinary descriptor. Durability is unchanged: the
 caller still fsyncs before it records a chunk as written (a direct write may sit in

@@ -25,8 +25,14 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _no_tls() -> ssl.SSLContext:
-    """A context that trusts no certificate at all, for the transport that only ever carries ``http`` URLs.
+@functools.cache
+def plain_context() -> ssl.SSLContext:
+    """A context that trusts no certificate at all, for the transports that only ever carry ``http`` URLs.
+
+    httpx wants a context for every transport, even one that never opens TLS. The first
+    context a process makes costs 3 ms (OpenSSL reads its configuration), each one
+    after it 0.3: one context serves every plain transport of the process, and ``coffer
+    agent`` makes it before it forks, so a command it runs makes none.
 
     SECURITY: it still requires a certificate and checks the host name, as any client context does, and it
     trusts no authority: were an ``https`` URL ever sent through it, the connection would fail, never go
@@ -44,7 +50,7 @@ class ClientTransport(httpx.BaseTransport):
 
     def __init__(self, limits: httpx.Limits):
         self._limits = limits
-        self._plain = httpx.HTTPTransport(limits=limits, verify=_no_tls())
+        self._plain = httpx.HTTPTransport(limits=limits, verify=plain_context())
         self._tls: httpx.HTTPTransport | None = None
         self._lock = threading.Lock()
 

@@ -24,7 +24,8 @@ WARM = (
     "encodings.idna",
     "tqdm",
 )
-"""What a transfer imports, loaded once by the agent; ``tests/client/test_agent_warm.py`` pins that it is all."""
+"""What a transfer imports, loaded once by the agent (:func:`warm`); a test in ``tests/integration/test_agent.py`` pins
+that it is all."""
 START_WAIT = 15.0
 COMMANDS = {"agent": "keep the client loaded between commands, so small transfers do not wait for it to start"}
 """Each command :func:`register` adds → its help line, all that is built of it when another command runs."""
@@ -57,13 +58,21 @@ def do_run(args: argparse.Namespace) -> int:
     from ..agent.serve import Agent
 
     _linux_only()
-    for module in WARM:
-        importlib.import_module(module)
-    from .main import main
+    warm()
+    from .main import prepared
 
     _log_to_stderr()
-    Agent(door.socket_path(), main).serve()
+    Agent(door.socket_path(), prepared(door.AGENT_COMMANDS)).serve()
     return 0
+
+
+def warm() -> None:
+    """Do once, before the agent forks, what every transfer would do first: import ``WARM``, make the HTTP context."""
+    for module in WARM:
+        importlib.import_module(module)
+    from coffer.transfer.connections import plain_context
+
+    plain_context()
 
 
 def do_start(args: argparse.Namespace) -> int:

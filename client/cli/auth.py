@@ -21,6 +21,7 @@ COMMANDS = {
     "logout": "end the stored session on the server and forget it here",
 }
 """Each command :func:`register` adds → its help line, all that is built of it when another command runs."""
+DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +29,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     login.add_argument("username")
     login.add_argument(
         "--server",
-        default=os.environ.get("COFFER_SERVER", "http://127.0.0.1:8000"),
         help="server URL, https://HOST[:PORT]; a bare 127.0.0.1:PORT means http:// "
         "[env COFFER_SERVER, default http://127.0.0.1:8000]",
     )
@@ -51,7 +51,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def do_login(args: argparse.Namespace) -> int:
-    server = server_url(args.server)  # a wrong address is refused before the password is asked
+    given = args.server if args.server is not None else os.environ.get("COFFER_SERVER", DEFAULT_SERVER)
+    server = server_url(given)  # a wrong address is refused before the password is asked
     password = read_secret(f"Password for {args.username}: ", args.password_stdin, "COFFER_PASSWORD")
     with Coffer.login(server, args.username, password) as coffer:
         stored = coffer.stored_session()

@@ -74,7 +74,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         action="store_true",
         help="upload directories and everything in them; a download restores each file's path below the directory",
     )
-    upload.add_argument("--shard", default=os.environ.get("COFFER_SHARD", "default"), help="shard to store in")
+    upload.add_argument("--shard", help="shard to store in [env COFFER_SHARD; default: default]")
     upload.add_argument("--expires", type=parse_expiry, help="keep the file this long (e.g. 7d); default: the maximum")
     upload.add_argument(
         "--copies",
@@ -121,6 +121,17 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     remove.set_defaults(func=do_rm)
 
 
+def chosen_site(args: argparse.Namespace) -> str | None:
+    """``--site``, else ``COFFER_SITE``.
+
+    Defaults that come from the environment are read as the command runs, never while
+    its parser is built: ``coffer agent`` builds the parser of ``upload`` and
+    ``download`` once, in its own environment, and each command runs in the caller's
+    (:func:`coffer.client.cli.main.prepared`).
+    """
+    return args.site if args.site is not None else os.environ.get("COFFER_SITE") or None
+
+
 def parse_copies(text: str) -> int:
     """Read ``--copies``: a whole number from 1 to 8."""
     if not text.isdigit() or not 1 <= int(text) <= 8:
@@ -131,7 +142,6 @@ def parse_copies(text: str) -> int:
 def add_site_flag(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--site",
-        default=os.environ.get("COFFER_SITE") or None,
         metavar="CLUSTER",
         help="the cluster of your office: its fileservers are used first [env COFFER_SITE; default: the nearest, "
         "learned from connect times]",
@@ -159,9 +169,10 @@ def upload_sources(paths: list[Path], recursive: bool) -> list[tuple[Path, str]]
 def do_upload(args: argparse.Namespace) -> int:
     results: list[UploadResult] = []
     sources = upload_sources(args.paths, args.recursive)
-    options = {"shard": args.shard, "copies": args.copies, "expires_in": args.expires}
+    shard = args.shard if args.shard is not None else os.environ.get("COFFER_SHARD", "default")
+    options = {"shard": shard, "copies": args.copies, "expires_in": args.expires}
     with open_coffer() as coffer:
-        coffer.use_site(args.site)
+        coffer.use_site(chosen_site(args))
         if len(sources) == 1:
             path, name = sources[0]
             args.resume = _resume_upload(path, 0, 1)
@@ -216,7 +227,7 @@ def do_download(args: argparse.Namespace) -> int:
         path = _download_link(args).path
     else:
         with open_coffer() as coffer:
-            coffer.use_site(args.site)
+            coffer.use_site(chosen_site(args))
             with bar(args.file_id[:8], not args.quiet) as progress:
                 path = coffer.download(args.file_id, args.output, on_progress=progress, overwrite=args.overwrite)
     if not args.quiet:
@@ -237,7 +248,7 @@ def _download_several(args: argparse.Namespace) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
     args.resume = RESUME.format(verb="download")
     with open_coffer() as coffer, bar("", False):
-        coffer.use_site(args.site)
+        coffer.use_site(chosen_site(args))
         for result in download_many(coffer, args.file_ids, args.output, overwrite=args.overwrite):
             if not args.quiet:
                 rate = human_rate(result.bytes_per_second)
@@ -259,7 +270,7 @@ def _download_link(args: argparse.Namespace) -> DownloadResult:
             password=password,
             on_progress=progress,
             overwrite=args.overwrite,
-            site=args.site,
+            site=chosen_site(args),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -130,3 +131,61 @@ def test_each_command_line_parses_as_with_the_whole_parser(argv: list[str]) -> N
 @pytest.mark.parametrize("argv", ANSWERED, ids=" ".join)
 def test_help_version_and_usage_errors_print_and_exit_as_with_the_whole_parser(argv: list[str]) -> None:
     assert answer(cli.build_parser(argv), argv) == answer(whole_parser(), argv)
+
+
+class _Recorded(dict[str, str]):
+    """An environment that notes every name read from it."""
+
+    def __init__(self, real: dict[str, str], read: list[str]):
+        super().__init__(real)
+        self.read = read
+
+    def __getitem__(self, name: str) -> str:
+        self.read.append(name)
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+        self.read.append(name)
+        return super().get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        self.read.append(str(name))
+        return super().__contains__(name)
+
+
+def test_no_parser_reads_the_environment_or_the_working_directory_while_it_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``coffer agent`` builds parsers in its own environment and directory; each command runs in its caller's.
+
+    A default taken from the environment while the parser was built would be the agent's
+    (``main.prepared``). argparse itself reads two kinds of names while it builds: the
+    terminal's size for a formatter it throws away (the help it prints is sized anew),
+    and the locale, through gettext, for its own words, which no catalog translates.
+    """
+    read: list[str] = []
+
+    def getcwd() -> str:
+        read.append("the working directory")
+        return "/"
+
+    monkeypatch.setattr(os, "environ", _Recorded(dict(os.environ), read))
+    monkeypatch.setattr(os, "getcwd", getcwd)
+    main.build_parser()
+    assert set(read) <= {"COLUMNS", "LINES", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"}, read
+
+
+def test_a_prepared_parser_takes_the_environment_the_command_runs_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[tuple[str | None, str | None]] = []
+    monkeypatch.delenv("COFFER_SITE", raising=False)
+    command = main.prepared(["download"])
+
+    def run(args: argparse.Namespace) -> int:
+        ran.append((args.site, files.chosen_site(args)))
+        return 0
+
+    monkeypatch.setattr(main, "run", run)
+    monkeypatch.setenv("COFFER_SITE", "office-b")
+    assert command(["download", FILE_ID]) == 0
+    assert command(["download", FILE_ID, "--site", "office-a"]) == 0
+    assert ran == [(None, "office-b"), ("office-a", "office-a")]

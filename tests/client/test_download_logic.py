@@ -6,6 +6,7 @@ import errno
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from coffer.client import errors, resume
 from coffer.client.coffer import Coffer
+from coffer.client.ordered_hash import OrderedHash
 from coffer.format.errors import IntegrityError, UnknownFormatVersion
 from coffer.format.keys import UserKeys
 from coffer.format.metadata import Metadata, safe_name
@@ -210,6 +212,59 @@ def test_a_saved_download_state_lists_only_chunks_fsynced_before_it_was_saved(
     assert dest.read_bytes() == data
     assert saves[-1] == set(range(30))
     assert len(saves) > 3 if interval == 0 else len(saves) == 2  # the fresh state, checkpoints, the whole
+
+
+def test_the_file_is_written_back_while_the_whole_file_hash_catches_up(
+    coffer: Coffer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fsync that makes the download durable starts once the last chunk is written, not after the hash."""
+    file_id, data = uploaded(coffer, tmp_path, 6 * CHUNK)
+    dest = tmp_path / "result.bin"
+    events: list[str] = []
+    real_fsync, real_drain, real_throttle = os.fsync, OrderedHash._drain, resume.Throttle
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        if _names(fd, resume.part_path(dest)):
+            events.append("fsync")
+
+    def drain(self: OrderedHash) -> None:
+        if self.next_index == 0:
+            time.sleep(0.3)  # a hash that ends well after the chunks are written, as a small file's does
+        real_drain(self)
+        events.append(f"hashed to {self.next_index}")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(OrderedHash, "_drain", drain)
+    monkeypatch.setattr(resume, "Throttle", lambda clock: real_throttle(clock, 3600.0))  # no checkpoint
+    coffer.download_result(file_id, dest, in_flight=8)
+    assert dest.read_bytes() == data
+    assert events.index("fsync") < events.index("hashed to 6"), events
+
+
+def test_a_write_back_that_fails_fails_the_download_and_keeps_what_arrived(
+    coffer: Coffer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file_id, _ = uploaded(coffer, tmp_path, 3 * CHUNK)
+    real_fsync = os.fsync
+    part = resume.part_path(tmp_path / "result.bin")
+    failed: list[int] = []
+
+    def fsync(fd: int) -> None:
+        if _names(fd, part) and not failed:  # once: a later fsync of the same file would hide the lost write
+            failed.append(fd)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(errors.LocalFileError, match="Input/output error"):
+        coffer.download_result(file_id, tmp_path / "result.bin")
+    assert failed and part.exists() and not (tmp_path / "result.bin").exists()
+
+
+def _names(fd: int, path: Path) -> bool:
+    """Whether descriptor *fd* of this process is open on *path*."""
+    return os.path.realpath(f"/proc/self/fd/{fd}") == str(path.resolve())
 
 
 def test_a_full_disk_mid_download_keeps_what_arrived_says_so_and_resumes(

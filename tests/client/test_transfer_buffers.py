@@ -26,8 +26,8 @@ def recorded_pools(monkeypatch: pytest.MonkeyPatch) -> list[buffers.BufferPool]:
     made: list[buffers.BufferPool] = []
     real = buffers.BufferPool.__init__
 
-    def init(self: buffers.BufferPool, size: int, count: int, *, aligned: bool = False) -> None:
-        real(self, size, count, aligned=aligned)
+    def init(self: buffers.BufferPool, size: int, count: int) -> None:
+        real(self, size, count)
         made.append(self)
 
     monkeypatch.setattr(buffers.BufferPool, "__init__", init)

@@ -7,7 +7,10 @@ nothing usable in its buffer when it does.
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
+import resource
 import threading
 import time
 
@@ -129,3 +132,18 @@ def test_a_pool_makes_at_most_count_buffers_and_waits_for_one_to_come_back() -> 
     pool.give(a)
     pool.give(got[0])
     assert pool.out == 0
+
+
+def test_a_pool_buffer_is_page_aligned_and_costs_no_page_until_it_is_written() -> None:
+    """A zeroed ``bytearray`` faulted every page with the GIL held (6-7 ms per 8 MiB): workers started in turn."""
+    size = 64 << 20
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    buffer = BufferPool(size, 1).take()
+    faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+    assert faults < size // mmap.PAGESIZE // 100
+    assert len(buffer) == size and ctypes.addressof(ctypes.c_char.from_buffer(buffer)) % mmap.PAGESIZE == 0
+
+
+def test_an_empty_pool_buffer_is_an_empty_writable_buffer() -> None:
+    buffer = BufferPool(0, 1).take()
+    assert len(buffer) == 0 and not memoryview(buffer).readonly

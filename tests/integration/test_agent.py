@@ -177,6 +177,20 @@ def test_exit_codes_and_error_lines_are_the_plain_commands(
     assert words in through.stderr
 
 
+def test_options_the_environment_sets_are_the_callers_not_the_agents(user: dict[str, str], tmp_path: Path) -> None:
+    """The agent built the command's parser in its own environment (``main.prepared``); COFFER_SHARD is the caller's."""
+    source = tmp_path / "elsewhere.bin"
+    source.write_bytes(b"a shard that does not exist")
+    elsewhere = user | {"COFFER_SHARD": "no-such-shard"}
+    before = served(user)
+    through = run(["upload", "--quiet", str(source)], elsewhere)
+    plain = run(["upload", "--quiet", str(source)], elsewhere | {"COFFER_AGENT": "off"})
+    assert served(user) == before + 1
+    assert through.returncode == plain.returncode != 0
+    assert "no-such-shard" in through.stderr
+    assert _without_request_id(through.stderr) == _without_request_id(plain.stderr)
+
+
 def test_a_command_over_before_its_caller_goes_on_runs_once_and_says_so_once(user: dict[str, str]) -> None:
     """A usage error can end before the caller has gone on from sending it; the caller must not then run it here too.
 
@@ -395,15 +409,21 @@ def test_another_user_is_refused_even_where_the_socket_lets_them_in(user: dict[s
         shutil.rmtree(reachable, ignore_errors=True)
 
 
-def test_the_agent_has_imported_everything_a_transfer_imports(user: dict[str, str], tmp_path: Path) -> None:
-    """A module a transfer imports that the agent did not is paid again by every command (see ``WARM``)."""
+def test_the_agent_has_done_what_every_transfer_does_first(user: dict[str, str], tmp_path: Path) -> None:
+    """What a transfer imports or makes that the agent did not is paid again by every command (see ``warm``).
+
+    Pinned: the modules a transfer imports, and the TLS context its plain HTTP transports need (3 ms in a fork).
+    """
     source = tmp_path / "warm.bin"
     source.write_bytes(os.urandom(300_000))
     script = (
-        "import contextlib, importlib, io, sys\n"
-        "from coffer.client.cli.agent import WARM\n"
-        "for name in WARM: importlib.import_module(name)\n"
+        "import contextlib, io, ssl, sys\n"
+        "from coffer.client.cli.agent import warm\n"
+        "warm()\n"
         "from coffer.client.cli.main import main\n"
+        "made = []\n"
+        "make = ssl.SSLContext.__new__\n"
+        "ssl.SSLContext.__new__ = lambda cls, *a, **k: made.append(cls) or make(cls, *a, **k)\n"
         "before = set(sys.modules)\n"
         "out = io.StringIO()\n"
         "with contextlib.redirect_stdout(out):\n"
@@ -411,6 +431,7 @@ def test_the_agent_has_imported_everything_a_transfer_imports(user: dict[str, st
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['download', out.getvalue().split()[-1], '-o', sys.argv[2]]) == 0\n"
         "print(' '.join(sorted(set(sys.modules) - before)))\n"
+        "print(len(made))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(source), str(tmp_path / "copy.bin")],
@@ -420,7 +441,9 @@ def test_the_agent_has_imported_everything_a_transfer_imports(user: dict[str, st
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [], done.stdout
+    imported, contexts = done.stdout.split("\n")[:2]
+    assert imported.split() == [], imported
+    assert contexts == "0"
 
 
 def test_an_agent_stopping_leaves_a_socket_another_agent_has_put_in_its_place(
