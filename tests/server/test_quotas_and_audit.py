@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from coffer.server.domain import audit
+from coffer.server.domain import audit, quotas
 from coffer.server.domain.quotas import Quota
 
 from .conftest import PASSWORD, Harness
@@ -178,3 +178,12 @@ def test_a_quota_change_is_audited_with_only_the_limits_it_set(small: Harness) -
     with small.db.transaction(readonly=True) as tx:
         event = tx.one("SELECT detail FROM audit_log WHERE action = 'quota.set'")
     assert event is not None and json.loads(event["detail"]) == {"files": None}
+
+
+def test_a_users_usage_is_read_from_an_index_on_sqlite(harness: Harness) -> None:
+    """Every create sums its owner's files inside its write transaction: from the index, a quarter of the rows' cost."""
+    if harness.db.dialect != "sqlite":
+        return
+    with harness.db.transaction(readonly=True) as tx:
+        plan = tx.all("EXPLAIN QUERY PLAN " + quotas.USAGE_SQL, ("someone",))
+    assert any("COVERING INDEX files_owner_size" in str(row["detail"]) for row in plan), plan
