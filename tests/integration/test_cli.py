@@ -245,8 +245,11 @@ def test_not_logged_in_is_one_line_and_exit_4(tmp_path: Path) -> None:
 
 
 def test_expired_session_is_one_line_and_exit_4(network: Network, cli: dict[str, str]) -> None:
+    """Expired a minute ago: a session ended more than a day ago is forgotten by the server's tidying, which then
+    calls it unknown (this test once set it to 0, and failed when the tidying ran in between)."""
     network.sql(
-        "UPDATE sessions SET expires_at = 0 WHERE user_id = (SELECT id FROM users WHERE name = ?)", (cli["CLI_USER"],)
+        "UPDATE sessions SET expires_at = ? WHERE user_id = (SELECT id FROM users WHERE name = ?)",
+        (time.time() - 60, cli["CLI_USER"]),
     )
     assert_one_line_error(run(["ls"], cli), 4, "expired")
 
