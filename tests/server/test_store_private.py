@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 
 from coffer.server.store import migrations
 from coffer.server.store.db import Database
+from coffer.server.store.private import private_sqlite_file
 
 
 def mode(path: Path) -> int:
@@ -46,3 +50,32 @@ def test_a_database_left_readable_by_an_older_version_is_made_private(tmp_path: 
     with db.transaction() as tx:
         tx.one("SELECT 1")
     assert mode(path) == 0o600
+
+
+def test_making_an_open_database_private_keeps_the_locks_its_connections_hold(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops the process's POSIX locks on it: SQLite's, held by its connections.
+
+    Found when the server kept its connections: the rate limiter's first use made the database private
+    again, and the next process to close a connection took itself for the last one and deleted the WAL
+    under the server's open connections ("disk I/O error", then "database disk image is malformed").
+    """
+    path = tmp_path / "coffer.db"
+    private_sqlite_file(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("INSERT INTO t VALUES (1)")
+    private_sqlite_file(path)
+    subprocess.run([sys.executable, "-c", OPEN_AND_CLOSE, str(path)], check=True, timeout=30)
+    wal = path.with_name(path.name + "-wal")
+    assert wal.exists(), "another process took itself for the last connection and removed the WAL"
+    assert holder.execute("SELECT x FROM t").fetchall() == [(1,)]
+    holder.close()
+
+
+OPEN_AND_CLOSE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1])
+conn.execute("SELECT COUNT(*) FROM t").fetchall()
+conn.close()
+"""
