@@ -6,15 +6,16 @@ placeholders for psycopg and hands out one transaction per unit of work.
 Rows come back as dicts. Unique and foreign-key violations surface as
 :class:`IntegrityError` whichever engine raised them.
 
-SQLite runs in WAL mode, one connection per transaction, writers serialised by
-``BEGIN IMMEDIATE`` so concurrent requests wait instead of failing. PostgreSQL
-uses a psycopg connection pool, opened lazily so each gunicorn worker gets its
-own after the fork.
+SQLite runs in WAL mode, writers serialised by ``BEGIN IMMEDIATE`` so concurrent
+requests wait instead of failing; each thread keeps one connection from one
+transaction to the next (:class:`_SqliteConnections`). PostgreSQL uses a psycopg
+connection pool, opened lazily so each gunicorn worker gets its own after the fork.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -131,6 +132,72 @@ class _PostgresTx:
         return self._run(sql, params).fetchall()
 
 
+class _SqliteConnections:
+    """One SQLite connection per thread, kept from one transaction to the next.
+
+    Opening a connection, setting its pragmas and reading the schema again at its first
+    statement cost 0.4-0.6 ms, paid by every transaction when each had a connection of
+    its own: three or four per request (the session, the record, the tickets), and some
+    40% of a file create's server CPU on SQLite (docs/performance.md). A connection is only ever used by the thread that
+    made it, and only in the process that made it: a gunicorn worker forked from a process
+    that had one makes its own. One that failed in the middle of a transaction is closed
+    and forgotten, never reused in an unknown state. A transaction begun while the thread's
+    own is still open (nested) gets a connection of its own, closed when it ends, as every
+    transaction had before.
+    """
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[tuple[int, sqlite3.Connection]] = []
+        """Every connection kept, with the process that made it: a forked process never closes its parent's."""
+
+    def get(self) -> tuple[sqlite3.Connection, bool]:
+        """Return this thread's connection, or a new one for a nested transaction; and whether it is kept."""
+        kept: tuple[int, sqlite3.Connection] | None = getattr(self._local, "kept", None)
+        if kept is not None and kept[0] == os.getpid():
+            if not kept[1].in_transaction:
+                return kept[1], True
+            return self._connect(), False
+        conn = self._connect()
+        self._local.kept = (os.getpid(), conn)
+        with self._lock:
+            self._open.append((os.getpid(), conn))
+        return conn, True
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def forget(self, conn: sqlite3.Connection) -> None:
+        """Close *conn* after a failure; if it is this thread's, the next transaction opens a new one."""
+        kept = getattr(self._local, "kept", None)
+        if kept is not None and kept[1] is conn:
+            self._local.kept = None
+        with self._lock:
+            self._open = [(pid, c) for pid, c in self._open if c is not conn]
+        conn.close()
+
+    def close(self) -> None:
+        """Close every connection this process made; a thread that transacts again opens a new one."""
+        here = os.getpid()
+        with self._lock:
+            mine = [conn for pid, conn in self._open if pid == here]
+            self._open = [(pid, conn) for pid, conn in self._open if pid != here]
+        for conn in mine:
+            conn.close()  # sqlite3 closes from any thread a connection made with check_same_thread=False
+        self._local = threading.local()
+
+
 class Database:
     """A handle on the server's database; cheap to create, safe to share between threads."""
 
@@ -143,6 +210,7 @@ class Database:
         if url.startswith("sqlite:///"):
             self.dialect = "sqlite"
             self._path = Path(url.removeprefix("sqlite:///"))
+            self._connections = _SqliteConnections(self._path)
         elif url.startswith(("postgresql://", "postgres://")):
             self.dialect = "postgresql"
         else:
@@ -169,23 +237,45 @@ class Database:
         if not self._private:
             private_sqlite_file(self._path)
             self._private = True
-        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
-            try:
-                yield _SqliteTx(conn, self.outbox)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            conn, kept = self._connections.get()
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from exc
+        try:
+            with self._sqlite_transaction_on(conn, readonly) as tx:
+                yield tx
         finally:
-            conn.close()
+            if not kept:
+                conn.close()
+
+    @contextmanager
+    def _sqlite_transaction_on(self, conn: sqlite3.Connection, readonly: bool) -> Iterator[Tx]:
+        """Run one transaction on *conn*; a connection left in a state not known to be clean is forgotten."""
+        try:
+            conn.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        except BaseException as exc:
+            self._connections.forget(conn)
+            if isinstance(exc, sqlite3.OperationalError):
+                raise _unavailable(exc) from exc
+            raise
+        try:
+            yield _SqliteTx(conn, self.outbox)
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                self._connections.forget(conn)
+            if isinstance(exc, sqlite3.OperationalError):
+                self._connections.forget(conn)  # an I/O error or a lock timed out: start the next one afresh
+                raise _unavailable(exc) from exc
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            self._connections.forget(conn)  # the transaction may still be open: never reuse it
+            if isinstance(exc, sqlite3.OperationalError):
+                raise _unavailable(exc) from exc
+            raise
 
     def _get_pool(self) -> psycopg_pool.ConnectionPool[psycopg.Connection[Row]]:
         with self._lock:
@@ -231,6 +321,8 @@ class Database:
             raise _unavailable(exc) from exc
 
     def close(self) -> None:
+        if self.dialect == "sqlite":
+            self._connections.close()
         with self._lock:
             if self._pool is not None:
                 self._pool.close()
