@@ -6,7 +6,6 @@ import errno
 import os
 import stat
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -221,16 +220,18 @@ def test_the_file_is_written_back_while_the_whole_file_hash_catches_up(
     file_id, data = uploaded(coffer, tmp_path, 6 * CHUNK)
     dest = tmp_path / "result.bin"
     events: list[str] = []
+    written_back = threading.Event()
     real_fsync, real_drain, real_throttle = os.fsync, OrderedHash._drain, resume.Throttle
 
     def fsync(fd: int) -> None:
         real_fsync(fd)
         if _names(fd, resume.part_path(dest)):
             events.append("fsync")
+            written_back.set()
 
     def drain(self: OrderedHash) -> None:
         if self.next_index == 0:
-            time.sleep(0.3)  # a hash that ends well after the chunks are written, as a small file's does
+            written_back.wait(5)  # a hash that ends after the chunks are written, as a small file's does
         real_drain(self)
         events.append(f"hashed to {self.next_index}")
 
