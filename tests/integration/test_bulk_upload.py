@@ -20,8 +20,10 @@ from .test_cli import PASSWORD, run
 pytestmark = pytest.mark.slow
 
 LIMIT = 30
-FILES = 32  # two requests a file since a create answers with its ticket: well past LIMIT whatever the window
-"""Three calls a file: 48 calls cross the limit of 30 once, and fit in the next window."""
+FILES = 20
+"""Two calls a file (a create answers with its ticket): 40 calls and the session's few cross the limit of 30 once,
+and fit in the next window, so the command waits once, a window at most. 32 files made 64 calls, which need a third
+window: the command then waited up to two windows, and passed the run's 120 s when the user's window had just begun."""
 
 
 @pytest.fixture(scope="module")
