@@ -23,6 +23,8 @@ from typing import Any
 from tests.web.browser import CHROMIUM_ARGS
 from tests.web.heap import SAMPLE_EVERY_MS, pss, tree
 
+from .procs import cpu_seconds
+
 NO_SAVE_PICKER = "delete window.showSaveFilePicker;"
 
 
@@ -110,7 +112,7 @@ class BareBrowser:
 def transfer(
     executable: str, work: Path, url: str, user: str, password: str, source: Path, timeout_s: float = 1800
 ) -> dict[str, float]:
-    """Sign in, upload *source* and download it back through the page; return seconds, heap peak and memory growth.
+    """Sign in, upload *source* and download it back through the page; return seconds, CPU, heap peak and growth.
 
     The page's JS heap is sampled as the Playwright runs sample it (every quarter second, over the
     same DevTools pipe), so these runs give the heap figure as well as the throughput.
@@ -137,7 +139,7 @@ def transfer(
                 peak[0] = max(peak[0], browser.memory())
                 heap[0] = max(heap[0], browser.heap())
 
-            started = time.perf_counter()
+            cpu, started = cpu_seconds(tree(browser.proc.pid)), time.perf_counter()
             if direction == "up":
                 node = browser.call("DOM.getDocument")["root"]["nodeId"]
                 chooser = browser.call("DOM.querySelector", {"nodeId": node, "selector": "#file-input"})["nodeId"]
@@ -157,6 +159,7 @@ def transfer(
                         raise TimeoutError(f"the browser did not finish saving {saved.name}")
                     time.sleep(0.1)
             figures[f"{direction}_s"] = time.perf_counter() - started
+            figures[f"{direction}_cpu"] = cpu_seconds(tree(browser.proc.pid)) - cpu
             figures[f"{direction}_growth"] = peak[0] - before
             figures[f"{direction}_heap_peak"] = heap[0]
         return figures

@@ -31,6 +31,8 @@ pid {root}/nginx.pid;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
+    types {{ text/html html; text/javascript js; }}
+    default_type application/octet-stream;
     client_body_temp_path {root}/body;
     client_max_body_size 0;
     sendfile on;

@@ -32,6 +32,8 @@ class Measured:
     seconds: float
     heap_peak: int
     browser_growth: int
+    cpu_seconds: float = 0.0
+    """The browser's CPU time over the transfer, where it was taken (the runs without Playwright)."""
 
 
 def _children(pid: int) -> list[int]:
