@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 import redis
 
 from ..errors import Unavailable
-from ..store.db import Database, Tx, _SqliteTx  # the package's own SQLite transaction, on our pinned connection
+from ..store.db import Database, Tx, _SqliteTx, connect_sqlite  # the package's own SQLite transaction and connection
 from ..store.private import private_sqlite_file
 from .policy import Failures
 
@@ -152,7 +152,12 @@ class DatabaseStore:
 
 
 class _PinnedSqlite:
-    """One SQLite connection, opened on first use (in the worker, after the fork) and kept; its threads take turns."""
+    """One SQLite connection, opened on first use (in the worker, after the fork) and kept; its threads take turns.
+
+    A connection whose BEGIN, COMMIT or ROLLBACK failed (a full disk, an I/O error) is in a state
+    nobody knows: it is closed, and the next transaction opens a new one, as the server's own
+    connections are handled (store/db.py).
+    """
 
     def __init__(self, path: Path):
         self._path = path
@@ -164,18 +169,23 @@ class _PinnedSqlite:
         with self._lock:
             if self._conn is None:
                 private_sqlite_file(self._path)
-                self._conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
-                self._conn.row_factory = sqlite3.Row
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn = connect_sqlite(self._path)
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._control(conn, "BEGIN IMMEDIATE")
             try:
                 yield _SqliteTx(conn)
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._control(conn, "ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            self._control(conn, "COMMIT")
+
+    def _control(self, conn: sqlite3.Connection, statement: str) -> None:
+        try:
+            conn.execute(statement)
+        except sqlite3.Error:
+            self._conn = None
+            conn.close()
+            raise
 
     def close(self) -> None:
         with self._lock:

@@ -132,6 +132,26 @@ class _PostgresTx:
         return self._run(sql, params).fetchall()
 
 
+def connect_sqlite(path: Path) -> sqlite3.Connection:
+    """Open a connection to the SQLite database at *path* as every one of the server's is opened.
+
+    Autocommit at the driver (the transactions are ours: BEGIN, COMMIT, ROLLBACK), rows by column
+    name, the WAL journal with synchronous NORMAL (readers never wait for the writer; a power cut
+    may lose the last commits but never corrupts the file), and foreign keys enforced. The rate
+    limiter's own connection (ratelimit/stores.py) is opened here too, so the two never differ.
+    """
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class _SqliteConnections:
     """One SQLite connection per thread, kept from one transaction to the next.
 
@@ -167,16 +187,7 @@ class _SqliteConnections:
         return conn, True
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return connect_sqlite(self._path)
 
     def forget(self, conn: sqlite3.Connection) -> None:
         """Close *conn* after a failure; if it is this thread's, the next transaction opens a new one."""

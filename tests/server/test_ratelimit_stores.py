@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from coffer.server.store import migrations
 from coffer.server.store.db import Database
 from tests import postgres
 from tests.redis_server import redis_space
+from tests.server.sqlite_faults import CommitFails
 
 NOW = 1_800_000_000.0
 
@@ -135,3 +137,22 @@ def test_an_unreachable_redis_is_reported_as_store_down() -> None:
     with pytest.raises(StoreDown):
         dead.hit("k", NOW, 60)
     dead.close()
+
+
+def test_a_sqlite_limiter_whose_commit_failed_opens_a_new_connection(tmp_path: Path) -> None:
+    """A failed COMMIT leaves SQLite's connection inside its transaction: kept, every later BEGIN would fail."""
+    db = Database(f"sqlite:///{tmp_path / 'coffer.db'}")
+    migrations.migrate(db)
+    limiter = DatabaseStore(db)
+    assert limiter.hit("k", NOW, 60) == 1
+    pinned = limiter._sqlite  # noqa: SLF001
+    assert pinned is not None and pinned._conn is not None  # noqa: SLF001
+    kept = pinned._conn  # noqa: SLF001
+    pinned._conn = CommitFails(kept)  # type: ignore[assignment]  # noqa: SLF001
+    with pytest.raises(StoreDown):
+        limiter.hit("k", NOW, 60)
+    with pytest.raises(sqlite3.ProgrammingError):
+        kept.execute("SELECT 1")  # closed, not kept in its unknown state
+    assert limiter.hit("k", NOW, 60) == 2, "the failed hit was rolled back, and the next one works"
+    limiter.close()
+    db.close()

@@ -12,6 +12,7 @@ import pytest
 
 from coffer.server.errors import Unavailable
 from coffer.server.store.db import Database
+from tests.server.sqlite_faults import CommitFails
 
 
 @pytest.fixture
@@ -89,28 +90,13 @@ def test_a_connection_whose_commit_failed_is_never_used_again(
 ) -> None:
     _count(database)
     kept = opened[0]
-    failing = _CommitFails(kept)
+    failing = CommitFails(kept)
     monkeypatch.setattr(database._connections._local, "kept", (os.getpid(), failing))  # noqa: SLF001
     with pytest.raises(Unavailable), database.transaction() as tx:
         tx.execute("INSERT INTO notes (text) VALUES ('lost')")
     with pytest.raises(sqlite3.ProgrammingError):
         kept.execute("SELECT 1")  # closed, not handed out again
     assert _count(database) == 0 and len(opened) == 2
-
-
-class _CommitFails:
-    """A connection whose COMMIT fails, as a full or vanished disk fails it."""
-
-    def __init__(self, conn: sqlite3.Connection):
-        self._conn = conn
-
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
-        if sql == "COMMIT":
-            raise sqlite3.OperationalError("disk I/O error")
-        return self._conn.execute(sql, *args)  # type: ignore[arg-type]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._conn, name)
 
 
 def test_a_forked_process_opens_its_own_connection(database: Database, opened: list[sqlite3.Connection]) -> None:
