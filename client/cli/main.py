@@ -105,7 +105,13 @@ def prepared(commands: Iterable[str]) -> Callable[[list[str]], int]:
     environment read it as the command runs (:func:`.files.chosen_site`), and
     ``tests/client/test_cli_lazy_parser.py`` holds every parser to that.
     """
-    parsers = {word: build_parser(command=word) for word in commands}
+    by_family: dict[int | None, argparse.ArgumentParser] = {}
+    parsers = {}
+    for word in commands:
+        family = next((i for i, f in enumerate(FAMILIES) if word in f.helps), None)
+        if family not in by_family:  # upload and download are one family: one parser serves both
+            by_family[family] = build_parser(command=word)
+        parsers[word] = by_family[family]
 
     def run_prepared(argv: list[str]) -> int:
         word = command_word(argv)

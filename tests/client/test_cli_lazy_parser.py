@@ -189,3 +189,26 @@ def test_a_prepared_parser_takes_the_environment_the_command_runs_in(monkeypatch
     assert command(["download", FILE_ID]) == 0
     assert command(["download", FILE_ID, "--site", "office-a"]) == 0
     assert ran == [(None, "office-b"), ("office-a", "office-a")]
+
+
+def test_the_agents_commands_of_one_family_share_one_prepared_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """upload and download are registered together: the agent builds their family's parser once, not once each."""
+    built: list[str | None] = []
+    real = main.build_parser
+
+    def build(*more: main.Family, command: str | None = None) -> argparse.ArgumentParser:
+        built.append(command)
+        return real(*more, command=command)
+
+    monkeypatch.setattr(main, "build_parser", build)
+    command = main.prepared(["upload", "download", "share"])
+    assert len(built) == 2, built
+    seen: list[str] = []
+
+    def run(args: argparse.Namespace) -> int:
+        seen.append(args.command)
+        return 0
+
+    monkeypatch.setattr(main, "run", run)
+    assert command(["upload", "a.bin"]) == 0 and command(["download", FILE_ID]) == 0
+    assert seen == ["upload", "download"] and len(built) == 2
