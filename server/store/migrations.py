@@ -514,6 +514,43 @@ MIGRATIONS.append(
     )
 )
 
+_USAGE_IN = "UPDATE users SET used_bytes = used_bytes + NEW.size, used_files = used_files + 1 WHERE id = NEW.owner_id;"
+_USAGE_OUT = "UPDATE users SET used_bytes = used_bytes - OLD.size, used_files = used_files - 1 WHERE id = OLD.owner_id;"
+
+MIGRATIONS.append(
+    (
+        17,
+        "users: each user's files and bytes in counters the database keeps as files come and go, "
+        "so the quota check of every create reads one row, however many files the user has",
+        [
+            "ALTER TABLE users ADD COLUMN used_bytes BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN used_files BIGINT NOT NULL DEFAULT 0",
+            "UPDATE users SET "
+            "used_bytes = (SELECT COALESCE(SUM(size), 0) FROM files WHERE files.owner_id = users.id), "
+            "used_files = (SELECT COUNT(*) FROM files WHERE files.owner_id = users.id)",
+            # Triggers, not the code's every path: deletes by the retention sweep, by a user's removal (the
+            # cascade) and any later path keep the counters without knowing of them.
+            {
+                "sqlite": f"CREATE TRIGGER files_usage_insert AFTER INSERT ON files BEGIN {_USAGE_IN} END",
+                "postgresql": "CREATE FUNCTION files_usage() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF TG_OP IN ('UPDATE', 'DELETE') THEN {_USAGE_OUT} END IF; "
+                f"IF TG_OP IN ('INSERT', 'UPDATE') THEN {_USAGE_IN} END IF; "
+                "RETURN NULL; END $$",
+            },
+            {
+                "sqlite": f"CREATE TRIGGER files_usage_delete AFTER DELETE ON files BEGIN {_USAGE_OUT} END",
+                "postgresql": "CREATE TRIGGER files_usage AFTER INSERT OR DELETE OR UPDATE OF size, owner_id ON files "
+                "FOR EACH ROW EXECUTE FUNCTION files_usage()",
+            },
+            {
+                "sqlite": "CREATE TRIGGER files_usage_update AFTER UPDATE OF size, owner_id ON files "
+                f"BEGIN {_USAGE_OUT} {_USAGE_IN} END",
+                "postgresql": "COMMENT ON TRIGGER files_usage ON files IS 'keeps users.used_bytes, users.used_files'",
+            },
+        ],
+    )
+)
+
 MIGRATION_LOCK = 0x436F66666572  # "Coffer"
 
 

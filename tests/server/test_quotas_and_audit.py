@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from coffer.server.domain import audit, quotas
+from coffer.server.domain import audit
 from coffer.server.domain.quotas import Quota
+from coffer.server.store import migrations
 
 from .conftest import PASSWORD, Harness
 from .test_files import _finalize_body, _new_file
@@ -180,10 +181,53 @@ def test_a_quota_change_is_audited_with_only_the_limits_it_set(small: Harness) -
     assert event is not None and json.loads(event["detail"]) == {"files": None}
 
 
-def test_a_users_usage_is_read_from_an_index_on_sqlite(harness: Harness) -> None:
-    """Every create sums its owner's files inside its write transaction: from the index, a quarter of the rows' cost."""
-    if harness.db.dialect != "sqlite":
-        return
+def _counted_and_summed(harness: Harness) -> dict[str, tuple[int, int, int, int]]:
+    """Each user's counters beside the sum over their files: (used bytes, used files, bytes summed, files counted)."""
     with harness.db.transaction(readonly=True) as tx:
-        plan = tx.all("EXPLAIN QUERY PLAN " + quotas.USAGE_SQL, ("someone",))
-    assert any("COVERING INDEX files_owner_size" in str(row["detail"]) for row in plan), plan
+        rows = tx.all(
+            "SELECT u.name, u.used_bytes, u.used_files, "
+            "(SELECT COALESCE(SUM(size), 0) FROM files f WHERE f.owner_id = u.id) AS summed, "
+            "(SELECT COUNT(*) FROM files f WHERE f.owner_id = u.id) AS counted FROM users u"
+        )
+    return {r["name"]: (int(r["used_bytes"]), int(r["used_files"]), int(r["summed"]), int(r["counted"])) for r in rows}
+
+
+def test_the_usage_counters_follow_every_path_that_adds_moves_or_removes_a_file(harness: Harness, admin: str) -> None:
+    """The quota check reads two counters the database keeps; every path that changes files keeps them."""
+    alice, bob = harness.make_user("alice"), harness.make_user("bob")
+    kept = [_new_file(harness, alice, chunks=n).json["id"] for n in (1, 2, 3)]
+    _new_file(harness, bob, chunks=4)
+    assert harness.call("DELETE", f"/api/files/{kept[0]}", token=alice).status_code == 204
+    assert _counted_and_summed(harness)["alice"] == (5120, 2, 5120, 2)
+    assert _quota(harness, alice)["bytes"]["used"] == 5120 and _quota(harness, alice)["files"]["used"] == 2
+    with harness.db.transaction() as tx:  # paths the API does not have today: a size and an owner changed in place
+        tx.execute("UPDATE files SET size = size + 7 WHERE id = ?", (kept[1],))
+        tx.execute("UPDATE files SET owner_id = (SELECT id FROM users WHERE name = 'bob') WHERE id = ?", (kept[2],))
+        tx.execute("DELETE FROM files WHERE id = 'no such file'")
+    counted = _counted_and_summed(harness)
+    assert counted["alice"] == (2055, 1, 2055, 1) and counted["bob"] == (7168, 2, 7168, 2)
+    assert harness.call("DELETE", "/api/admin/users/alice", token=admin).status_code == 200
+    counted = _counted_and_summed(harness)
+    assert "alice" not in counted and counted["bob"] == (7168, 2, 7168, 2)
+
+
+def test_migration_17_counts_the_files_users_already_had(harness: Harness, admin: str) -> None:
+    """Databases from before the counters get them filled from the files they hold, in the migration itself."""
+    alice, bob = harness.make_user("alice"), harness.make_user("bob")
+    for token, chunks in ((alice, 1), (alice, 2), (bob, 3)):
+        assert _new_file(harness, token, chunks=chunks).status_code == 201
+    with harness.db.transaction() as tx:  # the schema as migration 16 left it
+        if harness.db.dialect == "sqlite":
+            for event in ("insert", "delete", "update"):
+                tx.execute(f"DROP TRIGGER files_usage_{event}")
+        else:
+            tx.execute("DROP TRIGGER files_usage ON files")
+            tx.execute("DROP FUNCTION files_usage()")
+        tx.execute("ALTER TABLE users DROP COLUMN used_bytes")
+        tx.execute("ALTER TABLE users DROP COLUMN used_files")
+        tx.execute("DELETE FROM schema_migrations WHERE version = 17")
+    assert migrations.migrate(harness.db) == [17]
+    counted = _counted_and_summed(harness)
+    assert counted["alice"] == (3072, 2, 3072, 2) and counted["bob"] == (3072, 1, 3072, 1)
+    assert _new_file(harness, alice, chunks=1).status_code == 201
+    assert _counted_and_summed(harness)["alice"] == (4096, 3, 4096, 3)
