@@ -97,17 +97,21 @@ class BrowserCeiling:
     def fetch_only(self, source: Path) -> Moved:
         """Fetch *source*'s chunks into the page's memory and drop them."""
         self._serve(source)
-        return self._timed(lambda: self.browser.evaluate(f"window.fetchOnly({source.stat().st_size})"))
+        size = source.stat().st_size
+        return self._timed(lambda: self.browser.evaluate(f"window.fetchOnly({source.name!r}, {size})"))
 
     def download(self, source: Path, timeout_s: float = 900) -> Moved:
         """Save *source* through the Service Worker's stream; done when the file is whole under its name."""
         self._serve(source)
         size, saved = source.stat().st_size, self.downloads / source.name
+        saved.unlink(missing_ok=True)
 
         def save() -> None:
-            self.browser.evaluate(f"window.download({size}, {source.name!r})")
+            self.browser.evaluate(f"window.download({source.name!r}, {size})")
             deadline = time.monotonic() + timeout_s
             while not (saved.exists() and saved.stat().st_size == size):
+                if saved.exists() and saved.stat().st_size > size:
+                    raise RuntimeError(f"the browser saved {saved.stat().st_size} bytes of a {size}-byte file")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the browser did not save {saved.name} within {timeout_s:.0f} s")
                 time.sleep(0.02)
@@ -117,6 +121,8 @@ class BrowserCeiling:
         return moved
 
     def _serve(self, source: Path) -> None:
-        served = self.nginx.www / "file"
+        """Serve *source* as /files/{its name}: a name of its own, so no answer of an earlier file is reused."""
+        served = self.nginx.www / "files" / source.name
+        served.parent.mkdir(exist_ok=True)
         served.unlink(missing_ok=True)
         served.hardlink_to(source)

@@ -26,19 +26,21 @@ window.upload = async () => {
   return (performance.now() - started) / 1000;
 };
 
-// Down, the network alone: the chunks fetched into memory and dropped.
-window.fetchOnly = async (size) => {
+// Down, the network alone: the chunks of the file served as *name* fetched into memory and dropped.
+window.fetchOnly = async (name, size) => {
   const started = performance.now();
   await inLanes(Math.ceil(size / CHUNK), async (i) => {
-    const response = await fetch("/file", { headers: { Range: `bytes=${i * CHUNK}-${Math.min(size, (i + 1) * CHUNK) - 1}` } });
+    const range = `bytes=${i * CHUNK}-${Math.min(size, (i + 1) * CHUNK) - 1}`;
+    const response = await fetch(`/files/${encodeURIComponent(name)}`, { headers: { Range: range }, cache: "no-store" });
+    if (response.status !== 206) throw new Error(`GET chunk ${i}: ${response.status}`);
     await response.arrayBuffer();
   });
   return (performance.now() - started) / 1000;
 };
 
-// Down to disk: the Service Worker answers /dl/ with a stream it fills, as the page saves a file
-// where the File System Access API is missing. The caller waits for the saved file.
-window.download = (size, name) => {
+// Down to disk: the Service Worker answers /dl/{name} with a stream it fills from /files/{name}, as
+// the page saves a file where the File System Access API is missing. The caller waits for the file.
+window.download = (name, size) => {
   const anchor = document.createElement("a");
   anchor.href = `/dl/${encodeURIComponent(name)}?size=${size}`;
   document.body.append(anchor);

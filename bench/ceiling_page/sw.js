@@ -16,10 +16,12 @@ self.addEventListener("fetch", (event) => {
   const count = Math.ceil(size / CHUNK);
   const pending = [];
   let next = 0;
-  const fetchChunk = (i) =>
-    fetch("/file", { headers: { Range: `bytes=${i * CHUNK}-${Math.min(size, (i + 1) * CHUNK) - 1}` } }).then((r) =>
-      r.arrayBuffer(),
-    );
+  const fetchChunk = async (i) => {
+    const range = `bytes=${i * CHUNK}-${Math.min(size, (i + 1) * CHUNK) - 1}`;
+    const response = await fetch(`/files/${encodeURIComponent(name)}`, { headers: { Range: range }, cache: "no-store" });
+    if (response.status !== 206) throw new Error(`GET chunk ${i}: ${response.status}`);
+    return response.arrayBuffer();
+  };
   const stream = new ReadableStream(
     {
       start() {
@@ -27,7 +29,7 @@ self.addEventListener("fetch", (event) => {
       },
       async pull(controller) {
         if (pending.length === 0) return controller.close();
-        const bytes = await pending.shift();
+        const bytes = await pending.shift(); // a failed chunk errors the stream: the download fails
         if (next < count) pending.push(fetchChunk(next++));
         controller.enqueue(new Uint8Array(bytes));
       },
