@@ -33,6 +33,8 @@ from .private import private_sqlite_file
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "the database is unavailable: try again shortly; the server's log says why"
+POOL_WAIT = 10.0
+"""Seconds a transaction waits for a pooled PostgreSQL connection before the request answers 503."""
 RECONNECT_WINDOW = 2.0
 """Seconds one round of the pool's connection tries lasts (tries about 1 s apart) before it gives up.
 
@@ -231,16 +233,19 @@ class Database:
         self._private = False
 
     @contextmanager
-    def transaction(self, *, readonly: bool = False) -> Iterator[Tx]:
+    def transaction(self, *, readonly: bool = False, wait: float | None = None) -> Iterator[Tx]:
         """Yield a transaction that commits when the block ends and rolls back if it raises.
 
         A *readonly* one does not take SQLite's write lock, so reads never queue behind writers.
+        *wait* bounds, in seconds, how long it waits for one of PostgreSQL's pooled connections
+        (default: the pool's :data:`POOL_WAIT`), for callers that would rather go on without the
+        database than hold their request for that long.
         """
         if self.dialect == "sqlite":
             with self._sqlite_transaction(readonly) as tx:
                 yield tx
         else:
-            with self._postgres_transaction() as tx:
+            with self._postgres_transaction(wait) as tx:
                 yield tx
 
     @contextmanager
@@ -298,7 +303,7 @@ class Database:
                     kwargs={"row_factory": psycopg.rows.dict_row},
                     connection_class=psycopg.Connection[Row],
                     open=True,
-                    timeout=10,
+                    timeout=POOL_WAIT,
                     # One round trip per checkout: a connection the database dropped (a restart, a failover)
                     # is replaced at once instead of failing the request it was handed to with a 503.
                     check=psycopg_pool.ConnectionPool.check_connection,
@@ -308,9 +313,9 @@ class Database:
             return self._pool
 
     @contextmanager
-    def _postgres_transaction(self) -> Iterator[Tx]:
+    def _postgres_transaction(self, wait: float | None) -> Iterator[Tx]:
         try:
-            with self._get_pool().connection() as conn, conn.transaction():
+            with self._get_pool().connection(timeout=wait) as conn, conn.transaction():
                 yield _PostgresTx(conn, self.outbox)
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             raise _unavailable(exc) from exc

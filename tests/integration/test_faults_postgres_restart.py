@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,22 @@ def test_an_upload_runs_on_through_a_database_restart_with_clear_errors_meanwhil
         net.wait_fileserver(fs)
     assert sha256_of(coffer.download(result.file_id, tmp_path / "copy.bin")) == digest
     assert net.server is not None and "Traceback" not in net.server.tail(10**7), "no request failed unhandled"
+
+
+def test_a_request_during_an_outage_waits_for_the_database_once_not_in_its_rate_limit_check_too(
+    cluster: Cluster, coffer: Coffer
+) -> None:
+    """The limit check lets a request through when its store is down, after a second at most; the request then
+    waits for the pool once, in its handler (10 s), and answers 503. It waited twice, 20 s, holding a thread."""
+    coffer.api.my_quota()  # the session is known and the pool is warm
+    cluster.stop()
+    try:
+        started = time.monotonic()
+        refused_clearly(coffer.api.my_quota)
+        waited = time.monotonic() - started
+    finally:
+        cluster.start()
+    assert waited < 16, f"a request during the outage took {waited:.1f} s to answer 503"
 
 
 def test_a_finalize_cut_off_by_the_database_writes_nothing_and_the_upload_completes_when_run_again(
