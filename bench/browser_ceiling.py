@@ -98,13 +98,22 @@ class BrowserCeiling:
         """Fetch *source*'s chunks into the page's memory and drop them."""
         self._serve(source)
         size = source.stat().st_size
-        return self._timed(lambda: self.browser.evaluate(f"window.fetchOnly({source.name!r}, {size})"))
 
-    def download(self, source: Path, timeout_s: float = 900) -> Moved:
-        """Save *source* through the Service Worker's stream; done when the file is whole under its name."""
+        def fetch() -> None:
+            if not isinstance(self.browser.evaluate(f"window.fetchOnly({source.name!r}, {size})"), (int, float)):
+                raise RuntimeError(f"the browser's limit could not fetch {source.name}")
+
+        return self._timed(fetch)
+
+    def download(self, source: Path) -> Moved:
+        """Save *source* through the Service Worker's stream; done when the file is whole under its name.
+
+        A stream that failed leaves no file, so the wait is bounded: a minute, and a second for each 10 MB.
+        """
         self._serve(source)
         size, saved = source.stat().st_size, self.downloads / source.name
         saved.unlink(missing_ok=True)
+        timeout_s = 60 + size / 10e6
 
         def save() -> None:
             self.browser.evaluate(f"window.download({source.name!r}, {size})")
