@@ -12,6 +12,7 @@ beats, a client deleting dozens of files a second), hundreds of purges fall into
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -75,14 +76,13 @@ def in_parallel(clients: list[Coffer], work: Callable[[Coffer, int], str | None]
 
 
 def chunks_on_disk(net: Network, file_ids: set[str]) -> int:
-    """Count the chunk files of *file_ids* left in the fileservers' data directories."""
+    """Count the chunk files of *file_ids* left in the fileservers' data directories.
+
+    The fileservers delete while this walks: a directory removed between being listed and being read
+    counts as empty (``os.walk`` passes over it), where ``Path.rglob`` raised FileNotFoundError.
+    """
     return sum(
-        1
-        for fs in net.fileservers
-        for directory in fs.data_dir.rglob("*")
-        if directory.is_dir() and directory.name in file_ids
-        for chunk in directory.iterdir()
-        if chunk.is_file()
+        len(files) for fs in net.fileservers for where, _, files in os.walk(fs.data_dir) if Path(where).name in file_ids
     )
 
 
