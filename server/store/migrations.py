@@ -528,8 +528,8 @@ MIGRATIONS.append(
             "UPDATE users SET "
             "used_bytes = (SELECT COALESCE(SUM(size), 0) FROM files WHERE files.owner_id = users.id), "
             "used_files = (SELECT COUNT(*) FROM files WHERE files.owner_id = users.id)",
-            # Triggers, not the code's every path: deletes by the retention sweep, by a user's removal (the
-            # cascade) and any later path keep the counters without knowing of them.
+            # Triggers, not the code's every path: deletes by the retention sweep, by a user's removal and
+            # by any later path keep the counters without knowing of them.
             {
                 "sqlite": f"CREATE TRIGGER files_usage_insert AFTER INSERT ON files BEGIN {_USAGE_IN} END",
                 "postgresql": "CREATE FUNCTION files_usage() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
