@@ -181,15 +181,12 @@ class _SqliteConnections:
         if kept is not None and kept[0] == os.getpid():
             if not kept[1].in_transaction:
                 return kept[1], True
-            return self._connect(), False
-        conn = self._connect()
+            return connect_sqlite(self._path), False
+        conn = connect_sqlite(self._path)
         self._local.kept = (os.getpid(), conn)
         with self._lock:
             self._open.append((os.getpid(), conn))
         return conn, True
-
-    def _connect(self) -> sqlite3.Connection:
-        return connect_sqlite(self._path)
 
     def forget(self, conn: sqlite3.Connection) -> None:
         """Close *conn* after a failure; if it is this thread's, the next transaction opens a new one."""
@@ -279,10 +276,13 @@ class Database:
         except BaseException as exc:
             try:
                 conn.execute("ROLLBACK")
+                rolled_back = True
             except sqlite3.Error:
+                rolled_back = False
+            # After an I/O error or a lock that timed out, or a failed ROLLBACK, the next one starts afresh.
+            if isinstance(exc, sqlite3.OperationalError) or not rolled_back:
                 self._connections.forget(conn)
             if isinstance(exc, sqlite3.OperationalError):
-                self._connections.forget(conn)  # an I/O error or a lock timed out: start the next one afresh
                 raise _unavailable(exc) from exc
             raise
         try:
